@@ -1,0 +1,409 @@
+//! Accounts and the built-in policy from `config.yaml`.
+//!
+//! The document is first read as a generic YAML tree, then each field is
+//! converted on its own, so one bad field never hides the next one.
+
+use super::problem::Problem;
+use super::secret::looks_like_placeholder;
+use crate::domain::{Mode, Verdict};
+use serde::de::DeserializeOwned;
+use serde_norway::{Mapping, Value};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// How the IMAP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS from the first byte (port 993).
+    Implicit,
+    /// Plain connect, then `STARTTLS` (port 143).
+    Starttls,
+    /// No TLS; only allowed for loopback hosts.
+    Plain,
+}
+
+/// Where a newly seen mailbox starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum StartAt {
+    /// Only mail that arrives after the first connect.
+    New,
+    /// Also scan (observe-only) mail from the last N days.
+    Backfill {
+        /// How many days of history to scan.
+        days: u32,
+    },
+}
+
+/// One IMAP account.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AccountConfig {
+    /// Unique name, used in the store and the logs.
+    pub name: String,
+    /// Server host name or IP.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Transport security.
+    pub tls: TlsMode,
+    /// Accept any certificate (dangerous; for lab servers only).
+    pub tls_skip_verify: bool,
+    /// Extra CA certificate(s) in PEM to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Login name.
+    pub user: String,
+    /// Login password (resolved from `pass` or `pass_file`).
+    pub pass: String,
+    /// Folders to watch.
+    pub folders: Vec<String>,
+    /// Where quarantined mail goes (created if missing).
+    pub quarantine_folder: String,
+    /// Where "deleted" mail is held (created if missing).
+    pub hold_folder: String,
+    /// Enforce or shadow.
+    pub mode: Mode,
+    /// Where a never-seen mailbox starts.
+    pub start_at: StartAt,
+}
+
+/// The built-in decision policy: sender allow and block lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyConfig {
+    /// Sender patterns (`user@domain`, `@domain`, `*.domain`) that always pass.
+    pub allow_senders: Vec<String>,
+    /// Sender patterns that are acted on.
+    pub block_senders: Vec<String>,
+    /// What happens to blocked senders.
+    pub block_verdict: Option<Verdict>,
+}
+
+struct Ctx<'a> {
+    problems: &'a mut Vec<Problem>,
+    base: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn field<T: DeserializeOwned>(&mut self, map: &Mapping, key: &str, path: &str, hint: &str) -> Option<T> {
+        let v = map.get(key)?;
+        if v.is_null() {
+            return None;
+        }
+        match serde_norway::from_value::<T>(v.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.problems.push(Problem::new(format!("{path}.{key}"), format!("invalid value: {e}"), hint));
+                None
+            }
+        }
+    }
+
+    fn required<T: DeserializeOwned>(&mut self, map: &Mapping, key: &str, path: &str, hint: &str) -> Option<T> {
+        if map.get(key).is_none_or(Value::is_null) {
+            self.problems.push(Problem::new(format!("{path}.{key}"), "is required", hint));
+            return None;
+        }
+        self.field(map, key, path, hint)
+    }
+}
+
+const ACCOUNT_KEYS: &[&str] = &[
+    "name", "host", "port", "tls", "tls_skip_verify", "ca_file", "user", "pass", "pass_file", "folders",
+    "quarantine_folder", "hold_folder", "mode", "start_at", "backfill_days",
+];
+
+/// Parses config.yaml text. Relative `pass_file`/`ca_file` paths are resolved
+/// against `base` (the config file's folder).
+pub fn parse_accounts(text: &str, base: &Path, problems: &mut Vec<Problem>) -> (Vec<AccountConfig>, PolicyConfig) {
+    let doc: Value = match serde_norway::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let at = e.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
+            problems.push(Problem::new("config.yaml", format!("is not valid YAML{at}: {e}"), "check indentation and quoting"));
+            return (Vec::new(), PolicyConfig::default());
+        }
+    };
+    let mut ctx = Ctx { problems, base };
+    let Some(root) = doc.as_mapping() else {
+        ctx.problems.push(Problem::new("config.yaml", "top level must be a mapping", "start with `accounts:`"));
+        return (Vec::new(), PolicyConfig::default());
+    };
+    for k in root.keys() {
+        let k = k.as_str().unwrap_or("?");
+        if !["accounts", "policy"].contains(&k) {
+            ctx.problems.push(Problem::new(k, "unknown top-level key", "allowed keys: accounts, policy"));
+        }
+    }
+    let mut accounts = Vec::new();
+    match root.get("accounts") {
+        None | Some(Value::Null) => ctx.problems.push(Problem::new(
+            "accounts",
+            "no accounts are configured",
+            "add at least one entry under `accounts:` (see packaging/config/config.yaml)",
+        )),
+        Some(Value::Sequence(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(a) = parse_account(&mut ctx, item, &format!("accounts[{i}]")) {
+                    accounts.push(a);
+                }
+            }
+        }
+        Some(_) => ctx.problems.push(Problem::new("accounts", "must be a list", "write `accounts:` followed by `- name: ...` items")),
+    }
+    let mut names = BTreeSet::new();
+    for (i, a) in accounts.iter().enumerate() {
+        if !names.insert(a.name.clone()) {
+            ctx.problems.push(Problem::new(format!("accounts[{i}].name"), format!("duplicate account name {:?}", a.name), "names must be unique"));
+        }
+    }
+    let policy = match root.get("policy") {
+        Some(Value::Mapping(m)) => parse_policy(&mut ctx, m),
+        None | Some(Value::Null) => PolicyConfig::default(),
+        Some(_) => {
+            ctx.problems.push(Problem::new("policy", "must be a mapping", "e.g. `policy: {block_senders: [\"@spam.example\"]}`"));
+            PolicyConfig::default()
+        }
+    };
+    (accounts, policy)
+}
+
+fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountConfig> {
+    let Some(m) = item.as_mapping() else {
+        ctx.problems.push(Problem::new(path, "must be a mapping", "each account is `- name: ...` with host, user, ..."));
+        return None;
+    };
+    for k in m.keys() {
+        let k = k.as_str().unwrap_or("?");
+        if !ACCOUNT_KEYS.contains(&k) {
+            ctx.problems.push(Problem::new(format!("{path}.{k}"), "unknown key", format!("allowed keys: {}", ACCOUNT_KEYS.join(", "))));
+        }
+    }
+    let before = ctx.problems.len();
+    let name: Option<String> = ctx.required(m, "name", path, "a short unique name such as `alice`");
+    if let Some(n) = &name {
+        if n.is_empty() || n.len() > 64 || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) {
+            ctx.problems.push(Problem::new(format!("{path}.name"), format!("{n:?} is not a valid name"), "use 1-64 letters, digits, - _ . @"));
+        }
+    }
+    let host: Option<String> = ctx.required(m, "host", path, "the IMAP server, e.g. imap.example.org");
+    let tls: TlsMode = ctx.field(m, "tls", path, "one of implicit, starttls, plain").unwrap_or(TlsMode::Implicit);
+    let port: u16 = ctx
+        .field(m, "port", path, "a TCP port such as 993")
+        .unwrap_or(if tls == TlsMode::Implicit { 993 } else { 143 });
+    if port == 0 {
+        ctx.problems.push(Problem::new(format!("{path}.port"), "port 0 is invalid", "use 993 for implicit TLS or 143 for STARTTLS"));
+    }
+    if let (TlsMode::Plain, Some(h)) = (tls, &host) {
+        if !is_loopback(h) {
+            ctx.problems.push(Problem::new(
+                format!("{path}.tls"),
+                format!("plain IMAP to {h} would send the password in clear text"),
+                "use `tls: implicit` or `tls: starttls`; plain is allowed only for loopback hosts",
+            ));
+        }
+    }
+    let tls_skip_verify = ctx.field(m, "tls_skip_verify", path, "true or false").unwrap_or(false);
+    let ca_file: Option<PathBuf> = ctx.field::<PathBuf>(m, "ca_file", path, "path to a PEM file").map(|p| ctx.base.join(p));
+    if let Some(ca) = &ca_file {
+        if !ca.is_file() {
+            ctx.problems.push(Problem::new(format!("{path}.ca_file"), format!("{} does not exist", ca.display()), "point it at a PEM CA certificate"));
+        }
+    }
+    let user: Option<String> = ctx.required(m, "user", path, "the IMAP login name");
+    let pass = resolve_pass(ctx, m, path);
+    let folders: Vec<String> = ctx.field(m, "folders", path, "a list such as [INBOX, Work]").unwrap_or_else(|| vec!["INBOX".into()]);
+    if folders.is_empty() {
+        ctx.problems.push(Problem::new(format!("{path}.folders"), "is empty", "list at least one folder, e.g. [INBOX]"));
+    }
+    let quarantine_folder: String = ctx.field(m, "quarantine_folder", path, "a folder name").unwrap_or_else(|| "Quarantine".into());
+    let hold_folder: String = ctx.field(m, "hold_folder", path, "a folder name").unwrap_or_else(|| "Postern-Held".into());
+    for (key, f) in [("quarantine_folder", &quarantine_folder), ("hold_folder", &hold_folder)] {
+        if folders.iter().any(|w| w.eq_ignore_ascii_case(f)) {
+            ctx.problems.push(Problem::new(format!("{path}.{key}"), format!("{f:?} is also a watched folder"), "Postern would rescan what it moved; pick another folder"));
+        }
+        if f.is_empty() || f.contains(['\r', '\n', '"', '*', '%']) {
+            ctx.problems.push(Problem::new(format!("{path}.{key}"), format!("{f:?} is not a usable folder name"), "avoid quotes, wildcards and line breaks"));
+        }
+    }
+    let mode: Mode = ctx.field(m, "mode", path, "`enforce` or `shadow`").unwrap_or_default();
+    let start_at = parse_start_at(ctx, m, path);
+    if ctx.problems.len() > before {
+        return None;
+    }
+    Some(AccountConfig {
+        name: name?,
+        host: host?,
+        port,
+        tls,
+        tls_skip_verify,
+        ca_file,
+        user: user?,
+        pass: pass?,
+        folders,
+        quarantine_folder,
+        hold_folder,
+        mode,
+        start_at,
+    })
+}
+
+fn resolve_pass(ctx: &mut Ctx<'_>, m: &Mapping, path: &str) -> Option<String> {
+    let inline: Option<String> = ctx.field(m, "pass", path, "a string");
+    let file: Option<PathBuf> = ctx.field(m, "pass_file", path, "a path");
+    let (pass, key) = match (inline, file) {
+        (Some(_), Some(_)) => {
+            ctx.problems.push(Problem::new(format!("{path}.pass"), "both pass and pass_file are set", "keep only one of them"));
+            return None;
+        }
+        (Some(p), None) => (p, "pass"),
+        (None, Some(f)) => {
+            let f = ctx.base.join(f);
+            match std::fs::read_to_string(&f) {
+                Ok(s) => (s.trim_end_matches(['\r', '\n']).to_string(), "pass_file"),
+                Err(e) => {
+                    ctx.problems.push(Problem::new(format!("{path}.pass_file"), format!("cannot read {}: {e}", f.display()), "create the file (mode 0600) holding only the password"));
+                    return None;
+                }
+            }
+        }
+        (None, None) => {
+            ctx.problems.push(Problem::new(format!("{path}.pass"), "no password given", "set `pass_file: /etc/postern/<name>.pass` (preferred) or `pass`"));
+            return None;
+        }
+    };
+    if looks_like_placeholder(&pass) {
+        ctx.problems.push(Problem::new(format!("{path}.{key}"), "looks like a placeholder, not a real password", "put the account's real IMAP password here"));
+        return None;
+    }
+    Some(pass)
+}
+
+fn parse_start_at(ctx: &mut Ctx<'_>, m: &Mapping, path: &str) -> StartAt {
+    let start: Option<String> = ctx.field(m, "start_at", path, "`new` or `backfill`");
+    let days: Option<u32> = ctx.field(m, "backfill_days", path, "a number of days, e.g. 7");
+    match (start.as_deref(), days) {
+        (None | Some("new"), None) => StartAt::New,
+        (None | Some("backfill"), Some(d)) if (1..=3650).contains(&d) => StartAt::Backfill { days: d },
+        (_, Some(d)) if !(1..=3650).contains(&d) => {
+            ctx.problems.push(Problem::new(format!("{path}.backfill_days"), format!("{d} is out of range"), "use 1 to 3650"));
+            StartAt::New
+        }
+        (Some("new"), Some(_)) => {
+            ctx.problems.push(Problem::new(format!("{path}.start_at"), "`new` conflicts with backfill_days", "remove backfill_days or set start_at: backfill"));
+            StartAt::New
+        }
+        (Some("backfill"), None) => {
+            ctx.problems.push(Problem::new(format!("{path}.backfill_days"), "is required with start_at: backfill", "e.g. backfill_days: 7"));
+            StartAt::New
+        }
+        (Some(other), _) => {
+            ctx.problems.push(Problem::new(format!("{path}.start_at"), format!("unknown value {other:?}"), "use `new` or `backfill`"));
+            StartAt::New
+        }
+        (None, Some(_)) => StartAt::New,
+    }
+}
+
+fn parse_policy(ctx: &mut Ctx<'_>, m: &Mapping) -> PolicyConfig {
+    for k in m.keys() {
+        let k = k.as_str().unwrap_or("?");
+        if !["allow_senders", "block_senders", "block_verdict"].contains(&k) {
+            ctx.problems.push(Problem::new(format!("policy.{k}"), "unknown key", "allowed keys: allow_senders, block_senders, block_verdict"));
+        }
+    }
+    let mut list = |key: &str| -> Vec<String> {
+        let items: Vec<String> = ctx.field(m, key, "policy", "a list of addresses or @domains").unwrap_or_default();
+        for (i, s) in items.iter().enumerate() {
+            if !s.contains('@') && !s.starts_with("*.") {
+                ctx.problems.push(Problem::new(format!("policy.{key}[{i}]"), format!("{s:?} is not an address pattern"), "use user@domain, @domain or *.domain"));
+            }
+        }
+        items.into_iter().map(|s| s.to_ascii_lowercase()).collect()
+    };
+    let allow_senders = list("allow_senders");
+    let block_senders = list("block_senders");
+    let block_verdict: Option<Verdict> = ctx.field(m, "block_verdict", "policy", "one of flag, quarantine, delete");
+    if block_verdict == Some(Verdict::Pass) {
+        ctx.problems.push(Problem::new("policy.block_verdict", "`pass` would make the block list do nothing", "use flag, quarantine or delete"));
+    }
+    PolicyConfig { allow_senders, block_senders, block_verdict }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(y: &str) -> (Vec<AccountConfig>, PolicyConfig, Vec<Problem>) {
+        let mut p = Vec::new();
+        let (a, pol) = parse_accounts(y, Path::new("/nonexistent"), &mut p);
+        (a, pol, p)
+    }
+
+    #[test]
+    fn minimal_account_gets_defaults() {
+        let (a, _, p) = parse("accounts:\n  - {name: a, host: imap.example.org, user: u, pass: s3cr3t-Pw}\n");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(a[0].port, 993);
+        assert_eq!(a[0].tls, TlsMode::Implicit);
+        assert_eq!(a[0].folders, vec!["INBOX"]);
+        assert_eq!(a[0].quarantine_folder, "Quarantine");
+        assert_eq!(a[0].mode, Mode::Enforce);
+        assert_eq!(a[0].start_at, StartAt::New);
+    }
+
+    #[test]
+    fn all_problems_are_reported_with_paths() {
+        let y = r#"
+accounts:
+  - name: a
+    host: mail.example.org
+    tls: plain
+    port: notaport
+    user: u
+    pass: changeme
+    mode: yolo
+    colour: blue
+  - name: a
+    host: h
+    user: u
+    pass_file: /nonexistent/pw
+    folders: [INBOX]
+    quarantine_folder: INBOX
+policy:
+  block_senders: [nobody]
+"#;
+        let (_, _, p) = parse(y);
+        let paths: Vec<_> = p.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "accounts[0].tls",
+            "accounts[0].port",
+            "accounts[0].pass",
+            "accounts[0].mode",
+            "accounts[0].colour",
+            "accounts[1].pass_file",
+            "accounts[1].quarantine_folder",
+            "policy.block_senders[0]",
+        ] {
+            assert!(paths.contains(&want), "{want} missing from {paths:?}");
+        }
+    }
+
+    #[test]
+    fn plain_is_fine_on_loopback_and_backfill_parses() {
+        let (a, _, p) = parse("accounts:\n  - {name: a, host: 127.0.0.1, tls: plain, port: 143, user: u, pass: pw-1x, backfill_days: 3}\n");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(a[0].start_at, StartAt::Backfill { days: 3 });
+    }
+
+    #[test]
+    fn broken_yaml_is_one_clear_problem() {
+        let (_, _, p) = parse("accounts: [\n");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].message.contains("not valid YAML"));
+    }
+}

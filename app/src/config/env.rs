@@ -1,0 +1,295 @@
+//! Global settings from `POSTERN_*` environment variables.
+
+use super::problem::Problem;
+use super::secret::{decode_key, looks_like_placeholder};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-friendly.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Process-wide settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Dashboard listen address (`POSTERN_LISTEN`).
+    pub listen: SocketAddr,
+    /// State directory (`POSTERN_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// SQLite database (`POSTERN_DB_PATH`, default `<data_dir>/postern.db`).
+    pub db_path: PathBuf,
+    /// Where raw EML copies are kept (`<data_dir>/eml`).
+    pub eml_dir: PathBuf,
+    /// Accounts file (`POSTERN_CONFIG`).
+    pub config_path: PathBuf,
+    /// AES-256-GCM key for secrets at rest (`POSTERN_DB_ENCRYPTION_KEY`).
+    pub db_key: [u8; 32],
+    /// Admin bcrypt hash for the dashboard (`POSTERN_ADMIN_PASSWORD_HASH`).
+    pub admin_password_hash: Option<String>,
+    /// Rspamd base URL (`POSTERN_RSPAMD_URL`).
+    pub rspamd_url: Option<String>,
+    /// clamd TCP address (`POSTERN_CLAMD_ADDR`).
+    pub clamd_addr: Option<String>,
+    /// Score at or above which a message is flagged (`POSTERN_THRESHOLD_FLAG`).
+    pub threshold_flag: f64,
+    /// Score at or above which a message is quarantined (`POSTERN_THRESHOLD_QUARANTINE`).
+    pub threshold_quarantine: f64,
+    /// IMAP tuning shared by all accounts.
+    pub imap: ImapTuning,
+    /// Log format (`POSTERN_LOG_FORMAT`: pretty|json).
+    pub log_format: LogFormat,
+}
+
+/// IMAP timing and sizing knobs. Defaults follow RFC 2177 and the lessons of
+/// long-running IDLE clients (chatmail/core): re-issue IDLE well before the
+/// 30-minute server limit and bound every wait.
+#[derive(Debug, Clone)]
+pub struct ImapTuning {
+    /// How long one IDLE lasts before it is re-issued (`POSTERN_IMAP_IDLE_SECS`, ≤ 25 min).
+    pub idle_renew: Duration,
+    /// Timeout for any single command, including IDLE's DONE (`POSTERN_IMAP_TIMEOUT_SECS`).
+    pub command_timeout: Duration,
+    /// Poll interval when the server lacks IDLE (`POSTERN_IMAP_POLL_SECS`).
+    pub poll_interval: Duration,
+    /// First reconnect delay (`POSTERN_IMAP_BACKOFF_MIN_MS`).
+    pub backoff_min: Duration,
+    /// Cap for the exponential reconnect delay (`POSTERN_IMAP_BACKOFF_MAX_SECS`).
+    pub backoff_max: Duration,
+    /// Messages fetched per `UID FETCH` (`POSTERN_FETCH_CHUNK`).
+    pub fetch_chunk: u32,
+    /// Largest message body fetched for scanning (`POSTERN_MAX_MESSAGE_BYTES`).
+    pub max_message_bytes: u32,
+    /// How often pending actions are retried (`POSTERN_ACTION_RETRY_SECS`).
+    pub action_retry: Duration,
+}
+
+impl Default for ImapTuning {
+    fn default() -> Self {
+        Self {
+            idle_renew: Duration::from_secs(5 * 60),
+            command_timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(60),
+            backoff_min: Duration::from_millis(1000),
+            backoff_max: Duration::from_secs(300),
+            fetch_chunk: 16,
+            max_message_bytes: 50 * 1024 * 1024,
+            action_retry: Duration::from_secs(30),
+        }
+    }
+}
+
+struct Reader<'a> {
+    vars: &'a BTreeMap<String, String>,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Reader<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    fn parse<T: FromStr>(&mut self, key: &str, default: T, hint: &str) -> T
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(key).map(|v| (v.to_string(), v.parse::<T>())) {
+            None => default,
+            Some((_, Ok(v))) => v,
+            Some((raw, Err(e))) => {
+                self.problems.push(Problem::new(key, format!("invalid value {raw:?}: {e}"), hint));
+                default
+            }
+        }
+    }
+
+    fn ranged(&mut self, key: &str, default: u64, min: u64, max: u64, unit: &str) -> u64 {
+        let hint = format!("use a whole number of {unit} between {min} and {max}");
+        let v = self.parse(key, default, &hint);
+        if !(min..=max).contains(&v) {
+            self.problems.push(Problem::new(key, format!("{v} is out of range"), hint));
+            return default;
+        }
+        v
+    }
+
+    fn url(&mut self, key: &str) -> Option<String> {
+        let v = self.get(key)?.to_string();
+        if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() < 10 {
+            self.problems.push(Problem::new(
+                key,
+                format!("{v:?} is not an http(s) URL"),
+                "e.g. http://127.0.0.1:11333",
+            ));
+            return None;
+        }
+        Some(v.trim_end_matches('/').to_string())
+    }
+}
+
+/// Reads settings from `vars`, appending every problem found.
+pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Problem>) -> Settings {
+    let mut r = Reader { vars, problems };
+    let listen = r.parse("POSTERN_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8025)), "e.g. 127.0.0.1:8025");
+    let data_dir = PathBuf::from(r.get("POSTERN_DATA_DIR").unwrap_or("/var/lib/postern"));
+    let db_path = r.get("POSTERN_DB_PATH").map(PathBuf::from).unwrap_or_else(|| data_dir.join("postern.db"));
+    let config_path = PathBuf::from(r.get("POSTERN_CONFIG").unwrap_or("/etc/postern/config.yaml"));
+
+    let db_key = match r.get("POSTERN_DB_ENCRYPTION_KEY") {
+        None => {
+            r.problems.push(Problem::new(
+                "POSTERN_DB_ENCRYPTION_KEY",
+                "is not set; it encrypts IMAP passwords and API keys at rest",
+                "run `postern gen-secrets` and paste its output into postern.env",
+            ));
+            [0u8; 32]
+        }
+        Some(v) => decode_key(v).unwrap_or_else(|e| {
+            r.problems.push(Problem::new(
+                "POSTERN_DB_ENCRYPTION_KEY",
+                e,
+                "use 32 random bytes in base64, e.g. from `postern gen-secrets`",
+            ));
+            [0u8; 32]
+        }),
+    };
+
+    let admin_password_hash = r.get("POSTERN_ADMIN_PASSWORD_HASH").map(str::to_string);
+    if let Some(h) = &admin_password_hash {
+        let valid = h.len() == 60 && (h.starts_with("$2b$") || h.starts_with("$2a$") || h.starts_with("$2y$"));
+        if !valid || looks_like_placeholder(h) {
+            r.problems.push(Problem::new(
+                "POSTERN_ADMIN_PASSWORD_HASH",
+                "is not a bcrypt hash",
+                "create one with `postern hash-password` (quote it: it contains `$`)",
+            ));
+        }
+    }
+
+    let rspamd_url = r.url("POSTERN_RSPAMD_URL");
+    let clamd_addr = r.get("POSTERN_CLAMD_ADDR").map(str::to_string);
+    if let Some(a) = &clamd_addr {
+        if a.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            r.problems.push(Problem::new("POSTERN_CLAMD_ADDR", format!("{a:?} is not host:port"), "e.g. 127.0.0.1:3310"));
+        }
+    }
+    let threshold_flag = r.parse("POSTERN_THRESHOLD_FLAG", 5.0, "a number such as 5.0");
+    let threshold_quarantine = r.parse("POSTERN_THRESHOLD_QUARANTINE", 10.0, "a number such as 10.0");
+    if threshold_flag > threshold_quarantine {
+        r.problems.push(Problem::new(
+            "POSTERN_THRESHOLD_FLAG",
+            format!("{threshold_flag} is above POSTERN_THRESHOLD_QUARANTINE ({threshold_quarantine})"),
+            "the flag threshold must not exceed the quarantine threshold",
+        ));
+    }
+
+    let d = ImapTuning::default();
+    let imap = ImapTuning {
+        // RFC 2177: servers may drop an IDLE after 30 minutes; stay below 25.
+        idle_renew: Duration::from_secs(r.ranged("POSTERN_IMAP_IDLE_SECS", d.idle_renew.as_secs(), 1, 25 * 60, "seconds")),
+        command_timeout: Duration::from_secs(r.ranged("POSTERN_IMAP_TIMEOUT_SECS", 60, 1, 600, "seconds")),
+        poll_interval: Duration::from_secs(r.ranged("POSTERN_IMAP_POLL_SECS", 60, 1, 3600, "seconds")),
+        backoff_min: Duration::from_millis(r.ranged("POSTERN_IMAP_BACKOFF_MIN_MS", 1000, 10, 60_000, "milliseconds")),
+        backoff_max: Duration::from_secs(r.ranged("POSTERN_IMAP_BACKOFF_MAX_SECS", 300, 1, 3600, "seconds")),
+        fetch_chunk: r.ranged("POSTERN_FETCH_CHUNK", 16, 1, 500, "messages") as u32,
+        max_message_bytes: r.ranged("POSTERN_MAX_MESSAGE_BYTES", d.max_message_bytes as u64, 1024, 512 * 1024 * 1024, "bytes") as u32,
+        action_retry: Duration::from_secs(r.ranged("POSTERN_ACTION_RETRY_SECS", 30, 1, 3600, "seconds")),
+    };
+    let log_format = match r.get("POSTERN_LOG_FORMAT").unwrap_or("pretty") {
+        "pretty" | "text" => LogFormat::Pretty,
+        "json" => LogFormat::Json,
+        other => {
+            r.problems.push(Problem::new("POSTERN_LOG_FORMAT", format!("unknown format {other:?}"), "use `pretty` or `json`"));
+            LogFormat::Pretty
+        }
+    };
+    Settings {
+        listen,
+        eml_dir: data_dir.join("eml"),
+        data_dir,
+        db_path,
+        config_path,
+        db_key,
+        admin_password_hash,
+        rspamd_url,
+        clamd_addr,
+        threshold_flag,
+        threshold_quarantine,
+        imap,
+        log_format,
+    }
+}
+
+impl Settings {
+    /// Settings for tests and embedding: everything under `data_dir`.
+    pub fn for_data_dir(data_dir: PathBuf, db_key: [u8; 32]) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db_path: data_dir.join("postern.db"),
+            eml_dir: data_dir.join("eml"),
+            config_path: data_dir.join("config.yaml"),
+            data_dir,
+            db_key,
+            admin_password_hash: None,
+            rspamd_url: None,
+            clamd_addr: None,
+            threshold_flag: 5.0,
+            threshold_quarantine: 10.0,
+            imap: ImapTuning::default(),
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn every_bad_variable_is_reported() {
+        let mut p = Vec::new();
+        parse_settings(
+            &vars(&[
+                ("POSTERN_LISTEN", "nowhere"),
+                ("POSTERN_IMAP_IDLE_SECS", "99999"),
+                ("POSTERN_RSPAMD_URL", "ftp://x"),
+                ("POSTERN_LOG_FORMAT", "xml"),
+                ("POSTERN_ADMIN_PASSWORD_HASH", "changeme"),
+            ]),
+            &mut p,
+        );
+        let paths: Vec<_> = p.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "POSTERN_LISTEN",
+            "POSTERN_DB_ENCRYPTION_KEY",
+            "POSTERN_IMAP_IDLE_SECS",
+            "POSTERN_RSPAMD_URL",
+            "POSTERN_LOG_FORMAT",
+            "POSTERN_ADMIN_PASSWORD_HASH",
+        ] {
+            assert!(paths.contains(&want), "{want} missing from {paths:?}");
+        }
+        assert!(p.iter().all(|p| !p.hint.is_empty()));
+    }
+
+    #[test]
+    fn defaults_are_sane() {
+        let mut p = Vec::new();
+        let key = hex::encode((1u8..33).collect::<Vec<_>>());
+        let s = parse_settings(&vars(&[("POSTERN_DB_ENCRYPTION_KEY", &key), ("POSTERN_DATA_DIR", "/srv/p")]), &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(s.db_path, PathBuf::from("/srv/p/postern.db"));
+        assert!(s.imap.idle_renew <= Duration::from_secs(25 * 60));
+    }
+}

@@ -1,0 +1,70 @@
+//! Configuration: global settings from `POSTERN_*` environment variables and
+//! IMAP accounts from `config.yaml`.
+//!
+//! Loading happens in two steps (as in ripgrep): raw input is read leniently,
+//! then validated into typed values. Validation never stops at the first
+//! problem; every problem is collected with its field path and a fix hint so
+//! an operator can repair a config in one pass.
+
+mod accounts;
+mod env;
+mod problem;
+mod secret;
+
+pub use accounts::{AccountConfig, PolicyConfig, StartAt, TlsMode, parse_accounts};
+pub use env::{ImapTuning, LogFormat, Settings, parse_settings};
+pub use problem::{ConfigError, Problem};
+pub use secret::{decode_key, looks_like_placeholder};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Everything Postern needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Global settings (environment).
+    pub settings: Settings,
+    /// Accounts declared in config.yaml.
+    pub accounts: Vec<AccountConfig>,
+    /// Built-in decision policy from config.yaml.
+    pub policy: PolicyConfig,
+    /// Where the accounts file was read from.
+    pub config_path: PathBuf,
+}
+
+impl Config {
+    /// Reads the process environment and the config file it names.
+    pub fn from_process_env() -> Result<Config, ConfigError> {
+        let vars: BTreeMap<String, String> =
+            std::env::vars().filter(|(k, _)| k.starts_with("POSTERN_")).collect();
+        Self::load(&vars)
+    }
+
+    /// Validates settings from `vars` and the accounts file they point to,
+    /// reporting every problem of both at once.
+    pub fn load(vars: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let settings = parse_settings(vars, &mut problems);
+        let config_path = settings.config_path.clone();
+        let (accounts, policy) = match std::fs::read_to_string(&config_path) {
+            Ok(text) => parse_accounts(&text, base_dir(&config_path), &mut problems),
+            Err(e) => {
+                problems.push(Problem::new(
+                    "POSTERN_CONFIG",
+                    format!("cannot read {}: {e}", config_path.display()),
+                    "point POSTERN_CONFIG at your config.yaml (see packaging/config/config.yaml)",
+                ));
+                (Vec::new(), PolicyConfig::default())
+            }
+        };
+        if problems.is_empty() {
+            Ok(Config { settings, accounts, policy, config_path })
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+fn base_dir(p: &Path) -> &Path {
+    p.parent().unwrap_or(Path::new("."))
+}

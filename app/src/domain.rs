@@ -1,0 +1,164 @@
+//! Plain data shared by every layer: message identity, verdicts and the
+//! actions they turn into. No I/O lives here.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The identity of one message copy on the server. UIDs are only meaningful
+/// together with the mailbox's UIDVALIDITY (RFC 3501 §2.3.1.1), so all four
+/// parts travel together and no action is ever issued on a bare UID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MessageKey {
+    /// Account name from config.yaml.
+    pub account: String,
+    /// Mailbox (folder) name as the server spells it.
+    pub mailbox: String,
+    /// UIDVALIDITY of the mailbox when the UID was read.
+    pub uidvalidity: u32,
+    /// UID within that mailbox generation.
+    pub uid: u32,
+}
+
+impl fmt::Display for MessageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{};UIDVALIDITY={}/;UID={}",
+            self.account, self.mailbox, self.uidvalidity, self.uid
+        )
+    }
+}
+
+/// What the decision engine concluded about a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Nothing to do.
+    Pass,
+    /// Leave in place, mark with `\Flagged` and a `$Postern` keyword.
+    Flag,
+    /// Move to the quarantine folder.
+    Quarantine,
+    /// Move to the hold folder (Postern never expunges on a verdict).
+    Delete,
+}
+
+impl Verdict {
+    /// Stable lowercase name used in the database and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Flag => "flag",
+            Verdict::Quarantine => "quarantine",
+            Verdict::Delete => "delete",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pass" => Verdict::Pass,
+            "flag" => Verdict::Flag,
+            "quarantine" => Verdict::Quarantine,
+            "delete" => Verdict::Delete,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A verdict together with the evidence behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The outcome.
+    pub verdict: Verdict,
+    /// Machine-readable tags (e.g. `LIST_SENDER_BLOCKED`) that led to it.
+    pub tags: Vec<String>,
+    /// Human-readable explanation, shown in logs and the audit trail.
+    pub reason: String,
+}
+
+impl Decision {
+    /// A pass with a short reason.
+    pub fn pass(reason: impl Into<String>) -> Self {
+        Self { verdict: Verdict::Pass, tags: Vec::new(), reason: reason.into() }
+    }
+}
+
+/// An IMAP-side action Postern intends to perform. Stored durably before it
+/// is executed so that a crash in between resumes it exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// Move the message to `folder` (quarantine).
+    Quarantine {
+        /// Destination folder.
+        folder: String,
+    },
+    /// Move the message to the hold folder instead of expunging it.
+    Hold {
+        /// Destination folder.
+        folder: String,
+    },
+    /// Add `\Flagged` and the Postern keyword.
+    Flag {
+        /// Keyword to add when PERMANENTFLAGS allows it.
+        keyword: String,
+    },
+}
+
+impl Action {
+    /// Short stable name for the audit log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Quarantine { .. } => "quarantine",
+            Action::Hold { .. } => "hold",
+            Action::Flag { .. } => "flag",
+        }
+    }
+
+    /// The folder the message ends up in, for moving actions.
+    pub fn destination(&self) -> Option<&str> {
+        match self {
+            Action::Quarantine { folder } | Action::Hold { folder } => Some(folder),
+            Action::Flag { .. } => None,
+        }
+    }
+}
+
+/// Whether an account's verdicts are carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Act on verdicts.
+    #[default]
+    Enforce,
+    /// Scan and record, never act.
+    Shadow,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_names_round_trip() {
+        for v in [Verdict::Pass, Verdict::Flag, Verdict::Quarantine, Verdict::Delete] {
+            assert_eq!(Verdict::parse(v.as_str()), Some(v));
+        }
+        assert_eq!(Verdict::parse("nope"), None);
+    }
+
+    #[test]
+    fn action_serialises_with_kind_tag() {
+        let a = Action::Quarantine { folder: "Quarantine".into() };
+        let s = serde_json::to_string(&a).unwrap();
+        assert_eq!(s, r#"{"kind":"quarantine","folder":"Quarantine"}"#);
+        assert_eq!(serde_json::from_str::<Action>(&s).unwrap(), a);
+    }
+}

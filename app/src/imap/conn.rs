@@ -1,0 +1,163 @@
+//! Opening an authenticated IMAP session: TCP with keepalive, implicit TLS
+//! or STARTTLS, greeting, LOGIN and CAPABILITY, each step under a deadline.
+
+use super::stream::ImapStream;
+use super::{ImapError, Result, tls};
+use crate::config::{AccountConfig, TlsMode};
+use async_imap::imap_proto::{Response, Status};
+use async_imap::{Client, Session};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// An authenticated session plus what Postern knows about it.
+#[derive(Debug)]
+pub struct Conn {
+    pub(super) session: Session<ImapStream>,
+    pub(super) caps: BTreeSet<String>,
+    pub(super) timeout: Duration,
+    pub(super) selected: Option<String>,
+}
+
+/// Runs `fut` under `limit`, naming what timed out.
+pub(super) async fn deadline<T>(limit: Duration, what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(ImapError::Timeout { what: what.to_string(), secs: limit.as_secs() }),
+    }
+}
+
+impl Conn {
+    /// Connects and logs in.
+    pub async fn connect(acct: &AccountConfig, timeout: Duration) -> Result<Conn> {
+        let addr = format!("{}:{}", acct.host, acct.port);
+        let tcp = deadline(timeout, "TCP connect", async {
+            TcpStream::connect((acct.host.trim_matches(['[', ']']), acct.port))
+                .await
+                .map_err(|source| ImapError::Connect { addr: addr.clone(), source })
+        })
+        .await?;
+        tcp.set_nodelay(true)?;
+        // Keepalive catches a peer that vanished while we sit in IDLE.
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(60))
+            .with_interval(Duration::from_secs(15))
+            .with_retries(4);
+        socket2::SockRef::from(&tcp).set_tcp_keepalive(&ka)?;
+
+        let stream = match acct.tls {
+            TlsMode::Plain => {
+                let mut client = Client::new(ImapStream::Plain(tcp));
+                deadline(timeout, "greeting", read_greeting(&mut client)).await?;
+                return Self::login(client, acct, timeout).await;
+            }
+            TlsMode::Implicit => tls_wrap(tcp, acct, timeout).await?,
+            TlsMode::Starttls => {
+                let mut client = Client::new(ImapStream::Plain(tcp));
+                deadline(timeout, "greeting", read_greeting(&mut client)).await?;
+                deadline(timeout, "STARTTLS", async {
+                    client.run_command_and_check_ok("STARTTLS", None).await.map_err(|e| ImapError::Refused {
+                        command: "STARTTLS".into(),
+                        detail: e.to_string(),
+                    })
+                })
+                .await?;
+                // into_inner drops anything buffered after the OK, so no
+                // plaintext injected before the handshake can leak into TLS.
+                let ImapStream::Plain(tcp) = client.into_inner() else {
+                    return Err(ImapError::Protocol("unexpected stream state after STARTTLS".into()));
+                };
+                tls_wrap(tcp, acct, timeout).await?
+            }
+        };
+        let mut client = Client::new(stream);
+        if acct.tls == TlsMode::Implicit {
+            deadline(timeout, "greeting", read_greeting(&mut client)).await?;
+        }
+        Self::login(client, acct, timeout).await
+    }
+
+    async fn login(client: Client<ImapStream>, acct: &AccountConfig, timeout: Duration) -> Result<Conn> {
+        let session = deadline(timeout, "LOGIN", async {
+            client.login(&acct.user, &acct.pass).await.map_err(|(e, _)| match e {
+                async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => {
+                    ImapError::Auth { user: acct.user.clone(), detail: d }
+                }
+                other => ImapError::Client(other),
+            })
+        })
+        .await?;
+        let mut conn = Conn { session, caps: BTreeSet::new(), timeout, selected: None };
+        conn.refresh_capabilities().await?;
+        Ok(conn)
+    }
+
+    /// Re-reads CAPABILITY (it changes after login).
+    pub async fn refresh_capabilities(&mut self) -> Result<()> {
+        let caps = deadline(self.timeout, "CAPABILITY", async { Ok(self.session.capabilities().await?) }).await?;
+        self.caps = caps.iter().map(cap_name).collect();
+        Ok(())
+    }
+
+    /// Whether the server advertised `cap` (case-insensitive).
+    pub fn has(&self, cap: &str) -> bool {
+        self.caps.contains(&cap.to_ascii_uppercase())
+    }
+
+    /// The advertised capabilities.
+    pub fn capabilities(&self) -> impl Iterator<Item = &str> {
+        self.caps.iter().map(String::as_str)
+    }
+
+    /// Polite LOGOUT; errors are irrelevant at this point.
+    pub async fn logout(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.session.logout()).await;
+    }
+}
+
+async fn tls_wrap(tcp: TcpStream, acct: &AccountConfig, timeout: Duration) -> Result<ImapStream> {
+    let cfg = tls::client_config(acct.ca_file.as_deref(), acct.tls_skip_verify)?;
+    let name = tls::server_name(&acct.host)?;
+    let tls = deadline(timeout, "TLS handshake", async {
+        TlsConnector::from(cfg).connect(name, tcp).await.map_err(|e| ImapError::Tls(e.to_string()))
+    })
+    .await?;
+    Ok(ImapStream::Tls(Box::new(tls)))
+}
+
+async fn read_greeting(client: &mut Client<ImapStream>) -> Result<()> {
+    let Some(resp) = client.read_response().await? else {
+        return Err(ImapError::ConnectionLost);
+    };
+    match resp.parsed() {
+        Response::Data { status: Status::Ok | Status::PreAuth, .. } => Ok(()),
+        Response::Data { status: Status::Bye, outcome } => {
+            Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()))
+        }
+        other => Err(ImapError::Protocol(format!("unexpected greeting: {other:?}"))),
+    }
+}
+
+fn cap_name(c: &async_imap::types::Capability) -> String {
+    use async_imap::types::Capability;
+    match c {
+        Capability::Imap4rev1 => "IMAP4REV1".to_string(),
+        Capability::Auth(a) => format!("AUTH={}", a.to_ascii_uppercase()),
+        Capability::Atom(a) => a.to_ascii_uppercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_imap::types::Capability;
+
+    #[test]
+    fn capability_names_are_normalised() {
+        assert_eq!(cap_name(&Capability::Imap4rev1), "IMAP4REV1");
+        assert_eq!(cap_name(&Capability::Atom("move".into())), "MOVE");
+        assert_eq!(cap_name(&Capability::Auth("plain".into())), "AUTH=PLAIN");
+    }
+}

@@ -1,0 +1,342 @@
+//! The IMAP operations Postern performs, each bounded by the command timeout.
+//!
+//! Reading never changes flags: bodies are fetched with `BODY.PEEK[]`, and
+//! new mail is found by UID range, never by `\Seen` or `\Recent`.
+
+use super::conn::{Conn, deadline};
+use super::{ImapError, Result};
+use async_imap::imap_proto::rfc4315::UidSetMember;
+use async_imap::imap_proto::{Response, ResponseCode, Status};
+use async_imap::types::{Flag, UnsolicitedResponse};
+use futures::TryStreamExt;
+
+/// What SELECT told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    /// Mailbox name.
+    pub mailbox: String,
+    /// UIDVALIDITY (required; a server without it is refused).
+    pub uidvalidity: u32,
+    /// UIDNEXT, when sent.
+    pub uid_next: Option<u32>,
+    /// Message count.
+    pub exists: u32,
+    /// HIGHESTMODSEQ with CONDSTORE.
+    pub highest_modseq: Option<u64>,
+    /// PERMANENTFLAGS, wire form (`\*` means new keywords are allowed).
+    pub permanent_flags: Vec<String>,
+}
+
+/// One fetched message.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// UID.
+    pub uid: u32,
+    /// Raw RFC 5322 bytes.
+    pub raw: Vec<u8>,
+    /// INTERNALDATE as RFC 3339.
+    pub internal_date: Option<String>,
+}
+
+/// Result of moving a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoveOutcome {
+    /// The UID in the destination, from COPYUID (RFC 4315).
+    pub new_uid: Option<u32>,
+    /// Whether the COPY + EXPUNGE fallback was used.
+    pub fallback: bool,
+}
+
+/// Quotes a mailbox name or search string as an IMAP quoted string.
+pub fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Formats sorted UIDs as a compact sequence set (`1:3,7,9:10`).
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end.saturating_add(1) {
+            i += 1;
+            end = uids[i];
+        }
+        out.push(if start == end { start.to_string() } else { format!("{start}:{end}") });
+        i += 1;
+    }
+    out.join(",")
+}
+
+pub(super) fn flag_name(f: &Flag<'_>) -> String {
+    match f {
+        Flag::Seen => "\\Seen".into(),
+        Flag::Answered => "\\Answered".into(),
+        Flag::Flagged => "\\Flagged".into(),
+        Flag::Deleted => "\\Deleted".into(),
+        Flag::Draft => "\\Draft".into(),
+        Flag::Recent => "\\Recent".into(),
+        Flag::MayCreate => "\\*".into(),
+        Flag::Custom(c) => c.to_string(),
+    }
+}
+
+fn contains_uid(set: &[UidSetMember], uid: u32) -> bool {
+    set.iter().any(|m| match m {
+        UidSetMember::Uid(u) => *u == uid,
+        UidSetMember::UidRange(r) => r.contains(&uid),
+    })
+}
+
+impl Conn {
+    /// SELECTs a mailbox (with CONDSTORE when available).
+    pub async fn select(&mut self, mailbox: &str) -> Result<Selected> {
+        let condstore = self.has("CONDSTORE");
+        let t = self.timeout;
+        let mb = deadline(t, "SELECT", async {
+            let r = if condstore { self.session.select_condstore(quote(mailbox)).await } else { self.session.select(quote(mailbox)).await };
+            r.map_err(|e| match e {
+                async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => {
+                    ImapError::Refused { command: format!("SELECT {mailbox}"), detail: d }
+                }
+                other => ImapError::Client(other),
+            })
+        })
+        .await?;
+        self.selected = Some(mailbox.to_string());
+        let uidvalidity = mb.uid_validity.ok_or_else(|| ImapError::Protocol(format!("SELECT {mailbox} returned no UIDVALIDITY")))?;
+        Ok(Selected {
+            mailbox: mailbox.to_string(),
+            uidvalidity,
+            uid_next: mb.uid_next,
+            exists: mb.exists,
+            highest_modseq: mb.highest_modseq,
+            permanent_flags: mb.permanent_flags.iter().map(flag_name).collect(),
+        })
+    }
+
+    /// The mailbox selected last.
+    pub fn selected(&self) -> Option<&str> {
+        self.selected.as_deref()
+    }
+
+    /// `UID SEARCH`, sorted ascending.
+    pub async fn uid_search(&mut self, query: &str) -> Result<Vec<u32>> {
+        let t = self.timeout;
+        let set = deadline(t, "UID SEARCH", async { Ok(self.session.uid_search(query).await?) }).await?;
+        let mut v: Vec<u32> = set.into_iter().collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    /// UIDs strictly greater than `last_uid`. (`UID n:*` also returns the
+    /// highest message when nothing is above n, hence the filter.)
+    pub async fn uids_after(&mut self, last_uid: u32) -> Result<Vec<u32>> {
+        let from = last_uid.saturating_add(1);
+        let mut v = self.uid_search(&format!("UID {from}:*")).await?;
+        v.retain(|u| *u > last_uid);
+        Ok(v)
+    }
+
+    /// Sizes of the given UIDs.
+    pub async fn fetch_sizes(&mut self, uids: &[u32]) -> Result<Vec<(u32, u32)>> {
+        let t = self.timeout;
+        let set = uid_set(uids);
+        let fetched: Vec<_> = deadline(t, "UID FETCH RFC822.SIZE", async {
+            Ok(self.session.uid_fetch(&set, "(UID RFC822.SIZE)").await?.try_collect::<Vec<_>>().await?)
+        })
+        .await?;
+        Ok(fetched.iter().filter_map(|f| Some((f.uid?, f.size.unwrap_or(0)))).collect())
+    }
+
+    /// Bodies of the given UIDs with `BODY.PEEK[]`, which never sets `\Seen`.
+    pub async fn fetch_bodies(&mut self, uids: &[u32]) -> Result<Vec<Fetched>> {
+        let t = self.timeout;
+        let set = uid_set(uids);
+        let fetched: Vec<_> = deadline(t, "UID FETCH BODY.PEEK[]", async {
+            Ok(self.session.uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])").await?.try_collect::<Vec<_>>().await?)
+        })
+        .await?;
+        let mut out: Vec<Fetched> = fetched
+            .iter()
+            .filter_map(|f| {
+                Some(Fetched {
+                    uid: f.uid?,
+                    raw: f.body()?.to_vec(),
+                    internal_date: f.internal_date().map(|d| d.to_rfc3339()),
+                })
+            })
+            .collect();
+        out.retain(|f| uids.contains(&f.uid));
+        out.sort_by_key(|f| f.uid);
+        Ok(out)
+    }
+
+    /// Flags of the given UIDs, wire form, sorted.
+    pub async fn fetch_flags(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<String>)>> {
+        let t = self.timeout;
+        let set = uid_set(uids);
+        let fetched: Vec<_> = deadline(t, "UID FETCH FLAGS", async {
+            Ok(self.session.uid_fetch(&set, "(UID FLAGS)").await?.try_collect::<Vec<_>>().await?)
+        })
+        .await?;
+        Ok(fetched
+            .iter()
+            .filter_map(|f| {
+                let mut fl: Vec<String> = f.flags().map(|x| flag_name(&x)).filter(|x| x != "\\Recent").collect();
+                fl.sort();
+                Some((f.uid?, fl))
+            })
+            .collect())
+    }
+
+    /// Creates `name` unless it exists. Returns true when it was created.
+    pub async fn ensure_mailbox(&mut self, name: &str) -> Result<bool> {
+        let t = self.timeout;
+        let exists = deadline(t, "LIST", async {
+            let names: Vec<_> = self.session.list(Some(""), Some(&quote(name))).await?.try_collect().await?;
+            Ok(names.iter().any(|n| n.name() == name))
+        })
+        .await?;
+        if exists {
+            return Ok(false);
+        }
+        deadline(t, "CREATE", async {
+            match self.session.create(quote(name)).await {
+                Ok(()) => Ok(true),
+                // Another connection may have created it meanwhile.
+                Err(async_imap::error::Error::No(d)) if d.to_ascii_uppercase().contains("ALREADYEXISTS") => Ok(false),
+                Err(e) => Err(ImapError::Refused { command: format!("CREATE {name}"), detail: e.to_string() }),
+            }
+        })
+        .await
+    }
+
+    /// Moves one message from the selected mailbox to `dest`.
+    ///
+    /// Uses MOVE (RFC 6851). Without it, COPY + `\Deleted` + `UID EXPUNGE`,
+    /// but only with UIDPLUS (RFC 4315): a plain EXPUNGE would also remove
+    /// messages the user marked deleted. With neither, it refuses.
+    pub async fn move_uid(&mut self, uid: u32, dest: &str) -> Result<MoveOutcome> {
+        if self.has("MOVE") {
+            let new_uid = self.tagged(&format!("UID MOVE {uid} {}", quote(dest)), uid).await?;
+            return Ok(MoveOutcome { new_uid, fallback: false });
+        }
+        if !self.has("UIDPLUS") {
+            return Err(ImapError::Unsupported("MOVE and UIDPLUS"));
+        }
+        let new_uid = self.tagged(&format!("UID COPY {uid} {}", quote(dest)), uid).await?;
+        self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), uid).await?;
+        self.tagged(&format!("UID EXPUNGE {uid}"), uid).await?;
+        Ok(MoveOutcome { new_uid, fallback: true })
+    }
+
+    /// Adds flags/keywords to one message (never removes any).
+    pub async fn add_flags(&mut self, uid: u32, flags: &[&str]) -> Result<()> {
+        self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT ({})", flags.join(" ")), uid).await?;
+        Ok(())
+    }
+
+    /// NOOP: gives the server a chance to report changes and proves liveness.
+    pub async fn noop(&mut self) -> Result<()> {
+        let t = self.timeout;
+        deadline(t, "NOOP", async { Ok(self.session.noop().await?) }).await
+    }
+
+    /// Empties the unsolicited-response queue (async-imap drops items past
+    /// 100) and reports whether any of them signalled a mailbox change.
+    pub fn drain_unsolicited(&mut self) -> bool {
+        let mut changed = false;
+        while let Ok(r) = self.session.unsolicited_responses.try_recv() {
+            if matches!(r, UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_) | UnsolicitedResponse::Expunge(_)) {
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Sends a command and reads until its tagged completion, returning the
+    /// destination UID of any COPYUID response code for `src_uid`.
+    async fn tagged(&mut self, command: &str, src_uid: u32) -> Result<Option<u32>> {
+        let t = self.timeout;
+        let verb = command.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        deadline(t, &verb, async {
+            let tag = self.session.run_command(command).await?;
+            let mut new_uid = None;
+            loop {
+                let Some(resp) = self.session.read_response().await? else {
+                    return Err(ImapError::ConnectionLost);
+                };
+                match resp.parsed() {
+                    Response::Done { tag: t, status, outcome } if *t == tag => {
+                        if let Some(ResponseCode::CopyUid(_, src, dst)) = &outcome.code {
+                            new_uid = new_uid.or_else(|| copyuid_dest(src, dst, src_uid));
+                        }
+                        return match status {
+                            Status::Ok => Ok(new_uid),
+                            _ => Err(ImapError::Refused {
+                                command: verb.clone(),
+                                detail: outcome.information.as_deref().unwrap_or("").to_string(),
+                            }),
+                        };
+                    }
+                    Response::Data { status: Status::Bye, outcome } => {
+                        return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
+                    }
+                    Response::Data { outcome, .. } => {
+                        if let Some(ResponseCode::CopyUid(_, src, dst)) = &outcome.code {
+                            new_uid = new_uid.or_else(|| copyuid_dest(src, dst, src_uid));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// Maps `src_uid` through a COPYUID's parallel source/destination sets.
+fn copyuid_dest(src: &[UidSetMember], dst: &[UidSetMember], src_uid: u32) -> Option<u32> {
+    if !contains_uid(src, src_uid) {
+        return None;
+    }
+    let expand = |s: &[UidSetMember]| -> Vec<u32> {
+        s.iter()
+            .flat_map(|m| match m {
+                UidSetMember::Uid(u) => *u..=*u,
+                UidSetMember::UidRange(r) => r.clone(),
+            })
+            .take(10_000)
+            .collect()
+    };
+    let (s, d) = (expand(src), expand(dst));
+    s.iter().position(|u| *u == src_uid).and_then(|i| d.get(i).copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[]), "");
+        assert_eq!(uid_set(&[u32::MAX - 1, u32::MAX]), format!("{}:{}", u32::MAX - 1, u32::MAX));
+    }
+
+    #[test]
+    fn quoting_escapes() {
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn copyuid_maps_parallel_sets() {
+        let src = vec![UidSetMember::UidRange(3..=5)];
+        let dst = vec![UidSetMember::Uid(10), UidSetMember::UidRange(11..=12)];
+        assert_eq!(copyuid_dest(&src, &dst, 4), Some(11));
+        assert_eq!(copyuid_dest(&src, &dst, 9), None);
+    }
+}

@@ -1,0 +1,25 @@
+//! Postern: a self-hosted mailbox security gateway.
+//!
+//! Postern watches IMAP folders over IDLE, hands every new message to a
+//! decision engine and acts on the verdict (move to quarantine, flag, hold)
+//! without ever touching the user's own flags. Its state is keyed by
+//! (account, mailbox, UIDVALIDITY, UID) so that across drops, restarts and
+//! crashes a message is never missed, never acted on twice and never lost.
+//!
+//! Modules depend in one direction:
+//! `clock`, `domain` → `config` → `store` | `imap` | `scan` → `actions` →
+//! `worker`, `manager` → `main`.
+#![forbid(unsafe_code)]
+
+pub mod actions;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod failpoint;
+pub mod imap;
+pub mod logging;
+pub mod manager;
+pub mod scan;
+pub mod secrets;
+pub mod store;
+pub mod worker;

@@ -1,0 +1,136 @@
+//! The `postern` command line.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use postern::clock::{SharedClock, SystemClock};
+use postern::config::Config;
+use postern::manager::ManagerHandle;
+use postern::scan::ListPolicy;
+use postern::store::Store;
+use postern::worker::Engine;
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "postern", version, about = "Mailbox security gateway: watches IMAP folders and quarantines threats")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Watch every configured account (the default).
+    Run,
+    /// Validate POSTERN_* variables and config.yaml, report every problem, and exit.
+    CheckConfig,
+    /// Read a password from stdin and print its bcrypt hash for POSTERN_ADMIN_PASSWORD_HASH.
+    HashPassword,
+    /// Print fresh secrets as env lines for postern.env.
+    GenSecrets,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("postern: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command.unwrap_or(Command::Run) {
+        Command::GenSecrets => {
+            print!("{}", postern::secrets::gen_secrets());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::HashPassword => {
+            if std::io::stdin().is_terminal() {
+                eprintln!("password (input is echoed; pipe it in to avoid that):");
+            }
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            match postern::secrets::hash_password(line.trim_end_matches(['\r', '\n'])) {
+                Ok(h) => {
+                    println!("POSTERN_ADMIN_PASSWORD_HASH='{h}'");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("postern: password refused: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::CheckConfig => match Config::from_process_env() {
+            Ok(c) => {
+                println!("configuration OK: {} account(s) from {}", c.accounts.len(), c.config_path.display());
+                for a in &c.accounts {
+                    println!("  - {} {}@{}:{} ({:?}, {:?}) folders {:?}", a.name, a.user, a.host, a.port, a.tls, a.mode, a.folders);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::from(2))
+            }
+        },
+        Command::Run => {
+            let config = match Config::from_process_env() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            postern::logging::init(config.settings.log_format);
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let s = &config.settings;
+    let clock: SharedClock = Arc::new(SystemClock);
+    std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating {}", s.data_dir.display()))?;
+    let store = Store::open(&s.db_path, &s.db_key, clock.clone()).with_context(|| format!("opening {}", s.db_path.display()))?;
+    store.sync_config_accounts(&config.accounts).await.context("storing accounts")?;
+    let engine = Arc::new(Engine {
+        store: store.clone(),
+        decider: Arc::new(ListPolicy::new(config.policy.clone())),
+        tuning: s.imap.clone(),
+        eml_dir: s.eml_dir.clone(),
+        clock,
+    });
+    let manager = ManagerHandle::new(engine, None);
+    let accounts = store.accounts().await.context("loading accounts")?;
+    tracing::info!(accounts = accounts.len(), db = %s.db_path.display(), "postern starting");
+    for a in accounts {
+        manager.start_account(a).await;
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    manager.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

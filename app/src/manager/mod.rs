@@ -1,0 +1,154 @@
+//! The manager: one listener task per (account, folder) and one intent
+//! runner per account, started, stopped and reloaded at runtime through a
+//! cloneable [`ManagerHandle`]. This is where IMAP, the store and the
+//! decision engine meet.
+
+mod backoff;
+mod listener;
+mod runner;
+mod status;
+
+pub use backoff::Backoff;
+pub use status::{ListenerState, ListenerStatus};
+
+use crate::config::AccountConfig;
+use crate::worker::Engine;
+use futures::future::BoxFuture;
+use status::StatusCell;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Points in a listener's cycle where tests can inject behaviour (for
+/// example, deliver mail exactly between SELECT and the catch-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbePoint {
+    /// Right after SELECT, before the catch-up.
+    AfterSelect,
+    /// After the catch-up, right before IDLE is sent.
+    BeforeIdle,
+}
+
+/// Test hook, called at each [`ProbePoint`].
+pub trait Probe: Send + Sync {
+    /// Called with the listener's account and folder.
+    fn hit<'a>(&'a self, point: ProbePoint, account: &'a str, mailbox: &'a str) -> BoxFuture<'a, ()>;
+}
+
+struct AccountTasks {
+    config: AccountConfig,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    statuses: Vec<StatusCell>,
+}
+
+struct Inner {
+    engine: Arc<Engine>,
+    probe: Option<Arc<dyn Probe>>,
+    accounts: Mutex<BTreeMap<String, AccountTasks>>,
+    root: CancellationToken,
+}
+
+/// Cloneable control handle for all accounts.
+#[derive(Clone)]
+pub struct ManagerHandle {
+    inner: Arc<Inner>,
+}
+
+impl ManagerHandle {
+    /// A manager with no accounts yet.
+    pub fn new(engine: Arc<Engine>, probe: Option<Arc<dyn Probe>>) -> Self {
+        Self {
+            inner: Arc::new(Inner { engine, probe, accounts: Mutex::new(BTreeMap::new()), root: CancellationToken::new() }),
+        }
+    }
+
+    /// Starts (or restarts) an account.
+    pub async fn start_account(&self, config: AccountConfig) {
+        self.stop_account(&config.name).await;
+        let engine = self.inner.engine.clone();
+        let acct = Arc::new(config.clone());
+        let cancel = self.inner.root.child_token();
+        let notify = Arc::new(Notify::new());
+        let mut tasks = Vec::new();
+        let mut statuses = Vec::new();
+        let rstatus = StatusCell::new(&config.name, "(actions)");
+        statuses.push(rstatus.clone());
+        let runner = runner::Runner { engine: engine.clone(), acct: acct.clone(), notify: notify.clone(), status: rstatus };
+        tasks.push(tokio::spawn(runner.run(cancel.clone())));
+        for folder in &config.folders {
+            let status = StatusCell::new(&config.name, folder);
+            statuses.push(status.clone());
+            let l = listener::Listener {
+                engine: engine.clone(),
+                acct: acct.clone(),
+                mailbox: folder.clone(),
+                status,
+                actions: notify.clone(),
+                probe: self.inner.probe.clone(),
+            };
+            tasks.push(tokio::spawn(l.run(cancel.clone())));
+        }
+        tracing::info!(account = %config.name, folders = ?config.folders, mode = ?config.mode, "account started");
+        if let Ok(mut map) = self.inner.accounts.lock() {
+            map.insert(config.name.clone(), AccountTasks { config, cancel, tasks, statuses });
+        }
+    }
+
+    /// Stops an account and waits for its tasks. Returns false if unknown.
+    pub async fn stop_account(&self, name: &str) -> bool {
+        let taken = self.inner.accounts.lock().ok().and_then(|mut m| m.remove(name));
+        let Some(t) = taken else { return false };
+        t.cancel.cancel();
+        for h in t.tasks {
+            let _ = h.await;
+        }
+        tracing::info!(account = %name, "account stopped");
+        true
+    }
+
+    /// Makes the running set match `configs`: new or changed accounts are
+    /// (re)started, removed ones stopped, unchanged ones left alone.
+    pub async fn reload(&self, configs: Vec<AccountConfig>) {
+        let running: BTreeMap<String, AccountConfig> = self
+            .inner
+            .accounts
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.config.clone())).collect())
+            .unwrap_or_default();
+        for name in running.keys() {
+            if !configs.iter().any(|c| &c.name == name) {
+                self.stop_account(name).await;
+            }
+        }
+        for c in configs {
+            if running.get(&c.name) != Some(&c) {
+                self.start_account(c).await;
+            }
+        }
+    }
+
+    /// Names of running accounts.
+    pub fn accounts(&self) -> Vec<String> {
+        self.inner.accounts.lock().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Status of every listener and runner.
+    pub fn status(&self) -> Vec<ListenerStatus> {
+        self.inner
+            .accounts
+            .lock()
+            .map(|m| m.values().flat_map(|a| a.statuses.iter().filter_map(StatusCell::snapshot)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Stops everything and waits.
+    pub async fn shutdown(&self) {
+        self.inner.root.cancel();
+        for name in self.accounts() {
+            self.stop_account(&name).await;
+        }
+    }
+}

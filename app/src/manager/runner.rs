@@ -1,0 +1,116 @@
+//! The per-account intent runner: one pooled connection that executes
+//! pending intents in order. It is the only place actions happen, so
+//! resuming after a crash is the same code path as normal operation.
+
+use super::backoff::Backoff;
+use super::status::{ListenerState, StatusCell};
+use crate::actions;
+use crate::config::AccountConfig;
+use crate::failpoint;
+use crate::imap::{Conn, ImapError};
+use crate::store::StoreError;
+use crate::worker::Engine;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+#[derive(Debug, thiserror::Error)]
+enum RunnerError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(crate) struct Runner {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) acct: Arc<AccountConfig>,
+    pub(crate) notify: Arc<Notify>,
+    pub(crate) status: StatusCell,
+}
+
+impl Runner {
+    pub(crate) async fn run(self, cancel: CancellationToken) {
+        let span = info_span!("actions", account = %self.acct.name);
+        async {
+            let t = &self.engine.tuning;
+            let mut backoff = Backoff::new(t.backoff_min, t.backoff_max);
+            let mut conn: Option<Conn> = None;
+            loop {
+                let wait = match self.drain(&mut conn).await {
+                    Ok(()) => {
+                        backoff.reset();
+                        self.status.set(ListenerState::Idling);
+                        t.action_retry
+                    }
+                    Err(e) => {
+                        conn = None;
+                        let d = backoff.next_delay();
+                        warn!(error = %e, retry_in_ms = d.as_millis() as u64, "action connection failed");
+                        self.status.update(|s| {
+                            s.last_error = Some(e.to_string());
+                            s.state = ListenerState::Backoff { attempt: backoff.attempts(), delay_ms: d.as_millis() as u64 };
+                        });
+                        d
+                    }
+                };
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = self.notify.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            if let Some(c) = conn {
+                c.logout().await;
+            }
+            self.status.set(ListenerState::Stopped);
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn connect(&self) -> Result<Conn, RunnerError> {
+        self.status.set(ListenerState::Connecting);
+        let mut c = Conn::connect(&self.acct, self.engine.tuning.command_timeout).await?;
+        for folder in [&self.acct.quarantine_folder, &self.acct.hold_folder] {
+            if c.ensure_mailbox(folder).await? {
+                info!(folder = %folder, "created folder");
+            }
+        }
+        self.status.update(|s| s.connects += 1);
+        Ok(c)
+    }
+
+    /// Executes every pending intent; transport failures bubble up so the
+    /// connection is replaced, the intent stays pending.
+    async fn drain(&self, conn: &mut Option<Conn>) -> Result<(), RunnerError> {
+        if conn.is_none() {
+            *conn = Some(self.connect().await?);
+        }
+        let store = &self.engine.store;
+        for intent in store.pending_intents(&self.acct.name).await? {
+            failpoint::hit(failpoint::AFTER_DECISION).await;
+            let Some(c) = conn.as_mut() else { break };
+            self.status.set(ListenerState::Syncing);
+            match actions::execute(c, &intent).await {
+                Ok(done) => {
+                    info!(intent = intent.id, uid = intent.key.uid, state = done.state.as_str(), detail = %done.detail, "action finished");
+                    store.finish_intent(&intent, done.state, done.location, done.detail).await?;
+                    self.status.update(|s| s.processed += 1);
+                }
+                // A refusal concerns this message only: record it, keep going.
+                Err(ImapError::Refused { command, detail }) => {
+                    let e = format!("{command}: {detail}");
+                    warn!(intent = intent.id, error = %e, "server refused action; will retry");
+                    store.intent_attempt_failed(&intent, &e).await?;
+                }
+                Err(e) => {
+                    store.intent_attempt_failed(&intent, &e.to_string()).await?;
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+}

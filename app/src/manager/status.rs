@@ -1,0 +1,74 @@
+//! Listener status shared with whoever holds the manager handle.
+
+use std::sync::{Arc, Mutex};
+
+/// What a listener is doing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenerState {
+    /// Opening a connection.
+    Connecting,
+    /// Catching up or backfilling.
+    Syncing,
+    /// Waiting in IDLE.
+    Idling,
+    /// Waiting between polls (server without IDLE).
+    Polling,
+    /// Waiting before a reconnect.
+    Backoff {
+        /// Failures in a row.
+        attempt: u32,
+        /// Milliseconds until the next try.
+        delay_ms: u64,
+    },
+    /// Stopped.
+    Stopped,
+}
+
+/// A snapshot of one listener (or an account's action runner).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ListenerStatus {
+    /// Account name.
+    pub account: String,
+    /// Folder, or `(actions)` for the runner.
+    pub mailbox: String,
+    /// Current state.
+    pub state: ListenerState,
+    /// Successful logins so far.
+    pub connects: u64,
+    /// Messages decided by this listener.
+    pub processed: u64,
+    /// Last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Shared, cheaply updated status cell.
+#[derive(Debug, Clone)]
+pub(crate) struct StatusCell(Arc<Mutex<ListenerStatus>>);
+
+impl StatusCell {
+    pub(crate) fn new(account: &str, mailbox: &str) -> Self {
+        Self(Arc::new(Mutex::new(ListenerStatus {
+            account: account.into(),
+            mailbox: mailbox.into(),
+            state: ListenerState::Connecting,
+            connects: 0,
+            processed: 0,
+            last_error: None,
+        })))
+    }
+
+    pub(crate) fn update(&self, f: impl FnOnce(&mut ListenerStatus)) {
+        if let Ok(mut s) = self.0.lock() {
+            f(&mut s);
+        }
+    }
+
+    pub(crate) fn set(&self, state: ListenerState) {
+        self.update(|s| s.state = state);
+    }
+
+    pub(crate) fn snapshot(&self) -> Option<ListenerStatus> {
+        self.0.lock().ok().map(|s| s.clone())
+    }
+}

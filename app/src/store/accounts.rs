@@ -1,0 +1,118 @@
+//! Accounts table. Passwords are sealed with the store's [`SecretBox`], bound
+//! to the account name.
+
+use super::{Result, Store, StoreError};
+use crate::config::AccountConfig;
+use rusqlite::params;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Settings {
+    tls_skip_verify: bool,
+    ca_file: Option<std::path::PathBuf>,
+    folders: Vec<String>,
+    quarantine_folder: String,
+    hold_folder: String,
+    mode: crate::domain::Mode,
+    start_at: crate::config::StartAt,
+}
+
+fn context(name: &str) -> String {
+    format!("account:{name}:pass")
+}
+
+impl Store {
+    /// Inserts or updates an account (password encrypted).
+    pub async fn upsert_account(&self, a: &AccountConfig, source: &str) -> Result<()> {
+        let a = a.clone();
+        let source = source.to_string();
+        self.call(move |c, ctx| {
+            let settings = serde_json::to_string(&Settings {
+                tls_skip_verify: a.tls_skip_verify,
+                ca_file: a.ca_file.clone(),
+                folders: a.folders.clone(),
+                quarantine_folder: a.quarantine_folder.clone(),
+                hold_folder: a.hold_folder.clone(),
+                mode: a.mode,
+                start_at: a.start_at,
+            })
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let tls = serde_json::to_value(a.tls).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            c.execute(
+                "INSERT INTO accounts (name, host, port, tls, user, pass_enc, settings_json, source, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                 ON CONFLICT(name) DO UPDATE SET host=?2, port=?3, tls=?4, user=?5, pass_enc=?6,
+                   settings_json=?7, source=?8, updated_at=?9",
+                params![a.name, a.host, a.port, tls, a.user, ctx.secrets.seal(&a.pass, &context(&a.name)), settings, source, ctx.now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// All enabled accounts, passwords decrypted.
+    pub async fn accounts(&self) -> Result<Vec<AccountConfig>> {
+        self.call(|c, ctx| {
+            let mut st = c.prepare(
+                "SELECT name, host, port, tls, user, pass_enc, settings_json FROM accounts WHERE enabled = 1 ORDER BY name",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, u16>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, host, port, tls, user, pass_enc, settings) = row?;
+                let s: Settings = serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let tls = serde_json::from_value(serde_json::Value::String(tls)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let pass = ctx.secrets.open(&pass_enc, &context(&name))?;
+                out.push(AccountConfig {
+                    name,
+                    host,
+                    port,
+                    tls,
+                    tls_skip_verify: s.tls_skip_verify,
+                    ca_file: s.ca_file,
+                    user,
+                    pass,
+                    folders: s.folders,
+                    quarantine_folder: s.quarantine_folder,
+                    hold_folder: s.hold_folder,
+                    mode: s.mode,
+                    start_at: s.start_at,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Makes the accounts table match config.yaml for config-sourced rows:
+    /// upserts every configured account and disables config rows that were
+    /// removed from the file (their history stays).
+    pub async fn sync_config_accounts(&self, accounts: &[AccountConfig]) -> Result<()> {
+        for a in accounts {
+            self.upsert_account(a, "config").await?;
+        }
+        let names: Vec<String> = accounts.iter().map(|a| a.name.clone()).collect();
+        self.call(move |c, ctx| {
+            let tx = c.transaction()?;
+            tx.execute("UPDATE accounts SET enabled = 1 WHERE source = 'config'", [])?;
+            let mut st = tx.prepare("SELECT name FROM accounts WHERE source = 'config'")?;
+            let existing: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            drop(st);
+            for n in existing.iter().filter(|n| !names.contains(n)) {
+                tx.execute("UPDATE accounts SET enabled = 0, updated_at = ?2 WHERE name = ?1", params![n, ctx.now])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,120 @@
+//! Append-only audit log of every automatic and manual action.
+
+use super::{Result, Store};
+use crate::domain::MessageKey;
+use rusqlite::{Connection, params};
+
+/// A row to append.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEntry {
+    /// `postern` or `admin:<name>`.
+    pub actor: String,
+    /// Account, when the event concerns one.
+    pub account: Option<String>,
+    /// Mailbox, when the event concerns one.
+    pub mailbox: Option<String>,
+    /// UIDVALIDITY of the message.
+    pub uidvalidity: Option<u32>,
+    /// UID of the message.
+    pub uid: Option<u32>,
+    /// Message row id.
+    pub message: Option<i64>,
+    /// Event name, e.g. `action_done`.
+    pub event: String,
+    /// Free text.
+    pub detail: String,
+}
+
+impl AuditEntry {
+    /// An event about a mailbox.
+    pub fn mailbox(account: &str, mailbox: &str, event: &str, detail: String) -> Self {
+        Self {
+            actor: "postern".into(),
+            account: Some(account.into()),
+            mailbox: Some(mailbox.into()),
+            event: event.into(),
+            detail,
+            ..Default::default()
+        }
+    }
+
+    /// An event about one message.
+    pub fn message(key: &MessageKey, message: Option<i64>, event: &str, detail: String) -> Self {
+        Self {
+            actor: "postern".into(),
+            account: Some(key.account.clone()),
+            mailbox: Some(key.mailbox.clone()),
+            uidvalidity: Some(key.uidvalidity),
+            uid: Some(key.uid),
+            message,
+            event: event.into(),
+            detail,
+        }
+    }
+}
+
+/// A stored audit row.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditRow {
+    /// Row id.
+    pub id: i64,
+    /// Timestamp.
+    pub ts: String,
+    /// Who.
+    pub actor: String,
+    /// Account.
+    pub account: Option<String>,
+    /// Mailbox.
+    pub mailbox: Option<String>,
+    /// UID.
+    pub uid: Option<u32>,
+    /// Message row id.
+    pub message: Option<i64>,
+    /// Event name.
+    pub event: String,
+    /// Detail.
+    pub detail: String,
+}
+
+pub(super) fn insert(c: &Connection, now: &str, e: &AuditEntry) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO audit (ts, actor, account, mailbox, uidvalidity, uid, message, event, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![now, e.actor, e.account, e.mailbox, e.uidvalidity, e.uid, e.message, e.event, e.detail],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// Appends one audit row.
+    pub async fn audit(&self, e: AuditEntry) -> Result<()> {
+        self.call(move |c, ctx| Ok(insert(c, &ctx.now, &e)?)).await
+    }
+
+    /// Audit rows, newest first, optionally for one account and/or event.
+    pub async fn audit_rows(&self, account: Option<&str>, event: Option<&str>, limit: u32) -> Result<Vec<AuditRow>> {
+        let (a, e) = (account.map(str::to_string), event.map(str::to_string));
+        self.call(move |c, _| {
+            let mut st = c.prepare(
+                "SELECT id, ts, actor, account, mailbox, uid, message, event, detail FROM audit
+                 WHERE (?1 IS NULL OR account = ?1) AND (?2 IS NULL OR event = ?2)
+                 ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![a, e, limit], |r| {
+                Ok(AuditRow {
+                    id: r.get(0)?,
+                    ts: r.get(1)?,
+                    actor: r.get(2)?,
+                    account: r.get(3)?,
+                    mailbox: r.get(4)?,
+                    uid: r.get(5)?,
+                    message: r.get(6)?,
+                    event: r.get(7)?,
+                    detail: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,370 @@
+//! Messages and their durable intents.
+//!
+//! The decision, the intent and the cursor advance are written in one
+//! transaction; the intent is executed afterwards and closed in a second
+//! transaction together with its audit row. A crash between the two leaves a
+//! `pending` intent that is resumed (idempotently) on the next start.
+
+use super::audit::{self, AuditEntry};
+use super::{Result, Store, StoreError};
+use crate::domain::{Action, Decision, MessageKey, Verdict};
+use rusqlite::{OptionalExtension, params};
+
+/// Facts about a fetched message.
+#[derive(Debug, Clone, Default)]
+pub struct MessageMeta {
+    /// Message-ID header without angle brackets.
+    pub message_id: Option<String>,
+    /// SHA-256 of the raw bytes, hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// From address.
+    pub from: Option<String>,
+    /// Subject.
+    pub subject: Option<String>,
+    /// Server INTERNALDATE (RFC 3339) when known.
+    pub internal_date: Option<String>,
+}
+
+/// A message about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Where it was seen.
+    pub key: MessageKey,
+    /// What it is.
+    pub meta: MessageMeta,
+}
+
+/// Processing state of a stored message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageStatus {
+    /// Decision recorded; an intent may be pending.
+    Decided,
+    /// Fully processed.
+    Done,
+    /// Recognised after a UIDVALIDITY change as mail already handled.
+    Known,
+    /// Its UIDVALIDITY generation ended before the action ran.
+    Stale,
+}
+
+impl MessageStatus {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "decided" => Self::Decided,
+            "done" => Self::Done,
+            "known" => Self::Known,
+            "stale" => Self::Stale,
+            _ => return None,
+        })
+    }
+}
+
+/// How an intent ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentState {
+    /// Not yet executed.
+    Pending,
+    /// Executed (or found already executed).
+    Done,
+    /// The message was no longer there (the user moved or deleted it).
+    Gone,
+    /// Voided by a UIDVALIDITY change.
+    Stale,
+    /// The server lacks what the action needs (no MOVE and no UIDPLUS).
+    Refused,
+}
+
+impl IntentState {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Done => "done",
+            Self::Gone => "gone",
+            Self::Stale => "stale",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// A pending action with everything needed to execute it safely.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    /// Intent id.
+    pub id: i64,
+    /// Message row id.
+    pub message: i64,
+    /// Where the message was when the decision was taken.
+    pub key: MessageKey,
+    /// What to do.
+    pub action: Action,
+    /// Message-ID, used to find the message if a previous attempt already moved it.
+    pub message_id: Option<String>,
+    /// SHA-256 of the raw message.
+    pub sha256: String,
+    /// Attempts so far.
+    pub attempts: u32,
+}
+
+/// A stored message (for inspection and tests).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MessageRow {
+    /// Row id.
+    pub id: i64,
+    /// Mailbox it was seen in.
+    pub mailbox: String,
+    /// UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// UID.
+    pub uid: u32,
+    /// Message-ID.
+    pub message_id: Option<String>,
+    /// SHA-256.
+    pub sha256: String,
+    /// decided | done | known | stale.
+    pub status: String,
+    /// Verdict name.
+    pub verdict: Option<String>,
+    /// Whether no action was allowed.
+    pub observe_only: bool,
+    /// Stored EML copy.
+    pub eml_path: Option<String>,
+    /// Where the message is now, if Postern moved it.
+    pub location_mailbox: Option<String>,
+    /// Its UID there (from COPYUID).
+    pub location_uid: Option<u32>,
+}
+
+impl Store {
+    /// The stored status of a message copy, if any.
+    pub async fn message_status(&self, key: &MessageKey) -> Result<Option<(i64, MessageStatus)>> {
+        let key = key.clone();
+        self.call(move |c, _| {
+            let row: Option<(i64, String)> = c
+                .query_row(
+                    "SELECT id, status FROM messages WHERE account=?1 AND mailbox=?2 AND uidvalidity=?3 AND uid=?4",
+                    params![key.account, key.mailbox, key.uidvalidity, key.uid],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            row.map(|(id, s)| MessageStatus::parse(&s).map(|st| (id, st)).ok_or_else(|| StoreError::Corrupt(format!("status {s}"))))
+                .transpose()
+        })
+        .await
+    }
+
+    /// After a UIDVALIDITY change: a row from an older generation of the same
+    /// mailbox with the same content (hash) or Message-ID that was already
+    /// handled.
+    pub async fn find_handled_copy(&self, key: &MessageKey, sha256: &str, message_id: Option<&str>) -> Result<Option<i64>> {
+        let (key, sha, mid) = (key.clone(), sha256.to_string(), message_id.map(str::to_string));
+        self.call(move |c, _| {
+            Ok(c.query_row(
+                "SELECT id FROM messages WHERE account=?1 AND mailbox=?2 AND uidvalidity<>?3
+                   AND status IN ('done','known') AND (sha256=?4 OR (?5 IS NOT NULL AND message_id=?5))
+                 ORDER BY id DESC LIMIT 1",
+                params![key.account, key.mailbox, key.uidvalidity, sha, mid],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Records a message recognised as already handled, and advances the cursor.
+    pub async fn record_known(&self, m: &NewMessage, earlier: i64) -> Result<i64> {
+        let m = m.clone();
+        self.call(move |c, ctx| {
+            let tx = c.transaction()?;
+            let id = insert_message(&tx, &ctx.now, &m, "known", None, false, None)?;
+            advance(&tx, &ctx.now, &m.key)?;
+            audit::insert(&tx, &ctx.now, &AuditEntry::message(&m.key, Some(id), "recognised",
+                format!("same message as record #{earlier} from an earlier UIDVALIDITY; no action")))?;
+            tx.commit()?;
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Records a decision, its intent (if any) and advances the cursor, atomically.
+    /// Returns the message row id and the intent id.
+    pub async fn record_decision(
+        &self,
+        m: &NewMessage,
+        decision: &Decision,
+        action: Option<&Action>,
+        observe_only: bool,
+        eml_path: Option<String>,
+    ) -> Result<(i64, Option<i64>)> {
+        let (m, d, action) = (m.clone(), decision.clone(), action.cloned());
+        self.call(move |c, ctx| {
+            let tx = c.transaction()?;
+            let status = if action.is_some() { "decided" } else { "done" };
+            let id = insert_message(&tx, &ctx.now, &m, status, Some(&d), observe_only, eml_path.as_deref())?;
+            let intent = match &action {
+                Some(a) => {
+                    let json = serde_json::to_string(a).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    tx.execute(
+                        "INSERT INTO intents (message, account, action, state, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+                        params![id, m.key.account, json, ctx.now],
+                    )?;
+                    Some(tx.last_insert_rowid())
+                }
+                None => None,
+            };
+            advance(&tx, &ctx.now, &m.key)?;
+            let planned = match (&action, observe_only, d.verdict) {
+                (Some(a), _, _) => format!("; intent: {}", a.name()),
+                (None, true, v) if v != Verdict::Pass => "; observe-only, no action".to_string(),
+                _ => String::new(),
+            };
+            audit::insert(&tx, &ctx.now, &AuditEntry::message(&m.key, Some(id), "scanned",
+                format!("verdict {} ({}){planned}", d.verdict, d.reason)))?;
+            tx.commit()?;
+            Ok((id, intent))
+        })
+        .await
+    }
+
+    /// Pending intents of an account, oldest first.
+    pub async fn pending_intents(&self, account: &str) -> Result<Vec<Intent>> {
+        let a = account.to_string();
+        self.call(move |c, _| {
+            let mut st = c.prepare(
+                "SELECT i.id, i.message, m.account, m.mailbox, m.uidvalidity, m.uid, i.action, m.message_id, m.sha256, i.attempts
+                 FROM intents i JOIN messages m ON m.id = i.message
+                 WHERE i.account = ?1 AND i.state = 'pending' ORDER BY i.id",
+            )?;
+            let rows = st.query_map(params![a], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    MessageKey { account: r.get(2)?, mailbox: r.get(3)?, uidvalidity: r.get(4)?, uid: r.get(5)? },
+                    r.get::<_, String>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, u32>(9)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, message, key, action, message_id, sha256, attempts) = row?;
+                let action: Action = serde_json::from_str(&action).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                out.push(Intent { id, message, key, action, message_id, sha256, attempts });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Closes an intent and its message, with an audit row, atomically.
+    pub async fn finish_intent(&self, intent: &Intent, state: IntentState, location: Option<(String, Option<u32>)>, detail: String) -> Result<()> {
+        let (i, loc) = (intent.clone(), location);
+        self.call(move |c, ctx| {
+            let tx = c.transaction()?;
+            let changed = tx.execute(
+                "UPDATE intents SET state = ?2, updated_at = ?3, attempts = attempts + 1 WHERE id = ?1 AND state = 'pending'",
+                params![i.id, state.as_str(), ctx.now],
+            )?;
+            if changed == 0 {
+                // Already closed (e.g. voided by a UIDVALIDITY change meanwhile).
+                return Ok(());
+            }
+            let status = if state == IntentState::Stale { "stale" } else { "done" };
+            let (lm, lu) = loc.map_or((None, None), |(m, u)| (Some(m), u));
+            tx.execute(
+                "UPDATE messages SET status = ?2, location_mailbox = COALESCE(?3, location_mailbox),
+                   location_uid = COALESCE(?4, location_uid), updated_at = ?5 WHERE id = ?1",
+                params![i.message, status, lm, lu, ctx.now],
+            )?;
+            let event = match state {
+                IntentState::Done => "action_done",
+                IntentState::Gone => "action_skipped_gone",
+                IntentState::Stale => "action_skipped_stale",
+                IntentState::Refused => "action_refused",
+                IntentState::Pending => "action_pending",
+            };
+            audit::insert(&tx, &ctx.now, &AuditEntry::message(&i.key, Some(i.message), event, format!("{}: {detail}", i.action.name())))?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Notes a failed attempt; the intent stays pending for a retry.
+    pub async fn intent_attempt_failed(&self, intent: &Intent, error: &str) -> Result<()> {
+        let (id, e) = (intent.id, error.to_string());
+        self.call(move |c, ctx| {
+            c.execute(
+                "UPDATE intents SET attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, e, ctx.now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// All stored messages of an account, oldest first.
+    pub async fn message_rows(&self, account: &str) -> Result<Vec<MessageRow>> {
+        let a = account.to_string();
+        self.call(move |c, _| {
+            let mut st = c.prepare(
+                "SELECT id, mailbox, uidvalidity, uid, message_id, sha256, status, verdict, observe_only, eml_path,
+                        location_mailbox, location_uid FROM messages WHERE account = ?1 ORDER BY id",
+            )?;
+            let rows = st.query_map(params![a], |r| {
+                Ok(MessageRow {
+                    id: r.get(0)?,
+                    mailbox: r.get(1)?,
+                    uidvalidity: r.get(2)?,
+                    uid: r.get(3)?,
+                    message_id: r.get(4)?,
+                    sha256: r.get(5)?,
+                    status: r.get(6)?,
+                    verdict: r.get(7)?,
+                    observe_only: r.get(8)?,
+                    eml_path: r.get(9)?,
+                    location_mailbox: r.get(10)?,
+                    location_uid: r.get(11)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+}
+
+fn insert_message(
+    tx: &rusqlite::Transaction<'_>,
+    now: &str,
+    m: &NewMessage,
+    status: &str,
+    d: Option<&Decision>,
+    observe_only: bool,
+    eml_path: Option<&str>,
+) -> Result<i64> {
+    let k = &m.key;
+    tx.execute(
+        "INSERT INTO messages (account, mailbox, uidvalidity, uid, message_id, sha256, size, from_addr, subject,
+           internal_date, status, verdict, tags, reason, observe_only, eml_path, first_seen, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)",
+        params![
+            k.account, k.mailbox, k.uidvalidity, k.uid, m.meta.message_id, m.meta.sha256, m.meta.size as i64,
+            m.meta.from, m.meta.subject, m.meta.internal_date, status, d.map(|d| d.verdict.as_str()),
+            d.map(|d| d.tags.join(",")), d.map(|d| d.reason.clone()), observe_only, eml_path, now
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn advance(tx: &rusqlite::Transaction<'_>, now: &str, k: &MessageKey) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE mailbox_state SET last_uid = MAX(last_uid, ?4), updated_at = ?5
+         WHERE account = ?1 AND mailbox = ?2 AND uidvalidity = ?3",
+        params![k.account, k.mailbox, k.uidvalidity, k.uid, now],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! SQLite persistence: one connection behind a mutex is the single writer;
+//! blocking calls run on tokio's blocking pool.
+
+mod accounts;
+mod audit;
+pub mod crypto;
+pub mod eml;
+mod messages;
+mod migrations;
+mod sync;
+
+pub use audit::{AuditEntry, AuditRow};
+pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage};
+pub use sync::MailboxState;
+
+use crate::clock::SharedClock;
+use crypto::SecretBox;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// Filesystem failure (EML files, directories).
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database was written by a newer Postern.
+    #[error("database schema version {found} is newer than this Postern supports ({supported}); upgrade Postern")]
+    TooNew {
+        /// Version in the file.
+        found: i64,
+        /// Highest version known here.
+        supported: i64,
+    },
+    /// A stored secret could not be decrypted.
+    #[error(transparent)]
+    Decrypt(#[from] crypto::DecryptError),
+    /// Stored JSON did not parse.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// The blocking task died.
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    secrets: SecretBox,
+    clock: SharedClock,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path, key: &[u8; 32], clock: SharedClock) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let conn = Connection::open(path)?;
+        // WAL lets readers (dashboard) run beside the writer; busy_timeout
+        // rides out a checkpoint instead of failing a write.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        restrict_permissions(path);
+        let mut conn = conn;
+        migrations::migrate(&mut conn)?;
+        Ok(Store { conn: Arc::new(Mutex::new(conn)), secrets: SecretBox::new(key), clock })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub(crate) async fn call<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut Connection, &Ctx) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let conn = self.conn.clone();
+        let ctx = Ctx { secrets: self.secrets.clone(), now: self.now() };
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Task("database mutex poisoned".into()))?;
+            f(&mut guard, &ctx)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Current time as stored (RFC 3339, UTC).
+    pub fn now(&self) -> String {
+        self.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+
+    /// The injected clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+}
+
+/// Per-call context handed to store closures.
+pub(crate) struct Ctx {
+    pub(crate) secrets: SecretBox,
+    pub(crate) now: String,
+}
+
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}

@@ -1,0 +1,171 @@
+//! Glue for one message: identify → recognise or decide → keep an EML copy
+//! if it will move → record decision and intent atomically.
+//!
+//! The action itself runs later in the account's intent runner, so the
+//! decision is durable before anything touches the mailbox.
+
+use crate::actions;
+use crate::clock::SharedClock;
+use crate::config::{AccountConfig, ImapTuning};
+use crate::domain::{Decision, MessageKey, Verdict};
+use crate::imap::Fetched;
+use crate::scan::{Decider, ScanError, ScanRequest, envelope};
+use crate::store::{MessageMeta, NewMessage, Store, StoreError, eml};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tracing::{Instrument, info, info_span};
+
+/// Tag recorded for mail too large to fetch and scan.
+pub const TAG_SIZE_OVER_LIMIT: &str = "SIZE_OVER_LIMIT";
+
+/// Everything a listener needs to process messages.
+pub struct Engine {
+    /// Persistence.
+    pub store: Store,
+    /// Decision maker.
+    pub decider: Arc<dyn Decider>,
+    /// IMAP tuning.
+    pub tuning: ImapTuning,
+    /// Where EML copies go.
+    pub eml_dir: PathBuf,
+    /// Time source.
+    pub clock: SharedClock,
+}
+
+/// Worker failures; the listener retries the message after reconnecting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// Store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A fail-closed scanner could not answer.
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    /// EML copy could not be written; the message is left untouched.
+    #[error("cannot store EML copy: {0}")]
+    Eml(std::io::Error),
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processed {
+    /// Already recorded earlier (a replayed FETCH after a reconnect).
+    AlreadyRecorded,
+    /// Recognised as mail handled before a UIDVALIDITY change.
+    Recognised,
+    /// Decided; `intent` is set when an action is pending.
+    Decided {
+        /// The verdict.
+        verdict: Verdict,
+        /// Pending intent id.
+        intent: Option<i64>,
+    },
+}
+
+/// How a message should be treated besides its content.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Scan and record only (backfill).
+    pub observe_only: bool,
+    /// When Postern started watching the mailbox (RFC 3339).
+    pub watch_since: &'a str,
+}
+
+impl Engine {
+    /// Processes one fetched message exactly once.
+    pub async fn process(&self, acct: &AccountConfig, key: MessageKey, msg: &Fetched, cx: Context<'_>) -> Result<Processed, WorkerError> {
+        let span = info_span!("message", account = %key.account, folder = %key.mailbox, uid = key.uid);
+        self.process_inner(acct, key, msg, cx).instrument(span).await
+    }
+
+    async fn process_inner(&self, acct: &AccountConfig, key: MessageKey, msg: &Fetched, cx: Context<'_>) -> Result<Processed, WorkerError> {
+        if self.store.message_status(&key).await?.is_some() {
+            return Ok(Processed::AlreadyRecorded);
+        }
+        let sha256 = hex::encode(Sha256::digest(&msg.raw));
+        let env = envelope(&msg.raw);
+        let new = NewMessage {
+            key: key.clone(),
+            meta: MessageMeta {
+                message_id: env.message_id.clone(),
+                sha256: sha256.clone(),
+                size: msg.raw.len() as u64,
+                from: env.from.clone(),
+                subject: env.subject.clone(),
+                internal_date: msg.internal_date.clone(),
+            },
+        };
+        if let Some(earlier) = self.store.find_handled_copy(&key, &sha256, env.message_id.as_deref()).await? {
+            self.store.record_known(&new, earlier).await?;
+            info!(earlier, "recognised message handled before a UIDVALIDITY change");
+            return Ok(Processed::Recognised);
+        }
+        let predates = predates_watch(msg.internal_date.as_deref(), cx.watch_since);
+        let observe_only = cx.observe_only || predates;
+        let mut decision = self.decider.decide(ScanRequest { account: &key.account, mailbox: &key.mailbox, raw: &msg.raw }).await?;
+        if predates && !cx.observe_only {
+            decision.reason.push_str("; arrived before Postern watched this folder, observe-only");
+        }
+        let action = actions::plan(decision.verdict, acct, observe_only);
+        let eml_path = match action.as_ref().and_then(|a| a.destination()) {
+            Some(_) => Some(self.keep_copy(&key.account, &sha256, msg.raw.clone()).await?),
+            None => None,
+        };
+        let (_, intent) = self.store.record_decision(&new, &decision, action.as_ref(), observe_only, eml_path).await?;
+        info!(verdict = %decision.verdict, reason = %decision.reason, action = action.as_ref().map(|a| a.name()), "decided");
+        Ok(Processed::Decided { verdict: decision.verdict, intent })
+    }
+
+    /// Records a message too large to fetch: observe-only, with an audit row.
+    pub async fn record_oversize(&self, key: MessageKey, size: u32) -> Result<(), WorkerError> {
+        if self.store.message_status(&key).await?.is_some() {
+            return Ok(());
+        }
+        let limit = self.tuning.max_message_bytes;
+        let decision = Decision {
+            verdict: Verdict::Pass,
+            tags: vec![TAG_SIZE_OVER_LIMIT.into()],
+            reason: format!("{size} bytes exceeds the {limit}-byte scan limit; not fetched"),
+        };
+        let new = NewMessage { key, meta: MessageMeta { sha256: format!("unfetched:{size}"), size: size.into(), ..Default::default() } };
+        self.store.record_decision(&new, &decision, None, true, None).await?;
+        tracing::warn!(size, limit, "message over the scan size limit; recorded without scanning");
+        Ok(())
+    }
+
+    async fn keep_copy(&self, account: &str, sha256: &str, raw: Vec<u8>) -> Result<String, WorkerError> {
+        let (dir, account, sha) = (self.eml_dir.clone(), account.to_string(), sha256.to_string());
+        let path = tokio::task::spawn_blocking(move || eml::store(&dir, &account, &sha, &raw))
+            .await
+            .map_err(|e| WorkerError::Eml(std::io::Error::other(e.to_string())))?
+            .map_err(WorkerError::Eml)?;
+        Ok(path.to_string_lossy().into_owned())
+    }
+}
+
+/// Mail whose INTERNALDATE is more than a day older than the moment Postern
+/// started watching was already in the folder (or moved there by the user);
+/// it is scanned but never acted on. The day of slack absorbs clock skew and
+/// INTERNALDATE's one-second precision.
+fn predates_watch(internal_date: Option<&str>, watch_since: &str) -> bool {
+    let (Some(d), Ok(w)) = (internal_date, chrono::DateTime::parse_from_rfc3339(watch_since)) else {
+        return false;
+    };
+    chrono::DateTime::parse_from_rfc3339(d).is_ok_and(|d| d < w - chrono::Duration::days(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predates_needs_a_full_day() {
+        let w = "2026-11-22T10:00:00.000Z";
+        assert!(predates_watch(Some("2026-11-20T10:00:00+00:00"), w));
+        assert!(!predates_watch(Some("2026-11-22T09:59:59+00:00"), w));
+        assert!(!predates_watch(None, w));
+        assert!(!predates_watch(Some("garbage"), w));
+    }
+}
