@@ -23,10 +23,16 @@ pub fn plan(verdict: Verdict, account: &AccountConfig, observe_only: bool) -> Op
     }
     match verdict {
         Verdict::Pass => None,
-        Verdict::Flag => Some(Action::Flag { keyword: FLAG_KEYWORD.into() }),
-        Verdict::Quarantine => Some(Action::Quarantine { folder: account.quarantine_folder.clone() }),
+        Verdict::Flag => Some(Action::Flag {
+            keyword: FLAG_KEYWORD.into(),
+        }),
+        Verdict::Quarantine => Some(Action::Quarantine {
+            folder: account.quarantine_folder.clone(),
+        }),
         // "Delete" never expunges: the message is held, with its EML stored.
-        Verdict::Delete => Some(Action::Hold { folder: account.hold_folder.clone() }),
+        Verdict::Delete => Some(Action::Hold {
+            folder: account.hold_folder.clone(),
+        }),
     }
 }
 
@@ -48,7 +54,11 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
     let sel = match conn.select(&key.mailbox).await {
         Ok(s) => s,
         Err(ImapError::Refused { detail, .. }) => {
-            return Ok(Executed { state: IntentState::Gone, location: None, detail: format!("mailbox {} is gone: {detail}", key.mailbox) });
+            return Ok(Executed {
+                state: IntentState::Gone,
+                location: None,
+                detail: format!("mailbox {} is gone: {detail}", key.mailbox),
+            });
         }
         Err(e) => return Err(e),
     };
@@ -56,7 +66,10 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
         return Ok(Executed {
             state: IntentState::Stale,
             location: None,
-            detail: format!("UIDVALIDITY is now {} (decision was under {}); UID {} not touched", sel.uidvalidity, key.uidvalidity, key.uid),
+            detail: format!(
+                "UIDVALIDITY is now {} (decision was under {}); UID {} not touched",
+                sel.uidvalidity, key.uidvalidity, key.uid
+            ),
         });
     }
     let present = conn.uid_search(&format!("UID {}", key.uid)).await?.contains(&key.uid);
@@ -71,7 +84,11 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
                 flags.push(keyword);
             }
             conn.add_flags(key.uid, &flags).await?;
-            Ok(Executed { state: IntentState::Done, location: None, detail: format!("added {}", flags.join(" ")) })
+            Ok(Executed {
+                state: IntentState::Done,
+                location: None,
+                detail: format!("added {}", flags.join(" ")),
+            })
         }
         Action::Quarantine { folder } | Action::Hold { folder } => {
             conn.ensure_mailbox(folder).await?;
@@ -92,7 +109,10 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
                 return Ok(Executed {
                     state: IntentState::Done,
                     location: Some((folder.clone(), moved.new_uid)),
-                    detail: format!("moved to {folder} via {how} (new UID {})", moved.new_uid.map_or("unknown".into(), |u| u.to_string())),
+                    detail: format!(
+                        "moved to {folder} via {how} (new UID {})",
+                        moved.new_uid.map_or("unknown".into(), |u| u.to_string())
+                    ),
                 });
             }
             if let Some(uid) = find_copy(conn, folder, intent).await? {
@@ -111,7 +131,10 @@ fn gone(intent: &Intent) -> Executed {
     Executed {
         state: IntentState::Gone,
         location: None,
-        detail: format!("UID {} no longer in {}; the user moved or deleted it", intent.key.uid, intent.key.mailbox),
+        detail: format!(
+            "UID {} no longer in {}; the user moved or deleted it",
+            intent.key.uid, intent.key.mailbox
+        ),
     }
 }
 
@@ -159,7 +182,10 @@ mod tests {
     fn plan_table() {
         let e = acct(Mode::Enforce);
         assert_eq!(plan(Verdict::Pass, &e, false), None);
-        assert_eq!(plan(Verdict::Quarantine, &e, false), Some(Action::Quarantine { folder: "Q".into() }));
+        assert_eq!(
+            plan(Verdict::Quarantine, &e, false),
+            Some(Action::Quarantine { folder: "Q".into() })
+        );
         assert_eq!(plan(Verdict::Delete, &e, false), Some(Action::Hold { folder: "H".into() }));
         assert!(matches!(plan(Verdict::Flag, &e, false), Some(Action::Flag { .. })));
         assert_eq!(plan(Verdict::Delete, &e, true), None, "observe-only never acts");

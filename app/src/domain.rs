@@ -86,7 +86,11 @@ pub struct Decision {
 impl Decision {
     /// A pass with a short reason.
     pub fn pass(reason: impl Into<String>) -> Self {
-        Self { verdict: Verdict::Pass, tags: Vec::new(), reason: reason.into() }
+        Self {
+            verdict: Verdict::Pass,
+            tags: Vec::new(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -156,7 +160,9 @@ mod tests {
 
     #[test]
     fn action_serialises_with_kind_tag() {
-        let a = Action::Quarantine { folder: "Quarantine".into() };
+        let a = Action::Quarantine {
+            folder: "Quarantine".into(),
+        };
         let s = serde_json::to_string(&a).unwrap();
         assert_eq!(s, r#"{"kind":"quarantine","folder":"Quarantine"}"#);
         assert_eq!(serde_json::from_str::<Action>(&s).unwrap(), a);

@@ -12,7 +12,9 @@ pub const AFTER_MOVE: &str = "after-move";
 
 fn armed() -> Option<&'static str> {
     static ARMED: OnceLock<Option<String>> = OnceLock::new();
-    ARMED.get_or_init(|| std::env::var("POSTERN_TEST_FAILPOINT").ok().filter(|s| !s.is_empty())).as_deref()
+    ARMED
+        .get_or_init(|| std::env::var("POSTERN_TEST_FAILPOINT").ok().filter(|s| !s.is_empty()))
+        .as_deref()
 }
 
 /// Stalls forever if `name` is the armed failpoint.

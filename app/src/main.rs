@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "postern", version, about = "Mailbox security gateway: watches IMAP folders and quarantines threats")]
+#[command(
+    name = "postern",
+    version,
+    about = "Mailbox security gateway: watches IMAP folders and quarantines threats"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -69,7 +73,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(c) => {
                 println!("configuration OK: {} account(s) from {}", c.accounts.len(), c.config_path.display());
                 for a in &c.accounts {
-                    println!("  - {} {}@{}:{} ({:?}, {:?}) folders {:?}", a.name, a.user, a.host, a.port, a.tls, a.mode, a.folders);
+                    println!(
+                        "  - {} {}@{}:{} ({:?}, {:?}) folders {:?}",
+                        a.name, a.user, a.host, a.port, a.tls, a.mode, a.folders
+                    );
                 }
                 Ok(ExitCode::SUCCESS)
             }

@@ -104,18 +104,33 @@ impl Engine {
         }
         let predates = predates_watch(msg.internal_date.as_deref(), cx.watch_since);
         let observe_only = cx.observe_only || predates;
-        let mut decision = self.decider.decide(ScanRequest { account: &key.account, mailbox: &key.mailbox, raw: &msg.raw }).await?;
+        let mut decision = self
+            .decider
+            .decide(ScanRequest {
+                account: &key.account,
+                mailbox: &key.mailbox,
+                raw: &msg.raw,
+            })
+            .await?;
         if predates && !cx.observe_only {
-            decision.reason.push_str("; arrived before Postern watched this folder, observe-only");
+            decision
+                .reason
+                .push_str("; arrived before Postern watched this folder, observe-only");
         }
         let action = actions::plan(decision.verdict, acct, observe_only);
         let eml_path = match action.as_ref().and_then(|a| a.destination()) {
             Some(_) => Some(self.keep_copy(&key.account, &sha256, msg.raw.clone()).await?),
             None => None,
         };
-        let (_, intent) = self.store.record_decision(&new, &decision, action.as_ref(), observe_only, eml_path).await?;
+        let (_, intent) = self
+            .store
+            .record_decision(&new, &decision, action.as_ref(), observe_only, eml_path)
+            .await?;
         info!(verdict = %decision.verdict, reason = %decision.reason, action = action.as_ref().map(|a| a.name()), "decided");
-        Ok(Processed::Decided { verdict: decision.verdict, intent })
+        Ok(Processed::Decided {
+            verdict: decision.verdict,
+            intent,
+        })
     }
 
     /// Records a message too large to fetch: observe-only, with an audit row.
@@ -129,7 +144,14 @@ impl Engine {
             tags: vec![TAG_SIZE_OVER_LIMIT.into()],
             reason: format!("{size} bytes exceeds the {limit}-byte scan limit; not fetched"),
         };
-        let new = NewMessage { key, meta: MessageMeta { sha256: format!("unfetched:{size}"), size: size.into(), ..Default::default() } };
+        let new = NewMessage {
+            key,
+            meta: MessageMeta {
+                sha256: format!("unfetched:{size}"),
+                size: size.into(),
+                ..Default::default()
+            },
+        };
         self.store.record_decision(&new, &decision, None, true, None).await?;
         tracing::warn!(size, limit, "message over the scan size limit; recorded without scanning");
         Ok(())

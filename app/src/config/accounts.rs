@@ -92,7 +92,8 @@ impl Ctx<'_> {
         match serde_norway::from_value::<T>(v.clone()) {
             Ok(t) => Some(t),
             Err(e) => {
-                self.problems.push(Problem::new(format!("{path}.{key}"), format!("invalid value: {e}"), hint));
+                self.problems
+                    .push(Problem::new(format!("{path}.{key}"), format!("invalid value: {e}"), hint));
                 None
             }
         }
@@ -108,8 +109,21 @@ impl Ctx<'_> {
 }
 
 const ACCOUNT_KEYS: &[&str] = &[
-    "name", "host", "port", "tls", "tls_skip_verify", "ca_file", "user", "pass", "pass_file", "folders",
-    "quarantine_folder", "hold_folder", "mode", "start_at", "backfill_days",
+    "name",
+    "host",
+    "port",
+    "tls",
+    "tls_skip_verify",
+    "ca_file",
+    "user",
+    "pass",
+    "pass_file",
+    "folders",
+    "quarantine_folder",
+    "hold_folder",
+    "mode",
+    "start_at",
+    "backfill_days",
 ];
 
 /// Parses config.yaml text. Relative `pass_file`/`ca_file` paths are resolved
@@ -118,20 +132,29 @@ pub fn parse_accounts(text: &str, base: &Path, problems: &mut Vec<Problem>) -> (
     let doc: Value = match serde_norway::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            let at = e.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
-            problems.push(Problem::new("config.yaml", format!("is not valid YAML{at}: {e}"), "check indentation and quoting"));
+            let at = e
+                .location()
+                .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
+                .unwrap_or_default();
+            problems.push(Problem::new(
+                "config.yaml",
+                format!("is not valid YAML{at}: {e}"),
+                "check indentation and quoting",
+            ));
             return (Vec::new(), PolicyConfig::default());
         }
     };
     let mut ctx = Ctx { problems, base };
     let Some(root) = doc.as_mapping() else {
-        ctx.problems.push(Problem::new("config.yaml", "top level must be a mapping", "start with `accounts:`"));
+        ctx.problems
+            .push(Problem::new("config.yaml", "top level must be a mapping", "start with `accounts:`"));
         return (Vec::new(), PolicyConfig::default());
     };
     for k in root.keys() {
         let k = k.as_str().unwrap_or("?");
         if !["accounts", "policy"].contains(&k) {
-            ctx.problems.push(Problem::new(k, "unknown top-level key", "allowed keys: accounts, policy"));
+            ctx.problems
+                .push(Problem::new(k, "unknown top-level key", "allowed keys: accounts, policy"));
         }
     }
     let mut accounts = Vec::new();
@@ -148,19 +171,31 @@ pub fn parse_accounts(text: &str, base: &Path, problems: &mut Vec<Problem>) -> (
                 }
             }
         }
-        Some(_) => ctx.problems.push(Problem::new("accounts", "must be a list", "write `accounts:` followed by `- name: ...` items")),
+        Some(_) => ctx.problems.push(Problem::new(
+            "accounts",
+            "must be a list",
+            "write `accounts:` followed by `- name: ...` items",
+        )),
     }
     let mut names = BTreeSet::new();
     for (i, a) in accounts.iter().enumerate() {
         if !names.insert(a.name.clone()) {
-            ctx.problems.push(Problem::new(format!("accounts[{i}].name"), format!("duplicate account name {:?}", a.name), "names must be unique"));
+            ctx.problems.push(Problem::new(
+                format!("accounts[{i}].name"),
+                format!("duplicate account name {:?}", a.name),
+                "names must be unique",
+            ));
         }
     }
     let policy = match root.get("policy") {
         Some(Value::Mapping(m)) => parse_policy(&mut ctx, m),
         None | Some(Value::Null) => PolicyConfig::default(),
         Some(_) => {
-            ctx.problems.push(Problem::new("policy", "must be a mapping", "e.g. `policy: {block_senders: [\"@spam.example\"]}`"));
+            ctx.problems.push(Problem::new(
+                "policy",
+                "must be a mapping",
+                "e.g. `policy: {block_senders: [\"@spam.example\"]}`",
+            ));
             PolicyConfig::default()
         }
     };
@@ -169,60 +204,102 @@ pub fn parse_accounts(text: &str, base: &Path, problems: &mut Vec<Problem>) -> (
 
 fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountConfig> {
     let Some(m) = item.as_mapping() else {
-        ctx.problems.push(Problem::new(path, "must be a mapping", "each account is `- name: ...` with host, user, ..."));
+        ctx.problems.push(Problem::new(
+            path,
+            "must be a mapping",
+            "each account is `- name: ...` with host, user, ...",
+        ));
         return None;
     };
     for k in m.keys() {
         let k = k.as_str().unwrap_or("?");
         if !ACCOUNT_KEYS.contains(&k) {
-            ctx.problems.push(Problem::new(format!("{path}.{k}"), "unknown key", format!("allowed keys: {}", ACCOUNT_KEYS.join(", "))));
+            ctx.problems.push(Problem::new(
+                format!("{path}.{k}"),
+                "unknown key",
+                format!("allowed keys: {}", ACCOUNT_KEYS.join(", ")),
+            ));
         }
     }
     let before = ctx.problems.len();
     let name: Option<String> = ctx.required(m, "name", path, "a short unique name such as `alice`");
-    if let Some(n) = &name {
-        if n.is_empty() || n.len() > 64 || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) {
-            ctx.problems.push(Problem::new(format!("{path}.name"), format!("{n:?} is not a valid name"), "use 1-64 letters, digits, - _ . @"));
-        }
+    if let Some(n) = &name
+        && (n.is_empty() || n.len() > 64 || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)))
+    {
+        ctx.problems.push(Problem::new(
+            format!("{path}.name"),
+            format!("{n:?} is not a valid name"),
+            "use 1-64 letters, digits, - _ . @",
+        ));
     }
     let host: Option<String> = ctx.required(m, "host", path, "the IMAP server, e.g. imap.example.org");
-    let tls: TlsMode = ctx.field(m, "tls", path, "one of implicit, starttls, plain").unwrap_or(TlsMode::Implicit);
+    let tls: TlsMode = ctx
+        .field(m, "tls", path, "one of implicit, starttls, plain")
+        .unwrap_or(TlsMode::Implicit);
     let port: u16 = ctx
         .field(m, "port", path, "a TCP port such as 993")
         .unwrap_or(if tls == TlsMode::Implicit { 993 } else { 143 });
     if port == 0 {
-        ctx.problems.push(Problem::new(format!("{path}.port"), "port 0 is invalid", "use 993 for implicit TLS or 143 for STARTTLS"));
+        ctx.problems.push(Problem::new(
+            format!("{path}.port"),
+            "port 0 is invalid",
+            "use 993 for implicit TLS or 143 for STARTTLS",
+        ));
     }
-    if let (TlsMode::Plain, Some(h)) = (tls, &host) {
-        if !is_loopback(h) {
-            ctx.problems.push(Problem::new(
-                format!("{path}.tls"),
-                format!("plain IMAP to {h} would send the password in clear text"),
-                "use `tls: implicit` or `tls: starttls`; plain is allowed only for loopback hosts",
-            ));
-        }
+    if let (TlsMode::Plain, Some(h)) = (tls, &host)
+        && !is_loopback(h)
+    {
+        ctx.problems.push(Problem::new(
+            format!("{path}.tls"),
+            format!("plain IMAP to {h} would send the password in clear text"),
+            "use `tls: implicit` or `tls: starttls`; plain is allowed only for loopback hosts",
+        ));
     }
     let tls_skip_verify = ctx.field(m, "tls_skip_verify", path, "true or false").unwrap_or(false);
-    let ca_file: Option<PathBuf> = ctx.field::<PathBuf>(m, "ca_file", path, "path to a PEM file").map(|p| ctx.base.join(p));
-    if let Some(ca) = &ca_file {
-        if !ca.is_file() {
-            ctx.problems.push(Problem::new(format!("{path}.ca_file"), format!("{} does not exist", ca.display()), "point it at a PEM CA certificate"));
-        }
+    let ca_file: Option<PathBuf> = ctx
+        .field::<PathBuf>(m, "ca_file", path, "path to a PEM file")
+        .map(|p| ctx.base.join(p));
+    if let Some(ca) = &ca_file
+        && !ca.is_file()
+    {
+        ctx.problems.push(Problem::new(
+            format!("{path}.ca_file"),
+            format!("{} does not exist", ca.display()),
+            "point it at a PEM CA certificate",
+        ));
     }
     let user: Option<String> = ctx.required(m, "user", path, "the IMAP login name");
     let pass = resolve_pass(ctx, m, path);
-    let folders: Vec<String> = ctx.field(m, "folders", path, "a list such as [INBOX, Work]").unwrap_or_else(|| vec!["INBOX".into()]);
+    let folders: Vec<String> = ctx
+        .field(m, "folders", path, "a list such as [INBOX, Work]")
+        .unwrap_or_else(|| vec!["INBOX".into()]);
     if folders.is_empty() {
-        ctx.problems.push(Problem::new(format!("{path}.folders"), "is empty", "list at least one folder, e.g. [INBOX]"));
+        ctx.problems.push(Problem::new(
+            format!("{path}.folders"),
+            "is empty",
+            "list at least one folder, e.g. [INBOX]",
+        ));
     }
-    let quarantine_folder: String = ctx.field(m, "quarantine_folder", path, "a folder name").unwrap_or_else(|| "Quarantine".into());
-    let hold_folder: String = ctx.field(m, "hold_folder", path, "a folder name").unwrap_or_else(|| "Postern-Held".into());
+    let quarantine_folder: String = ctx
+        .field(m, "quarantine_folder", path, "a folder name")
+        .unwrap_or_else(|| "Quarantine".into());
+    let hold_folder: String = ctx
+        .field(m, "hold_folder", path, "a folder name")
+        .unwrap_or_else(|| "Postern-Held".into());
     for (key, f) in [("quarantine_folder", &quarantine_folder), ("hold_folder", &hold_folder)] {
         if folders.iter().any(|w| w.eq_ignore_ascii_case(f)) {
-            ctx.problems.push(Problem::new(format!("{path}.{key}"), format!("{f:?} is also a watched folder"), "Postern would rescan what it moved; pick another folder"));
+            ctx.problems.push(Problem::new(
+                format!("{path}.{key}"),
+                format!("{f:?} is also a watched folder"),
+                "Postern would rescan what it moved; pick another folder",
+            ));
         }
         if f.is_empty() || f.contains(['\r', '\n', '"', '*', '%']) {
-            ctx.problems.push(Problem::new(format!("{path}.{key}"), format!("{f:?} is not a usable folder name"), "avoid quotes, wildcards and line breaks"));
+            ctx.problems.push(Problem::new(
+                format!("{path}.{key}"),
+                format!("{f:?} is not a usable folder name"),
+                "avoid quotes, wildcards and line breaks",
+            ));
         }
     }
     let mode: Mode = ctx.field(m, "mode", path, "`enforce` or `shadow`").unwrap_or_default();
@@ -252,7 +329,11 @@ fn resolve_pass(ctx: &mut Ctx<'_>, m: &Mapping, path: &str) -> Option<String> {
     let file: Option<PathBuf> = ctx.field(m, "pass_file", path, "a path");
     let (pass, key) = match (inline, file) {
         (Some(_), Some(_)) => {
-            ctx.problems.push(Problem::new(format!("{path}.pass"), "both pass and pass_file are set", "keep only one of them"));
+            ctx.problems.push(Problem::new(
+                format!("{path}.pass"),
+                "both pass and pass_file are set",
+                "keep only one of them",
+            ));
             return None;
         }
         (Some(p), None) => (p, "pass"),
@@ -261,18 +342,30 @@ fn resolve_pass(ctx: &mut Ctx<'_>, m: &Mapping, path: &str) -> Option<String> {
             match std::fs::read_to_string(&f) {
                 Ok(s) => (s.trim_end_matches(['\r', '\n']).to_string(), "pass_file"),
                 Err(e) => {
-                    ctx.problems.push(Problem::new(format!("{path}.pass_file"), format!("cannot read {}: {e}", f.display()), "create the file (mode 0600) holding only the password"));
+                    ctx.problems.push(Problem::new(
+                        format!("{path}.pass_file"),
+                        format!("cannot read {}: {e}", f.display()),
+                        "create the file (mode 0600) holding only the password",
+                    ));
                     return None;
                 }
             }
         }
         (None, None) => {
-            ctx.problems.push(Problem::new(format!("{path}.pass"), "no password given", "set `pass_file: /etc/postern/<name>.pass` (preferred) or `pass`"));
+            ctx.problems.push(Problem::new(
+                format!("{path}.pass"),
+                "no password given",
+                "set `pass_file: /etc/postern/<name>.pass` (preferred) or `pass`",
+            ));
             return None;
         }
     };
     if looks_like_placeholder(&pass) {
-        ctx.problems.push(Problem::new(format!("{path}.{key}"), "looks like a placeholder, not a real password", "put the account's real IMAP password here"));
+        ctx.problems.push(Problem::new(
+            format!("{path}.{key}"),
+            "looks like a placeholder, not a real password",
+            "put the account's real IMAP password here",
+        ));
         return None;
     }
     Some(pass)
@@ -285,19 +378,35 @@ fn parse_start_at(ctx: &mut Ctx<'_>, m: &Mapping, path: &str) -> StartAt {
         (None | Some("new"), None) => StartAt::New,
         (None | Some("backfill"), Some(d)) if (1..=3650).contains(&d) => StartAt::Backfill { days: d },
         (_, Some(d)) if !(1..=3650).contains(&d) => {
-            ctx.problems.push(Problem::new(format!("{path}.backfill_days"), format!("{d} is out of range"), "use 1 to 3650"));
+            ctx.problems.push(Problem::new(
+                format!("{path}.backfill_days"),
+                format!("{d} is out of range"),
+                "use 1 to 3650",
+            ));
             StartAt::New
         }
         (Some("new"), Some(_)) => {
-            ctx.problems.push(Problem::new(format!("{path}.start_at"), "`new` conflicts with backfill_days", "remove backfill_days or set start_at: backfill"));
+            ctx.problems.push(Problem::new(
+                format!("{path}.start_at"),
+                "`new` conflicts with backfill_days",
+                "remove backfill_days or set start_at: backfill",
+            ));
             StartAt::New
         }
         (Some("backfill"), None) => {
-            ctx.problems.push(Problem::new(format!("{path}.backfill_days"), "is required with start_at: backfill", "e.g. backfill_days: 7"));
+            ctx.problems.push(Problem::new(
+                format!("{path}.backfill_days"),
+                "is required with start_at: backfill",
+                "e.g. backfill_days: 7",
+            ));
             StartAt::New
         }
         (Some(other), _) => {
-            ctx.problems.push(Problem::new(format!("{path}.start_at"), format!("unknown value {other:?}"), "use `new` or `backfill`"));
+            ctx.problems.push(Problem::new(
+                format!("{path}.start_at"),
+                format!("unknown value {other:?}"),
+                "use `new` or `backfill`",
+            ));
             StartAt::New
         }
         (None, Some(_)) => StartAt::New,
@@ -308,14 +417,22 @@ fn parse_policy(ctx: &mut Ctx<'_>, m: &Mapping) -> PolicyConfig {
     for k in m.keys() {
         let k = k.as_str().unwrap_or("?");
         if !["allow_senders", "block_senders", "block_verdict"].contains(&k) {
-            ctx.problems.push(Problem::new(format!("policy.{k}"), "unknown key", "allowed keys: allow_senders, block_senders, block_verdict"));
+            ctx.problems.push(Problem::new(
+                format!("policy.{k}"),
+                "unknown key",
+                "allowed keys: allow_senders, block_senders, block_verdict",
+            ));
         }
     }
     let mut list = |key: &str| -> Vec<String> {
         let items: Vec<String> = ctx.field(m, key, "policy", "a list of addresses or @domains").unwrap_or_default();
         for (i, s) in items.iter().enumerate() {
             if !s.contains('@') && !s.starts_with("*.") {
-                ctx.problems.push(Problem::new(format!("policy.{key}[{i}]"), format!("{s:?} is not an address pattern"), "use user@domain, @domain or *.domain"));
+                ctx.problems.push(Problem::new(
+                    format!("policy.{key}[{i}]"),
+                    format!("{s:?} is not an address pattern"),
+                    "use user@domain, @domain or *.domain",
+                ));
             }
         }
         items.into_iter().map(|s| s.to_ascii_lowercase()).collect()
@@ -324,14 +441,21 @@ fn parse_policy(ctx: &mut Ctx<'_>, m: &Mapping) -> PolicyConfig {
     let block_senders = list("block_senders");
     let block_verdict: Option<Verdict> = ctx.field(m, "block_verdict", "policy", "one of flag, quarantine, delete");
     if block_verdict == Some(Verdict::Pass) {
-        ctx.problems.push(Problem::new("policy.block_verdict", "`pass` would make the block list do nothing", "use flag, quarantine or delete"));
+        ctx.problems.push(Problem::new(
+            "policy.block_verdict",
+            "`pass` would make the block list do nothing",
+            "use flag, quarantine or delete",
+        ));
     }
-    PolicyConfig { allow_senders, block_senders, block_verdict }
+    PolicyConfig {
+        allow_senders,
+        block_senders,
+        block_verdict,
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -139,7 +139,10 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
     let mut r = Reader { vars, problems };
     let listen = r.parse("POSTERN_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8025)), "e.g. 127.0.0.1:8025");
     let data_dir = PathBuf::from(r.get("POSTERN_DATA_DIR").unwrap_or("/var/lib/postern"));
-    let db_path = r.get("POSTERN_DB_PATH").map(PathBuf::from).unwrap_or_else(|| data_dir.join("postern.db"));
+    let db_path = r
+        .get("POSTERN_DB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data_dir.join("postern.db"));
     let config_path = PathBuf::from(r.get("POSTERN_CONFIG").unwrap_or("/etc/postern/config.yaml"));
 
     let db_key = match r.get("POSTERN_DB_ENCRYPTION_KEY") {
@@ -175,10 +178,14 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
 
     let rspamd_url = r.url("POSTERN_RSPAMD_URL");
     let clamd_addr = r.get("POSTERN_CLAMD_ADDR").map(str::to_string);
-    if let Some(a) = &clamd_addr {
-        if a.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
-            r.problems.push(Problem::new("POSTERN_CLAMD_ADDR", format!("{a:?} is not host:port"), "e.g. 127.0.0.1:3310"));
-        }
+    if let Some(a) = &clamd_addr
+        && a.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none()
+    {
+        r.problems.push(Problem::new(
+            "POSTERN_CLAMD_ADDR",
+            format!("{a:?} is not host:port"),
+            "e.g. 127.0.0.1:3310",
+        ));
     }
     let threshold_flag = r.parse("POSTERN_THRESHOLD_FLAG", 5.0, "a number such as 5.0");
     let threshold_quarantine = r.parse("POSTERN_THRESHOLD_QUARANTINE", 10.0, "a number such as 10.0");
@@ -199,14 +206,24 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         backoff_min: Duration::from_millis(r.ranged("POSTERN_IMAP_BACKOFF_MIN_MS", 1000, 10, 60_000, "milliseconds")),
         backoff_max: Duration::from_secs(r.ranged("POSTERN_IMAP_BACKOFF_MAX_SECS", 300, 1, 3600, "seconds")),
         fetch_chunk: r.ranged("POSTERN_FETCH_CHUNK", 16, 1, 500, "messages") as u32,
-        max_message_bytes: r.ranged("POSTERN_MAX_MESSAGE_BYTES", d.max_message_bytes as u64, 1024, 512 * 1024 * 1024, "bytes") as u32,
+        max_message_bytes: r.ranged(
+            "POSTERN_MAX_MESSAGE_BYTES",
+            d.max_message_bytes as u64,
+            1024,
+            512 * 1024 * 1024,
+            "bytes",
+        ) as u32,
         action_retry: Duration::from_secs(r.ranged("POSTERN_ACTION_RETRY_SECS", 30, 1, 3600, "seconds")),
     };
     let log_format = match r.get("POSTERN_LOG_FORMAT").unwrap_or("pretty") {
         "pretty" | "text" => LogFormat::Pretty,
         "json" => LogFormat::Json,
         other => {
-            r.problems.push(Problem::new("POSTERN_LOG_FORMAT", format!("unknown format {other:?}"), "use `pretty` or `json`"));
+            r.problems.push(Problem::new(
+                "POSTERN_LOG_FORMAT",
+                format!("unknown format {other:?}"),
+                "use `pretty` or `json`",
+            ));
             LogFormat::Pretty
         }
     };
@@ -287,7 +304,10 @@ mod tests {
     fn defaults_are_sane() {
         let mut p = Vec::new();
         let key = hex::encode((1u8..33).collect::<Vec<_>>());
-        let s = parse_settings(&vars(&[("POSTERN_DB_ENCRYPTION_KEY", &key), ("POSTERN_DATA_DIR", "/srv/p")]), &mut p);
+        let s = parse_settings(
+            &vars(&[("POSTERN_DB_ENCRYPTION_KEY", &key), ("POSTERN_DATA_DIR", "/srv/p")]),
+            &mut p,
+        );
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(s.db_path, PathBuf::from("/srv/p/postern.db"));
         assert!(s.imap.idle_renew <= Duration::from_secs(25 * 60));

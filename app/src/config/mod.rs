@@ -35,8 +35,7 @@ pub struct Config {
 impl Config {
     /// Reads the process environment and the config file it names.
     pub fn from_process_env() -> Result<Config, ConfigError> {
-        let vars: BTreeMap<String, String> =
-            std::env::vars().filter(|(k, _)| k.starts_with("POSTERN_")).collect();
+        let vars: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("POSTERN_")).collect();
         Self::load(&vars)
     }
 
@@ -58,7 +57,12 @@ impl Config {
             }
         };
         if problems.is_empty() {
-            Ok(Config { settings, accounts, policy, config_path })
+            Ok(Config {
+                settings,
+                accounts,
+                policy,
+                config_path,
+            })
         } else {
             Err(ConfigError::Invalid(problems))
         }

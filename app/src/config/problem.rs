@@ -16,7 +16,11 @@ pub struct Problem {
 impl Problem {
     /// Builds a problem.
     pub fn new(path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into(), hint: hint.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
 }
 

@@ -4,8 +4,20 @@
 use base64::Engine;
 
 const PLACEHOLDERS: &[&str] = &[
-    "changeme", "change-me", "change_me", "placeholder", "example", "replace", "todo", "xxxx",
-    "your-", "your_", "<", "secret123", "password123", "default",
+    "changeme",
+    "change-me",
+    "change_me",
+    "placeholder",
+    "example",
+    "replace",
+    "todo",
+    "xxxx",
+    "your-",
+    "your_",
+    "<",
+    "secret123",
+    "password123",
+    "default",
 ];
 
 /// True when `value` looks like a value copied from documentation.

@@ -25,7 +25,10 @@ pub struct Conn {
 pub(super) async fn deadline<T>(limit: Duration, what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
     match tokio::time::timeout(limit, fut).await {
         Ok(r) => r,
-        Err(_) => Err(ImapError::Timeout { what: what.to_string(), secs: limit.as_secs() }),
+        Err(_) => Err(ImapError::Timeout {
+            what: what.to_string(),
+            secs: limit.as_secs(),
+        }),
     }
 }
 
@@ -36,7 +39,10 @@ impl Conn {
         let tcp = deadline(timeout, "TCP connect", async {
             TcpStream::connect((acct.host.trim_matches(['[', ']']), acct.port))
                 .await
-                .map_err(|source| ImapError::Connect { addr: addr.clone(), source })
+                .map_err(|source| ImapError::Connect {
+                    addr: addr.clone(),
+                    source,
+                })
         })
         .await?;
         tcp.set_nodelay(true)?;
@@ -58,10 +64,13 @@ impl Conn {
                 let mut client = Client::new(ImapStream::Plain(tcp));
                 deadline(timeout, "greeting", read_greeting(&mut client)).await?;
                 deadline(timeout, "STARTTLS", async {
-                    client.run_command_and_check_ok("STARTTLS", None).await.map_err(|e| ImapError::Refused {
-                        command: "STARTTLS".into(),
-                        detail: e.to_string(),
-                    })
+                    client
+                        .run_command_and_check_ok("STARTTLS", None)
+                        .await
+                        .map_err(|e| ImapError::Refused {
+                            command: "STARTTLS".into(),
+                            detail: e.to_string(),
+                        })
                 })
                 .await?;
                 // into_inner drops anything buffered after the OK, so no
@@ -82,14 +91,20 @@ impl Conn {
     async fn login(client: Client<ImapStream>, acct: &AccountConfig, timeout: Duration) -> Result<Conn> {
         let session = deadline(timeout, "LOGIN", async {
             client.login(&acct.user, &acct.pass).await.map_err(|(e, _)| match e {
-                async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => {
-                    ImapError::Auth { user: acct.user.clone(), detail: d }
-                }
+                async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => ImapError::Auth {
+                    user: acct.user.clone(),
+                    detail: d,
+                },
                 other => ImapError::Client(other),
             })
         })
         .await?;
-        let mut conn = Conn { session, caps: BTreeSet::new(), timeout, selected: None };
+        let mut conn = Conn {
+            session,
+            caps: BTreeSet::new(),
+            timeout,
+            selected: None,
+        };
         conn.refresh_capabilities().await?;
         Ok(conn)
     }
@@ -121,7 +136,10 @@ async fn tls_wrap(tcp: TcpStream, acct: &AccountConfig, timeout: Duration) -> Re
     let cfg = tls::client_config(acct.ca_file.as_deref(), acct.tls_skip_verify)?;
     let name = tls::server_name(&acct.host)?;
     let tls = deadline(timeout, "TLS handshake", async {
-        TlsConnector::from(cfg).connect(name, tcp).await.map_err(|e| ImapError::Tls(e.to_string()))
+        TlsConnector::from(cfg)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| ImapError::Tls(e.to_string()))
     })
     .await?;
     Ok(ImapStream::Tls(Box::new(tls)))
@@ -132,10 +150,14 @@ async fn read_greeting(client: &mut Client<ImapStream>) -> Result<()> {
         return Err(ImapError::ConnectionLost);
     };
     match resp.parsed() {
-        Response::Data { status: Status::Ok | Status::PreAuth, .. } => Ok(()),
-        Response::Data { status: Status::Bye, outcome } => {
-            Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()))
-        }
+        Response::Data {
+            status: Status::Ok | Status::PreAuth,
+            ..
+        } => Ok(()),
+        Response::Data {
+            status: Status::Bye,
+            outcome,
+        } => Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string())),
         other => Err(ImapError::Protocol(format!("unexpected greeting: {other:?}"))),
     }
 }

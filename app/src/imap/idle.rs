@@ -45,7 +45,10 @@ impl Conn {
                             detail: outcome.information.as_deref().unwrap_or("").to_string(),
                         });
                     }
-                    Response::Data { status: Status::Bye, outcome } => {
+                    Response::Data {
+                        status: Status::Bye,
+                        outcome,
+                    } => {
                         return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
                     }
                     _ => woken = true,
@@ -89,7 +92,10 @@ impl Conn {
                             }),
                         };
                     }
-                    Response::Data { status: Status::Bye, outcome } => {
+                    Response::Data {
+                        status: Status::Bye,
+                        outcome,
+                    } => {
                         return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
                     }
                     _ => {}

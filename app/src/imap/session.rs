@@ -63,7 +63,11 @@ pub fn uid_set(uids: &[u32]) -> String {
             i += 1;
             end = uids[i];
         }
-        out.push(if start == end { start.to_string() } else { format!("{start}:{end}") });
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        });
         i += 1;
     }
     out.join(",")
@@ -95,17 +99,24 @@ impl Conn {
         let condstore = self.has("CONDSTORE");
         let t = self.timeout;
         let mb = deadline(t, "SELECT", async {
-            let r = if condstore { self.session.select_condstore(quote(mailbox)).await } else { self.session.select(quote(mailbox)).await };
+            let r = if condstore {
+                self.session.select_condstore(mailbox).await
+            } else {
+                self.session.select(mailbox).await
+            };
             r.map_err(|e| match e {
-                async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => {
-                    ImapError::Refused { command: format!("SELECT {mailbox}"), detail: d }
-                }
+                async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => ImapError::Refused {
+                    command: format!("SELECT {mailbox}"),
+                    detail: d,
+                },
                 other => ImapError::Client(other),
             })
         })
         .await?;
         self.selected = Some(mailbox.to_string());
-        let uidvalidity = mb.uid_validity.ok_or_else(|| ImapError::Protocol(format!("SELECT {mailbox} returned no UIDVALIDITY")))?;
+        let uidvalidity = mb
+            .uid_validity
+            .ok_or_else(|| ImapError::Protocol(format!("SELECT {mailbox} returned no UIDVALIDITY")))?;
         Ok(Selected {
             mailbox: mailbox.to_string(),
             uidvalidity,
@@ -144,7 +155,12 @@ impl Conn {
         let t = self.timeout;
         let set = uid_set(uids);
         let fetched: Vec<_> = deadline(t, "UID FETCH RFC822.SIZE", async {
-            Ok(self.session.uid_fetch(&set, "(UID RFC822.SIZE)").await?.try_collect::<Vec<_>>().await?)
+            Ok(self
+                .session
+                .uid_fetch(&set, "(UID RFC822.SIZE)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await?)
         })
         .await?;
         Ok(fetched.iter().filter_map(|f| Some((f.uid?, f.size.unwrap_or(0)))).collect())
@@ -155,7 +171,12 @@ impl Conn {
         let t = self.timeout;
         let set = uid_set(uids);
         let fetched: Vec<_> = deadline(t, "UID FETCH BODY.PEEK[]", async {
-            Ok(self.session.uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])").await?.try_collect::<Vec<_>>().await?)
+            Ok(self
+                .session
+                .uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await?)
         })
         .await?;
         let mut out: Vec<Fetched> = fetched
@@ -195,7 +216,7 @@ impl Conn {
     pub async fn ensure_mailbox(&mut self, name: &str) -> Result<bool> {
         let t = self.timeout;
         let exists = deadline(t, "LIST", async {
-            let names: Vec<_> = self.session.list(Some(""), Some(&quote(name))).await?.try_collect().await?;
+            let names: Vec<_> = self.session.list(Some(""), Some(name)).await?.try_collect().await?;
             Ok(names.iter().any(|n| n.name() == name))
         })
         .await?;
@@ -203,11 +224,14 @@ impl Conn {
             return Ok(false);
         }
         deadline(t, "CREATE", async {
-            match self.session.create(quote(name)).await {
+            match self.session.create(name).await {
                 Ok(()) => Ok(true),
                 // Another connection may have created it meanwhile.
                 Err(async_imap::error::Error::No(d)) if d.to_ascii_uppercase().contains("ALREADYEXISTS") => Ok(false),
-                Err(e) => Err(ImapError::Refused { command: format!("CREATE {name}"), detail: e.to_string() }),
+                Err(e) => Err(ImapError::Refused {
+                    command: format!("CREATE {name}"),
+                    detail: e.to_string(),
+                }),
             }
         })
         .await
@@ -234,7 +258,8 @@ impl Conn {
 
     /// Adds flags/keywords to one message (never removes any).
     pub async fn add_flags(&mut self, uid: u32, flags: &[&str]) -> Result<()> {
-        self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT ({})", flags.join(" ")), uid).await?;
+        self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT ({})", flags.join(" ")), uid)
+            .await?;
         Ok(())
     }
 
@@ -249,7 +274,10 @@ impl Conn {
     pub fn drain_unsolicited(&mut self) -> bool {
         let mut changed = false;
         while let Ok(r) = self.session.unsolicited_responses.try_recv() {
-            if matches!(r, UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_) | UnsolicitedResponse::Expunge(_)) {
+            if matches!(
+                r,
+                UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_) | UnsolicitedResponse::Expunge(_)
+            ) {
                 changed = true;
             }
         }
@@ -281,7 +309,10 @@ impl Conn {
                             }),
                         };
                     }
-                    Response::Data { status: Status::Bye, outcome } => {
+                    Response::Data {
+                        status: Status::Bye,
+                        outcome,
+                    } => {
                         return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
                     }
                     Response::Data { outcome, .. } => {

@@ -20,7 +20,10 @@ pub(super) fn client_config(ca_file: Option<&Path>, skip_verify: bool) -> Result
         .with_safe_default_protocol_versions()
         .map_err(|e| ImapError::Tls(e.to_string()))?;
     let config = if skip_verify {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider()))).with_no_client_auth()
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider())))
+            .with_no_client_auth()
     } else {
         let mut roots = RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();

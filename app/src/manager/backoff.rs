@@ -15,7 +15,11 @@ pub struct Backoff {
 impl Backoff {
     /// Starts at `min`, doubles per failure, never exceeds `max`.
     pub fn new(min: Duration, max: Duration) -> Self {
-        Self { min, max: max.max(min), attempt: 0 }
+        Self {
+            min,
+            max: max.max(min),
+            attempt: 0,
+        }
     }
 
     /// The next delay: the capped exponential value, jittered to 50–100 %.

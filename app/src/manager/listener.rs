@@ -54,7 +54,10 @@ impl Listener {
                         warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "listener failed; reconnecting");
                         self.status.update(|s| {
                             s.last_error = Some(e.to_string());
-                            s.state = ListenerState::Backoff { attempt: backoff.attempts(), delay_ms: delay.as_millis() as u64 };
+                            s.state = ListenerState::Backoff {
+                                attempt: backoff.attempts(),
+                                delay_ms: delay.as_millis() as u64,
+                            };
                         });
                         tokio::select! {
                             _ = cancel.cancelled() => break,
@@ -84,7 +87,13 @@ impl Listener {
         self.probe(ProbePoint::AfterSelect).await;
         let mut state = self.sync_state(&sel).await?;
         let idle = conn.has("IDLE");
-        info!(uidvalidity = sel.uidvalidity, exists = sel.exists, last_uid = state.last_uid, idle, "watching");
+        info!(
+            uidvalidity = sel.uidvalidity,
+            exists = sel.exists,
+            last_uid = state.last_uid,
+            idle,
+            "watching"
+        );
         loop {
             if cancel.is_cancelled() {
                 conn.logout().await;
@@ -136,8 +145,15 @@ impl Listener {
         match store.mailbox_state(&self.acct.name, &self.mailbox).await? {
             Some(st) if st.uidvalidity == sel.uidvalidity => Ok(st),
             Some(st) => {
-                let voided = store.reset_uidvalidity(&self.acct.name, &self.mailbox, st.uidvalidity, sel.uidvalidity).await?;
-                warn!(old = st.uidvalidity, new = sel.uidvalidity, voided, "UIDVALIDITY changed; re-syncing the folder");
+                let voided = store
+                    .reset_uidvalidity(&self.acct.name, &self.mailbox, st.uidvalidity, sel.uidvalidity)
+                    .await?;
+                warn!(
+                    old = st.uidvalidity,
+                    new = sel.uidvalidity,
+                    voided,
+                    "UIDVALIDITY changed; re-syncing the folder"
+                );
                 self.reload_state(sel).await
             }
             None => {
@@ -173,11 +189,17 @@ impl Listener {
             return Ok(());
         }
         info!(count = uids.len(), from = state.last_uid + 1, "catching up");
-        let cx = Context { observe_only: false, watch_since: &state.watch_since };
+        let cx = Context {
+            observe_only: false,
+            watch_since: &state.watch_since,
+        };
         for chunk in uids.chunks(self.engine.tuning.fetch_chunk as usize) {
             self.process_chunk(conn, sel, chunk, cx).await?;
             let last = chunk.last().copied().unwrap_or(state.last_uid);
-            self.engine.store.advance_cursor(&self.acct.name, &self.mailbox, sel.uidvalidity, last, sel.highest_modseq).await?;
+            self.engine
+                .store
+                .advance_cursor(&self.acct.name, &self.mailbox, sel.uidvalidity, last, sel.highest_modseq)
+                .await?;
         }
         Ok(())
     }
@@ -186,7 +208,12 @@ impl Listener {
         let limit = self.engine.tuning.max_message_bytes;
         let sizes = conn.fetch_sizes(chunk).await?;
         let (small, big): (Vec<_>, Vec<_>) = sizes.into_iter().partition(|(_, s)| *s <= limit);
-        let key = |uid| MessageKey { account: self.acct.name.clone(), mailbox: self.mailbox.clone(), uidvalidity: sel.uidvalidity, uid };
+        let key = |uid| MessageKey {
+            account: self.acct.name.clone(),
+            mailbox: self.mailbox.clone(),
+            uidvalidity: sel.uidvalidity,
+            uid,
+        };
         for (uid, size) in big {
             self.engine.record_oversize(key(uid), size).await?;
         }
@@ -220,12 +247,22 @@ impl Listener {
         let uids = conn.uid_search(&format!("UID {}:{until} SINCE {since}", done + 1)).await?;
         let uids: Vec<u32> = uids.into_iter().filter(|u| *u > done && *u <= until).collect();
         let chunk: Vec<u32> = uids.iter().copied().take(self.engine.tuning.fetch_chunk as usize).collect();
-        let cx = Context { observe_only: true, watch_since: &state.watch_since };
+        let cx = Context {
+            observe_only: true,
+            watch_since: &state.watch_since,
+        };
         if !chunk.is_empty() {
             self.process_chunk(conn, sel, &chunk, cx).await?;
         }
-        let new_done = if chunk.len() < uids.len() { chunk.last().copied().unwrap_or(until) } else { until };
-        self.engine.store.set_backfill_done(&self.acct.name, &self.mailbox, sel.uidvalidity, new_done).await?;
+        let new_done = if chunk.len() < uids.len() {
+            chunk.last().copied().unwrap_or(until)
+        } else {
+            until
+        };
+        self.engine
+            .store
+            .set_backfill_done(&self.acct.name, &self.mailbox, sel.uidvalidity, new_done)
+            .await?;
         state.backfill_done_uid = Some(new_done);
         info!(done = new_done, until, remaining = uids.len() - chunk.len(), "backfill progress");
         Ok(new_done < until)

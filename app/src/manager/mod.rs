@@ -61,7 +61,12 @@ impl ManagerHandle {
     /// A manager with no accounts yet.
     pub fn new(engine: Arc<Engine>, probe: Option<Arc<dyn Probe>>) -> Self {
         Self {
-            inner: Arc::new(Inner { engine, probe, accounts: Mutex::new(BTreeMap::new()), root: CancellationToken::new() }),
+            inner: Arc::new(Inner {
+                engine,
+                probe,
+                accounts: Mutex::new(BTreeMap::new()),
+                root: CancellationToken::new(),
+            }),
         }
     }
 
@@ -76,7 +81,12 @@ impl ManagerHandle {
         let mut statuses = Vec::new();
         let rstatus = StatusCell::new(&config.name, "(actions)");
         statuses.push(rstatus.clone());
-        let runner = runner::Runner { engine: engine.clone(), acct: acct.clone(), notify: notify.clone(), status: rstatus };
+        let runner = runner::Runner {
+            engine: engine.clone(),
+            acct: acct.clone(),
+            notify: notify.clone(),
+            status: rstatus,
+        };
         tasks.push(tokio::spawn(runner.run(cancel.clone())));
         for folder in &config.folders {
             let status = StatusCell::new(&config.name, folder);
@@ -93,7 +103,15 @@ impl ManagerHandle {
         }
         tracing::info!(account = %config.name, folders = ?config.folders, mode = ?config.mode, "account started");
         if let Ok(mut map) = self.inner.accounts.lock() {
-            map.insert(config.name.clone(), AccountTasks { config, cancel, tasks, statuses });
+            map.insert(
+                config.name.clone(),
+                AccountTasks {
+                    config,
+                    cancel,
+                    tasks,
+                    statuses,
+                },
+            );
         }
     }
 
@@ -140,7 +158,11 @@ impl ManagerHandle {
         self.inner
             .accounts
             .lock()
-            .map(|m| m.values().flat_map(|a| a.statuses.iter().filter_map(StatusCell::snapshot)).collect())
+            .map(|m| {
+                m.values()
+                    .flat_map(|a| a.statuses.iter().filter_map(StatusCell::snapshot))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

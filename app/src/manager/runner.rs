@@ -50,7 +50,10 @@ impl Runner {
                         warn!(error = %e, retry_in_ms = d.as_millis() as u64, "action connection failed");
                         self.status.update(|s| {
                             s.last_error = Some(e.to_string());
-                            s.state = ListenerState::Backoff { attempt: backoff.attempts(), delay_ms: d.as_millis() as u64 };
+                            s.state = ListenerState::Backoff {
+                                attempt: backoff.attempts(),
+                                delay_ms: d.as_millis() as u64,
+                            };
                         });
                         d
                     }

@@ -29,7 +29,11 @@ impl ListPolicy {
             return Decision::pass("no parseable From address");
         };
         if let Some(p) = self.cfg.allow_senders.iter().find(|p| matches(p, &from)) {
-            return Decision { verdict: Verdict::Pass, tags: vec![TAG_SENDER_ALLOWED.into()], reason: format!("sender {from} allowed by {p}") };
+            return Decision {
+                verdict: Verdict::Pass,
+                tags: vec![TAG_SENDER_ALLOWED.into()],
+                reason: format!("sender {from} allowed by {p}"),
+            };
         }
         if let Some(p) = self.cfg.block_senders.iter().find(|p| matches(p, &from)) {
             return Decision {

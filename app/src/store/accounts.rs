@@ -36,13 +36,26 @@ impl Store {
                 start_at: a.start_at,
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let tls = serde_json::to_value(a.tls).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let tls = serde_json::to_value(a.tls)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
             c.execute(
                 "INSERT INTO accounts (name, host, port, tls, user, pass_enc, settings_json, source, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
                  ON CONFLICT(name) DO UPDATE SET host=?2, port=?3, tls=?4, user=?5, pass_enc=?6,
                    settings_json=?7, source=?8, updated_at=?9",
-                params![a.name, a.host, a.port, tls, a.user, ctx.secrets.seal(&a.pass, &context(&a.name)), settings, source, ctx.now],
+                params![
+                    a.name,
+                    a.host,
+                    a.port,
+                    tls,
+                    a.user,
+                    ctx.secrets.seal(&a.pass, &context(&a.name)),
+                    settings,
+                    source,
+                    ctx.now
+                ],
             )?;
             Ok(())
         })
@@ -52,9 +65,8 @@ impl Store {
     /// All enabled accounts, passwords decrypted.
     pub async fn accounts(&self) -> Result<Vec<AccountConfig>> {
         self.call(|c, ctx| {
-            let mut st = c.prepare(
-                "SELECT name, host, port, tls, user, pass_enc, settings_json FROM accounts WHERE enabled = 1 ORDER BY name",
-            )?;
+            let mut st =
+                c.prepare("SELECT name, host, port, tls, user, pass_enc, settings_json FROM accounts WHERE enabled = 1 ORDER BY name")?;
             let rows = st.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -108,7 +120,10 @@ impl Store {
             let existing: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             drop(st);
             for n in existing.iter().filter(|n| !names.contains(n)) {
-                tx.execute("UPDATE accounts SET enabled = 0, updated_at = ?2 WHERE name = ?1", params![n, ctx.now])?;
+                tx.execute(
+                    "UPDATE accounts SET enabled = 0, updated_at = ?2 WHERE name = ?1",
+                    params![n, ctx.now],
+                )?;
             }
             tx.commit()?;
             Ok(())

@@ -80,7 +80,17 @@ pub(super) fn insert(c: &Connection, now: &str, e: &AuditEntry) -> rusqlite::Res
     c.execute(
         "INSERT INTO audit (ts, actor, account, mailbox, uidvalidity, uid, message, event, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![now, e.actor, e.account, e.mailbox, e.uidvalidity, e.uid, e.message, e.event, e.detail],
+        params![
+            now,
+            e.actor,
+            e.account,
+            e.mailbox,
+            e.uidvalidity,
+            e.uid,
+            e.message,
+            e.event,
+            e.detail
+        ],
     )?;
     Ok(())
 }

@@ -30,7 +30,9 @@ pub struct DecryptError;
 impl SecretBox {
     /// A box for `key`.
     pub fn new(key: &[u8; 32]) -> Self {
-        Self { cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key)) }
+        Self {
+            cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key)),
+        }
     }
 
     /// Encrypts `plain` bound to `context` (e.g. `account:alice:pass`).
@@ -39,7 +41,13 @@ impl SecretBox {
         // Encryption with a valid key and in-memory buffers cannot fail.
         let ct = self
             .cipher
-            .encrypt(&nonce, Payload { msg: plain.as_bytes(), aad: context.as_bytes() })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plain.as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
             .unwrap_or_default();
         format!("{VERSION}:{}:{}", B64.encode(nonce), B64.encode(ct))
     }
@@ -55,7 +63,13 @@ impl SecretBox {
         let ct = B64.decode(c).map_err(|_| DecryptError)?;
         let plain = self
             .cipher
-            .decrypt(&nonce, Payload { msg: &ct, aad: context.as_bytes() })
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: &ct,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| DecryptError)?;
         String::from_utf8(plain).map_err(|_| DecryptError)
     }

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 /// Writes `raw` to `<dir>/<account>/<sha256>.eml` with mode 0600, fsynced.
 /// Content-addressed, so a retry after a crash rewrites the same file.
 pub fn store(dir: &Path, account: &str, sha256: &str, raw: &[u8]) -> std::io::Result<PathBuf> {
-    let safe: String = account.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' }).collect();
+    let safe: String = account
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' })
+        .collect();
     let sub = dir.join(safe);
     std::fs::create_dir_all(&sub)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -19,7 +22,12 @@ pub fn store(dir: &Path, account: &str, sha256: &str, raw: &[u8]) -> std::io::Re
     }
     let tmp = sub.join(format!(".{sha256}.tmp"));
     {
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(raw)?;
         f.sync_all()?;
     }

@@ -149,8 +149,12 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            row.map(|(id, s)| MessageStatus::parse(&s).map(|st| (id, st)).ok_or_else(|| StoreError::Corrupt(format!("status {s}"))))
-                .transpose()
+            row.map(|(id, s)| {
+                MessageStatus::parse(&s)
+                    .map(|st| (id, st))
+                    .ok_or_else(|| StoreError::Corrupt(format!("status {s}")))
+            })
+            .transpose()
         })
         .await
     }
@@ -180,8 +184,16 @@ impl Store {
             let tx = c.transaction()?;
             let id = insert_message(&tx, &ctx.now, &m, "known", None, false, None)?;
             advance(&tx, &ctx.now, &m.key)?;
-            audit::insert(&tx, &ctx.now, &AuditEntry::message(&m.key, Some(id), "recognised",
-                format!("same message as record #{earlier} from an earlier UIDVALIDITY; no action")))?;
+            audit::insert(
+                &tx,
+                &ctx.now,
+                &AuditEntry::message(
+                    &m.key,
+                    Some(id),
+                    "recognised",
+                    format!("same message as record #{earlier} from an earlier UIDVALIDITY; no action"),
+                ),
+            )?;
             tx.commit()?;
             Ok(id)
         })
@@ -221,8 +233,16 @@ impl Store {
                 (None, true, v) if v != Verdict::Pass => "; observe-only, no action".to_string(),
                 _ => String::new(),
             };
-            audit::insert(&tx, &ctx.now, &AuditEntry::message(&m.key, Some(id), "scanned",
-                format!("verdict {} ({}){planned}", d.verdict, d.reason)))?;
+            audit::insert(
+                &tx,
+                &ctx.now,
+                &AuditEntry::message(
+                    &m.key,
+                    Some(id),
+                    "scanned",
+                    format!("verdict {} ({}){planned}", d.verdict, d.reason),
+                ),
+            )?;
             tx.commit()?;
             Ok((id, intent))
         })
@@ -242,7 +262,12 @@ impl Store {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
-                    MessageKey { account: r.get(2)?, mailbox: r.get(3)?, uidvalidity: r.get(4)?, uid: r.get(5)? },
+                    MessageKey {
+                        account: r.get(2)?,
+                        mailbox: r.get(3)?,
+                        uidvalidity: r.get(4)?,
+                        uid: r.get(5)?,
+                    },
                     r.get::<_, String>(6)?,
                     r.get::<_, Option<String>>(7)?,
                     r.get::<_, String>(8)?,
@@ -253,7 +278,15 @@ impl Store {
             for row in rows {
                 let (id, message, key, action, message_id, sha256, attempts) = row?;
                 let action: Action = serde_json::from_str(&action).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                out.push(Intent { id, message, key, action, message_id, sha256, attempts });
+                out.push(Intent {
+                    id,
+                    message,
+                    key,
+                    action,
+                    message_id,
+                    sha256,
+                    attempts,
+                });
             }
             Ok(out)
         })
@@ -261,7 +294,13 @@ impl Store {
     }
 
     /// Closes an intent and its message, with an audit row, atomically.
-    pub async fn finish_intent(&self, intent: &Intent, state: IntentState, location: Option<(String, Option<u32>)>, detail: String) -> Result<()> {
+    pub async fn finish_intent(
+        &self,
+        intent: &Intent,
+        state: IntentState,
+        location: Option<(String, Option<u32>)>,
+        detail: String,
+    ) -> Result<()> {
         let (i, loc) = (intent.clone(), location);
         self.call(move |c, ctx| {
             let tx = c.transaction()?;
@@ -287,7 +326,11 @@ impl Store {
                 IntentState::Refused => "action_refused",
                 IntentState::Pending => "action_pending",
             };
-            audit::insert(&tx, &ctx.now, &AuditEntry::message(&i.key, Some(i.message), event, format!("{}: {detail}", i.action.name())))?;
+            audit::insert(
+                &tx,
+                &ctx.now,
+                &AuditEntry::message(&i.key, Some(i.message), event, format!("{}: {detail}", i.action.name())),
+            )?;
             tx.commit()?;
             Ok(())
         })
@@ -352,9 +395,23 @@ fn insert_message(
            internal_date, status, verdict, tags, reason, observe_only, eml_path, first_seen, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)",
         params![
-            k.account, k.mailbox, k.uidvalidity, k.uid, m.meta.message_id, m.meta.sha256, m.meta.size as i64,
-            m.meta.from, m.meta.subject, m.meta.internal_date, status, d.map(|d| d.verdict.as_str()),
-            d.map(|d| d.tags.join(",")), d.map(|d| d.reason.clone()), observe_only, eml_path, now
+            k.account,
+            k.mailbox,
+            k.uidvalidity,
+            k.uid,
+            m.meta.message_id,
+            m.meta.sha256,
+            m.meta.size as i64,
+            m.meta.from,
+            m.meta.subject,
+            m.meta.internal_date,
+            status,
+            d.map(|d| d.verdict.as_str()),
+            d.map(|d| d.tags.join(",")),
+            d.map(|d| d.reason.clone()),
+            observe_only,
+            eml_path,
+            now
         ],
     )?;
     Ok(tx.last_insert_rowid())

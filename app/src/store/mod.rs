@@ -75,7 +75,11 @@ impl Store {
         restrict_permissions(path);
         let mut conn = conn;
         migrations::migrate(&mut conn)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), secrets: SecretBox::new(key), clock })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            secrets: SecretBox::new(key),
+            clock,
+        })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -85,7 +89,10 @@ impl Store {
         R: Send + 'static,
     {
         let conn = self.conn.clone();
-        let ctx = Ctx { secrets: self.secrets.clone(), now: self.now() };
+        let ctx = Ctx {
+            secrets: self.secrets.clone(),
+            now: self.now(),
+        };
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().map_err(|_| StoreError::Task("database mutex poisoned".into()))?;
             f(&mut guard, &ctx)

@@ -58,12 +58,37 @@ impl Store {
                 "INSERT OR REPLACE INTO mailbox_state (account, mailbox, uidvalidity, last_uid, highest_modseq, watch_since,
                    backfill_since, backfill_until_uid, backfill_done_uid, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![a, m, st.uidvalidity, st.last_uid, st.highest_modseq.map(|v| v as i64), st.watch_since,
-                        st.backfill_since, st.backfill_until_uid, st.backfill_done_uid, ctx.now],
+                params![
+                    a,
+                    m,
+                    st.uidvalidity,
+                    st.last_uid,
+                    st.highest_modseq.map(|v| v as i64),
+                    st.watch_since,
+                    st.backfill_since,
+                    st.backfill_until_uid,
+                    st.backfill_done_uid,
+                    ctx.now
+                ],
             )?;
-            super::audit::insert(&tx, &ctx.now, &super::AuditEntry::mailbox(&a, &m, "mailbox_first_seen",
-                format!("UIDVALIDITY {}, starting after UID {}{}", st.uidvalidity, st.last_uid,
-                    st.backfill_since.as_ref().map(|s| format!(", backfill since {s}")).unwrap_or_default())))?;
+            super::audit::insert(
+                &tx,
+                &ctx.now,
+                &super::AuditEntry::mailbox(
+                    &a,
+                    &m,
+                    "mailbox_first_seen",
+                    format!(
+                        "UIDVALIDITY {}, starting after UID {}{}",
+                        st.uidvalidity,
+                        st.last_uid,
+                        st.backfill_since
+                            .as_ref()
+                            .map(|s| format!(", backfill since {s}"))
+                            .unwrap_or_default()
+                    ),
+                ),
+            )?;
             tx.commit()?;
             Ok(())
         })
@@ -94,8 +119,16 @@ impl Store {
                  WHERE account = ?1 AND mailbox = ?2",
                 params![a, m, new, ctx.now],
             )?;
-            super::audit::insert(&tx, &ctx.now, &super::AuditEntry::mailbox(&a, &m, "uidvalidity_changed",
-                format!("UIDVALIDITY {old} -> {new}; {stale} pending action(s) voided; re-syncing")))?;
+            super::audit::insert(
+                &tx,
+                &ctx.now,
+                &super::AuditEntry::mailbox(
+                    &a,
+                    &m,
+                    "uidvalidity_changed",
+                    format!("UIDVALIDITY {old} -> {new}; {stale} pending action(s) voided; re-syncing"),
+                ),
+            )?;
             tx.commit()?;
             Ok(stale)
         })

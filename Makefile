@@ -1,0 +1,43 @@
+# Postern — see README.md. `make demo` and `make test` are the two commands
+# a fresh machine needs.
+SHELL := /bin/bash
+CARGO ?= cargo
+STACK_BASE ?= /tmp/postern-stack
+DEMO_DIR ?= /tmp/postern-demo
+
+.PHONY: build release test unit it lint fmt demo demo-stop bench stack stack-down check-config
+
+build:
+	$(CARGO) build --locked
+
+release:
+	$(CARGO) build --locked --release
+
+## Every test: unit tests, then the integration binary against a real
+## Dovecot on loopback (started by scripts/test-stack.sh).
+test: stack
+	POSTERN_STACK_BASE=$(STACK_BASE) $(CARGO) test --locked --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+stack:
+	bash scripts/test-stack.sh up $(STACK_BASE) dovecot >/dev/null
+
+stack-down:
+	bash scripts/test-stack.sh down $(STACK_BASE)
+
+## Local Dovecot + a seeded demo mailbox + Postern watching it.
+demo: build
+	bash scripts/demo.sh $(DEMO_DIR)
+
+demo-stop:
+	-pkill -f "$(DEMO_DIR)/config.yaml" || true
+	bash scripts/test-stack.sh down $(DEMO_DIR)/stack
+
+bench: build
+	bash scripts/bench.sh

@@ -1,0 +1,117 @@
+//! The command line: config validation reports every problem at once with a
+//! non-zero exit, and the secret helpers produce values the validator accepts.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn postern(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn check_config_reports_every_problem_with_path_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        "accounts:\n  - name: a\n    host: mail.example.org\n    tls: plain\n    user: u\n    pass: changeme\n    mode: loud\n  - host: h\n    user: u\n    pass_file: missing.pass\n",
+    )
+    .unwrap();
+    for cmd in ["check-config", "run"] {
+        let (code, _, err) = postern(
+            &[cmd],
+            &[
+                ("POSTERN_CONFIG", cfg.to_str().unwrap()),
+                ("POSTERN_DB_ENCRYPTION_KEY", "changeme"),
+                ("POSTERN_IMAP_IDLE_SECS", "soon"),
+            ],
+        );
+        assert_eq!(code, 2, "{cmd}: {err}");
+        for want in [
+            "POSTERN_DB_ENCRYPTION_KEY",
+            "POSTERN_IMAP_IDLE_SECS",
+            "accounts[0].tls",
+            "accounts[0].pass",
+            "accounts[0].mode",
+            "accounts[1].name",
+            "accounts[1].pass_file",
+        ] {
+            assert!(err.contains(want), "{cmd}: {want} missing from:\n{err}");
+        }
+        assert!(err.contains("hint:"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn check_config_handles_missing_file_and_broken_yaml() {
+    let (code, _, err) = postern(&["check-config"], &[("POSTERN_CONFIG", "/nonexistent/config.yaml")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("POSTERN_CONFIG") && err.contains("POSTERN_DB_ENCRYPTION_KEY"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(&cfg, "accounts: [ {name: a\n").unwrap();
+    let (code, _, err) = postern(&["check-config"], &[("POSTERN_CONFIG", cfg.to_str().unwrap())]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not valid YAML"), "{err}");
+}
+
+#[test]
+fn generated_secrets_pass_check_config() {
+    let (code, secrets, _) = postern(&["gen-secrets"], &[]);
+    assert_eq!(code, 0);
+    let key = secrets
+        .lines()
+        .find_map(|l| l.strip_prefix("POSTERN_DB_ENCRYPTION_KEY="))
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = dir.path().join("a.pass");
+    std::fs::write(&pass, "s3cret-imap-pw\n").unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        "accounts:\n  - {name: a, host: imap.example.org, user: u, pass_file: a.pass}\n",
+    )
+    .unwrap();
+    let (code, out, err) = postern(
+        &["check-config"],
+        &[("POSTERN_CONFIG", cfg.to_str().unwrap()), ("POSTERN_DB_ENCRYPTION_KEY", &key)],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 account(s)"), "{out}");
+}
+
+#[test]
+fn hash_password_reads_stdin_and_refuses_weak_input() {
+    let run = |input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_postern"))
+            .arg("hash-password")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ok = run("a long enough passphrase\n");
+    assert!(ok.status.success());
+    let line = String::from_utf8_lossy(&ok.stdout);
+    let hash = line
+        .trim()
+        .trim_start_matches("POSTERN_ADMIN_PASSWORD_HASH='")
+        .trim_end_matches('\'');
+    assert!(bcrypt::verify("a long enough passphrase", hash).unwrap());
+    assert!(!run("short\n").status.success());
+}

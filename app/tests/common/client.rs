@@ -1,0 +1,92 @@
+//! A plain test IMAP client (another "user" of the mailbox), used to deliver
+//! mail and to inspect folders independently of Postern.
+
+use async_imap::Session;
+use futures::TryStreamExt;
+use tokio::net::TcpStream;
+
+pub struct TestClient {
+    s: Session<TcpStream>,
+}
+
+fn flag_str(f: &async_imap::types::Flag<'_>) -> String {
+    use async_imap::types::Flag;
+    match f {
+        Flag::Seen => "\\Seen".into(),
+        Flag::Answered => "\\Answered".into(),
+        Flag::Flagged => "\\Flagged".into(),
+        Flag::Deleted => "\\Deleted".into(),
+        Flag::Draft => "\\Draft".into(),
+        Flag::Recent => "\\Recent".into(),
+        Flag::MayCreate => "\\*".into(),
+        Flag::Custom(c) => c.to_string(),
+    }
+}
+
+impl TestClient {
+    pub async fn connect(port: u16, user: &str, pass: &str) -> TestClient {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut c = async_imap::Client::new(tcp);
+        c.read_response().await.unwrap();
+        let s = c.login(user, pass).await.map_err(|(e, _)| e).unwrap();
+        TestClient { s }
+    }
+
+    pub async fn append(&mut self, mailbox: &str, flags: Option<&str>, raw: &[u8]) {
+        self.s.append(mailbox, flags, None, raw).await.unwrap();
+    }
+
+    pub async fn create(&mut self, mailbox: &str) {
+        self.s.create(mailbox).await.unwrap();
+    }
+
+    pub async fn delete(&mut self, mailbox: &str) {
+        let _ = self.s.close().await;
+        self.s.delete(mailbox).await.unwrap();
+    }
+
+    pub async fn exists(&mut self, mailbox: &str) -> bool {
+        let names: Vec<_> = self.s.list(Some(""), Some(mailbox)).await.unwrap().try_collect().await.unwrap();
+        names.iter().any(|n| n.name() == mailbox)
+    }
+
+    pub async fn uidvalidity(&mut self, mailbox: &str) -> u32 {
+        self.s.examine(mailbox).await.unwrap().uid_validity.unwrap()
+    }
+
+    /// (uid, sorted flags without \Recent, Message-ID header line) per message.
+    pub async fn list(&mut self, mailbox: &str) -> Vec<(u32, Vec<String>, String)> {
+        let mb = self.s.examine(mailbox).await.unwrap();
+        if mb.exists == 0 {
+            return Vec::new();
+        }
+        let fetched: Vec<_> = self
+            .s
+            .uid_fetch("1:*", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let mut out: Vec<_> = fetched
+            .iter()
+            .map(|f| {
+                let mut flags: Vec<String> = f.flags().map(|x| flag_str(&x)).filter(|x| x != "\\Recent").collect();
+                flags.sort();
+                let mid = String::from_utf8_lossy(f.header().unwrap_or_default()).trim().to_string();
+                (f.uid.unwrap(), flags, mid)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub async fn count(&mut self, mailbox: &str) -> usize {
+        self.list(mailbox).await.len()
+    }
+
+    /// Message-ID lines in a folder.
+    pub async fn ids(&mut self, mailbox: &str) -> Vec<String> {
+        self.list(mailbox).await.into_iter().map(|(_, _, m)| m).collect()
+    }
+}

@@ -1,0 +1,52 @@
+//! Shared test plumbing: the Dovecot stack, a raw test IMAP client, a
+//! fault-injecting TCP proxy and an in-process Postern.
+#![allow(dead_code)]
+
+pub mod client;
+pub mod harness;
+pub mod proxy;
+pub mod stack;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A synthetic message. `from` decides the built-in policy's verdict in tests
+/// (`@evil.test` is blocked).
+pub fn mail(from: &str, subject: &str, id: &str) -> Vec<u8> {
+    format!(
+        "From: Test <{from}>\r\nTo: user@example.test\r\nSubject: {subject}\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\n\
+         Message-ID: <{id}@test.postern>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Body of {subject}.\r\n"
+    )
+    .into_bytes()
+}
+
+/// A unique suffix for names in one test run.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("{prefix}{}x{t}x{n}", std::process::id())
+}

@@ -1,0 +1,203 @@
+//! Core engine behaviour against the shared Dovecot: IDLE delivery, races
+//! around SELECT and IDLE, flag preservation, two accounts and folders.
+
+use crate::common::client::TestClient;
+use crate::common::harness::{Postern, account, tuning};
+use crate::common::stack::shared;
+use crate::common::{eventually, mail, unique};
+use futures::future::BoxFuture;
+use postern::manager::{Probe, ProbePoint};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_processes_mail_delivered_while_idling() {
+    let d = shared();
+    let (user, pass) = d.new_user("idle");
+    let p = Postern::start(vec![account("a", d.imap_port, &user, &pass, &["INBOX"])], tuning(), None).await;
+    p.wait_watching("a").await;
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.append("INBOX", None, &mail("friend@good.test", "hello", &unique("h"))).await;
+    c.append("INBOX", None, &mail("bad@evil.test", "invoice", &unique("e"))).await;
+    let rows = p.wait_done("a", 2).await;
+    assert_eq!(rows.len(), 2);
+    eventually(T, "evil mail in Quarantine", || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        (c.count("Quarantine").await == 1 && c.count("INBOX").await == 1).then_some(())
+    })
+    .await;
+    let moved = p
+        .store
+        .message_rows("a")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.verdict.as_deref() == Some("quarantine"))
+        .unwrap();
+    assert_eq!(moved.status, "done");
+    assert_eq!(moved.location_mailbox.as_deref(), Some("Quarantine"));
+    assert!(moved.location_uid.is_some(), "new UID recorded from COPYUID");
+    let eml = moved.eml_path.expect("EML stored for a moved message");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&eml).unwrap().permissions().mode() & 0o777, 0o600);
+    p.manager.shutdown().await;
+}
+
+/// Delivers one message the first time each probe point is reached.
+struct Deliver {
+    port: u16,
+    user: String,
+    pass: String,
+    after_select: AtomicBool,
+    before_idle: AtomicBool,
+}
+
+impl Probe for Deliver {
+    fn hit<'a>(&'a self, point: ProbePoint, _a: &'a str, _m: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let flag = match point {
+                ProbePoint::AfterSelect => &self.after_select,
+                ProbePoint::BeforeIdle => &self.before_idle,
+            };
+            if !flag.swap(true, Ordering::SeqCst) {
+                let mut c = TestClient::connect(self.port, &self.user, &self.pass).await;
+                c.append("INBOX", None, &mail("bad@evil.test", &format!("{point:?}"), &unique("race")))
+                    .await;
+            }
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_delivered_during_select_or_before_idle_is_not_missed() {
+    let d = shared();
+    let (user, pass) = d.new_user("race");
+    let probe = Arc::new(Deliver {
+        port: d.imap_port,
+        user: user.clone(),
+        pass: pass.clone(),
+        after_select: AtomicBool::new(false),
+        before_idle: AtomicBool::new(false),
+    });
+    let p = Postern::start(vec![account("a", d.imap_port, &user, &pass, &["INBOX"])], tuning(), Some(probe)).await;
+    let rows = p.wait_done("a", 2).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    eventually(T, "both in Quarantine", || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        (c.count("Quarantine").await == 2).then_some(())
+    })
+    .await;
+    p.manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_flags_are_untouched_and_read_mail_is_still_scanned() {
+    let d = shared();
+    let (user, pass) = d.new_user("flags");
+    let p = Postern::start(vec![account("a", d.imap_port, &user, &pass, &["INBOX"])], tuning(), None).await;
+    p.wait_watching("a").await;
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    let (ham, bad) = (unique("ham"), unique("bad"));
+    c.append(
+        "INBOX",
+        Some("(\\Seen \\Answered $Label1)"),
+        &mail("friend@good.test", "read already", &ham),
+    )
+    .await;
+    c.append("INBOX", Some("(\\Seen)"), &mail("bad@evil.test", "read phish", &bad))
+        .await;
+    let before = c.list("INBOX").await;
+    assert_eq!(before.len(), 2);
+    let rows = p.wait_done("a", 2).await;
+    assert_eq!(rows.len(), 2, "a message marked read before Postern saw it is still processed");
+    eventually(T, "phish moved", || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        (c.count("Quarantine").await == 1).then_some(())
+    })
+    .await;
+    let after = c.list("INBOX").await;
+    assert_eq!(after, vec![before[0].clone()], "ham flags byte-identical");
+    let q = c.list("Quarantine").await;
+    assert_eq!(q[0].1, before[1].1, "moved message keeps the user's flags");
+    p.manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_accounts_two_folders_and_quarantine_is_created() {
+    let d = shared();
+    let (u1, p1) = d.new_user("two");
+    let (u2, p2) = d.new_user("two");
+    let mut c1 = TestClient::connect(d.imap_port, &u1, &p1).await;
+    c1.create("Work").await;
+    let mut a1 = account("one", d.imap_port, &u1, &p1, &["INBOX", "Work"]);
+    a1.quarantine_folder = "Suspicious".into();
+    let mut a2 = account("two", d.imap_port, &u2, &p2, &["INBOX"]);
+    a2.quarantine_folder = "Suspicious".into();
+    assert!(!c1.exists("Suspicious").await);
+    let p = Postern::start(vec![a1, a2], tuning(), None).await;
+    p.wait_watching("one").await;
+    p.wait_watching("two").await;
+    assert!(c1.exists("Suspicious").await, "quarantine folder auto-created");
+    let mut c2 = TestClient::connect(d.imap_port, &u2, &p2).await;
+    c1.append("INBOX", None, &mail("x@evil.test", "1", &unique("m"))).await;
+    c1.append("Work", None, &mail("y@evil.test", "2", &unique("m"))).await;
+    c1.append("Work", None, &mail("ok@good.test", "3", &unique("m"))).await;
+    c2.append("INBOX", None, &mail("z@evil.test", "4", &unique("m"))).await;
+    p.wait_done("one", 3).await;
+    p.wait_done("two", 1).await;
+    eventually(T, "quarantined in both accounts", || async {
+        let mut c1 = TestClient::connect(d.imap_port, &u1, &p1).await;
+        let mut c2 = TestClient::connect(d.imap_port, &u2, &p2).await;
+        (c1.count("Suspicious").await == 2 && c2.count("Suspicious").await == 1 && c1.count("Work").await == 1).then_some(())
+    })
+    .await;
+    let status = p.manager.status();
+    assert_eq!(status.iter().filter(|s| s.mailbox != "(actions)").count(), 3, "{status:?}");
+    p.manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_scans_history_observe_only_and_new_mail_is_acted_on() {
+    let d = shared();
+    let (user, pass) = d.new_user("bf");
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    for i in 0..5 {
+        c.append("INBOX", None, &mail("old@evil.test", &format!("old {i}"), &unique("old")))
+            .await;
+    }
+    let mut a = account("a", d.imap_port, &user, &pass, &["INBOX"]);
+    a.start_at = postern::config::StartAt::Backfill { days: 3 };
+    let p = Postern::start(vec![a], tuning(), None).await;
+    let rows = p.wait_done("a", 5).await;
+    assert!(rows.iter().all(|r| r.observe_only), "backfill never acts: {rows:?}");
+    p.wait_watching("a").await;
+    c.append("INBOX", None, &mail("new@evil.test", "new", &unique("new"))).await;
+    p.wait_done("a", 6).await;
+    eventually(T, "only the new message quarantined", || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        (c.count("Quarantine").await == 1 && c.count("INBOX").await == 5).then_some(())
+    })
+    .await;
+    p.manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_mode_records_but_never_acts() {
+    let d = shared();
+    let (user, pass) = d.new_user("shadow");
+    let mut a = account("a", d.imap_port, &user, &pass, &["INBOX"]);
+    a.mode = postern::domain::Mode::Shadow;
+    let p = Postern::start(vec![a], tuning(), None).await;
+    p.wait_watching("a").await;
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.append("INBOX", None, &mail("bad@evil.test", "x", &unique("s"))).await;
+    let rows = p.wait_done("a", 1).await;
+    assert_eq!(rows[0].verdict.as_deref(), Some("quarantine"));
+    assert_eq!(rows[0].status, "done");
+    assert_eq!(c.count("INBOX").await, 1);
+    assert_eq!(c.count("Quarantine").await, 0);
+    p.manager.shutdown().await;
+}

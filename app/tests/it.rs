@@ -1,0 +1,13 @@
+//! The single integration-test binary. Every test here talks to a real
+//! Dovecot started on loopback by `scripts/test-stack.sh`; assertions poll
+//! with deadlines instead of sleeping.
+
+// Test helpers may fail loudly: a panic here is a failed test, not a user-facing crash.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+
+mod common;
+
+mod cli;
+mod imap_engine;
+mod imap_faults;
+mod imap_recovery;
