@@ -4,6 +4,7 @@
 
 mod headers;
 mod policy;
+pub mod tags;
 
 pub use headers::{Envelope, envelope};
 pub use policy::ListPolicy;

@@ -1,0 +1,17 @@
+# Multi-stage build: compile with the Rust toolchain, ship a slim runtime.
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+ARG FEATURES=""
+RUN cargo build --locked --release ${FEATURES:+--features $FEATURES} && cp target/release/postern /postern
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --home /var/lib/postern --shell /usr/sbin/nologin postern
+COPY --from=build /postern /usr/bin/postern
+COPY rules /usr/share/postern/rules
+USER postern
+ENV POSTERN_DATA_DIR=/var/lib/postern POSTERN_CONFIG=/etc/postern/config.yaml POSTERN_LISTEN=0.0.0.0:8025 POSTERN_LOG_FORMAT=json
+VOLUME /var/lib/postern
+ENTRYPOINT ["/usr/bin/postern"]
+CMD ["run"]

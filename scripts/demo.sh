@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# demo.sh [DIR] — local Dovecot on loopback, a seeded demo mailbox, and
+# Postern watching it. Everything lives under DIR (default /tmp/postern-demo).
+# Needs root (Dovecot's test instance runs its own users and Maildirs).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+DIR=${1:-/tmp/postern-demo}
+mkdir -p "$DIR"
+export DOVECOT_IMAP_PORT=${DEMO_IMAP_PORT:-12143} DOVECOT_IMAPS_PORT=${DEMO_IMAPS_PORT:-12993}
+export DOVECOT_USERS="demo:demo-password-1"
+bash "$here/peers-setup.sh" "$DIR/stack" dovecot >"$DIR/stack.log" 2>&1 || { cat "$DIR/stack.log"; exit 1; }
+. "$DIR/stack/peers.env"
+bin="$root/target/debug/postern"
+deliver() { "$DOVECOT_DELIVER" demo INBOX; }
+msg() { # from subject id
+  printf 'From: %s\r\nTo: demo@example.test\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@demo.postern>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n' \
+    "$1" "$2" "$(date -R)" "$3" "This is the demo message \"$2\"."
+}
+
+# History from before Postern started: scanned observe-only (backfill_days).
+msg 'Old Friend <friend@example.test>' 'Last week'"'"'s notes' "hist-1-$$" | deliver
+msg 'Prize Desk <winner@phish.example>' 'You have won (old)' "hist-2-$$" | deliver
+
+cat > "$DIR/config.yaml" <<YAML
+# Demo account on the local Dovecot (plain IMAP is allowed only on loopback).
+accounts:
+  - name: demo
+    host: 127.0.0.1
+    port: $DOVECOT_IMAP_PORT
+    tls: plain
+    user: demo
+    pass: demo-password-1
+    folders: [INBOX]
+    quarantine_folder: Quarantine
+    backfill_days: 7
+policy:
+  block_senders: ["@phish.example", "*.malware.test"]
+  block_verdict: quarantine
+YAML
+if [ ! -s "$DIR/postern.env" ]; then "$bin" gen-secrets > "$DIR/postern.env"; chmod 600 "$DIR/postern.env"; fi
+set -a; . "$DIR/postern.env"; set +a
+export POSTERN_CONFIG="$DIR/config.yaml" POSTERN_DATA_DIR="$DIR/data"
+"$bin" check-config
+"$bin" run >"$DIR/postern.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' INT TERM
+for _ in $(seq 1 100); do grep -q '"watching"\|watching' "$DIR/postern.log" && break; sleep 0.1; done
+
+# New mail while Postern sits in IDLE.
+msg 'Colleague <bob@example.test>' 'Lunch tomorrow?' "new-1-$$" | deliver
+msg 'Bank Security <alert@phish.example>' 'Verify your account now' "new-2-$$" | deliver
+msg 'Updates <noreply@cdn.malware.test>' 'Invoice attached' "new-3-$$" | deliver
+# Already read by the user before Postern saw it: still scanned, flags untouched.
+msg 'Colleague <bob@example.test>' 'Already read' "new-4-$$" | deliver
+doveadm -c "$DOVECOT_CONF" flags add -u demo '\Seen' mailbox INBOX HEADER Message-ID "new-4-$$" || true
+
+for _ in $(seq 1 100); do [ "$(grep -c 'action finished' "$DIR/postern.log" || true)" -ge 2 ] && break; sleep 0.1; done
+echo
+echo "== What Postern did (from $DIR/postern.log) =="
+grep -E 'decided|action finished|first sight|backfill' "$DIR/postern.log" | sed -E 's/\x1b\[[0-9;]*m//g' | cut -c 28- || true
+echo
+echo "== Folders now (doveadm) =="
+for f in INBOX Quarantine; do
+  echo "-- $f"
+  doveadm -c "$DOVECOT_CONF" fetch -u demo 'uid flags hdr.subject' mailbox "$f" | sed -n 's/^\(uid\|flags\|hdr.subject\): /  \1: /p' | paste - - - || true
+done
+cat <<MSG
+
+Postern is watching demo@127.0.0.1:$DOVECOT_IMAP_PORT (pid $pid). Deliver more with:
+  printf 'From: x@phish.example\r\nSubject: hi\r\n\r\nbody\r\n' | $DOVECOT_DELIVER demo INBOX
+Log: $DIR/postern.log   Database: $DIR/data/postern.db
+The web dashboard is not part of this release yet (see README, "Status").
+Stop with Ctrl-C (or: make demo-stop).
+MSG
+wait $pid
