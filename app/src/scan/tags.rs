@@ -18,7 +18,10 @@ mod tests {
         let emitted: BTreeSet<&str> = ALL.iter().copied().collect();
         assert_eq!(scored, emitted, "rules/scores.toml and scan::tags::ALL differ");
         for (k, v) in &table {
-            assert!(v.is_float() || v.is_integer() || matches!(v.as_str(), Some("quarantine" | "pass")), "{k} = {v}");
+            assert!(
+                v.is_float() || v.is_integer() || matches!(v.as_str(), Some("quarantine" | "pass")),
+                "{k} = {v}"
+            );
         }
     }
 }
