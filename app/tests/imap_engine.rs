@@ -201,3 +201,157 @@ async fn shadow_mode_records_but_never_acts() {
     assert_eq!(c.count("Quarantine").await, 0);
     p.manager.shutdown().await;
 }
+
+/// Maps the sender's local part to a verdict: flag@, delete@, anything else passes.
+struct ByLocalPart;
+
+impl postern::scan::Decider for ByLocalPart {
+    fn id(&self) -> &'static str {
+        "by-local-part"
+    }
+    fn decide<'a>(
+        &'a self,
+        req: postern::scan::ScanRequest<'a>,
+    ) -> BoxFuture<'a, Result<postern::domain::Decision, postern::scan::ScanError>> {
+        use postern::domain::{Decision, Verdict};
+        Box::pin(async move {
+            let from = postern::scan::envelope(req.raw).from.unwrap_or_default();
+            let verdict = match from.split('@').next() {
+                Some("flag") => Verdict::Flag,
+                Some("delete") => Verdict::Delete,
+                _ => Verdict::Pass,
+            };
+            Ok(Decision {
+                verdict,
+                tags: vec![],
+                reason: format!("test decider: {from}"),
+            })
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flag_adds_flagged_and_keyword_and_delete_holds_with_eml() {
+    let d = shared();
+    let (user, pass) = d.new_user("fd");
+    let p = Postern::start_with(
+        vec![account("a", d.imap_port, &user, &pass, &["INBOX"])],
+        tuning(),
+        None,
+        Arc::new(ByLocalPart),
+    )
+    .await;
+    p.wait_watching("a").await;
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.append("INBOX", Some("(\\Seen)"), &mail("flag@x.test", "flag me", &unique("f")))
+        .await;
+    c.append("INBOX", None, &mail("delete@x.test", "delete me", &unique("d"))).await;
+    p.wait_done("a", 2).await;
+    let (inbox, held) = eventually(T, "flag and hold applied", || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        let inbox = c.list("INBOX").await;
+        let held = c.list("Postern-Held").await;
+        (held.len() == 1 && inbox.len() == 1 && inbox[0].1.contains(&"\\Flagged".to_string())).then_some((inbox, held))
+    })
+    .await;
+    assert_eq!(
+        inbox[0].1,
+        vec!["$PosternFlagged", "\\Flagged", "\\Seen"],
+        "flags only added, \\Seen kept"
+    );
+    assert!(held[0].1.is_empty(), "held message keeps its (empty) flags");
+    let rows = p.store.message_rows("a").await.unwrap();
+    let deleted = rows.iter().find(|r| r.verdict.as_deref() == Some("delete")).unwrap();
+    assert_eq!(deleted.location_mailbox.as_deref(), Some("Postern-Held"));
+    assert!(
+        std::path::Path::new(deleted.eml_path.as_deref().unwrap()).is_file(),
+        "a held message always has its EML copy"
+    );
+    // Nothing was expunged: the hold folder is the "deleted" state.
+    assert_eq!(p.store.audit_rows(Some("a"), Some("action_done"), 10).await.unwrap().len(), 2);
+    p.manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_on_a_message_the_user_already_moved_is_recorded_not_forced() {
+    use postern::domain::{Action, MessageKey};
+    use postern::store::{Intent, IntentState};
+    let d = shared();
+    let (user, pass) = d.new_user("gone");
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.append("INBOX", None, &mail("bad@evil.test", "gone", &unique("g"))).await;
+    let uv = c.uidvalidity("INBOX").await;
+    c.create("Archive").await;
+    // The user files the message away before Postern's action runs.
+    let acct = account("a", d.imap_port, &user, &pass, &["INBOX"]);
+    let mut conn = postern::imap::Conn::connect(&acct, Duration::from_secs(5)).await.unwrap();
+    conn.select("INBOX").await.unwrap();
+    conn.move_uid(1, "Archive").await.unwrap();
+    let intent = Intent {
+        id: 1,
+        message: 1,
+        key: MessageKey {
+            account: "a".into(),
+            mailbox: "INBOX".into(),
+            uidvalidity: uv,
+            uid: 1,
+        },
+        action: Action::Quarantine {
+            folder: "Quarantine".into(),
+        },
+        message_id: Some("not-the-same@test".into()),
+        sha256: "00".into(),
+        attempts: 0,
+    };
+    let done = postern::actions::execute(&mut conn, &intent).await.unwrap();
+    assert_eq!(done.state, IntentState::Gone, "{done:?}");
+    assert!(done.detail.contains("moved or deleted"), "{done:?}");
+    assert_eq!(c.count("Archive").await, 1, "the user's choice stands");
+    assert_eq!(c.count("Quarantine").await, 0);
+    // Stale UIDVALIDITY: never touched.
+    let stale = Intent {
+        key: MessageKey {
+            uidvalidity: uv.wrapping_add(1),
+            ..intent.key.clone()
+        },
+        ..intent
+    };
+    assert_eq!(
+        postern::actions::execute(&mut conn, &stale).await.unwrap().state,
+        IntentState::Stale
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_start_and_stop_at_runtime_and_passwords_are_encrypted_at_rest() {
+    let d = shared();
+    let (user, pass) = d.new_user("rt");
+    let p = Postern::start(vec![], tuning(), None).await;
+    assert!(p.manager.status().is_empty());
+    let acct = account("rt", d.imap_port, &user, &pass, &["INBOX"]);
+    p.store.upsert_account(&acct, "web").await.unwrap();
+    p.manager.start_account(acct.clone()).await;
+    p.wait_watching("rt").await;
+    assert!(p.manager.stop_account("rt").await);
+    assert!(p.manager.status().is_empty());
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.append("INBOX", None, &mail("bad@evil.test", "while stopped", &unique("rt")))
+        .await;
+    p.manager.reload(vec![acct]).await;
+    p.wait_done("rt", 1).await;
+    eventually(T, "processed after restart", || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        (c.count("Quarantine").await == 1).then_some(())
+    })
+    .await;
+    p.manager.shutdown().await;
+    let db = std::fs::read(p.dir.path().join("postern.db")).unwrap();
+    let wal = std::fs::read(p.dir.path().join("postern.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(
+            !bytes.windows(pass.len()).any(|w| w == pass.as_bytes()),
+            "IMAP password stored in clear"
+        );
+    }
+    assert_eq!(p.store.accounts().await.unwrap()[0].pass, pass, "and it decrypts back");
+}

@@ -273,6 +273,16 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
     let folders: Vec<String> = ctx
         .field(m, "folders", path, "a list such as [INBOX, Work]")
         .unwrap_or_else(|| vec!["INBOX".into()]);
+    let mut seen = BTreeSet::new();
+    for f in &folders {
+        if !seen.insert(f.to_ascii_lowercase()) {
+            ctx.problems.push(Problem::new(
+                format!("{path}.folders"),
+                format!("{f:?} is listed twice"),
+                "list each folder once",
+            ));
+        }
+    }
     if folders.is_empty() {
         ctx.problems.push(Problem::new(
             format!("{path}.folders"),
