@@ -30,10 +30,11 @@ impl fmt::Display for MessageKey {
 }
 
 /// What the decision engine concluded about a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Nothing to do.
+    #[default]
     Pass,
     /// Leave in place, mark with `\Flagged` and a `$Postern` keyword.
     Flag,
@@ -73,7 +74,7 @@ impl fmt::Display for Verdict {
 }
 
 /// A verdict together with the evidence behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Decision {
     /// The outcome.
     pub verdict: Verdict,
@@ -81,6 +82,12 @@ pub struct Decision {
     pub tags: Vec<String>,
     /// Human-readable explanation, shown in logs and the audit trail.
     pub reason: String,
+    /// Total score from the policy table.
+    #[serde(default)]
+    pub score: f64,
+    /// What each scanner reported.
+    #[serde(default)]
+    pub reports: Vec<ScannerReport>,
 }
 
 impl Decision {
@@ -88,10 +95,45 @@ impl Decision {
     pub fn pass(reason: impl Into<String>) -> Self {
         Self {
             verdict: Verdict::Pass,
-            tags: Vec::new(),
             reason: reason.into(),
+            ..Default::default()
         }
     }
+}
+
+/// One observation of a scanner: a tag plus optional detail. Scanners never
+/// score; scores live in the policy table under `rules/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Tag, e.g. `AV_VIRUS`.
+    pub tag: String,
+    /// Evidence (virus name, URL, symbol list…).
+    pub detail: Option<String>,
+}
+
+impl Finding {
+    /// A finding with detail.
+    pub fn new(tag: &str, detail: impl Into<String>) -> Self {
+        Self {
+            tag: tag.to_string(),
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+/// What one scanner did for one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScannerReport {
+    /// Scanner id.
+    pub scanner: String,
+    /// Whether its failure forces quarantine.
+    pub critical: bool,
+    /// Findings (empty on error).
+    pub findings: Vec<Finding>,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: u64,
+    /// Error or timeout, if it did not answer.
+    pub error: Option<String>,
 }
 
 /// An IMAP-side action Postern intends to perform. Stored durably before it

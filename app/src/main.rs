@@ -5,10 +5,11 @@ use clap::{Parser, Subcommand};
 use postern::clock::{SharedClock, SystemClock};
 use postern::config::Config;
 use postern::manager::ManagerHandle;
-use postern::scan::ListPolicy;
+use postern::scan::{InputOptions, Pipeline, Policy};
 use postern::store::Store;
 use postern::worker::Engine;
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -33,6 +34,17 @@ enum Command {
     HashPassword,
     /// Print fresh secrets as env lines for postern.env.
     GenSecrets,
+    /// Run the full scanning pipeline on one .eml file, without IMAP.
+    Scan {
+        /// The message file.
+        file: PathBuf,
+        /// Show every scanner's result and every tag's score.
+        #[arg(long)]
+        explain: bool,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,6 +80,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Command::Scan { file, explain, json } => {
+            let settings = match postern::config::Settings::from_env_for_scan() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            postern::logging::init(settings.log_format);
+            let raw = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let policy = load_policy(&settings)?;
+            let pipeline = build_pipeline(&settings, &Default::default(), policy)?;
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let decision = rt.block_on(pipeline.scan(raw));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&decision)?);
+            } else {
+                print!("{}", postern::scan::explain(&decision, pipeline.policy(), explain));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => match Config::from_process_env() {
             Ok(c) => {
@@ -107,9 +140,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating {}", s.data_dir.display()))?;
     let store = Store::open(&s.db_path, &s.db_key, clock.clone()).with_context(|| format!("opening {}", s.db_path.display()))?;
     store.sync_config_accounts(&config.accounts).await.context("storing accounts")?;
+    let policy = load_policy(s)?;
+    let pipeline = build_pipeline(s, &config.policy, policy)?;
+    tracing::info!(scanners = ?pipeline.scanners().iter().map(|x| x.id()).collect::<Vec<_>>(), "scanning pipeline ready");
     let engine = Arc::new(Engine {
         store: store.clone(),
-        decider: Arc::new(ListPolicy::new(config.policy.clone())),
+        decider: Arc::new(pipeline),
         tuning: s.imap.clone(),
         eml_dir: s.eml_dir.clone(),
         clock,
@@ -124,6 +160,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     manager.shutdown().await;
     Ok(())
+}
+
+fn load_policy(s: &postern::config::Settings) -> anyhow::Result<Policy> {
+    let mut p = match &s.scan.policy_path {
+        Some(path) => Policy::load(path)?,
+        None => Policy::default_policy()?,
+    };
+    if let Some(f) = s.threshold_flag {
+        p.flag = f;
+    }
+    if let Some(q) = s.threshold_quarantine {
+        p.quarantine = q;
+    }
+    Ok(p)
+}
+
+fn build_pipeline(s: &postern::config::Settings, lists: &postern::config::PolicyConfig, policy: Policy) -> anyhow::Result<Pipeline> {
+    let scanners = postern::scan::scanners::build(&s.scan, lists)?;
+    Ok(Pipeline::new(
+        scanners,
+        policy,
+        InputOptions {
+            authserv_id: s.scan.authserv_id.clone(),
+        },
+    ))
 }
 
 async fn shutdown_signal() {

@@ -143,6 +143,7 @@ impl Engine {
             verdict: Verdict::Pass,
             tags: vec![TAG_SIZE_OVER_LIMIT.into()],
             reason: format!("{size} bytes exceeds the {limit}-byte scan limit; not fetched"),
+            ..Default::default()
         };
         let new = NewMessage {
             key,

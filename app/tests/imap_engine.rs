@@ -223,8 +223,8 @@ impl postern::scan::Decider for ByLocalPart {
             };
             Ok(Decision {
                 verdict,
-                tags: vec![],
                 reason: format!("test decider: {from}"),
+                ..Default::default()
             })
         })
     }

@@ -34,18 +34,41 @@ pub struct Settings {
     pub db_key: [u8; 32],
     /// Admin bcrypt hash for the dashboard (`POSTERN_ADMIN_PASSWORD_HASH`).
     pub admin_password_hash: Option<String>,
-    /// Rspamd base URL (`POSTERN_RSPAMD_URL`).
-    pub rspamd_url: Option<String>,
-    /// clamd TCP address (`POSTERN_CLAMD_ADDR`).
-    pub clamd_addr: Option<String>,
-    /// Score at or above which a message is flagged (`POSTERN_THRESHOLD_FLAG`).
-    pub threshold_flag: f64,
-    /// Score at or above which a message is quarantined (`POSTERN_THRESHOLD_QUARANTINE`).
-    pub threshold_quarantine: f64,
+    /// Scanner endpoints and behaviour.
+    pub scan: ScanSettings,
+    /// Overrides the policy's flag threshold (`POSTERN_THRESHOLD_FLAG`).
+    pub threshold_flag: Option<f64>,
+    /// Overrides the policy's quarantine threshold (`POSTERN_THRESHOLD_QUARANTINE`).
+    pub threshold_quarantine: Option<f64>,
     /// IMAP tuning shared by all accounts.
     pub imap: ImapTuning,
     /// Log format (`POSTERN_LOG_FORMAT`: pretty|json).
     pub log_format: LogFormat,
+}
+
+/// Scanner endpoints, deadlines and fail modes.
+#[derive(Debug, Clone, Default)]
+pub struct ScanSettings {
+    /// Rspamd base URL (`POSTERN_RSPAMD_URL`); unset disables the scanner.
+    pub rspamd_url: Option<String>,
+    /// Rspamd deadline (`POSTERN_RSPAMD_TIMEOUT_SECS`, default 20).
+    pub rspamd_timeout: Duration,
+    /// Quarantine when Rspamd fails (`POSTERN_RSPAMD_CRITICAL`, default true).
+    pub rspamd_critical: bool,
+    /// clamd `host:port` (`POSTERN_CLAMD_ADDR`); unset disables the scanner.
+    pub clamd_addr: Option<String>,
+    /// clamd deadline (`POSTERN_CLAMD_TIMEOUT_SECS`, default 30).
+    pub clamd_timeout: Duration,
+    /// Quarantine when clamd fails (`POSTERN_CLAMD_CRITICAL`, default true).
+    pub clamd_critical: bool,
+    /// Bytes sent to clamd at most; keep ≤ its StreamMaxLength (`POSTERN_CLAMD_STREAM_MAX`, default 25 MiB).
+    pub clamd_stream_max: usize,
+    /// Extra protected domains for spoofing checks (`POSTERN_PROTECTED_DOMAINS`, comma-separated).
+    pub protected_domains: Vec<String>,
+    /// The authserv-id whose Authentication-Results are trusted (`POSTERN_AUTHSERV_ID`).
+    pub authserv_id: Option<String>,
+    /// Verdict policy file (`POSTERN_POLICY`); default: the shipped rules/policy.toml.
+    pub policy_path: Option<PathBuf>,
 }
 
 /// IMAP timing and sizing knobs. Defaults follow RFC 2177 and the lessons of
@@ -178,6 +201,39 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
 
     let rspamd_url = r.url("POSTERN_RSPAMD_URL");
     let clamd_addr = r.get("POSTERN_CLAMD_ADDR").map(str::to_string);
+    let flag = |r: &mut Reader<'_>, key: &str| r.parse(key, true, "true or false");
+    let rspamd_critical = flag(&mut r, "POSTERN_RSPAMD_CRITICAL");
+    let clamd_critical = flag(&mut r, "POSTERN_CLAMD_CRITICAL");
+    let policy_path = r.get("POSTERN_POLICY").map(PathBuf::from);
+    if let Some(p) = &policy_path
+        && !p.is_file()
+    {
+        r.problems.push(Problem::new(
+            "POSTERN_POLICY",
+            format!("{} does not exist", p.display()),
+            "point it at a policy.toml (see rules/policy.toml)",
+        ));
+    }
+    let scan = ScanSettings {
+        rspamd_timeout: Duration::from_secs(r.ranged("POSTERN_RSPAMD_TIMEOUT_SECS", 20, 1, 600, "seconds")),
+        clamd_timeout: Duration::from_secs(r.ranged("POSTERN_CLAMD_TIMEOUT_SECS", 30, 1, 600, "seconds")),
+        clamd_stream_max: r.ranged("POSTERN_CLAMD_STREAM_MAX", 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024, "bytes") as usize,
+        protected_domains: r
+            .get("POSTERN_PROTECTED_DOMAINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|d| d.trim().to_ascii_lowercase())
+                    .filter(|d| !d.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        authserv_id: r.get("POSTERN_AUTHSERV_ID").map(str::to_string),
+        policy_path,
+        rspamd_critical,
+        clamd_critical,
+        rspamd_url: None,
+        clamd_addr: None,
+    };
     if let Some(a) = &clamd_addr
         && a.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none()
     {
@@ -187,9 +243,17 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
             "e.g. 127.0.0.1:3310",
         ));
     }
-    let threshold_flag = r.parse("POSTERN_THRESHOLD_FLAG", 5.0, "a number such as 5.0");
-    let threshold_quarantine = r.parse("POSTERN_THRESHOLD_QUARANTINE", 10.0, "a number such as 10.0");
-    if threshold_flag > threshold_quarantine {
+    let threshold_flag = r
+        .get("POSTERN_THRESHOLD_FLAG")
+        .is_some()
+        .then(|| r.parse("POSTERN_THRESHOLD_FLAG", 5.0, "a number such as 5.0"));
+    let threshold_quarantine = r
+        .get("POSTERN_THRESHOLD_QUARANTINE")
+        .is_some()
+        .then(|| r.parse("POSTERN_THRESHOLD_QUARANTINE", 10.0, "a number such as 10.0"));
+    if let (Some(threshold_flag), Some(threshold_quarantine)) = (threshold_flag, threshold_quarantine)
+        && threshold_flag > threshold_quarantine
+    {
         r.problems.push(Problem::new(
             "POSTERN_THRESHOLD_FLAG",
             format!("{threshold_flag} is above POSTERN_THRESHOLD_QUARANTINE ({threshold_quarantine})"),
@@ -235,8 +299,11 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         config_path,
         db_key,
         admin_password_hash,
-        rspamd_url,
-        clamd_addr,
+        scan: ScanSettings {
+            rspamd_url,
+            clamd_addr,
+            ..scan
+        },
         threshold_flag,
         threshold_quarantine,
         imap,
@@ -245,6 +312,20 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
 }
 
 impl Settings {
+    /// Settings for `postern scan`: only scanner-related problems count
+    /// (no database key or accounts are needed to scan a file).
+    pub fn from_env_for_scan() -> Result<Settings, super::ConfigError> {
+        let vars: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("POSTERN_")).collect();
+        let mut problems = Vec::new();
+        let s = parse_settings(&vars, &mut problems);
+        problems.retain(|p| p.path != "POSTERN_DB_ENCRYPTION_KEY");
+        if problems.is_empty() {
+            Ok(s)
+        } else {
+            Err(super::ConfigError::Invalid(problems))
+        }
+    }
+
     /// Settings for tests and embedding: everything under `data_dir`.
     pub fn for_data_dir(data_dir: PathBuf, db_key: [u8; 32]) -> Settings {
         Settings {
@@ -255,10 +336,16 @@ impl Settings {
             data_dir,
             db_key,
             admin_password_hash: None,
-            rspamd_url: None,
-            clamd_addr: None,
-            threshold_flag: 5.0,
-            threshold_quarantine: 10.0,
+            scan: ScanSettings {
+                rspamd_timeout: Duration::from_secs(20),
+                clamd_timeout: Duration::from_secs(30),
+                rspamd_critical: true,
+                clamd_critical: true,
+                clamd_stream_max: 25 * 1024 * 1024,
+                ..Default::default()
+            },
+            threshold_flag: None,
+            threshold_quarantine: None,
             imap: ImapTuning::default(),
             log_format: LogFormat::Pretty,
         }

@@ -12,7 +12,7 @@ mod problem;
 mod secret;
 
 pub use accounts::{AccountConfig, PolicyConfig, StartAt, TlsMode, parse_accounts};
-pub use env::{ImapTuning, LogFormat, Settings, parse_settings};
+pub use env::{ImapTuning, LogFormat, ScanSettings, Settings, parse_settings};
 pub use problem::{ConfigError, Problem};
 pub use secret::{decode_key, looks_like_placeholder};
 

@@ -1,22 +1,35 @@
 //! Deciding what a message is. The IMAP side hands raw bytes to a
-//! [`Decider`] and gets a [`Decision`] back; nothing here touches the store,
-//! the network of the mailbox, or the web layer.
+//! [`Decider`] and gets a [`Decision`] back. The real decider is the
+//! [`Pipeline`]: the message is parsed once into a [`ScanInput`], every
+//! enabled [`Scanner`] runs concurrently under its own enforced deadline,
+//! and the [`Policy`] turns their tags into a verdict. Nothing here touches
+//! the store, the mailbox or the web layer.
 
+pub mod attach;
+mod explain;
 mod headers;
+pub mod input;
+mod pipeline;
 mod policy;
+pub mod scanners;
 pub mod tags;
+pub mod urls;
 
+pub use explain::explain;
 pub use headers::{Envelope, envelope};
-pub use policy::ListPolicy;
+pub use input::{InputOptions, ScanInput};
+pub use pipeline::Pipeline;
+pub use policy::{Policy, PolicyError};
 
-use crate::domain::Decision;
+use crate::domain::{Decision, Finding};
 use futures::future::BoxFuture;
+use std::time::Duration;
 
-/// Why a decision could not be made.
+/// Why a scan or decision could not be made.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScanError {
-    /// A scanner that must answer did not (fail-closed).
+    /// A scanner failed.
     #[error("scanner {scanner} failed: {detail}")]
     Scanner {
         /// Scanner id.
@@ -24,6 +37,16 @@ pub enum ScanError {
         /// What went wrong.
         detail: String,
     },
+}
+
+impl ScanError {
+    /// Shorthand for a scanner failure.
+    pub fn scanner(scanner: &'static str, detail: impl std::fmt::Display) -> Self {
+        ScanError::Scanner {
+            scanner,
+            detail: detail.to_string(),
+        }
+    }
 }
 
 /// Input to a decision: the raw message and where it was found.
@@ -38,11 +61,33 @@ pub struct ScanRequest<'a> {
 }
 
 /// Turns a message into a verdict. Object-safe so implementations can be
-/// swapped at runtime (built-in policy now, the scanning pipeline later, and
-/// test doubles through the library API).
+/// swapped at runtime (the pipeline, or test doubles through the library API).
 pub trait Decider: Send + Sync {
     /// Short identifier for logs.
     fn id(&self) -> &'static str;
     /// Decides on one message.
     fn decide<'a>(&'a self, req: ScanRequest<'a>) -> BoxFuture<'a, Result<Decision, ScanError>>;
+}
+
+/// What a scanner's failure means for the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    /// Ignore the failure (recorded, no effect on the verdict).
+    Open,
+    /// Quarantine the message: it is never passed unscanned.
+    Closed,
+}
+
+/// One check. Scanners report tags, never scores.
+pub trait Scanner: Send + Sync {
+    /// Stable id, e.g. `rspamd`.
+    fn id(&self) -> &'static str;
+    /// Deadline; the pipeline enforces it.
+    fn timeout(&self) -> Duration;
+    /// Fail-open or fail-closed.
+    fn failure_mode(&self) -> FailureMode;
+    /// Every tag this scanner can emit (checked against the policy table).
+    fn tags(&self) -> &'static [&'static str];
+    /// Scans one message.
+    fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>>;
 }

@@ -1,27 +1,49 @@
-//! Every tag the code can emit. Scores live only in `rules/scores.toml`.
+//! Every tag the code can emit. Scores live only in `rules/policy.toml`,
+//! and the test below keeps the two one-to-one.
 
-use super::policy::{TAG_SENDER_ALLOWED, TAG_SENDER_BLOCKED};
-use crate::worker::TAG_SIZE_OVER_LIMIT;
+use super::Scanner;
+use super::scanners::{attachments, clamav, html, lists, rspamd, spoof, structure};
 
-/// All tags, for the one-to-one check against the score table.
-pub const ALL: &[&str] = &[TAG_SENDER_BLOCKED, TAG_SENDER_ALLOWED, TAG_SIZE_OVER_LIMIT];
+/// Tags emitted outside the scanners (the worker's size guard).
+pub const WORKER_TAGS: &[&str] = &[crate::worker::TAG_SIZE_OVER_LIMIT];
+
+/// All tags every scanner type can emit, plus the worker's.
+pub fn all() -> Vec<&'static str> {
+    let scanners: Vec<Box<dyn Scanner>> = vec![
+        Box::new(structure::StructureScanner),
+        Box::new(lists::ListScanner::new(Default::default())),
+        Box::new(attachments::AttachmentScanner),
+        Box::new(html::HtmlScanner),
+        Box::new(spoof::SpoofScanner::new([])),
+        Box::new(clamav::ClamavScanner::new(
+            "127.0.0.1:0",
+            std::time::Duration::ZERO,
+            super::FailureMode::Open,
+            0,
+        )),
+    ];
+    let mut v: Vec<&'static str> = scanners.iter().flat_map(|s| s.tags().iter().copied()).collect();
+    v.extend([rspamd::TAG_REJECT, rspamd::TAG_SPAM, rspamd::TAG_SUSPICIOUS]);
+    v.extend(WORKER_TAGS);
+    v
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::Policy;
     use std::collections::BTreeSet;
 
     #[test]
-    fn score_table_and_tags_are_one_to_one() {
-        let table: toml::Table = include_str!("../../../rules/scores.toml").parse().unwrap();
-        let scored: BTreeSet<&str> = table.keys().map(String::as_str).collect();
-        let emitted: BTreeSet<&str> = ALL.iter().copied().collect();
-        assert_eq!(scored, emitted, "rules/scores.toml and scan::tags::ALL differ");
-        for (k, v) in &table {
-            assert!(
-                v.is_float() || v.is_integer() || matches!(v.as_str(), Some("quarantine" | "pass")),
-                "{k} = {v}"
-            );
-        }
+    fn policy_table_and_tags_are_one_to_one() {
+        let policy = Policy::default_policy().unwrap();
+        let scored: BTreeSet<&str> = policy.scores.keys().map(String::as_str).collect();
+        let emitted: BTreeSet<&str> = all().into_iter().collect();
+        let unscored: Vec<_> = emitted.difference(&scored).collect();
+        let orphaned: Vec<_> = scored.difference(&emitted).collect();
+        assert!(
+            unscored.is_empty() && orphaned.is_empty(),
+            "no score for {unscored:?}; no scanner emits {orphaned:?}"
+        );
     }
 }

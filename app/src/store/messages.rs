@@ -135,6 +135,12 @@ pub struct MessageRow {
     pub location_mailbox: Option<String>,
     /// Its UID there (from COPYUID).
     pub location_uid: Option<u32>,
+    /// Policy score.
+    pub score: Option<f64>,
+    /// Tags, comma-separated.
+    pub tags: Option<String>,
+    /// Scanner reports (JSON array of `domain::ScannerReport`).
+    pub scan_json: Option<String>,
 }
 
 impl Store {
@@ -356,7 +362,7 @@ impl Store {
         self.call(move |c, _| {
             let mut st = c.prepare(
                 "SELECT id, mailbox, uidvalidity, uid, message_id, sha256, status, verdict, observe_only, eml_path,
-                        location_mailbox, location_uid FROM messages WHERE account = ?1 ORDER BY id",
+                        location_mailbox, location_uid, score, tags, scan_json FROM messages WHERE account = ?1 ORDER BY id",
             )?;
             let rows = st.query_map(params![a], |r| {
                 Ok(MessageRow {
@@ -372,6 +378,9 @@ impl Store {
                     eml_path: r.get(9)?,
                     location_mailbox: r.get(10)?,
                     location_uid: r.get(11)?,
+                    score: r.get(12)?,
+                    tags: r.get(13)?,
+                    scan_json: r.get(14)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -392,8 +401,8 @@ fn insert_message(
     let k = &m.key;
     tx.execute(
         "INSERT INTO messages (account, mailbox, uidvalidity, uid, message_id, sha256, size, from_addr, subject,
-           internal_date, status, verdict, tags, reason, observe_only, eml_path, first_seen, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)",
+           internal_date, status, verdict, tags, reason, observe_only, eml_path, first_seen, updated_at, score, scan_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18, ?19)",
         params![
             k.account,
             k.mailbox,

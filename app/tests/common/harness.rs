@@ -4,7 +4,8 @@ use postern::clock::{SharedClock, SystemClock};
 use postern::config::{AccountConfig, ImapTuning, PolicyConfig, StartAt, TlsMode};
 use postern::domain::{Mode, Verdict};
 use postern::manager::{ManagerHandle, Probe};
-use postern::scan::{Decider, ListPolicy};
+use postern::scan::scanners::lists::ListScanner;
+use postern::scan::{Decider, InputOptions, Pipeline, Policy};
 use postern::store::Store;
 use postern::worker::Engine;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,15 @@ pub fn policy() -> PolicyConfig {
         block_senders: vec!["@evil.test".into()],
         block_verdict: Some(Verdict::Quarantine),
     }
+}
+
+/// The pipeline with only the (local) list scanner: IMAP tests need no Rspamd.
+pub fn list_pipeline() -> Pipeline {
+    Pipeline::new(
+        vec![Arc::new(ListScanner::new(policy()))],
+        Policy::default_policy().unwrap(),
+        InputOptions::default(),
+    )
 }
 
 pub fn tuning() -> ImapTuning {
@@ -61,7 +71,7 @@ pub struct Postern {
 
 impl Postern {
     pub async fn start(accounts: Vec<AccountConfig>, tuning: ImapTuning, probe: Option<Arc<dyn Probe>>) -> Postern {
-        Self::start_with(accounts, tuning, probe, Arc::new(ListPolicy::new(policy()))).await
+        Self::start_with(accounts, tuning, probe, Arc::new(list_pipeline())).await
     }
 
     pub async fn start_with(

@@ -1,0 +1,351 @@
+//! Parse once: every scanner reads the same [`ScanInput`], built from one
+//! mail-parser pass with hard limits on parts, depth and sizes. Malformed mail
+//! yields a partial input plus a note, never an error or a panic.
+
+use super::attach::{self, Attachment};
+use super::urls;
+use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
+use scraper::{Html, Selector};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Parts looked at per message (nested messages included).
+pub const MAX_PARTS: usize = 1000;
+/// Nesting of message/rfc822 parts that is followed.
+pub const MAX_DEPTH: usize = 5;
+/// Text or HTML kept per body for the heuristics.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// An authentication method's result, as stated by the trusted server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthStatus {
+    /// No trusted statement (missing header is never "fail").
+    #[default]
+    Unknown,
+    /// pass
+    Pass,
+    /// fail (or hardfail)
+    Fail,
+    /// softfail, neutral, none, temperror, permerror…
+    Other,
+}
+
+/// SPF, DKIM and DMARC from the trusted `Authentication-Results`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AuthResults {
+    /// SPF.
+    pub spf: AuthStatus,
+    /// DKIM (pass if any signature passed).
+    pub dkim: AuthStatus,
+    /// DMARC.
+    pub dmarc: AuthStatus,
+}
+
+impl AuthResults {
+    /// Authentication aligns with the From domain (DMARC pass).
+    pub fn aligned(&self) -> bool {
+        self.dmarc == AuthStatus::Pass
+    }
+}
+
+/// Options for building the input.
+#[derive(Debug, Clone, Default)]
+pub struct InputOptions {
+    /// Only `Authentication-Results` from this authserv-id are believed.
+    pub authserv_id: Option<String>,
+}
+
+/// Everything the scanners look at, built once per message.
+#[derive(Debug, Clone, Default)]
+pub struct ScanInput {
+    /// Raw bytes (shared with network scanners).
+    pub raw: Arc<Vec<u8>>,
+    /// Message-ID.
+    pub message_id: Option<String>,
+    /// Display name of From.
+    pub from_name: Option<String>,
+    /// From address, lower-case.
+    pub from_addr: Option<String>,
+    /// Domain of the From address.
+    pub from_domain: Option<String>,
+    /// Reply-To address, lower-case.
+    pub reply_to: Option<String>,
+    /// Recipients (To, Cc).
+    pub rcpt: Vec<String>,
+    /// Subject.
+    pub subject: Option<String>,
+    /// Authentication results.
+    pub auth: AuthResults,
+    /// Text bodies, concatenated and bounded.
+    pub text: String,
+    /// HTML bodies and HTML attachments, each bounded.
+    pub html: Vec<String>,
+    /// Normalised, de-duplicated URLs.
+    pub urls: Vec<String>,
+    /// Attachments.
+    pub attachments: Vec<Attachment>,
+    /// Bounds that were hit or parse problems (become tags).
+    pub notes: Vec<String>,
+    /// mail-parser could not make sense of the message at all.
+    pub unparseable: bool,
+}
+
+impl ScanInput {
+    /// Builds the input from raw bytes.
+    pub fn parse(raw: Vec<u8>, opts: &InputOptions) -> ScanInput {
+        let raw = Arc::new(raw);
+        let mut input = ScanInput {
+            raw: raw.clone(),
+            ..Default::default()
+        };
+        let Some(msg) = MessageParser::default().parse(raw.as_slice()) else {
+            input.unparseable = true;
+            input.notes.push("message could not be parsed as MIME".into());
+            return input;
+        };
+        input.message_id = msg.message_id().map(str::to_string);
+        if let Some(from) = msg.from().and_then(|a| a.first()) {
+            input.from_name = from.name().map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+            input.from_addr = from.address().map(|a| a.trim().to_ascii_lowercase());
+            input.from_domain = input
+                .from_addr
+                .as_deref()
+                .and_then(|a| a.rsplit_once('@'))
+                .map(|(_, d)| d.to_string());
+        }
+        input.reply_to = msg
+            .reply_to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(|a| a.to_ascii_lowercase());
+        input.rcpt = msg
+            .to()
+            .into_iter()
+            .chain(msg.cc())
+            .flat_map(|a| a.iter())
+            .filter_map(|a| a.address())
+            .map(|a| a.to_ascii_lowercase())
+            .collect();
+        input.subject = msg.subject().map(str::to_string);
+        if let Some(id) = &opts.authserv_id {
+            input.auth = auth_results(
+                msg.headers_raw()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case("Authentication-Results"))
+                    .map(|(_, v)| v),
+                id,
+            );
+        }
+        let mut urls = BTreeSet::new();
+        let mut parts_seen = 0usize;
+        walk(&msg, 0, &mut input, &mut urls, &mut parts_seen);
+        input.urls = urls.into_iter().collect();
+        input
+    }
+
+    /// Appends a bounded note.
+    fn note(&mut self, n: String) {
+        if self.notes.len() < 50 && !self.notes.contains(&n) {
+            self.notes.push(n);
+        }
+    }
+}
+
+fn walk(msg: &mail_parser::Message<'_>, depth: usize, input: &mut ScanInput, urls: &mut BTreeSet<String>, seen: &mut usize) {
+    if depth > MAX_DEPTH {
+        input.note(format!("message nesting deeper than {MAX_DEPTH}"));
+        return;
+    }
+    for part in &msg.parts {
+        *seen += 1;
+        if *seen > MAX_PARTS {
+            input.note(format!("more than {MAX_PARTS} MIME parts; the rest was not scanned"));
+            return;
+        }
+        visit(part, depth, input, urls, seen);
+    }
+}
+
+fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut BTreeSet<String>, seen: &mut usize) {
+    let is_attachment = part.attachment_name().is_some()
+        || part
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+    match &part.body {
+        PartType::Text(t) if !is_attachment => {
+            let t = bounded(t);
+            urls::from_text(t, urls);
+            if input.text.len() < MAX_BODY_BYTES {
+                input.text.push_str(t);
+                input.text.push('\n');
+            }
+        }
+        PartType::Html(h) if !is_attachment => add_html(bounded(h), input, urls),
+        PartType::Message(inner) => walk(inner, depth + 1, input, urls, seen),
+        PartType::Multipart(_) => {}
+        _ => {
+            let data = part.contents();
+            let declared = part
+                .content_type()
+                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let mut notes = Vec::new();
+            let a = attach::describe(part.attachment_name(), &declared, data, &mut |n| notes.push(n));
+            for n in notes {
+                input.note(n);
+            }
+            let is_html = a.declared == "text/html" || matches!(a.ext.as_deref(), Some("html" | "htm" | "shtml" | "xhtml"));
+            if is_html {
+                add_html(&String::from_utf8_lossy(&data[..data.len().min(MAX_BODY_BYTES)]), input, urls);
+            }
+            input.attachments.push(a);
+        }
+    }
+}
+
+fn bounded(s: &str) -> &str {
+    if s.len() <= MAX_BODY_BYTES {
+        return s;
+    }
+    let mut end = MAX_BODY_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
+    let doc = Html::parse_document(html);
+    if let Ok(sel) = Selector::parse("[href], [src], [action], [formaction]") {
+        for el in doc.select(&sel) {
+            for attr in ["href", "src", "action", "formaction"] {
+                if let Some(v) = el.value().attr(attr)
+                    && urls.len() < urls::MAX_URLS
+                    && let Some(u) = urls::normalise(v)
+                {
+                    urls.insert(u);
+                }
+            }
+        }
+    }
+    let text: String = doc.root_element().text().collect::<Vec<_>>().join(" ");
+    urls::from_text(&text, urls);
+    input.html.push(html.to_string());
+}
+
+/// Reads `Authentication-Results` values whose authserv-id is `trusted`.
+/// A header from anyone else is ignored: senders can write these too.
+fn auth_results<'a>(values: impl Iterator<Item = &'a str>, trusted: &str) -> AuthResults {
+    let mut r = AuthResults::default();
+    for v in values {
+        let v = unfold(v);
+        let mut clauses = v.split(';');
+        let id = clauses.next().unwrap_or("").split_whitespace().next().unwrap_or("");
+        if !id.eq_ignore_ascii_case(trusted) {
+            continue;
+        }
+        for clause in clauses {
+            let Some((method, rest)) = clause.trim().split_once('=') else {
+                continue;
+            };
+            let result = rest.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+            let status = match result.as_str() {
+                "pass" => AuthStatus::Pass,
+                "fail" | "hardfail" => AuthStatus::Fail,
+                _ => AuthStatus::Other,
+            };
+            let slot = match method.trim().to_ascii_lowercase().as_str() {
+                "spf" => &mut r.spf,
+                "dkim" => &mut r.dkim,
+                "dmarc" => &mut r.dmarc,
+                _ => continue,
+            };
+            // Any passing DKIM signature counts; otherwise keep the first statement.
+            if *slot == AuthStatus::Unknown || status == AuthStatus::Pass {
+                *slot = status;
+            }
+        }
+    }
+    r
+}
+
+fn unfold(v: &str) -> String {
+    v.split(['\r', '\n']).map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> InputOptions {
+        InputOptions {
+            authserv_id: Some("mx.example.org".into()),
+        }
+    }
+
+    #[test]
+    fn trusted_auth_results_only() {
+        let raw = b"Authentication-Results: evil.test; dmarc=pass\r\nAuthentication-Results: mx.example.org;\r\n spf=pass smtp.mailfrom=a.test;\r\n dkim=fail; dkim=pass header.d=a.test; dmarc=pass\r\nFrom: A <a@a.test>\r\n\r\nhi";
+        let i = ScanInput::parse(raw.to_vec(), &opts());
+        assert_eq!(
+            i.auth,
+            AuthResults {
+                spf: AuthStatus::Pass,
+                dkim: AuthStatus::Pass,
+                dmarc: AuthStatus::Pass
+            }
+        );
+        let forged = b"Authentication-Results: evil.test; dmarc=pass\r\nFrom: a@a.test\r\n\r\nhi";
+        assert_eq!(
+            ScanInput::parse(forged.to_vec(), &opts()).auth.dmarc,
+            AuthStatus::Unknown,
+            "only the trusted id counts"
+        );
+        let none = b"From: a@a.test\r\n\r\nhi";
+        assert!(!ScanInput::parse(none.to_vec(), &opts()).auth.aligned(), "missing means unknown");
+    }
+
+    #[test]
+    fn extracts_urls_from_text_html_and_attributes() {
+        let raw = "From: \"PayPal Support\" <x@evil.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nvisit https://a.test/one\r\n--b\r\nContent-Type: text/html\r\n\r\n<a href=\"https://b.test/two#x\">x</a><form action=\"https://c.test/post\"></form><img src=\"http://d.test/i.png\"> https://e.test/plain\r\n--b--\r\n";
+        let i = ScanInput::parse(raw.as_bytes().to_vec(), &opts());
+        assert_eq!(
+            i.urls,
+            vec![
+                "http://d.test/i.png",
+                "https://a.test/one",
+                "https://b.test/two",
+                "https://c.test/post",
+                "https://e.test/plain"
+            ]
+        );
+        assert_eq!(i.from_name.as_deref(), Some("PayPal Support"));
+        assert_eq!(i.from_domain.as_deref(), Some("evil.test"));
+    }
+
+    #[test]
+    fn too_many_parts_is_bounded_and_noted() {
+        let mut raw = String::from("From: a@a.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
+        for i in 0..(MAX_PARTS + 50) {
+            raw.push_str(&format!(
+                "--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=f{i}.bin\r\n\r\nx\r\n"
+            ));
+        }
+        raw.push_str("--b--\r\n");
+        let i = ScanInput::parse(raw.into_bytes(), &opts());
+        assert!(i.attachments.len() <= MAX_PARTS);
+        assert!(i.notes.iter().any(|n| n.contains("MIME parts")), "{:?}", i.notes);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for raw in [
+            &b""[..],
+            b"\x00\x01\x02",
+            b"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n--",
+            b"From: <<<>>>@@\r\n\r\n",
+        ] {
+            let _ = ScanInput::parse(raw.to_vec(), &opts());
+        }
+    }
+}

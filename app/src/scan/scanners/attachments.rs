@@ -1,0 +1,207 @@
+//! Dangerous attachments, judged by sniffed type and extension: executables,
+//! scripts, shortcuts, disk images, OneNote, macro Office files, double
+//! extensions, and executables or encryption inside archives.
+
+use crate::domain::Finding;
+use crate::scan::attach::{Attachment, extension};
+use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
+use futures::future::BoxFuture;
+use std::time::Duration;
+
+/// PE/ELF/Mach-O or an executable extension.
+pub const TAG_EXECUTABLE: &str = "ATT_EXECUTABLE";
+/// Script file.
+pub const TAG_SCRIPT: &str = "ATT_SCRIPT";
+/// Windows shortcut.
+pub const TAG_LNK: &str = "ATT_LNK";
+/// ISO/IMG/VHD container (mark-of-the-web bypass).
+pub const TAG_DISK_IMAGE: &str = "ATT_DISK_IMAGE";
+/// OneNote file.
+pub const TAG_ONENOTE: &str = "ATT_ONENOTE";
+/// Macro-enabled Office file.
+pub const TAG_MACRO_OFFICE: &str = "ATT_MACRO_OFFICE";
+/// `invoice.pdf.exe`.
+pub const TAG_DOUBLE_EXT: &str = "ATT_DOUBLE_EXT";
+/// Executable or script inside an archive.
+pub const TAG_ARCHIVE_EXECUTABLE: &str = "ATT_ARCHIVE_EXECUTABLE";
+/// Password-protected archive entries.
+pub const TAG_ARCHIVE_ENCRYPTED: &str = "ATT_ARCHIVE_ENCRYPTED";
+/// Content is an executable while the name or type says otherwise.
+pub const TAG_TYPE_MISMATCH: &str = "ATT_TYPE_MISMATCH";
+
+const EXECUTABLE: &[&str] = &[
+    "exe",
+    "scr",
+    "com",
+    "pif",
+    "cpl",
+    "msi",
+    "msix",
+    "msp",
+    "dll",
+    "sys",
+    "appx",
+    "appxbundle",
+    "elf",
+    "app",
+    "gadget",
+    "application",
+];
+const SCRIPT: &[&str] = &[
+    "bat", "cmd", "ps1", "psm1", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta", "jar", "reg", "sct", "msc", "xll", "chm",
+];
+const DISK: &[&str] = &["iso", "img", "vhd", "vhdx"];
+const MACRO: &[&str] = &["docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm"];
+const DOCUMENT: &[&str] = &[
+    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "txt", "rtf", "jpg", "jpeg", "png", "gif", "html", "htm", "zip",
+];
+const EXEC_MIMES: &[&str] = &[
+    "application/x-msdownload",
+    "application/vnd.microsoft.portable-executable",
+    "application/x-executable",
+    "application/x-mach-binary",
+    "application/x-elf",
+];
+
+/// Classifies a file name (without contents).
+fn by_name(name: &str) -> Option<&'static str> {
+    let ext = extension(name)?;
+    let e = ext.as_str();
+    if EXECUTABLE.contains(&e) {
+        Some(TAG_EXECUTABLE)
+    } else if SCRIPT.contains(&e) {
+        Some(TAG_SCRIPT)
+    } else if e == "lnk" || e == "url" {
+        Some(TAG_LNK)
+    } else if DISK.contains(&e) {
+        Some(TAG_DISK_IMAGE)
+    } else if e == "one" || e == "onepkg" {
+        Some(TAG_ONENOTE)
+    } else if MACRO.contains(&e) {
+        Some(TAG_MACRO_OFFICE)
+    } else {
+        None
+    }
+}
+
+fn double_ext(name: &str) -> bool {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name).to_ascii_lowercase();
+    let parts: Vec<&str> = base.split('.').collect();
+    parts.len() >= 3
+        && DOCUMENT.contains(&parts[parts.len() - 2])
+        && by_name(&base).is_some_and(|t| t == TAG_EXECUTABLE || t == TAG_SCRIPT || t == TAG_LNK)
+}
+
+fn check(a: &Attachment, out: &mut Vec<Finding>) {
+    let label = a.name.clone().unwrap_or_else(|| format!("unnamed {}", a.declared));
+    let sniffed_exec = a.sniffed.as_deref().is_some_and(|m| EXEC_MIMES.contains(&m));
+    let named = a.name.as_deref().and_then(by_name);
+    if let Some(tag) = named {
+        out.push(Finding::new(tag, label.clone()));
+    }
+    if sniffed_exec && named != Some(TAG_EXECUTABLE) {
+        out.push(Finding::new(
+            TAG_EXECUTABLE,
+            format!("{label} is {}", a.sniffed.as_deref().unwrap_or("")),
+        ));
+        out.push(Finding::new(TAG_TYPE_MISMATCH, format!("{label} declared {}", a.declared)));
+    }
+    if sniffed_exec || named.is_some() {
+        // already reported
+    } else if a.sniffed.as_deref() == Some("application/x-iso9660-image") {
+        out.push(Finding::new(TAG_DISK_IMAGE, label.clone()));
+    }
+    if a.name.as_deref().is_some_and(double_ext) {
+        out.push(Finding::new(TAG_DOUBLE_EXT, label.clone()));
+    }
+    let inner: Vec<&str> = a
+        .entries
+        .iter()
+        .filter(|e| by_name(&e.path).is_some_and(|t| matches!(t, TAG_EXECUTABLE | TAG_SCRIPT | TAG_LNK | TAG_DISK_IMAGE)))
+        .map(|e| e.path.as_str())
+        .take(5)
+        .collect();
+    if !inner.is_empty() {
+        out.push(Finding::new(TAG_ARCHIVE_EXECUTABLE, format!("{label}: {}", inner.join(", "))));
+    }
+    if a.entries.iter().any(|e| e.encrypted) {
+        out.push(Finding::new(TAG_ARCHIVE_ENCRYPTED, label));
+    }
+}
+
+/// Attachment scanner.
+#[derive(Debug, Default)]
+pub struct AttachmentScanner;
+
+impl Scanner for AttachmentScanner {
+    fn id(&self) -> &'static str {
+        "attachments"
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+    fn failure_mode(&self) -> FailureMode {
+        FailureMode::Open
+    }
+    fn tags(&self) -> &'static [&'static str] {
+        &[
+            TAG_EXECUTABLE,
+            TAG_SCRIPT,
+            TAG_LNK,
+            TAG_DISK_IMAGE,
+            TAG_ONENOTE,
+            TAG_MACRO_OFFICE,
+            TAG_DOUBLE_EXT,
+            TAG_ARCHIVE_EXECUTABLE,
+            TAG_ARCHIVE_ENCRYPTED,
+            TAG_TYPE_MISMATCH,
+        ]
+    }
+    fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for a in &input.attachments {
+                check(a, &mut out);
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::attach::{describe, tests::zip_of};
+
+    fn tags(name: &str, declared: &str, data: &[u8]) -> Vec<String> {
+        let a = describe(Some(name), declared, data, &mut |_| {});
+        let mut out = Vec::new();
+        check(&a, &mut out);
+        out.into_iter().map(|f| f.tag).collect()
+    }
+
+    #[test]
+    fn table() {
+        let pe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00PE\x00\x00";
+        assert_eq!(tags("setup.exe", "application/octet-stream", pe), vec![TAG_EXECUTABLE]);
+        assert_eq!(tags("invoice.pdf.exe", "application/pdf", pe), vec![TAG_EXECUTABLE, TAG_DOUBLE_EXT]);
+        assert_eq!(tags("photo.jpg", "image/jpeg", pe), vec![TAG_EXECUTABLE, TAG_TYPE_MISMATCH]);
+        assert_eq!(tags("run.js", "text/plain", b"eval(1)"), vec![TAG_SCRIPT]);
+        assert_eq!(tags("open.lnk", "application/octet-stream", b"L\x00\x00\x00"), vec![TAG_LNK]);
+        assert_eq!(tags("disk.iso", "application/octet-stream", b"\x00"), vec![TAG_DISK_IMAGE]);
+        assert_eq!(tags("notes.one", "application/octet-stream", b"\x00"), vec![TAG_ONENOTE]);
+        assert_eq!(
+            tags("budget.xlsm", "application/octet-stream", b"PK\x03\x04"),
+            vec![TAG_MACRO_OFFICE]
+        );
+        assert_eq!(
+            tags("scan.zip", "application/zip", &zip_of(&[("scan.pdf.exe", pe)])),
+            vec![TAG_ARCHIVE_EXECUTABLE]
+        );
+        assert!(
+            tags("report.pdf", "application/pdf", b"%PDF-1.7\n").is_empty(),
+            "ordinary PDFs are clean"
+        );
+        assert!(tags("a.b.c.txt", "text/plain", b"hi").is_empty());
+    }
+}

@@ -1,0 +1,235 @@
+//! HTML heuristics over every HTML body and HTML attachment:
+//! - smuggling: a large base64 blob together with Blob / createObjectURL /
+//!   msSaveOrOpenBlob, or a `data:` URI carrying an executable type;
+//! - hidden text: zero or tiny fonts, `display:none`, `visibility:hidden`,
+//!   text coloured like its background. One short hidden block (the usual
+//!   newsletter preheader) is tolerated.
+
+use crate::domain::Finding;
+use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
+use futures::future::BoxFuture;
+use scraper::{ElementRef, Html, Selector};
+use std::time::Duration;
+
+/// JavaScript assembling a file from an embedded blob.
+pub const TAG_SMUGGLING: &str = "HTML_SMUGGLING";
+/// A data: URI with an executable content type.
+pub const TAG_DATA_URI_EXEC: &str = "HTML_DATA_URI_EXEC";
+/// Text hidden from the reader.
+pub const TAG_HIDDEN_TEXT: &str = "HTML_HIDDEN_TEXT";
+
+const MIN_BLOB: usize = 4096;
+const BLOB_APIS: &[&str] = &["new blob(", "createobjecturl", "mssaveoropenblob", "mssaveblob"];
+const EXEC_TYPES: &[&str] = &[
+    "application/octet-stream",
+    "application/x-msdownload",
+    "application/x-msdos-program",
+    "application/x-ms-installer",
+    "application/x-dosexec",
+    "application/hta",
+    "application/x-iso9660-image",
+    "application/vnd.ms-htmlhelp",
+    "application/x-sh",
+    "application/java-archive",
+    "application/zip",
+    "application/x-zip-compressed",
+];
+/// Hidden text shorter than this in a single block is treated as a preheader.
+const PREHEADER_MAX: usize = 300;
+/// Hidden text below this many characters in total is noise.
+const HIDDEN_MIN: usize = 80;
+
+/// HTML heuristics scanner.
+#[derive(Debug, Default)]
+pub struct HtmlScanner;
+
+fn longest_base64_run(s: &str) -> usize {
+    let (mut best, mut cur) = (0, 0);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=' {
+            cur += 1;
+            best = best.max(cur);
+        } else if !matches!(b, b'\r' | b'\n' | b' ' | b'"' | b'\'' | b'\\') {
+            cur = 0;
+        }
+    }
+    best
+}
+
+fn smuggling(html: &str, out: &mut Vec<Finding>) {
+    let lower = html.to_ascii_lowercase();
+    let apis: Vec<&str> = BLOB_APIS.iter().copied().filter(|a| lower.contains(a)).collect();
+    if !apis.is_empty() {
+        let run = longest_base64_run(html);
+        if run >= MIN_BLOB {
+            out.push(Finding::new(
+                TAG_SMUGGLING,
+                format!("{run}-char base64 blob with {}", apis.join(", ")),
+            ));
+        }
+    }
+    let mut rest = lower.as_str();
+    while let Some(i) = rest.find("data:") {
+        rest = &rest[i + 5..];
+        let mime: String = rest.chars().take_while(|c| !matches!(c, ';' | ',' | '"' | '\'' | ' ')).collect();
+        if EXEC_TYPES.contains(&mime.as_str()) {
+            out.push(Finding::new(TAG_DATA_URI_EXEC, format!("data:{mime}")));
+            break;
+        }
+    }
+}
+
+/// CSS declarations of an inline style, lower-cased, whitespace removed.
+fn declarations(style: &str) -> Vec<(String, String)> {
+    style
+        .split(';')
+        .filter_map(|d| d.split_once(':'))
+        .map(|(k, v)| {
+            (
+                k.trim().to_ascii_lowercase(),
+                v.trim().to_ascii_lowercase().replace(' ', "").replace("!important", ""),
+            )
+        })
+        .collect()
+}
+
+fn tiny(size: &str) -> bool {
+    let num: String = size.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let Ok(n) = num.parse::<f64>() else { return false };
+    let unit = &size[num.len()..];
+    match unit {
+        "px" | "" => n <= 2.0,
+        "pt" => n <= 1.5,
+        "em" | "rem" => n <= 0.15,
+        "%" => n <= 15.0,
+        _ => false,
+    }
+}
+
+fn hides(style: &str) -> Option<&'static str> {
+    let d = declarations(style);
+    let get = |k: &str| d.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    if get("display") == Some("none") {
+        return Some("display:none");
+    }
+    if get("visibility") == Some("hidden") {
+        return Some("visibility:hidden");
+    }
+    if get("font-size").is_some_and(tiny) {
+        return Some("tiny font");
+    }
+    if get("opacity").and_then(|o| o.parse::<f64>().ok()).is_some_and(|o| o < 0.05) {
+        return Some("opacity:0");
+    }
+    if let (Some(c), Some(bg)) = (get("color"), get("background-color").or(get("background")))
+        && c == bg
+    {
+        return Some("text colour equals background");
+    }
+    None
+}
+
+fn hidden_text(html: &str, out: &mut Vec<Finding>) {
+    let doc = Html::parse_document(html);
+    let Ok(sel) = Selector::parse("[style], font[size]") else { return };
+    let mut blocks: Vec<(usize, &'static str)> = Vec::new();
+    for el in doc.select(&sel) {
+        let how = match el.value().attr("style").and_then(hides) {
+            Some(h) => h,
+            None if el.value().name() == "font" && el.value().attr("size") == Some("0") => "font size 0",
+            None => continue,
+        };
+        // Count each hidden subtree once, at its outermost hidden element.
+        if el
+            .ancestors()
+            .filter_map(ElementRef::wrap)
+            .any(|a| a.value().attr("style").and_then(hides).is_some())
+        {
+            continue;
+        }
+        let chars = el.text().map(|t| t.split_whitespace().map(str::len).sum::<usize>()).sum::<usize>();
+        if chars > 0 {
+            blocks.push((chars, how));
+        }
+    }
+    let total: usize = blocks.iter().map(|b| b.0).sum();
+    let preheader = blocks.len() == 1 && total <= PREHEADER_MAX;
+    if !preheader && total >= HIDDEN_MIN {
+        let mut hows: Vec<&str> = blocks.iter().map(|b| b.1).collect();
+        hows.dedup();
+        out.push(Finding::new(
+            TAG_HIDDEN_TEXT,
+            format!("{total} hidden characters in {} block(s): {}", blocks.len(), hows.join(", ")),
+        ));
+    }
+}
+
+impl Scanner for HtmlScanner {
+    fn id(&self) -> &'static str {
+        "html"
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+    fn failure_mode(&self) -> FailureMode {
+        FailureMode::Open
+    }
+    fn tags(&self) -> &'static [&'static str] {
+        &[TAG_SMUGGLING, TAG_DATA_URI_EXEC, TAG_HIDDEN_TEXT]
+    }
+    fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for h in &input.html {
+                smuggling(h, &mut out);
+                hidden_text(h, &mut out);
+            }
+            out.dedup_by(|a, b| a.tag == b.tag);
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(html: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        smuggling(html, &mut out);
+        hidden_text(html, &mut out);
+        out.into_iter().map(|f| f.tag).collect()
+    }
+
+    #[test]
+    fn smuggling_needs_blob_and_api() {
+        let blob = "QUJD".repeat(2000);
+        assert_eq!(
+            tags(&format!(
+                "<script>var b=atob('{blob}');var u=URL.createObjectURL(new Blob([b]));</script>"
+            )),
+            vec![TAG_SMUGGLING]
+        );
+        assert!(
+            tags(&format!("<img src='data:image/png;base64,{blob}'>")).is_empty(),
+            "a big inline image is fine"
+        );
+        assert_eq!(
+            tags("<a href=\"data:application/octet-stream;base64,TVqQ\">x</a>"),
+            vec![TAG_DATA_URI_EXEC]
+        );
+    }
+
+    #[test]
+    fn hidden_text_tolerates_one_preheader() {
+        let pre = "<div style=\"display:none;max-height:0\">Your weekly digest: ten stories you should not miss this week, curated.</div><p>Hello</p>";
+        assert!(tags(pre).is_empty());
+        let salad = "word ".repeat(40);
+        let stuffed = format!(
+            "<p>Pay now</p><span style='font-size:0px'>{salad}</span><span style='color:#fff;background-color:#fff'>{salad}</span>"
+        );
+        assert_eq!(tags(&stuffed), vec![TAG_HIDDEN_TEXT]);
+        let big = format!("<div style='display: none'>{}</div>", "x".repeat(400));
+        assert_eq!(tags(&big), vec![TAG_HIDDEN_TEXT]);
+    }
+}

@@ -1,0 +1,171 @@
+//! Spoofing: display names that carry another address or a protected brand,
+//! and lookalike domains (Unicode confusables or a small edit distance)
+//! against the protected-domain list, for the sender and for linked hosts.
+
+use crate::domain::Finding;
+use crate::scan::urls::registrable;
+use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
+use futures::future::BoxFuture;
+use std::time::Duration;
+
+/// The display name holds an address of another domain.
+pub const TAG_DISPLAY_NAME_ADDRESS: &str = "SPOOF_DISPLAY_NAME_ADDRESS";
+/// The display name names a protected brand the sender does not belong to.
+pub const TAG_DISPLAY_NAME_BRAND: &str = "SPOOF_DISPLAY_NAME_BRAND";
+/// The sender's domain imitates a protected one.
+pub const TAG_LOOKALIKE_DOMAIN: &str = "SPOOF_LOOKALIKE_DOMAIN";
+/// A linked host imitates a protected domain.
+pub const TAG_URL_LOOKALIKE: &str = "URL_LOOKALIKE_DOMAIN";
+
+/// The shipped protected-domain list.
+pub const DEFAULT_PROTECTED: &str = include_str!("../../../../rules/protected_domains.txt");
+
+/// Spoofing scanner.
+#[derive(Debug, Clone)]
+pub struct SpoofScanner {
+    protected: Vec<(String, String)>, // (registrable domain, brand label)
+}
+
+impl SpoofScanner {
+    /// From domain lines (comments with `#` allowed).
+    pub fn new<'a>(domains: impl IntoIterator<Item = &'a str>) -> Self {
+        let protected = domains
+            .into_iter()
+            .map(|l| l.split('#').next().unwrap_or("").trim().to_ascii_lowercase())
+            .filter(|d| d.contains('.'))
+            .filter_map(|d| {
+                let reg = registrable(&d)?;
+                let brand = reg.split('.').next()?.to_string();
+                Some((reg, brand))
+            })
+            .collect();
+        Self { protected }
+    }
+
+    /// Which protected domain `domain` imitates, if any.
+    pub fn lookalike(&self, domain: &str) -> Option<&str> {
+        let reg = registrable(domain)?;
+        let skel = skeleton(&reg);
+        self.protected.iter().find_map(|(p, _)| {
+            if *p == reg {
+                return None;
+            }
+            let close = skel == skeleton(p) || (p.len() >= 6 && strsim::damerau_levenshtein(&reg, p) == 1);
+            close.then_some(p.as_str())
+        })
+    }
+
+    fn check(&self, input: &ScanInput) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let from_reg = input.from_domain.as_deref().and_then(registrable);
+        if let Some(name) = input.from_name.as_deref() {
+            let lname = name.to_ascii_lowercase();
+            for word in lname.split(|c: char| c.is_whitespace() || "<>()\"'[],;:".contains(c)) {
+                if let Some((_, d)) = word.rsplit_once('@') {
+                    let d = d.trim_matches('.');
+                    if d.contains('.') && registrable(d) != from_reg {
+                        out.push(Finding::new(
+                            TAG_DISPLAY_NAME_ADDRESS,
+                            format!("display name shows {word}, sender is {}", input.from_addr.as_deref().unwrap_or("?")),
+                        ));
+                        break;
+                    }
+                }
+            }
+            let words: Vec<&str> = lname.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+            if let Some((p, brand)) = self.protected.iter().find(|(_, b)| words.contains(&b.as_str()))
+                && from_reg.as_deref() != Some(p.as_str())
+            {
+                out.push(Finding::new(
+                    TAG_DISPLAY_NAME_BRAND,
+                    format!("\"{name}\" names {brand}, sender domain is {}", from_reg.as_deref().unwrap_or("?")),
+                ));
+            }
+        }
+        if let Some(d) = input.from_domain.as_deref()
+            && let Some(p) = self.lookalike(d)
+        {
+            out.push(Finding::new(TAG_LOOKALIKE_DOMAIN, format!("{d} imitates {p}")));
+        }
+        for u in input.urls.iter().take(200) {
+            let Some(host) = url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_string)) else {
+                continue;
+            };
+            if let Some(p) = self.lookalike(&host) {
+                out.push(Finding::new(TAG_URL_LOOKALIKE, format!("{host} imitates {p}")));
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// Confusable skeleton (UTS #39) of an IDN-decoded domain.
+fn skeleton(domain: &str) -> String {
+    let (unicode, _) = idna_to_unicode(domain);
+    unicode_security::skeleton(&unicode).collect::<String>().replace("rn", "m")
+}
+
+fn idna_to_unicode(domain: &str) -> (String, bool) {
+    match url::Url::parse(&format!("http://{domain}/")) {
+        Ok(u) => (u.host_str().unwrap_or(domain).to_string(), true),
+        Err(_) => (domain.to_string(), false),
+    }
+}
+
+impl Scanner for SpoofScanner {
+    fn id(&self) -> &'static str {
+        "spoof"
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+    fn failure_mode(&self) -> FailureMode {
+        FailureMode::Open
+    }
+    fn tags(&self) -> &'static [&'static str] {
+        &[
+            TAG_DISPLAY_NAME_ADDRESS,
+            TAG_DISPLAY_NAME_BRAND,
+            TAG_LOOKALIKE_DOMAIN,
+            TAG_URL_LOOKALIKE,
+        ]
+    }
+    fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
+        Box::pin(async move { Ok(self.check(input)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::InputOptions;
+
+    fn tags(raw: &str) -> Vec<String> {
+        let s = SpoofScanner::new(DEFAULT_PROTECTED.lines());
+        s.check(&ScanInput::parse(raw.as_bytes().to_vec(), &InputOptions::default()))
+            .into_iter()
+            .map(|f| f.tag)
+            .collect()
+    }
+
+    #[test]
+    fn table() {
+        assert_eq!(
+            tags("From: \"ceo@corp.example\" <x@gmail.test>\r\n\r\nx"),
+            vec![TAG_DISPLAY_NAME_ADDRESS]
+        );
+        assert_eq!(
+            tags("From: \"PayPal Service\" <help@secure-mail.test>\r\n\r\nx"),
+            vec![TAG_DISPLAY_NAME_BRAND]
+        );
+        assert!(tags("From: \"PayPal\" <service@paypal.com>\r\n\r\nx").is_empty(), "the real brand");
+        assert_eq!(tags("From: billing@paypa1.com\r\n\r\nx"), vec![TAG_LOOKALIKE_DOMAIN]);
+        assert_eq!(tags("From: billing@rnicrosoft.com\r\n\r\nx"), vec![TAG_LOOKALIKE_DOMAIN]);
+        assert_eq!(
+            tags("From: a@b.test\r\n\r\nlog in at https://login.micros0ft.com/x"),
+            vec![TAG_URL_LOOKALIKE]
+        );
+        assert!(tags("From: Alice <alice@example.org>\r\n\r\nsee https://example.org/").is_empty());
+    }
+}

@@ -1,0 +1,42 @@
+//! Turns parse problems and bounds hit while building the input into tags,
+//! so a zip bomb or 10,000 MIME parts end as an explained verdict.
+
+use crate::domain::Finding;
+use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
+use futures::future::BoxFuture;
+use std::time::Duration;
+
+/// A size, depth or count bound stopped part of the scan.
+pub const TAG_LIMIT: &str = "MIME_LIMIT_EXCEEDED";
+/// The message is not parseable MIME at all.
+pub const TAG_UNPARSEABLE: &str = "MIME_UNPARSEABLE";
+
+/// Structure scanner.
+#[derive(Debug, Default)]
+pub struct StructureScanner;
+
+impl Scanner for StructureScanner {
+    fn id(&self) -> &'static str {
+        "structure"
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn failure_mode(&self) -> FailureMode {
+        FailureMode::Open
+    }
+    fn tags(&self) -> &'static [&'static str] {
+        &[TAG_LIMIT, TAG_UNPARSEABLE]
+    }
+    fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            if input.unparseable {
+                out.push(Finding::new(TAG_UNPARSEABLE, input.notes.join("; ")));
+            } else if !input.notes.is_empty() {
+                out.push(Finding::new(TAG_LIMIT, input.notes.join("; ")));
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,116 @@
+//! URL extraction and normalisation, with well-known safe-link wrappers
+//! (Microsoft SafeLinks, Proofpoint v2/v3, Mimecast) unwrapped so the real
+//! destination is what gets checked. Parsing is the `url` and `linkify`
+//! crates' job; this module only decides what to keep.
+
+use linkify::{LinkFinder, LinkKind};
+use std::collections::BTreeSet;
+use url::Url;
+
+/// Upper bound on URLs kept per message (a message with more is itself odd).
+pub const MAX_URLS: usize = 2000;
+
+/// Finds http(s) URLs in plain text.
+pub fn from_text(text: &str, out: &mut BTreeSet<String>) {
+    let mut finder = LinkFinder::new();
+    finder.kinds(&[LinkKind::Url]);
+    for link in finder.links(text) {
+        if out.len() >= MAX_URLS {
+            return;
+        }
+        if let Some(u) = normalise(link.as_str()) {
+            out.insert(u);
+        }
+    }
+}
+
+/// Normalises one URL: http(s) only, no fragment, lower-case host, with
+/// safe-link wrappers removed (up to 3 levels deep).
+pub fn normalise(raw: &str) -> Option<String> {
+    let mut url = Url::parse(raw.trim()).ok()?;
+    for _ in 0..3 {
+        match unwrap_safelink(&url) {
+            Some(inner) => url = inner,
+            None => break,
+        }
+    }
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return None;
+    }
+    url.set_fragment(None);
+    Some(url.to_string())
+}
+
+fn query(url: &Url, key: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+fn unwrap_safelink(url: &Url) -> Option<Url> {
+    let host = url.host_str()?.to_ascii_lowercase();
+    if host.ends_with(".safelinks.protection.outlook.com") {
+        return Url::parse(&query(url, "url")?).ok();
+    }
+    if host == "urldefense.proofpoint.com" && url.path().starts_with("/v2/url") {
+        // v2 encodes '/' as '_' and '%' as '-' in the u= parameter.
+        let u = query(url, "u")?.replace('_', "/").replace('-', "%");
+        let decoded = percent_decode(&u)?;
+        return Url::parse(&decoded).ok();
+    }
+    if host == "urldefense.com" && url.path().starts_with("/v3/__") {
+        let rest = url.as_str().split_once("/v3/__")?.1;
+        let inner = rest.rsplit_once("__;").map_or(rest, |(a, _)| a);
+        return Url::parse(inner).ok();
+    }
+    if host.ends_with(".mimecast.com") && host.starts_with("protect") {
+        // Mimecast links are opaque tokens; the domain parameter is all it reveals.
+        return Url::parse(&format!("https://{}/", query(url, "domain")?)).ok();
+    }
+    None
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The registrable domain (eTLD+1) of a host, via the Public Suffix List.
+pub fn registrable(host: &str) -> Option<String> {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    psl::domain_str(&host).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_and_unwraps() {
+        assert_eq!(normalise("HTTPS://Example.COM/a#frag").as_deref(), Some("https://example.com/a"));
+        assert_eq!(normalise("mailto:x@y").as_deref(), None);
+        assert_eq!(
+            normalise("https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fevil.test%2Fpay&data=x").as_deref(),
+            Some("https://evil.test/pay")
+        );
+        assert_eq!(
+            normalise("https://urldefense.proofpoint.com/v2/url?u=https-3A__evil.test_login&d=x").as_deref(),
+            Some("https://evil.test/login")
+        );
+        assert_eq!(
+            normalise("https://urldefense.com/v3/__https://evil.test/x__;!!abc$").as_deref(),
+            Some("https://evil.test/x")
+        );
+        assert_eq!(
+            normalise("https://protect-eu.mimecast.com/s/abc?domain=evil.test").as_deref(),
+            Some("https://evil.test/")
+        );
+    }
+
+    #[test]
+    fn text_extraction_dedups() {
+        let mut s = BTreeSet::new();
+        from_text("see https://a.test/x and https://a.test/x#y, or www.b.test", &mut s);
+        assert_eq!(s.into_iter().collect::<Vec<_>>(), vec!["https://a.test/x"]);
+        assert_eq!(registrable("Mail.Example.co.uk").as_deref(), Some("example.co.uk"));
+    }
+}
