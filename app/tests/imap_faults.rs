@@ -20,13 +20,29 @@ async fn assert_exactly_once(p: &Postern, port: u16, user: &str, pass: &str, evi
     assert_eq!(rows.len(), total, "one row per delivered message");
     let mids: BTreeSet<_> = rows.iter().filter_map(|r| r.message_id.clone()).collect();
     assert_eq!(mids.len(), total, "no message recorded twice");
-    let (q, inbox) = eventually(T, "folders settle", || async {
+    // Poll until the folders hold exactly what they should; on timeout,
+    // report what they do hold (a duplicate or a miss, and where).
+    let start = std::time::Instant::now();
+    let (q, inbox) = loop {
         let mut c = TestClient::connect(port, user, pass).await;
         let q = c.ids("Quarantine").await;
         let i = c.ids("INBOX").await;
-        (q.len() == evil.len() && i.len() == ham.len()).then_some((q, i))
-    })
-    .await;
+        if q.len() == evil.len() && i.len() == ham.len() {
+            break (q, i);
+        }
+        if start.elapsed() > T {
+            let rows = p.store.message_rows("a").await.unwrap();
+            let pending = p.store.pending_intents("a").await.unwrap();
+            panic!(
+                "folders never settled: Quarantine {} (want {}), INBOX {} (want {})\nQ={q:?}\nI={i:?}\npending={pending:?}\nrows={rows:?}",
+                q.len(),
+                evil.len(),
+                i.len(),
+                ham.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let norm = |v: Vec<String>| -> BTreeSet<String> {
         v.into_iter()
             .map(|s| s.trim_start_matches("Message-ID:").trim().trim_matches(['<', '>']).to_string())

@@ -8,6 +8,8 @@
 mod common;
 
 mod cli;
+mod golden;
 mod imap_engine;
 mod imap_faults;
 mod imap_recovery;
+mod scan_peers;

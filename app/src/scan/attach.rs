@@ -29,6 +29,9 @@ pub struct Attachment {
     pub sha256: String,
     /// Files inside, if it is a zip.
     pub entries: Vec<ArchiveEntry>,
+    /// Decoded content (shared, not serialised), for content scanners.
+    #[serde(skip)]
+    pub data: std::sync::Arc<Vec<u8>>,
 }
 
 /// A file inside an archive.
@@ -60,6 +63,7 @@ pub fn describe(name: Option<&str>, declared: &str, data: &[u8], limit_hit: &mut
         size: data.len() as u64,
         sha256: hex::encode(Sha256::digest(data)),
         entries: Vec::new(),
+        data: std::sync::Arc::new(data.to_vec()),
     };
     if is_zip(data) {
         list_zip(data, "", 1, &mut a.entries, limit_hit);

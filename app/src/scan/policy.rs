@@ -213,7 +213,20 @@ mod tests {
             (&[report("x", false, &[], None)], Verdict::Pass),
             (&[report("x", false, &["SPOOF_DISPLAY_NAME_BRAND"], None)], Verdict::Flag),
             (&[report("x", false, &["RSPAMD_REJECT"], None)], Verdict::Quarantine),
-            (&[report("x", false, &["AV_VIRUS"], None)], Verdict::Delete),
+            (&[report("x", false, &["AV_VIRUS"], None)], Verdict::Quarantine),
+            (
+                &[report("x", false, &["AV_VIRUS", "ATT_EXECUTABLE", "ATT_DOUBLE_EXT"], None)],
+                Verdict::Delete,
+            ),
+            (
+                &[report(
+                    "x",
+                    false,
+                    &["ATT_EXECUTABLE", "ATT_LNK", "HTML_SMUGGLING", "ATT_DOUBLE_EXT"],
+                    None,
+                )],
+                Verdict::Quarantine,
+            ),
             (&[report("x", false, &["LIST_SENDER_BLOCKED"], None)], Verdict::Quarantine),
             (&[report("rspamd", true, &[], Some("timeout"))], Verdict::Quarantine),
             (&[report("rspamd", false, &[], Some("timeout"))], Verdict::Pass),
@@ -221,7 +234,10 @@ mod tests {
                 &[report("x", false, &["LIST_SENDER_ALLOWED", "SPOOF_DISPLAY_NAME_BRAND"], None)],
                 Verdict::Pass,
             ),
-            (&[report("x", false, &["LIST_SENDER_ALLOWED", "AV_VIRUS"], None)], Verdict::Delete),
+            (
+                &[report("x", false, &["LIST_SENDER_ALLOWED", "AV_VIRUS"], None)],
+                Verdict::Quarantine,
+            ),
             // A dead scanner never turns a clean message into a delete.
             (
                 &[

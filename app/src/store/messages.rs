@@ -420,7 +420,9 @@ fn insert_message(
             d.map(|d| d.reason.clone()),
             observe_only,
             eml_path,
-            now
+            now,
+            d.map(|d| d.score),
+            d.and_then(|d| serde_json::to_string(&d.reports).ok())
         ],
     )?;
     Ok(tx.last_insert_rowid())

@@ -125,7 +125,7 @@ impl Postern {
     /// Waits until `n` messages of `account` are fully processed.
     pub async fn wait_done(&self, account: &str, n: usize) -> Vec<postern::store::MessageRow> {
         let store = self.store.clone();
-        super::eventually(Duration::from_secs(30), &format!("{n} processed messages"), || {
+        super::eventually(Duration::from_secs(60), &format!("{n} processed messages"), || {
             let store = store.clone();
             async move {
                 let rows = store.message_rows(account).await.unwrap();

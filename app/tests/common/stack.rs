@@ -20,6 +20,10 @@ pub struct Dovecot {
     pub imaps_port: u16,
     pub ca_cert: PathBuf,
     pub conf: PathBuf,
+    /// Rspamd normal worker URL (shared instance only).
+    pub rspamd_url: Option<String>,
+    /// clamd address (shared instance only).
+    pub clamd_addr: Option<String>,
     users_lock: Mutex<()>,
     owned: bool,
 }
@@ -40,6 +44,14 @@ fn from_env(base: PathBuf, owned: bool) -> Dovecot {
         imaps_port: env["DOVECOT_IMAPS_PORT"].parse().unwrap(),
         ca_cert: PathBuf::from(&env["DOVECOT_CA_CERT"]),
         conf: PathBuf::from(&env["DOVECOT_CONF"]),
+        rspamd_url: env
+            .get("RSPAMD_URL")
+            .filter(|_| env.get("RSPAMD_PID").is_some_and(|p| !p.is_empty()))
+            .cloned(),
+        clamd_addr: env
+            .get("CLAMD_PORT")
+            .filter(|_| env.get("CLAMD_PID").is_some_and(|p| !p.is_empty()))
+            .map(|p| format!("127.0.0.1:{p}")),
         base,
         users_lock: Mutex::new(()),
         owned,
@@ -53,7 +65,7 @@ pub fn shared() -> &'static Dovecot {
         let base = PathBuf::from(std::env::var("POSTERN_STACK_BASE").unwrap_or_else(|_| "/tmp/postern-stack".into()));
         let out = Command::new("bash")
             .arg(repo_root().join("scripts/test-stack.sh"))
-            .args(["up", base.to_str().unwrap(), "dovecot"])
+            .args(["up", base.to_str().unwrap(), "dovecot", "rspamd", "clamav"])
             .output()
             .expect("running scripts/test-stack.sh");
         assert!(out.status.success(), "test stack failed:\n{}", String::from_utf8_lossy(&out.stderr));

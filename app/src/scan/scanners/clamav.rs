@@ -11,6 +11,8 @@ use tokio::net::TcpStream;
 /// clamd found malware.
 pub const TAG_VIRUS: &str = "AV_VIRUS";
 const CHUNK: usize = 64 * 1024;
+/// Attachments streamed one by one after the whole message.
+const MAX_ATTACHMENTS: usize = 32;
 
 /// clamd client.
 #[derive(Debug, Clone)]
@@ -90,6 +92,16 @@ impl Scanner for ClamavScanner {
     }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(async move {
+            // clamd's own mail parsing stops at its recursion and size limits
+            // (one MIME level deeper than a bare file), so decoded
+            // attachments are also streamed on their own; nesting cannot
+            // hide malware. Then the whole message.
+            for a in input.attachments.iter().take(MAX_ATTACHMENTS) {
+                if let Some(name) = parse_reply(&self.instream(&a.data).await?)? {
+                    let file = a.name.as_deref().unwrap_or("attachment");
+                    return Ok(vec![Finding::new(TAG_VIRUS, format!("{name} in {file}"))]);
+                }
+            }
             let reply = self.instream(&input.raw).await?;
             Ok(parse_reply(&reply)?
                 .map(|name| vec![Finding::new(TAG_VIRUS, name)])

@@ -1,0 +1,232 @@
+//! The pipeline against the real Rspamd and clamd of the test stack, the
+//! fail-closed paths, and the whole chain through Dovecot.
+
+use crate::common::client::TestClient;
+use crate::common::harness::{Postern, account, policy, tuning};
+use crate::common::stack::shared;
+use crate::common::{eventually, unique};
+use postern::domain::Verdict;
+use postern::scan::scanners::{attachments, clamav, html, lists, rspamd, spoof, structure};
+use postern::scan::{FailureMode, InputOptions, Pipeline, Policy, Scanner};
+use std::sync::Arc;
+use std::time::Duration;
+
+const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+
+fn eicar() -> Vec<u8> {
+    // Assembled from two halves so this source file is not itself a test virus.
+    [&b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-"[..], b"TEST-FILE!$H+H*"].concat()
+}
+
+fn with_attachment(name: &str, data: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+    let lines: Vec<&str> = b64.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!(
+        "From: Sender <sender@example.net>\r\nTo: user@example.org\r\nSubject: file {name}\r\nMessage-ID: <{}@t>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b1\r\n\
+         Content-Type: application/octet-stream; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n",
+        unique("att"),
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+fn full(rspamd_url: &str, clamd: &str, clamd_timeout: Duration) -> Pipeline {
+    let scanners: Vec<Arc<dyn Scanner>> = vec![
+        Arc::new(structure::StructureScanner),
+        Arc::new(lists::ListScanner::new(policy())),
+        Arc::new(attachments::AttachmentScanner),
+        Arc::new(html::HtmlScanner),
+        Arc::new(spoof::SpoofScanner::new(spoof::DEFAULT_PROTECTED.lines())),
+        Arc::new(rspamd::RspamdScanner::new(rspamd_url, Duration::from_secs(20), FailureMode::Closed).unwrap()),
+        Arc::new(clamav::ClamavScanner::new(
+            clamd,
+            clamd_timeout,
+            FailureMode::Closed,
+            25 * 1024 * 1024,
+        )),
+    ];
+    Pipeline::new(scanners, Policy::default_policy().unwrap(), InputOptions::default())
+}
+
+fn stack_pipeline() -> Pipeline {
+    let d = shared();
+    full(
+        d.rspamd_url.as_deref().expect("rspamd in the stack"),
+        d.clamd_addr.as_deref().expect("clamd in the stack"),
+        Duration::from_secs(20),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gtube_is_rejected_by_rspamd_and_quarantined() {
+    let raw = format!(
+        "From: a@example.net\r\nTo: b@example.org\r\nSubject: gtube\r\nMessage-ID: <{}@t>\r\n\r\n{GTUBE}\r\n",
+        unique("g")
+    );
+    let d = stack_pipeline().scan(raw.into_bytes()).await;
+    assert!(d.tags.contains(&"RSPAMD_REJECT".to_string()), "{d:?}");
+    assert_eq!(d.verdict, Verdict::Quarantine, "{}", d.reason);
+    let ham = "From: a@example.net\r\nTo: b@example.org\r\nSubject: lunch\r\nMessage-ID: <h1@t>\r\n\r\nLunch at noon?\r\n";
+    let d = stack_pipeline().scan(ham.as_bytes().to_vec()).await;
+    assert_eq!(d.verdict, Verdict::Pass, "{}", d.reason);
+    assert!(d.reports.iter().all(|r| r.error.is_none()), "{:?}", d.reports);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eicar_attachment_is_malware() {
+    let d = stack_pipeline().scan(with_attachment("eicar.com", &eicar())).await;
+    assert!(d.tags.contains(&"AV_VIRUS".to_string()), "{d:?}");
+    assert!(d.verdict >= Verdict::Quarantine, "{}", d.reason);
+    let av = d.reports.iter().find(|r| r.scanner == "clamav").unwrap();
+    assert!(av.findings[0].detail.as_deref().unwrap().contains("EICAR"), "{av:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_clamav_testfile_inside_a_mail_is_malware() {
+    let d = shared();
+    let clam = clamav::ClamavScanner::new(
+        d.clamd_addr.as_deref().unwrap(),
+        Duration::from_secs(20),
+        FailureMode::Closed,
+        25 * 1024 * 1024,
+    );
+    let p = Pipeline::new(vec![Arc::new(clam)], Policy::default_policy().unwrap(), InputOptions::default());
+    let dir = std::path::Path::new("/usr/share/clamav-testfiles");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("clamav-testfiles installed by the test stack")
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 40, "{} files", files.len());
+    let mut missed = Vec::new();
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let dec = p.scan(with_attachment(&name, &data)).await;
+        if !dec.tags.contains(&"AV_VIRUS".to_string()) {
+            missed.push(format!("{name}: {}", dec.reason));
+        }
+    }
+    assert!(missed.is_empty(), "not detected:\n{}", missed.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rspamd_stopped_means_quarantine_never_pass() {
+    let d = shared();
+    // Nothing listens here: exactly what a stopped Rspamd looks like to a client.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let p = full(&format!("http://{dead}"), d.clamd_addr.as_deref().unwrap(), Duration::from_secs(20));
+    let ham = "From: a@example.net\r\nTo: b@example.org\r\nSubject: hello\r\n\r\nhello\r\n";
+    let dec = p.scan(ham.as_bytes().to_vec()).await;
+    assert_eq!(dec.verdict, Verdict::Quarantine, "{}", dec.reason);
+    assert!(
+        dec.reason.contains("fail-closed") && dec.reason.contains("rspamd"),
+        "{}",
+        dec.reason
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clamd_that_accepts_but_never_answers_is_cut_off_and_quarantines() {
+    let d = shared();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let hold = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            conns.push(s); // keep it open, say nothing
+        }
+    });
+    let p = full(d.rspamd_url.as_deref().unwrap(), &addr, Duration::from_millis(800));
+    let start = std::time::Instant::now();
+    let ham = "From: a@example.net\r\nTo: b@example.org\r\nSubject: hello\r\n\r\nhello\r\n";
+    let dec = p.scan(ham.as_bytes().to_vec()).await;
+    assert!(start.elapsed() < Duration::from_secs(15), "the deadline was enforced");
+    let av = dec.reports.iter().find(|r| r.scanner == "clamav").unwrap();
+    assert!(av.error.as_deref().unwrap().contains("timed out"), "{av:?}");
+    assert_eq!(dec.verdict, Verdict::Quarantine, "{}", dec.reason);
+    hold.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gtube_and_eicar_delivered_to_the_mailbox_end_in_quarantine_with_eml_and_audit() {
+    let d = shared();
+    let (user, pass) = d.new_user("scan");
+    let p = Postern::start_with(
+        vec![account("a", d.imap_port, &user, &pass, &["INBOX"])],
+        tuning(),
+        None,
+        Arc::new(stack_pipeline()),
+    )
+    .await;
+    p.wait_watching("a").await;
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.append(
+        "INBOX",
+        None,
+        format!(
+            "From: a@example.net\r\nSubject: gtube\r\nMessage-ID: <{}@t>\r\n\r\n{GTUBE}\r\n",
+            unique("g")
+        )
+        .as_bytes(),
+    )
+    .await;
+    c.append("INBOX", None, &with_attachment("eicar.com", &eicar())).await;
+    c.append(
+        "INBOX",
+        None,
+        b"From: friend@example.net\r\nSubject: hi\r\nMessage-ID: <friendly@t>\r\n\r\nSee you soon.\r\n",
+    )
+    .await;
+    p.wait_done("a", 3).await;
+    eventually(Duration::from_secs(30), "both threats quarantined", || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        (c.count("Quarantine").await == 2 && c.count("INBOX").await == 1).then_some(())
+    })
+    .await;
+    let rows: Vec<_> = p.store.message_rows("a").await.unwrap();
+    for r in rows.iter().filter(|r| r.verdict.as_deref() == Some("quarantine")) {
+        assert!(std::path::Path::new(r.eml_path.as_deref().unwrap()).is_file());
+        let reports: Vec<postern::domain::ScannerReport> = serde_json::from_str(r.scan_json.as_deref().unwrap()).unwrap();
+        assert!(reports.iter().any(|x| x.scanner == "rspamd") && reports.iter().any(|x| x.scanner == "clamav"));
+    }
+    assert_eq!(
+        rows.iter().filter(|r| r.verdict.as_deref() == Some("quarantine")).count(),
+        2,
+        "{rows:?}"
+    );
+    assert_eq!(p.store.audit_rows(Some("a"), Some("action_done"), 10).await.unwrap().len(), 2);
+    p.manager.shutdown().await;
+}
+
+#[test]
+fn scan_cli_explains_every_scanner() {
+    let d = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("gtube.eml");
+    std::fs::write(&f, format!("From: a@example.net\r\nSubject: gtube\r\n\r\n{GTUBE}\r\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args(["scan", "--explain", f.to_str().unwrap()])
+        .env_clear()
+        .env("POSTERN_RSPAMD_URL", d.rspamd_url.as_deref().unwrap())
+        .env("POSTERN_CLAMD_ADDR", d.clamd_addr.as_deref().unwrap())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("verdict: quarantine"), "{text}");
+    for s in ["rspamd", "clamav", "attachments", "html", "spoof", "RSPAMD_REJECT"] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+    let json = std::process::Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args(["scan", "--json", f.to_str().unwrap()])
+        .env_clear()
+        .env("POSTERN_RSPAMD_URL", d.rspamd_url.as_deref().unwrap())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["verdict"], "quarantine");
+}
