@@ -9,7 +9,9 @@ DIR=${1:-/tmp/postern-demo}
 mkdir -p "$DIR"
 export DOVECOT_IMAP_PORT=${DEMO_IMAP_PORT:-12143} DOVECOT_IMAPS_PORT=${DEMO_IMAPS_PORT:-12993}
 export DOVECOT_USERS="demo:demo-password-1"
-bash "$here/peers-setup.sh" "$DIR/stack" dovecot >"$DIR/stack.log" 2>&1 || { cat "$DIR/stack.log"; exit 1; }
+export RSPAMD_NORMAL_PORT=${DEMO_RSPAMD_PORT:-12333} RSPAMD_CONTROLLER_PORT=${DEMO_RSPAMD_CONTROLLER_PORT:-12334} CLAMD_PORT=${DEMO_CLAMD_PORT:-12310}
+echo "starting Dovecot, Rspamd and clamd on loopback (first start compiles Rspamd's databases, ~20 s)..."
+bash "$here/peers-setup.sh" "$DIR/stack" dovecot rspamd clamav >"$DIR/stack.log" 2>&1 || { cat "$DIR/stack.log"; exit 1; }
 . "$DIR/stack/peers.env"
 bin="$root/target/debug/postern"
 deliver() { "$DOVECOT_DELIVER" demo INBOX; }
@@ -41,6 +43,7 @@ YAML
 if [ ! -s "$DIR/postern.env" ]; then "$bin" gen-secrets > "$DIR/postern.env"; chmod 600 "$DIR/postern.env"; fi
 set -a; . "$DIR/postern.env"; set +a
 export POSTERN_CONFIG="$DIR/config.yaml" POSTERN_DATA_DIR="$DIR/data"
+export POSTERN_RSPAMD_URL="$RSPAMD_URL" POSTERN_CLAMD_ADDR="127.0.0.1:$CLAMD_PORT" POSTERN_YARA_DIR="$root/rules/yara"
 "$bin" check-config
 "$bin" run >"$DIR/postern.log" 2>&1 &
 pid=$!
@@ -51,11 +54,14 @@ for _ in $(seq 1 100); do grep -q '"watching"\|watching' "$DIR/postern.log" && b
 msg 'Colleague <bob@example.test>' 'Lunch tomorrow?' "new-1-$$" | deliver
 msg 'Bank Security <alert@phish.example>' 'Verify your account now' "new-2-$$" | deliver
 msg 'Updates <noreply@cdn.malware.test>' 'Invoice attached' "new-3-$$" | deliver
+# GTUBE (Rspamd rejects it) and an EICAR attachment (clamd finds it).
+sed "s/gtube-1@example.test/gtube-$$@demo.postern/" "$PEERS_SAMPLES/gtube.eml" | deliver
+sed "s/eicar-1@example.test/eicar-$$@demo.postern/" "$PEERS_SAMPLES/eicar-attachment.eml" | deliver
 # Already read by the user before Postern saw it: still scanned, flags untouched.
 msg 'Colleague <bob@example.test>' 'Already read' "new-4-$$" | deliver
 doveadm -c "$DOVECOT_CONF" flags add -u demo '\Seen' mailbox INBOX HEADER Message-ID "new-4-$$" || true
 
-for _ in $(seq 1 100); do [ "$(grep -c 'action finished' "$DIR/postern.log" || true)" -ge 2 ] && break; sleep 0.1; done
+for _ in $(seq 1 200); do [ "$(grep -c 'action finished' "$DIR/postern.log" || true)" -ge 4 ] && break; sleep 0.1; done
 echo
 echo "== What Postern did (from $DIR/postern.log) =="
 grep -E 'decided|action finished|first sight|backfill' "$DIR/postern.log" | sed -E 's/\x1b\[[0-9;]*m//g' | cut -c 28- || true

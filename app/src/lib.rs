@@ -21,5 +21,6 @@ pub mod logging;
 pub mod manager;
 pub mod scan;
 pub mod secrets;
+pub mod simulate;
 pub mod store;
 pub mod worker;

@@ -34,6 +34,17 @@ enum Command {
     HashPassword,
     /// Print fresh secrets as env lines for postern.env.
     GenSecrets,
+    /// Run the pipeline over a labelled corpus (DIR/ham, DIR/spam, DIR/phish, DIR/malware) and report precision and recall.
+    Simulate {
+        /// Corpus folder.
+        dir: PathBuf,
+        /// At most this many files per label.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Messages scanned at once.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+    },
     /// Run the full scanning pipeline on one .eml file, without IMAP.
     Scan {
         /// The message file.
@@ -81,6 +92,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Simulate { dir, limit, parallel } => {
+            let settings = match postern::config::Settings::from_env_for_scan() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            postern::logging::init(settings.log_format);
+            let files = postern::simulate::corpus(&dir, limit).with_context(|| format!("reading {}", dir.display()))?;
+            anyhow::ensure!(
+                !files.is_empty(),
+                "no messages under {} (expected subfolders ham/, spam/, phish/, malware/)",
+                dir.display()
+            );
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let report = rt.block_on(async {
+                let pipeline = build_pipeline(&settings, &Default::default(), load_policy(&settings)?)?;
+                let samples = postern::simulate::run(&pipeline, files, parallel).await;
+                anyhow::Ok(postern::simulate::report(&samples))
+            })?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Scan { file, explain, json } => {
             let settings = match postern::config::Settings::from_env_for_scan() {
                 Ok(s) => s,
@@ -92,9 +127,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             postern::logging::init(settings.log_format);
             let raw = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let policy = load_policy(&settings)?;
-            let pipeline = build_pipeline(&settings, &Default::default(), policy)?;
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let decision = rt.block_on(pipeline.scan(raw));
+            let (pipeline, decision) = rt.block_on(async {
+                let pipeline = build_pipeline(&settings, &Default::default(), policy)?;
+                let d = pipeline.scan(raw).await;
+                anyhow::Ok((pipeline, d))
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&decision)?);
             } else {
@@ -178,13 +216,12 @@ fn load_policy(s: &postern::config::Settings) -> anyhow::Result<Policy> {
 
 fn build_pipeline(s: &postern::config::Settings, lists: &postern::config::PolicyConfig, policy: Policy) -> anyhow::Result<Pipeline> {
     let scanners = postern::scan::scanners::build(&s.scan, lists)?;
-    Ok(Pipeline::new(
-        scanners,
-        policy,
-        InputOptions {
-            authserv_id: s.scan.authserv_id.clone(),
-        },
-    ))
+    let opts = InputOptions {
+        authserv_id: s.scan.authserv_id.clone(),
+        trusted_hops: s.scan.trusted_hops,
+        trusted_relays: s.scan.trusted_relays.clone(),
+    };
+    Ok(Pipeline::new(scanners, policy, opts))
 }
 
 async fn shutdown_signal() {

@@ -70,3 +70,56 @@ async fn golden_fixtures_match_their_expectations() {
     assert!(run > 0, "no fixtures ran");
     assert!(failed.is_empty(), "golden mismatches:\n{}", failed.join("\n"));
 }
+
+/// Robustness: thousands of seeded mutations of every fixture (bit flips,
+/// truncations, duplicated and deleted spans, boundary damage) go through
+/// parse-and-extract and the local scanners without a panic.
+#[tokio::test]
+async fn mutated_fixtures_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eml");
+    let p = local_pipeline();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_2026);
+    let mut runs = 0;
+    for eml in std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+    {
+        let base = std::fs::read(&eml).unwrap();
+        for _ in 0..150 {
+            let mut m = base.clone();
+            for _ in 0..rng.random_range(1..8) {
+                if m.is_empty() {
+                    break;
+                }
+                let i = rng.random_range(0..m.len());
+                match rng.random_range(0..6) {
+                    0 => m[i] ^= 1 << rng.random_range(0..8),
+                    1 => m.truncate(i),
+                    2 => {
+                        let j = (i + rng.random_range(0..64)).min(m.len());
+                        let span = m[i..j].to_vec();
+                        m.splice(i..i, span);
+                    }
+                    3 => {
+                        let j = (i + rng.random_range(0..64)).min(m.len());
+                        m.drain(i..j);
+                    }
+                    4 => {
+                        m.splice(
+                            i..i,
+                            b"\r\n--b1\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+                                .iter()
+                                .copied(),
+                        );
+                    }
+                    _ => m[i] = [b'<', b'>', b'=', b'"', 0, 0xff, b'\n'][rng.random_range(0..7)],
+                }
+            }
+            let _ = p.scan(m).await;
+            runs += 1;
+        }
+    }
+    assert!(runs > 1000, "{runs}");
+}

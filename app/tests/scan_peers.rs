@@ -230,3 +230,63 @@ fn scan_cli_explains_every_scanner() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["verdict"], "quarantine");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yara_hit_and_hot_reload_during_operation() {
+    use postern::scan::scanners::yara::YaraScanner;
+    let d = shared();
+    let (user, pass) = d.new_user("yara");
+    let rules = tempfile::tempdir().unwrap();
+    let rule = |name: &str, marker: &str| format!("rule {name} {{ meta: severity = \"high\" strings: $m = \"{marker}\" condition: $m }}");
+    std::fs::write(rules.path().join("a.yar"), rule("Alpha", "alpha-marker-91c")).unwrap();
+    let y = Arc::new(YaraScanner::load(rules.path(), Duration::from_secs(5), FailureMode::Closed).unwrap());
+    y.watch(Duration::from_millis(100));
+    let pipeline = Pipeline::new(
+        vec![Arc::new(lists::ListScanner::new(policy())), y.clone()],
+        Policy::default_policy().unwrap(),
+        InputOptions::default(),
+    );
+    let p = Postern::start_with(
+        vec![account("a", d.imap_port, &user, &pass, &["INBOX"])],
+        tuning(),
+        None,
+        Arc::new(pipeline),
+    )
+    .await;
+    p.wait_watching("a").await;
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    let msg = |marker: &str| {
+        format!(
+            "From: a@example.net\r\nSubject: {marker}\r\nMessage-ID: <{}@t>\r\n\r\nbody {marker}\r\n",
+            unique("y")
+        )
+        .into_bytes()
+    };
+    c.append("INBOX", None, &msg("alpha-marker-91c")).await;
+    c.append("INBOX", None, &msg("beta-marker-22d")).await;
+    p.wait_done("a", 2).await;
+    // Add a rule while Postern runs: it is picked up without a restart.
+    std::fs::write(rules.path().join("b.yar"), rule("Beta", "beta-marker-22d")).unwrap();
+    let y2 = y.clone();
+    eventually(Duration::from_secs(20), "rules reloaded", || {
+        let h = y2.health();
+        async move { (h.reloads >= 1).then_some(()) }
+    })
+    .await;
+    c.append("INBOX", None, &msg("beta-marker-22d")).await;
+    p.wait_done("a", 3).await;
+    // A broken file keeps the old set active and is reported on health.
+    std::fs::write(rules.path().join("c.yar"), "rule Broken { condition: nonsense here }").unwrap();
+    let y3 = y.clone();
+    eventually(Duration::from_secs(20), "compile error on health", || {
+        let h = y3.health();
+        async move { h.last_error.is_some().then_some(()) }
+    })
+    .await;
+    c.append("INBOX", None, &msg("beta-marker-22d")).await;
+    let rows = p.wait_done("a", 4).await;
+    let verdicts: Vec<_> = rows.iter().map(|r| r.verdict.clone().unwrap_or_default()).collect();
+    assert_eq!(verdicts, vec!["quarantine", "pass", "quarantine", "quarantine"], "{rows:?}");
+    assert!(rows[0].tags.as_deref().unwrap().contains("YARA_MATCH_HIGH"));
+    p.manager.shutdown().await;
+}

@@ -69,6 +69,19 @@ pub struct ScanSettings {
     pub authserv_id: Option<String>,
     /// Verdict policy file (`POSTERN_POLICY`); default: the shipped rules/policy.toml.
     pub policy_path: Option<PathBuf>,
+    /// YARA rules folder (`POSTERN_YARA_DIR`; default `rules/yara` or
+    /// `/usr/share/postern/rules/yara`, whichever exists).
+    pub yara_dir: Option<PathBuf>,
+    /// YARA deadline per message (`POSTERN_YARA_TIMEOUT_SECS`, default 10).
+    pub yara_timeout: Duration,
+    /// Quarantine when YARA fails (`POSTERN_YARA_CRITICAL`, default true).
+    pub yara_critical: bool,
+    /// How often the rules folder is checked for changes (`POSTERN_YARA_RELOAD_SECS`, default 5).
+    pub yara_reload: Duration,
+    /// Received headers added by our own servers (`POSTERN_TRUSTED_HOPS`, default 1).
+    pub trusted_hops: u32,
+    /// Our relay networks (`POSTERN_TRUSTED_RELAYS`, comma-separated CIDRs).
+    pub trusted_relays: Vec<ipnet::IpNet>,
 }
 
 /// IMAP timing and sizing knobs. Defaults follow RFC 2177 and the lessons of
@@ -214,7 +227,46 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
             "point it at a policy.toml (see rules/policy.toml)",
         ));
     }
+    let yara_critical = flag(&mut r, "POSTERN_YARA_CRITICAL");
+    let yara_dir = match r.get("POSTERN_YARA_DIR") {
+        Some(d) => {
+            let p = PathBuf::from(d);
+            if !p.is_dir() {
+                r.problems.push(Problem::new(
+                    "POSTERN_YARA_DIR",
+                    format!("{d} is not a folder"),
+                    "point it at a folder of .yar files (see rules/yara)",
+                ));
+            }
+            Some(p)
+        }
+        None => ["rules/yara", "/usr/share/postern/rules/yara"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_dir()),
+    };
+    let mut trusted_relays = Vec::new();
+    let relays = r.get("POSTERN_TRUSTED_RELAYS").unwrap_or("").to_string();
+    for c in relays.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        match c
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        {
+            Ok(n) => trusted_relays.push(n),
+            Err(_) => r.problems.push(Problem::new(
+                "POSTERN_TRUSTED_RELAYS",
+                format!("{c:?} is not an IP or CIDR"),
+                "e.g. 10.0.0.0/8,2001:db8::/32",
+            )),
+        }
+    }
     let scan = ScanSettings {
+        trusted_hops: r.ranged("POSTERN_TRUSTED_HOPS", 1, 1, 20, "hops") as u32,
+        trusted_relays,
+        yara_dir,
+        yara_critical,
+        yara_timeout: Duration::from_secs(r.ranged("POSTERN_YARA_TIMEOUT_SECS", 10, 1, 600, "seconds")),
+        yara_reload: Duration::from_secs(r.ranged("POSTERN_YARA_RELOAD_SECS", 5, 1, 3600, "seconds")),
         rspamd_timeout: Duration::from_secs(r.ranged("POSTERN_RSPAMD_TIMEOUT_SECS", 20, 1, 600, "seconds")),
         clamd_timeout: Duration::from_secs(r.ranged("POSTERN_CLAMD_TIMEOUT_SECS", 30, 1, 600, "seconds")),
         clamd_stream_max: r.ranged("POSTERN_CLAMD_STREAM_MAX", 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024, "bytes") as usize,
@@ -342,6 +394,10 @@ impl Settings {
                 rspamd_critical: true,
                 clamd_critical: true,
                 clamd_stream_max: 25 * 1024 * 1024,
+                yara_timeout: Duration::from_secs(10),
+                yara_critical: true,
+                yara_reload: Duration::from_secs(5),
+                trusted_hops: 1,
                 ..Default::default()
             },
             threshold_flag: None,

@@ -54,6 +54,12 @@ impl AuthResults {
 pub struct InputOptions {
     /// Only `Authentication-Results` from this authserv-id are believed.
     pub authserv_id: Option<String>,
+    /// Received headers added by our own servers, counted from the top
+    /// (used when `trusted_relays` is empty; 0 means 1).
+    pub trusted_hops: u32,
+    /// Relays whose Received lines are ours: the sender is the first
+    /// connecting IP, walking down from the top, outside these networks.
+    pub trusted_relays: Vec<ipnet::IpNet>,
 }
 
 /// Everything the scanners look at, built once per message.
@@ -77,6 +83,11 @@ pub struct ScanInput {
     pub subject: Option<String>,
     /// Authentication results.
     pub auth: AuthResults,
+    /// IP of the host that handed the message to our servers, from the
+    /// trusted Received hop (never chosen by the sender's own headers).
+    pub sender_ip: Option<std::net::IpAddr>,
+    /// HELO name from that hop.
+    pub helo: Option<String>,
     /// Text bodies, concatenated and bounded.
     pub text: String,
     /// HTML bodies and HTML attachments, each bounded.
@@ -85,6 +96,10 @@ pub struct ScanInput {
     pub urls: Vec<String>,
     /// Attachments.
     pub attachments: Vec<Attachment>,
+    /// URLs found in QR codes (also in `urls`).
+    pub qr_urls: Vec<String>,
+    /// Images decoded for QR codes.
+    pub images_scanned: usize,
     /// Bounds that were hit or parse problems (become tags).
     pub notes: Vec<String>,
     /// mail-parser could not make sense of the message at all.
@@ -136,6 +151,7 @@ impl ScanInput {
                 id,
             );
         }
+        (input.sender_ip, input.helo) = sending_hop(msg.received_all().collect(), opts);
         let mut urls = BTreeSet::new();
         let mut parts_seen = 0usize;
         walk(&msg, 0, &mut input, &mut urls, &mut parts_seen);
@@ -194,6 +210,16 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
             for n in notes {
                 input.note(n);
             }
+            let is_image = a.sniffed.as_deref().is_some_and(|m| m.starts_with("image/"));
+            if is_image && input.images_scanned < super::qr::MAX_IMAGES {
+                input.images_scanned += 1;
+                for text in super::qr::decode(data) {
+                    if let Some(u) = urls::normalise(text.trim()) {
+                        input.qr_urls.push(u.clone());
+                        urls.insert(u);
+                    }
+                }
+            }
             let is_html = a.declared == "text/html" || matches!(a.ext.as_deref(), Some("html" | "htm" | "shtml" | "xhtml"));
             if is_html {
                 add_html(&String::from_utf8_lossy(&data[..data.len().min(MAX_BODY_BYTES)]), input, urls);
@@ -231,6 +257,27 @@ fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
     let text: String = doc.root_element().text().collect::<Vec<_>>().join(" ");
     urls::from_text(&text, urls);
     input.html.push(html.to_string());
+}
+
+/// Picks the sending IP. Received lines are prepended by each hop, so the
+/// top ones are ours and anything a sender forged sits below them.
+fn sending_hop(received: Vec<&mail_parser::Received<'_>>, opts: &InputOptions) -> (Option<std::net::IpAddr>, Option<String>) {
+    // RFC 5321: the "from" domain of a Received line is the EHLO name.
+    let helo = |r: &mail_parser::Received<'_>| r.helo().or(r.from()).map(|h| h.to_string());
+    let hop = if opts.trusted_relays.is_empty() {
+        received.get(opts.trusted_hops.max(1) as usize - 1).copied()
+    } else {
+        received.iter().copied().find(|r| {
+            r.from_ip().is_some_and(|ip| {
+                let ip = ip.to_canonical();
+                !ip.is_loopback() && !opts.trusted_relays.iter().any(|n| n.contains(&ip))
+            })
+        })
+    };
+    match hop {
+        Some(r) => (r.from_ip().map(|ip| ip.to_canonical()), helo(r)),
+        None => (None, None),
+    }
 }
 
 /// Reads `Authentication-Results` values whose authserv-id is `trusted`.
@@ -280,7 +327,30 @@ mod tests {
     fn opts() -> InputOptions {
         InputOptions {
             authserv_id: Some("mx.example.org".into()),
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn sending_ip_comes_from_the_trusted_hop_not_forged_headers() {
+        let raw = "Received: from mx2.example.org (mx2.example.org [10.0.0.5]) by mx1.example.org; Sun, 22 Nov 2026 10:00:02 +0000\r\n\
+                   Received: from sender.test (sender.test [2001:db8::25]) by mx2.example.org; Sun, 22 Nov 2026 10:00:01 +0000\r\n\
+                   Received: from forged (forged [192.0.2.66]) by liar.test; Sun, 22 Nov 2026 10:00:00 +0000\r\n\
+                   From: a@a.test\r\n\r\nhi";
+        let hop1 = ScanInput::parse(raw.as_bytes().to_vec(), &opts());
+        assert_eq!(hop1.sender_ip, Some("10.0.0.5".parse().unwrap()));
+        let two = InputOptions { trusted_hops: 2, ..opts() };
+        assert_eq!(
+            ScanInput::parse(raw.as_bytes().to_vec(), &two).sender_ip,
+            Some("2001:db8::25".parse().unwrap())
+        );
+        let relays = InputOptions {
+            trusted_relays: vec!["10.0.0.0/8".parse().unwrap()],
+            ..opts()
+        };
+        let r = ScanInput::parse(raw.as_bytes().to_vec(), &relays);
+        assert_eq!(r.sender_ip, Some("2001:db8::25".parse().unwrap()), "forged lower hop never chosen");
+        assert_eq!(r.helo.as_deref(), Some("sender.test"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod headers;
 pub mod input;
 mod pipeline;
 mod policy;
+pub mod qr;
 pub mod scanners;
 pub mod tags;
 pub mod urls;

@@ -2,7 +2,7 @@
 //! and the test below keeps the two one-to-one.
 
 use super::Scanner;
-use super::scanners::{attachments, clamav, html, lists, rspamd, spoof, structure};
+use super::scanners::{attachments, clamav, html, lists, rspamd, spoof, structure, yara};
 
 /// Tags emitted outside the scanners (the worker's size guard).
 pub const WORKER_TAGS: &[&str] = &[crate::worker::TAG_SIZE_OVER_LIMIT];
@@ -24,6 +24,7 @@ pub fn all() -> Vec<&'static str> {
     ];
     let mut v: Vec<&'static str> = scanners.iter().flat_map(|s| s.tags().iter().copied()).collect();
     v.extend([rspamd::TAG_REJECT, rspamd::TAG_SPAM, rspamd::TAG_SUSPICIOUS]);
+    v.extend([yara::TAG_HIGH, yara::TAG_MEDIUM, yara::TAG_LOW]);
     v.extend(WORKER_TAGS);
     v
 }

@@ -89,6 +89,7 @@ mod tests {
         });
         let opts = InputOptions {
             authserv_id: Some("mx.corp.test".into()),
+            ..Default::default()
         };
         let tags = |raw: &str| {
             s.check(&ScanInput::parse(raw.as_bytes().to_vec(), &opts))

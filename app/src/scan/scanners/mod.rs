@@ -8,6 +8,7 @@ pub mod lists;
 pub mod rspamd;
 pub mod spoof;
 pub mod structure;
+pub mod yara;
 
 use super::{FailureMode, Scanner};
 use crate::config::{PolicyConfig, ScanSettings};
@@ -46,6 +47,14 @@ pub fn build(s: &ScanSettings, lists: &PolicyConfig) -> Result<Vec<Arc<dyn Scann
         )));
     } else {
         tracing::warn!("ClamAV is not configured (POSTERN_CLAMD_ADDR); that scanner is disabled");
+    }
+    if let Some(dir) = &s.yara_dir {
+        let y = Arc::new(yara::YaraScanner::load(dir, s.yara_timeout, mode(s.yara_critical))?);
+        tracing::info!(dir = %dir.display(), rules = y.health().rules, "YARA rules loaded");
+        y.watch(s.yara_reload);
+        v.push(y);
+    } else {
+        tracing::warn!("no YARA rules folder (POSTERN_YARA_DIR); that scanner is disabled");
     }
     Ok(v)
 }

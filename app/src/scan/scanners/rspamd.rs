@@ -61,6 +61,12 @@ impl RspamdScanner {
             .post(format!("{}/checkv2", self.url))
             .header("Pass", "all")
             .body(input.raw.as_ref().clone());
+        if let Some(ip) = input.sender_ip {
+            req = req.header("IP", ip.to_string());
+        }
+        if let Some(helo) = &input.helo {
+            req = req.header("Helo", helo.chars().filter(|c| c.is_ascii_graphic()).take(255).collect::<String>());
+        }
         if let Some(from) = &input.from_addr {
             req = req.header("From", from);
         }

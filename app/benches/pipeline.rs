@@ -1,0 +1,180 @@
+//! `make bench` part 1: scanning throughput and latency on the same messages.
+//! - local pipeline (parse + YARA-X + heuristics + verdict, no network), msg/s on one core;
+//! - Rspamd alone (`/checkv2`), msg/s and latency;
+//! - the full pipeline (local + Rspamd + clamd), msg/s and latency.
+//! Messages: the golden fixtures plus, when present, `../shared/corpus`
+//! extracted to BENCH_CORPUS (any folder of .eml files). Results go to
+//! bench/results/pipeline.json.
+
+use postern::config::PolicyConfig;
+use postern::scan::scanners::{attachments, clamav, html, lists, rspamd, spoof, structure, yara};
+use postern::scan::{FailureMode, InputOptions, Pipeline, Policy, Scanner};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn messages() -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("tests/fixtures/eml")];
+    if let Ok(extra) = std::env::var("BENCH_CORPUS") {
+        dirs.push(PathBuf::from(extra));
+    }
+    let limit: usize = std::env::var("BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    let mut out = Vec::new();
+    for d in dirs {
+        let mut stack = vec![d];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_none_or(|x| x != "expect" && x != "failed")
+                    && let Ok(b) = std::fs::read(&p)
+                    && b.len() < 5 * 1024 * 1024
+                {
+                    out.push(b);
+                }
+            }
+        }
+    }
+    // Repeat the set up to the requested count so every run scans the same mix.
+    let base = out.clone();
+    while out.len() < limit && !base.is_empty() {
+        out.extend(base.iter().take(limit - out.len()).cloned());
+    }
+    out.truncate(limit);
+    out
+}
+
+fn local() -> Vec<Arc<dyn Scanner>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    vec![
+        Arc::new(structure::StructureScanner),
+        Arc::new(lists::ListScanner::new(PolicyConfig::default())),
+        Arc::new(attachments::AttachmentScanner),
+        Arc::new(html::HtmlScanner),
+        Arc::new(spoof::SpoofScanner::new(spoof::DEFAULT_PROTECTED.lines())),
+        Arc::new(
+            yara::YaraScanner::load(&root.join("../rules/yara"), Duration::from_secs(10), FailureMode::Closed).expect("rules compile"),
+        ),
+    ]
+}
+
+struct Stat {
+    name: &'static str,
+    msgs: usize,
+    secs: f64,
+    lat: Vec<f64>,
+}
+
+impl Stat {
+    fn pct(&self, p: f64) -> f64 {
+        let mut v = self.lat.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
+    }
+    fn json(&self) -> String {
+        format!(
+            "{{\"name\":\"{}\",\"messages\":{},\"msg_per_s\":{:.1},\"p50_ms\":{:.2},\"p95_ms\":{:.2},\"p99_ms\":{:.2}}}",
+            self.name,
+            self.msgs,
+            self.msgs as f64 / self.secs,
+            self.pct(0.5),
+            self.pct(0.95),
+            self.pct(0.99)
+        )
+    }
+}
+
+async fn time_pipeline(name: &'static str, p: &Pipeline, msgs: &[Vec<u8>]) -> Stat {
+    let start = Instant::now();
+    let mut lat = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let t = Instant::now();
+        let _ = p.scan(m.clone()).await;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Stat {
+        name,
+        msgs: msgs.len(),
+        secs: start.elapsed().as_secs_f64(),
+        lat,
+    }
+}
+
+async fn time_rspamd(url: &str, msgs: &[Vec<u8>]) -> Stat {
+    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let start = Instant::now();
+    let mut lat = Vec::new();
+    for m in msgs {
+        let t = Instant::now();
+        let _ = client
+            .post(format!("{url}/checkv2"))
+            .header("Pass", "all")
+            .body(m.clone())
+            .send()
+            .await
+            .map(|r| r.bytes());
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Stat {
+        name: "rspamd_alone",
+        msgs: msgs.len(),
+        secs: start.elapsed().as_secs_f64(),
+        lat,
+    }
+}
+
+fn main() {
+    // One worker thread: the local figure is per core.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let msgs = messages();
+    let mut stats = Vec::new();
+    rt.block_on(async {
+        let policy = Policy::default_policy().expect("policy");
+        let local_p = Pipeline::new(local(), policy.clone(), InputOptions::default());
+        let _ = time_pipeline("warmup", &local_p, &msgs[..msgs.len().min(20)]).await;
+        stats.push(time_pipeline("local_pipeline_1core", &local_p, &msgs).await);
+        let rspamd_url = std::env::var("RSPAMD_URL").ok();
+        let clamd = std::env::var("CLAMD_ADDR").ok();
+        if let (Some(url), Some(clamd)) = (rspamd_url, clamd) {
+            stats.push(time_rspamd(&url, &msgs).await);
+            let mut full = local();
+            full.push(Arc::new(
+                rspamd::RspamdScanner::new(&url, Duration::from_secs(20), FailureMode::Closed).expect("rspamd"),
+            ));
+            full.push(Arc::new(clamav::ClamavScanner::new(
+                &clamd,
+                Duration::from_secs(30),
+                FailureMode::Closed,
+                25 << 20,
+            )));
+            let full_p = Pipeline::new(full, policy, InputOptions::default());
+            stats.push(time_pipeline("full_pipeline", &full_p, &msgs).await);
+        } else {
+            eprintln!("RSPAMD_URL/CLAMD_ADDR not set: skipping the network figures");
+        }
+    });
+    println!(
+        "{:<24} {:>8} {:>10} {:>9} {:>9} {:>9}",
+        "benchmark", "msgs", "msg/s", "p50 ms", "p95 ms", "p99 ms"
+    );
+    for s in &stats {
+        println!(
+            "{:<24} {:>8} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
+            s.name,
+            s.msgs,
+            s.msgs as f64 / s.secs,
+            s.pct(0.5),
+            s.pct(0.95),
+            s.pct(0.99)
+        );
+    }
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results");
+    let _ = std::fs::create_dir_all(&out);
+    let json = format!("[{}]\n", stats.iter().map(Stat::json).collect::<Vec<_>>().join(",\n"));
+    if let Err(e) = std::fs::write(out.join("pipeline.json"), json) {
+        eprintln!("cannot write results: {e}");
+    }
+}
