@@ -2,6 +2,7 @@
 //! - local pipeline (parse + YARA-X + heuristics + verdict, no network), msg/s on one core;
 //! - Rspamd alone (`/checkv2`), msg/s and latency;
 //! - the full pipeline (local + Rspamd + clamd), msg/s and latency.
+//!
 //! Messages: the golden fixtures plus, when present, `../shared/corpus`
 //! extracted to BENCH_CORPUS (any folder of .eml files). Results go to
 //! bench/results/pipeline.json.
