@@ -6,6 +6,8 @@
 //! Messages: the golden fixtures plus, when present, `../shared/corpus`
 //! extracted to BENCH_CORPUS (any folder of .eml files). Results go to
 //! bench/results/pipeline.json.
+// A benchmark that cannot set up should stop loudly, like a test.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use postern::config::PolicyConfig;
 use postern::scan::scanners::{attachments, clamav, html, lists, rspamd, spoof, structure, yara};
