@@ -47,3 +47,4 @@ bench: stack
 	  RSPAMD_URL=$$RSPAMD_URL CLAMD_ADDR=127.0.0.1:$$CLAMD_PORT $(CARGO) bench --locked --bench pipeline
 	$(CARGO) build --locked --release
 	bash scripts/bench.sh
+
