@@ -23,7 +23,7 @@ pub fn all() -> Vec<&'static str> {
         )),
     ];
     let mut v: Vec<&'static str> = scanners.iter().flat_map(|s| s.tags().iter().copied()).collect();
-    v.extend([rspamd::TAG_REJECT, rspamd::TAG_SPAM, rspamd::TAG_SUSPICIOUS]);
+    v.extend([rspamd::TAG_RESULT, rspamd::TAG_REJECT, rspamd::TAG_SPAM, rspamd::TAG_SUSPICIOUS]);
     v.extend([yara::TAG_HIGH, yara::TAG_MEDIUM, yara::TAG_LOW]);
     v.extend(WORKER_TAGS);
     v

@@ -13,6 +13,8 @@ pub const TAG_REJECT: &str = "RSPAMD_REJECT";
 pub const TAG_SPAM: &str = "RSPAMD_SPAM";
 /// Rspamd says greylist / soft reject.
 pub const TAG_SUSPICIOUS: &str = "RSPAMD_SUSPICIOUS";
+/// Rspamd's score, action and symbols, for every message (informational).
+pub const TAG_RESULT: &str = "RSPAMD_RESULT";
 
 /// Rspamd client.
 #[derive(Debug, Clone)]
@@ -104,7 +106,13 @@ impl RspamdScanner {
             "greylist" | "soft reject" => Some(TAG_SUSPICIOUS),
             _ => None,
         };
-        Ok(tag.map(|t| vec![Finding::new(t, detail)]).unwrap_or_default())
+        // The raw result is always kept (score 0 in the policy), so the
+        // dashboard and `scan --explain` show Rspamd's view of clean mail too.
+        let mut out = vec![Finding::new(TAG_RESULT, detail.clone())];
+        if let Some(t) = tag {
+            out.push(Finding::new(t, detail));
+        }
+        Ok(out)
     }
 }
 
@@ -119,7 +127,7 @@ impl Scanner for RspamdScanner {
         self.mode
     }
     fn tags(&self) -> &'static [&'static str] {
-        &[TAG_REJECT, TAG_SPAM, TAG_SUSPICIOUS]
+        &[TAG_RESULT, TAG_REJECT, TAG_SPAM, TAG_SUSPICIOUS]
     }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(self.check(input))
