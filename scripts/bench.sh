@@ -6,6 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(dirname "$here")
 N=${BENCH_MESSAGES:-500}
 DIR=$(mktemp -d /tmp/postern-bench.XXXXXX)
+chmod 755 "$DIR"   # the vmail user must reach the Maildirs under it
 export DOVECOT_IMAP_PORT=${BENCH_IMAP_PORT:-13143} DOVECOT_IMAPS_PORT=${BENCH_IMAPS_PORT:-13993} DOVECOT_USERS="bench:bench-password-1"
 bash "$here/peers-setup.sh" "$DIR/stack" dovecot >"$DIR/stack.log" 2>&1
 . "$DIR/stack/peers.env"

@@ -106,9 +106,7 @@ fn check(a: &Attachment, out: &mut Vec<Finding>) {
         ));
         out.push(Finding::new(TAG_TYPE_MISMATCH, format!("{label} declared {}", a.declared)));
     }
-    if sniffed_exec || named.is_some() {
-        // already reported
-    } else if a.sniffed.as_deref() == Some("application/x-iso9660-image") {
+    if !sniffed_exec && named.is_none() && a.sniffed.as_deref() == Some("application/x-iso9660-image") {
         out.push(Finding::new(TAG_DISK_IMAGE, label.clone()));
     }
     if a.name.as_deref().is_some_and(double_ext) {
