@@ -36,7 +36,7 @@ demo: build
 	bash scripts/demo.sh $(DEMO_DIR)
 
 demo-stop:
-	-pkill -f "$(DEMO_DIR)/config.yaml" || true
+	-[ -s $(DEMO_DIR)/postern.pid ] && kill $$(cat $(DEMO_DIR)/postern.pid) 2>/dev/null; rm -f $(DEMO_DIR)/postern.pid
 	bash scripts/test-stack.sh down $(DEMO_DIR)/stack
 
 ## Scanning throughput/latency (local pipeline per core, Rspamd alone, full

@@ -47,6 +47,7 @@ export POSTERN_RSPAMD_URL="$RSPAMD_URL" POSTERN_CLAMD_ADDR="127.0.0.1:$CLAMD_POR
 "$bin" check-config
 "$bin" run >"$DIR/postern.log" 2>&1 &
 pid=$!
+echo "$pid" > "$DIR/postern.pid"
 trap 'kill $pid 2>/dev/null || true' INT TERM
 for _ in $(seq 1 100); do grep -q '"watching"\|watching' "$DIR/postern.log" && break; sleep 0.1; done
 
