@@ -93,14 +93,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Simulate { dir, limit, parallel } => {
-            let settings = match postern::config::Settings::from_env_for_scan() {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return Ok(ExitCode::from(2));
-                }
+            let Some(settings) = scan_settings() else {
+                return Ok(ExitCode::from(2));
             };
-            postern::logging::init(settings.log_format);
             let files = postern::simulate::corpus(&dir, limit).with_context(|| format!("reading {}", dir.display()))?;
             anyhow::ensure!(
                 !files.is_empty(),
@@ -117,14 +112,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Scan { file, explain, json } => {
-            let settings = match postern::config::Settings::from_env_for_scan() {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return Ok(ExitCode::from(2));
-                }
+            let Some(settings) = scan_settings() else {
+                return Ok(ExitCode::from(2));
             };
-            postern::logging::init(settings.log_format);
             let raw = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let policy = load_policy(&settings)?;
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -198,6 +188,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     manager.shutdown().await;
     Ok(())
+}
+
+/// Settings for the commands that scan without IMAP; problems are printed.
+fn scan_settings() -> Option<postern::config::Settings> {
+    match postern::config::Settings::from_env_for_scan() {
+        Ok(s) => {
+            postern::logging::init(s.log_format);
+            Some(s)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    }
 }
 
 fn load_policy(s: &postern::config::Settings) -> anyhow::Result<Policy> {

@@ -10,7 +10,7 @@ mod tls;
 
 pub use conn::Conn;
 pub use idle::IdleOutcome;
-pub use session::{Fetched, MoveOutcome, Selected, quote, uid_set};
+pub use session::{Fetched, MoveOutcome, Selected, flag_name, quote, uid_set};
 
 /// IMAP failures. All of them end in a reconnect, never a panic.
 #[derive(Debug, thiserror::Error)]

@@ -73,7 +73,8 @@ pub fn uid_set(uids: &[u32]) -> String {
     out.join(",")
 }
 
-pub(super) fn flag_name(f: &Flag<'_>) -> String {
+/// Wire form of a flag (`\Seen`, `$Keyword`, `\*`).
+pub fn flag_name(f: &Flag<'_>) -> String {
     match f {
         Flag::Seen => "\\Seen".into(),
         Flag::Answered => "\\Answered".into(),

@@ -9,20 +9,6 @@ pub struct TestClient {
     s: Session<TcpStream>,
 }
 
-fn flag_str(f: &async_imap::types::Flag<'_>) -> String {
-    use async_imap::types::Flag;
-    match f {
-        Flag::Seen => "\\Seen".into(),
-        Flag::Answered => "\\Answered".into(),
-        Flag::Flagged => "\\Flagged".into(),
-        Flag::Deleted => "\\Deleted".into(),
-        Flag::Draft => "\\Draft".into(),
-        Flag::Recent => "\\Recent".into(),
-        Flag::MayCreate => "\\*".into(),
-        Flag::Custom(c) => c.to_string(),
-    }
-}
-
 impl TestClient {
     pub async fn connect(port: u16, user: &str, pass: &str) -> TestClient {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -71,7 +57,11 @@ impl TestClient {
         let mut out: Vec<_> = fetched
             .iter()
             .map(|f| {
-                let mut flags: Vec<String> = f.flags().map(|x| flag_str(&x)).filter(|x| x != "\\Recent").collect();
+                let mut flags: Vec<String> = f
+                    .flags()
+                    .map(|x| postern::imap::flag_name(&x))
+                    .filter(|x| x != "\\Recent")
+                    .collect();
                 flags.sort();
                 let mid = String::from_utf8_lossy(f.header().unwrap_or_default()).trim().to_string();
                 (f.uid.unwrap(), flags, mid)
