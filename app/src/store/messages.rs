@@ -6,6 +6,7 @@
 //! `pending` intent that is resumed (idempotently) on the next start.
 
 use super::audit::{self, AuditEntry};
+use super::sync::advance;
 use super::{Result, Store, StoreError};
 use crate::domain::{Action, Decision, MessageKey, Verdict};
 use rusqlite::{OptionalExtension, params};
@@ -189,7 +190,7 @@ impl Store {
         self.call(move |c, ctx| {
             let tx = c.transaction()?;
             let id = insert_message(&tx, &ctx.now, &m, "known", None, false, None)?;
-            advance(&tx, &ctx.now, &m.key)?;
+            advance(&tx, &ctx.now, &m.key, None)?;
             audit::insert(
                 &tx,
                 &ctx.now,
@@ -233,7 +234,7 @@ impl Store {
                 }
                 None => None,
             };
-            advance(&tx, &ctx.now, &m.key)?;
+            advance(&tx, &ctx.now, &m.key, None)?;
             let planned = match (&action, observe_only, d.verdict) {
                 (Some(a), _, _) => format!("; intent: {}", a.name()),
                 (None, true, v) if v != Verdict::Pass => "; observe-only, no action".to_string(),
@@ -426,13 +427,4 @@ fn insert_message(
         ],
     )?;
     Ok(tx.last_insert_rowid())
-}
-
-fn advance(tx: &rusqlite::Transaction<'_>, now: &str, k: &MessageKey) -> rusqlite::Result<()> {
-    tx.execute(
-        "UPDATE mailbox_state SET last_uid = MAX(last_uid, ?4), updated_at = ?5
-         WHERE account = ?1 AND mailbox = ?2 AND uidvalidity = ?3",
-        params![k.account, k.mailbox, k.uidvalidity, k.uid, now],
-    )?;
-    Ok(())
 }

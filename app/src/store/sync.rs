@@ -2,6 +2,7 @@
 //! recorded decision, HIGHESTMODSEQ and the backfill cursor.
 
 use super::{Result, Store};
+use crate::domain::MessageKey;
 use rusqlite::{OptionalExtension, params};
 
 /// The stored cursor of one mailbox.
@@ -137,17 +138,13 @@ impl Store {
 
     /// Advances the cursor (never backwards) and stores HIGHESTMODSEQ.
     pub async fn advance_cursor(&self, account: &str, mailbox: &str, uidvalidity: u32, last_uid: u32, modseq: Option<u64>) -> Result<()> {
-        let (a, m) = (account.to_string(), mailbox.to_string());
-        self.call(move |c, ctx| {
-            c.execute(
-                "UPDATE mailbox_state SET last_uid = MAX(last_uid, ?4),
-                   highest_modseq = COALESCE(?5, highest_modseq), updated_at = ?6
-                 WHERE account = ?1 AND mailbox = ?2 AND uidvalidity = ?3",
-                params![a, m, uidvalidity, last_uid, modseq.map(|v| v as i64), ctx.now],
-            )?;
-            Ok(())
-        })
-        .await
+        let key = MessageKey {
+            account: account.to_string(),
+            mailbox: mailbox.to_string(),
+            uidvalidity,
+            uid: last_uid,
+        };
+        self.call(move |c, ctx| Ok(advance(c, &ctx.now, &key, modseq)?)).await
     }
 
     /// Records backfill progress.
@@ -163,4 +160,16 @@ impl Store {
         })
         .await
     }
+}
+
+/// The one statement that moves a cursor: never backwards, and only within
+/// the UIDVALIDITY generation the UID belongs to.
+pub(super) fn advance(c: &rusqlite::Connection, now: &str, k: &MessageKey, modseq: Option<u64>) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE mailbox_state SET last_uid = MAX(last_uid, ?4),
+           highest_modseq = COALESCE(?5, highest_modseq), updated_at = ?6
+         WHERE account = ?1 AND mailbox = ?2 AND uidvalidity = ?3",
+        params![k.account, k.mailbox, k.uidvalidity, k.uid, modseq.map(|v| v as i64), now],
+    )?;
+    Ok(())
 }

@@ -28,6 +28,19 @@ pub const TAG_ARCHIVE_EXECUTABLE: &str = "ATT_ARCHIVE_EXECUTABLE";
 pub const TAG_ARCHIVE_ENCRYPTED: &str = "ATT_ARCHIVE_ENCRYPTED";
 /// Content is an executable while the name or type says otherwise.
 pub const TAG_TYPE_MISMATCH: &str = "ATT_TYPE_MISMATCH";
+/// Every tag this scanner can emit.
+pub const TAGS: &[&str] = &[
+    TAG_EXECUTABLE,
+    TAG_SCRIPT,
+    TAG_LNK,
+    TAG_DISK_IMAGE,
+    TAG_ONENOTE,
+    TAG_MACRO_OFFICE,
+    TAG_DOUBLE_EXT,
+    TAG_ARCHIVE_EXECUTABLE,
+    TAG_ARCHIVE_ENCRYPTED,
+    TAG_TYPE_MISMATCH,
+];
 
 const EXECUTABLE: &[&str] = &[
     "exe",
@@ -142,18 +155,7 @@ impl Scanner for AttachmentScanner {
         FailureMode::Open
     }
     fn tags(&self) -> &'static [&'static str] {
-        &[
-            TAG_EXECUTABLE,
-            TAG_SCRIPT,
-            TAG_LNK,
-            TAG_DISK_IMAGE,
-            TAG_ONENOTE,
-            TAG_MACRO_OFFICE,
-            TAG_DOUBLE_EXT,
-            TAG_ARCHIVE_EXECUTABLE,
-            TAG_ARCHIVE_ENCRYPTED,
-            TAG_TYPE_MISMATCH,
-        ]
+        TAGS
     }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(async move {

@@ -10,6 +10,8 @@ use tokio::net::TcpStream;
 
 /// clamd found malware.
 pub const TAG_VIRUS: &str = "AV_VIRUS";
+/// Every tag this scanner can emit.
+pub const TAGS: &[&str] = &[TAG_VIRUS];
 const CHUNK: usize = 64 * 1024;
 /// Attachments streamed one by one after the whole message.
 const MAX_ATTACHMENTS: usize = 32;
@@ -88,7 +90,7 @@ impl Scanner for ClamavScanner {
         self.mode
     }
     fn tags(&self) -> &'static [&'static str] {
-        &[TAG_VIRUS]
+        TAGS
     }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(async move {

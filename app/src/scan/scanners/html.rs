@@ -17,6 +17,8 @@ pub const TAG_SMUGGLING: &str = "HTML_SMUGGLING";
 pub const TAG_DATA_URI_EXEC: &str = "HTML_DATA_URI_EXEC";
 /// Text hidden from the reader.
 pub const TAG_HIDDEN_TEXT: &str = "HTML_HIDDEN_TEXT";
+/// Every tag this scanner can emit.
+pub const TAGS: &[&str] = &[TAG_SMUGGLING, TAG_DATA_URI_EXEC, TAG_HIDDEN_TEXT];
 
 const MIN_BLOB: usize = 4096;
 const BLOB_APIS: &[&str] = &["new blob(", "createobjecturl", "mssaveoropenblob", "mssaveblob"];
@@ -175,7 +177,7 @@ impl Scanner for HtmlScanner {
         FailureMode::Open
     }
     fn tags(&self) -> &'static [&'static str] {
-        &[TAG_SMUGGLING, TAG_DATA_URI_EXEC, TAG_HIDDEN_TEXT]
+        TAGS
     }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(async move {

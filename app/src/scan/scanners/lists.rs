@@ -13,6 +13,8 @@ pub const TAG_SENDER_BLOCKED: &str = "LIST_SENDER_BLOCKED";
 pub const TAG_SENDER_ALLOWED: &str = "LIST_SENDER_ALLOWED";
 /// Sender on the allow list, but authentication does not align.
 pub const TAG_ALLOW_UNAUTHENTICATED: &str = "LIST_ALLOW_UNAUTHENTICATED";
+/// Every tag this scanner can emit.
+pub const TAGS: &[&str] = &[TAG_SENDER_BLOCKED, TAG_SENDER_ALLOWED, TAG_ALLOW_UNAUTHENTICATED];
 
 /// Allow/block list scanner.
 #[derive(Debug, Clone)]
@@ -56,7 +58,7 @@ impl Scanner for ListScanner {
         FailureMode::Open
     }
     fn tags(&self) -> &'static [&'static str] {
-        &[TAG_SENDER_BLOCKED, TAG_SENDER_ALLOWED, TAG_ALLOW_UNAUTHENTICATED]
+        TAGS
     }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(async move { Ok(self.check(input)) })

@@ -15,6 +15,8 @@ pub const TAG_SPAM: &str = "RSPAMD_SPAM";
 pub const TAG_SUSPICIOUS: &str = "RSPAMD_SUSPICIOUS";
 /// Rspamd's score, action and symbols, for every message (informational).
 pub const TAG_RESULT: &str = "RSPAMD_RESULT";
+/// Every tag this scanner can emit.
+pub const TAGS: &[&str] = &[TAG_RESULT, TAG_REJECT, TAG_SPAM, TAG_SUSPICIOUS];
 
 /// Rspamd client.
 #[derive(Debug, Clone)]
@@ -127,7 +129,7 @@ impl Scanner for RspamdScanner {
         self.mode
     }
     fn tags(&self) -> &'static [&'static str] {
-        &[TAG_RESULT, TAG_REJECT, TAG_SPAM, TAG_SUSPICIOUS]
+        TAGS
     }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(self.check(input))

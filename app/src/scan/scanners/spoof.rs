@@ -16,6 +16,13 @@ pub const TAG_DISPLAY_NAME_BRAND: &str = "SPOOF_DISPLAY_NAME_BRAND";
 pub const TAG_LOOKALIKE_DOMAIN: &str = "SPOOF_LOOKALIKE_DOMAIN";
 /// A linked host imitates a protected domain.
 pub const TAG_URL_LOOKALIKE: &str = "URL_LOOKALIKE_DOMAIN";
+/// Every tag this scanner can emit.
+pub const TAGS: &[&str] = &[
+    TAG_DISPLAY_NAME_ADDRESS,
+    TAG_DISPLAY_NAME_BRAND,
+    TAG_LOOKALIKE_DOMAIN,
+    TAG_URL_LOOKALIKE,
+];
 
 /// The shipped protected-domain list.
 pub const DEFAULT_PROTECTED: &str = include_str!("../../../../rules/protected_domains.txt");
@@ -124,12 +131,7 @@ impl Scanner for SpoofScanner {
         FailureMode::Open
     }
     fn tags(&self) -> &'static [&'static str] {
-        &[
-            TAG_DISPLAY_NAME_ADDRESS,
-            TAG_DISPLAY_NAME_BRAND,
-            TAG_LOOKALIKE_DOMAIN,
-            TAG_URL_LOOKALIKE,
-        ]
+        TAGS
     }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(async move { Ok(self.check(input)) })

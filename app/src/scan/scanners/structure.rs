@@ -10,6 +10,8 @@ use std::time::Duration;
 pub const TAG_LIMIT: &str = "MIME_LIMIT_EXCEEDED";
 /// The message is not parseable MIME at all.
 pub const TAG_UNPARSEABLE: &str = "MIME_UNPARSEABLE";
+/// Every tag this scanner can emit.
+pub const TAGS: &[&str] = &[TAG_LIMIT, TAG_UNPARSEABLE];
 
 /// Structure scanner.
 #[derive(Debug, Default)]
@@ -26,7 +28,7 @@ impl Scanner for StructureScanner {
         FailureMode::Open
     }
     fn tags(&self) -> &'static [&'static str] {
-        &[TAG_LIMIT, TAG_UNPARSEABLE]
+        TAGS
     }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(async move {

@@ -17,6 +17,8 @@ pub const TAG_HIGH: &str = "YARA_MATCH_HIGH";
 pub const TAG_MEDIUM: &str = "YARA_MATCH_MEDIUM";
 /// A rule with `severity = "low"` matched.
 pub const TAG_LOW: &str = "YARA_MATCH_LOW";
+/// Every tag this scanner can emit.
+pub const TAGS: &[&str] = &[TAG_HIGH, TAG_MEDIUM, TAG_LOW];
 
 type Fingerprint = Vec<(PathBuf, Option<SystemTime>, u64)>;
 
@@ -208,7 +210,7 @@ impl Scanner for YaraScanner {
         self.mode
     }
     fn tags(&self) -> &'static [&'static str] {
-        &[TAG_HIGH, TAG_MEDIUM, TAG_LOW]
+        TAGS
     }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(async move {
