@@ -221,8 +221,16 @@ impl Listener {
         if wanted.is_empty() {
             return Ok(());
         }
+        let bodies = conn.fetch_bodies(&wanted).await?;
+        // A FETCH cut short can end without an error. Every UID of the chunk
+        // must be present before any is recorded, because recording a later
+        // UID moves the cursor past the missing one; a message expunged
+        // meanwhile simply drops out of the next UID SEARCH.
+        if bodies.len() != wanted.len() {
+            return Err(ImapError::Protocol(format!("FETCH returned {} of {} messages", bodies.len(), wanted.len())).into());
+        }
         let mut acted = false;
-        for msg in conn.fetch_bodies(&wanted).await? {
+        for msg in bodies {
             let r = self.engine.process(&self.acct, key(msg.uid), &msg, cx).await?;
             if let Processed::Decided { intent, .. } = r {
                 acted |= intent.is_some();
