@@ -188,6 +188,26 @@ pub enum Mode {
     Shadow,
 }
 
+/// Something that changed, for live views. Carries only ids: listeners
+/// read the current row from the store, so an event can never be stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A message was scanned and recorded.
+    Scanned {
+        /// Message row id.
+        id: i64,
+    },
+    /// A stored message changed: moved, released, deleted, rescanned.
+    Updated {
+        /// Message row id.
+        id: i64,
+    },
+}
+
+/// Sender side of the event bus; sending with no listener is fine.
+pub type EventSender = tokio::sync::broadcast::Sender<Event>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //!
 //! Modules depend in one direction:
 //! `clock`, `domain` → `config` → `store` | `imap` | `scan` → `actions` →
-//! `worker`, `manager` → `main`.
+//! `worker`, `manager` → `runtime` → `web` → `main`.
 #![forbid(unsafe_code)]
 
 pub mod actions;
@@ -19,8 +19,10 @@ pub mod failpoint;
 pub mod imap;
 pub mod logging;
 pub mod manager;
+pub mod runtime;
 pub mod scan;
 pub mod secrets;
 pub mod simulate;
 pub mod store;
+pub mod web;
 pub mod worker;

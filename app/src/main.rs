@@ -5,13 +5,16 @@ use clap::{Parser, Subcommand};
 use postern::clock::{SharedClock, SystemClock};
 use postern::config::Config;
 use postern::manager::ManagerHandle;
-use postern::scan::{InputOptions, Pipeline, Policy};
+use postern::runtime::{self, Runtime};
+use postern::scan::{LiveDecider, Pipeline};
 use postern::store::Store;
+use postern::web;
 use postern::worker::Engine;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -104,7 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let report = rt.block_on(async {
-                let pipeline = build_pipeline(&settings, &Default::default(), load_policy(&settings)?)?;
+                let pipeline = scan_pipeline(&settings)?;
                 let samples = postern::simulate::run(&pipeline, files, parallel).await;
                 anyhow::Ok(postern::simulate::report(&samples))
             })?;
@@ -116,10 +119,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             };
             let raw = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let policy = load_policy(&settings)?;
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let (pipeline, decision) = rt.block_on(async {
-                let pipeline = build_pipeline(&settings, &Default::default(), policy)?;
+                let pipeline = scan_pipeline(&settings)?;
                 let d = pipeline.scan(raw).await;
                 anyhow::Ok((pipeline, d))
             })?;
@@ -163,29 +165,59 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let s = &config.settings;
+    let s = Arc::new(config.settings.clone());
     let clock: SharedClock = Arc::new(SystemClock);
     std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating {}", s.data_dir.display()))?;
     let store = Store::open(&s.db_path, &s.db_key, clock.clone()).with_context(|| format!("opening {}", s.db_path.display()))?;
     store.sync_config_accounts(&config.accounts).await.context("storing accounts")?;
-    let policy = load_policy(s)?;
-    let pipeline = build_pipeline(s, &config.policy, policy)?;
-    tracing::info!(scanners = ?pipeline.scanners().iter().map(|x| x.id()).collect::<Vec<_>>(), "scanning pipeline ready");
+    // Start from the environment's pipeline, then apply what the dashboard stored.
+    let pipeline = runtime::build_pipeline(&s.scan, &config.policy, runtime::load_policy(&s)?)?;
+    let live = Arc::new(LiveDecider::new(pipeline));
+    let (events, _) = tokio::sync::broadcast::channel(1024);
     let engine = Arc::new(Engine {
         store: store.clone(),
-        decider: Arc::new(pipeline),
+        decider: live.clone(),
         tuning: s.imap.clone(),
         eml_dir: s.eml_dir.clone(),
-        clock,
+        clock: clock.clone(),
+        events: events.clone(),
     });
     let manager = ManagerHandle::new(engine, None);
+    let rt = Runtime {
+        settings: s.clone(),
+        file_lists: config.policy.clone(),
+        store: store.clone(),
+        live: live.clone(),
+        manager: manager.clone(),
+        events,
+        clock,
+    };
+    rt.rebuild().await.context("applying dashboard settings")?;
+    tracing::info!(scanners = ?live.current().scanners().iter().map(|x| x.id()).collect::<Vec<_>>(), "scanning pipeline ready");
+    if s.admin_password_hash.is_none() && rt.admin_hash().await?.is_none() {
+        tracing::warn!("no POSTERN_ADMIN_PASSWORD_HASH: the dashboard will refuse every login");
+    }
+    let shutdown = CancellationToken::new();
+    let web = web::AppState::new(rt.clone(), s.web.clone(), shutdown.clone())?;
+    let server = tokio::spawn(web::serve(web, s.listen));
     let accounts = store.accounts().await.context("loading accounts")?;
     tracing::info!(accounts = accounts.len(), db = %s.db_path.display(), "postern starting");
     for a in accounts {
         manager.start_account(a).await;
     }
-    shutdown_signal().await;
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        r = server => {
+            // The dashboard could not start (port taken?): stop rather than run blind.
+            match r {
+                Ok(Err(e)) => return Err(anyhow::anyhow!(e)).context("dashboard failed"),
+                Ok(Ok(())) => {}
+                Err(e) => return Err(anyhow::anyhow!(e.to_string())).context("dashboard task failed"),
+            }
+        }
+    }
     tracing::info!("shutting down");
+    shutdown.cancel();
     manager.shutdown().await;
     Ok(())
 }
@@ -204,28 +236,8 @@ fn scan_settings() -> Option<postern::config::Settings> {
     }
 }
 
-fn load_policy(s: &postern::config::Settings) -> anyhow::Result<Policy> {
-    let mut p = match &s.scan.policy_path {
-        Some(path) => Policy::load(path)?,
-        None => Policy::default_policy()?,
-    };
-    if let Some(f) = s.threshold_flag {
-        p.flag = f;
-    }
-    if let Some(q) = s.threshold_quarantine {
-        p.quarantine = q;
-    }
-    Ok(p)
-}
-
-fn build_pipeline(s: &postern::config::Settings, lists: &postern::config::PolicyConfig, policy: Policy) -> anyhow::Result<Pipeline> {
-    let scanners = postern::scan::scanners::build(&s.scan, lists)?;
-    let opts = InputOptions {
-        authserv_id: s.scan.authserv_id.clone(),
-        trusted_hops: s.scan.trusted_hops,
-        trusted_relays: s.scan.trusted_relays.clone(),
-    };
-    Ok(Pipeline::new(scanners, policy, opts))
+fn scan_pipeline(s: &postern::config::Settings) -> anyhow::Result<Pipeline> {
+    Ok(runtime::build_pipeline(&s.scan, &Default::default(), runtime::load_policy(s)?)?)
 }
 
 async fn shutdown_signal() {

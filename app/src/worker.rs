@@ -7,7 +7,7 @@
 use crate::actions;
 use crate::clock::SharedClock;
 use crate::config::{AccountConfig, ImapTuning};
-use crate::domain::{Decision, MessageKey, Verdict};
+use crate::domain::{Decision, Event, EventSender, MessageKey, Verdict};
 use crate::imap::Fetched;
 use crate::scan::{Decider, ScanError, ScanRequest, envelope};
 use crate::store::{MessageMeta, NewMessage, Store, StoreError, eml};
@@ -31,6 +31,8 @@ pub struct Engine {
     pub eml_dir: PathBuf,
     /// Time source.
     pub clock: SharedClock,
+    /// Live-update bus (the dashboard subscribes).
+    pub events: EventSender,
 }
 
 /// Worker failures; the listener retries the message after reconnecting.
@@ -97,6 +99,13 @@ impl Engine {
                 internal_date: msg.internal_date.clone(),
             },
         };
+        if let Some(released) = self.store.released_copy(&key.account, &sha256).await? {
+            let detail = format!("returned by the operator's release of record #{released}; not scanned again on the same evidence");
+            let id = self.store.record_known_as(&new, "released_returned", detail).await?;
+            let _ = self.events.send(Event::Scanned { id });
+            info!(released, "message released by the operator is back; no action");
+            return Ok(Processed::Recognised);
+        }
         if let Some(earlier) = self.store.find_handled_copy(&key, &sha256, env.message_id.as_deref()).await? {
             self.store.record_known(&new, earlier).await?;
             info!(earlier, "recognised message handled before a UIDVALIDITY change");
@@ -122,10 +131,11 @@ impl Engine {
             Some(_) => Some(self.keep_copy(&key.account, &sha256, msg.raw.clone()).await?),
             None => None,
         };
-        let (_, intent) = self
+        let (id, intent) = self
             .store
             .record_decision(&new, &decision, action.as_ref(), observe_only, eml_path)
             .await?;
+        let _ = self.events.send(Event::Scanned { id });
         info!(verdict = %decision.verdict, reason = %decision.reason, action = action.as_ref().map(|a| a.name()), "decided");
         Ok(Processed::Decided {
             verdict: decision.verdict,

@@ -126,6 +126,13 @@ const ACCOUNT_KEYS: &[&str] = &[
     "backfill_days",
 ];
 
+/// Parses one account given as a YAML mapping (the dashboard's account form
+/// goes through here, so it gets exactly the checks config.yaml gets).
+pub fn parse_account_value(item: &Value, base: &Path, problems: &mut Vec<Problem>) -> Option<AccountConfig> {
+    let mut ctx = Ctx { problems, base };
+    parse_account(&mut ctx, item, "account")
+}
+
 /// Parses config.yaml text. Relative `pass_file`/`ca_file` paths are resolved
 /// against `base` (the config file's folder).
 pub fn parse_accounts(text: &str, base: &Path, problems: &mut Vec<Problem>) -> (Vec<AccountConfig>, PolicyConfig) {

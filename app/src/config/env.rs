@@ -44,6 +44,48 @@ pub struct Settings {
     pub imap: ImapTuning,
     /// Log format (`POSTERN_LOG_FORMAT`: pretty|json).
     pub log_format: LogFormat,
+    /// Dashboard and API behaviour.
+    pub web: WebSettings,
+}
+
+/// Dashboard, session and endpoint-gating settings.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Drop the `Secure` cookie attribute, for plain-HTTP labs (`POSTERN_INSECURE_COOKIES`).
+    pub insecure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`POSTERN_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Who may read `/metrics` (`POSTERN_METRICS_ALLOW`, default loopback).
+    pub metrics_allow: Vec<ipnet::IpNet>,
+    /// Who may call `/api/scan` (`POSTERN_SCAN_API_ALLOW`, default loopback).
+    pub scan_api_allow: Vec<ipnet::IpNet>,
+    /// A session ends after this long without a request (`POSTERN_SESSION_IDLE_MINS`, default 30).
+    pub session_idle: Duration,
+    /// A session ends this long after login whatever happens (`POSTERN_SESSION_MAX_HOURS`, default 12).
+    pub session_max: Duration,
+    /// Failed logins from one IP before it is locked out (`POSTERN_LOGIN_MAX_FAILURES`, default 5).
+    pub login_max_failures: u32,
+    /// How long a lockout lasts (`POSTERN_LOGIN_LOCKOUT_MINS`, default 15).
+    pub login_lockout: Duration,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            insecure_cookies: false,
+            trusted_proxies: Vec::new(),
+            metrics_allow: loopback(),
+            scan_api_allow: loopback(),
+            session_idle: Duration::from_secs(30 * 60),
+            session_max: Duration::from_secs(12 * 3600),
+            login_max_failures: 5,
+            login_lockout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+fn loopback() -> Vec<ipnet::IpNet> {
+    ["127.0.0.0/8", "::1/128"].iter().filter_map(|c| c.parse().ok()).collect()
 }
 
 /// Scanner endpoints, deadlines and fail modes.
@@ -82,6 +124,10 @@ pub struct ScanSettings {
     pub trusted_hops: u32,
     /// Our relay networks (`POSTERN_TRUSTED_RELAYS`, comma-separated CIDRs).
     pub trusted_relays: Vec<ipnet::IpNet>,
+    /// Rspamd controller base URL for learning (`POSTERN_RSPAMD_CONTROLLER_URL`).
+    pub rspamd_controller_url: Option<String>,
+    /// Rspamd controller password (`POSTERN_RSPAMD_PASSWORD`); the dashboard can override it.
+    pub rspamd_password: Option<String>,
 }
 
 /// IMAP timing and sizing knobs. Defaults follow RFC 2177 and the lessons of
@@ -154,6 +200,28 @@ impl Reader<'_> {
             return default;
         }
         v
+    }
+
+    /// Comma-separated IPs or CIDRs; `default` when unset.
+    fn cidrs(&mut self, key: &str, default: Vec<ipnet::IpNet>) -> Vec<ipnet::IpNet> {
+        let Some(v) = self.get(key).map(str::to_string) else {
+            return default;
+        };
+        let mut out = Vec::new();
+        for c in v.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            match c
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            {
+                Ok(n) => out.push(n),
+                Err(_) => self.problems.push(Problem::new(
+                    key,
+                    format!("{c:?} is not an IP or CIDR"),
+                    "e.g. 10.0.0.0/8,2001:db8::/32",
+                )),
+            }
+        }
+        out
     }
 
     fn url(&mut self, key: &str) -> Option<String> {
@@ -245,24 +313,25 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
             .map(PathBuf::from)
             .find(|p| p.is_dir()),
     };
-    let mut trusted_relays = Vec::new();
-    let relays = r.get("POSTERN_TRUSTED_RELAYS").unwrap_or("").to_string();
-    for c in relays.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-        match c
-            .parse::<ipnet::IpNet>()
-            .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        {
-            Ok(n) => trusted_relays.push(n),
-            Err(_) => r.problems.push(Problem::new(
-                "POSTERN_TRUSTED_RELAYS",
-                format!("{c:?} is not an IP or CIDR"),
-                "e.g. 10.0.0.0/8,2001:db8::/32",
-            )),
-        }
-    }
+    let trusted_relays = r.cidrs("POSTERN_TRUSTED_RELAYS", Vec::new());
+    let rspamd_controller_url = r.url("POSTERN_RSPAMD_CONTROLLER_URL");
+    let rspamd_password = r.get("POSTERN_RSPAMD_PASSWORD").map(str::to_string);
+    let wd = WebSettings::default();
+    let web = WebSettings {
+        insecure_cookies: r.parse("POSTERN_INSECURE_COOKIES", false, "true or false"),
+        trusted_proxies: r.cidrs("POSTERN_TRUSTED_PROXIES", Vec::new()),
+        metrics_allow: r.cidrs("POSTERN_METRICS_ALLOW", wd.metrics_allow),
+        scan_api_allow: r.cidrs("POSTERN_SCAN_API_ALLOW", wd.scan_api_allow),
+        session_idle: Duration::from_secs(60 * r.ranged("POSTERN_SESSION_IDLE_MINS", 30, 1, 24 * 60, "minutes")),
+        session_max: Duration::from_secs(3600 * r.ranged("POSTERN_SESSION_MAX_HOURS", 12, 1, 24 * 30, "hours")),
+        login_max_failures: r.ranged("POSTERN_LOGIN_MAX_FAILURES", 5, 1, 100, "attempts") as u32,
+        login_lockout: Duration::from_secs(60 * r.ranged("POSTERN_LOGIN_LOCKOUT_MINS", 15, 1, 24 * 60, "minutes")),
+    };
     let scan = ScanSettings {
         trusted_hops: r.ranged("POSTERN_TRUSTED_HOPS", 1, 1, 20, "hops") as u32,
         trusted_relays,
+        rspamd_controller_url,
+        rspamd_password,
         yara_dir,
         yara_critical,
         yara_timeout: Duration::from_secs(r.ranged("POSTERN_YARA_TIMEOUT_SECS", 10, 1, 600, "seconds")),
@@ -360,6 +429,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         threshold_quarantine,
         imap,
         log_format,
+        web,
     }
 }
 
@@ -404,6 +474,7 @@ impl Settings {
             threshold_quarantine: None,
             imap: ImapTuning::default(),
             log_format: LogFormat::Pretty,
+            web: WebSettings::default(),
         }
     }
 }

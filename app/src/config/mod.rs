@@ -11,8 +11,8 @@ mod env;
 mod problem;
 mod secret;
 
-pub use accounts::{AccountConfig, PolicyConfig, StartAt, TlsMode, parse_accounts};
-pub use env::{ImapTuning, LogFormat, ScanSettings, Settings, parse_settings};
+pub use accounts::{AccountConfig, PolicyConfig, StartAt, TlsMode, parse_account_value, parse_accounts};
+pub use env::{ImapTuning, LogFormat, ScanSettings, Settings, WebSettings, parse_settings};
 pub use problem::{ConfigError, Problem};
 pub use secret::{decode_key, looks_like_placeholder};
 

@@ -257,6 +257,17 @@ impl Conn {
         Ok(MoveOutcome { new_uid, fallback: true })
     }
 
+    /// Permanently removes one message from the selected mailbox. Only with
+    /// UIDPLUS: a plain EXPUNGE would take every `\Deleted` message with it.
+    pub async fn expunge_uid(&mut self, uid: u32) -> Result<()> {
+        if !self.has("UIDPLUS") {
+            return Err(ImapError::Unsupported("UIDPLUS"));
+        }
+        self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), uid).await?;
+        self.tagged(&format!("UID EXPUNGE {uid}"), uid).await?;
+        Ok(())
+    }
+
     /// Adds flags/keywords to one message (never removes any).
     pub async fn add_flags(&mut self, uid: u32, flags: &[&str]) -> Result<()> {
         self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT ({})", flags.join(" ")), uid)

@@ -39,6 +39,7 @@ pub trait Probe: Send + Sync {
 
 struct AccountTasks {
     config: AccountConfig,
+    actions: Arc<Notify>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     statuses: Vec<StatusCell>,
@@ -107,6 +108,7 @@ impl ManagerHandle {
                 config.name.clone(),
                 AccountTasks {
                     config,
+                    actions: notify,
                     cancel,
                     tasks,
                     statuses,
@@ -146,6 +148,23 @@ impl ManagerHandle {
                 self.start_account(c).await;
             }
         }
+    }
+
+    /// Wakes an account's action runner (after an operator request).
+    /// False when the account is not running.
+    pub fn nudge(&self, account: &str) -> bool {
+        let n = self
+            .inner
+            .accounts
+            .lock()
+            .ok()
+            .and_then(|m| m.get(account).map(|t| t.actions.clone()));
+        n.map(|n| n.notify_one()).is_some()
+    }
+
+    /// The engine every account shares.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
     }
 
     /// Names of running accounts.

@@ -6,9 +6,10 @@ use super::backoff::Backoff;
 use super::status::{ListenerState, StatusCell};
 use crate::actions;
 use crate::config::AccountConfig;
+use crate::domain::Event;
 use crate::failpoint;
 use crate::imap::{Conn, ImapError};
-use crate::store::StoreError;
+use crate::store::{OpState, StoreError};
 use crate::worker::Engine;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -113,6 +114,33 @@ impl Runner {
                     return Err(e.into());
                 }
             }
+            let _ = self.engine.events.send(Event::Updated { id: intent.message });
+        }
+        self.drain_ops(conn).await
+    }
+
+    /// Executes operator requests (release, delete) the same way.
+    async fn drain_ops(&self, conn: &mut Option<Conn>) -> Result<(), RunnerError> {
+        let store = &self.engine.store;
+        for op in store.pending_ops(&self.acct.name).await? {
+            let Some(c) = conn.as_mut() else { break };
+            self.status.set(ListenerState::Syncing);
+            match actions::execute_op(c, &op, &self.engine.eml_dir).await {
+                Ok(done) => {
+                    info!(op = op.id, kind = op.kind.as_str(), state = done.state.as_str(), detail = %done.detail, "operator action finished");
+                    store.finish_op(&op, done.state, done.location, done.detail).await?;
+                }
+                Err(ImapError::Refused { command, detail }) => {
+                    let e = format!("{command}: {detail}");
+                    warn!(op = op.id, error = %e, "server refused operator action");
+                    store.finish_op(&op, OpState::Refused, None, e).await?;
+                }
+                Err(e) => {
+                    store.op_attempt_failed(&op, &e.to_string()).await?;
+                    return Err(e.into());
+                }
+            }
+            let _ = self.engine.events.send(Event::Updated { id: op.message });
         }
         Ok(())
     }

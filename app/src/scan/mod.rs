@@ -9,6 +9,8 @@ pub mod attach;
 mod explain;
 mod headers;
 pub mod input;
+pub mod learn;
+mod live;
 mod pipeline;
 mod policy;
 pub mod qr;
@@ -19,8 +21,9 @@ pub mod urls;
 pub use explain::explain;
 pub use headers::{Envelope, envelope};
 pub use input::{InputOptions, ScanInput};
+pub use live::LiveDecider;
 pub use pipeline::Pipeline;
-pub use policy::{Policy, PolicyError};
+pub use policy::{Policy, PolicyError, Weight};
 
 use crate::domain::{Decision, Finding};
 use futures::future::BoxFuture;
@@ -91,4 +94,9 @@ pub trait Scanner: Send + Sync {
     fn tags(&self) -> &'static [&'static str];
     /// Scans one message.
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>>;
+    /// Checks the scanner can work right now (a ping for network
+    /// scanners); the answer is a short status line for the health page.
+    fn health(&self) -> BoxFuture<'_, Result<String, ScanError>> {
+        Box::pin(async { Ok("built in".to_string()) })
+    }
 }

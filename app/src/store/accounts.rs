@@ -44,7 +44,7 @@ impl Store {
                 "INSERT INTO accounts (name, host, port, tls, user, pass_enc, settings_json, source, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
                  ON CONFLICT(name) DO UPDATE SET host=?2, port=?3, tls=?4, user=?5, pass_enc=?6,
-                   settings_json=?7, source=?8, updated_at=?9",
+                   settings_json=?7, source=?8, enabled=1, updated_at=?9",
                 params![
                     a.name,
                     a.host,
@@ -127,6 +127,68 @@ impl Store {
             }
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+}
+
+/// Where an account row came from and whether it is active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSource {
+    /// `config` (config.yaml) or `web` (the dashboard).
+    pub source: String,
+    /// Active.
+    pub enabled: bool,
+}
+
+impl Store {
+    /// One enabled account, password decrypted.
+    pub async fn account(&self, name: &str) -> Result<Option<AccountConfig>> {
+        Ok(self.accounts().await?.into_iter().find(|a| a.name == name))
+    }
+
+    /// Source and state of an account row, if the name is known.
+    pub async fn account_source(&self, name: &str) -> Result<Option<AccountSource>> {
+        let n = name.to_string();
+        self.call(move |c, _| {
+            use rusqlite::OptionalExtension;
+            Ok(
+                c.query_row("SELECT source, enabled FROM accounts WHERE name = ?1", params![n], |r| {
+                    Ok(AccountSource {
+                        source: r.get(0)?,
+                        enabled: r.get(1)?,
+                    })
+                })
+                .optional()?,
+            )
+        })
+        .await
+    }
+
+    /// Disables an account (its messages and audit history stay), with an audit row.
+    pub async fn disable_account(&self, name: &str, actor: &str) -> Result<bool> {
+        let (n, a) = (name.to_string(), actor.to_string());
+        self.call(move |c, ctx| {
+            let tx = c.transaction()?;
+            let changed = tx.execute(
+                "UPDATE accounts SET enabled = 0, updated_at = ?2 WHERE name = ?1 AND enabled = 1",
+                params![n, ctx.now],
+            )?;
+            if changed > 0 {
+                super::audit::insert(
+                    &tx,
+                    &ctx.now,
+                    &super::AuditEntry {
+                        actor: a,
+                        account: Some(n.clone()),
+                        event: "account_removed".into(),
+                        detail: format!("account {n} removed"),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            tx.commit()?;
+            Ok(changed > 0)
         })
         .await
     }

@@ -76,6 +76,21 @@ pub struct AuditRow {
     pub detail: String,
 }
 
+/// Maps `id, ts, actor, account, mailbox, uid, message, event, detail`.
+pub(super) fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        id: r.get(0)?,
+        ts: r.get(1)?,
+        actor: r.get(2)?,
+        account: r.get(3)?,
+        mailbox: r.get(4)?,
+        uid: r.get(5)?,
+        message: r.get(6)?,
+        event: r.get(7)?,
+        detail: r.get(8)?,
+    })
+}
+
 pub(super) fn insert(c: &Connection, now: &str, e: &AuditEntry) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO audit (ts, actor, account, mailbox, uidvalidity, uid, message, event, detail)
@@ -110,19 +125,7 @@ impl Store {
                  WHERE (?1 IS NULL OR account = ?1) AND (?2 IS NULL OR event = ?2)
                  ORDER BY id DESC LIMIT ?3",
             )?;
-            let rows = st.query_map(params![a, e, limit], |r| {
-                Ok(AuditRow {
-                    id: r.get(0)?,
-                    ts: r.get(1)?,
-                    actor: r.get(2)?,
-                    account: r.get(3)?,
-                    mailbox: r.get(4)?,
-                    uid: r.get(5)?,
-                    message: r.get(6)?,
-                    event: r.get(7)?,
-                    detail: r.get(8)?,
-                })
-            })?;
+            let rows = st.query_map(params![a, e, limit], row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await

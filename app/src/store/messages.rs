@@ -186,21 +186,19 @@ impl Store {
 
     /// Records a message recognised as already handled, and advances the cursor.
     pub async fn record_known(&self, m: &NewMessage, earlier: i64) -> Result<i64> {
-        let m = m.clone();
+        let detail = format!("same message as record #{earlier} from an earlier UIDVALIDITY; no action");
+        self.record_known_as(m, "recognised", detail).await
+    }
+
+    /// Records a message that needs no scan (already handled, or released by
+    /// the operator), with `event` in the audit log, and advances the cursor.
+    pub async fn record_known_as(&self, m: &NewMessage, event: &str, detail: String) -> Result<i64> {
+        let (m, event) = (m.clone(), event.to_string());
         self.call(move |c, ctx| {
             let tx = c.transaction()?;
             let id = insert_message(&tx, &ctx.now, &m, "known", None, false, None)?;
             advance(&tx, &ctx.now, &m.key, None)?;
-            audit::insert(
-                &tx,
-                &ctx.now,
-                &AuditEntry::message(
-                    &m.key,
-                    Some(id),
-                    "recognised",
-                    format!("same message as record #{earlier} from an earlier UIDVALIDITY; no action"),
-                ),
-            )?;
+            audit::insert(&tx, &ctx.now, &AuditEntry::message(&m.key, Some(id), &event, detail))?;
             tx.commit()?;
             Ok(id)
         })
@@ -320,11 +318,12 @@ impl Store {
                 return Ok(());
             }
             let status = if state == IntentState::Stale { "stale" } else { "done" };
+            let quarantined = state == IntentState::Done && i.action.destination().is_some();
             let (lm, lu) = loc.map_or((None, None), |(m, u)| (Some(m), u));
             tx.execute(
                 "UPDATE messages SET status = ?2, location_mailbox = COALESCE(?3, location_mailbox),
-                   location_uid = COALESCE(?4, location_uid), updated_at = ?5 WHERE id = ?1",
-                params![i.message, status, lm, lu, ctx.now],
+                   location_uid = COALESCE(?4, location_uid), updated_at = ?5, quarantined = ?6 WHERE id = ?1",
+                params![i.message, status, lm, lu, ctx.now, quarantined],
             )?;
             let event = match state {
                 IntentState::Done => "action_done",

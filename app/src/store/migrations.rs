@@ -8,6 +8,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_scan_reports.sql"),
+    include_str!("../../migrations/0003_dashboard.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

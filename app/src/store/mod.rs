@@ -4,14 +4,21 @@
 mod accounts;
 mod audit;
 pub mod crypto;
+mod dashboard;
 pub mod eml;
 mod messages;
 mod migrations;
+mod ops;
 mod sync;
+mod views;
 
+pub use accounts::AccountSource;
 pub use audit::{AuditEntry, AuditRow};
+pub use dashboard::{ListEntry, SessionRow};
 pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage};
+pub use ops::{Op, OpKind, OpRefusal, OpState};
 pub use sync::MailboxState;
+pub use views::{Count, DayCounts, MessageDetail, MessageFilter, MessageSummary};
 
 use crate::clock::SharedClock;
 use crypto::SecretBox;

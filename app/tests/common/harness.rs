@@ -94,6 +94,7 @@ impl Postern {
             tuning,
             eml_dir: dir.path().join("eml"),
             clock,
+            events: tokio::sync::broadcast::channel(64).0,
         });
         let manager = ManagerHandle::new(engine, probe);
         for a in store.accounts().await.unwrap() {

@@ -3,6 +3,7 @@
 
 use crate::domain::Finding;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,6 +35,19 @@ impl ClamavScanner {
             mode,
             stream_max,
         }
+    }
+
+    async fn ping(&self) -> Result<String, ScanError> {
+        let err = |e: std::io::Error| ScanError::scanner("clamav", e);
+        let mut s = TcpStream::connect(&self.addr).await.map_err(err)?;
+        s.write_all(b"zPING\0").await.map_err(err)?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.map_err(err)?;
+        let reply = String::from_utf8_lossy(&buf[..n]).trim_end_matches('\0').trim().to_string();
+        if reply != "PONG" {
+            return Err(ScanError::scanner("clamav", format!("PING answered {reply:?}")));
+        }
+        Ok(format!("clamd at {} answers PING", self.addr))
     }
 
     async fn instream(&self, data: &[u8]) -> Result<String, ScanError> {
@@ -91,6 +105,12 @@ impl Scanner for ClamavScanner {
     }
     fn tags(&self) -> &'static [&'static str] {
         TAGS
+    }
+    fn health(&self) -> BoxFuture<'_, Result<String, ScanError>> {
+        Box::pin(
+            tokio::time::timeout(Duration::from_secs(5), self.ping())
+                .map(|r| r.unwrap_or_else(|_| Err(ScanError::scanner("clamav", "PING timed out")))),
+        )
     }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(async move {

@@ -134,4 +134,19 @@ impl Scanner for RspamdScanner {
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(self.check(input))
     }
+    fn health(&self) -> BoxFuture<'_, Result<String, ScanError>> {
+        Box::pin(async move {
+            let r = self
+                .client
+                .get(format!("{}/ping", self.url))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .map_err(|e| ScanError::scanner("rspamd", e))?;
+            if !r.status().is_success() {
+                return Err(ScanError::scanner("rspamd", format!("/ping answered HTTP {}", r.status())));
+            }
+            Ok(format!("{} answers /ping", self.url))
+        })
+    }
 }

@@ -212,6 +212,17 @@ impl Scanner for YaraScanner {
     fn tags(&self) -> &'static [&'static str] {
         TAGS
     }
+    fn health(&self) -> BoxFuture<'_, Result<String, ScanError>> {
+        let h = self.health();
+        Box::pin(async move {
+            let line = format!("{} rules from {} files, {} reloads", h.rules, h.files, h.reloads);
+            match h.last_error {
+                // The old rule set keeps scanning; the operator must still know.
+                Some(e) => Err(ScanError::scanner("yara", format!("{line}; last reload refused: {e}"))),
+                None => Ok(line),
+            }
+        })
+    }
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         Box::pin(async move {
             let rules = self

@@ -13,6 +13,9 @@ use crate::imap::{Conn, ImapError};
 use crate::store::{Intent, IntentState};
 use sha2::{Digest, Sha256};
 
+mod ops;
+pub use ops::{OpOutcome, execute_op};
+
 /// Keyword added next to `\Flagged` so users and filters can tell who flagged.
 pub const FLAG_KEYWORD: &str = "$PosternFlagged";
 
@@ -115,7 +118,7 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
                     ),
                 });
             }
-            if let Some(uid) = find_copy(conn, folder, intent).await? {
+            if let Some(uid) = find_copy(conn, folder, intent.message_id.as_deref(), &intent.sha256).await? {
                 return Ok(Executed {
                     state: IntentState::Done,
                     location: Some((folder.clone(), Some(uid))),
@@ -138,16 +141,16 @@ fn gone(intent: &Intent) -> Executed {
     }
 }
 
-/// Looks for the intent's message in `folder` by Message-ID, confirming by hash.
-async fn find_copy(conn: &mut Conn, folder: &str, intent: &Intent) -> Result<Option<u32>, ImapError> {
-    let Some(mid) = intent.message_id.as_deref() else {
+/// Looks for a message in `folder` by Message-ID, confirming by hash.
+pub(crate) async fn find_copy(conn: &mut Conn, folder: &str, message_id: Option<&str>, sha256: &str) -> Result<Option<u32>, ImapError> {
+    let Some(mid) = message_id else {
         return Ok(None);
     };
     conn.select(folder).await?;
     let candidates = conn.uid_search(&format!("HEADER Message-ID {}", crate::imap::quote(mid))).await?;
     for chunk in candidates.chunks(8) {
         for f in conn.fetch_bodies(chunk).await? {
-            if hex::encode(Sha256::digest(&f.raw)) == intent.sha256 {
+            if hex::encode(Sha256::digest(&f.raw)) == sha256 {
                 return Ok(Some(f.uid));
             }
         }

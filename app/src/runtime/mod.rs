@@ -1,0 +1,247 @@
+//! The running system as operators change it: settings changed in the
+//! dashboard (thresholds, endpoints, scanner switches, lists) are stored,
+//! then a fresh pipeline is built and swapped in. A setting that cannot
+//! build a pipeline is refused before it is stored.
+
+mod quarantine;
+
+pub use quarantine::{OpError, OpResult};
+
+use crate::clock::SharedClock;
+use crate::config::{PolicyConfig, ScanSettings, Settings};
+use crate::domain::EventSender;
+use crate::manager::ManagerHandle;
+use crate::scan::{InputOptions, LiveDecider, Pipeline, Policy, PolicyError, ScanError};
+use crate::store::{Store, StoreError};
+use std::sync::Arc;
+
+const OVERRIDES_KEY: &str = "overrides";
+const ADMIN_HASH_KEY: &str = "admin_password_hash";
+/// Secret settings the dashboard manages: (key, label). Values are sealed
+/// with the store key and never shown again once saved.
+pub const SECRET_KEYS: &[(&str, &str)] = &[("rspamd_password", "Rspamd controller password")];
+/// Scanners an operator may switch off (built-in heuristics always run).
+pub const SWITCHABLE: &[&str] = &["rspamd", "clamav", "yara"];
+
+/// Runtime failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// Store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A scanner could not be built with these settings.
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    /// The policy file is unusable.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The operator's input is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Settings the dashboard overrides; `None` keeps the environment's value.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Overrides {
+    /// Score at which mail is flagged.
+    pub threshold_flag: Option<f64>,
+    /// Score at which mail is quarantined.
+    pub threshold_quarantine: Option<f64>,
+    /// Rspamd normal worker.
+    pub rspamd_url: Option<String>,
+    /// Rspamd controller (learning).
+    pub rspamd_controller_url: Option<String>,
+    /// clamd `host:port`.
+    pub clamd_addr: Option<String>,
+    /// Scanner ids switched off.
+    #[serde(default)]
+    pub disabled: Vec<String>,
+}
+
+impl Overrides {
+    /// Refuses values that cannot work.
+    pub fn validate(&self) -> Result<(), RuntimeError> {
+        let bad = |m: String| Err(RuntimeError::Invalid(m));
+        for (name, v) in [("flag", self.threshold_flag), ("quarantine", self.threshold_quarantine)] {
+            if let Some(v) = v
+                && !(v.is_finite() && (0.0..=1000.0).contains(&v))
+            {
+                return bad(format!("the {name} threshold must be a number between 0 and 1000"));
+            }
+        }
+        if let (Some(f), Some(q)) = (self.threshold_flag, self.threshold_quarantine)
+            && f > q
+        {
+            return bad(format!("the flag threshold ({f}) must not exceed the quarantine threshold ({q})"));
+        }
+        for (name, v) in [
+            ("Rspamd URL", &self.rspamd_url),
+            ("Rspamd controller URL", &self.rspamd_controller_url),
+        ] {
+            if let Some(u) = v {
+                let ok = url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                if !ok {
+                    return bad(format!("{name} {u:?} is not an http(s) URL"));
+                }
+            }
+        }
+        if let Some(a) = &self.clamd_addr
+            && a.rsplit_once(':')
+                .and_then(|(h, p)| (!h.is_empty()).then_some(p))
+                .and_then(|p| p.parse::<u16>().ok())
+                .is_none()
+        {
+            return bad(format!("clamd address {a:?} is not host:port"));
+        }
+        if let Some(d) = self.disabled.iter().find(|d| !SWITCHABLE.contains(&d.as_str())) {
+            return bad(format!("unknown scanner {d:?}"));
+        }
+        Ok(())
+    }
+}
+
+/// Everything the dashboard needs to observe and steer the system.
+#[derive(Clone)]
+pub struct Runtime {
+    /// Settings from the environment.
+    pub settings: Arc<Settings>,
+    /// Allow/block lists from config.yaml (dashboard lists add to them).
+    pub file_lists: PolicyConfig,
+    /// Persistence.
+    pub store: Store,
+    /// The pipeline new scans use.
+    pub live: Arc<LiveDecider>,
+    /// Accounts.
+    pub manager: ManagerHandle,
+    /// Live updates.
+    pub events: EventSender,
+    /// Time.
+    pub clock: SharedClock,
+}
+
+impl Runtime {
+    /// Stored overrides (defaults when none).
+    pub async fn overrides(&self) -> Result<Overrides, RuntimeError> {
+        Ok(match self.store.setting(OVERRIDES_KEY).await? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            None => Overrides::default(),
+        })
+    }
+
+    /// Validates, builds, stores and swaps in new overrides.
+    pub async fn set_overrides(&self, o: Overrides, actor: &str) -> Result<(), RuntimeError> {
+        o.validate()?;
+        let pipeline = self.build(&o).await?;
+        let json = serde_json::to_string(&o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store.set_setting(OVERRIDES_KEY, Some(&json), actor).await?;
+        self.live.swap(pipeline);
+        tracing::info!(?o, "settings changed; pipeline rebuilt");
+        Ok(())
+    }
+
+    /// Rebuilds the pipeline from the environment, overrides and lists.
+    pub async fn rebuild(&self) -> Result<(), RuntimeError> {
+        let o = self.overrides().await?;
+        self.live.swap(self.build(&o).await?);
+        Ok(())
+    }
+
+    /// The scanner settings in force for `o`.
+    pub fn effective_scan(&self, o: &Overrides) -> ScanSettings {
+        let mut s = self.settings.scan.clone();
+        if o.rspamd_url.is_some() {
+            s.rspamd_url.clone_from(&o.rspamd_url);
+        }
+        if o.rspamd_controller_url.is_some() {
+            s.rspamd_controller_url.clone_from(&o.rspamd_controller_url);
+        }
+        if o.clamd_addr.is_some() {
+            s.clamd_addr.clone_from(&o.clamd_addr);
+        }
+        for d in &o.disabled {
+            match d.as_str() {
+                "rspamd" => s.rspamd_url = None,
+                "clamav" => s.clamd_addr = None,
+                "yara" => s.yara_dir = None,
+                _ => {}
+            }
+        }
+        s
+    }
+
+    async fn build(&self, o: &Overrides) -> Result<Pipeline, RuntimeError> {
+        let scan = self.effective_scan(o);
+        let mut lists = self.file_lists.clone();
+        for e in self.store.list_entries().await? {
+            match e.kind.as_str() {
+                "allow" => lists.allow_senders.push(e.pattern),
+                _ => lists.block_senders.push(e.pattern),
+            }
+        }
+        let mut policy = load_policy(&self.settings)?;
+        if let Some(f) = o.threshold_flag {
+            policy.flag = f;
+        }
+        if let Some(q) = o.threshold_quarantine {
+            policy.quarantine = q;
+        }
+        Ok(build_pipeline(&scan, &lists, policy)?)
+    }
+
+    /// The Rspamd controller URL in force.
+    pub async fn controller_url(&self) -> Result<Option<String>, RuntimeError> {
+        Ok(self.effective_scan(&self.overrides().await?).rspamd_controller_url)
+    }
+
+    /// The Rspamd controller password: the dashboard's, else the environment's.
+    pub async fn rspamd_password(&self) -> Result<Option<String>, RuntimeError> {
+        Ok(self
+            .store
+            .secret_setting("rspamd_password")
+            .await?
+            .or_else(|| self.settings.scan.rspamd_password.clone()))
+    }
+
+    /// The admin's bcrypt hash: one set in the dashboard wins over the environment's.
+    pub async fn admin_hash(&self) -> Result<Option<String>, RuntimeError> {
+        Ok(self
+            .store
+            .secret_setting(ADMIN_HASH_KEY)
+            .await?
+            .or_else(|| self.settings.admin_password_hash.clone()))
+    }
+
+    /// Stores a new admin hash (sealed like a secret, so the audit log and a
+    /// copy of the database never show it).
+    pub async fn set_admin_hash(&self, hash: &str, actor: &str) -> Result<(), RuntimeError> {
+        Ok(self.store.set_secret_setting(ADMIN_HASH_KEY, Some(hash), actor).await?)
+    }
+}
+
+/// The policy table from `POSTERN_POLICY` or the built-in one, with the
+/// environment's threshold overrides.
+pub fn load_policy(s: &Settings) -> Result<Policy, PolicyError> {
+    let mut p = match &s.scan.policy_path {
+        Some(path) => Policy::load(path)?,
+        None => Policy::default_policy()?,
+    };
+    if let Some(f) = s.threshold_flag {
+        p.flag = f;
+    }
+    if let Some(q) = s.threshold_quarantine {
+        p.quarantine = q;
+    }
+    Ok(p)
+}
+
+/// Builds the enabled scanners into a pipeline.
+pub fn build_pipeline(s: &ScanSettings, lists: &PolicyConfig, policy: Policy) -> Result<Pipeline, ScanError> {
+    let scanners = crate::scan::scanners::build(s, lists)?;
+    let opts = InputOptions {
+        authserv_id: s.authserv_id.clone(),
+        trusted_hops: s.trusted_hops,
+        trusted_relays: s.trusted_relays.clone(),
+    };
+    Ok(Pipeline::new(scanners, policy, opts))
+}

@@ -1,0 +1,71 @@
+//! Teaching Rspamd's Bayes classifier from the dashboard: `POST
+//! /learnspam` or `/learnham` on the **controller** worker, with its
+//! password. Failures are returned to the operator, never swallowed.
+
+use std::time::Duration;
+
+/// Why learning failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LearnError {
+    /// No controller URL is configured.
+    #[error("the Rspamd controller is not configured (POSTERN_RSPAMD_CONTROLLER_URL or Settings → Endpoints)")]
+    NotConfigured,
+    /// Transport failure or timeout.
+    #[error("cannot reach the Rspamd controller: {0}")]
+    Transport(String),
+    /// The controller answered with an error.
+    #[error("Rspamd refused to learn (HTTP {status}): {detail}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Rspamd's message.
+        detail: String,
+    },
+}
+
+/// Spam or ham.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Learn as spam.
+    Spam,
+    /// Learn as ham.
+    Ham,
+}
+
+/// Sends `raw` to the controller's learn endpoint. An "already learned"
+/// answer counts as success: the classifier holds that lesson.
+pub async fn learn(controller: Option<&str>, password: Option<&str>, raw: Vec<u8>, class: Class) -> Result<String, LearnError> {
+    let base = controller.ok_or(LearnError::NotConfigured)?.trim_end_matches('/');
+    let path = match class {
+        Class::Spam => "learnspam",
+        Class::Ham => "learnham",
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .no_proxy()
+        .build()
+        .map_err(|e| LearnError::Transport(e.to_string()))?;
+    let mut req = client.post(format!("{base}/{path}")).body(raw);
+    if let Some(p) = password {
+        req = req.header("Password", p);
+    }
+    let resp = req.send().await.map_err(|e| LearnError::Transport(e.to_string()))?;
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    let detail = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(300).collect());
+    if status.is_success() {
+        return Ok(format!("Rspamd learned it as {path}"));
+    }
+    // Rspamd answers 208 or an error mentioning "already learned" for a repeat.
+    if detail.contains("already learned") {
+        return Ok(format!("Rspamd had already learned it ({path})"));
+    }
+    Err(LearnError::Refused {
+        status: status.as_u16(),
+        detail,
+    })
+}

@@ -1,0 +1,371 @@
+//! Accounts: list, create, edit, delete, test login, start and stop.
+//!
+//! Accounts from config.yaml are shown but edited in the file (the file is
+//! re-read at start and would undo a dashboard edit); accounts created here
+//! are fully managed here. Every change goes through the same validation as
+//! config.yaml and takes effect at once through the manager handle.
+
+use super::auth::{Admin, urlencode};
+use super::pages::{Flash, flash_texts};
+use super::security::Nonce;
+use super::templates::{PageCx, render};
+use super::{AppState, WebError, error::html_error};
+use crate::config::{AccountConfig, parse_account_value};
+use crate::imap::Conn;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form, Json};
+use minijinja::context;
+use serde_json::{Value, json};
+use serde_norway::{Mapping, Value as Yaml};
+
+/// An account as shown: never its password.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct AccountView {
+    name: String,
+    host: String,
+    port: u16,
+    tls: crate::config::TlsMode,
+    tls_skip_verify: bool,
+    user: String,
+    folders: Vec<String>,
+    quarantine_folder: String,
+    hold_folder: String,
+    mode: crate::domain::Mode,
+    backfill_days: Option<u32>,
+    source: String,
+    running: bool,
+    listeners: Vec<crate::manager::ListenerStatus>,
+}
+
+async fn views(st: &AppState) -> Result<Vec<AccountView>, WebError> {
+    let running = st.rt.manager.accounts();
+    let status = st.rt.manager.status();
+    let mut out = Vec::new();
+    for a in st.rt.store.accounts().await? {
+        let source = st.rt.store.account_source(&a.name).await?.map(|s| s.source).unwrap_or_default();
+        out.push(AccountView {
+            running: running.contains(&a.name),
+            listeners: status.iter().filter(|s| s.account == a.name).cloned().collect(),
+            backfill_days: match a.start_at {
+                crate::config::StartAt::Backfill { days } => Some(days),
+                crate::config::StartAt::New => None,
+            },
+            name: a.name,
+            host: a.host,
+            port: a.port,
+            tls: a.tls,
+            tls_skip_verify: a.tls_skip_verify,
+            user: a.user,
+            folders: a.folders,
+            quarantine_folder: a.quarantine_folder,
+            hold_folder: a.hold_folder,
+            mode: a.mode,
+            source,
+        });
+    }
+    Ok(out)
+}
+
+/// Account input, from the form or JSON. An empty password on an edit keeps
+/// the stored one.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(crate) struct AccountInput {
+    name: String,
+    host: String,
+    #[serde(default)]
+    port: Option<String>,
+    #[serde(default)]
+    tls: Option<String>,
+    #[serde(default)]
+    tls_skip_verify: Option<String>,
+    user: String,
+    #[serde(default)]
+    pass: String,
+    #[serde(default)]
+    folders: Option<String>,
+    #[serde(default)]
+    quarantine_folder: Option<String>,
+    #[serde(default)]
+    hold_folder: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    backfill_days: Option<String>,
+    /// Set by the edit form: the account must exist.
+    #[serde(default)]
+    existing: Option<String>,
+}
+
+fn nonempty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Validates input exactly like a config.yaml entry.
+fn to_config(i: &AccountInput, stored_pass: Option<String>, base: &std::path::Path) -> Result<AccountConfig, WebError> {
+    let mut m = Mapping::new();
+    let mut put = |k: &str, v: Yaml| {
+        m.insert(Yaml::String(k.into()), v);
+    };
+    put("name", Yaml::String(i.name.trim().into()));
+    put("host", Yaml::String(i.host.trim().into()));
+    put("user", Yaml::String(i.user.trim().into()));
+    let pass = if i.pass.is_empty() {
+        stored_pass.unwrap_or_default()
+    } else {
+        i.pass.clone()
+    };
+    put("pass", Yaml::String(pass));
+    if let Some(p) = nonempty(&i.port) {
+        let port = p
+            .parse::<u16>()
+            .map_err(|_| WebError::BadRequest(format!("port {p:?} is not a number")))?;
+        put("port", Yaml::Number(port.into()));
+    }
+    if let Some(t) = nonempty(&i.tls) {
+        put("tls", Yaml::String(t.into()));
+    }
+    put(
+        "tls_skip_verify",
+        Yaml::Bool(matches!(nonempty(&i.tls_skip_verify), Some("on" | "true" | "1"))),
+    );
+    if let Some(f) = nonempty(&i.folders) {
+        let list = f
+            .split(',')
+            .map(|s| Yaml::String(s.trim().into()))
+            .filter(|v| v.as_str() != Some(""))
+            .collect();
+        put("folders", Yaml::Sequence(list));
+    }
+    for (k, v) in [
+        ("quarantine_folder", &i.quarantine_folder),
+        ("hold_folder", &i.hold_folder),
+        ("mode", &i.mode),
+    ] {
+        if let Some(v) = nonempty(v) {
+            put(k, Yaml::String(v.into()));
+        }
+    }
+    if let Some(d) = nonempty(&i.backfill_days) {
+        let days = d
+            .parse::<u32>()
+            .map_err(|_| WebError::BadRequest(format!("backfill days {d:?} is not a number")))?;
+        put("start_at", Yaml::String("backfill".into()));
+        put("backfill_days", Yaml::Number(days.into()));
+    }
+    let mut problems = Vec::new();
+    parse_account_value(&Yaml::Mapping(m), base, &mut problems).ok_or_else(|| {
+        let text: Vec<String> = problems.iter().map(|p| format!("{}: {} ({})", p.path, p.message, p.hint)).collect();
+        WebError::BadRequest(text.join("; "))
+    })
+}
+
+/// Creates or updates a dashboard-managed account and (re)starts it.
+async fn save(st: &AppState, i: AccountInput, actor: &str) -> Result<String, WebError> {
+    let name = i.name.trim().to_string();
+    let existing = st.rt.store.account_source(&name).await?;
+    let editing = i.existing.is_some();
+    match (&existing, editing) {
+        (Some(s), _) if s.source == "config" => {
+            return Err(WebError::Conflict(format!("{name} is defined in config.yaml; edit it there")));
+        }
+        (Some(s), false) if s.enabled => return Err(WebError::Conflict(format!("an account named {name} already exists"))),
+        (None, true) => return Err(WebError::NotFound),
+        _ => {}
+    }
+    let stored_pass = st.rt.store.account(&name).await?.map(|a| a.pass);
+    let base = st
+        .rt
+        .settings
+        .config_path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let cfg = to_config(&i, stored_pass, &base)?;
+    st.rt.store.upsert_account(&cfg, "web").await?;
+    st.rt
+        .store
+        .audit(crate::store::AuditEntry {
+            actor: actor.into(),
+            account: Some(name.clone()),
+            event: if editing { "account_updated" } else { "account_created" }.into(),
+            detail: format!(
+                "{}@{}:{} folders {:?} mode {:?}",
+                cfg.user, cfg.host, cfg.port, cfg.folders, cfg.mode
+            ),
+            ..Default::default()
+        })
+        .await?;
+    st.rt.manager.start_account(cfg).await;
+    Ok(name)
+}
+
+async fn remove(st: &AppState, name: &str, actor: &str) -> Result<(), WebError> {
+    match st.rt.store.account_source(name).await? {
+        None => return Err(WebError::NotFound),
+        Some(s) if s.source == "config" => {
+            return Err(WebError::Conflict(format!("{name} is defined in config.yaml; remove it there")));
+        }
+        _ => {}
+    }
+    st.rt.manager.stop_account(name).await;
+    st.rt.store.disable_account(name, actor).await?;
+    Ok(())
+}
+
+/// Logs in with the stored settings and reports what the server offers.
+async fn test(st: &AppState, name: &str) -> Result<String, WebError> {
+    let a = st.rt.store.account(name).await?.ok_or(WebError::NotFound)?;
+    let timeout = st.rt.settings.imap.command_timeout.min(std::time::Duration::from_secs(20));
+    match Conn::connect(&a, timeout).await {
+        Ok(c) => {
+            let caps: Vec<&str> = ["IDLE", "MOVE", "UIDPLUS", "CONDSTORE", "QRESYNC"]
+                .into_iter()
+                .filter(|k| c.has(k))
+                .collect();
+            let missing_move = !c.has("MOVE") && !c.has("UIDPLUS");
+            c.logout().await;
+            let mut msg = format!("login to {}:{} OK; server offers {}", a.host, a.port, caps.join(" "));
+            if missing_move {
+                msg.push_str(". Warning: no MOVE or UIDPLUS, so Postern cannot quarantine on this server");
+            }
+            Ok(msg)
+        }
+        Err(e) => Err(WebError::BadRequest(format!("login to {}:{} failed: {e}", a.host, a.port))),
+    }
+}
+
+async fn set_running(st: &AppState, name: &str, run: bool, actor: &str) -> Result<(), WebError> {
+    let a = st.rt.store.account(name).await?.ok_or(WebError::NotFound)?;
+    if run {
+        st.rt.manager.start_account(a).await;
+    } else {
+        st.rt.manager.stop_account(name).await;
+    }
+    st.rt
+        .store
+        .audit(crate::store::AuditEntry {
+            actor: actor.into(),
+            account: Some(name.into()),
+            event: if run { "account_started" } else { "account_stopped" }.into(),
+            detail: String::new(),
+            ..Default::default()
+        })
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct PageQuery {
+    #[serde(flatten)]
+    flash: Flash,
+    edit: Option<String>,
+    tested: Option<String>,
+}
+
+pub(crate) async fn page(
+    State(st): State<AppState>,
+    Extension(nonce): Extension<Nonce>,
+    Extension(admin): Extension<Admin>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let cx = PageCx::admin(&nonce, &admin, "accounts");
+    match views(&st).await {
+        Ok(accounts) => {
+            let (ok, err) = flash_texts(&q.flash);
+            let edit = q
+                .edit
+                .as_ref()
+                .and_then(|n| accounts.iter().find(|a| &a.name == n && a.source != "config").cloned());
+            let tested: Option<String> = q.tested.map(|t| t.chars().take(300).collect());
+            render(&st, "accounts.html", &cx, context! { accounts, ok, err, edit, tested })
+        }
+        Err(e) => html_error(e),
+    }
+}
+
+fn back(r: Result<String, WebError>) -> Response {
+    match r {
+        Ok(q) => Redirect::to(&format!("/accounts?{q}")).into_response(),
+        Err(e) => Redirect::to(&format!("/accounts?err={}", urlencode(&e.public_message()))).into_response(),
+    }
+}
+
+pub(crate) async fn save_form(State(st): State<AppState>, Extension(a): Extension<Admin>, Form(i): Form<AccountInput>) -> Response {
+    back(save(&st, i, a.actor()).await.map(|_| "ok=account_saved".into()))
+}
+
+pub(crate) async fn delete_form(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(name): Path<String>) -> Response {
+    back(remove(&st, &name, a.actor()).await.map(|_| "ok=account_deleted".into()))
+}
+
+pub(crate) async fn test_form(State(st): State<AppState>, Path(name): Path<String>) -> Response {
+    back(test(&st, &name).await.map(|m| format!("tested={}", urlencode(&m))))
+}
+
+pub(crate) async fn start_form(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(name): Path<String>) -> Response {
+    back(set_running(&st, &name, true, a.actor()).await.map(|_| "ok=account_started".into()))
+}
+
+pub(crate) async fn stop_form(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(name): Path<String>) -> Response {
+    back(set_running(&st, &name, false, a.actor()).await.map(|_| "ok=account_stopped".into()))
+}
+
+pub(crate) async fn list_api(State(st): State<AppState>) -> Result<Json<Vec<AccountView>>, WebError> {
+    Ok(Json(views(&st).await?))
+}
+
+pub(crate) async fn create_api(
+    State(st): State<AppState>,
+    Extension(a): Extension<Admin>,
+    Json(mut i): Json<AccountInput>,
+) -> Result<Json<Value>, WebError> {
+    i.existing = None;
+    Ok(Json(json!({ "name": save(&st, i, a.actor()).await?, "started": true })))
+}
+
+pub(crate) async fn update_api(
+    State(st): State<AppState>,
+    Extension(a): Extension<Admin>,
+    Path(name): Path<String>,
+    Json(mut i): Json<AccountInput>,
+) -> Result<Json<Value>, WebError> {
+    if i.name.trim() != name {
+        return Err(WebError::BadRequest(
+            "the name in the body must match the URL; accounts cannot be renamed".into(),
+        ));
+    }
+    i.existing = Some(name);
+    Ok(Json(json!({ "name": save(&st, i, a.actor()).await?, "restarted": true })))
+}
+
+pub(crate) async fn delete_api(
+    State(st): State<AppState>,
+    Extension(a): Extension<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, WebError> {
+    remove(&st, &name, a.actor()).await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+pub(crate) async fn test_api(State(st): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, WebError> {
+    Ok(Json(json!({ "ok": true, "detail": test(&st, &name).await? })))
+}
+
+pub(crate) async fn start_api(
+    State(st): State<AppState>,
+    Extension(a): Extension<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, WebError> {
+    set_running(&st, &name, true, a.actor()).await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+pub(crate) async fn stop_api(
+    State(st): State<AppState>,
+    Extension(a): Extension<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, WebError> {
+    set_running(&st, &name, false, a.actor()).await?;
+    Ok(Json(json!({ "ok": true })))
+}

@@ -1,0 +1,184 @@
+//! Liveness, component health, Prometheus metrics and the scan API.
+
+use super::{AppState, WebError};
+use crate::manager::ListenerState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::future::join_all;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Responses by status class, for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct HttpMetrics {
+    classes: [AtomicU64; 5],
+}
+
+impl HttpMetrics {
+    pub(crate) fn count(&self, s: StatusCode) {
+        let i = (s.as_u16() / 100).clamp(1, 5) as usize - 1;
+        self.classes[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub(crate) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// One component's health.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Component {
+    name: String,
+    ok: bool,
+    critical: bool,
+    detail: String,
+}
+
+/// Every component: the database, each scanner (pinged) and each account
+/// connection. Critical ones make the whole answer 503.
+pub(crate) async fn components(st: &AppState) -> Vec<Component> {
+    let mut out = Vec::new();
+    let db = st.rt.store.ping().await;
+    out.push(Component {
+        name: "database".into(),
+        ok: db.is_ok(),
+        critical: true,
+        detail: db.map_or_else(|e| e.to_string(), |_| "answers".into()),
+    });
+    let pipeline = st.rt.live.current();
+    let checks = pipeline.scanners().iter().map(|s| async move {
+        let r = tokio::time::timeout(Duration::from_secs(6), s.health()).await;
+        let (ok, detail) = match r {
+            Ok(Ok(d)) => (true, d),
+            Ok(Err(e)) => (false, e.to_string()),
+            Err(_) => (false, "health check timed out".into()),
+        };
+        Component {
+            name: format!("scanner:{}", s.id()),
+            ok,
+            critical: s.failure_mode() == crate::scan::FailureMode::Closed,
+            detail,
+        }
+    });
+    out.extend(join_all(checks).await);
+    for l in st.rt.manager.status() {
+        let ok = !matches!(l.state, ListenerState::Backoff { .. } | ListenerState::Stopped);
+        let state = serde_json::to_value(&l.state).map(|v| v.to_string()).unwrap_or_default();
+        let detail = match &l.last_error {
+            Some(e) if !ok => format!("{state}; last error: {e}"),
+            _ => format!("{state}; {} logins, {} processed", l.connects, l.processed),
+        };
+        out.push(Component {
+            name: format!("imap:{}/{}", l.account, l.mailbox),
+            ok,
+            critical: true,
+            detail,
+        });
+    }
+    out
+}
+
+pub(crate) async fn health(State(st): State<AppState>) -> Result<Response, WebError> {
+    let comps = components(&st).await;
+    let degraded = comps.iter().any(|c| c.critical && !c.ok);
+    let today = st.rt.clock.now().format("%Y-%m-%d").to_string();
+    let counts = st.rt.store.daily_counts(&today).await?.into_iter().next().unwrap_or_default();
+    let (intents, ops) = st.rt.store.pending_work().await?;
+    let body = json!({
+        "status": if degraded { "degraded" } else { "ok" },
+        "components": comps,
+        "today": counts,
+        "quarantined": st.rt.store.quarantine_count().await?,
+        "pending": { "actions": intents, "operator_actions": ops },
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let code = if degraded {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    Ok((code, Json(body)).into_response())
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebError> {
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "# HELP postern_messages_total Messages scanned, by verdict.\n# TYPE postern_messages_total counter"
+    );
+    for (v, n) in st.rt.store.verdict_totals().await? {
+        let _ = writeln!(m, "postern_messages_total{{verdict=\"{}\"}} {n}", esc(&v));
+    }
+    let (intents, ops) = st.rt.store.pending_work().await?;
+    let _ = writeln!(
+        m,
+        "# HELP postern_quarantined Messages in quarantine or hold.\n# TYPE postern_quarantined gauge"
+    );
+    let _ = writeln!(m, "postern_quarantined {}", st.rt.store.quarantine_count().await?);
+    let _ = writeln!(
+        m,
+        "# HELP postern_pending_actions Actions waiting to run.\n# TYPE postern_pending_actions gauge"
+    );
+    let _ = writeln!(m, "postern_pending_actions{{kind=\"automatic\"}} {intents}");
+    let _ = writeln!(m, "postern_pending_actions{{kind=\"operator\"}} {ops}");
+    let _ = writeln!(
+        m,
+        "# HELP postern_component_up Component health (1 up, 0 down).\n# TYPE postern_component_up gauge"
+    );
+    for c in components(&st).await {
+        let _ = writeln!(
+            m,
+            "postern_component_up{{component=\"{}\",critical=\"{}\"}} {}",
+            esc(&c.name),
+            c.critical,
+            u8::from(c.ok)
+        );
+    }
+    let _ = writeln!(
+        m,
+        "# HELP postern_imap_logins_total Successful IMAP logins.\n# TYPE postern_imap_logins_total counter"
+    );
+    let status = st.rt.manager.status();
+    for l in &status {
+        let _ = writeln!(
+            m,
+            "postern_imap_logins_total{{account=\"{}\",mailbox=\"{}\"}} {}",
+            esc(&l.account),
+            esc(&l.mailbox),
+            l.connects
+        );
+    }
+    let _ = writeln!(
+        m,
+        "# HELP postern_http_responses_total Dashboard responses by status class.\n# TYPE postern_http_responses_total counter"
+    );
+    for (i, c) in st.metrics.classes.iter().enumerate() {
+        let _ = writeln!(
+            m,
+            "postern_http_responses_total{{class=\"{}xx\"}} {}",
+            i + 1,
+            c.load(Ordering::Relaxed)
+        );
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m).into_response())
+}
+
+/// Raw EML in, decision out. Nothing is stored and nothing moves.
+pub(crate) async fn scan_api(State(st): State<AppState>, body: Bytes) -> Result<Json<Value>, WebError> {
+    if body.is_empty() {
+        return Err(WebError::BadRequest("send the raw message as the request body".into()));
+    }
+    let d = st.rt.live.current().scan(body.to_vec()).await;
+    Ok(Json(json!({
+        "verdict": d.verdict, "score": d.score, "tags": d.tags, "reason": d.reason, "reports": d.reports,
+    })))
+}

@@ -1,0 +1,211 @@
+//! The dashboard and its JSON API (axum + minijinja).
+//!
+//! Every route is declared once in [`routes`] with its access level; the
+//! router is built from that table and the router tests walk the same table,
+//! so no route can escape the session, CSRF and header checks unnoticed.
+//! The web layer steers the system only through [`Runtime`] (store, manager
+//! handle, live pipeline); it never talks IMAP itself.
+
+mod accounts;
+mod api;
+mod assets;
+mod auth;
+mod chart;
+mod error;
+mod forms;
+mod health;
+mod messages;
+mod pages;
+mod security;
+mod sse;
+mod templates;
+#[cfg(test)]
+mod tests;
+
+pub use error::WebError;
+
+use crate::config::WebSettings;
+use crate::runtime::Runtime;
+use axum::Router;
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, post, put};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (liveness, assets, the login form).
+    Public,
+    /// A logged-in admin; unsafe methods also need the session's CSRF token.
+    Session,
+    /// Clients in `POSTERN_METRICS_ALLOW`.
+    MetricsCidr,
+    /// Clients in `POSTERN_SCAN_API_ALLOW` (integrations, benchmarks).
+    ScanCidr,
+}
+
+/// One entry of the route table.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern, axum syntax.
+    pub path: &'static str,
+    /// Access level.
+    pub access: Access,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What every handler shares (reached through [`AppState`]).
+pub struct Inner {
+    pub(crate) rt: Runtime,
+    pub(crate) web: WebSettings,
+    pub(crate) templates: minijinja::Environment<'static>,
+    pub(crate) limiter: auth::LoginLimiter,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) metrics: health::HttpMetrics,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// State over a running system. `shutdown` ends open event streams.
+    pub fn new(rt: Runtime, web: WebSettings, shutdown: CancellationToken) -> Result<Self, WebError> {
+        let templates = templates::environment()?;
+        let limiter = auth::LoginLimiter::new(web.login_max_failures, web.login_lockout);
+        Ok(Self(Arc::new(Inner {
+            rt,
+            web,
+            templates,
+            limiter,
+            shutdown,
+            metrics: health::HttpMetrics::default(),
+        })))
+    }
+}
+
+fn spec(method: Method, path: &'static str, access: Access) -> RouteSpec {
+    RouteSpec { method, path, access }
+}
+
+/// Every route, with its handler. The single source of truth.
+pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
+    use Access::*;
+    use Method as M;
+    vec![
+        (spec(M::GET, "/healthz", Public), get(health::healthz)),
+        (spec(M::GET, "/static/{file}", Public), get(assets::serve)),
+        (spec(M::GET, "/login", Public), get(auth::login_page)),
+        (spec(M::POST, "/login", Public), post(auth::login)),
+        (spec(M::GET, "/metrics", MetricsCidr), get(health::metrics)),
+        (spec(M::POST, "/api/scan", ScanCidr), post(health::scan_api)),
+        (spec(M::POST, "/logout", Session), post(auth::logout)),
+        (spec(M::GET, "/health", Session), get(health::health)),
+        (spec(M::GET, "/events", Session), get(sse::events)),
+        (spec(M::GET, "/", Session), get(pages::dashboard)),
+        (spec(M::GET, "/quarantine", Session), get(pages::quarantine)),
+        (spec(M::GET, "/messages/{id}/drawer", Session), get(messages::drawer)),
+        (spec(M::GET, "/messages/{id}/preview", Session), get(messages::preview)),
+        (spec(M::GET, "/messages/{id}/eml", Session), get(messages::eml)),
+        (spec(M::GET, "/lists", Session), get(pages::lists)),
+        (spec(M::POST, "/lists", Session), post(forms::list_add)),
+        (spec(M::POST, "/lists/import", Session), post(forms::list_import)),
+        (spec(M::POST, "/lists/{id}/delete", Session), post(forms::list_delete)),
+        (spec(M::GET, "/stats", Session), get(pages::stats)),
+        (spec(M::GET, "/audit", Session), get(pages::audit)),
+        (spec(M::GET, "/settings", Session), get(pages::settings)),
+        (spec(M::POST, "/settings", Session), post(forms::settings_save)),
+        (spec(M::POST, "/settings/secrets", Session), post(forms::secret_save)),
+        (spec(M::POST, "/settings/password", Session), post(auth::change_password_form)),
+        (spec(M::GET, "/accounts", Session), get(accounts::page)),
+        (spec(M::POST, "/accounts", Session), post(accounts::save_form)),
+        (spec(M::POST, "/accounts/{name}/delete", Session), post(accounts::delete_form)),
+        (spec(M::POST, "/accounts/{name}/test", Session), post(accounts::test_form)),
+        (spec(M::POST, "/accounts/{name}/start", Session), post(accounts::start_form)),
+        (spec(M::POST, "/accounts/{name}/stop", Session), post(accounts::stop_form)),
+        (spec(M::GET, "/api/openapi.json", Session), get(api::openapi)),
+        (spec(M::GET, "/api/status", Session), get(api::status)),
+        (spec(M::GET, "/api/messages", Session), get(api::messages)),
+        (spec(M::GET, "/api/messages/{id}", Session), get(api::message)),
+        (spec(M::POST, "/api/messages/{id}/release", Session), post(api::release)),
+        (spec(M::POST, "/api/messages/{id}/release-learn", Session), post(api::release_learn)),
+        (spec(M::POST, "/api/messages/{id}/learn-spam", Session), post(api::learn_spam)),
+        (spec(M::POST, "/api/messages/{id}/learn-ham", Session), post(api::learn_ham)),
+        (spec(M::POST, "/api/messages/{id}/delete", Session), post(api::delete)),
+        (spec(M::POST, "/api/messages/{id}/rescan", Session), post(api::rescan)),
+        (spec(M::GET, "/api/lists", Session), get(api::lists)),
+        (spec(M::POST, "/api/lists", Session), post(api::list_add)),
+        (spec(M::POST, "/api/lists/import", Session), post(api::list_import)),
+        (spec(M::DELETE, "/api/lists/{id}", Session), delete(api::list_delete)),
+        (spec(M::GET, "/api/stats", Session), get(api::stats)),
+        (spec(M::GET, "/api/audit", Session), get(api::audit)),
+        (spec(M::GET, "/api/settings", Session), get(api::settings)),
+        (spec(M::PUT, "/api/settings", Session), put(api::settings_put)),
+        (spec(M::PUT, "/api/settings/secrets/{key}", Session), put(api::secret_put)),
+        (spec(M::DELETE, "/api/settings/secrets/{key}", Session), delete(api::secret_delete)),
+        (spec(M::POST, "/api/password", Session), post(auth::change_password_api)),
+        (spec(M::GET, "/api/accounts", Session), get(accounts::list_api)),
+        (spec(M::POST, "/api/accounts", Session), post(accounts::create_api)),
+        (spec(M::PUT, "/api/accounts/{name}", Session), put(accounts::update_api)),
+        (spec(M::DELETE, "/api/accounts/{name}", Session), delete(accounts::delete_api)),
+        (spec(M::POST, "/api/accounts/{name}/test", Session), post(accounts::test_api)),
+        (spec(M::POST, "/api/accounts/{name}/start", Session), post(accounts::start_api)),
+        (spec(M::POST, "/api/accounts/{name}/stop", Session), post(accounts::stop_api)),
+    ]
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    use axum::middleware::from_fn_with_state;
+    let (mut public, mut session, mut metrics, mut scan) = (Router::new(), Router::new(), Router::new(), Router::new());
+    for (spec, handler) in routes() {
+        let r = match spec.access {
+            Access::Public => &mut public,
+            Access::Session => &mut session,
+            Access::MetricsCidr => &mut metrics,
+            Access::ScanCidr => &mut scan,
+        };
+        *r = std::mem::take(r).route(spec.path, handler);
+    }
+    let session = session.route_layer(from_fn_with_state(state.clone(), auth::require_session));
+    let metrics = metrics.route_layer(from_fn_with_state(state.clone(), security::metrics_cidr));
+    let scan = scan.route_layer(from_fn_with_state(state.clone(), security::scan_cidr));
+    Router::new()
+        .merge(public)
+        .merge(session)
+        .merge(metrics)
+        .merge(scan)
+        .fallback(error::not_found)
+        .layer(from_fn_with_state(state.clone(), security::headers))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(security::BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Serves the dashboard on `addr` until `shutdown` fires. Open event streams
+/// end with it, so they never hold up a graceful stop.
+pub async fn serve(state: AppState, addr: SocketAddr) -> Result<(), WebError> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(WebError::Bind)?;
+    let local = listener.local_addr().map_err(WebError::Bind)?;
+    tracing::info!(url = %format!("http://{local}/"), "dashboard listening");
+    serve_on(state, listener).await
+}
+
+/// Like [`serve`], on a listener the caller bound (tests bind port 0).
+pub async fn serve_on(state: AppState, listener: tokio::net::TcpListener) -> Result<(), WebError> {
+    let shutdown = state.shutdown.clone();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .map_err(WebError::Bind)
+}

@@ -1,0 +1,128 @@
+//! Templates are embedded in the binary; `.html` templates are autoescaped.
+
+use super::security::Nonce;
+use super::{AppState, WebError, error::html_error};
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::{Environment, Value, context};
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    ("dashboard.html", include_str!("../../templates/dashboard.html")),
+    ("quarantine.html", include_str!("../../templates/quarantine.html")),
+    ("messages_table.html", include_str!("../../templates/messages_table.html")),
+    ("filters.html", include_str!("../../templates/filters.html")),
+    ("drawer.html", include_str!("../../templates/drawer.html")),
+    ("lists.html", include_str!("../../templates/lists.html")),
+    ("stats.html", include_str!("../../templates/stats.html")),
+    ("audit.html", include_str!("../../templates/audit.html")),
+    ("settings.html", include_str!("../../templates/settings.html")),
+    ("accounts.html", include_str!("../../templates/accounts.html")),
+];
+
+/// Builds the template environment (fails on a template syntax error).
+pub(crate) fn environment() -> Result<Environment<'static>, WebError> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    for (name, src) in TEMPLATES {
+        env.add_template(name, src)?;
+    }
+    env.add_filter("badge", badge);
+    env.add_filter("short_time", short_time);
+    env.add_filter("defang", defang);
+    Ok(env)
+}
+
+/// CSS class for a verdict badge.
+fn badge(v: Option<String>) -> &'static str {
+    match v.as_deref() {
+        Some("pass") => "badge badge-pass",
+        Some("flag") => "badge badge-flag",
+        Some("quarantine") => "badge badge-quarantine",
+        Some("delete") => "badge badge-delete",
+        _ => "badge badge-muted",
+    }
+}
+
+/// `2026-11-22T10:01:02.123Z` → `2026-11-22 10:01:02`.
+fn short_time(s: Option<String>) -> String {
+    s.map(|s| s.replace('T', " ").chars().take(19).collect()).unwrap_or_default()
+}
+
+/// Makes a URL or address unclickable: `hxxps://evil[.]example/`.
+pub(crate) fn defang(s: String) -> String {
+    s.replacen("https://", "hxxps://", 1)
+        .replacen("http://", "hxxp://", 1)
+        .replace('.', "[.]")
+}
+
+/// Per-request page context.
+pub(crate) struct PageCx {
+    pub(crate) nonce: String,
+    pub(crate) csrf: Option<String>,
+    pub(crate) nav: &'static str,
+}
+
+impl PageCx {
+    pub(crate) fn anonymous(nonce: &Nonce) -> Self {
+        Self {
+            nonce: nonce.0.clone(),
+            csrf: None,
+            nav: "",
+        }
+    }
+
+    pub(crate) fn admin(nonce: &Nonce, admin: &super::auth::Admin, nav: &'static str) -> Self {
+        Self {
+            nonce: nonce.0.clone(),
+            csrf: Some(admin.csrf.clone()),
+            nav,
+        }
+    }
+}
+
+/// Renders a page; a rendering failure becomes a generic error page.
+pub(crate) fn render(st: &AppState, name: &str, cx: &PageCx, extra: Value) -> Response {
+    match render_string(st, name, cx, extra) {
+        Ok(s) => Html(s).into_response(),
+        Err(e) => html_error(e),
+    }
+}
+
+pub(crate) fn render_string(st: &AppState, name: &str, cx: &PageCx, extra: Value) -> Result<String, WebError> {
+    let t = st.templates.get_template(name)?;
+    let base = context! {
+        nonce => cx.nonce,
+        csrf => cx.csrf,
+        nav => cx.nav,
+        version => env!("CARGO_PKG_VERSION"),
+    };
+    Ok(t.render(context! { ..base, ..extra })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse_and_escape() {
+        let env = environment().unwrap();
+        let t = env.template_from_str("{{ x }}").unwrap();
+        assert_eq!(
+            t.render(context! { x => "<b>" }).unwrap(),
+            "<b>",
+            "non-.html inline strings are not escaped"
+        );
+        let page = env.get_template("login.html").unwrap();
+        let out = page
+            .render(context! { error => "<script>alert(1)</script>", nonce => "n", login_csrf => "t" })
+            .unwrap();
+        assert!(out.contains("&lt;script&gt;"), "html templates escape");
+        assert!(!out.contains("<script>alert"));
+    }
+
+    #[test]
+    fn defanging() {
+        assert_eq!(defang("https://evil.example/x".into()), "hxxps://evil[.]example/x");
+    }
+}

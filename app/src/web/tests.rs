@@ -1,0 +1,352 @@
+//! Router tests: every route in the table, driven with `oneshot`.
+
+use super::*;
+use crate::clock::{SharedClock, TestClock};
+use crate::config::Settings;
+use crate::manager::ManagerHandle;
+use crate::scan::LiveDecider;
+use crate::store::Store;
+use crate::worker::Engine;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Fixture {
+    app: Router,
+    clock: TestClock,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new(chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().into());
+    let shared: SharedClock = Arc::new(clock.clone());
+    let mut settings = Settings::for_data_dir(dir.path().to_path_buf(), [7u8; 32]);
+    // Cost 4 keeps the test fast; production hashes use cost 12.
+    settings.admin_password_hash = Some(bcrypt::hash(PASSWORD, 4).unwrap());
+    settings.web.insecure_cookies = true;
+    settings.web.login_max_failures = 3;
+    let store = Store::open(&settings.db_path, &settings.db_key, shared.clone()).unwrap();
+    let pipeline =
+        crate::runtime::build_pipeline(&settings.scan, &Default::default(), crate::runtime::load_policy(&settings).unwrap()).unwrap();
+    let live = Arc::new(LiveDecider::new(pipeline));
+    let (events, _) = tokio::sync::broadcast::channel(16);
+    let engine = Arc::new(Engine {
+        store: store.clone(),
+        decider: live.clone(),
+        tuning: settings.imap.clone(),
+        eml_dir: settings.eml_dir.clone(),
+        clock: shared.clone(),
+        events: events.clone(),
+    });
+    let rt = Runtime {
+        settings: Arc::new(settings.clone()),
+        file_lists: Default::default(),
+        store,
+        live,
+        manager: ManagerHandle::new(engine, None),
+        events,
+        clock: shared,
+    };
+    let st = AppState::new(rt, settings.web.clone(), CancellationToken::new()).unwrap();
+    Fixture {
+        app: router(st),
+        clock,
+        _dir: dir,
+    }
+}
+
+fn req(method: &Method, path: &str, ip: &str) -> axum::http::request::Builder {
+    let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+    Request::builder().method(method.clone()).uri(path).extension(ConnectInfo(addr))
+}
+
+async fn send(app: &Router, r: Request<Body>) -> Response<Body> {
+    app.clone().oneshot(r).await.unwrap()
+}
+
+async fn text(r: Response<Body>) -> String {
+    String::from_utf8_lossy(&r.into_body().collect().await.unwrap().to_bytes()).into_owned()
+}
+
+fn set_cookie(r: &Response<Body>, name: &str) -> Option<String> {
+    r.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let i = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+/// Logs in; returns the session cookie and its CSRF token.
+async fn login(app: &Router, ip: &str, password: &str) -> Result<(String, String), StatusCode> {
+    let page = send(app, req(&Method::GET, "/login", ip).body(Body::empty()).unwrap()).await;
+    let cookie = set_cookie(&page, "postern_login").unwrap();
+    let token = hidden(&text(page).await, "_csrf");
+    let body = format!("_csrf={token}&password={}", auth::urlencode(password));
+    let r = send(
+        app,
+        req(&Method::POST, "/login", ip)
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await;
+    if r.status() != StatusCode::SEE_OTHER {
+        return Err(r.status());
+    }
+    let session = set_cookie(&r, "postern_session").unwrap();
+    let home = send(
+        app,
+        req(&Method::GET, "/", ip)
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(home.status(), StatusCode::OK);
+    let html = text(home).await;
+    let i = html.find("name=\"csrf-token\" content=\"").unwrap() + 27;
+    let csrf = html[i..].split('"').next().unwrap().to_string();
+    Ok((session, csrf))
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "1")
+        .replace("{name}", "nobody")
+        .replace("{key}", "rspamd_password")
+        .replace("{file}", "app.css")
+}
+
+fn assert_hardened(r: &Response<Body>, what: &str) {
+    let h = r.headers();
+    for name in [
+        "x-content-type-options",
+        "referrer-policy",
+        "permissions-policy",
+        "strict-transport-security",
+    ] {
+        assert!(h.contains_key(name), "{what}: missing {name}");
+    }
+    let csp = h
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(csp.contains("frame-ancestors"), "{what}: CSP without frame-ancestors: {csp}");
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{what}: {csp}");
+    let html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        assert!(csp.contains("'nonce-"), "{what}: HTML without a nonce CSP: {csp}");
+    }
+}
+
+#[tokio::test]
+async fn every_session_route_refuses_anonymous_callers() {
+    let f = fixture().await;
+    for (spec, _) in routes().into_iter().filter(|(s, _)| s.access == Access::Session) {
+        let r = send(
+            &f.app,
+            req(&spec.method, &concrete(spec.path), "127.0.0.1").body(Body::empty()).unwrap(),
+        )
+        .await;
+        let s = r.status();
+        let to_login = s == StatusCode::SEE_OTHER && r.headers().get(header::LOCATION).is_some_and(|l| l == "/login");
+        assert!(s == StatusCode::UNAUTHORIZED || to_login, "{} {} gave {s}", spec.method, spec.path);
+        assert_hardened(&r, spec.path);
+    }
+}
+
+#[tokio::test]
+async fn every_unsafe_route_needs_the_csrf_token() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let unsafe_routes: Vec<_> = routes()
+        .into_iter()
+        .filter(|(s, _)| s.method != Method::GET && matches!(s.access, Access::Session | Access::Public))
+        .collect();
+    assert!(unsafe_routes.len() > 20, "the table lost routes");
+    for (spec, _) in unsafe_routes {
+        let path = concrete(spec.path);
+        for (ct, body) in [
+            ("application/json", "{}".to_string()),
+            ("application/x-www-form-urlencoded", format!("_csrf=wrong{csrf}")),
+        ] {
+            let r = send(
+                &f.app,
+                req(&spec.method, &path, "127.0.0.1")
+                    .header(header::COOKIE, &session)
+                    .header(header::CONTENT_TYPE, ct)
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(
+                r.status(),
+                StatusCode::FORBIDDEN,
+                "{} {} ({ct}) without a valid token",
+                spec.method,
+                spec.path
+            );
+            assert_hardened(&r, spec.path);
+        }
+    }
+    // The same token in the header is accepted (the request then fails or
+    // succeeds on its merits, but not with 403).
+    let r = send(
+        &f.app,
+        req(&Method::PUT, "/api/settings", "127.0.0.1")
+            .header(header::COOKIE, &session)
+            .header("x-csrf-token", &csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"threshold_flag": 4.5}"#))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(text(r).await.contains("4.5"));
+}
+
+#[tokio::test]
+async fn every_get_route_answers_with_hardened_headers() {
+    let f = fixture().await;
+    let (session, _) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    for (spec, _) in routes().into_iter().filter(|(s, _)| s.method == Method::GET) {
+        let r = send(
+            &f.app,
+            req(&spec.method, &concrete(spec.path), "127.0.0.1")
+                .header(header::COOKIE, &session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert!(!r.status().is_server_error(), "{} gave {}", spec.path, r.status());
+        assert_hardened(&r, spec.path);
+    }
+    let r = send(&f.app, req(&Method::GET, "/no/such/page", "127.0.0.1").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_hardened(&r, "404");
+}
+
+#[tokio::test]
+async fn cidr_gates_metrics_and_scan_api() {
+    let f = fixture().await;
+    for (method, path) in [(Method::GET, "/metrics"), (Method::POST, "/api/scan")] {
+        let body = || Body::from("From: a@b.example\r\nSubject: hi\r\n\r\nhello\r\n");
+        let outside = send(&f.app, req(&method, path, "192.0.2.9").body(body()).unwrap()).await;
+        assert_eq!(outside.status(), StatusCode::FORBIDDEN, "{path} from outside");
+        let inside = send(&f.app, req(&method, path, "127.0.0.1").body(body()).unwrap()).await;
+        assert_eq!(inside.status(), StatusCode::OK, "{path} from loopback");
+        let t = text(inside).await;
+        assert!(t.contains("postern_") || t.contains("\"verdict\""), "{path}: {t}");
+    }
+}
+
+#[tokio::test]
+async fn login_locks_out_after_repeated_failures_and_sessions_expire() {
+    let f = fixture().await;
+    assert_eq!(login(&f.app, "192.0.2.1", "wrong password").await, Err(StatusCode::UNAUTHORIZED));
+    assert_eq!(login(&f.app, "192.0.2.1", "wrong password").await, Err(StatusCode::UNAUTHORIZED));
+    assert_eq!(login(&f.app, "192.0.2.1", "wrong password").await, Err(StatusCode::UNAUTHORIZED));
+    assert_eq!(
+        login(&f.app, "192.0.2.1", PASSWORD).await,
+        Err(StatusCode::TOO_MANY_REQUESTS),
+        "locked out even with the right password"
+    );
+    assert!(login(&f.app, "192.0.2.2", PASSWORD).await.is_ok(), "another address is not locked");
+    f.clock.advance(chrono::Duration::minutes(16));
+    let (session, _) = login(&f.app, "192.0.2.1", PASSWORD).await.expect("lockout expired");
+    let ok = send(
+        &f.app,
+        req(&Method::GET, "/api/status", "192.0.2.1")
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    f.clock.advance(chrono::Duration::minutes(31));
+    let idle = send(
+        &f.app,
+        req(&Method::GET, "/api/status", "192.0.2.1")
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(idle.status(), StatusCode::UNAUTHORIZED, "idle timeout");
+}
+
+#[tokio::test]
+async fn login_form_needs_its_own_token() {
+    let f = fixture().await;
+    let r = send(
+        &f.app,
+        req(&Method::POST, "/login", "127.0.0.1")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("password={}", auth::urlencode(PASSWORD))))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn password_change_ends_other_sessions() {
+    let f = fixture().await;
+    let (a, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let (b, _) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let body = serde_json::json!({"current": PASSWORD, "new": "a much better passphrase", "confirm": "a much better passphrase"});
+    let r = send(
+        &f.app,
+        req(&Method::POST, "/api/password", "127.0.0.1")
+            .header(header::COOKIE, &a)
+            .header("x-csrf-token", &csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", text(r).await);
+    let get = |s: String| {
+        req(&Method::GET, "/api/status", "127.0.0.1")
+            .header(header::COOKIE, s)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(send(&f.app, get(a)).await.status(), StatusCode::OK, "the changing session stays");
+    assert_eq!(
+        send(&f.app, get(b)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "others are logged out"
+    );
+    assert_eq!(login(&f.app, "127.0.0.1", PASSWORD).await, Err(StatusCode::UNAUTHORIZED));
+    assert!(login(&f.app, "127.0.0.1", "a much better passphrase").await.is_ok());
+}
+
+#[tokio::test]
+async fn openapi_documents_every_api_route() {
+    let doc: serde_json::Value = serde_json::from_str(include_str!("openapi.json")).unwrap();
+    for (spec, _) in routes().into_iter().filter(|(s, _)| s.path.starts_with("/api/")) {
+        let m = spec.method.as_str().to_ascii_lowercase();
+        assert!(
+            doc["paths"][spec.path][&m].is_object(),
+            "{} {} is not in openapi.json",
+            spec.method,
+            spec.path
+        );
+    }
+}
