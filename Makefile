@@ -5,7 +5,7 @@ CARGO ?= cargo
 STACK_BASE ?= /tmp/postern-stack
 DEMO_DIR ?= /tmp/postern-demo
 
-.PHONY: build release test unit it lint fmt demo demo-stop bench stack stack-down check-config
+.PHONY: build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps
 
 build:
 	$(CARGO) build --locked
@@ -14,9 +14,25 @@ release:
 	$(CARGO) build --locked --release
 
 ## Every test: unit tests, then the integration binary against a real
-## Dovecot on loopback (started by scripts/test-stack.sh).
-test: stack
+## Dovecot, Rspamd and clamd on loopback (started by scripts/test-stack.sh)
+## and the dashboard in headless Chromium.
+test: stack web-deps browser-deps
 	POSTERN_STACK_BASE=$(STACK_BASE) $(CARGO) test --locked --workspace
+
+## playwright-core (and Tailwind) for the browser tests, from app/web/package-lock.json.
+web-deps: app/web/node_modules/.package-lock.json
+
+app/web/node_modules/.package-lock.json: app/web/package-lock.json
+	command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --prefix app/web --no-audit --no-fund --loglevel=error
+
+## Debian's Chromium, driven headless by the browser tests.
+browser-deps:
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+
+## Rebuild the committed CSS after changing templates or app/web/input.css.
+css: web-deps
+	bash app/web/build.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -7,9 +7,11 @@
 
 mod common;
 
+mod browser;
 mod cli;
 mod golden;
 mod imap_engine;
 mod imap_faults;
 mod imap_recovery;
 mod scan_peers;
+mod web_quarantine;

@@ -126,7 +126,7 @@ pub struct ScanSettings {
     pub trusted_relays: Vec<ipnet::IpNet>,
     /// Rspamd controller base URL for learning (`POSTERN_RSPAMD_CONTROLLER_URL`).
     pub rspamd_controller_url: Option<String>,
-    /// Rspamd controller password (`POSTERN_RSPAMD_PASSWORD`); the dashboard can override it.
+    /// Rspamd controller `enable_password`, needed to learn (`POSTERN_RSPAMD_PASSWORD`); the dashboard can override it.
     pub rspamd_password: Option<String>,
 }
 

@@ -64,6 +64,11 @@ pub async fn learn(controller: Option<&str>, password: Option<&str>, raw: Vec<u8
     if detail.contains("already learned") {
         return Ok(format!("Rspamd had already learned it ({path})"));
     }
+    let detail = if status.as_u16() == 401 {
+        format!("{detail}; learning needs the controller's enable_password (POSTERN_RSPAMD_PASSWORD or Settings)")
+    } else {
+        detail
+    };
     Err(LearnError::Refused {
         status: status.as_u16(),
         detail,

@@ -293,7 +293,7 @@ impl Store {
             };
             let sql = format!(
                 "SELECT {key} AS k, COUNT(*), SUM(verdict <> 'pass') FROM messages
-                 WHERE first_seen >= ?1 AND from_addr IS NOT NULL AND from_addr <> ''
+                 WHERE first_seen >= ?1 AND from_addr IS NOT NULL AND from_addr <> '' AND status <> 'known'
                  GROUP BY k ORDER BY COUNT(*) DESC, k LIMIT ?2"
             );
             let mut st = db.prepare(&sql)?;

@@ -6,6 +6,7 @@ pub mod client;
 pub mod harness;
 pub mod proxy;
 pub mod stack;
+pub mod web;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

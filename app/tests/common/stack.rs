@@ -24,6 +24,8 @@ pub struct Dovecot {
     pub rspamd_url: Option<String>,
     /// clamd address (shared instance only).
     pub clamd_addr: Option<String>,
+    /// Rspamd controller URL and password (shared instance only).
+    pub rspamd_controller: Option<(String, String)>,
     users_lock: Mutex<()>,
     owned: bool,
 }
@@ -52,6 +54,11 @@ fn from_env(base: PathBuf, owned: bool) -> Dovecot {
             .get("CLAMD_PORT")
             .filter(|_| env.get("CLAMD_PID").is_some_and(|p| !p.is_empty()))
             .map(|p| format!("127.0.0.1:{p}")),
+        rspamd_controller: env
+            .get("RSPAMD_CONTROLLER_URL")
+            .zip(env.get("RSPAMD_ENABLE_PASSWORD"))
+            .filter(|_| env.get("RSPAMD_PID").is_some_and(|p| !p.is_empty()))
+            .map(|(u, p)| (u.clone(), p.clone())),
         base,
         users_lock: Mutex::new(()),
         owned,
