@@ -42,8 +42,17 @@ policy:
 YAML
 if [ ! -s "$DIR/postern.env" ]; then "$bin" gen-secrets > "$DIR/postern.env"; chmod 600 "$DIR/postern.env"; fi
 set -a; . "$DIR/postern.env"; set +a
+# A demo admin password, made once per demo folder.
+if [ ! -s "$DIR/admin-password" ]; then
+  (umask 077; head -c 12 /dev/urandom | base64 | tr -d '/+=' | sed 's/^/demo-/' > "$DIR/admin-password")
+fi
+admin_pw=$(cat "$DIR/admin-password")
+eval "export $("$bin" hash-password <<<"$admin_pw")"
+web_port=${DEMO_WEB_PORT:-8025}
 export POSTERN_CONFIG="$DIR/config.yaml" POSTERN_DATA_DIR="$DIR/data"
+export POSTERN_LISTEN="127.0.0.1:$web_port" POSTERN_INSECURE_COOKIES=true
 export POSTERN_RSPAMD_URL="$RSPAMD_URL" POSTERN_CLAMD_ADDR="127.0.0.1:$CLAMD_PORT" POSTERN_YARA_DIR="$root/rules/yara"
+export POSTERN_RSPAMD_CONTROLLER_URL="$RSPAMD_CONTROLLER_URL" POSTERN_RSPAMD_PASSWORD="$RSPAMD_ENABLE_PASSWORD"
 "$bin" check-config
 "$bin" run >"$DIR/postern.log" 2>&1 &
 pid=$!
@@ -77,7 +86,10 @@ cat <<MSG
 Postern is watching demo@127.0.0.1:$DOVECOT_IMAP_PORT (pid $pid). Deliver more with:
   printf 'From: x@phish.example\r\nSubject: hi\r\n\r\nbody\r\n' | $DOVECOT_DELIVER demo INBOX
 Log: $DIR/postern.log   Database: $DIR/data/postern.db
-The web dashboard is not part of this release yet (see README, "Status").
+
+  Dashboard: http://127.0.0.1:$web_port/
+  Password:  $admin_pw
+
 Stop with Ctrl-C (or: make demo-stop).
 MSG
 wait $pid

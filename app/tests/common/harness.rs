@@ -173,6 +173,7 @@ impl Child {
             .env("POSTERN_IMAP_BACKOFF_MAX_SECS", "1")
             .env("POSTERN_IMAP_TIMEOUT_SECS", "5")
             .env("POSTERN_ACTION_RETRY_SECS", "1")
+            .env("POSTERN_LISTEN", "127.0.0.1:0")
             .env("POSTERN_LOG", "postern=debug")
             .stdout(log.try_clone().unwrap())
             .stderr(log);
