@@ -15,6 +15,8 @@ pub struct OpOutcome {
     pub state: OpState,
     /// Where a released message landed.
     pub location: Option<(String, Option<u32>)>,
+    /// The EML copy, when one had to be written just now.
+    pub eml_path: Option<String>,
     /// For the audit log and the operator.
     pub detail: String,
 }
@@ -23,6 +25,7 @@ fn outcome(state: OpState, detail: String) -> OpOutcome {
     OpOutcome {
         state,
         location: None,
+        eml_path: None,
         detail,
     }
 }
@@ -60,6 +63,7 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
             Ok(OpOutcome {
                 state: OpState::Done,
                 location: Some((dest.clone(), moved.new_uid)),
+                eml_path: None,
                 detail: format!("moved from {folder} UID {uid} back to {dest} (new UID {new_uid})"),
             })
         }
@@ -69,10 +73,10 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
                 detail: format!("no stored copy and cannot write one ({e}); not deleted"),
             })?;
             match conn.expunge_uid(uid).await {
-                Ok(()) => Ok(outcome(
-                    OpState::Done,
-                    format!("expunged UID {uid} from {folder}; EML copy kept at {copy}"),
-                )),
+                Ok(()) => Ok(OpOutcome {
+                    eml_path: Some(copy.clone()),
+                    ..outcome(OpState::Done, format!("expunged UID {uid} from {folder}; EML copy kept at {copy}"))
+                }),
                 Err(ImapError::Unsupported(what)) => Ok(outcome(
                     OpState::Refused,
                     format!("server lacks {what}, so a single message cannot be expunged safely; left in {folder}"),

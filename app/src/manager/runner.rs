@@ -128,12 +128,12 @@ impl Runner {
             match actions::execute_op(c, &op, &self.engine.eml_dir).await {
                 Ok(done) => {
                     info!(op = op.id, kind = op.kind.as_str(), state = done.state.as_str(), detail = %done.detail, "operator action finished");
-                    store.finish_op(&op, done.state, done.location, done.detail).await?;
+                    store.finish_op(&op, done.state, done.location, done.eml_path, done.detail).await?;
                 }
                 Err(ImapError::Refused { command, detail }) => {
                     let e = format!("{command}: {detail}");
                     warn!(op = op.id, error = %e, "server refused operator action");
-                    store.finish_op(&op, OpState::Refused, None, e).await?;
+                    store.finish_op(&op, OpState::Refused, None, None, e).await?;
                 }
                 Err(e) => {
                     store.op_attempt_failed(&op, &e.to_string()).await?;

@@ -212,7 +212,14 @@ impl Store {
 
     /// Closes an op, updates where the message is, and writes the audit row.
     /// `new_location` is where a released message landed.
-    pub async fn finish_op(&self, op: &Op, state: OpState, new_location: Option<(String, Option<u32>)>, detail: String) -> Result<()> {
+    pub async fn finish_op(
+        &self,
+        op: &Op,
+        state: OpState,
+        new_location: Option<(String, Option<u32>)>,
+        eml_path: Option<String>,
+        detail: String,
+    ) -> Result<()> {
         let (op, loc) = (op.clone(), new_location);
         self.call(move |db, ctx| {
             let tx = db.transaction()?;
@@ -235,8 +242,8 @@ impl Store {
                 (OpState::Done, OpKind::Delete) => {
                     tx.execute(
                         "UPDATE messages SET quarantined = 0, disposition = 'deleted', location_mailbox = NULL,
-                           location_uid = NULL, updated_at = ?2 WHERE id = ?1",
-                        params![op.message, ctx.now],
+                           location_uid = NULL, eml_path = COALESCE(?3, eml_path), updated_at = ?2 WHERE id = ?1",
+                        params![op.message, ctx.now, eml_path],
                     )?;
                 }
                 // Someone else removed it from quarantine; stop listing it.

@@ -289,6 +289,7 @@ pub(crate) async fn login(
         return login_response(&st, &nonce, StatusCode::UNAUTHORIZED, Some("Wrong password."));
     }
     st.limiter.clear(ip);
+    prune_sessions(&st).await;
     let (tok, csrf) = (token(), token());
     if let Err(e) = st.rt.store.create_session(&hash(&tok), &csrf, &ip.to_string()).await {
         return WebError::from(e).into_response();
@@ -305,6 +306,24 @@ pub(crate) async fn login(
         set_cookie(&st, login_cookie_name(&st), "", Some(Duration::ZERO)),
     );
     resp
+}
+
+/// Drops expired sessions (run at each login, so the table stays small
+/// without a timer).
+async fn prune_sessions(st: &AppState) {
+    let now = st.rt.clock.now();
+    let fmt = |d: std::time::Duration| {
+        let t = now - chrono::Duration::from_std(d).unwrap_or_default();
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    if let Err(e) = st
+        .rt
+        .store
+        .prune_sessions(&fmt(st.web.session_idle), &fmt(st.web.session_max))
+        .await
+    {
+        tracing::warn!(error = %e, "cannot prune expired sessions");
+    }
 }
 
 pub(crate) async fn logout(State(st): State<AppState>, Extension(admin): Extension<Admin>) -> Response {

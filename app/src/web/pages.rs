@@ -69,8 +69,13 @@ async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool
     let rows = st.rt.store.list_messages(&f).await?;
     let next_before = (rows.len() == 50).then(|| rows.last().map(|r| r.id)).flatten();
     let accounts = st.rt.store.accounts().await?.into_iter().map(|a| a.name).collect::<Vec<_>>();
-    let today = st.rt.clock.now().format("%Y-%m-%d").to_string();
-    let counts = st.rt.store.daily_counts(&today).await?.into_iter().next().unwrap_or_default();
+    // Today's counts are a GROUP BY over the day's rows; only the dashboard shows them.
+    let counts = if quarantined {
+        None
+    } else {
+        let today = st.rt.clock.now().format("%Y-%m-%d").to_string();
+        Some(st.rt.store.daily_counts(&today).await?.into_iter().next().unwrap_or_default())
+    };
     let in_quarantine = st.rt.store.quarantine_count().await?;
     Ok(render(
         st,

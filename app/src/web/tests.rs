@@ -17,8 +17,56 @@ const PASSWORD: &str = "correct horse battery staple";
 
 struct Fixture {
     app: Router,
+    state: AppState,
     clock: TestClock,
     _dir: tempfile::TempDir,
+}
+
+/// One account and one quarantined message with an HTML body and a stored
+/// copy, so that list, drawer, preview and download routes render for real.
+async fn seed(store: &Store, settings: &Settings) {
+    use crate::domain::{Action, Decision, MessageKey, Verdict};
+    use crate::store::{MessageMeta, NewMessage};
+    let acct: crate::config::AccountConfig = serde_json::from_value(serde_json::json!({
+        "name": "alice", "host": "127.0.0.1", "port": 143, "tls": "plain", "tls_skip_verify": false, "ca_file": null,
+        "user": "alice", "pass": "secret", "folders": ["INBOX"], "quarantine_folder": "Quarantine",
+        "hold_folder": "Postern-Held", "mode": "enforce", "start_at": "New"
+    }))
+    .unwrap();
+    store.upsert_account(&acct, "config").await.unwrap();
+    let raw = b"From: Mallory <m@evil.example>\r\nSubject: <b>hello</b>\r\nMessage-ID: <x@evil.example>\r\n\
+        Content-Type: text/html\r\n\r\n<p>Hi <a href=\"https://evil.example/x\">there</a><script>alert(1)</script></p>\r\n";
+    let path = crate::store::eml::store(&settings.eml_dir, "alice", "ab", raw).unwrap();
+    let new = NewMessage {
+        key: MessageKey {
+            account: "alice".into(),
+            mailbox: "INBOX".into(),
+            uidvalidity: 1,
+            uid: 1,
+        },
+        meta: MessageMeta {
+            message_id: Some("x@evil.example".into()),
+            sha256: "ab".into(),
+            size: raw.len() as u64,
+            from: Some("m@evil.example".into()),
+            subject: Some("<b>hello</b>".into()),
+            internal_date: None,
+        },
+    };
+    let d = Decision {
+        verdict: Verdict::Quarantine,
+        tags: vec!["LIST_SENDER_BLOCKED".into()],
+        reason: "blocked".into(),
+        ..Default::default()
+    };
+    let action = Action::Quarantine {
+        folder: "Quarantine".into(),
+    };
+    let (_, intent) = store
+        .record_decision(&new, &d, Some(&action), false, Some(path.to_string_lossy().into_owned()))
+        .await
+        .unwrap();
+    assert!(intent.is_some());
 }
 
 async fn fixture() -> Fixture {
@@ -31,6 +79,7 @@ async fn fixture() -> Fixture {
     settings.web.insecure_cookies = true;
     settings.web.login_max_failures = 3;
     let store = Store::open(&settings.db_path, &settings.db_key, shared.clone()).unwrap();
+    seed(&store, &settings).await;
     let pipeline =
         crate::runtime::build_pipeline(&settings.scan, &Default::default(), crate::runtime::load_policy(&settings).unwrap()).unwrap();
     let live = Arc::new(LiveDecider::new(pipeline));
@@ -54,7 +103,8 @@ async fn fixture() -> Fixture {
     };
     let st = AppState::new(rt, settings.web.clone(), CancellationToken::new()).unwrap();
     Fixture {
-        app: router(st),
+        app: router(st.clone()),
+        state: st,
         clock,
         _dir: dir,
     }
@@ -349,4 +399,56 @@ async fn openapi_documents_every_api_route() {
             spec.path
         );
     }
+}
+
+#[tokio::test]
+async fn pages_render_real_rows_escaped() {
+    let f = fixture().await;
+    let (session, _) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let get = |p: &str| {
+        req(&Method::GET, p, "127.0.0.1")
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for path in ["/", "/quarantine", "/accounts", "/messages/1/drawer", "/audit"] {
+        let r = send(&f.app, get(path)).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let t = text(r).await;
+        assert!(!t.contains("<b>hello</b>"), "{path} must escape the subject");
+    }
+    let preview = send(&f.app, get("/messages/1/preview")).await;
+    let csp = preview.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
+    assert!(csp.contains("sandbox") && csp.contains("frame-ancestors 'self'"), "{csp}");
+    let body = text(preview).await;
+    assert!(
+        body.contains("Hi") && !body.contains("<script") && !body.contains("evil.example/x"),
+        "{body}"
+    );
+    let eml = send(&f.app, get("/messages/1/eml")).await;
+    assert_eq!(eml.headers()[header::CONTENT_TYPE], "message/rfc822");
+    assert!(text(eml).await.contains("Message-ID: <x@evil.example>"));
+}
+
+#[tokio::test]
+async fn open_event_streams_do_not_block_shutdown() {
+    let f = fixture().await;
+    let (session, _) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve_on(f.state.clone(), listener));
+    let http = reqwest::Client::new();
+    let stream = http
+        .get(format!("http://{addr}/events"))
+        .header(header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()[header::CONTENT_TYPE], "text/event-stream");
+    f.state.shutdown.cancel();
+    // A liveness bound, not a speed goal: without the fix this never returns.
+    let done = tokio::time::timeout(std::time::Duration::from_secs(30), server).await;
+    assert!(matches!(done, Ok(Ok(Ok(())))), "server did not stop with an open stream: {done:?}");
+    drop(stream);
 }
