@@ -5,7 +5,7 @@ CARGO ?= cargo
 STACK_BASE ?= /tmp/postern-stack
 DEMO_DIR ?= /tmp/postern-demo
 
-.PHONY: build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps
+.PHONY: soak build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps
 
 build:
 	$(CARGO) build --locked
@@ -19,19 +19,30 @@ release:
 test: stack web-deps browser-deps
 	POSTERN_STACK_BASE=$(STACK_BASE) $(CARGO) test --locked --workspace
 
-## playwright-core (and Tailwind) for the browser tests, from app/web/package-lock.json.
-web-deps: app/web/node_modules/.package-lock.json
+## playwright-core for the browser tests, from app/web/e2e/package-lock.json.
+web-deps: app/web/e2e/node_modules/.package-lock.json
 
-app/web/node_modules/.package-lock.json: app/web/package-lock.json
+app/web/e2e/node_modules/.package-lock.json: app/web/e2e/package-lock.json
 	command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
-	npm ci --prefix app/web --no-audit --no-fund --loglevel=error
+	npm ci --prefix app/web/e2e --no-audit --no-fund --loglevel=error
 
 ## Debian's Chromium, driven headless by the browser tests.
 browser-deps:
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
 
+## The full fault soak: 1000 messages, 50 connection cuts, 3 Dovecot restarts,
+## 5 SIGKILLs of Postern; prints the summary and fails on any violation.
+## (`make test` runs a short one.)
+soak: stack
+	SOAK_MESSAGES=$${SOAK_MESSAGES:-1000} SOAK_CUTS=$${SOAK_CUTS:-50} SOAK_DOVECOT_RESTARTS=$${SOAK_DOVECOT_RESTARTS:-3} \
+	  SOAK_KILLS=$${SOAK_KILLS:-5} POSTERN_STACK_BASE=$(STACK_BASE) \
+	  $(CARGO) test --locked --test it soak:: -- --nocapture
+
 ## Rebuild the committed CSS after changing templates or app/web/input.css.
-css: web-deps
+## (Tailwind's lockfile lists native binaries per platform; where a registry
+## mirror lacks some, `npm ci` refuses and `npm install` resolves them.)
+css:
+	npm ci --prefix app/web --no-audit --no-fund --loglevel=error || npm install --prefix app/web --no-audit --no-fund --loglevel=error
 	bash app/web/build.sh
 
 lint:

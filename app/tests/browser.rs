@@ -101,10 +101,10 @@ fn web_dir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_flow_in_chromium() {
-    let playwright = web_dir().join("node_modules/playwright-core");
+    let playwright = web_dir().join("e2e/node_modules/playwright-core");
     assert!(
         playwright.is_dir(),
-        "playwright-core is missing: run `npm ci --prefix app/web` (make test does it)"
+        "playwright-core is missing: run `npm ci --prefix app/web/e2e` (make test does it)"
     );
     let d = shared();
     let (user, pass) = d.new_user("browser");

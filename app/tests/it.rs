@@ -14,4 +14,5 @@ mod imap_engine;
 mod imap_faults;
 mod imap_recovery;
 mod scan_peers;
+mod soak;
 mod web_quarantine;
