@@ -4,12 +4,16 @@ WORKDIR /src
 COPY . .
 ARG FEATURES=""
 RUN cargo build --locked --release ${FEATURES:+--features $FEATURES} && cp target/release/postern /postern
+# The AI tier loads ONNX Runtime at run time; take the library from the PyPI wheel.
+RUN mkdir -p /ort && case ",$FEATURES," in *,ai,*) bash scripts/onnxruntime.sh /ort ;; esac
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home /var/lib/postern --shell /usr/sbin/nologin postern
 COPY --from=build /postern /usr/bin/postern
 COPY rules /usr/share/postern/rules
+COPY models /usr/share/postern/models
+COPY --from=build /ort /usr/lib/postern
 USER postern
 ENV POSTERN_DATA_DIR=/var/lib/postern POSTERN_CONFIG=/etc/postern/config.yaml POSTERN_LISTEN=0.0.0.0:8025 POSTERN_LOG_FORMAT=json
 VOLUME /var/lib/postern

@@ -5,7 +5,7 @@ CARGO ?= cargo
 STACK_BASE ?= /tmp/postern-stack
 DEMO_DIR ?= /tmp/postern-demo
 
-.PHONY: soak build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps
+.PHONY: models test-ai soak build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps
 
 build:
 	$(CARGO) build --locked
@@ -18,6 +18,19 @@ release:
 ## and the dashboard in headless Chromium.
 test: stack web-deps browser-deps
 	POSTERN_STACK_BASE=$(STACK_BASE) $(CARGO) test --locked --workspace
+	$(MAKE) test-ai
+
+## The AI tier (--features ai) with ONNX Runtime from the PyPI wheel: unit
+## tests (golden vectors, Rust against Python) and the end-to-end test.
+test-ai: stack
+	lib=$$(bash scripts/onnxruntime.sh) && \
+	  POSTERN_AI_RUNTIME=$$lib $(CARGO) test --locked --features ai --lib && \
+	  POSTERN_AI_RUNTIME=$$lib POSTERN_STACK_BASE=$(STACK_BASE) $(CARGO) test --locked --features ai --test it ai_tier
+
+## Retrain the AI models from ../shared/corpus (see models/README.md).
+models:
+	pip3 install -q scikit-learn==1.9.1 skl2onnx==1.20.0 onnxruntime==1.31.1 numpy scipy
+	python3 models/train.py
 
 ## playwright-core for the browser tests, from app/web/e2e/package-lock.json.
 web-deps: app/web/e2e/node_modules/.package-lock.json
@@ -72,7 +85,8 @@ demo-stop:
 ## engine end to end (bench/results/engine.json). Optimised build: the first run compiles for a while.
 bench: stack
 	set -a; . $(STACK_BASE)/peers.env; set +a; \
-	  RSPAMD_URL=$$RSPAMD_URL CLAMD_ADDR=127.0.0.1:$$CLAMD_PORT $(CARGO) bench --locked --bench pipeline
+	  RSPAMD_URL=$$RSPAMD_URL CLAMD_ADDR=127.0.0.1:$$CLAMD_PORT POSTERN_AI_RUNTIME=$$(bash scripts/onnxruntime.sh) \
+	  $(CARGO) bench --locked --features ai --bench pipeline
 	$(CARGO) bench --locked --bench dashboard
 	$(CARGO) build --locked --release
 	bash scripts/bench.sh

@@ -64,6 +64,20 @@ fn local() -> Vec<Arc<dyn Scanner>> {
     ]
 }
 
+#[cfg(feature = "ai")]
+fn ai_scanner() -> Result<Arc<dyn Scanner>, String> {
+    let lib = std::env::var("POSTERN_AI_RUNTIME").map_err(|_| "POSTERN_AI_RUNTIME is not set".to_string())?;
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let s = postern::scan::scanners::ai::AiScanner::load(
+        Path::new(&lib),
+        &models,
+        postern::scan::ai::Thresholds::default(),
+        &[],
+        Duration::from_secs(10),
+    )?;
+    Ok(Arc::new(s))
+}
+
 struct Stat {
     name: &'static str,
     msgs: usize,
@@ -139,6 +153,18 @@ fn main() {
         let local_p = Pipeline::new(local(), policy.clone(), InputOptions::default());
         let _ = time_pipeline("warmup", &local_p, &msgs[..msgs.len().min(20)]).await;
         stats.push(time_pipeline("local_pipeline_1core", &local_p, &msgs).await);
+        // The AI tier's cost per message: the same local pipeline plus the models.
+        #[cfg(feature = "ai")]
+        match ai_scanner() {
+            Ok(ai) => {
+                let mut with_ai = local();
+                with_ai.push(ai);
+                let p = Pipeline::new(with_ai, policy.clone(), InputOptions::default());
+                let _ = time_pipeline("warmup", &p, &msgs[..msgs.len().min(20)]).await;
+                stats.push(time_pipeline("local_plus_ai_1core", &p, &msgs).await);
+            }
+            Err(e) => eprintln!("AI tier not measured: {e}"),
+        }
         let rspamd_url = std::env::var("RSPAMD_URL").ok();
         let clamd = std::env::var("CLAMD_ADDR").ok();
         if let (Some(url), Some(clamd)) = (rspamd_url, clamd) {

@@ -143,6 +143,8 @@ pub fn report(samples: &[Sample]) -> String {
         let cells: Vec<String> = per.iter().map(|(l, n)| format!("{l}={n}")).collect();
         let _ = writeln!(out, "  {t:<28} {}", cells.join(" "));
     }
+    per_source(&mut out, samples);
+    ai_tier(&mut out, samples);
     let mut slow: Vec<&Sample> = samples.iter().collect();
     slow.sort_by_key(|s| std::cmp::Reverse(s.elapsed));
     let _ = writeln!(out, "\nslowest messages");
@@ -150,6 +152,111 @@ pub fn report(samples: &[Sample]) -> String {
         let _ = writeln!(out, "  {:>8.1} ms  {}", s.elapsed.as_secs_f64() * 1000.0, s.path.display());
     }
     out
+}
+
+/// `label/source/file` → `source`; files directly under the label → `-`.
+fn source(s: &Sample) -> String {
+    let parent = s
+        .path
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().to_ascii_lowercase());
+    match parent {
+        Some(p) if p != s.label => p,
+        _ => "-".into(),
+    }
+}
+
+/// Mixed corpora hide where a filter fails: one line per (label, source).
+fn per_source(out: &mut String, samples: &[Sample]) {
+    let mut by: BTreeMap<(String, String), (usize, usize, usize)> = BTreeMap::new();
+    for s in samples {
+        let e = by.entry((s.label.clone(), source(s))).or_default();
+        e.0 += 1;
+        if s.verdict != Verdict::Pass {
+            e.1 += 1;
+        }
+        if matches!(s.verdict, Verdict::Quarantine | Verdict::Delete) {
+            e.2 += 1;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "
+per source (for ham, caught means a false positive)"
+    );
+    let _ = writeln!(
+        out,
+        "{:<10} {:<16} {:>7} {:>8} {:>12}",
+        "label", "source", "total", "caught", "quarantine+"
+    );
+    for ((label, src), (n, caught, q)) in &by {
+        let _ = writeln!(
+            out,
+            "{label:<10} {src:<16} {n:>7} {:>8} {:>12}",
+            fmt(ratio(*caught, *n)),
+            fmt(ratio(*q, *n))
+        );
+    }
+}
+
+/// The AI tier's own tags as classifiers, per class and per source.
+fn ai_tier(out: &mut String, samples: &[Sample]) {
+    if !samples.iter().any(|s| s.tags.iter().any(|t| t == crate::scan::ai::TAG_SCORES)) {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "
+AI tier alone (tag fired → predicted class)"
+    );
+    let _ = writeln!(
+        out,
+        "{:<8} {:<16} {:>10} {:>10} {:>8}",
+        "class", "source", "precision", "recall", "n"
+    );
+    for (class, tag) in [("phish", crate::scan::ai::TAG_PHISH), ("spam", crate::scan::ai::TAG_SPAM)] {
+        let fired = |s: &Sample| s.tags.iter().any(|t| t == tag);
+        let mut sources: Vec<String> = samples.iter().filter(|s| s.label == class).map(source).collect();
+        sources.sort();
+        sources.dedup();
+        let all_fired = samples.iter().filter(|s| fired(s)).count();
+        let true_pos = samples.iter().filter(|s| fired(s) && s.label == class).count();
+        let n = samples.iter().filter(|s| s.label == class).count();
+        let _ = writeln!(
+            out,
+            "{class:<8} {:<16} {:>10} {:>10} {n:>8}",
+            "(all)",
+            fmt(ratio(true_pos, all_fired)),
+            fmt(ratio(true_pos, n))
+        );
+        for src in sources {
+            let in_src: Vec<&Sample> = samples.iter().filter(|s| s.label == class && source(s) == src).collect();
+            let hits = in_src.iter().filter(|s| fired(s)).count();
+            let _ = writeln!(
+                out,
+                "{class:<8} {src:<16} {:>10} {:>10} {:>8}",
+                "",
+                fmt(ratio(hits, in_src.len())),
+                in_src.len()
+            );
+        }
+    }
+    let ham: Vec<&Sample> = samples.iter().filter(|s| s.label == "ham").collect();
+    let fp = ham
+        .iter()
+        .filter(|s| {
+            s.tags
+                .iter()
+                .any(|t| t == crate::scan::ai::TAG_PHISH || t == crate::scan::ai::TAG_SPAM)
+        })
+        .count();
+    let _ = writeln!(
+        out,
+        "ham with an AI_PHISH or AI_SPAM tag: {fp} of {} ({})",
+        ham.len(),
+        fmt(ratio(fp, ham.len()))
+    );
 }
 
 fn ratio(a: usize, b: usize) -> Option<f64> {

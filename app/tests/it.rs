@@ -7,6 +7,8 @@
 
 mod common;
 
+#[cfg(feature = "ai")]
+mod ai_tier;
 mod browser;
 mod cli;
 mod golden;

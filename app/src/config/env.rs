@@ -128,6 +128,24 @@ pub struct ScanSettings {
     pub rspamd_controller_url: Option<String>,
     /// Rspamd controller `enable_password`, needed to learn (`POSTERN_RSPAMD_PASSWORD`); the dashboard can override it.
     pub rspamd_password: Option<String>,
+    /// The AI tier (`--features ai`).
+    pub ai: AiSettings,
+}
+
+/// Where the AI tier finds ONNX Runtime and its models, and its thresholds.
+#[derive(Debug, Clone, Default)]
+pub struct AiSettings {
+    /// `libonnxruntime.so` (`POSTERN_AI_RUNTIME`, else `ORT_DYLIB_PATH`).
+    pub runtime: Option<PathBuf>,
+    /// Folder with mail.onnx and dga.onnx (`POSTERN_AI_MODELS`, default
+    /// `models` or `/usr/share/postern/models`).
+    pub models: Option<PathBuf>,
+    /// Overrides of the trained thresholds (`POSTERN_AI_{PHISH,SPAM,DGA}_THRESHOLD`).
+    pub phish_threshold: Option<f64>,
+    /// See `phish_threshold`.
+    pub spam_threshold: Option<f64>,
+    /// See `phish_threshold`.
+    pub dga_threshold: Option<f64>,
 }
 
 /// IMAP timing and sizing knobs. Defaults follow RFC 2177 and the lessons of
@@ -314,6 +332,26 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
             .find(|p| p.is_dir()),
     };
     let trusted_relays = r.cidrs("POSTERN_TRUSTED_RELAYS", Vec::new());
+    let probability = |r: &mut Reader<'_>, key: &str| {
+        let v = r.get(key).is_some().then(|| r.parse(key, 0.9, "a probability between 0 and 1"))?;
+        if !(0.0..=1.0).contains(&v) {
+            r.problems
+                .push(Problem::new(key, format!("{v} is not between 0 and 1"), "e.g. 0.95"));
+        }
+        Some(v)
+    };
+    let ai = AiSettings {
+        runtime: r.get("POSTERN_AI_RUNTIME").map(PathBuf::from),
+        models: r.get("POSTERN_AI_MODELS").map(PathBuf::from).or_else(|| {
+            ["models", "/usr/share/postern/models"]
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.join("mail.onnx").is_file())
+        }),
+        phish_threshold: probability(&mut r, "POSTERN_AI_PHISH_THRESHOLD"),
+        spam_threshold: probability(&mut r, "POSTERN_AI_SPAM_THRESHOLD"),
+        dga_threshold: probability(&mut r, "POSTERN_AI_DGA_THRESHOLD"),
+    };
     let rspamd_controller_url = r.url("POSTERN_RSPAMD_CONTROLLER_URL");
     let rspamd_password = r.get("POSTERN_RSPAMD_PASSWORD").map(str::to_string);
     let wd = WebSettings::default();
@@ -332,6 +370,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         trusted_relays,
         rspamd_controller_url,
         rspamd_password,
+        ai,
         yara_dir,
         yara_critical,
         yara_timeout: Duration::from_secs(r.ranged("POSTERN_YARA_TIMEOUT_SECS", 10, 1, 600, "seconds")),

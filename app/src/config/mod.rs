@@ -12,7 +12,7 @@ mod problem;
 mod secret;
 
 pub use accounts::{AccountConfig, PolicyConfig, StartAt, TlsMode, parse_account_value, parse_accounts};
-pub use env::{ImapTuning, LogFormat, ScanSettings, Settings, WebSettings, parse_settings};
+pub use env::{AiSettings, ImapTuning, LogFormat, ScanSettings, Settings, WebSettings, parse_settings};
 pub use problem::{ConfigError, Problem};
 pub use secret::{decode_key, looks_like_placeholder};
 

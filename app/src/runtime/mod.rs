@@ -237,11 +237,11 @@ pub fn load_policy(s: &Settings) -> Result<Policy, PolicyError> {
 
 /// Builds the enabled scanners into a pipeline.
 pub fn build_pipeline(s: &ScanSettings, lists: &PolicyConfig, policy: Policy) -> Result<Pipeline, ScanError> {
-    let scanners = crate::scan::scanners::build(s, lists)?;
+    let (scanners, disabled) = crate::scan::scanners::build(s, lists)?;
     let opts = InputOptions {
         authserv_id: s.authserv_id.clone(),
         trusted_hops: s.trusted_hops,
         trusted_relays: s.trusted_relays.clone(),
     };
-    Ok(Pipeline::new(scanners, policy, opts))
+    Ok(Pipeline::new(scanners, policy, opts).with_disabled(disabled))
 }

@@ -5,6 +5,7 @@
 //! and the [`Policy`] turns their tags into a verdict. Nothing here touches
 //! the store, the mailbox or the web layer.
 
+pub mod ai;
 pub mod attach;
 mod explain;
 mod headers;

@@ -10,6 +10,7 @@ use std::time::Instant;
 /// The scanning pipeline.
 pub struct Pipeline {
     scanners: Vec<Arc<dyn Scanner>>,
+    disabled: Vec<super::scanners::Disabled>,
     policy: Arc<Policy>,
     opts: InputOptions,
 }
@@ -19,9 +20,21 @@ impl Pipeline {
     pub fn new(scanners: Vec<Arc<dyn Scanner>>, policy: Policy, opts: InputOptions) -> Self {
         Self {
             scanners,
+            disabled: Vec::new(),
             policy: Arc::new(policy),
             opts,
         }
+    }
+
+    /// Records the scanners left out, and why.
+    pub fn with_disabled(mut self, disabled: Vec<super::scanners::Disabled>) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// Scanners that are not running, with the reason.
+    pub fn disabled(&self) -> &[super::scanners::Disabled] {
+        &self.disabled
     }
 
     /// The scanners, in order.

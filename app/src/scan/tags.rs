@@ -14,6 +14,8 @@ pub fn all() -> Vec<&'static str> {
         clamav::TAGS,
         rspamd::TAGS,
         yara::TAGS,
+        // In the table whether or not this build has the AI tier.
+        crate::scan::ai::TAGS,
         &[crate::worker::TAG_SIZE_OVER_LIMIT],
     ]
     .concat()

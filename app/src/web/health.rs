@@ -66,6 +66,14 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
         }
     });
     out.extend(join_all(checks).await);
+    for (id, why) in pipeline.disabled() {
+        out.push(Component {
+            name: format!("scanner:{id}"),
+            ok: false,
+            critical: false,
+            detail: format!("disabled: {why}"),
+        });
+    }
     for l in st.rt.manager.status() {
         let ok = !matches!(l.state, ListenerState::Backoff { .. } | ListenerState::Stopped);
         let state = serde_json::to_value(&l.state).map(|v| v.to_string()).unwrap_or_default();

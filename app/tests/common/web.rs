@@ -27,6 +27,9 @@ pub enum Scanners {
     Local,
     /// Plus the test stack's Rspamd (with controller) and clamd.
     Stack,
+    /// Local plus the AI tier (models/, runtime from POSTERN_AI_RUNTIME).
+    #[cfg(feature = "ai")]
+    LocalAi,
 }
 
 impl WebPostern {
@@ -40,6 +43,15 @@ impl WebPostern {
         s.admin_password_hash = Some(bcrypt::hash(ADMIN_PASSWORD, 4).unwrap());
         s.web.insecure_cookies = true;
         s.imap = tuning();
+        #[cfg(feature = "ai")]
+        if let Scanners::LocalAi = scanners {
+            s.scan.ai.runtime = Some(
+                std::env::var("POSTERN_AI_RUNTIME")
+                    .expect("POSTERN_AI_RUNTIME (scripts/onnxruntime.sh)")
+                    .into(),
+            );
+            s.scan.ai.models = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"));
+        }
         if let Scanners::Stack = scanners {
             let d = super::stack::shared();
             s.scan.rspamd_url = d.rspamd_url.clone();

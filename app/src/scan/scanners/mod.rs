@@ -1,6 +1,8 @@
 //! The scanners, one file each, and the one table that builds the enabled
 //! set from configuration.
 
+#[cfg(feature = "ai")]
+pub mod ai;
 pub mod attachments;
 pub mod clamav;
 pub mod html;
@@ -14,9 +16,21 @@ use super::{FailureMode, Scanner};
 use crate::config::{PolicyConfig, ScanSettings};
 use std::sync::Arc;
 
+/// A scanner that is not running, and why (shown on the health page).
+pub type Disabled = (String, String);
+
+/// The enabled scanners, and the ones left out.
+pub type Built = (Vec<Arc<dyn Scanner>>, Vec<Disabled>);
+
 /// Builds every enabled scanner. Network scanners are enabled only when
 /// their endpoint is configured; each one's fail mode comes from settings.
-pub fn build(s: &ScanSettings, lists: &PolicyConfig) -> Result<Vec<Arc<dyn Scanner>>, super::ScanError> {
+/// Scanners left out are returned with the reason.
+pub fn build(s: &ScanSettings, lists: &PolicyConfig) -> Result<Built, super::ScanError> {
+    let mut disabled: Vec<Disabled> = Vec::new();
+    let mut off = |id: &str, why: &str| {
+        tracing::warn!(scanner = id, "{why}; that scanner is disabled");
+        disabled.push((id.to_string(), why.to_string()));
+    };
     let mode = |critical: bool| if critical { FailureMode::Closed } else { FailureMode::Open };
     let mut v: Vec<Arc<dyn Scanner>> = vec![
         Arc::new(structure::StructureScanner),
@@ -36,7 +50,7 @@ pub fn build(s: &ScanSettings, lists: &PolicyConfig) -> Result<Vec<Arc<dyn Scann
             mode(s.rspamd_critical),
         )?));
     } else {
-        tracing::warn!("Rspamd is not configured (POSTERN_RSPAMD_URL); that scanner is disabled");
+        off("rspamd", "not configured (POSTERN_RSPAMD_URL)");
     }
     if let Some(addr) = &s.clamd_addr {
         v.push(Arc::new(clamav::ClamavScanner::new(
@@ -46,7 +60,7 @@ pub fn build(s: &ScanSettings, lists: &PolicyConfig) -> Result<Vec<Arc<dyn Scann
             s.clamd_stream_max,
         )));
     } else {
-        tracing::warn!("ClamAV is not configured (POSTERN_CLAMD_ADDR); that scanner is disabled");
+        off("clamav", "not configured (POSTERN_CLAMD_ADDR)");
     }
     if let Some(dir) = &s.yara_dir {
         let y = Arc::new(yara::YaraScanner::load(dir, s.yara_timeout, mode(s.yara_critical))?);
@@ -54,7 +68,29 @@ pub fn build(s: &ScanSettings, lists: &PolicyConfig) -> Result<Vec<Arc<dyn Scann
         y.watch(s.yara_reload);
         v.push(y);
     } else {
-        tracing::warn!("no YARA rules folder (POSTERN_YARA_DIR); that scanner is disabled");
+        off("yara", "no rules folder (POSTERN_YARA_DIR)");
     }
-    Ok(v)
+    #[cfg(feature = "ai")]
+    match load_ai(s) {
+        Ok(a) => v.push(a),
+        Err(why) => off("ai", &why),
+    }
+    Ok((v, disabled))
+}
+
+/// The AI tier, when its runtime and models are present.
+#[cfg(feature = "ai")]
+fn load_ai(s: &ScanSettings) -> Result<Arc<dyn Scanner>, String> {
+    let lib = crate::scan::ai::onnx::runtime_path(s.ai.runtime.as_deref())
+        .ok_or("no ONNX Runtime library (POSTERN_AI_RUNTIME or ORT_DYLIB_PATH)")?;
+    let models = s.ai.models.clone().ok_or("no models folder (POSTERN_AI_MODELS)")?;
+    let d = crate::scan::ai::Thresholds::default();
+    let th = crate::scan::ai::Thresholds {
+        phish: s.ai.phish_threshold.unwrap_or(d.phish),
+        spam: s.ai.spam_threshold.unwrap_or(d.spam),
+        dga: s.ai.dga_threshold.unwrap_or(d.dga),
+    };
+    let a = ai::AiScanner::load(&lib, &models, th, &s.protected_domains, std::time::Duration::from_secs(10))?;
+    tracing::info!(runtime = %lib.display(), models = %models.display(), ?th, "AI tier loaded");
+    Ok(Arc::new(a))
 }

@@ -1,0 +1,175 @@
+//! The AI tier as a scanner (`--features ai`): the mail model over subject
+//! and body text, the DGA model over the registrable domains of the sender
+//! and of the URLs. Inference is CPU work, so it runs on the blocking pool.
+
+use crate::domain::Finding;
+use crate::scan::ai::features::{dga_features, mail_indices, registrable_label};
+use crate::scan::ai::onnx::Models;
+use crate::scan::ai::{GREYLIST, TAG_DGA, TAG_PHISH, TAG_SCORES, TAG_SPAM, TAGS, Thresholds};
+use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
+use futures::future::BoxFuture;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most distinct domains judged per message.
+const MAX_DOMAINS: usize = 20;
+
+struct Inner {
+    models: Models,
+    thresholds: Thresholds,
+    greylist: BTreeSet<String>,
+}
+
+/// The ONNX scanner. Fail-open: the AI tier only ever adds evidence.
+#[derive(Clone)]
+pub struct AiScanner {
+    inner: Arc<Inner>,
+    timeout: Duration,
+}
+
+impl AiScanner {
+    /// Loads the runtime and both models; the error says what is missing.
+    pub fn load(lib: &Path, models: &Path, thresholds: Thresholds, protected: &[String], timeout: Duration) -> Result<Self, String> {
+        let models = Models::load(lib, models)?;
+        let greylist = GREYLIST
+            .lines()
+            .chain(protected.iter().map(String::as_str))
+            .filter_map(registrable_label)
+            .collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                models,
+                thresholds,
+                greylist,
+            }),
+            timeout,
+        })
+    }
+}
+
+/// Body text as the models were trained on it: the plain parts, or the
+/// visible text of the HTML parts when there is no plain part.
+fn body_text(input: &ScanInput) -> String {
+    if !input.text.trim().is_empty() {
+        return input.text.clone();
+    }
+    let mut out = String::new();
+    for h in &input.html {
+        let doc = scraper::Html::parse_document(h);
+        for node in doc.root_element().descendants() {
+            let Some(text) = node.value().as_text() else { continue };
+            let hidden = node.ancestors().any(|a| {
+                a.value()
+                    .as_element()
+                    .is_some_and(|e| matches!(e.name(), "script" | "style" | "head" | "title"))
+            });
+            if !hidden {
+                out.push_str(text);
+                out.push(' ');
+            }
+        }
+    }
+    out
+}
+
+fn domains(input: &ScanInput) -> Vec<(String, String)> {
+    let mut seen = BTreeSet::new();
+    let hosts = input.from_domain.iter().cloned().chain(
+        input
+            .urls
+            .iter()
+            .chain(&input.qr_urls)
+            .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_string)),
+    );
+    let mut out = Vec::new();
+    for h in hosts {
+        if h.parse::<std::net::IpAddr>().is_ok() {
+            continue;
+        }
+        if let Some(label) = registrable_label(&h)
+            && seen.insert(label.clone())
+        {
+            out.push((h, label));
+            if out.len() >= MAX_DOMAINS {
+                break;
+            }
+        }
+    }
+    out
+}
+
+impl Inner {
+    fn check(&self, input: &ScanInput) -> Result<Vec<Finding>, ScanError> {
+        let err = |e: String| ScanError::scanner("ai", e);
+        let subject = input.subject.as_deref().unwrap_or("");
+        let m = self.models.mail(&mail_indices(subject, &body_text(input))).map_err(err)?;
+        let t = self.thresholds;
+        let mut worst: Option<(String, f64)> = None;
+        for (host, label) in domains(input) {
+            if self.greylist.contains(&label) {
+                continue;
+            }
+            let p = self.models.dga(&dga_features(&label)).map_err(err)?;
+            if worst.as_ref().is_none_or(|(_, w)| p > *w) {
+                worst = Some((host, p));
+            }
+        }
+        let dga = worst
+            .as_ref()
+            .map_or("no domains judged".to_string(), |(h, p)| format!("dga={p:.3} ({h})"));
+        let mut out = vec![Finding::new(
+            TAG_SCORES,
+            format!("ham={:.3} spam={:.3} phish={:.3}; {dga}", m.ham, m.spam, m.phish),
+        )];
+        if m.phish >= t.phish {
+            out.push(Finding::new(TAG_PHISH, format!("P(phish)={:.3} >= {}", m.phish, t.phish)));
+        } else if m.spam >= t.spam {
+            out.push(Finding::new(TAG_SPAM, format!("P(spam)={:.3} >= {}", m.spam, t.spam)));
+        }
+        if let Some((h, p)) = worst
+            && p >= t.dga
+        {
+            out.push(Finding::new(TAG_DGA, format!("{h} P(generated)={p:.3} >= {}", t.dga)));
+        }
+        Ok(out)
+    }
+}
+
+impl Scanner for AiScanner {
+    fn id(&self) -> &'static str {
+        "ai"
+    }
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+    fn failure_mode(&self) -> FailureMode {
+        FailureMode::Open
+    }
+    fn tags(&self) -> &'static [&'static str] {
+        TAGS
+    }
+    fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
+        let inner = self.inner.clone();
+        // The input is shared by every scanner; the blocking task needs its own.
+        let owned = ScanInput {
+            subject: input.subject.clone(),
+            text: input.text.clone(),
+            html: input.html.clone(),
+            from_domain: input.from_domain.clone(),
+            urls: input.urls.clone(),
+            qr_urls: input.qr_urls.clone(),
+            ..Default::default()
+        };
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || inner.check(&owned))
+                .await
+                .map_err(|e| ScanError::scanner("ai", e))?
+        })
+    }
+    fn health(&self) -> BoxFuture<'_, Result<String, ScanError>> {
+        let t = self.inner.thresholds;
+        Box::pin(async move { Ok(format!("models loaded; thresholds phish {} spam {} dga {}", t.phish, t.spam, t.dga)) })
+    }
+}
