@@ -22,6 +22,7 @@ pub mod manager;
 pub mod runtime;
 pub mod scan;
 pub mod secrets;
+pub mod service;
 pub mod simulate;
 pub mod store;
 pub mod web;

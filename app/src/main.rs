@@ -199,12 +199,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let shutdown = CancellationToken::new();
     let web = web::AppState::new(rt.clone(), s.web.clone(), shutdown.clone())?;
-    let server = tokio::spawn(web::serve(web, s.listen));
+    // Bind before reporting ready, so a taken port fails the start visibly.
+    let listener = tokio::net::TcpListener::bind(s.listen)
+        .await
+        .with_context(|| format!("binding the dashboard to {} (POSTERN_LISTEN)", s.listen))?;
+    let bound = listener.local_addr().context("dashboard address")?;
+    tracing::info!(url = %format!("http://{bound}/"), "dashboard listening");
+    let server = tokio::spawn(web::serve_on(web, listener));
     let accounts = store.accounts().await.context("loading accounts")?;
-    tracing::info!(accounts = accounts.len(), db = %s.db_path.display(), "postern starting");
+    let n = accounts.len();
+    tracing::info!(accounts = n, db = %s.db_path.display(), "postern starting");
     for a in accounts {
         manager.start_account(a).await;
     }
+    postern::service::ready(&format!("watching {n} account(s); dashboard on http://{bound}/"));
+    postern::service::spawn_watchdog(shutdown.clone());
     tokio::select! {
         _ = shutdown_signal() => {}
         r = server => {
@@ -217,6 +226,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     tracing::info!("shutting down");
+    postern::service::stopping();
     shutdown.cancel();
     manager.shutdown().await;
     Ok(())

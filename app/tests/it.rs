@@ -16,5 +16,6 @@ mod imap_engine;
 mod imap_faults;
 mod imap_recovery;
 mod scan_peers;
+mod service;
 mod soak;
 mod web_quarantine;

@@ -158,6 +158,11 @@ pub fn write_config(dir: &Path, port: u16, user: &str, pass: &str, folders: &[&s
 
 impl Child {
     pub fn spawn(dir: &Path, failpoint: Option<&str>) -> Child {
+        Self::spawn_with(dir, failpoint, &[])
+    }
+
+    /// Like `spawn`, with extra environment variables.
+    pub fn spawn_with(dir: &Path, failpoint: Option<&str>, extra: &[(&str, &str)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -180,6 +185,7 @@ impl Child {
         if let Some(f) = failpoint {
             cmd.env("POSTERN_TEST_FAILPOINT", f);
         }
+        cmd.envs(extra.iter().copied());
         Child {
             child: cmd.spawn().unwrap(),
         }
