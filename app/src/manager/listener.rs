@@ -206,7 +206,17 @@ impl Listener {
 
     async fn process_chunk(&self, conn: &mut Conn, sel: &Selected, chunk: &[u32], cx: Context<'_>) -> Result<(), ListenerError> {
         let limit = self.engine.tuning.max_message_bytes;
-        let sizes = conn.fetch_sizes(chunk).await?;
+        let mut sizes = conn.fetch_sizes(chunk).await?;
+        sizes.retain(|(u, _)| chunk.contains(u));
+        sizes.sort_unstable();
+        sizes.dedup_by_key(|(u, _)| *u);
+        // Like the bodies below: a size FETCH cut short can end without an
+        // error, and a UID missing here would be skipped when the cursor
+        // moves past the chunk. Retry instead; a UID expunged meanwhile is
+        // simply absent from the next UID SEARCH.
+        if sizes.len() != chunk.len() {
+            return Err(ImapError::Protocol(format!("FETCH RFC822.SIZE returned {} of {} messages", sizes.len(), chunk.len())).into());
+        }
         let (small, big): (Vec<_>, Vec<_>) = sizes.into_iter().partition(|(_, s)| *s <= limit);
         let key = |uid| MessageKey {
             account: self.acct.name.clone(),
