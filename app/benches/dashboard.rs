@@ -8,12 +8,9 @@
 
 use postern::clock::{SharedClock, SystemClock};
 use postern::config::Settings;
-use postern::manager::ManagerHandle;
-use postern::runtime::{Runtime, build_pipeline, load_policy};
-use postern::scan::LiveDecider;
+use postern::runtime::Runtime;
 use postern::store::Store;
 use postern::web::AppState;
-use postern::worker::Engine;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -122,27 +119,9 @@ async fn main() {
     seed(&s.db_path, n);
     eprintln!("seeded {n} scans in {:.1} s", t.elapsed().as_secs_f64());
     let store = Store::open(&s.db_path, &s.db_key, clock.clone()).unwrap();
-    let live = Arc::new(LiveDecider::new(
-        build_pipeline(&s.scan, &Default::default(), load_policy(&s).unwrap()).unwrap(),
-    ));
-    let (events, _) = tokio::sync::broadcast::channel(16);
-    let engine = Arc::new(Engine {
-        store: store.clone(),
-        decider: live.clone(),
-        tuning: s.imap.clone(),
-        eml_dir: s.eml_dir.clone(),
-        clock: clock.clone(),
-        events: events.clone(),
-    });
-    let rt = Runtime {
-        settings: Arc::new(s.clone()),
-        file_lists: Default::default(),
-        store,
-        live,
-        manager: ManagerHandle::new(engine, None),
-        events,
-        clock,
-    };
+    let rt = Runtime::assemble(Arc::new(s.clone()), Default::default(), store, clock)
+        .await
+        .unwrap();
     let state = AppState::new(rt, s.web.clone(), CancellationToken::new()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -4,12 +4,10 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use postern::clock::{SharedClock, SystemClock};
 use postern::config::Config;
-use postern::manager::ManagerHandle;
 use postern::runtime::{self, Runtime};
-use postern::scan::{LiveDecider, Pipeline};
+use postern::scan::Pipeline;
 use postern::store::Store;
 use postern::web;
-use postern::worker::Engine;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -170,29 +168,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating {}", s.data_dir.display()))?;
     let store = Store::open(&s.db_path, &s.db_key, clock.clone()).with_context(|| format!("opening {}", s.db_path.display()))?;
     store.sync_config_accounts(&config.accounts).await.context("storing accounts")?;
-    // Start from the environment's pipeline, then apply what the dashboard stored.
-    let pipeline = runtime::build_pipeline(&s.scan, &config.policy, runtime::load_policy(&s)?)?;
-    let live = Arc::new(LiveDecider::new(pipeline));
-    let (events, _) = tokio::sync::broadcast::channel(1024);
-    let engine = Arc::new(Engine {
-        store: store.clone(),
-        decider: live.clone(),
-        tuning: s.imap.clone(),
-        eml_dir: s.eml_dir.clone(),
-        clock: clock.clone(),
-        events: events.clone(),
-    });
-    let manager = ManagerHandle::new(engine, None);
-    let rt = Runtime {
-        settings: s.clone(),
-        file_lists: config.policy.clone(),
-        store: store.clone(),
-        live: live.clone(),
-        manager: manager.clone(),
-        events,
-        clock,
-    };
-    rt.rebuild().await.context("applying dashboard settings")?;
+    let rt = Runtime::assemble(s.clone(), config.policy.clone(), store.clone(), clock)
+        .await
+        .context("building the scanning pipeline")?;
+    let (live, manager) = (rt.live.clone(), rt.manager.clone());
     tracing::info!(scanners = ?live.current().scanners().iter().map(|x| x.id()).collect::<Vec<_>>(), "scanning pipeline ready");
     if s.admin_password_hash.is_none() && rt.admin_hash().await?.is_none() {
         tracing::warn!("no POSTERN_ADMIN_PASSWORD_HASH: the dashboard will refuse every login");

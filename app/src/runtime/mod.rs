@@ -13,6 +13,7 @@ use crate::domain::EventSender;
 use crate::manager::ManagerHandle;
 use crate::scan::{InputOptions, LiveDecider, Pipeline, Policy, PolicyError, ScanError};
 use crate::store::{Store, StoreError};
+use crate::worker::Engine;
 use std::sync::Arc;
 
 const OVERRIDES_KEY: &str = "overrides";
@@ -120,13 +121,49 @@ pub struct Runtime {
     pub clock: SharedClock,
 }
 
+async fn stored_overrides(store: &Store) -> Result<Overrides, RuntimeError> {
+    Ok(match store.setting(OVERRIDES_KEY).await? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        None => Overrides::default(),
+    })
+}
+
 impl Runtime {
+    /// Assembles the running system: the pipeline (environment, file lists,
+    /// dashboard settings and lists, built once), the engine, the event bus
+    /// and a manager with no accounts started yet.
+    pub async fn assemble(
+        settings: Arc<Settings>,
+        file_lists: PolicyConfig,
+        store: Store,
+        clock: SharedClock,
+    ) -> Result<Runtime, RuntimeError> {
+        let o = stored_overrides(&store).await?;
+        let pipeline = pipeline_for(&settings, &file_lists, &store, &o).await?;
+        let live = Arc::new(LiveDecider::new(pipeline));
+        let (events, _) = tokio::sync::broadcast::channel(1024);
+        let engine = Arc::new(Engine {
+            store: store.clone(),
+            decider: live.clone(),
+            tuning: settings.imap.clone(),
+            eml_dir: settings.eml_dir.clone(),
+            clock: clock.clone(),
+            events: events.clone(),
+        });
+        Ok(Runtime {
+            manager: ManagerHandle::new(engine, None),
+            settings,
+            file_lists,
+            store,
+            live,
+            events,
+            clock,
+        })
+    }
+
     /// Stored overrides (defaults when none).
     pub async fn overrides(&self) -> Result<Overrides, RuntimeError> {
-        Ok(match self.store.setting(OVERRIDES_KEY).await? {
-            Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            None => Overrides::default(),
-        })
+        stored_overrides(&self.store).await
     }
 
     /// Validates, builds, stores and swaps in new overrides.
@@ -149,44 +186,11 @@ impl Runtime {
 
     /// The scanner settings in force for `o`.
     pub fn effective_scan(&self, o: &Overrides) -> ScanSettings {
-        let mut s = self.settings.scan.clone();
-        if o.rspamd_url.is_some() {
-            s.rspamd_url.clone_from(&o.rspamd_url);
-        }
-        if o.rspamd_controller_url.is_some() {
-            s.rspamd_controller_url.clone_from(&o.rspamd_controller_url);
-        }
-        if o.clamd_addr.is_some() {
-            s.clamd_addr.clone_from(&o.clamd_addr);
-        }
-        for d in &o.disabled {
-            match d.as_str() {
-                "rspamd" => s.rspamd_url = None,
-                "clamav" => s.clamd_addr = None,
-                "yara" => s.yara_dir = None,
-                _ => {}
-            }
-        }
-        s
+        effective_scan(&self.settings, o)
     }
 
     async fn build(&self, o: &Overrides) -> Result<Pipeline, RuntimeError> {
-        let scan = self.effective_scan(o);
-        let mut lists = self.file_lists.clone();
-        for e in self.store.list_entries().await? {
-            match e.kind.as_str() {
-                "allow" => lists.allow_senders.push(e.pattern),
-                _ => lists.block_senders.push(e.pattern),
-            }
-        }
-        let mut policy = load_policy(&self.settings)?;
-        if let Some(f) = o.threshold_flag {
-            policy.flag = f;
-        }
-        if let Some(q) = o.threshold_quarantine {
-            policy.quarantine = q;
-        }
-        Ok(build_pipeline(&scan, &lists, policy)?)
+        pipeline_for(&self.settings, &self.file_lists, &self.store, o).await
     }
 
     /// The Rspamd controller URL in force.
@@ -217,6 +221,50 @@ impl Runtime {
     pub async fn set_admin_hash(&self, hash: &str, actor: &str) -> Result<(), RuntimeError> {
         Ok(self.store.set_secret_setting(ADMIN_HASH_KEY, Some(hash), actor).await?)
     }
+}
+
+/// The scanner settings in force: the environment's, with the dashboard's
+/// endpoints and scanner switches applied.
+fn effective_scan(settings: &Settings, o: &Overrides) -> ScanSettings {
+    let mut s = settings.scan.clone();
+    if o.rspamd_url.is_some() {
+        s.rspamd_url.clone_from(&o.rspamd_url);
+    }
+    if o.rspamd_controller_url.is_some() {
+        s.rspamd_controller_url.clone_from(&o.rspamd_controller_url);
+    }
+    if o.clamd_addr.is_some() {
+        s.clamd_addr.clone_from(&o.clamd_addr);
+    }
+    for d in &o.disabled {
+        match d.as_str() {
+            "rspamd" => s.rspamd_url = None,
+            "clamav" => s.clamd_addr = None,
+            "yara" => s.yara_dir = None,
+            _ => {}
+        }
+    }
+    s
+}
+
+/// The pipeline for `o`: file lists plus dashboard lists, thresholds applied.
+async fn pipeline_for(settings: &Settings, file_lists: &PolicyConfig, store: &Store, o: &Overrides) -> Result<Pipeline, RuntimeError> {
+    let scan = effective_scan(settings, o);
+    let mut lists = file_lists.clone();
+    for e in store.list_entries().await? {
+        match e.kind.as_str() {
+            "allow" => lists.allow_senders.push(e.pattern),
+            _ => lists.block_senders.push(e.pattern),
+        }
+    }
+    let mut policy = load_policy(settings)?;
+    if let Some(f) = o.threshold_flag {
+        policy.flag = f;
+    }
+    if let Some(q) = o.threshold_quarantine {
+        policy.quarantine = q;
+    }
+    Ok(build_pipeline(&scan, &lists, policy)?)
 }
 
 /// The policy table from `POSTERN_POLICY` or the built-in one, with the

@@ -3,10 +3,7 @@
 use super::*;
 use crate::clock::{SharedClock, TestClock};
 use crate::config::Settings;
-use crate::manager::ManagerHandle;
-use crate::scan::LiveDecider;
 use crate::store::Store;
-use crate::worker::Engine;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response, StatusCode, header};
@@ -80,27 +77,9 @@ async fn fixture() -> Fixture {
     settings.web.login_max_failures = 3;
     let store = Store::open(&settings.db_path, &settings.db_key, shared.clone()).unwrap();
     seed(&store, &settings).await;
-    let pipeline =
-        crate::runtime::build_pipeline(&settings.scan, &Default::default(), crate::runtime::load_policy(&settings).unwrap()).unwrap();
-    let live = Arc::new(LiveDecider::new(pipeline));
-    let (events, _) = tokio::sync::broadcast::channel(16);
-    let engine = Arc::new(Engine {
-        store: store.clone(),
-        decider: live.clone(),
-        tuning: settings.imap.clone(),
-        eml_dir: settings.eml_dir.clone(),
-        clock: shared.clone(),
-        events: events.clone(),
-    });
-    let rt = Runtime {
-        settings: Arc::new(settings.clone()),
-        file_lists: Default::default(),
-        store,
-        live,
-        manager: ManagerHandle::new(engine, None),
-        events,
-        clock: shared,
-    };
+    let rt = Runtime::assemble(Arc::new(settings.clone()), Default::default(), store, shared)
+        .await
+        .unwrap();
     let st = AppState::new(rt, settings.web.clone(), CancellationToken::new()).unwrap();
     Fixture {
         app: router(st.clone()),

@@ -3,12 +3,9 @@
 use super::harness::{KEY, policy, tuning};
 use postern::clock::{SharedClock, SystemClock};
 use postern::config::{AccountConfig, Settings};
-use postern::manager::ManagerHandle;
 use postern::runtime::Runtime;
-use postern::scan::LiveDecider;
 use postern::store::Store;
 use postern::web::AppState;
-use postern::worker::Engine;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -63,28 +60,10 @@ impl WebPostern {
         let clock: SharedClock = Arc::new(SystemClock);
         let store = Store::open(&s.db_path, &s.db_key, clock.clone()).unwrap();
         store.sync_config_accounts(&accounts).await.unwrap();
-        let pipeline = postern::runtime::build_pipeline(&s.scan, &policy(), postern::runtime::load_policy(&s).unwrap()).unwrap();
-        let live = Arc::new(LiveDecider::new(pipeline));
-        let (events, _) = tokio::sync::broadcast::channel(256);
-        let engine = Arc::new(Engine {
-            store: store.clone(),
-            decider: live.clone(),
-            tuning: s.imap.clone(),
-            eml_dir: s.eml_dir.clone(),
-            clock: clock.clone(),
-            events: events.clone(),
-        });
-        let manager = ManagerHandle::new(engine, None);
-        let rt = Runtime {
-            settings: Arc::new(s.clone()),
-            file_lists: policy(),
-            store: store.clone(),
-            live,
-            manager: manager.clone(),
-            events,
-            clock,
-        };
-        rt.rebuild().await.unwrap();
+        let rt = Runtime::assemble(Arc::new(s.clone()), policy(), store.clone(), clock)
+            .await
+            .unwrap();
+        let manager = rt.manager.clone();
         let shutdown = CancellationToken::new();
         let state = AppState::new(rt.clone(), s.web.clone(), shutdown.clone()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
