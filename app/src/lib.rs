@@ -7,7 +7,7 @@
 //! crashes a message is never missed, never acted on twice and never lost.
 //!
 //! Modules depend in one direction:
-//! `clock`, `domain` → `config` → `store` | `imap` | `scan` → `actions` →
+//! `clock`, `domain` → `config` → `store` | `imap` | `scan` | `intel` → `actions` →
 //! `worker`, `manager` → `runtime` → `web` → `main`.
 #![forbid(unsafe_code)]
 
@@ -17,6 +17,7 @@ pub mod config;
 pub mod domain;
 pub mod failpoint;
 pub mod imap;
+pub mod intel;
 pub mod logging;
 pub mod manager;
 pub mod runtime;
