@@ -88,6 +88,19 @@ pub struct Decision {
     /// What each scanner reported.
     #[serde(default)]
     pub reports: Vec<ScannerReport>,
+    /// What the message points at (URLs, sender, IPs, hashes), kept so a
+    /// later feed entry or IOC can find the mail it concerns (claw-back).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observables: Vec<Observable>,
+}
+
+/// One thing a message points at, as a later indicator would name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Observable {
+    /// `url`, `domain`, `ip`, `sha256` or `email`.
+    pub kind: String,
+    /// Normalised value.
+    pub value: String,
 }
 
 impl Decision {
@@ -109,6 +122,22 @@ pub struct Finding {
     pub tag: String,
     /// Evidence (virus name, URL, symbol list…).
     pub detail: Option<String>,
+    /// The threat-intelligence indicator that matched, recorded as a sighting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indicator: Option<IndicatorRef>,
+}
+
+/// Which indicator matched what: a feed entry or an operator IOC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndicatorRef {
+    /// Feed name or IOC source.
+    pub source: String,
+    /// IOC id, when the match was an operator indicator.
+    pub ioc: Option<i64>,
+    /// Indicator kind (`url`, `domain`, …).
+    pub kind: String,
+    /// The message's value that matched.
+    pub value: String,
 }
 
 impl Finding {
@@ -117,6 +146,7 @@ impl Finding {
         Self {
             tag: tag.to_string(),
             detail: Some(detail.into()),
+            indicator: None,
         }
     }
 }

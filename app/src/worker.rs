@@ -33,6 +33,9 @@ pub struct Engine {
     pub clock: SharedClock,
     /// Live-update bus (the dashboard subscribes).
     pub events: EventSender,
+    /// Re-scan mail left in place this long after delivery (claw-back),
+    /// as `(stage name, delay)`.
+    pub rescan_after: Vec<(String, chrono::Duration)>,
 }
 
 /// Worker failures; the listener retries the message after reconnecting.
@@ -135,6 +138,15 @@ impl Engine {
             .store
             .record_decision(&new, &decision, action.as_ref(), observe_only, eml_path)
             .await?;
+        if !observe_only && action.is_none() && !self.rescan_after.is_empty() {
+            let now = self.clock.now();
+            let due = self
+                .rescan_after
+                .iter()
+                .map(|(stage, after)| (stage.clone(), (now + *after).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+                .collect();
+            self.store.schedule_rechecks(id, due).await?;
+        }
         let _ = self.events.send(Event::Scanned { id });
         info!(verdict = %decision.verdict, reason = %decision.reason, action = action.as_ref().map(|a| a.name()), "decided");
         Ok(Processed::Decided {

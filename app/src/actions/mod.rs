@@ -14,7 +14,9 @@ use crate::store::{Intent, IntentState};
 use sha2::{Digest, Sha256};
 
 mod ops;
+mod recheck;
 pub use ops::{OpOutcome, execute_op};
+pub use recheck::recheck;
 
 /// Keyword added next to `\Flagged` so users and filters can tell who flagged.
 pub const FLAG_KEYWORD: &str = "$PosternFlagged";

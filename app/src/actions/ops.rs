@@ -33,6 +33,10 @@ fn outcome(state: OpState, detail: String) -> OpOutcome {
 /// Executes one op on `conn`. Transport errors are returned (the op stays
 /// pending); every decided outcome comes back as [`OpOutcome`].
 pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOutcome, ImapError> {
+    if op.kind == OpKind::Recheck {
+        // Rechecks need the decider; the runner sends them to `recheck`.
+        return Ok(outcome(OpState::Refused, "a recheck is not an operator action".into()));
+    }
     let (folder, known_uid) = (&op.location.0, op.location.1);
     match conn.select(folder).await {
         Ok(_) => {}
@@ -67,6 +71,7 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
                 detail: format!("moved from {folder} UID {uid} back to {dest} (new UID {new_uid})"),
             })
         }
+        OpKind::Recheck => Ok(outcome(OpState::Refused, "a recheck is not an operator action".into())),
         OpKind::Delete => {
             let copy = keep_copy(op, eml_dir, raw).await.map_err(|e| ImapError::Refused {
                 command: "delete".into(),
@@ -89,7 +94,7 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
 
 /// Finds the op's message in the selected folder: first at its recorded UID,
 /// then by Message-ID; either way the content hash must match.
-async fn locate(conn: &mut Conn, folder: &str, known_uid: Option<u32>, op: &Op) -> Result<Option<(u32, Vec<u8>)>, ImapError> {
+pub(super) async fn locate(conn: &mut Conn, folder: &str, known_uid: Option<u32>, op: &Op) -> Result<Option<(u32, Vec<u8>)>, ImapError> {
     if let Some(uid) = known_uid {
         for f in conn.fetch_bodies(&[uid]).await? {
             if f.uid == uid && hex::encode(Sha256::digest(&f.raw)) == op.sha256 {
@@ -107,7 +112,7 @@ async fn locate(conn: &mut Conn, folder: &str, known_uid: Option<u32>, op: &Op) 
 
 /// A message is never deleted without a stored copy: reuse the one taken at
 /// quarantine time, or write one now from the bytes just verified.
-async fn keep_copy(op: &Op, eml_dir: &Path, raw: Vec<u8>) -> std::io::Result<String> {
+pub(super) async fn keep_copy(op: &Op, eml_dir: &Path, raw: Vec<u8>) -> std::io::Result<String> {
     if let Some(p) = op.eml_path.as_deref()
         && tokio::fs::metadata(p).await.is_ok_and(|m| m.len() > 0)
     {

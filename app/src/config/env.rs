@@ -46,6 +46,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Dashboard and API behaviour.
     pub web: WebSettings,
+    /// Feeds, reputation services and claw-back.
+    pub intel: super::IntelSettings,
 }
 
 /// Dashboard, session and endpoint-gating settings.
@@ -186,17 +188,17 @@ impl Default for ImapTuning {
     }
 }
 
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     vars: &'a BTreeMap<String, String>,
-    problems: &'a mut Vec<Problem>,
+    pub(super) problems: &'a mut Vec<Problem>,
 }
 
 impl Reader<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.vars.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 
-    fn parse<T: FromStr>(&mut self, key: &str, default: T, hint: &str) -> T
+    pub(super) fn parse<T: FromStr>(&mut self, key: &str, default: T, hint: &str) -> T
     where
         T::Err: std::fmt::Display,
     {
@@ -210,7 +212,7 @@ impl Reader<'_> {
         }
     }
 
-    fn ranged(&mut self, key: &str, default: u64, min: u64, max: u64, unit: &str) -> u64 {
+    pub(super) fn ranged(&mut self, key: &str, default: u64, min: u64, max: u64, unit: &str) -> u64 {
         let hint = format!("use a whole number of {unit} between {min} and {max}");
         let v = self.parse(key, default, &hint);
         if !(min..=max).contains(&v) {
@@ -242,7 +244,7 @@ impl Reader<'_> {
         out
     }
 
-    fn url(&mut self, key: &str) -> Option<String> {
+    pub(super) fn url(&mut self, key: &str) -> Option<String> {
         let v = self.get(key)?.to_string();
         if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() < 10 {
             self.problems.push(Problem::new(
@@ -421,6 +423,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         ));
     }
 
+    let intel = super::intel::parse(&mut r, &data_dir);
     let d = ImapTuning::default();
     let imap = ImapTuning {
         // RFC 2177: servers may drop an IDLE after 30 minutes; stay below 25.
@@ -467,6 +470,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         threshold_flag,
         threshold_quarantine,
         imap,
+        intel,
         log_format,
         web,
     }
@@ -489,7 +493,16 @@ impl Settings {
 
     /// Settings for tests and embedding: everything under `data_dir`.
     pub fn for_data_dir(data_dir: PathBuf, db_key: [u8; 32]) -> Settings {
+        let (vars, mut problems) = (BTreeMap::new(), Vec::new());
+        let intel = super::intel::parse(
+            &mut Reader {
+                vars: &vars,
+                problems: &mut problems,
+            },
+            &data_dir,
+        );
         Settings {
+            intel,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             db_path: data_dir.join("postern.db"),
             eml_dir: data_dir.join("eml"),

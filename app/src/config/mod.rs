@@ -8,11 +8,13 @@
 
 mod accounts;
 mod env;
+mod intel;
 mod problem;
 mod secret;
 
 pub use accounts::{AccountConfig, PolicyConfig, StartAt, TlsMode, parse_account_value, parse_accounts};
 pub use env::{AiSettings, ImapTuning, LogFormat, ScanSettings, Settings, WebSettings, parse_settings};
+pub use intel::{FEEDS, IntelSettings};
 pub use problem::{ConfigError, Problem};
 pub use secret::{decode_key, looks_like_placeholder};
 

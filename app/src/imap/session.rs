@@ -213,6 +213,20 @@ impl Conn {
             .collect())
     }
 
+    /// Every selectable mailbox of the account.
+    pub async fn list_mailboxes(&mut self) -> Result<Vec<String>> {
+        let t = self.timeout;
+        deadline(t, "LIST", async {
+            let names: Vec<_> = self.session.list(Some(""), Some("*")).await?.try_collect().await?;
+            Ok(names
+                .iter()
+                .filter(|n| !n.attributes().contains(&async_imap::types::NameAttribute::NoSelect))
+                .map(|n| n.name().to_string())
+                .collect())
+        })
+        .await
+    }
+
     /// Creates `name` unless it exists. Returns true when it was created.
     pub async fn ensure_mailbox(&mut self, name: &str) -> Result<bool> {
         let t = self.timeout;

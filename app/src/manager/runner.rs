@@ -9,7 +9,7 @@ use crate::config::AccountConfig;
 use crate::domain::Event;
 use crate::failpoint;
 use crate::imap::{Conn, ImapError};
-use crate::store::{OpState, StoreError};
+use crate::store::{OpKind, OpState, RecheckOutcome, StoreError};
 use crate::worker::Engine;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -125,6 +125,31 @@ impl Runner {
         for op in store.pending_ops(&self.acct.name).await? {
             let Some(c) = conn.as_mut() else { break };
             self.status.set(ListenerState::Syncing);
+            if op.kind == OpKind::Recheck {
+                let e = &self.engine;
+                match actions::recheck(c, &self.acct, &op, e.decider.as_ref(), &e.eml_dir).await {
+                    Ok(out) => {
+                        info!(op = op.id, state = out.state.as_str(), detail = %out.detail, "recheck finished");
+                        store.finish_recheck(&op, out).await?;
+                    }
+                    Err(ImapError::Refused { command, detail }) => {
+                        let out = RecheckOutcome {
+                            state: OpState::Refused,
+                            decision: None,
+                            moved_to: None,
+                            eml_path: None,
+                            detail: format!("{command}: {detail}"),
+                        };
+                        store.finish_recheck(&op, out).await?;
+                    }
+                    Err(e) => {
+                        store.op_attempt_failed(&op, &e.to_string()).await?;
+                        return Err(e.into());
+                    }
+                }
+                let _ = self.engine.events.send(Event::Updated { id: op.message });
+                continue;
+            }
             match actions::execute_op(c, &op, &self.engine.eml_dir).await {
                 Ok(done) => {
                     info!(op = op.id, kind = op.kind.as_str(), state = done.state.as_str(), detail = %done.detail, "operator action finished");

@@ -149,6 +149,7 @@ impl Runtime {
             eml_dir: settings.eml_dir.clone(),
             clock: clock.clone(),
             events: events.clone(),
+            rescan_after: rescan_schedule(&settings),
         });
         Ok(Runtime {
             manager: ManagerHandle::new(engine, None),
@@ -221,6 +222,18 @@ impl Runtime {
     pub async fn set_admin_hash(&self, hash: &str, actor: &str) -> Result<(), RuntimeError> {
         Ok(self.store.set_secret_setting(ADMIN_HASH_KEY, Some(hash), actor).await?)
     }
+}
+
+/// Scheduled re-scans, none when claw-back is off.
+fn rescan_schedule(s: &Settings) -> Vec<(String, chrono::Duration)> {
+    if s.intel.clawback_hours == 0 {
+        return Vec::new();
+    }
+    s.intel
+        .rescan_after
+        .iter()
+        .filter_map(|(stage, d)| chrono::Duration::from_std(*d).ok().map(|d| (stage.clone(), d)))
+        .collect()
 }
 
 /// The scanner settings in force: the environment's, with the dashboard's

@@ -106,7 +106,43 @@ pub struct ScanInput {
     pub unparseable: bool,
 }
 
+/// Observables kept per message at most.
+pub const MAX_OBSERVABLES: usize = 200;
+
 impl ScanInput {
+    /// What this message points at, for matching later indicators.
+    pub fn observables(&self) -> Vec<crate::domain::Observable> {
+        let mut set = BTreeSet::new();
+        let mut add = |kind: &str, value: &str| {
+            if set.len() < MAX_OBSERVABLES && !value.is_empty() {
+                set.insert(crate::domain::Observable {
+                    kind: kind.to_string(),
+                    value: if kind == "url" {
+                        value.to_string()
+                    } else {
+                        value.to_ascii_lowercase()
+                    },
+                });
+            }
+        };
+        for a in [&self.from_addr, &self.reply_to].into_iter().flatten() {
+            add("email", a);
+        }
+        if let Some(d) = &self.from_domain {
+            add("domain", d);
+        }
+        if let Some(ip) = self.sender_ip {
+            add("ip", &ip.to_string());
+        }
+        for a in &self.attachments {
+            add("sha256", &a.sha256);
+        }
+        for u in self.urls.iter().chain(&self.qr_urls) {
+            add("url", u);
+        }
+        set.into_iter().collect()
+    }
+
     /// Builds the input from raw bytes.
     pub fn parse(raw: Vec<u8>, opts: &InputOptions) -> ScanInput {
         let raw = Arc::new(raw);

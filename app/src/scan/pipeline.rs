@@ -69,7 +69,9 @@ impl Pipeline {
     pub async fn scan_input(&self, input: &ScanInput) -> Decision {
         let runs = self.scanners.iter().map(|s| run_one(s.as_ref(), input));
         let reports = join_all(runs).await;
-        self.policy.decide(reports)
+        let mut d = self.policy.decide(reports);
+        d.observables = input.observables();
+        d
     }
 }
 

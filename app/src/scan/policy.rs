@@ -176,6 +176,7 @@ impl Policy {
             tags,
             score,
             reports,
+            observables: Vec::new(),
         }
     }
 
@@ -199,6 +200,7 @@ mod tests {
                 .map(|t| Finding {
                     tag: t.to_string(),
                     detail: None,
+                    indicator: None,
                 })
                 .collect(),
             elapsed_ms: 1,

@@ -220,6 +220,7 @@ impl Store {
             let tx = c.transaction()?;
             let status = if action.is_some() { "decided" } else { "done" };
             let id = insert_message(&tx, &ctx.now, &m, status, Some(&d), observe_only, eml_path.as_deref())?;
+            super::intel::record_evidence(&tx, &ctx.now, id, &d)?;
             let intent = match &action {
                 Some(a) => {
                     let json = serde_json::to_string(a).map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_scan_reports.sql"),
     include_str!("../../migrations/0003_dashboard.sql"),
+    include_str!("../../migrations/0004_intel.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

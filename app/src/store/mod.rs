@@ -6,17 +6,21 @@ mod audit;
 pub mod crypto;
 mod dashboard;
 pub mod eml;
+mod intel;
 mod messages;
 mod migrations;
 mod ops;
+mod recheck;
 mod sync;
 mod views;
 
 pub use accounts::AccountSource;
 pub use audit::{AuditEntry, AuditRow};
 pub use dashboard::{ListEntry, SessionRow};
+pub use intel::{IndicatorRow, NewIndicator, RecentObservable, SightingRow};
 pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage};
 pub use ops::{Op, OpKind, OpRefusal, OpState};
+pub use recheck::RecheckOutcome;
 pub use sync::MailboxState;
 pub use views::{Count, DayCounts, MessageDetail, MessageFilter, MessageSummary};
 

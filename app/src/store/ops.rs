@@ -15,6 +15,9 @@ pub enum OpKind {
     Release,
     /// Expunge from the quarantine/hold folder (the EML copy stays).
     Delete,
+    /// Claw-back: find the message wherever the user moved it, scan it
+    /// again with every engine, and quarantine it if it is now malicious.
+    Recheck,
 }
 
 impl OpKind {
@@ -23,6 +26,7 @@ impl OpKind {
         match self {
             Self::Release => "release",
             Self::Delete => "delete",
+            Self::Recheck => "recheck",
         }
     }
 
@@ -30,6 +34,7 @@ impl OpKind {
         match s {
             "release" => Some(Self::Release),
             "delete" => Some(Self::Delete),
+            "recheck" => Some(Self::Recheck),
             _ => None,
         }
     }
@@ -56,6 +61,8 @@ pub struct Op {
     pub sha256: String,
     /// Stored EML copy.
     pub eml_path: Option<String>,
+    /// Why Postern asked for it (claw-back), if it did.
+    pub reason: Option<String>,
 }
 
 /// How an op ended.
@@ -165,7 +172,7 @@ impl Store {
         self.call(move |db, _| {
             let mut st = db.prepare(
                 "SELECT o.id, o.message, m.account, m.mailbox, m.uidvalidity, m.uid, o.kind, o.actor,
-                        m.location_mailbox, m.location_uid, m.message_id, m.sha256, m.eml_path
+                        m.location_mailbox, m.location_uid, m.message_id, m.sha256, m.eml_path, o.reason
                  FROM ops o JOIN messages m ON m.id = o.message
                  WHERE o.account = ?1 AND o.state = 'pending' ORDER BY o.id",
             )?;
@@ -186,11 +193,12 @@ impl Store {
                     r.get::<_, Option<String>>(10)?,
                     r.get::<_, String>(11)?,
                     r.get::<_, Option<String>>(12)?,
+                    r.get::<_, Option<String>>(13)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, message, key, kind, actor, lm, lu, message_id, sha256, eml_path) = row?;
+                let (id, message, key, kind, actor, lm, lu, message_id, sha256, eml_path, reason) = row?;
                 let kind = OpKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("op kind {kind}")))?;
                 let location = (lm.unwrap_or_else(|| key.mailbox.clone()), lu);
                 out.push(Op {
@@ -203,6 +211,7 @@ impl Store {
                     message_id,
                     sha256,
                     eml_path,
+                    reason,
                 });
             }
             Ok(out)
@@ -337,6 +346,7 @@ impl Store {
                 )
                 .optional()?;
             let Some((old, key)) = old else { return Ok(()) };
+            super::intel::record_evidence(&tx, &ctx.now, message, &d)?;
             tx.execute(
                 "UPDATE messages SET verdict = ?2, tags = ?3, reason = ?4, score = ?5, scan_json = ?6, updated_at = ?7 WHERE id = ?1",
                 params![

@@ -95,6 +95,7 @@ impl Postern {
             eml_dir: dir.path().join("eml"),
             clock,
             events: tokio::sync::broadcast::channel(64).0,
+            rescan_after: Vec::new(),
         });
         let manager = ManagerHandle::new(engine, probe);
         for a in store.accounts().await.unwrap() {

@@ -1,0 +1,179 @@
+//! Claw-back bookkeeping: scheduled re-scans after delivery, recheck ops
+//! requested by Postern itself, and how a recheck ends.
+
+use super::audit::{self, AuditEntry};
+use super::intel::record_evidence;
+use super::{Op, OpState, Result, Store};
+use crate::domain::{Decision, MessageKey};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+/// How a recheck ended, for [`Store::finish_recheck`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecheckOutcome {
+    /// Done (found and scanned), Gone (not found anywhere), Refused.
+    pub state: OpState,
+    /// The new scan, when the message was found.
+    pub decision: Option<Decision>,
+    /// Where it was moved to (quarantine folder, UID), if it was.
+    pub moved_to: Option<(String, Option<u32>)>,
+    /// EML copy written before moving.
+    pub eml_path: Option<String>,
+    /// For the audit row.
+    pub detail: String,
+}
+
+fn key_of(tx: &Transaction<'_>, message: i64) -> Result<Option<(MessageKey, Option<String>, bool, Option<String>)>> {
+    Ok(tx
+        .query_row(
+            "SELECT account, mailbox, uidvalidity, uid, verdict, quarantined, disposition FROM messages WHERE id = ?1",
+            params![message],
+            |r| {
+                Ok((
+                    MessageKey {
+                        account: r.get(0)?,
+                        mailbox: r.get(1)?,
+                        uidvalidity: r.get(2)?,
+                        uid: r.get(3)?,
+                    },
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
+        )
+        .optional()?)
+}
+
+/// Queues a recheck op unless the message is already handled or busy.
+fn queue(tx: &Transaction<'_>, now: &str, message: i64, reason: &str, actor: &str) -> Result<Option<i64>> {
+    let Some((key, verdict, quarantined, disposition)) = key_of(tx, message)? else {
+        return Ok(None);
+    };
+    let actionable = !quarantined && disposition.is_none() && matches!(verdict.as_deref(), Some("pass" | "flag"));
+    let busy: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM ops WHERE message = ?1 AND state = 'pending')",
+        params![message],
+        |r| r.get(0),
+    )?;
+    if !actionable || busy {
+        return Ok(None);
+    }
+    tx.execute(
+        "INSERT INTO ops (message, account, kind, actor, state, reason, created_at, updated_at)
+         VALUES (?1, ?2, 'recheck', ?3, 'pending', ?4, ?5, ?5)",
+        params![message, key.account, actor, reason, now],
+    )?;
+    let id = tx.last_insert_rowid();
+    let mut e = AuditEntry::message(&key, Some(message), "recheck_requested", reason.to_string());
+    e.actor = actor.to_string();
+    audit::insert(tx, now, &e)?;
+    Ok(Some(id))
+}
+
+impl Store {
+    /// Asks the account's runner to re-check a message (claw-back). `None`
+    /// when it is quarantined, released, deleted, observe-only or busy.
+    pub async fn request_recheck(&self, message: i64, reason: &str, actor: &str) -> Result<Option<i64>> {
+        let (r, a) = (reason.to_string(), actor.to_string());
+        self.call(move |db, ctx| {
+            let tx = db.transaction()?;
+            let id = queue(&tx, &ctx.now, message, &r, &a)?;
+            tx.commit()?;
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Schedules re-scans of a message: `(stage, due_at RFC 3339)`.
+    pub async fn schedule_rechecks(&self, message: i64, due: Vec<(String, String)>) -> Result<()> {
+        self.call(move |db, _| {
+            let tx = db.transaction()?;
+            for (stage, at) in &due {
+                tx.execute(
+                    "INSERT OR IGNORE INTO rechecks (message, stage, due_at) VALUES (?1, ?2, ?3)",
+                    params![message, stage, at],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Turns every scheduled re-scan due at the store clock's now into a
+    /// recheck op; returns the op ids.
+    pub async fn queue_due_rechecks(&self) -> Result<Vec<i64>> {
+        self.call(move |db, ctx| {
+            let tx = db.transaction()?;
+            let due: Vec<(i64, String)> = {
+                let mut st = tx.prepare("SELECT message, stage FROM rechecks WHERE state = 'pending' AND due_at <= ?1 ORDER BY due_at")?;
+                st.query_map(params![ctx.now], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            let mut ops = Vec::new();
+            for (message, stage) in due {
+                tx.execute(
+                    "UPDATE rechecks SET state = 'queued' WHERE message = ?1 AND stage = ?2",
+                    params![message, stage],
+                )?;
+                let reason = format!("scheduled re-scan {stage} after delivery");
+                ops.extend(queue(&tx, &ctx.now, message, &reason, "postern")?);
+            }
+            tx.commit()?;
+            Ok(ops)
+        })
+        .await
+    }
+
+    /// Closes a recheck op: records the new scan and sightings, and where
+    /// the message went. A message moved to quarantine is audited as
+    /// `retro_quarantine` with the reason and the evidence.
+    pub async fn finish_recheck(&self, op: &Op, out: RecheckOutcome) -> Result<()> {
+        let op = op.clone();
+        self.call(move |db, ctx| {
+            let tx = db.transaction()?;
+            let n = tx.execute(
+                "UPDATE ops SET state = ?2, detail = ?3, attempts = attempts + 1, updated_at = ?4 WHERE id = ?1 AND state = 'pending'",
+                params![op.id, out.state.as_str(), out.detail, ctx.now],
+            )?;
+            if n == 0 {
+                return Ok(());
+            }
+            if let Some(d) = &out.decision {
+                tx.execute(
+                    "UPDATE messages SET verdict = ?2, tags = ?3, reason = ?4, score = ?5, scan_json = ?6, updated_at = ?7 WHERE id = ?1",
+                    params![
+                        op.message,
+                        d.verdict.as_str(),
+                        d.tags.join(","),
+                        d.reason,
+                        d.score,
+                        serde_json::to_string(&d.reports).ok(),
+                        ctx.now
+                    ],
+                )?;
+                record_evidence(&tx, &ctx.now, op.message, d)?;
+            }
+            if let Some((folder, uid)) = &out.moved_to {
+                tx.execute(
+                    "UPDATE messages SET quarantined = 1, location_mailbox = ?2, location_uid = ?3,
+                       eml_path = COALESCE(?4, eml_path), updated_at = ?5 WHERE id = ?1",
+                    params![op.message, folder, uid, out.eml_path, ctx.now],
+                )?;
+                tx.execute("DELETE FROM rechecks WHERE message = ?1 AND state = 'pending'", params![op.message])?;
+            }
+            let event = match (&out.moved_to, out.state) {
+                (Some(_), _) => "retro_quarantine",
+                (None, OpState::Done) => "rechecked",
+                (None, _) => "recheck_not_done",
+            };
+            let reason = op.reason.as_deref().unwrap_or("re-check");
+            let mut e = AuditEntry::message(&op.key, Some(op.message), event, format!("{reason}: {}", out.detail));
+            e.actor = op.actor.clone();
+            audit::insert(&tx, &ctx.now, &e)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
