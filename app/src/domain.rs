@@ -127,6 +127,28 @@ pub struct Finding {
     pub indicator: Option<IndicatorRef>,
 }
 
+/// An operator indicator (IOC) to store: same kind, value and source
+/// updates the existing one. Validated and normalised by `intel::ioc`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NewIndicator {
+    /// `ip`, `cidr`, `domain`, `url`, `sha256` or `email`.
+    pub kind: String,
+    /// Normalised value.
+    pub value: String,
+    /// Who reported it.
+    pub source: String,
+    /// 0–100.
+    pub confidence: u8,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// RFC 3339; `None` never expires.
+    pub expires_at: Option<String>,
+    /// Known false positive: suppresses matches.
+    pub false_positive: bool,
+    /// Free text.
+    pub note: Option<String>,
+}
+
 /// Which indicator matched what: a feed entry or an operator IOC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndicatorRef {

@@ -7,7 +7,7 @@
 //! crashes a message is never missed, never acted on twice and never lost.
 //!
 //! Modules depend in one direction:
-//! `clock`, `domain` → `config` → `store` | `imap` | `scan` | `intel` → `actions` →
+//! `clock`, `domain` → `config` → `store` | `imap` | `scan` → `intel` → `actions` →
 //! `worker`, `manager` → `runtime` → `web` → `main`.
 #![forbid(unsafe_code)]
 

@@ -46,6 +46,11 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         parallel: usize,
     },
+    /// Manage threat indicators (IOCs) in the database the daemon uses.
+    Ioc {
+        #[command(subcommand)]
+        cmd: IocCommand,
+    },
     /// Run the full scanning pipeline on one .eml file, without IMAP.
     Scan {
         /// The message file.
@@ -56,6 +61,27 @@ enum Command {
         /// Print the decision as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum IocCommand {
+    /// Import indicators from a CSV file (header `type,value,source,confidence,severity,expires_at,false_positive,note`)
+    /// or JSON lines (one object per line, same fields). Nothing is imported from a file with errors.
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
+    /// List indicators, newest first.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Delete an indicator by id (its sightings stay).
+    Delete {
+        /// Indicator id.
+        id: i64,
     },
 }
 
@@ -130,6 +156,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ioc { cmd } => {
+            let config = match Config::from_process_env() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(ioc(cmd, &config.settings))
+        }
         Command::CheckConfig => match Config::from_process_env() {
             Ok(c) => {
                 println!("configuration OK: {} account(s) from {}", c.accounts.len(), c.config_path.display());
@@ -177,6 +214,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!("no POSTERN_ADMIN_PASSWORD_HASH: the dashboard will refuse every login");
     }
     let shutdown = CancellationToken::new();
+    rt.spawn_intel(shutdown.clone());
     let web = web::AppState::new(rt.clone(), s.web.clone(), shutdown.clone())?;
     // Bind before reporting ready, so a taken port fails the start visibly.
     let listener = tokio::net::TcpListener::bind(s.listen)
@@ -209,6 +247,55 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     shutdown.cancel();
     manager.shutdown().await;
     Ok(())
+}
+
+/// The `ioc` subcommands. A running daemon picks changes up within a minute
+/// (it watches the table) and re-checks recent mail against new indicators.
+async fn ioc(cmd: IocCommand, s: &postern::config::Settings) -> anyhow::Result<ExitCode> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating {}", s.data_dir.display()))?;
+    let store = Store::open(&s.db_path, &s.db_key, clock).with_context(|| format!("opening {}", s.db_path.display()))?;
+    let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    match cmd {
+        IocCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            match postern::intel::ioc::parse_import(&text) {
+                Ok(items) => {
+                    let n = items.len();
+                    store.add_indicators(items, &actor).await?;
+                    println!("imported {n} indicator(s) from {}", file.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(errors) => {
+                    eprintln!("postern: {} problem(s) in {}; nothing imported:", errors.len(), file.display());
+                    for e in errors {
+                        eprintln!("  {e}");
+                    }
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        IocCommand::List { limit } => {
+            for i in store.list_indicators(limit, 0).await? {
+                let fp = if i.ind.false_positive { " FALSE-POSITIVE" } else { "" };
+                let exp = i.ind.expires_at.as_deref().map(|e| format!(" expires {e}")).unwrap_or_default();
+                println!(
+                    "#{} {} {} [{} {} {}]{exp}{fp} sightings={}",
+                    i.id, i.ind.kind, i.ind.value, i.ind.source, i.ind.confidence, i.ind.severity, i.sightings
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        IocCommand::Delete { id } => {
+            if store.delete_indicator(id, &actor).await? {
+                println!("deleted indicator #{id}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("postern: no indicator #{id}");
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
 }
 
 /// Settings for the commands that scan without IMAP; problems are printed.

@@ -15,6 +15,7 @@ mod golden;
 mod imap_engine;
 mod imap_faults;
 mod imap_recovery;
+mod intel;
 mod scan_peers;
 mod service;
 mod soak;

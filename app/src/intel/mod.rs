@@ -8,6 +8,7 @@
 //! (`rep::RepCache`) that the runtime implements with the store.
 
 pub mod index;
+pub mod ioc;
 
 use serde::{Deserialize, Serialize};
 

@@ -3,7 +3,11 @@
 //! then a fresh pipeline is built and swapped in. A setting that cannot
 //! build a pipeline is refused before it is stored.
 
+mod intel;
 mod quarantine;
+pub mod tags;
+
+pub use intel::Intel;
 
 pub use quarantine::{OpError, OpResult};
 
@@ -119,6 +123,8 @@ pub struct Runtime {
     pub events: EventSender,
     /// Time.
     pub clock: SharedClock,
+    /// Feeds, IOC index and reputation services.
+    pub intel: Arc<Intel>,
 }
 
 async fn stored_overrides(store: &Store) -> Result<Overrides, RuntimeError> {
@@ -139,7 +145,8 @@ impl Runtime {
         clock: SharedClock,
     ) -> Result<Runtime, RuntimeError> {
         let o = stored_overrides(&store).await?;
-        let pipeline = pipeline_for(&settings, &file_lists, &store, &o).await?;
+        let intel = Arc::new(Intel::build(&settings, &store, &clock)?);
+        let pipeline = pipeline_for(&settings, &file_lists, &store, &intel, &o).await?;
         let live = Arc::new(LiveDecider::new(pipeline));
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let engine = Arc::new(Engine {
@@ -159,6 +166,7 @@ impl Runtime {
             live,
             events,
             clock,
+            intel,
         })
     }
 
@@ -191,7 +199,7 @@ impl Runtime {
     }
 
     async fn build(&self, o: &Overrides) -> Result<Pipeline, RuntimeError> {
-        pipeline_for(&self.settings, &self.file_lists, &self.store, o).await
+        pipeline_for(&self.settings, &self.file_lists, &self.store, &self.intel, o).await
     }
 
     /// The Rspamd controller URL in force.
@@ -261,7 +269,13 @@ fn effective_scan(settings: &Settings, o: &Overrides) -> ScanSettings {
 }
 
 /// The pipeline for `o`: file lists plus dashboard lists, thresholds applied.
-async fn pipeline_for(settings: &Settings, file_lists: &PolicyConfig, store: &Store, o: &Overrides) -> Result<Pipeline, RuntimeError> {
+async fn pipeline_for(
+    settings: &Settings,
+    file_lists: &PolicyConfig,
+    store: &Store,
+    intel: &Intel,
+    o: &Overrides,
+) -> Result<Pipeline, RuntimeError> {
     let scan = effective_scan(settings, o);
     let mut lists = file_lists.clone();
     for e in store.list_entries().await? {
@@ -277,7 +291,8 @@ async fn pipeline_for(settings: &Settings, file_lists: &PolicyConfig, store: &St
     if let Some(q) = o.threshold_quarantine {
         policy.quarantine = q;
     }
-    Ok(build_pipeline(&scan, &lists, policy)?)
+    let (more, off) = intel.scanners();
+    Ok(build_pipeline(&scan, &lists, policy)?.with_scanners(more, off))
 }
 
 /// The policy table from `POSTERN_POLICY` or the built-in one, with the

@@ -16,7 +16,6 @@ mod pipeline;
 mod policy;
 pub mod qr;
 pub mod scanners;
-pub mod tags;
 pub mod urls;
 
 pub use explain::explain;

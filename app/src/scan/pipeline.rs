@@ -32,6 +32,14 @@ impl Pipeline {
         self
     }
 
+    /// Adds scanners built elsewhere (threat intelligence), and the ones
+    /// left out there.
+    pub fn with_scanners(mut self, more: Vec<Arc<dyn Scanner>>, disabled: Vec<super::scanners::Disabled>) -> Self {
+        self.scanners.extend(more);
+        self.disabled.extend(disabled);
+        self
+    }
+
     /// Scanners that are not running, with the reason.
     pub fn disabled(&self) -> &[super::scanners::Disabled] {
         &self.disabled

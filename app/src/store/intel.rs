@@ -4,29 +4,8 @@
 
 use super::audit::{self, AuditEntry};
 use super::{Result, Store};
-use crate::domain::Decision;
+use crate::domain::{Decision, NewIndicator};
 use rusqlite::{OptionalExtension, Transaction, params};
-
-/// An indicator to add or update (same kind, value and source = update).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct NewIndicator {
-    /// `ip`, `cidr`, `domain`, `url`, `sha256` or `email`.
-    pub kind: String,
-    /// Normalised value.
-    pub value: String,
-    /// Who reported it.
-    pub source: String,
-    /// 0–100.
-    pub confidence: u8,
-    /// `low`, `medium`, `high` or `critical`.
-    pub severity: String,
-    /// RFC 3339; `None` never expires.
-    pub expires_at: Option<String>,
-    /// Known false positive: suppresses matches.
-    pub false_positive: bool,
-    /// Free text.
-    pub note: Option<String>,
-}
 
 /// A stored indicator.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -202,6 +181,25 @@ impl Store {
         self.call(move |db, _| {
             let mut st = db.prepare(&format!("SELECT {IND_COLS} FROM indicators i ORDER BY i.id"))?;
             let rows = st.query_map([], ind_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    /// Changes to the table show as a new (count, newest update) pair, so a
+    /// running daemon notices imports made by `postern ioc` as well.
+    pub async fn ioc_fingerprint(&self) -> Result<(i64, Option<String>)> {
+        self.call(move |db, _| Ok(db.query_row("SELECT COUNT(*), MAX(updated_at) FROM indicators", [], |r| Ok((r.get(0)?, r.get(1)?)))?))
+            .await
+    }
+
+    /// Indicators added or changed after `since` (RFC 3339).
+    pub async fn indicators_updated_since(&self, since: Option<String>) -> Result<Vec<IndicatorRow>> {
+        self.call(move |db, _| {
+            let mut st = db.prepare(&format!(
+                "SELECT {IND_COLS} FROM indicators i WHERE ?1 IS NULL OR i.updated_at > ?1 ORDER BY i.id"
+            ))?;
+            let rows = st.query_map(params![since], ind_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await

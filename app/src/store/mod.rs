@@ -17,7 +17,7 @@ mod views;
 pub use accounts::AccountSource;
 pub use audit::{AuditEntry, AuditRow};
 pub use dashboard::{ListEntry, SessionRow};
-pub use intel::{IndicatorRow, NewIndicator, RecentObservable, SightingRow};
+pub use intel::{IndicatorRow, RecentObservable, SightingRow};
 pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage};
 pub use ops::{Op, OpKind, OpRefusal, OpState};
 pub use recheck::RecheckOutcome;

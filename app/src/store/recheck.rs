@@ -177,3 +177,85 @@ impl Store {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::TestClock;
+    use crate::domain::{Observable, Verdict};
+    use crate::store::{MessageMeta, NewMessage};
+    use std::sync::Arc;
+
+    fn msg(uid: u32) -> NewMessage {
+        NewMessage {
+            key: MessageKey {
+                account: "a".into(),
+                mailbox: "INBOX".into(),
+                uidvalidity: 7,
+                uid,
+            },
+            meta: MessageMeta {
+                message_id: Some(format!("m{uid}@x")),
+                sha256: format!("{uid:064}"),
+                size: 10,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn scheduled_rescans_fall_due_on_the_injected_clock_and_skip_handled_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().to_utc();
+        let clock = TestClock::new(t0);
+        let store = Store::open(&dir.path().join("db"), &[7; 32], Arc::new(clock.clone())).unwrap();
+        let mut d = Decision::pass("clean");
+        d.observables = vec![Observable {
+            kind: "url".into(),
+            value: "https://x.test/".into(),
+        }];
+        let (a, _) = store.record_decision(&msg(1), &d, None, false, None).await.unwrap();
+        let (b, _) = store.record_decision(&msg(2), &d, None, false, None).await.unwrap();
+        let at = |m: i64| (t0 + chrono::Duration::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        for id in [a, b] {
+            store.schedule_rechecks(id, vec![("+5m".into(), at(5)), ("+12h".into(), at(720))]).await.unwrap();
+        }
+        assert!(store.queue_due_rechecks().await.unwrap().is_empty(), "nothing due yet");
+        clock.advance(chrono::Duration::minutes(5));
+        let ops = store.queue_due_rechecks().await.unwrap();
+        assert_eq!(ops.len(), 2);
+        assert!(store.queue_due_rechecks().await.unwrap().is_empty(), "queued once");
+        let pending = store.pending_ops("a").await.unwrap();
+        assert_eq!(pending[0].reason.as_deref(), Some("scheduled re-scan +5m after delivery"));
+        // The first recheck finds the message malicious and moves it.
+        let mut q = Decision::pass("");
+        q.verdict = Verdict::Quarantine;
+        let out = RecheckOutcome {
+            state: OpState::Done,
+            decision: Some(q),
+            moved_to: Some(("Quarantine".into(), Some(3))),
+            eml_path: Some("/x.eml".into()),
+            detail: "moved".into(),
+        };
+        store.finish_recheck(&pending[0], out).await.unwrap();
+        let other = RecheckOutcome {
+            state: OpState::Done,
+            decision: Some(Decision::pass("still clean")),
+            moved_to: None,
+            eml_path: None,
+            detail: "still pass".into(),
+        };
+        store.finish_recheck(&pending[1], other).await.unwrap();
+        clock.advance(chrono::Duration::hours(12));
+        let later = store.queue_due_rechecks().await.unwrap();
+        assert_eq!(later.len(), 1, "the quarantined one is not re-checked again");
+        assert_eq!(store.pending_ops("a").await.unwrap()[0].message, b);
+        let audit = store.audit_rows(Some("a"), Some("retro_quarantine"), 10).await.unwrap();
+        assert_eq!(audit.len(), 1);
+        assert!(audit[0].detail.starts_with("scheduled re-scan +5m after delivery: moved"), "{}", audit[0].detail);
+        // Observables are kept for claw-back only while the message may be acted on.
+        let since = at(-60);
+        let obs = store.recent_observables(&since).await.unwrap();
+        assert_eq!(obs.iter().map(|o| o.message).collect::<Vec<_>>(), vec![b]);
+    }
+}

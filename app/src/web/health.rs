@@ -74,6 +74,18 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
             detail: format!("disabled: {why}"),
         });
     }
+    for f in st.rt.intel.feed_status() {
+        let when = f.last_refresh.map_or("never refreshed".to_string(), |t| format!("refreshed {}", t.to_rfc3339()));
+        out.push(Component {
+            name: format!("feed:{}", f.name),
+            ok: f.last_error.is_none() && f.last_refresh.is_some(),
+            critical: false,
+            detail: match &f.last_error {
+                Some(e) => format!("{} entries kept, {when}; last attempt failed: {e}", f.entries),
+                None => format!("{} entries, {when}", f.entries),
+            },
+        });
+    }
     for l in st.rt.manager.status() {
         let ok = !matches!(l.state, ListenerState::Backoff { .. } | ListenerState::Stopped);
         let state = serde_json::to_value(&l.state).map(|v| v.to_string()).unwrap_or_default();
@@ -177,6 +189,28 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebE
             c.load(Ordering::Relaxed)
         );
     }
+    let feeds = st.rt.intel.feed_status();
+    let _ = writeln!(m, "# HELP postern_feed_entries Entries served per threat feed.\n# TYPE postern_feed_entries gauge");
+    for f in &feeds {
+        let _ = writeln!(m, "postern_feed_entries{{feed=\"{}\"}} {}", esc(&f.name), f.entries);
+    }
+    let _ = writeln!(
+        m,
+        "# HELP postern_feed_last_refresh_seconds Unix time of the last successful refresh.\n# TYPE postern_feed_last_refresh_seconds gauge"
+    );
+    for f in &feeds {
+        let t = f.last_refresh.map_or(0, |t| t.timestamp());
+        let _ = writeln!(m, "postern_feed_last_refresh_seconds{{feed=\"{}\"}} {t}", esc(&f.name));
+    }
+    let _ = writeln!(m, "# HELP postern_feed_up 1 when the last refresh worked.\n# TYPE postern_feed_up gauge");
+    for f in &feeds {
+        let _ = writeln!(m, "postern_feed_up{{feed=\"{}\"}} {}", esc(&f.name), u8::from(f.last_error.is_none()));
+    }
+    let _ = writeln!(
+        m,
+        "# HELP postern_threat_index_entries Feed entries and IOCs in the lookup index.\n# TYPE postern_threat_index_entries gauge\npostern_threat_index_entries {}",
+        st.rt.intel.index.load().len()
+    );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m).into_response())
 }
 

@@ -14,6 +14,7 @@ mod chart;
 mod error;
 mod forms;
 mod health;
+mod intel;
 mod messages;
 mod pages;
 mod security;
@@ -147,6 +148,13 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/api/lists", Session), post(api::list_add)),
         (spec(M::POST, "/api/lists/import", Session), post(api::list_import)),
         (spec(M::DELETE, "/api/lists/{id}", Session), delete(api::list_delete)),
+        (spec(M::GET, "/api/indicators", Session), get(intel::list)),
+        (spec(M::POST, "/api/indicators", Session), post(intel::add)),
+        (spec(M::GET, "/api/indicators/{id}", Session), get(intel::one)),
+        (spec(M::DELETE, "/api/indicators/{id}", Session), delete(intel::remove)),
+        (spec(M::GET, "/api/indicators/{id}/sightings", Session), get(intel::sightings)),
+        (spec(M::GET, "/api/feeds", Session), get(intel::feeds)),
+        (spec(M::POST, "/api/feeds/refresh", Session), post(intel::refresh)),
         (spec(M::GET, "/api/stats", Session), get(api::stats)),
         (spec(M::GET, "/api/audit", Session), get(api::audit)),
         (spec(M::GET, "/api/settings", Session), get(api::settings)),

@@ -75,6 +75,20 @@ impl TestClient {
         self.list(mailbox).await.len()
     }
 
+    /// Moves the message whose Message-ID contains `id` (what a user does
+    /// when filing mail), with MOVE.
+    pub async fn move_message(&mut self, from: &str, id: &str, to: &str) {
+        let uid = self
+            .list(from)
+            .await
+            .into_iter()
+            .find(|(_, _, m)| m.contains(id))
+            .map(|(u, _, _)| u)
+            .unwrap_or_else(|| panic!("{id} not in {from}"));
+        self.s.select(from).await.unwrap();
+        self.s.uid_mv(uid.to_string(), to).await.unwrap();
+    }
+
     /// Message-ID lines in a folder.
     pub async fn ids(&mut self, mailbox: &str) -> Vec<String> {
         self.list(mailbox).await.into_iter().map(|(_, _, m)| m).collect()

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod fixture_http;
 pub mod harness;
 pub mod proxy;
 pub mod stack;

@@ -31,6 +31,11 @@ pub enum Scanners {
 
 impl WebPostern {
     pub async fn start(accounts: Vec<AccountConfig>, scanners: Scanners) -> WebPostern {
+        Self::start_with(accounts, scanners, |_| {}).await
+    }
+
+    /// Like `start`, with the settings adjusted first.
+    pub async fn start_with(accounts: Vec<AccountConfig>, scanners: Scanners, tweak: impl FnOnce(&mut Settings)) -> WebPostern {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "postern=info".into()))
             .with_test_writer()
@@ -57,6 +62,7 @@ impl WebPostern {
             s.scan.rspamd_controller_url = Some(url);
             s.scan.rspamd_password = Some(pass);
         }
+        tweak(&mut s);
         let clock: SharedClock = Arc::new(SystemClock);
         let store = Store::open(&s.db_path, &s.db_key, clock.clone()).unwrap();
         store.sync_config_accounts(&accounts).await.unwrap();

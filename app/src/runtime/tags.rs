@@ -1,7 +1,8 @@
-//! Every tag the code can emit. Scores live only in `rules/policy.toml`,
+//! Every tag the code can emit (here, above `scan` and `intel`, because
+//! the runtime is what assembles both into one pipeline). Scores live only in `rules/policy.toml`,
 //! and the test below keeps the two one-to-one.
 
-use super::scanners::{attachments, clamav, html, lists, rspamd, spoof, structure, yara};
+use crate::scan::scanners::{attachments, clamav, html, lists, rspamd, spoof, structure, yara};
 
 /// All tags every scanner can emit, plus the worker's size guard.
 pub fn all() -> Vec<&'static str> {

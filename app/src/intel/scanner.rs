@@ -1,0 +1,177 @@
+//! The threat-intelligence scanner: every URL (shortened links followed
+//! first), the sender, the sending IP and every attachment hash, looked up
+//! in the current index of feeds and operator IOCs. Each hit carries an
+//! [`IndicatorRef`] so the store records a sighting.
+
+use super::index::{Hit, Index, Severity};
+use super::unshorten::{Stop, Unshortener};
+use super::Kind;
+use crate::clock::SharedClock;
+use crate::domain::{Finding, IndicatorRef};
+use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
+use arc_swap::ArcSwap;
+use futures::future::{BoxFuture, join_all};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A listed URL (exact, or under a listed path).
+pub const TAG_URL: &str = "INTEL_URL";
+/// A listed domain (a link's host or the sender's domain).
+pub const TAG_DOMAIN: &str = "INTEL_DOMAIN";
+/// A listed IP or network (the sending IP or a link's literal IP).
+pub const TAG_IP: &str = "INTEL_IP";
+/// A listed attachment hash.
+pub const TAG_HASH: &str = "INTEL_HASH";
+/// A listed sender or Reply-To address.
+pub const TAG_EMAIL: &str = "INTEL_EMAIL";
+/// A hit on an indicator its source rates low (confidence < 50 or low severity).
+pub const TAG_LOW_CONFIDENCE: &str = "INTEL_LOW_CONFIDENCE";
+/// A shortened link that redirects to a private or otherwise refused address.
+pub const TAG_REDIRECT_REFUSED: &str = "URL_REDIRECT_REFUSED";
+/// Every tag this scanner can emit.
+pub const TAGS: &[&str] = &[TAG_URL, TAG_DOMAIN, TAG_IP, TAG_HASH, TAG_EMAIL, TAG_LOW_CONFIDENCE, TAG_REDIRECT_REFUSED];
+
+/// Shortened links followed per message at most.
+const MAX_EXPANSIONS: usize = 10;
+
+/// The index the scanner reads; the runtime swaps in a new one on refresh.
+pub type SharedIndex = Arc<ArcSwap<Index>>;
+
+/// The scanner.
+pub struct ThreatScanner {
+    index: SharedIndex,
+    unshortener: Option<Arc<Unshortener>>,
+    clock: SharedClock,
+    timeout: Duration,
+}
+
+impl ThreatScanner {
+    /// A scanner over `index`, following shortened links when given an unshortener.
+    pub fn new(index: SharedIndex, unshortener: Option<Arc<Unshortener>>, clock: SharedClock, timeout: Duration) -> Self {
+        Self {
+            index,
+            unshortener,
+            clock,
+            timeout,
+        }
+    }
+}
+
+fn tag_for(h: &Hit) -> &'static str {
+    if h.source.confidence < 50 || h.source.severity == Severity::Low {
+        return TAG_LOW_CONFIDENCE;
+    }
+    match h.kind {
+        Kind::Url => TAG_URL,
+        Kind::Domain => TAG_DOMAIN,
+        Kind::Ip | Kind::Cidr => TAG_IP,
+        Kind::Sha256 => TAG_HASH,
+        Kind::Email => TAG_EMAIL,
+    }
+}
+
+/// Turns a hit into a finding that records which indicator matched.
+pub fn finding(h: &Hit, via: Option<&str>) -> Finding {
+    let who = match h.source.ioc {
+        Some(id) => format!(
+            "IOC #{id} from {} (confidence {}, {})",
+            h.source.name,
+            h.source.confidence,
+            h.source.severity.as_str()
+        ),
+        None => format!("feed {}", h.source.name),
+    };
+    let via = via.map(|v| format!(" (via {v})")).unwrap_or_default();
+    Finding {
+        tag: tag_for(h).to_string(),
+        detail: Some(format!("{} {}{via} listed by {who}", h.kind.as_str(), h.value)),
+        indicator: Some(IndicatorRef {
+            source: h.source.name.clone(),
+            ioc: h.source.ioc,
+            kind: h.kind.as_str().to_string(),
+            value: h.value.clone(),
+        }),
+    }
+}
+
+impl ThreatScanner {
+    fn lookups(&self, input: &ScanInput, ix: &Index, now: i64) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for u in input.urls.iter().chain(&input.qr_urls) {
+            out.extend(ix.url(u, now).iter().map(|h| finding(h, None)));
+        }
+        for a in [&input.from_addr, &input.reply_to].into_iter().flatten() {
+            out.extend(ix.email(a, now).iter().map(|h| finding(h, None)));
+        }
+        if let Some(d) = &input.from_domain {
+            out.extend(ix.domain(d, now).iter().map(|h| finding(h, None)));
+        }
+        if let Some(ip) = input.sender_ip {
+            out.extend(ix.ip(ip, now).iter().map(|h| finding(h, None)));
+        }
+        for a in &input.attachments {
+            let name = a.name.as_deref().unwrap_or("attachment");
+            out.extend(ix.sha256(&a.sha256, now).iter().map(|h| finding(h, Some(name))));
+        }
+        out
+    }
+
+    async fn expanded(&self, input: &ScanInput, ix: &Index, now: i64) -> Vec<Finding> {
+        let Some(un) = &self.unshortener else { return Vec::new() };
+        let short: Vec<url::Url> = input
+            .urls
+            .iter()
+            .chain(&input.qr_urls)
+            .filter_map(|u| url::Url::parse(u).ok())
+            .filter(|u| un.is_shortener(u))
+            .take(MAX_EXPANSIONS)
+            .collect();
+        let expansions = join_all(short.iter().map(|u| un.expand(u))).await;
+        let mut out = Vec::new();
+        for x in expansions {
+            let start = x.start.to_string();
+            for hop in &x.hops {
+                out.extend(ix.url(hop.as_str(), now).iter().map(|h| finding(h, Some(&start))));
+            }
+            if let Some(Stop::Refused(why)) = &x.stopped {
+                out.push(Finding::new(TAG_REDIRECT_REFUSED, format!("{start} redirects to {}: {why}", x.final_url)));
+            }
+        }
+        out
+    }
+}
+
+impl Scanner for ThreatScanner {
+    fn id(&self) -> &'static str {
+        "intel"
+    }
+
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn failure_mode(&self) -> FailureMode {
+        FailureMode::Open
+    }
+
+    fn tags(&self) -> &'static [&'static str] {
+        TAGS
+    }
+
+    fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
+        Box::pin(async move {
+            let ix = self.index.load_full();
+            let now = self.clock.now().timestamp();
+            let mut out = self.lookups(input, &ix, now);
+            out.extend(self.expanded(input, &ix, now).await);
+            let mut seen = BTreeSet::new();
+            out.retain(|f| seen.insert((f.tag.clone(), f.detail.clone())));
+            Ok(out)
+        })
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<String, ScanError>> {
+        Box::pin(async move { Ok(format!("{} indicators indexed", self.index.load().len())) })
+    }
+}
