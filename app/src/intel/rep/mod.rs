@@ -5,10 +5,14 @@
 //! and every scanner here fails open: an unreachable service must never
 //! hold mail back.
 
+pub mod bootstrap;
 pub mod limit;
+pub mod rdap;
 
 #[cfg(test)]
 mod testserver;
+
+pub use bootstrap::Bootstrap;
 
 use crate::clock::SharedClock;
 use chrono::{DateTime, Utc};
