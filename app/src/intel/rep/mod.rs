@@ -5,6 +5,7 @@
 //! and every scanner here fails open: an unreachable service must never
 //! hold mail back.
 
+pub mod abuseipdb;
 pub mod bootstrap;
 pub mod limit;
 pub mod rdap;
