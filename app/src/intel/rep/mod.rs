@@ -9,6 +9,7 @@ pub mod abuseipdb;
 pub mod bootstrap;
 pub mod limit;
 pub mod rdap;
+pub mod virustotal;
 
 #[cfg(test)]
 mod testserver;
