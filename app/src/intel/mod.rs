@@ -9,6 +9,7 @@
 
 pub mod index;
 pub mod ioc;
+pub mod rep;
 
 use serde::{Deserialize, Serialize};
 
