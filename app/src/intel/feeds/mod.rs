@@ -80,8 +80,8 @@ impl Format {
     }
 }
 
-/// Where and how to download one feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and how to download one feed. Its `Debug` masks the keys.
+#[derive(Clone, PartialEq, Eq)]
 pub struct FeedSpec {
     /// Name in the index, the status page and the cache file names.
     pub name: String,
@@ -91,6 +91,18 @@ pub struct FeedSpec {
     pub url: String,
     /// Extra request headers (e.g. abuse.ch's `Auth-Key`).
     pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for FeedSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("FeedSpec")
+            .field("name", &self.name)
+            .field("format", &self.format)
+            .field("url", &display_url(self))
+            .field("headers", &header_names)
+            .finish()
+    }
 }
 
 /// The feeds `builtin` knows.

@@ -305,6 +305,9 @@ fn status_urls_hide_keys_and_credentials() {
     )
     .unwrap();
     assert_eq!(display_url(&custom), "https://***:***@mirror.example/u.csv?key=***&fmt=***");
+    let keyed = builtin("threatfox", None, None, Some("abuse-s3cr3t")).unwrap();
+    let debug = format!("{p:?} {keyed:?}");
+    assert!(!debug.contains("s3cr3t") && debug.contains("Auth-Key"), "{debug}");
     custom.url = "https://mirror.example/u.csv".into();
     assert_eq!(display_url(&custom), "https://mirror.example/u.csv");
 }
