@@ -7,6 +7,8 @@
 //! caches that must outlive a restart are reached through small traits
 //! (`rep::RepCache`) that the runtime implements with the store.
 
+pub mod net;
+
 use serde::{Deserialize, Serialize};
 
 /// What an indicator is.
