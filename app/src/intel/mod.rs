@@ -8,6 +8,7 @@
 //! (`rep::RepCache`) that the runtime implements with the store.
 
 pub mod net;
+pub mod unshorten;
 
 use serde::{Deserialize, Serialize};
 
