@@ -10,7 +10,9 @@
 pub mod feeds;
 pub mod index;
 pub mod ioc;
+pub mod net;
 pub mod rep;
+pub mod unshorten;
 
 use serde::{Deserialize, Serialize};
 
