@@ -74,11 +74,15 @@ async fn a_feed_update_claws_back_delivered_mail_wherever_the_user_filed_it() {
     let feed = FixtureHttp::start().await;
     feed.set("/downloads/csv_recent/", 200, urlhaus(&["http://unrelated.test/a.exe"]));
     let feed_url = feed.url("/downloads/csv_recent/");
-    let p = WebPostern::start_with(vec![account("intel", d.imap_port, &user, &pass, &["INBOX"])], Scanners::Local, |s| {
-        s.intel.feeds = vec![("urlhaus".into(), Some(feed_url))];
-        s.intel.allow_loopback_for_tests = true;
-        s.intel.unshorten = false;
-    })
+    let p = WebPostern::start_with(
+        vec![account("intel", d.imap_port, &user, &pass, &["INBOX"])],
+        Scanners::Local,
+        |s| {
+            s.intel.feeds = vec![("urlhaus".into(), Some(feed_url))];
+            s.intel.allow_loopback_for_tests = true;
+            s.intel.unshorten = false;
+        },
+    )
     .await;
     let admin = Admin::login(&p.base).await;
     let (code, r) = admin.post("/api/feeds/refresh").await;
@@ -88,7 +92,10 @@ async fn a_feed_update_claws_back_delivered_mail_wherever_the_user_filed_it() {
 
     let tag = unique("cb");
     let (stay, filed) = (format!("stays {tag}"), format!("filed {tag}"));
-    let (bad1, bad2) = (format!("https://files-{tag}.test/inv.zip"), format!("http://drop-{tag}.test/pay/now.php?id=7"));
+    let (bad1, bad2) = (
+        format!("https://files-{tag}.test/inv.zip"),
+        format!("http://drop-{tag}.test/pay/now.php?id=7"),
+    );
     let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
     c.append("INBOX", None, &with_link(&format!("s-{tag}"), &stay, &bad1)).await;
     c.append("INBOX", None, &with_link(&format!("f-{tag}"), &filed, &bad2)).await;
@@ -100,7 +107,11 @@ async fn a_feed_update_claws_back_delivered_mail_wherever_the_user_filed_it() {
     c.create(&archive).await;
     c.move_message("INBOX", &format!("f-{tag}"), &archive).await;
 
-    feed.set("/downloads/csv_recent/", 200, urlhaus(&["http://unrelated.test/a.exe", &bad1, &format!("http://drop-{tag}.test/gone"), &bad2]));
+    feed.set(
+        "/downloads/csv_recent/",
+        200,
+        urlhaus(&["http://unrelated.test/a.exe", &bad1, &format!("http://drop-{tag}.test/gone"), &bad2]),
+    );
     let (code, r) = admin.post("/api/feeds/refresh").await;
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["changes"][0]["added"], 3, "{r}");
@@ -117,13 +128,26 @@ async fn a_feed_update_claws_back_delivered_mail_wherever_the_user_filed_it() {
     let rows = p.rt.store.audit_rows(Some("intel"), Some("retro_quarantine"), 10).await.unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
     for r in &rows {
-        assert!(r.detail.contains("feed urlhaus") && r.detail.contains("INTEL_URL"), "reason and indicator in the audit: {}", r.detail);
+        assert!(
+            r.detail.contains("feed urlhaus") && r.detail.contains("INTEL_URL"),
+            "reason and indicator in the audit: {}",
+            r.detail
+        );
     }
     assert!(rows.iter().any(|r| r.detail.contains(&format!("found in {archive}"))), "{rows:?}");
     let moved = row(&admin, &filed).await;
-    assert_eq!((moved["verdict"].as_str(), moved["quarantined"].as_bool()), (Some("quarantine"), Some(true)), "{moved}");
+    assert_eq!(
+        (moved["verdict"].as_str(), moved["quarantined"].as_bool()),
+        (Some("quarantine"), Some(true)),
+        "{moved}"
+    );
     let sightings = p.rt.store.message_sightings(moved["id"].as_i64().unwrap()).await.unwrap();
-    assert!(sightings.iter().any(|(src, _, kind, v)| src == "urlhaus" && kind == "url" && v.contains(&format!("drop-{tag}"))), "{sightings:?}");
+    assert!(
+        sightings
+            .iter()
+            .any(|(src, _, kind, v)| src == "urlhaus" && kind == "url" && v.contains(&format!("drop-{tag}"))),
+        "{sightings:?}"
+    );
 
     // A feed server that breaks keeps the last good data.
     feed.set("/downloads/csv_recent/", 500, "oops");
@@ -163,24 +187,38 @@ async fn indicators_from_the_api_match_new_mail_with_sightings_expiry_and_false_
         .await;
     assert_eq!(code, 200, "{r}");
     let live_id = r["ids"][0].as_i64().unwrap();
-    let (code, r) = admin.send(Method::POST, "/api/indicators", json!({"type": "ip", "value": "not-an-ip"})).await;
+    let (code, r) = admin
+        .send(Method::POST, "/api/indicators", json!({"type": "ip", "value": "not-an-ip"}))
+        .await;
     assert_eq!(code, 400, "{r}");
 
     let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
     for (id, host) in [("a", &live), ("b", &expired), ("c", &fp)] {
         let link = format!("https://www.{host}/login");
-        c.append("INBOX", None, &with_link(&format!("{id}-{tag}"), &format!("{id} {tag}"), &link)).await;
+        c.append("INBOX", None, &with_link(&format!("{id}-{tag}"), &format!("{id} {tag}"), &link))
+            .await;
     }
     let hit = row(&admin, &format!("a {tag}")).await;
     assert_eq!(hit["verdict"], "quarantine", "{hit}");
-    assert_eq!(row(&admin, &format!("b {tag}")).await["verdict"], "pass", "an expired indicator does not match");
-    assert_eq!(row(&admin, &format!("c {tag}")).await["verdict"], "pass", "a false positive suppresses the match");
+    assert_eq!(
+        row(&admin, &format!("b {tag}")).await["verdict"],
+        "pass",
+        "an expired indicator does not match"
+    );
+    assert_eq!(
+        row(&admin, &format!("c {tag}")).await["verdict"],
+        "pass",
+        "a false positive suppresses the match"
+    );
 
     let (code, s) = admin.get(&format!("/api/indicators/{live_id}/sightings")).await;
     assert_eq!(code, 200);
     let s = s.as_array().unwrap();
     assert_eq!(s.len(), 1, "{s:?}");
-    assert_eq!((s[0]["account"].as_str(), s[0]["value"].as_str()), (Some("ioc"), Some(format!("www.{live}").as_str())));
+    assert_eq!(
+        (s[0]["account"].as_str(), s[0]["value"].as_str()),
+        (Some("ioc"), Some(format!("www.{live}").as_str()))
+    );
     assert_eq!(s[0]["message"], hit["id"]);
     let (_, one) = admin.get(&format!("/api/indicators/{live_id}")).await;
     assert_eq!(one["sightings"], 1, "{one}");

@@ -101,7 +101,11 @@ impl Submitted {
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             ),
         };
-        let source = self.source.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| "manual".into());
+        let source = self
+            .source
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "manual".into());
         if source.len() > 100 {
             return Err("source is at most 100 characters".into());
         }
@@ -129,13 +133,19 @@ pub fn parse_import(text: &str) -> Result<Vec<NewIndicator>, Vec<String>> {
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<Submitted>(line).map_err(|e| e.to_string()).and_then(Submitted::validate) {
+            match serde_json::from_str::<Submitted>(line)
+                .map_err(|e| e.to_string())
+                .and_then(Submitted::validate)
+            {
                 Ok(i) => out.push(i),
                 Err(e) => errors.push(format!("line {}: {e}", n + 1)),
             }
         }
     } else {
-        let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(text.as_bytes());
+        let mut rdr = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .comment(Some(b'#'))
+            .from_reader(text.as_bytes());
         for row in rdr.deserialize::<Submitted>() {
             match row {
                 Ok(s) => {
@@ -176,7 +186,8 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert_eq!((v[0].confidence, v[0].severity.as_str()), (90, "critical"));
         assert_eq!(v[1].expires_at.as_deref(), Some("2030-01-01T00:00:00Z"));
-        let jl = "{\"type\":\"url\",\"value\":\"https://evil.test/x\"}\n\n{\"type\":\"email\",\"value\":\"a@b.test\",\"false_positive\":true}\n";
+        let jl =
+            "{\"type\":\"url\",\"value\":\"https://evil.test/x\"}\n\n{\"type\":\"email\",\"value\":\"a@b.test\",\"false_positive\":true}\n";
         let v = parse_import(jl).unwrap();
         assert_eq!((v[0].source.as_str(), v[0].confidence, v[1].false_positive), ("manual", 75, true));
         let bad = "{\"type\":\"url\",\"value\":\"https://evil.test/x\"}\n{\"type\":\"hash\",\"value\":\"x\"}\n{\"type\":\"ip\",\"value\":\"1.2.3\"}\n";

@@ -12,6 +12,7 @@ pub mod index;
 pub mod ioc;
 pub mod net;
 pub mod rep;
+pub mod scanner;
 pub mod unshorten;
 
 use serde::{Deserialize, Serialize};

@@ -3,9 +3,9 @@
 //! in the current index of feeds and operator IOCs. Each hit carries an
 //! [`IndicatorRef`] so the store records a sighting.
 
+use super::Kind;
 use super::index::{Hit, Index, Severity};
 use super::unshorten::{Stop, Unshortener};
-use super::Kind;
 use crate::clock::SharedClock;
 use crate::domain::{Finding, IndicatorRef};
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
@@ -30,7 +30,15 @@ pub const TAG_LOW_CONFIDENCE: &str = "INTEL_LOW_CONFIDENCE";
 /// A shortened link that redirects to a private or otherwise refused address.
 pub const TAG_REDIRECT_REFUSED: &str = "URL_REDIRECT_REFUSED";
 /// Every tag this scanner can emit.
-pub const TAGS: &[&str] = &[TAG_URL, TAG_DOMAIN, TAG_IP, TAG_HASH, TAG_EMAIL, TAG_LOW_CONFIDENCE, TAG_REDIRECT_REFUSED];
+pub const TAGS: &[&str] = &[
+    TAG_URL,
+    TAG_DOMAIN,
+    TAG_IP,
+    TAG_HASH,
+    TAG_EMAIL,
+    TAG_LOW_CONFIDENCE,
+    TAG_REDIRECT_REFUSED,
+];
 
 /// Shortened links followed per message at most.
 const MAX_EXPANSIONS: usize = 10;
@@ -135,7 +143,10 @@ impl ThreatScanner {
                 out.extend(ix.url(hop.as_str(), now).iter().map(|h| finding(h, Some(&start))));
             }
             if let Some(Stop::Refused(why)) = &x.stopped {
-                out.push(Finding::new(TAG_REDIRECT_REFUSED, format!("{start} redirects to {}: {why}", x.final_url)));
+                out.push(Finding::new(
+                    TAG_REDIRECT_REFUSED,
+                    format!("{start} redirects to {}: {why}", x.final_url),
+                ));
             }
         }
         out

@@ -68,6 +68,7 @@ pub struct Intel {
     /// The index the threat scanner reads.
     pub index: SharedIndex,
     feeds: Option<Arc<FeedManager>>,
+    rdap: Option<Arc<rdap::RdapScanner>>,
     scanners: Vec<Arc<dyn Scanner>>,
     disabled: Vec<Disabled>,
     marks: Mutex<Watermarks>,
@@ -95,7 +96,12 @@ impl Intel {
             disabled.push(("feeds".into(), "no feeds configured (POSTERN_FEEDS)".into()));
             None
         } else {
-            Some(Arc::new(FeedManager::new(specs, client.client(), i.cache_dir.join("feeds"), clock.clone())))
+            Some(Arc::new(FeedManager::new(
+                specs,
+                client.client(),
+                i.cache_dir.join("feeds"),
+                clock.clone(),
+            )))
         };
         let unshortener = i.unshorten.then(|| {
             let opts = UnshortenOptions {
@@ -108,19 +114,34 @@ impl Intel {
             Arc::new(Unshortener::new(client.clone(), opts))
         });
         let threat_timeout = i.unshorten_timeout + Duration::from_secs(5);
-        let mut scanners: Vec<Arc<dyn Scanner>> = vec![Arc::new(ThreatScanner::new(index.clone(), unshortener, clock.clone(), threat_timeout))];
+        let mut scanners: Vec<Arc<dyn Scanner>> = vec![Arc::new(ThreatScanner::new(
+            index.clone(),
+            unshortener,
+            clock.clone(),
+            threat_timeout,
+        ))];
         let cache: Arc<dyn RepCache> = Arc::new(StoreCache {
             store: store.clone(),
             clock: clock.clone(),
         });
-        if i.rdap {
-            scanners.push(Arc::new(rdap::RdapScanner::new(
-                client.client(),
-                i.new_domain_days,
-                cache.clone(),
-                clock.clone(),
-            )));
+        let rdap = if i.rdap {
+            let r = rdap::RdapScanner::new(client.client(), cache.clone(), clock.clone())
+                .map_err(|e| RuntimeError::Invalid(e.to_string()))?
+                .with_new_days(i.new_domain_days);
+            let path = i.cache_dir.join("rdap-dns.json");
+            // A bootstrap refreshed on an earlier run beats the shipped snapshot.
+            if path.is_file()
+                && let Err(e) = r.load_bootstrap(&path)
+            {
+                tracing::warn!(error = %e, path = %path.display(), "cached RDAP bootstrap unusable; using the shipped one");
+            }
+            let r = Arc::new(r);
+            scanners.push(r.clone());
+            Some(r)
         } else {
+            None
+        };
+        if rdap.is_none() {
             disabled.push(("rdap".into(), "not enabled (POSTERN_RDAP)".into()));
         }
         match &i.abuseipdb_key {
@@ -146,6 +167,7 @@ impl Intel {
         Ok(Intel {
             index,
             feeds,
+            rdap,
             scanners,
             disabled,
             marks: Mutex::new(Watermarks::default()),
@@ -233,14 +255,24 @@ impl Runtime {
     pub async fn sync_indicators(&self) -> Result<usize, RuntimeError> {
         let fp = self.store.ioc_fingerprint().await?;
         let old = {
-            let m = self.intel.marks.lock().map_err(|_| RuntimeError::Invalid("intel state poisoned".into()))?;
+            let m = self
+                .intel
+                .marks
+                .lock()
+                .map_err(|_| RuntimeError::Invalid("intel state poisoned".into()))?;
             m.iocs.clone()
         };
         if old.as_ref() == Some(&fp) {
             return Ok(0);
         }
         let since = old.and_then(|(_, t)| t);
-        let changed: Vec<IocEntry> = self.store.indicators_updated_since(since).await?.iter().filter_map(ioc_entry).collect();
+        let changed: Vec<IocEntry> = self
+            .store
+            .indicators_updated_since(since)
+            .await?
+            .iter()
+            .filter_map(ioc_entry)
+            .collect();
         self.rebuild_index().await?;
         if let Ok(mut m) = self.intel.marks.lock() {
             m.iocs = Some(fp);
@@ -296,7 +328,10 @@ impl Runtime {
                 continue;
             }
             if let Some(h) = delta.observable(&o.kind, &o.value, now.timestamp()).first() {
-                let by = h.source.ioc.map_or_else(|| format!("feed {}", h.source.name), |id| format!("IOC #{id} ({})", h.source.name));
+                let by = h
+                    .source
+                    .ioc
+                    .map_or_else(|| format!("feed {}", h.source.name), |id| format!("IOC #{id} ({})", h.source.name));
                 hits.insert(o.message, format!("{why}: {} {} listed by {by}", h.kind.as_str(), h.value));
             }
         }
@@ -355,6 +390,26 @@ impl Runtime {
         Ok(())
     }
 
+    /// Fetches IANA's RDAP bootstrap and keeps it for the next start.
+    async fn refresh_rdap_bootstrap(&self) {
+        let Some(r) = &self.intel.rdap else { return };
+        match r.refresh_bootstrap(&self.settings.intel.rdap_bootstrap_url).await {
+            Ok(n) => {
+                let path = self.settings.intel.cache_dir.join("rdap-dns.json");
+                let saved = r.bootstrap().to_json().map_err(|e| e.to_string()).and_then(|json| {
+                    std::fs::create_dir_all(&self.settings.intel.cache_dir)
+                        .and_then(|()| std::fs::write(&path, json))
+                        .map_err(|e| e.to_string())
+                });
+                if let Err(e) = saved {
+                    tracing::warn!(error = %e, "cannot keep the RDAP bootstrap");
+                }
+                tracing::info!(tlds = n, "RDAP bootstrap refreshed");
+            }
+            Err(e) => tracing::warn!(error = %e, "RDAP bootstrap refresh failed; keeping the current one"),
+        }
+    }
+
     /// Starts the feed refresher and the schedule. Feeds cached on disk are
     /// served at once, so a restart without network still has them.
     pub fn spawn_intel(&self, cancel: CancellationToken) {
@@ -380,6 +435,18 @@ impl Runtime {
                 }
             }
         });
+        if self.intel.rdap.is_some() {
+            let (rt, c) = (self.clone(), cancel.clone());
+            tokio::spawn(async move {
+                loop {
+                    rt.refresh_rdap_bootstrap().await;
+                    tokio::select! {
+                        _ = c.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_secs(7 * 24 * 3600)) => {}
+                    }
+                }
+            });
+        }
         let rt = self.clone();
         tokio::spawn(async move {
             loop {

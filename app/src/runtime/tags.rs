@@ -17,6 +17,10 @@ pub fn all() -> Vec<&'static str> {
         yara::TAGS,
         // In the table whether or not this build has the AI tier.
         crate::scan::ai::TAGS,
+        crate::intel::scanner::TAGS,
+        crate::intel::rep::rdap::TAGS,
+        crate::intel::rep::abuseipdb::TAGS,
+        crate::intel::rep::virustotal::TAGS,
         &[crate::worker::TAG_SIZE_OVER_LIMIT],
     ]
     .concat()

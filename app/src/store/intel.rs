@@ -189,8 +189,12 @@ impl Store {
     /// Changes to the table show as a new (count, newest update) pair, so a
     /// running daemon notices imports made by `postern ioc` as well.
     pub async fn ioc_fingerprint(&self) -> Result<(i64, Option<String>)> {
-        self.call(move |db, _| Ok(db.query_row("SELECT COUNT(*), MAX(updated_at) FROM indicators", [], |r| Ok((r.get(0)?, r.get(1)?)))?))
-            .await
+        self.call(move |db, _| {
+            Ok(db.query_row("SELECT COUNT(*), MAX(updated_at) FROM indicators", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?)
+        })
+        .await
     }
 
     /// Indicators added or changed after `since` (RFC 3339).

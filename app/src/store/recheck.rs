@@ -22,7 +22,10 @@ pub struct RecheckOutcome {
     pub detail: String,
 }
 
-fn key_of(tx: &Transaction<'_>, message: i64) -> Result<Option<(MessageKey, Option<String>, bool, Option<String>)>> {
+/// A message's key, verdict, quarantined flag and disposition.
+type Handled = (MessageKey, Option<String>, bool, Option<String>);
+
+fn key_of(tx: &Transaction<'_>, message: i64) -> Result<Option<Handled>> {
     Ok(tx
         .query_row(
             "SELECT account, mailbox, uidvalidity, uid, verdict, quarantined, disposition FROM messages WHERE id = ?1",
@@ -218,7 +221,10 @@ mod tests {
         let (b, _) = store.record_decision(&msg(2), &d, None, false, None).await.unwrap();
         let at = |m: i64| (t0 + chrono::Duration::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         for id in [a, b] {
-            store.schedule_rechecks(id, vec![("+5m".into(), at(5)), ("+12h".into(), at(720))]).await.unwrap();
+            store
+                .schedule_rechecks(id, vec![("+5m".into(), at(5)), ("+12h".into(), at(720))])
+                .await
+                .unwrap();
         }
         assert!(store.queue_due_rechecks().await.unwrap().is_empty(), "nothing due yet");
         clock.advance(chrono::Duration::minutes(5));
@@ -252,7 +258,11 @@ mod tests {
         assert_eq!(store.pending_ops("a").await.unwrap()[0].message, b);
         let audit = store.audit_rows(Some("a"), Some("retro_quarantine"), 10).await.unwrap();
         assert_eq!(audit.len(), 1);
-        assert!(audit[0].detail.starts_with("scheduled re-scan +5m after delivery: moved"), "{}", audit[0].detail);
+        assert!(
+            audit[0].detail.starts_with("scheduled re-scan +5m after delivery: moved"),
+            "{}",
+            audit[0].detail
+        );
         // Observables are kept for claw-back only while the message may be acted on.
         let since = at(-60);
         let obs = store.recent_observables(&since).await.unwrap();

@@ -75,7 +75,9 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
         });
     }
     for f in st.rt.intel.feed_status() {
-        let when = f.last_refresh.map_or("never refreshed".to_string(), |t| format!("refreshed {}", t.to_rfc3339()));
+        let when = f
+            .last_refresh
+            .map_or("never refreshed".to_string(), |t| format!("refreshed {}", t.to_rfc3339()));
         out.push(Component {
             name: format!("feed:{}", f.name),
             ok: f.last_error.is_none() && f.last_refresh.is_some(),
@@ -190,7 +192,10 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebE
         );
     }
     let feeds = st.rt.intel.feed_status();
-    let _ = writeln!(m, "# HELP postern_feed_entries Entries served per threat feed.\n# TYPE postern_feed_entries gauge");
+    let _ = writeln!(
+        m,
+        "# HELP postern_feed_entries Entries served per threat feed.\n# TYPE postern_feed_entries gauge"
+    );
     for f in &feeds {
         let _ = writeln!(m, "postern_feed_entries{{feed=\"{}\"}} {}", esc(&f.name), f.entries);
     }
@@ -202,9 +207,17 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebE
         let t = f.last_refresh.map_or(0, |t| t.timestamp());
         let _ = writeln!(m, "postern_feed_last_refresh_seconds{{feed=\"{}\"}} {t}", esc(&f.name));
     }
-    let _ = writeln!(m, "# HELP postern_feed_up 1 when the last refresh worked.\n# TYPE postern_feed_up gauge");
+    let _ = writeln!(
+        m,
+        "# HELP postern_feed_up 1 when the last refresh worked.\n# TYPE postern_feed_up gauge"
+    );
     for f in &feeds {
-        let _ = writeln!(m, "postern_feed_up{{feed=\"{}\"}} {}", esc(&f.name), u8::from(f.last_error.is_none()));
+        let _ = writeln!(
+            m,
+            "postern_feed_up{{feed=\"{}\"}} {}",
+            esc(&f.name),
+            u8::from(f.last_error.is_none())
+        );
     }
     let _ = writeln!(
         m,

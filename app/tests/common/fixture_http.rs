@@ -31,7 +31,9 @@ async fn serve(State(st): State<Arc<Mutex<Inner>>>, Path(path): Path<String>) ->
 impl FixtureHttp {
     pub async fn start() -> FixtureHttp {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let app = axum::Router::new().route("/{*path}", axum::routing::get(serve)).with_state(inner.clone());
+        let app = axum::Router::new()
+            .route("/{*path}", axum::routing::get(serve))
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -40,7 +42,11 @@ impl FixtureHttp {
 
     /// Serves `body` with `code` at `/path`.
     pub fn set(&self, path: &str, code: u16, body: impl Into<Vec<u8>>) {
-        self.inner.lock().unwrap().bodies.insert(path.trim_start_matches('/').to_string(), (code, body.into()));
+        self.inner
+            .lock()
+            .unwrap()
+            .bodies
+            .insert(path.trim_start_matches('/').to_string(), (code, body.into()));
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -48,6 +54,12 @@ impl FixtureHttp {
     }
 
     pub fn hits(&self, path: &str) -> usize {
-        self.inner.lock().unwrap().hits.get(path.trim_start_matches('/')).copied().unwrap_or(0)
+        self.inner
+            .lock()
+            .unwrap()
+            .hits
+            .get(path.trim_start_matches('/'))
+            .copied()
+            .unwrap_or(0)
     }
 }
