@@ -229,3 +229,39 @@ async fn indicators_from_the_api_match_new_mail_with_sightings_expiry_and_false_
     assert!(list.as_array().unwrap().iter().all(|i| i["id"] != live_id), "deleted");
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_yara_rules_claw_back_mail_they_now_match() {
+    let d = shared();
+    let (user, pass) = d.new_user("yara");
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(rules.path().join("base.yar"), "rule Never { condition: false }\n").unwrap();
+    let dir = rules.path().to_path_buf();
+    let p = WebPostern::start_with(vec![account("yara", d.imap_port, &user, &pass, &["INBOX"])], Scanners::Local, |s| {
+        s.scan.yara_dir = Some(dir);
+        s.scan.yara_reload = Duration::from_secs(3600);
+        s.intel.unshorten = false;
+    })
+    .await;
+    let admin = Admin::login(&p.base).await;
+    idling(&p).await;
+    p.rt.intel_tick().await.unwrap();
+    let tag = unique("yr");
+    let marker = format!("ZEBRA{}", tag.replace('x', ""));
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.append("INBOX", None, &with_link(&format!("y-{tag}"), &format!("y {tag}"), &marker)).await;
+    assert_eq!(row(&admin, &format!("y {tag}")).await["verdict"], "pass");
+
+    let rule = format!("rule Campaign {{ meta: severity = \"high\" strings: $m = \"{marker}\" condition: $m }}\n");
+    std::fs::write(rules.path().join("campaign.yar"), rule).unwrap();
+    p.rt.intel_tick().await.unwrap();
+    eventually(WAIT, "message clawed back into Quarantine", || async {
+        let q = TestClient::connect(d.imap_port, &user, &pass).await.ids("Quarantine").await;
+        q.iter().any(|m| m.contains(&format!("y-{tag}"))).then_some(())
+    })
+    .await;
+    let rows = p.rt.store.audit_rows(Some("yara"), Some("retro_quarantine"), 10).await.unwrap();
+    assert!(rows.len() == 1 && rows[0].detail.starts_with("YARA rules changed"), "{rows:?}");
+    assert!(rows[0].detail.contains("YARA_MATCH_HIGH"), "{rows:?}");
+    p.stop().await;
+}

@@ -186,3 +186,83 @@ impl Scanner for ThreatScanner {
         Box::pin(async move { Ok(format!("{} indicators indexed", self.index.load().len())) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::intel::FeedEntry;
+    use crate::intel::index::Builder;
+    use crate::intel::net::{NetPolicy, SafeClient};
+    use crate::intel::unshorten::UnshortenOptions;
+    use axum::http::{HeaderMap, StatusCode, header};
+
+    fn index(entries: &[(Kind, &str)]) -> SharedIndex {
+        let mut b = Builder::new();
+        let e: Vec<FeedEntry> = entries.iter().map(|(k, v)| FeedEntry { kind: *k, value: v.to_string() }).collect();
+        b.feed("urlhaus", &e);
+        Arc::new(ArcSwap::from_pointee(b.build()))
+    }
+
+    /// A "shortener" on localhost: /a → the listed URL, /b → a private address.
+    async fn shortener() -> String {
+        let redirect = |to: &'static str| {
+            move || async move {
+                let mut h = HeaderMap::new();
+                h.insert(header::LOCATION, to.parse().unwrap());
+                (StatusCode::MOVED_PERMANENTLY, h)
+            }
+        };
+        let app = axum::Router::new()
+            .route("/a", axum::routing::get(redirect("https://evil.test/landing?id=1")))
+            .route("/b", axum::routing::get(redirect("http://10.9.8.7/admin")));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        format!("http://localhost:{port}")
+    }
+
+    #[tokio::test]
+    async fn listed_values_become_tags_with_the_indicator_recorded() {
+        let ix = index(&[(Kind::Url, "http://bad.test/x"), (Kind::Ip, "203.0.113.7"), (Kind::Sha256, &"c".repeat(64))]);
+        let s = ThreatScanner::new(ix, None, Arc::new(SystemClock), Duration::from_secs(5));
+        let input = ScanInput {
+            urls: vec!["http://bad.test/x".into(), "https://fine.test/".into()],
+            sender_ip: "203.0.113.7".parse().ok(),
+            attachments: vec![crate::scan::attach::Attachment {
+                name: Some("a.exe".into()),
+                sha256: "c".repeat(64),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let f = s.scan(&input).await.unwrap();
+        let tags: Vec<&str> = f.iter().map(|f| f.tag.as_str()).collect();
+        assert_eq!(tags, vec![TAG_URL, TAG_IP, TAG_HASH]);
+        let i = f[0].indicator.as_ref().unwrap();
+        assert_eq!((i.source.as_str(), i.kind.as_str(), i.ioc), ("urlhaus", "url", None));
+        assert!(f[2].detail.as_deref().unwrap().contains("via a.exe"));
+    }
+
+    #[tokio::test]
+    async fn shortened_links_are_followed_and_a_private_destination_is_flagged() {
+        let base = shortener().await;
+        let client = SafeClient::new(NetPolicy { allow_loopback_for_tests: true }, Duration::from_secs(5)).unwrap();
+        let opts = UnshortenOptions {
+            extra_domains: vec!["localhost".into()],
+            ..Default::default()
+        };
+        let un = Arc::new(Unshortener::new(client, opts));
+        let ix = index(&[(Kind::Url, "https://evil.test/landing?id=1")]);
+        let s = ThreatScanner::new(ix, Some(un), Arc::new(SystemClock), Duration::from_secs(10));
+        let input = ScanInput {
+            urls: vec![format!("{base}/a"), format!("{base}/b")],
+            ..Default::default()
+        };
+        let f = s.scan(&input).await.unwrap();
+        let hit = f.iter().find(|f| f.tag == TAG_URL).expect("the destination is listed");
+        assert!(hit.detail.as_deref().unwrap().contains(&format!("via {base}/a")), "{hit:?}");
+        let refused = f.iter().find(|f| f.tag == TAG_REDIRECT_REFUSED).expect("private redirect");
+        assert!(refused.detail.as_deref().unwrap().contains("10.9.8.7"), "{refused:?}");
+    }
+}

@@ -384,6 +384,9 @@ impl Runtime {
             let fp = yara_fingerprint(dir);
             let prev = self.intel.marks.lock().ok().and_then(|mut m| std::mem::replace(&mut m.yara, fp));
             if prev.is_some() && fp.is_some() && prev != fp {
+                // Compile the new rules into the live pipeline first, so the
+                // re-checks cannot run against the old ones.
+                self.rebuild().await?;
                 self.clawback_all("YARA rules changed").await?;
             }
         }
