@@ -88,6 +88,7 @@ bench: stack
 	  RSPAMD_URL=$$RSPAMD_URL CLAMD_ADDR=127.0.0.1:$$CLAMD_PORT POSTERN_AI_RUNTIME=$$(bash scripts/onnxruntime.sh) \
 	  $(CARGO) bench --locked --features ai --bench pipeline
 	$(CARGO) bench --locked --bench dashboard
+	$(CARGO) bench --locked --bench intel
 	$(CARGO) build --locked --release
 	bash scripts/bench.sh
 
