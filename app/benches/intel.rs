@@ -9,7 +9,11 @@ use std::time::Instant;
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -18,7 +22,10 @@ fn entries(n: usize) -> Vec<FeedEntry> {
     (0..n)
         .map(|i| {
             let (kind, value) = match i % 10 {
-                0..=6 => (Kind::Url, format!("http://host{}.site{}.test/wp-content/p{i}/load.php?id={i}", i % 97, i / 7)),
+                0..=6 => (
+                    Kind::Url,
+                    format!("http://host{}.site{}.test/wp-content/p{i}/load.php?id={i}", i % 97, i / 7),
+                ),
                 7 | 8 => (Kind::Domain, format!("d{i}.phish{}.test", i % 1000)),
                 _ if i % 20 == 9 => (Kind::Ip, format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)),
                 _ => (Kind::Sha256, format!("{i:064x}")),
@@ -29,7 +36,10 @@ fn entries(n: usize) -> Vec<FeedEntry> {
 }
 
 fn main() {
-    let n: usize = std::env::var("BENCH_FEED_ENTRIES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("BENCH_FEED_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let base = rss_kib();
     let t = Instant::now();
     let feed = entries(n);
@@ -72,6 +82,7 @@ fn main() {
         "index_mib": mib(after_index.saturating_sub(after_entries)), "url_lookups_per_s": lookups_s,
     });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results/intel.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap_or_default()).unwrap_or_else(|e| eprintln!("cannot write {}: {e}", path.display()));
+    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap_or_default())
+        .unwrap_or_else(|e| eprintln!("cannot write {}: {e}", path.display()));
     eprintln!("wrote {}", path.display());
 }

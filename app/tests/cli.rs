@@ -115,3 +115,57 @@ fn hash_password_reads_stdin_and_refuses_weak_input() {
     assert!(bcrypt::verify("a long enough passphrase", hash).unwrap());
     assert!(!run("short\n").status.success());
 }
+
+#[test]
+fn ioc_import_list_and_delete_or_nothing_on_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(&cfg, "accounts: []\n").unwrap();
+    let key = crate::common::harness::base64_key();
+    let data = dir.path().join("data");
+    let env = [
+        ("POSTERN_CONFIG", cfg.to_str().unwrap()),
+        ("POSTERN_DB_ENCRYPTION_KEY", key.as_str()),
+        ("POSTERN_DATA_DIR", data.to_str().unwrap()),
+    ];
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "type,value,source\ndomain,evil.test,soc\nip,999.1.1.1,soc\nsha256,abc,soc\n").unwrap();
+    let (code, _, err) = postern(&["ioc", "import", bad.to_str().unwrap()], &env);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("2 problem(s)") && err.contains("row 3") && err.contains("nothing imported"),
+        "{err}"
+    );
+    let (_, out, _) = postern(&["ioc", "list"], &env);
+    assert!(out.is_empty(), "nothing stored: {out}");
+
+    let good = dir.path().join("iocs.jsonl");
+    std::fs::write(
+        &good,
+        "{\"type\":\"domain\",\"value\":\"Evil.TEST\",\"source\":\"soc\",\"confidence\":90}\n{\"type\":\"cidr\",\"value\":\"198.51.100.9/24\"}\n",
+    )
+    .unwrap();
+    let (code, out, err) = postern(&["ioc", "import", good.to_str().unwrap()], &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported 2"), "{out}");
+    let (_, out, _) = postern(&["ioc", "list"], &env);
+    assert!(
+        out.contains("domain evil.test [soc 90 high]") && out.contains("cidr 198.51.100.0/24 [manual 75 high]"),
+        "{out}"
+    );
+    let id = out
+        .lines()
+        .find(|l| l.contains("evil.test"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_start_matches('#')
+        .to_string();
+    let (code, out, _) = postern(&["ioc", "delete", &id], &env);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = postern(&["ioc", "delete", &id], &env);
+    assert_eq!(code, 1, "{err}");
+    let (_, out, _) = postern(&["ioc", "list"], &env);
+    assert!(!out.contains("evil.test") && out.contains("198.51.100.0/24"), "{out}");
+}

@@ -159,6 +159,19 @@ async fn a_feed_update_claws_back_delivered_mail_wherever_the_user_filed_it() {
     assert_eq!(r["feeds"][0]["entries"], 4, "{r}");
     let (_, status) = admin.get("/api/feeds").await;
     assert_eq!(status["indexed"], 4, "{status}");
+    let (_, health) = admin.get("/health").await;
+    let comp = health["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "feed:urlhaus")
+        .cloned();
+    let comp = comp.unwrap_or_else(|| panic!("feed on /health: {health}"));
+    assert_eq!(comp["ok"], false, "the last download failed: {comp}");
+    assert!(comp["detail"].as_str().unwrap().starts_with("4 entries kept"), "{comp}");
+    let metrics = reqwest::get(format!("{}/metrics", p.base)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("postern_feed_entries{feed=\"urlhaus\"} 4"), "{metrics}");
+    assert!(metrics.contains("postern_feed_up{feed=\"urlhaus\"} 0"), "{metrics}");
     p.stop().await;
 }
 
@@ -249,7 +262,8 @@ async fn new_yara_rules_claw_back_mail_they_now_match() {
     let tag = unique("yr");
     let marker = format!("ZEBRA{}", tag.replace('x', ""));
     let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
-    c.append("INBOX", None, &with_link(&format!("y-{tag}"), &format!("y {tag}"), &marker)).await;
+    c.append("INBOX", None, &with_link(&format!("y-{tag}"), &format!("y {tag}"), &marker))
+        .await;
     assert_eq!(row(&admin, &format!("y {tag}")).await["verdict"], "pass");
 
     let rule = format!("rule Campaign {{ meta: severity = \"high\" strings: $m = \"{marker}\" condition: $m }}\n");

@@ -199,7 +199,13 @@ mod tests {
 
     fn index(entries: &[(Kind, &str)]) -> SharedIndex {
         let mut b = Builder::new();
-        let e: Vec<FeedEntry> = entries.iter().map(|(k, v)| FeedEntry { kind: *k, value: v.to_string() }).collect();
+        let e: Vec<FeedEntry> = entries
+            .iter()
+            .map(|(k, v)| FeedEntry {
+                kind: *k,
+                value: v.to_string(),
+            })
+            .collect();
         b.feed("urlhaus", &e);
         Arc::new(ArcSwap::from_pointee(b.build()))
     }
@@ -224,7 +230,11 @@ mod tests {
 
     #[tokio::test]
     async fn listed_values_become_tags_with_the_indicator_recorded() {
-        let ix = index(&[(Kind::Url, "http://bad.test/x"), (Kind::Ip, "203.0.113.7"), (Kind::Sha256, &"c".repeat(64))]);
+        let ix = index(&[
+            (Kind::Url, "http://bad.test/x"),
+            (Kind::Ip, "203.0.113.7"),
+            (Kind::Sha256, &"c".repeat(64)),
+        ]);
         let s = ThreatScanner::new(ix, None, Arc::new(SystemClock), Duration::from_secs(5));
         let input = ScanInput {
             urls: vec!["http://bad.test/x".into(), "https://fine.test/".into()],
@@ -247,7 +257,13 @@ mod tests {
     #[tokio::test]
     async fn shortened_links_are_followed_and_a_private_destination_is_flagged() {
         let base = shortener().await;
-        let client = SafeClient::new(NetPolicy { allow_loopback_for_tests: true }, Duration::from_secs(5)).unwrap();
+        let client = SafeClient::new(
+            NetPolicy {
+                allow_loopback_for_tests: true,
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap();
         let opts = UnshortenOptions {
             extra_domains: vec!["localhost".into()],
             ..Default::default()
