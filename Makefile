@@ -4,6 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 STACK_BASE ?= /tmp/postern-stack
 DEMO_DIR ?= /tmp/postern-demo
+BENCH_CORPUS ?= $(CURDIR)/target/bench-corpus
 
 .PHONY: models test-ai soak build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps
 
@@ -84,11 +85,16 @@ demo-stop:
 ## stored scans and 50 clients (bench/results/dashboard.json), then the IMAP
 ## engine end to end (bench/results/engine.json). Optimised build: the first run compiles for a while.
 bench: stack
+	@if [ -f ../shared/corpus/mail-train.tar.xz ] && [ ! -d $(BENCH_CORPUS)/train ]; then \
+	  echo "extracting ../shared/corpus/mail-train.tar.xz for the benchmarks"; \
+	  mkdir -p $(BENCH_CORPUS) && tar -xJf ../shared/corpus/mail-train.tar.xz -C $(BENCH_CORPUS); fi
 	set -a; . $(STACK_BASE)/peers.env; set +a; \
 	  RSPAMD_URL=$$RSPAMD_URL CLAMD_ADDR=127.0.0.1:$$CLAMD_PORT POSTERN_AI_RUNTIME=$$(bash scripts/onnxruntime.sh) \
+	  BENCH_CORPUS=$$([ -d $(BENCH_CORPUS)/train ] && echo $(BENCH_CORPUS)/train) \
 	  $(CARGO) bench --locked --features ai --bench pipeline
 	$(CARGO) bench --locked --bench dashboard
 	$(CARGO) bench --locked --bench intel
-	$(CARGO) build --locked --release
-	bash scripts/bench.sh
+	PEERS_BASE=$(STACK_BASE) BENCH_CORPUS=$$([ -d $(BENCH_CORPUS)/train ] && echo $(BENCH_CORPUS)/train) \
+	  $(CARGO) bench --locked --bench e2e
+	@cat bench/results/summary.md
 

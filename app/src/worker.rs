@@ -78,14 +78,67 @@ pub struct Context<'a> {
     pub watch_since: &'a str,
 }
 
+/// Messages of one fetched chunk scanned at once. Scanning waits mostly on
+/// Rspamd and clamd, so a few in flight keep them (and the cores) busy;
+/// recording stays strictly in UID order.
+pub const SCAN_PARALLEL: usize = 4;
+
 impl Engine {
     /// Processes one fetched message exactly once.
     pub async fn process(&self, acct: &AccountConfig, key: MessageKey, msg: &Fetched, cx: Context<'_>) -> Result<Processed, WorkerError> {
-        let span = info_span!("message", account = %key.account, folder = %key.mailbox, uid = key.uid);
-        self.process_inner(acct, key, msg, cx).instrument(span).await
+        self.process_scanned(acct, key, msg, cx, None).await
     }
 
-    async fn process_inner(&self, acct: &AccountConfig, key: MessageKey, msg: &Fetched, cx: Context<'_>) -> Result<Processed, WorkerError> {
+    /// Like [`Engine::process`], with the decision already made by
+    /// [`Engine::prescan`] (`None`: decide now).
+    pub async fn process_scanned(
+        &self,
+        acct: &AccountConfig,
+        key: MessageKey,
+        msg: &Fetched,
+        cx: Context<'_>,
+        pre: Option<Decision>,
+    ) -> Result<Processed, WorkerError> {
+        let span = info_span!("message", account = %key.account, folder = %key.mailbox, uid = key.uid);
+        self.process_inner(acct, key, msg, cx, pre).instrument(span).await
+    }
+
+    /// Scans a chunk's messages concurrently ([`SCAN_PARALLEL`] at a time),
+    /// skipping ones already recorded. Scanning has no side effects, so a
+    /// decision that ends up unused (a replay, a recognised copy) costs
+    /// only time; a failed scan is left to `process` to retry.
+    pub async fn prescan(&self, keys: &[MessageKey], msgs: &[Fetched]) -> Vec<Option<Decision>> {
+        use futures::StreamExt;
+        // Boxed so the stream's futures are plainly Send (the borrowed
+        // closures otherwise trip the compiler's higher-ranked Send check).
+        let jobs: Vec<futures::future::BoxFuture<'_, Option<Decision>>> = keys
+            .iter()
+            .zip(msgs)
+            .map(|(k, m)| -> futures::future::BoxFuture<'_, Option<Decision>> { Box::pin(self.prescan_one(k, m)) })
+            .collect();
+        futures::stream::iter(jobs).buffered(SCAN_PARALLEL).collect().await
+    }
+
+    async fn prescan_one(&self, key: &MessageKey, msg: &Fetched) -> Option<Decision> {
+        if !matches!(self.store.message_status(key).await, Ok(None)) {
+            return None;
+        }
+        let req = ScanRequest {
+            account: &key.account,
+            mailbox: &key.mailbox,
+            raw: &msg.raw,
+        };
+        self.decider.decide(req).await.ok()
+    }
+
+    async fn process_inner(
+        &self,
+        acct: &AccountConfig,
+        key: MessageKey,
+        msg: &Fetched,
+        cx: Context<'_>,
+        pre: Option<Decision>,
+    ) -> Result<Processed, WorkerError> {
         if self.store.message_status(&key).await?.is_some() {
             return Ok(Processed::AlreadyRecorded);
         }
@@ -116,14 +169,18 @@ impl Engine {
         }
         let predates = predates_watch(msg.internal_date.as_deref(), cx.watch_since);
         let observe_only = cx.observe_only || predates;
-        let mut decision = self
-            .decider
-            .decide(ScanRequest {
-                account: &key.account,
-                mailbox: &key.mailbox,
-                raw: &msg.raw,
-            })
-            .await?;
+        let mut decision = match pre {
+            Some(d) => d,
+            None => {
+                self.decider
+                    .decide(ScanRequest {
+                        account: &key.account,
+                        mailbox: &key.mailbox,
+                        raw: &msg.raw,
+                    })
+                    .await?
+            }
+        };
         if predates && !cx.observe_only {
             decision
                 .reason

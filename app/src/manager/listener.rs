@@ -240,8 +240,10 @@ impl Listener {
             return Err(ImapError::Protocol(format!("FETCH returned {} of {} messages", bodies.len(), wanted.len())).into());
         }
         let mut acted = false;
-        for msg in bodies {
-            let r = self.engine.process(&self.acct, key(msg.uid), &msg, cx).await?;
+        let keys: Vec<MessageKey> = bodies.iter().map(|m| key(m.uid)).collect();
+        let decisions = self.engine.prescan(&keys, &bodies).await;
+        for ((msg, k), pre) in bodies.iter().zip(keys).zip(decisions) {
+            let r = self.engine.process_scanned(&self.acct, k, msg, cx, pre).await?;
             if let Processed::Decided { intent, .. } = r {
                 acted |= intent.is_some();
                 self.status.update(|s| s.processed += 1);
