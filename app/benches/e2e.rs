@@ -10,7 +10,7 @@
 //! Needs the stack's `peers.env` (PEERS_ENV, default /tmp/postern-stack).
 //! Results: bench/results/e2e.json, and the P1–P5 table in
 //! bench/results/summary.md.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
@@ -114,7 +114,7 @@ struct Postern {
 
 impl Postern {
     /// The release binary watching `accounts` (user, pass, extra YAML).
-    fn start(env: &Env, accounts: &[(String, String, &str)]) -> Postern {
+    async fn start(env: &Env, accounts: &[(String, String, &str)]) -> Postern {
         let dir = tempfile::tempdir().unwrap();
         let mut yaml = String::from("accounts:\n");
         for (u, p, extra) in accounts {
@@ -162,7 +162,7 @@ impl Postern {
                 break;
             }
             assert!(t.elapsed() < Duration::from_secs(60), "postern never started watching:\n{text}");
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Postern {
             child,
@@ -250,7 +250,7 @@ async fn idle_latencies(env: &Env, msgs: &[Vec<u8>]) -> Vec<f64> {
 
 async fn p1(env: &Env, msgs: &[Vec<u8>]) -> serde_json::Value {
     let (user, pass) = new_user(env, "pa").await;
-    let p = Postern::start(env, &[(user.clone(), pass.clone(), "")]);
+    let p = Postern::start(env, &[(user.clone(), pass.clone(), "")]).await;
     let mut s = connect(env, &user, &pass).await.unwrap();
     let mut lat = Vec::new();
     let mut verdicts: BTreeMap<String, usize> = BTreeMap::new();
@@ -303,7 +303,7 @@ async fn p4(env: &Env) -> serde_json::Value {
         let (u, p) = new_user(env, &format!("idle{i}x")).await;
         accts.push((u, p, ""));
     }
-    let p = Postern::start(env, &accts);
+    let p = Postern::start(env, &accts).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (rss, hwm) = (kib(p.child.id(), "VmRSS:"), kib(p.child.id(), "VmHWM:"));
     p.stop();
@@ -348,7 +348,7 @@ async fn p2(env: &Env, n: usize) -> serde_json::Value {
     // Baseline 2: Rspamd alone, as concurrent as Postern runs it.
     let rspamd_rate = rspamd_throughput(env, &msgs, 8).await;
     let t = Instant::now();
-    let p = Postern::start(env, &[(user.clone(), pass, ", backfill_days: 30")]);
+    let p = Postern::start(env, &[(user.clone(), pass, ", backfill_days: 30")]).await;
     let want = n.to_string();
     loop {
         if p.query("SELECT CAST(count(*) AS TEXT) FROM messages WHERE account = ?1", &user)

@@ -1,5 +1,5 @@
 //! `make bench` part 1: scanning throughput and latency on the same messages.
-//! - local pipeline (parse + YARA-X + heuristics + verdict, no network), msg/s on one core;
+//! - local pipeline (parse + YARA-X + threat index + heuristics + verdict, no network), msg/s on one core;
 //! - Rspamd alone (`/checkv2`), msg/s and latency;
 //! - the full pipeline (local + Rspamd + clamd), msg/s and latency.
 //!
@@ -31,7 +31,25 @@ fn local() -> Vec<Arc<dyn Scanner>> {
         Arc::new(
             yara::YaraScanner::load(&root.join("../rules/yara"), Duration::from_secs(10), FailureMode::Closed).expect("rules compile"),
         ),
+        threat_scanner(),
     ]
+}
+
+/// The threat-intelligence lookups over an index of 100,000 feed URLs and
+/// domains (unshortening is network work and stays out).
+fn threat_scanner() -> Arc<dyn Scanner> {
+    use postern::intel::{FeedEntry, Kind};
+    let entries: Vec<FeedEntry> = (0..100_000)
+        .map(|i| FeedEntry {
+            kind: if i % 4 == 0 { Kind::Domain } else { Kind::Url },
+            value: if i % 4 == 0 { format!("bad{i}.test") } else { format!("http://site{i}.test/x/{i}.php") },
+        })
+        .collect();
+    let mut b = postern::intel::index::Builder::new();
+    b.feed("bench", &entries);
+    let index = Arc::new(arc_swap::ArcSwap::from_pointee(b.build()));
+    let clock: postern::clock::SharedClock = Arc::new(postern::clock::SystemClock);
+    Arc::new(postern::intel::scanner::ThreatScanner::new(index, None, clock, Duration::from_secs(5)))
 }
 
 #[cfg(feature = "ai")]
