@@ -51,6 +51,8 @@ eval "export $("$bin" hash-password <<<"$admin_pw")"
 web_port=${DEMO_WEB_PORT:-8025}
 export POSTERN_CONFIG="$DIR/config.yaml" POSTERN_DATA_DIR="$DIR/data"
 export POSTERN_LISTEN="127.0.0.1:$web_port" POSTERN_INSECURE_COOKIES=true
+# The demo stays on this machine: no shortened-link lookups on the internet.
+export POSTERN_UNSHORTEN=false
 export POSTERN_RSPAMD_URL="$RSPAMD_URL" POSTERN_CLAMD_ADDR="127.0.0.1:$CLAMD_PORT" POSTERN_YARA_DIR="$root/rules/yara"
 export POSTERN_RSPAMD_CONTROLLER_URL="$RSPAMD_CONTROLLER_URL" POSTERN_RSPAMD_PASSWORD="$RSPAMD_ENABLE_PASSWORD"
 "$bin" check-config

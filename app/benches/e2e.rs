@@ -145,6 +145,8 @@ impl Postern {
             .env("POSTERN_CLAMD_ADDR", format!("127.0.0.1:{}", env["CLAMD_PORT"]))
             .env("POSTERN_YARA_DIR", root.join("rules/yara"))
             .env("POSTERN_RESCAN_AFTER", "off")
+            // Following shortened links is internet traffic; benches stay on loopback.
+            .env("POSTERN_UNSHORTEN", "false")
             .env("POSTERN_LOG", "postern=info")
             .stdout(file.try_clone().unwrap())
             .stderr(file)

@@ -42,14 +42,23 @@ fn threat_scanner() -> Arc<dyn Scanner> {
     let entries: Vec<FeedEntry> = (0..100_000)
         .map(|i| FeedEntry {
             kind: if i % 4 == 0 { Kind::Domain } else { Kind::Url },
-            value: if i % 4 == 0 { format!("bad{i}.test") } else { format!("http://site{i}.test/x/{i}.php") },
+            value: if i % 4 == 0 {
+                format!("bad{i}.test")
+            } else {
+                format!("http://site{i}.test/x/{i}.php")
+            },
         })
         .collect();
     let mut b = postern::intel::index::Builder::new();
     b.feed("bench", &entries);
     let index = Arc::new(arc_swap::ArcSwap::from_pointee(b.build()));
     let clock: postern::clock::SharedClock = Arc::new(postern::clock::SystemClock);
-    Arc::new(postern::intel::scanner::ThreatScanner::new(index, None, clock, Duration::from_secs(5)))
+    Arc::new(postern::intel::scanner::ThreatScanner::new(
+        index,
+        None,
+        clock,
+        Duration::from_secs(5),
+    ))
 }
 
 #[cfg(feature = "ai")]

@@ -25,14 +25,7 @@ async fn phishing_only_the_ai_tier_catches_is_quarantined() {
     let running: Vec<_> = p.rt.live.current().scanners().iter().map(|s| s.id()).collect();
     assert!(running.contains(&"ai"), "AI tier not loaded: {:?}", p.rt.live.current().disabled());
     let admin = Admin::login(&p.base).await;
-    eventually(Duration::from_secs(30), "listener idling", || async {
-        p.rt.manager
-            .status()
-            .iter()
-            .any(|s| s.mailbox == "INBOX" && format!("{:?}", s.state) == "Idling")
-            .then_some(())
-    })
-    .await;
+    p.wait_idling().await;
     let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
     let tag = unique("ai");
     c.append(

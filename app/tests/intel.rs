@@ -56,17 +56,6 @@ async fn row(admin: &Admin, subject: &str) -> Value {
     .await
 }
 
-async fn idling(p: &WebPostern) {
-    eventually(WAIT, "listener idling", || async {
-        p.rt.manager
-            .status()
-            .iter()
-            .any(|s| s.mailbox == "INBOX" && format!("{:?}", s.state) == "Idling")
-            .then_some(())
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_update_claws_back_delivered_mail_wherever_the_user_filed_it() {
     let d = shared();
@@ -80,7 +69,6 @@ async fn a_feed_update_claws_back_delivered_mail_wherever_the_user_filed_it() {
         |s| {
             s.intel.feeds = vec![("urlhaus".into(), Some(feed_url))];
             s.intel.allow_loopback_for_tests = true;
-            s.intel.unshorten = false;
         },
     )
     .await;
@@ -88,7 +76,7 @@ async fn a_feed_update_claws_back_delivered_mail_wherever_the_user_filed_it() {
     let (code, r) = admin.post("/api/feeds/refresh").await;
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["feeds"][0]["entries"], 1, "{r}");
-    idling(&p).await;
+    p.wait_idling().await;
 
     let tag = unique("cb");
     let (stay, filed) = (format!("stays {tag}"), format!("filed {tag}"));
@@ -179,12 +167,9 @@ async fn a_feed_update_claws_back_delivered_mail_wherever_the_user_filed_it() {
 async fn indicators_from_the_api_match_new_mail_with_sightings_expiry_and_false_positives() {
     let d = shared();
     let (user, pass) = d.new_user("ioc");
-    let p = WebPostern::start_with(vec![account("ioc", d.imap_port, &user, &pass, &["INBOX"])], Scanners::Local, |s| {
-        s.intel.unshorten = false;
-    })
-    .await;
+    let p = WebPostern::start(vec![account("ioc", d.imap_port, &user, &pass, &["INBOX"])], Scanners::Local).await;
     let admin = Admin::login(&p.base).await;
-    idling(&p).await;
+    p.wait_idling().await;
     let tag = unique("ioc");
     let (live, expired, fp) = (format!("live-{tag}.test"), format!("old-{tag}.test"), format!("fp-{tag}.test"));
     let (code, r) = admin
@@ -253,11 +238,10 @@ async fn new_yara_rules_claw_back_mail_they_now_match() {
     let p = WebPostern::start_with(vec![account("yara", d.imap_port, &user, &pass, &["INBOX"])], Scanners::Local, |s| {
         s.scan.yara_dir = Some(dir);
         s.scan.yara_reload = Duration::from_secs(3600);
-        s.intel.unshorten = false;
     })
     .await;
     let admin = Admin::login(&p.base).await;
-    idling(&p).await;
+    p.wait_idling().await;
     p.rt.intel_tick().await.unwrap();
     let tag = unique("yr");
     let marker = format!("ZEBRA{}", tag.replace('x', ""));

@@ -38,14 +38,7 @@ async fn release_delete_rescan_and_learn_through_the_api() {
     let p = WebPostern::start(vec![account("webq", d.imap_port, &user, &pass, &["INBOX"])], Scanners::Stack).await;
     let admin = Admin::login(&p.base).await;
     let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
-    eventually(WAIT, "listener idling", || async {
-        p.rt.manager
-            .status()
-            .iter()
-            .any(|s| s.mailbox == "INBOX" && format!("{:?}", s.state) == "Idling")
-            .then_some(())
-    })
-    .await;
+    p.wait_idling().await;
 
     let tag = unique("q");
     let (a, b, k) = (format!("release {tag}"), format!("delete {tag}"), format!("keep {tag}"));

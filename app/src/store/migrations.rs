@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_scan_reports.sql"),
     include_str!("../../migrations/0003_dashboard.sql"),
     include_str!("../../migrations/0004_intel.sql"),
+    include_str!("../../migrations/0005_counters.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -346,19 +346,7 @@ impl Store {
                 )
                 .optional()?;
             let Some((old, key)) = old else { return Ok(()) };
-            super::intel::record_evidence(&tx, &ctx.now, message, &d)?;
-            tx.execute(
-                "UPDATE messages SET verdict = ?2, tags = ?3, reason = ?4, score = ?5, scan_json = ?6, updated_at = ?7 WHERE id = ?1",
-                params![
-                    message,
-                    d.verdict.as_str(),
-                    d.tags.join(","),
-                    d.reason,
-                    d.score,
-                    serde_json::to_string(&d.reports).ok(),
-                    ctx.now
-                ],
-            )?;
+            set_verdict(&tx, &ctx.now, message, &d)?;
             let mut e = AuditEntry::message(
                 &key,
                 Some(message),
@@ -377,4 +365,22 @@ impl Store {
         })
         .await
     }
+}
+
+/// Replaces a message's stored scan (verdict, tags, reports) and records
+/// the new scan's observables and sightings.
+pub(super) fn set_verdict(tx: &rusqlite::Transaction<'_>, now: &str, message: i64, d: &Decision) -> Result<()> {
+    tx.execute(
+        "UPDATE messages SET verdict = ?2, tags = ?3, reason = ?4, score = ?5, scan_json = ?6, updated_at = ?7 WHERE id = ?1",
+        params![
+            message,
+            d.verdict.as_str(),
+            d.tags.join(","),
+            d.reason,
+            d.score,
+            serde_json::to_string(&d.reports).ok(),
+            now
+        ],
+    )?;
+    super::intel::record_evidence(tx, now, message, d)
 }

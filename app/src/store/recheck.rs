@@ -2,7 +2,6 @@
 //! requested by Postern itself, and how a recheck ends.
 
 use super::audit::{self, AuditEntry};
-use super::intel::record_evidence;
 use super::{Op, OpState, Result, Store};
 use crate::domain::{Decision, MessageKey};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -143,19 +142,7 @@ impl Store {
                 return Ok(());
             }
             if let Some(d) = &out.decision {
-                tx.execute(
-                    "UPDATE messages SET verdict = ?2, tags = ?3, reason = ?4, score = ?5, scan_json = ?6, updated_at = ?7 WHERE id = ?1",
-                    params![
-                        op.message,
-                        d.verdict.as_str(),
-                        d.tags.join(","),
-                        d.reason,
-                        d.score,
-                        serde_json::to_string(&d.reports).ok(),
-                        ctx.now
-                    ],
-                )?;
-                record_evidence(&tx, &ctx.now, op.message, d)?;
+                super::ops::set_verdict(&tx, &ctx.now, op.message, d)?;
             }
             if let Some((folder, uid)) = &out.moved_to {
                 tx.execute(
@@ -244,6 +231,7 @@ mod tests {
             detail: "moved".into(),
         };
         store.finish_recheck(&pending[0], out).await.unwrap();
+        assert_eq!(store.quarantine_count().await.unwrap(), 1, "the trigger-kept counter follows");
         let other = RecheckOutcome {
             state: OpState::Done,
             decision: Some(Decision::pass("still clean")),

@@ -181,6 +181,8 @@ impl Child {
             .env("POSTERN_ACTION_RETRY_SECS", "1")
             .env("POSTERN_LISTEN", "127.0.0.1:0")
             .env("POSTERN_LOG", "postern=debug")
+            // Tests stay on loopback: no shortened-link lookups.
+            .env("POSTERN_UNSHORTEN", "false")
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         if let Some(f) = failpoint {

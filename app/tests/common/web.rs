@@ -62,6 +62,8 @@ impl WebPostern {
             s.scan.rspamd_controller_url = Some(url);
             s.scan.rspamd_password = Some(pass);
         }
+        // Following shortened links would leave loopback; tests that want it opt in.
+        s.intel.unshorten = false;
         tweak(&mut s);
         let clock: SharedClock = Arc::new(SystemClock);
         let store = Store::open(&s.db_path, &s.db_key, clock.clone()).unwrap();
@@ -79,6 +81,20 @@ impl WebPostern {
             manager.start_account(a).await;
         }
         WebPostern { base, rt, shutdown, dir }
+    }
+
+    /// Waits until the INBOX listener is in IDLE (mail appended from now on
+    /// is new mail, not a catch-up).
+    pub async fn wait_idling(&self) {
+        super::eventually(std::time::Duration::from_secs(30), "listener idling", || async {
+            self.rt
+                .manager
+                .status()
+                .iter()
+                .any(|s| s.mailbox == "INBOX" && format!("{:?}", s.state) == "Idling")
+                .then_some(())
+        })
+        .await;
     }
 
     pub async fn stop(&self) {
