@@ -254,6 +254,53 @@ mod tests {
         assert!(f[2].detail.as_deref().unwrap().contains("via a.exe"));
     }
 
+    /// Every feed's real-format fixture, parsed and indexed: one entry of
+    /// each kind it carries, put where a message would carry it, is a hit
+    /// attributed to that feed.
+    #[tokio::test]
+    async fn each_feed_fixture_yields_hits_attributed_to_it() {
+        use crate::intel::feeds::{Format, parse};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/feeds");
+        let feeds = [
+            ("urlhaus", Format::UrlhausCsv, "urlhaus_csv_recent.csv"),
+            ("openphish", Format::OpenPhishText, "openphish_feed.txt"),
+            ("phishtank", Format::PhishTankJson, "phishtank_online-valid.json"),
+            ("threatfox", Format::ThreatFoxJson, "threatfox_recent.json"),
+            ("malwarebazaar", Format::MalwareBazaarCsv, "malwarebazaar_recent.csv"),
+        ];
+        for (name, format, file) in feeds {
+            let entries = parse(format, &std::fs::read(dir.join(file)).unwrap()).unwrap();
+            let mut b = Builder::new();
+            b.feed(name, &entries);
+            let s = ThreatScanner::new(
+                Arc::new(ArcSwap::from_pointee(b.build())),
+                None,
+                Arc::new(SystemClock),
+                Duration::from_secs(5),
+            );
+            let mut kinds = std::collections::BTreeSet::new();
+            for e in entries.iter().filter(|e| kinds.insert(e.kind)) {
+                let mut input = ScanInput::default();
+                match e.kind {
+                    Kind::Url => input.urls = vec![e.value.clone()],
+                    Kind::Domain => input.urls = vec![format!("https://{}/x", e.value)],
+                    Kind::Ip | Kind::Cidr => input.sender_ip = e.value.parse().ok(),
+                    Kind::Sha256 => {
+                        input.attachments = vec![crate::scan::attach::Attachment {
+                            sha256: e.value.clone(),
+                            ..Default::default()
+                        }]
+                    }
+                    Kind::Email => input.from_addr = Some(e.value.clone()),
+                }
+                let f = s.scan(&input).await.unwrap();
+                let hit = f.iter().find_map(|f| f.indicator.as_ref());
+                assert_eq!(hit.map(|i| i.source.as_str()), Some(name), "{name}: {e:?} -> {f:?}");
+            }
+            assert!(!kinds.is_empty(), "{name}: fixture has entries");
+        }
+    }
+
     #[tokio::test]
     async fn shortened_links_are_followed_and_a_private_destination_is_flagged() {
         let base = shortener().await;
