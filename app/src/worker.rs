@@ -123,12 +123,7 @@ impl Engine {
         if !matches!(self.store.message_status(key).await, Ok(None)) {
             return None;
         }
-        let req = ScanRequest {
-            account: &key.account,
-            mailbox: &key.mailbox,
-            raw: &msg.raw,
-        };
-        self.decider.decide(req).await.ok()
+        self.decider.decide(request(key, msg)).await.ok()
     }
 
     async fn process_inner(
@@ -171,15 +166,7 @@ impl Engine {
         let observe_only = cx.observe_only || predates;
         let mut decision = match pre {
             Some(d) => d,
-            None => {
-                self.decider
-                    .decide(ScanRequest {
-                        account: &key.account,
-                        mailbox: &key.mailbox,
-                        raw: &msg.raw,
-                    })
-                    .await?
-            }
+            None => self.decider.decide(request(&key, msg)).await?,
         };
         if predates && !cx.observe_only {
             decision
@@ -244,6 +231,14 @@ impl Engine {
             .map_err(|e| WorkerError::Eml(std::io::Error::other(e.to_string())))?
             .map_err(WorkerError::Eml)?;
         Ok(path.to_string_lossy().into_owned())
+    }
+}
+
+fn request<'a>(key: &'a MessageKey, msg: &'a Fetched) -> ScanRequest<'a> {
+    ScanRequest {
+        account: &key.account,
+        mailbox: &key.mailbox,
+        raw: &msg.raw,
     }
 }
 
