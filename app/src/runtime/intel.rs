@@ -313,21 +313,23 @@ impl Runtime {
         Ok(json!({ "changes": changes, "rechecks_queued": queued, "feeds": f.status() }))
     }
 
+    /// Start of the claw-back window, `None` when claw-back is off.
+    fn clawback_since(&self) -> Option<String> {
+        let hours = self.settings.intel.clawback_hours;
+        (hours > 0).then(|| (self.clock.now() - chrono::Duration::hours(hours.into())).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    }
+
     /// Queues a re-check of every recent message whose observables hit
     /// `delta` (the entries that are new). Returns how many were queued.
     async fn clawback(&self, delta: &Index, why: &str) -> Result<usize, RuntimeError> {
-        let hours = self.settings.intel.clawback_hours;
-        if hours == 0 {
-            return Ok(0);
-        }
-        let now = self.clock.now();
-        let since = (now - chrono::Duration::hours(hours.into())).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let Some(since) = self.clawback_since() else { return Ok(0) };
+        let now = self.clock.now().timestamp();
         let mut hits: BTreeMap<i64, String> = BTreeMap::new();
         for o in self.store.recent_observables(&since).await? {
             if hits.contains_key(&o.message) {
                 continue;
             }
-            if let Some(h) = delta.observable(&o.kind, &o.value, now.timestamp()).first() {
+            if let Some(h) = delta.observable(&o.kind, &o.value, now).first() {
                 let by = h
                     .source
                     .ioc
@@ -335,29 +337,26 @@ impl Runtime {
                 hits.insert(o.message, format!("{why}: {} {} listed by {by}", h.kind.as_str(), h.value));
             }
         }
-        let mut queued = 0;
-        for (message, reason) in hits {
-            if self.store.request_recheck(message, &reason, "postern").await?.is_some() {
-                queued += 1;
-            }
-        }
-        if queued > 0 {
-            tracing::info!(queued, why, "claw-back: re-checking delivered mail");
-            self.nudge_all();
-        }
-        Ok(queued)
+        self.request_rechecks(hits, why).await
     }
 
     /// Re-checks every recent message (new YARA rules can match anything).
     async fn clawback_all(&self, why: &str) -> Result<usize, RuntimeError> {
-        let hours = self.settings.intel.clawback_hours;
-        if hours == 0 {
-            return Ok(0);
-        }
-        let since = (self.clock.now() - chrono::Duration::hours(hours.into())).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let Some(since) = self.clawback_since() else { return Ok(0) };
+        let all = self
+            .store
+            .recent_actionable(&since)
+            .await?
+            .into_iter()
+            .map(|m| (m, why.to_string()));
+        self.request_rechecks(all, why).await
+    }
+
+    /// Queues `(message, reason)` re-checks and wakes the runners.
+    async fn request_rechecks(&self, items: impl IntoIterator<Item = (i64, String)>, why: &str) -> Result<usize, RuntimeError> {
         let mut queued = 0;
-        for message in self.store.recent_actionable(&since).await? {
-            if self.store.request_recheck(message, why, "postern").await?.is_some() {
+        for (message, reason) in items {
+            if self.store.request_recheck(message, &reason, "postern").await?.is_some() {
                 queued += 1;
             }
         }

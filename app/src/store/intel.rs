@@ -57,6 +57,11 @@ pub struct RecentObservable {
     pub value: String,
 }
 
+/// Mail first seen since `?1` that claw-back may still act on: left in
+/// place by Postern, not observe-only, not released or deleted.
+const ACTIONABLE: &str = "m.first_seen >= ?1 AND m.observe_only = 0 AND m.quarantined = 0 AND m.disposition IS NULL
+    AND m.verdict IN ('pass', 'flag')";
+
 const IND_COLS: &str = "i.id, i.kind, i.value, i.source, i.confidence, i.severity, i.expires_at, i.false_positive, i.note,
     i.created_by, i.created_at, (SELECT COUNT(*) FROM sightings s WHERE s.indicator = i.id)";
 
@@ -277,9 +282,7 @@ impl Store {
         let since = since.to_string();
         self.call(move |db, _| {
             let mut st = db.prepare(
-                "SELECT o.message, o.kind, o.value FROM observables o JOIN messages m ON m.id = o.message
-                 WHERE m.first_seen >= ?1 AND m.observe_only = 0 AND m.quarantined = 0 AND m.disposition IS NULL
-                   AND m.verdict IN ('pass', 'flag') ORDER BY o.message",
+                &format!("SELECT o.message, o.kind, o.value FROM observables o JOIN messages m ON m.id = o.message WHERE {ACTIONABLE} ORDER BY o.message"),
             )?;
             let rows = st.query_map(params![since], |r| {
                 Ok(RecentObservable {
@@ -297,10 +300,7 @@ impl Store {
     pub async fn recent_actionable(&self, since: &str) -> Result<Vec<i64>> {
         let since = since.to_string();
         self.call(move |db, _| {
-            let mut st = db.prepare(
-                "SELECT id FROM messages WHERE first_seen >= ?1 AND observe_only = 0 AND quarantined = 0
-                   AND disposition IS NULL AND verdict IN ('pass', 'flag') ORDER BY id",
-            )?;
+            let mut st = db.prepare(&format!("SELECT m.id FROM messages m WHERE {ACTIONABLE} ORDER BY m.id"))?;
             let rows = st.query_map(params![since], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
