@@ -255,6 +255,11 @@ pub enum Event {
         /// Message row id.
         id: i64,
     },
+    /// A re-check pulled delivered mail back into quarantine.
+    Clawback {
+        /// Message row id.
+        id: i64,
+    },
 }
 
 /// Sender side of the event bus; sending with no listener is fine.

@@ -8,23 +8,26 @@
 //!
 //! Modules depend in one direction:
 //! `clock`, `domain` → `config` → `store` | `imap` | `scan` → `intel` → `actions` →
-//! `worker`, `manager` → `runtime` → `web` → `main`.
+//! `worker`, `manager` → `notify`, `digest`, `upkeep` → `runtime` → `web` → `main`.
 #![forbid(unsafe_code)]
 
 pub mod actions;
 pub mod clock;
 pub mod config;
+pub mod digest;
 pub mod domain;
 pub mod failpoint;
 pub mod imap;
 pub mod intel;
 pub mod logging;
 pub mod manager;
+pub mod notify;
 pub mod runtime;
 pub mod scan;
 pub mod secrets;
 pub mod service;
 pub mod simulate;
 pub mod store;
+pub mod upkeep;
 pub mod web;
 pub mod worker;

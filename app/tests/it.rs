@@ -16,6 +16,7 @@ mod imap_engine;
 mod imap_faults;
 mod imap_recovery;
 mod intel;
+mod ops;
 mod scan_peers;
 mod service;
 mod soak;

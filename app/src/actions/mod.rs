@@ -180,6 +180,8 @@ mod tests {
             hold_folder: "H".into(),
             mode,
             start_at: StartAt::New,
+            digest: Default::default(),
+            digest_to: None,
         }
     }
 

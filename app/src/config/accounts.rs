@@ -36,6 +36,19 @@ pub enum StartAt {
     },
 }
 
+/// How often an account's owner gets a quarantine digest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestFrequency {
+    /// No digest.
+    #[default]
+    Never,
+    /// Every day at `POSTERN_DIGEST_AT`.
+    Daily,
+    /// Mondays at `POSTERN_DIGEST_AT`.
+    Weekly,
+}
+
 /// One IMAP account.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AccountConfig {
@@ -65,6 +78,21 @@ pub struct AccountConfig {
     pub mode: Mode,
     /// Where a never-seen mailbox starts.
     pub start_at: StartAt,
+    /// Quarantine digest frequency (`digest`, default never).
+    #[serde(default)]
+    pub digest: DigestFrequency,
+    /// Where the digest goes (`digest_to`, default `user` when it is an address).
+    #[serde(default)]
+    pub digest_to: Option<String>,
+}
+
+impl AccountConfig {
+    /// The digest recipient: `digest_to`, else the login when it is an address.
+    pub fn digest_recipient(&self) -> Option<&str> {
+        self.digest_to
+            .as_deref()
+            .or_else(|| self.user.contains('@').then_some(self.user.as_str()))
+    }
 }
 
 /// The built-in decision policy: sender allow and block lists.
@@ -124,6 +152,8 @@ const ACCOUNT_KEYS: &[&str] = &[
     "mode",
     "start_at",
     "backfill_days",
+    "digest",
+    "digest_to",
 ];
 
 /// Parses one account given as a YAML mapping (the dashboard's account form
@@ -321,6 +351,24 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
     }
     let mode: Mode = ctx.field(m, "mode", path, "`enforce` or `shadow`").unwrap_or_default();
     let start_at = parse_start_at(ctx, m, path);
+    let digest: DigestFrequency = ctx.field(m, "digest", path, "`never`, `daily` or `weekly`").unwrap_or_default();
+    let digest_to: Option<String> = ctx.field(m, "digest_to", path, "an email address");
+    if let Some(t) = &digest_to
+        && t.parse::<lettre::Address>().is_err()
+    {
+        ctx.problems.push(Problem::new(
+            format!("{path}.digest_to"),
+            format!("{t:?} is not an email address"),
+            "e.g. alice@example.org",
+        ));
+    }
+    if digest != DigestFrequency::Never && digest_to.is_none() && user.as_deref().is_some_and(|u| !u.contains('@')) {
+        ctx.problems.push(Problem::new(
+            format!("{path}.digest_to"),
+            "is required when the login is not an email address",
+            "set digest_to to the mailbox owner's address",
+        ));
+    }
     if ctx.problems.len() > before {
         return None;
     }
@@ -338,6 +386,8 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
         hold_folder,
         mode,
         start_at,
+        digest,
+        digest_to,
     })
 }
 

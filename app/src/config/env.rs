@@ -48,6 +48,8 @@ pub struct Settings {
     pub web: WebSettings,
     /// Feeds, reputation services and claw-back.
     pub intel: super::IntelSettings,
+    /// Maintenance, notifications and digests.
+    pub ops: super::OpsSettings,
 }
 
 /// Dashboard, session and endpoint-gating settings.
@@ -424,6 +426,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
     }
 
     let intel = super::intel::parse(&mut r, &data_dir);
+    let ops = super::ops::parse(&mut r, &data_dir);
     let d = ImapTuning::default();
     let imap = ImapTuning {
         // RFC 2177: servers may drop an IDLE after 30 minutes; stay below 25.
@@ -471,6 +474,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         threshold_quarantine,
         imap,
         intel,
+        ops,
         log_format,
         web,
     }
@@ -501,8 +505,16 @@ impl Settings {
             },
             &data_dir,
         );
+        let ops = super::ops::parse(
+            &mut Reader {
+                vars: &vars,
+                problems: &mut problems,
+            },
+            &data_dir,
+        );
         Settings {
             intel,
+            ops,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             db_path: data_dir.join("postern.db"),
             eml_dir: data_dir.join("eml"),

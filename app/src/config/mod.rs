@@ -9,12 +9,14 @@
 mod accounts;
 mod env;
 mod intel;
+mod ops;
 mod problem;
 mod secret;
 
-pub use accounts::{AccountConfig, PolicyConfig, StartAt, TlsMode, parse_account_value, parse_accounts};
+pub use accounts::{AccountConfig, DigestFrequency, PolicyConfig, StartAt, TlsMode, parse_account_value, parse_accounts};
 pub use env::{AiSettings, ImapTuning, LogFormat, ScanSettings, Settings, WebSettings, parse_settings};
 pub use intel::{FEEDS, IntelSettings};
+pub use ops::{DigestSettings, MaintenanceSettings, NotifySettings, OpsSettings};
 pub use problem::{ConfigError, Problem};
 pub use secret::{decode_key, looks_like_placeholder};
 

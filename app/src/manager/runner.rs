@@ -130,7 +130,11 @@ impl Runner {
                 match actions::recheck(c, &self.acct, &op, e.decider.as_ref(), &e.eml_dir).await {
                     Ok(out) => {
                         info!(op = op.id, state = out.state.as_str(), detail = %out.detail, "recheck finished");
+                        let clawed = out.moved_to.is_some();
                         store.finish_recheck(&op, out).await?;
+                        if clawed {
+                            let _ = self.engine.events.send(Event::Clawback { id: op.message });
+                        }
                     }
                     Err(ImapError::Refused { command, detail }) => {
                         let out = RecheckOutcome {

@@ -3,11 +3,17 @@
 //! then a fresh pipeline is built and swapped in. A setting that cannot
 //! build a pipeline is refused before it is stored.
 
+mod digest;
 mod intel;
+mod ops;
 mod quarantine;
 pub mod tags;
+mod upkeep;
 
+pub use digest::LinkError;
 pub use intel::Intel;
+pub use ops::OpsState;
+pub use upkeep::MaintenanceReport;
 
 pub use quarantine::{OpError, OpResult};
 
@@ -125,6 +131,8 @@ pub struct Runtime {
     pub clock: SharedClock,
     /// Feeds, IOC index and reputation services.
     pub intel: Arc<Intel>,
+    /// Notifications, digests and maintenance state.
+    pub ops: Arc<OpsState>,
 }
 
 async fn stored_overrides(store: &Store) -> Result<Overrides, RuntimeError> {
@@ -146,6 +154,7 @@ impl Runtime {
     ) -> Result<Runtime, RuntimeError> {
         let o = stored_overrides(&store).await?;
         let intel = Arc::new(Intel::build(&settings, &store, &clock)?);
+        let ops = Arc::new(OpsState::build(&settings, &clock)?);
         let pipeline = pipeline_for(&settings, &file_lists, &store, &intel, &o).await?;
         let live = Arc::new(LiveDecider::new(pipeline));
         let (events, _) = tokio::sync::broadcast::channel(1024);
@@ -167,6 +176,7 @@ impl Runtime {
             events,
             clock,
             intel,
+            ops,
         })
     }
 

@@ -14,6 +14,10 @@ struct Settings {
     hold_folder: String,
     mode: crate::domain::Mode,
     start_at: crate::config::StartAt,
+    #[serde(default)]
+    digest: crate::config::DigestFrequency,
+    #[serde(default)]
+    digest_to: Option<String>,
 }
 
 fn context(name: &str) -> String {
@@ -34,6 +38,8 @@ impl Store {
                 hold_folder: a.hold_folder.clone(),
                 mode: a.mode,
                 start_at: a.start_at,
+                digest: a.digest,
+                digest_to: a.digest_to.clone(),
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let tls = serde_json::to_value(a.tls)
@@ -98,6 +104,8 @@ impl Store {
                     hold_folder: s.hold_folder,
                     mode: s.mode,
                     start_at: s.start_at,
+                    digest: s.digest,
+                    digest_to: s.digest_to,
                 });
             }
             Ok(out)

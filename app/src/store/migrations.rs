@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_dashboard.sql"),
     include_str!("../../migrations/0004_intel.sql"),
     include_str!("../../migrations/0005_counters.sql"),
+    include_str!("../../migrations/0006_ops.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

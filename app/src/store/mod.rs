@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 pub mod crypto;
 mod dashboard;
+mod digest;
 pub mod eml;
 mod intel;
 mod messages;
@@ -12,16 +13,19 @@ mod migrations;
 mod ops;
 mod recheck;
 mod sync;
+mod upkeep;
 mod views;
 
 pub use accounts::AccountSource;
 pub use audit::{AuditEntry, AuditRow};
 pub use dashboard::{ListEntry, SessionRow};
+pub use digest::{DigestLink, LinkRefusal};
 pub use intel::{IndicatorRow, RecentObservable, SightingRow};
 pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage};
 pub use ops::{Op, OpKind, OpRefusal, OpState};
 pub use recheck::RecheckOutcome;
 pub use sync::MailboxState;
+pub use upkeep::{Pruned, RetentionCutoffs};
 pub use views::{Count, DayCounts, MessageDetail, MessageFilter, MessageSummary};
 
 use crate::clock::SharedClock;

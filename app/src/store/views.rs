@@ -110,10 +110,10 @@ pub struct Count {
     pub bad: i64,
 }
 
-const SUMMARY_COLS: &str = "id, first_seen, account, mailbox, from_addr, subject, verdict, score, tags, status,
+pub(super) const SUMMARY_COLS: &str = "id, first_seen, account, mailbox, from_addr, subject, verdict, score, tags, status,
     location_mailbox, quarantined, disposition, observe_only";
 
-fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageSummary> {
+pub(super) fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageSummary> {
     Ok(MessageSummary {
         id: r.get(0)?,
         first_seen: r.get(1)?,

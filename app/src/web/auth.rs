@@ -56,7 +56,7 @@ fn login_cookie_name(st: &AppState) -> &'static str {
     }
 }
 
-fn token() -> String {
+pub(super) fn token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
@@ -64,7 +64,7 @@ fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -75,7 +75,7 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.value().to_string())
 }
 
-fn set_cookie(st: &AppState, name: &str, value: &str, max_age: Option<Duration>) -> HeaderValue {
+pub(super) fn set_cookie(st: &AppState, name: &str, value: &str, max_age: Option<Duration>) -> HeaderValue {
     let mut c = Cookie::build((name.to_string(), value.to_string()))
         .path("/")
         .http_only(true)
@@ -101,7 +101,7 @@ fn unauthenticated(req: &Request) -> Response {
     }
 }
 
-fn forbidden() -> Response {
+pub(super) fn forbidden() -> Response {
     (
         StatusCode::FORBIDDEN,
         Json(serde_json::json!({"error": "missing or wrong CSRF token; reload the page"})),

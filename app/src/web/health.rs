@@ -224,7 +224,65 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebE
         "# HELP postern_threat_index_entries Feed entries and IOCs in the lookup index.\n# TYPE postern_threat_index_entries gauge\npostern_threat_index_entries {}",
         st.rt.intel.index.load().len()
     );
+    ops_metrics(&mut m, &st.rt);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m).into_response())
+}
+
+/// Maintenance, notifications and digests.
+fn ops_metrics(m: &mut String, rt: &crate::runtime::Runtime) {
+    let last = rt.last_maintenance();
+    let when = last
+        .as_ref()
+        .and_then(|r| chrono::DateTime::parse_from_rfc3339(&r.at).ok())
+        .map_or(0, |t| t.timestamp());
+    let _ = writeln!(
+        m,
+        "# HELP postern_maintenance_last_run_timestamp_seconds Unix time of the last maintenance run (0: none since start).
+# TYPE postern_maintenance_last_run_timestamp_seconds gauge
+postern_maintenance_last_run_timestamp_seconds {when}"
+    );
+    let _ = writeln!(
+        m,
+        "# HELP postern_maintenance_ok 1 when the last maintenance run found the database sound and every step worked.
+# TYPE postern_maintenance_ok gauge
+postern_maintenance_ok {}",
+        u8::from(last.as_ref().is_none_or(|r| r.ok()))
+    );
+    let _ = writeln!(
+        m,
+        "# HELP postern_backups Database backups kept after the last run.
+# TYPE postern_backups gauge
+postern_backups {}",
+        last.as_ref().map_or(0, |r| r.backups)
+    );
+    let _ = writeln!(
+        m,
+        "# HELP postern_digests_sent_total Quarantine digests sent since start.
+# TYPE postern_digests_sent_total counter
+postern_digests_sent_total {}",
+        rt.ops.digests_sent.load(Ordering::Relaxed)
+    );
+    if let Some(n) = &rt.ops.notifier {
+        let c = &n.counters;
+        let _ = writeln!(
+            m,
+            "# HELP postern_notifications_total Notifications by channel and outcome.
+# TYPE postern_notifications_total counter"
+        );
+        for (i, ch) in ["ntfy", "webhook"].iter().enumerate() {
+            let _ = writeln!(
+                m,
+                "postern_notifications_total{{channel=\"{ch}\",outcome=\"sent\"}} {}\npostern_notifications_total{{channel=\"{ch}\",outcome=\"failed\"}} {}",
+                c.sent[i].load(Ordering::Relaxed),
+                c.failed[i].load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            m,
+            "# HELP postern_alerts_suppressed_total Alerts held back by POSTERN_NOTIFY_ALERT_MINS.\n# TYPE postern_alerts_suppressed_total counter\npostern_alerts_suppressed_total {}",
+            c.suppressed.load(Ordering::Relaxed)
+        );
+    }
 }
 
 /// Raw EML in, decision out. Nothing is stored and nothing moves.

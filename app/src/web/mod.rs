@@ -11,6 +11,7 @@ mod api;
 mod assets;
 mod auth;
 mod chart;
+mod digest;
 mod error;
 mod forms;
 mod health;
@@ -108,6 +109,8 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::GET, "/static/{file}", Public), get(assets::serve)),
         (spec(M::GET, "/login", Public), get(auth::login_page)),
         (spec(M::POST, "/login", Public), post(auth::login)),
+        (spec(M::GET, "/digest/{token}", Public), get(digest::confirm_page)),
+        (spec(M::POST, "/digest/{token}", Public), post(digest::redeem)),
         (spec(M::GET, "/metrics", MetricsCidr), get(health::metrics)),
         (spec(M::POST, "/api/scan", ScanCidr), post(health::scan_api)),
         (spec(M::POST, "/logout", Session), post(auth::logout)),

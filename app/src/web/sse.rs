@@ -18,7 +18,7 @@ pub(crate) async fn events(State(st): State<AppState>) -> Sse<impl Stream<Item =
         loop {
             let (kind, id) = match rx.recv().await {
                 Ok(DomainEvent::Scanned { id }) => ("scanned", id),
-                Ok(DomainEvent::Updated { id }) => ("updated", id),
+                Ok(DomainEvent::Updated { id } | DomainEvent::Clawback { id }) => ("updated", id),
                 // The page missed events: tell it to reload its list.
                 Err(RecvError::Lagged(n)) => {
                     let ev = Event::default().event("lagged").data(n.to_string());

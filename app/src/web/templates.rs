@@ -18,6 +18,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("audit.html", include_str!("../../templates/audit.html")),
     ("settings.html", include_str!("../../templates/settings.html")),
     ("accounts.html", include_str!("../../templates/accounts.html")),
+    ("digest.html", include_str!("../../templates/digest.html")),
 ];
 
 /// Builds the template environment (fails on a template syntax error).

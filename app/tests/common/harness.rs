@@ -60,6 +60,8 @@ pub fn account(name: &str, port: u16, user: &str, pass: &str, folders: &[&str]) 
         hold_folder: "Postern-Held".into(),
         mode: Mode::Enforce,
         start_at: StartAt::New,
+        digest: Default::default(),
+        digest_to: None,
     }
 }
 

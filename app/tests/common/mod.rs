@@ -6,6 +6,8 @@ pub mod client;
 pub mod fixture_http;
 pub mod harness;
 pub mod proxy;
+pub mod receiver;
+pub mod smtp_sink;
 pub mod stack;
 pub mod web;
 

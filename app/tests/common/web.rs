@@ -36,6 +36,16 @@ impl WebPostern {
 
     /// Like `start`, with the settings adjusted first.
     pub async fn start_with(accounts: Vec<AccountConfig>, scanners: Scanners, tweak: impl FnOnce(&mut Settings)) -> WebPostern {
+        Self::start_clocked(accounts, scanners, Arc::new(SystemClock), tweak).await
+    }
+
+    /// Like `start_with`, on the given clock (schedules, retention, expiry).
+    pub async fn start_clocked(
+        accounts: Vec<AccountConfig>,
+        scanners: Scanners,
+        clock: SharedClock,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> WebPostern {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "postern=info".into()))
             .with_test_writer()
@@ -65,7 +75,6 @@ impl WebPostern {
         // Following shortened links would leave loopback; tests that want it opt in.
         s.intel.unshorten = false;
         tweak(&mut s);
-        let clock: SharedClock = Arc::new(SystemClock);
         let store = Store::open(&s.db_path, &s.db_key, clock.clone()).unwrap();
         store.sync_config_accounts(&accounts).await.unwrap();
         let rt = Runtime::assemble(Arc::new(s.clone()), policy(), store.clone(), clock)
@@ -77,6 +86,9 @@ impl WebPostern {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(postern::web::serve_on(state, listener));
+        // Notices flow from the event bus; the schedule is driven by the
+        // tests themselves (`ops_tick`) on their clock.
+        rt.spawn_notifier(shutdown.clone());
         for a in store.accounts().await.unwrap() {
             manager.start_account(a).await;
         }
@@ -111,7 +123,7 @@ pub struct Admin {
     http: reqwest::Client,
 }
 
-fn cookie_of(r: &reqwest::Response, name: &str) -> String {
+pub fn cookie_of(r: &reqwest::Response, name: &str) -> String {
     r.headers()
         .get_all("set-cookie")
         .iter()
@@ -121,7 +133,7 @@ fn cookie_of(r: &reqwest::Response, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} cookie"))
 }
 
-fn between<'a>(s: &'a str, start: &str) -> &'a str {
+pub fn between<'a>(s: &'a str, start: &str) -> &'a str {
     let i = s.find(start).unwrap_or_else(|| panic!("{start} not found")) + start.len();
     s[i..].split('"').next().unwrap()
 }

@@ -1,0 +1,223 @@
+//! Operations at run time: the notifier, the digest mailer and link key,
+//! and the background tasks that drive them: the schedule (maintenance and
+//! digests on the injected clock), the verdict notifier fed by the event
+//! bus, and the scanner health watch behind rate-limited alerts.
+
+use super::upkeep::{JOB, MaintenanceReport};
+use super::{Runtime, RuntimeError};
+use crate::clock::SharedClock;
+use crate::config::{DigestFrequency, Settings};
+use crate::digest::{Mailer, links::LinkKey};
+use crate::domain::Event;
+use crate::intel::net::{NetPolicy, SafeClient};
+use crate::notify::{Notice, NoticeKind, Notifier};
+use chrono::{DateTime, NaiveTime, Utc, Weekday};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often the schedule is looked at.
+const TICK: Duration = Duration::from_secs(30);
+/// How often scanner health is checked for alerts.
+const HEALTH_EVERY: Duration = Duration::from_secs(60);
+
+/// Notifier, digest mailer and what the last runs reported.
+pub struct OpsState {
+    /// Configured notification channels, if any.
+    pub notifier: Option<Arc<Notifier>>,
+    /// Digest SMTP client, when `POSTERN_SMTP_URL` is set.
+    pub mailer: Option<Mailer>,
+    /// Signs digest links.
+    pub link_key: LinkKey,
+    /// The last maintenance run.
+    pub last_maintenance: Mutex<Option<MaintenanceReport>>,
+    /// Digests sent since start.
+    pub digests_sent: AtomicU64,
+}
+
+impl OpsState {
+    /// Builds the channels the settings enable.
+    pub fn build(s: &Settings, clock: &SharedClock) -> Result<OpsState, RuntimeError> {
+        let policy = NetPolicy {
+            allow_loopback_for_tests: s.intel.allow_loopback_for_tests,
+        };
+        let client = SafeClient::new(policy, Duration::from_secs(15)).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        let notifier = Notifier::new(&s.ops.notify, client, clock.clone()).map(Arc::new);
+        let mailer = match &s.ops.digest.smtp_url {
+            Some(u) => Some(Mailer::from_url(u).map_err(|e| RuntimeError::Invalid(format!("POSTERN_SMTP_URL: {e}")))?),
+            None => None,
+        };
+        Ok(OpsState {
+            notifier,
+            mailer,
+            link_key: LinkKey::derive(&s.db_key),
+            last_maintenance: Mutex::new(None),
+            digests_sent: AtomicU64::new(0),
+        })
+    }
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Runtime {
+    /// Whether `job` is due at `now`; a job never seen before starts its
+    /// schedule now rather than running at once. Returns the previous run.
+    async fn due(&self, job: &str, at: NaiveTime, weekday: Option<Weekday>) -> Result<Option<String>, RuntimeError> {
+        let now = self.clock.now();
+        let Some(last) = self.store.last_run(job).await? else {
+            self.store.set_last_run(job, &stamp(now)).await?;
+            return Ok(None);
+        };
+        let Ok(prev) = DateTime::parse_from_rfc3339(&last) else {
+            self.store.set_last_run(job, &stamp(now)).await?;
+            return Ok(None);
+        };
+        let next = crate::upkeep::next_after(&chrono::Local, prev.with_timezone(&Utc), at, weekday);
+        Ok((now >= next).then_some(last))
+    }
+
+    /// Runs whatever is due: maintenance, then each account's digest.
+    pub async fn ops_tick(&self) -> Result<(), RuntimeError> {
+        if self.due(JOB, self.settings.ops.maintenance.at, None).await?.is_some() {
+            self.run_maintenance().await?;
+        }
+        if self.ops.mailer.is_none() {
+            return Ok(());
+        }
+        for a in self.store.accounts().await? {
+            let weekday = match a.digest {
+                DigestFrequency::Never => continue,
+                DigestFrequency::Daily => None,
+                DigestFrequency::Weekly => Some(Weekday::Mon),
+            };
+            let job = format!("digest:{}", a.name);
+            if let Some(since) = self.due(&job, self.settings.ops.digest.at, weekday).await? {
+                // The run is recorded before sending: a failed send is
+                // audited and alerted, not retried every tick.
+                self.store.set_last_run(&job, &stamp(self.clock.now())).await?;
+                if let Err(e) = self.send_digest(&a, &since).await
+                    && let Some(n) = &self.ops.notifier
+                {
+                    let notice = Notice::plain(NoticeKind::Maintenance, format!("Digest for {} not sent", a.name), e.to_string());
+                    n.alert(&job, notice).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the schedule, the verdict notifier and the health watch.
+    pub fn spawn_ops(&self, cancel: CancellationToken) {
+        self.spawn_schedule(cancel.clone());
+        self.spawn_notifier(cancel);
+    }
+
+    /// Runs [`Runtime::ops_tick`] every 30 s until cancelled.
+    pub fn spawn_schedule(&self, cancel: CancellationToken) {
+        let (rt, c) = (self.clone(), cancel);
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = rt.ops_tick().await {
+                    tracing::warn!(error = %e, "scheduled job failed");
+                }
+                tokio::select! {
+                    _ = c.cancelled() => break,
+                    _ = tokio::time::sleep(TICK) => {}
+                }
+            }
+        });
+    }
+
+    /// Sends verdict and claw-back notices from the event bus, and watches
+    /// scanner health for alerts, when a channel is configured.
+    pub fn spawn_notifier(&self, cancel: CancellationToken) {
+        let Some(n) = self.ops.notifier.clone() else { return };
+        let (rt, c, mut rx) = (self.clone(), cancel.clone(), self.events.subscribe());
+        let notifier = n.clone();
+        tokio::spawn(async move {
+            loop {
+                let ev = tokio::select! {
+                    _ = c.cancelled() => break,
+                    ev = rx.recv() => ev,
+                };
+                match ev {
+                    Ok(ev) => rt.notify_event(&notifier, ev).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(k)) => {
+                        tracing::warn!(missed = k, "notifier fell behind the event bus");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        let rt = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(HEALTH_EVERY) => {}
+                }
+                rt.check_scanners(&n).await;
+            }
+        });
+    }
+
+    /// Turns one bus event into a notice, if it deserves one.
+    pub async fn notify_event(&self, n: &Notifier, ev: Event) {
+        let (id, kind) = match ev {
+            Event::Scanned { id } => (id, NoticeKind::Verdict),
+            Event::Clawback { id } => (id, NoticeKind::Clawback),
+            Event::Updated { .. } => return,
+        };
+        let m = match self.store.message_summary(id).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "notifier cannot read the message");
+                return;
+            }
+        };
+        match kind {
+            NoticeKind::Clawback => {
+                let title = format!("Postern pulled a delivered message back into quarantine ({})", m.account);
+                let mut notice = Notice::about_message(kind, &m, title);
+                notice
+                    .message
+                    .push_str("\nFurther claw-backs within the alert interval are in the audit log (retro_quarantine).");
+                n.alert("clawback", notice).await;
+            }
+            _ if m.observe_only || m.verdict.is_none() => {}
+            _ => {
+                let title = format!("Postern: {} {}", m.verdict.as_deref().unwrap_or("?"), m.account);
+                n.verdict(Notice::about_message(kind, &m, title)).await;
+            }
+        }
+    }
+
+    /// Alerts for every scanner whose health check fails (rate-limited per scanner).
+    pub async fn check_scanners(&self, n: &Notifier) {
+        let pipeline = self.live.current();
+        for s in pipeline.scanners() {
+            let r = tokio::time::timeout(Duration::from_secs(6), s.health()).await;
+            let why = match r {
+                Ok(Ok(_)) => continue,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "health check timed out".to_string(),
+            };
+            let critical = s.failure_mode() == crate::scan::FailureMode::Closed;
+            let title = format!("Postern: scanner {} is unhealthy", s.id());
+            let body = if critical {
+                format!("{why}\nIt is critical: mail is quarantined (fail-closed) until it recovers.")
+            } else {
+                format!("{why}\nIt fails open: mail is scanned without it until it recovers.")
+            };
+            n.alert(
+                &format!("scanner:{}", s.id()),
+                Notice::plain(NoticeKind::ScannerUnhealthy, title, body),
+            )
+            .await;
+        }
+    }
+}
