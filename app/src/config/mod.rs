@@ -10,6 +10,8 @@ mod accounts;
 mod env;
 mod intel;
 mod problem;
+#[cfg(test)]
+mod readme_sync;
 mod secret;
 
 pub use accounts::{AccountConfig, PolicyConfig, StartAt, TlsMode, parse_account_value, parse_accounts};
