@@ -11,6 +11,8 @@ mod env;
 mod intel;
 mod ops;
 mod problem;
+#[cfg(test)]
+mod readme_sync;
 mod secret;
 
 pub use accounts::{AccountConfig, DigestFrequency, PolicyConfig, StartAt, TlsMode, parse_account_value, parse_accounts};
