@@ -1,4 +1,7 @@
-# Multi-stage build: compile with the Rust toolchain, ship a slim runtime.
+# Multi-stage build: compile with the Rust toolchain, ship a slim runtime
+# that runs as the unprivileged postern user. No secret is baked in: the key
+# and config come from the environment and a mounted config.yaml at run time
+# (docker-compose.yml); .dockerignore keeps target/ and config/ out of the context.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -8,8 +11,11 @@ RUN cargo build --locked --release ${FEATURES:+--features $FEATURES} && cp targe
 RUN mkdir -p /ort && case ",$FEATURES," in *,ai,*) bash scripts/onnxruntime.sh /ort ;; esac
 
 FROM debian:bookworm-slim
+# The data directory must exist, owned by postern, before VOLUME: a new named
+# volume takes its owner and mode from the image (root:root otherwise).
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
- && useradd --system --home /var/lib/postern --shell /usr/sbin/nologin postern
+ && useradd --system --user-group --home-dir /var/lib/postern --no-create-home --shell /usr/sbin/nologin postern \
+ && install -d -o postern -g postern -m 0700 /var/lib/postern
 COPY --from=build /postern /usr/bin/postern
 COPY rules /usr/share/postern/rules
 COPY models /usr/share/postern/models

@@ -6,7 +6,17 @@ STACK_BASE ?= /tmp/postern-stack
 DEMO_DIR ?= /tmp/postern-demo
 BENCH_CORPUS ?= $(CURDIR)/target/bench-corpus
 
-.PHONY: models test-ai soak build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps
+.PHONY: models test-ai soak build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps \
+	deb rpm test-deb cargo-deb cargo-generate-rpm compose-check docker-build up down logs
+
+CARGO_DEB_VERSION ?= 3.8.0
+CARGO_GENERATE_RPM_VERSION ?= 0.21.1
+# `docker compose` (v2 plugin) where present, else Debian's docker-compose 1.29.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_FILES ?= -f docker-compose.yml
+IMAGE ?= postern
+# `make docker-build DOCKER_FEATURES=ai IMAGE=postern:ai` for the AI tier.
+DOCKER_FEATURES ?=
 
 build:
 	$(CARGO) build --locked
@@ -98,3 +108,46 @@ bench: stack
 	  $(CARGO) bench --locked --bench e2e
 	@cat bench/results/summary.md
 
+## Packages. `make deb` builds the release binary and target/debian/postern_*.deb;
+## `make rpm` the same for target/generate-rpm/postern-*.rpm.
+deb: cargo-deb
+	$(CARGO) deb -p postern --locked
+
+rpm: cargo-generate-rpm release
+	$(CARGO) generate-rpm -p app
+
+cargo-deb:
+	@command -v cargo-deb >/dev/null || $(CARGO) install --locked cargo-deb --version $(CARGO_DEB_VERSION)
+
+cargo-generate-rpm:
+	@command -v cargo-generate-rpm >/dev/null || $(CARGO) install --locked cargo-generate-rpm --version $(CARGO_GENERATE_RPM_VERSION)
+
+## The .deb acceptance test (root; installs, checks and purges the package).
+## It packages the debug binary `make test` built; see packaging/test-deb.sh.
+test-deb: cargo-deb
+	bash packaging/test-deb.sh
+
+## Validate the compose files with Debian's docker-compose (images are not pulled).
+compose-check:
+	@command -v docker-compose >/dev/null || { apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }
+	POSTERN_CONFIG_DIR=./packaging/config docker-compose -f docker-compose.yml config -q
+	POSTERN_CONFIG_DIR=./packaging/config docker-compose -f docker-compose.yml -f docker-compose.ai.yml config -q
+	@echo "compose files OK"
+
+## Containers: `make up` runs Postern, Rspamd and ClamAV (docker-compose.yml;
+## add the AI build with COMPOSE_FILES="-f docker-compose.yml -f docker-compose.ai.yml").
+docker-build:
+	docker build --build-arg FEATURES=$(DOCKER_FEATURES) -t $(IMAGE) .
+
+up:
+	@test -f $${POSTERN_CONFIG_DIR:-./config}/postern.env -a -f $${POSTERN_CONFIG_DIR:-./config}/config.yaml || { \
+	  echo "no $${POSTERN_CONFIG_DIR:-./config}/postern.env or config.yaml yet:"; \
+	  echo "  mkdir -p config && cp packaging/config/config.yaml packaging/config/postern.env config/"; \
+	  echo "  make docker-build && docker run --rm $(IMAGE) gen-secrets   # the key for config/postern.env"; exit 1; }
+	$(COMPOSE) $(COMPOSE_FILES) up -d --build
+
+down:
+	$(COMPOSE) $(COMPOSE_FILES) down
+
+logs:
+	$(COMPOSE) $(COMPOSE_FILES) logs -f --tail=200
