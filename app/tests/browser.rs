@@ -13,6 +13,8 @@ use crate::common::web::{ADMIN_PASSWORD, Scanners, WebPostern};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use postern::runtime::Runtime;
+use postern::store::MessageFilter;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -84,6 +86,31 @@ async fn deliver(State(mb): State<Arc<Mailbox>>, Json(d): Json<Deliver>) -> Json
     Json(json!({ "message_id": format!("{id}@browser.test") }))
 }
 
+#[derive(serde::Deserialize)]
+struct LinkFor {
+    subject: String,
+}
+
+/// A digest release link for the quarantined message with this subject, as
+/// a digest would carry it (`token` is null until it is in quarantine).
+async fn digest_link(State(rt): State<Runtime>, Json(l): Json<LinkFor>) -> Json<Value> {
+    let f = MessageFilter {
+        q: Some(l.subject),
+        quarantined: true,
+        ..Default::default()
+    };
+    let Some(m) = rt.store.list_messages(&f).await.unwrap().into_iter().next() else {
+        return Json(json!({ "token": null }));
+    };
+    let sha = rt.store.message_sha(m.id).await.unwrap().unwrap();
+    let expires = (rt.clock.now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let token = rt
+        .issue_digest_link(m.id, &sha, "release", "browser@example.test", &expires)
+        .await
+        .unwrap();
+    Json(json!({ "token": token }))
+}
+
 async fn folder(State(mb): State<Arc<Mailbox>>, Path(name): Path<String>) -> Json<Value> {
     let mut g = client(&mb).await;
     let mut ids = Vec::new();
@@ -118,7 +145,8 @@ async fn dashboard_flow_in_chromium() {
     let control = Router::new()
         .route("/deliver", post(deliver))
         .route("/folder/{name}", get(folder))
-        .with_state(mb);
+        .with_state(mb)
+        .merge(Router::new().route("/digest-link", post(digest_link)).with_state(p.rt.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let control_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, control).await });

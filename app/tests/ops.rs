@@ -194,6 +194,8 @@ async fn an_integrity_failure_is_reported_alerted_and_keeps_old_backups() {
     assert!(alert.json()["message"].as_str().unwrap().contains("scratch_a"));
     let metrics = reqwest::get(format!("{}/metrics", p.base)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("postern_maintenance_ok 0"), "{metrics}");
+    let health = Admin::login(&p.base).await.get("/health").await.1.to_string();
+    assert!(health.contains("found problems") && health.contains("scratch_a"), "{health}");
     p.stop().await;
 }
 

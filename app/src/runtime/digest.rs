@@ -66,26 +66,12 @@ impl Runtime {
         let expires_at = expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut items = Vec::with_capacity(rows.len());
         for (m, sha256) in rows {
-            let url = |action: &str| {
-                let link = DigestLink {
-                    message: m.id,
-                    sha256: sha256.clone(),
-                    action: action.into(),
-                    recipient: to.to_string(),
-                    expires_at: expires_at.clone(),
-                    used_at: None,
-                };
-                let (token, hash) = self.ops.link_key.issue(&link);
-                (format!("{public}/digest/{token}"), hash, link)
-            };
-            let (release_url, h1, l1) = url("release");
-            let (delete_url, h2, l2) = url("delete");
-            self.store.add_digest_link(&h1, l1).await?;
-            self.store.add_digest_link(&h2, l2).await?;
+            let release = self.issue_digest_link(m.id, &sha256, "release", to, &expires_at).await?;
+            let delete = self.issue_digest_link(m.id, &sha256, "delete", to, &expires_at).await?;
             items.push(Item {
                 m,
-                release_url,
-                delete_url,
+                release_url: format!("{public}/digest/{release}"),
+                delete_url: format!("{public}/digest/{delete}"),
             });
         }
         let period = match a.digest {
@@ -122,6 +108,29 @@ impl Runtime {
                 Err(RuntimeError::Invalid(detail))
             }
         }
+    }
+
+    /// Stores a link for `message` with content `sha256` and returns its
+    /// token (the URL path segment after `/digest/`).
+    pub async fn issue_digest_link(
+        &self,
+        message: i64,
+        sha256: &str,
+        action: &str,
+        recipient: &str,
+        expires_at: &str,
+    ) -> Result<String, RuntimeError> {
+        let link = DigestLink {
+            message,
+            sha256: sha256.to_string(),
+            action: action.to_string(),
+            recipient: recipient.to_string(),
+            expires_at: expires_at.to_string(),
+            used_at: None,
+        };
+        let (token, hash) = self.ops.link_key.issue(&link);
+        self.store.add_digest_link(&hash, link).await?;
+        Ok(token)
     }
 
     /// What a link would do, without using it (the confirmation page).

@@ -50,6 +50,19 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
         critical: true,
         detail: db.map_or_else(|e| e.to_string(), |_| "answers".into()),
     });
+    if let Some(r) = st.rt.last_maintenance() {
+        let problems: Vec<&str> = r.integrity.iter().chain(&r.errors).map(String::as_str).collect();
+        out.push(Component {
+            name: "maintenance".into(),
+            ok: r.ok(),
+            critical: false,
+            detail: if r.ok() {
+                format!("last run {} ok; {} backup(s) kept", r.at, r.backups)
+            } else {
+                format!("last run {} found problems: {}", r.at, problems.join("; "))
+            },
+        });
+    }
     let pipeline = st.rt.live.current();
     let checks = pipeline.scanners().iter().map(|s| async move {
         let r = tokio::time::timeout(Duration::from_secs(6), s.health()).await;

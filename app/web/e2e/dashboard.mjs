@@ -155,6 +155,29 @@ try {
     await page.waitForLoadState("networkidle").catch(() => {});
     await shot(name);
   }
+
+  // 7. A digest link as its recipient meets it: no login, a confirmation
+  // page (the GET changes nothing), then one click releases into INBOX.
+  step("digest link");
+  const dsub = `Digest GTUBE ${Date.now()}`;
+  const { message_id: dmid } = await control("/deliver", { kind: "gtube", subject: dsub });
+  const token = await until("quarantined mail with a digest link", async () => (await control("/digest-link", { subject: dsub })).token);
+  const anon = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  const dp = await anon.newPage();
+  dp.on("console", (m) => { if (m.type() === "error" || /Content.Security.Policy/i.test(m.text())) problems.push(`digest console ${m.type()}: ${m.text()}`); });
+  dp.on("pageerror", (e) => problems.push(`digest page error: ${e.message}`));
+  await dp.goto(`${BASE}/digest/${token}`);
+  await dp.locator("dd", { hasText: dsub }).waitFor();
+  await dp.screenshot({ path: join(ART, "17-digest-confirm.png"), fullPage: true });
+  if ((await control("/folder/INBOX")).ids.some((id) => id.includes(dmid))) throw new Error("opening the link already released the mail");
+  await Promise.all([dp.waitForLoadState("load"), dp.getByRole("button", { name: /Release to INBOX/ }).click()]);
+  await dp.locator("div.card[role=status]").waitFor();
+  await dp.screenshot({ path: join(ART, "18-digest-done.png"), fullPage: true });
+  await until("digest release in INBOX", async () => (await control("/folder/INBOX")).ids.some((id) => id.includes(dmid)));
+  dp.removeAllListeners("console"); // the reused link answers 410 on purpose
+  await dp.goto(`${BASE}/digest/${token}`).catch(() => {});
+  if (!/already been used/.test(await dp.content())) throw new Error("a used digest link was not refused");
+  await anon.close();
 } catch (e) {
   problems.push(`step failed: ${e.stack || e.message}`);
   await shot("zz-failure").catch(() => {});
