@@ -20,4 +20,5 @@ mod ops;
 mod scan_peers;
 mod service;
 mod soak;
+mod web_accounts;
 mod web_quarantine;

@@ -33,6 +33,8 @@ pub(crate) struct AccountView {
     hold_folder: String,
     mode: crate::domain::Mode,
     backfill_days: Option<u32>,
+    digest: crate::config::DigestFrequency,
+    digest_to: Option<String>,
     source: String,
     running: bool,
     listeners: Vec<crate::manager::ListenerStatus>,
@@ -51,6 +53,8 @@ async fn views(st: &AppState) -> Result<Vec<AccountView>, WebError> {
                 crate::config::StartAt::Backfill { days } => Some(days),
                 crate::config::StartAt::New => None,
             },
+            digest: a.digest,
+            digest_to: a.digest_to,
             name: a.name,
             host: a.host,
             port: a.port,
@@ -92,6 +96,10 @@ pub(crate) struct AccountInput {
     mode: Option<String>,
     #[serde(default)]
     backfill_days: Option<String>,
+    #[serde(default)]
+    digest: Option<String>,
+    #[serde(default)]
+    digest_to: Option<String>,
     /// Set by the edit form: the account must exist.
     #[serde(default)]
     existing: Option<String>,
@@ -141,6 +149,8 @@ fn to_config(i: &AccountInput, stored_pass: Option<String>, base: &std::path::Pa
         ("quarantine_folder", &i.quarantine_folder),
         ("hold_folder", &i.hold_folder),
         ("mode", &i.mode),
+        ("digest", &i.digest),
+        ("digest_to", &i.digest_to),
     ] {
         if let Some(v) = nonempty(v) {
             put(k, Yaml::String(v.into()));
