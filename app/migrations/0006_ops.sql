@@ -4,7 +4,8 @@
 -- Survives restarts, so a restart neither skips nor repeats a daily run.
 CREATE TABLE schedule_state (
   job      TEXT PRIMARY KEY,             -- maintenance | digest:<account>
-  last_run TEXT NOT NULL
+  last_run TEXT NOT NULL,
+  report   TEXT                          -- JSON of the last run's report, for /health and /metrics after a restart
 );
 
 -- A digest link carries a random nonce and an HMAC over (nonce, message,

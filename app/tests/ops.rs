@@ -196,6 +196,16 @@ async fn an_integrity_failure_is_reported_alerted_and_keeps_old_backups() {
     assert!(metrics.contains("postern_maintenance_ok 0"), "{metrics}");
     let health = Admin::login(&p.base).await.get("/health").await.1.to_string();
     assert!(health.contains("found problems") && health.contains("scratch_a"), "{health}");
+
+    // A restart remembers the failed run: /health and /metrics do not reset to "fine".
+    let clock: SharedClock = Arc::new(SystemClock);
+    let s = p.rt.settings.clone();
+    let store = postern::store::Store::open(&s.db_path, &s.db_key, clock.clone()).unwrap();
+    let restarted = postern::runtime::Runtime::assemble(s, p.rt.file_lists.clone(), store, clock)
+        .await
+        .unwrap();
+    let last = restarted.last_maintenance().expect("the report survives a restart");
+    assert!(!last.ok() && last.integrity.iter().any(|l| l.contains("scratch_a")), "{last:?}");
     p.stop().await;
 }
 

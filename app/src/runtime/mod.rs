@@ -167,7 +167,7 @@ impl Runtime {
             events: events.clone(),
             rescan_after: rescan_schedule(&settings),
         });
-        Ok(Runtime {
+        let rt = Runtime {
             manager: ManagerHandle::new(engine, None),
             settings,
             file_lists,
@@ -177,7 +177,9 @@ impl Runtime {
             clock,
             intel,
             ops,
-        })
+        };
+        rt.load_maintenance_report().await?;
+        Ok(rt)
     }
 
     /// Stored overrides (defaults when none).

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 pub(super) const JOB: &str = "maintenance";
 
 /// What one maintenance run did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct MaintenanceReport {
     /// When it ran (RFC 3339).
     pub at: String,
@@ -187,7 +187,8 @@ impl Runtime {
                 ..Default::default()
             })
             .await?;
-        self.store.set_last_run(JOB, &r.at).await?;
+        let json = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store.set_report(JOB, &r.at, &json).await?;
         if let Ok(mut last) = self.ops.last_maintenance.lock() {
             *last = Some(r.clone());
         }
@@ -201,6 +202,22 @@ impl Runtime {
                     Notice::plain(NoticeKind::Maintenance, "Postern maintenance found problems".into(), detail),
                 )
                 .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the last run's report at start, so `/health` and `/metrics`
+    /// do not forget it across a restart.
+    pub async fn load_maintenance_report(&self) -> Result<(), RuntimeError> {
+        if let Some(json) = self.store.last_report(JOB).await? {
+            match serde_json::from_str::<MaintenanceReport>(&json) {
+                Ok(r) => {
+                    if let Ok(mut last) = self.ops.last_maintenance.lock() {
+                        *last = Some(r);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "stored maintenance report unreadable; ignored"),
             }
         }
         Ok(())

@@ -145,6 +145,32 @@ impl Store {
         .await
     }
 
+    /// The report stored with `job`'s last run.
+    pub async fn last_report(&self, job: &str) -> Result<Option<String>> {
+        let j = job.to_string();
+        self.call(move |db, _| {
+            Ok(db
+                .query_row("SELECT report FROM schedule_state WHERE job = ?1", params![j], |r| r.get(0))
+                .optional()?
+                .flatten())
+        })
+        .await
+    }
+
+    /// Records that `job` ran at `at`, with its report.
+    pub async fn set_report(&self, job: &str, at: &str, report: &str) -> Result<()> {
+        let (j, a, r) = (job.to_string(), at.to_string(), report.to_string());
+        self.call(move |db, _| {
+            db.execute(
+                "INSERT INTO schedule_state (job, last_run, report) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (job) DO UPDATE SET last_run = excluded.last_run, report = excluded.report",
+                params![j, a, r],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Records that `job` ran at `at`.
     pub async fn set_last_run(&self, job: &str, at: &str) -> Result<()> {
         let (j, a) = (job.to_string(), at.to_string());
