@@ -6,7 +6,7 @@
 use super::{OpError, OpResult, Runtime, RuntimeError};
 use crate::config::AccountConfig;
 use crate::digest::{self, Item, links::LinkKey};
-use crate::store::{AuditEntry, DigestLink, LinkRefusal, MessageSummary, OpKind};
+use crate::store::{AuditEntry, DigestLink, MessageSummary, OpKind};
 use chrono::Duration;
 
 /// Most messages listed in one digest.
@@ -63,7 +63,7 @@ impl Runtime {
         }
         let now = self.clock.now();
         let expires = now + Duration::hours(i64::from(d.link_hours));
-        let expires_at = expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let expires_at = super::upkeep::stamp(expires);
         let mut items = Vec::with_capacity(rows.len());
         for (m, sha256) in rows {
             let release = self.issue_digest_link(m.id, &sha256, "release", to, &expires_at).await?;
@@ -135,6 +135,11 @@ impl Runtime {
 
     /// What a link would do, without using it (the confirmation page).
     pub async fn digest_link(&self, token: &str) -> Result<(DigestLink, MessageSummary), LinkError> {
+        self.checked_link(token).await.map(|(_, link, m)| (link, m))
+    }
+
+    /// Every check a link must pass; also returns the nonce hash it is stored under.
+    async fn checked_link(&self, token: &str) -> Result<(String, DigestLink, MessageSummary), LinkError> {
         let (hash, token) = LinkKey::parse(token).ok_or(LinkError::Invalid)?;
         let link = self.store.digest_link(&hash).await?.ok_or(LinkError::Invalid)?;
         if !self.ops.link_key.verify(&token, &link) {
@@ -147,19 +152,16 @@ impl Runtime {
             return Err(LinkError::Expired);
         }
         let m = self.still_quarantined(&link).await?;
-        Ok((link, m))
+        Ok((hash, link, m))
     }
 
     /// Uses a link: at most once, and only for the message it was issued for.
     pub async fn redeem_digest_link(&self, token: &str) -> Result<OpResult, LinkError> {
-        let (link, _) = self.digest_link(token).await?;
-        let (hash, _) = LinkKey::parse(token).ok_or(LinkError::Invalid)?;
-        let link = match self.store.claim_digest_link(&hash).await? {
-            Ok(l) if l == link => l,
-            Ok(_) | Err(LinkRefusal::Unknown) => return Err(LinkError::Invalid),
-            Err(LinkRefusal::Used) => return Err(LinkError::Used),
-            Err(LinkRefusal::Expired) => return Err(LinkError::Expired),
-        };
+        let (hash, link, _) = self.checked_link(token).await?;
+        // Checked just now; the claim settles a race with a second click.
+        if !self.store.claim_digest_link(&hash).await? {
+            return Err(LinkError::Used);
+        }
         let kind = if link.action == "delete" { OpKind::Delete } else { OpKind::Release };
         Ok(self.request_op(link.message, kind, &format!("digest:{}", link.recipient)).await?)
     }

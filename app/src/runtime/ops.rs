@@ -3,7 +3,7 @@
 //! digests on the injected clock), the verdict notifier fed by the event
 //! bus, and the scanner health watch behind rate-limited alerts.
 
-use super::upkeep::{JOB, MaintenanceReport};
+use super::upkeep::{JOB, MaintenanceReport, stamp};
 use super::{Runtime, RuntimeError};
 use crate::clock::SharedClock;
 use crate::config::{DigestFrequency, Settings};
@@ -58,21 +58,15 @@ impl OpsState {
     }
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 impl Runtime {
     /// Whether `job` is due at `now`; a job never seen before starts its
     /// schedule now rather than running at once. Returns the previous run.
     async fn due(&self, job: &str, at: NaiveTime, weekday: Option<Weekday>) -> Result<Option<String>, RuntimeError> {
         let now = self.clock.now();
-        let Some(last) = self.store.last_run(job).await? else {
-            self.store.set_last_run(job, &stamp(now)).await?;
-            return Ok(None);
-        };
-        let Ok(prev) = DateTime::parse_from_rfc3339(&last) else {
-            self.store.set_last_run(job, &stamp(now)).await?;
+        let last = self.store.last_run(job).await?;
+        let prev = last.as_deref().and_then(|l| DateTime::parse_from_rfc3339(l).ok());
+        let (Some(last), Some(prev)) = (last, prev) else {
+            self.store.set_last_run(job, &stamp(now), None).await?;
             return Ok(None);
         };
         let next = crate::upkeep::next_after(&chrono::Local, prev.with_timezone(&Utc), at, weekday);
@@ -97,7 +91,7 @@ impl Runtime {
             if let Some(since) = self.due(&job, self.settings.ops.digest.at, weekday).await? {
                 // The run is recorded before sending: a failed send is
                 // audited and alerted, not retried every tick.
-                self.store.set_last_run(&job, &stamp(self.clock.now())).await?;
+                self.store.set_last_run(&job, &stamp(self.clock.now()), None).await?;
                 if let Err(e) = self.send_digest(&a, &since).await
                     && let Some(n) = &self.ops.notifier
                 {
@@ -198,26 +192,16 @@ impl Runtime {
 
     /// Alerts for every scanner whose health check fails (rate-limited per scanner).
     pub async fn check_scanners(&self, n: &Notifier) {
-        let pipeline = self.live.current();
-        for s in pipeline.scanners() {
-            let r = tokio::time::timeout(Duration::from_secs(6), s.health()).await;
-            let why = match r {
-                Ok(Ok(_)) => continue,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "health check timed out".to_string(),
-            };
-            let critical = s.failure_mode() == crate::scan::FailureMode::Closed;
-            let title = format!("Postern: scanner {} is unhealthy", s.id());
+        for (id, critical, r) in self.live.current().probe().await {
+            let Err(why) = r else { continue };
+            let title = format!("Postern: scanner {id} is unhealthy");
             let body = if critical {
                 format!("{why}\nIt is critical: mail is quarantined (fail-closed) until it recovers.")
             } else {
                 format!("{why}\nIt fails open: mail is scanned without it until it recovers.")
             };
-            n.alert(
-                &format!("scanner:{}", s.id()),
-                Notice::plain(NoticeKind::ScannerUnhealthy, title, body),
-            )
-            .await;
+            n.alert(&format!("scanner:{id}"), Notice::plain(NoticeKind::ScannerUnhealthy, title, body))
+                .await;
         }
     }
 }

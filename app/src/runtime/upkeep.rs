@@ -44,7 +44,9 @@ impl MaintenanceReport {
     }
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
+/// A time as the store writes it (RFC 3339, milliseconds, UTC), so stored
+/// times compare as strings.
+pub(super) fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -188,7 +190,7 @@ impl Runtime {
             })
             .await?;
         let json = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.store.set_report(JOB, &r.at, &json).await?;
+        self.store.set_last_run(JOB, &r.at, Some(&json)).await?;
         if let Ok(mut last) = self.ops.last_maintenance.lock() {
             *last = Some(r.clone());
         }

@@ -7,6 +7,9 @@ use futures::future::{BoxFuture, join_all};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// How long one scanner's health check may take.
+pub const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
+
 /// The scanning pipeline.
 pub struct Pipeline {
     scanners: Vec<Arc<dyn Scanner>>,
@@ -48,6 +51,20 @@ impl Pipeline {
     /// The scanners, in order.
     pub fn scanners(&self) -> &[Arc<dyn Scanner>] {
         &self.scanners
+    }
+
+    /// Asks every scanner's health check concurrently, each bounded by
+    /// [`HEALTH_TIMEOUT`]: (id, fails closed, detail or error).
+    pub async fn probe(&self) -> Vec<(&'static str, bool, Result<String, String>)> {
+        let checks = self.scanners.iter().map(|s| async move {
+            let r = match tokio::time::timeout(HEALTH_TIMEOUT, s.health()).await {
+                Ok(Ok(d)) => Ok(d),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("health check timed out".to_string()),
+            };
+            (s.id(), s.failure_mode() == FailureMode::Closed, r)
+        });
+        join_all(checks).await
     }
 
     /// The policy.

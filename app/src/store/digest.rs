@@ -21,17 +21,6 @@ pub struct DigestLink {
     pub used_at: Option<String>,
 }
 
-/// Why a link was not redeemed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkRefusal {
-    /// No such link.
-    Unknown,
-    /// Already used once.
-    Used,
-    /// Past its expiry.
-    Expired,
-}
-
 impl Store {
     /// Mail of `account` put in quarantine (not hold) since `since` and still
     /// there, newest first.
@@ -88,28 +77,17 @@ impl Store {
         .await
     }
 
-    /// Marks a link used, atomically: of two concurrent clicks one wins.
-    pub async fn claim_digest_link(&self, nonce_hash: &str) -> Result<std::result::Result<DigestLink, LinkRefusal>> {
+    /// Marks an unused, unexpired link used, atomically: of two concurrent
+    /// clicks exactly one gets `true`.
+    pub async fn claim_digest_link(&self, nonce_hash: &str) -> Result<bool> {
         let n = nonce_hash.to_string();
-        let now = self.now();
-        let Some(link) = self.digest_link(nonce_hash).await? else {
-            return Ok(Err(LinkRefusal::Unknown));
-        };
-        if link.used_at.is_some() {
-            return Ok(Err(LinkRefusal::Used));
-        }
-        if link.expires_at <= now {
-            return Ok(Err(LinkRefusal::Expired));
-        }
-        let won = self
-            .call(move |db, ctx| {
-                Ok(db.execute(
-                    "UPDATE digest_links SET used_at = ?2 WHERE nonce_hash = ?1 AND used_at IS NULL",
-                    params![n, ctx.now],
-                )?)
-            })
-            .await?;
-        Ok(if won == 1 { Ok(link) } else { Err(LinkRefusal::Used) })
+        self.call(move |db, ctx| {
+            Ok(db.execute(
+                "UPDATE digest_links SET used_at = ?2 WHERE nonce_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+                params![n, ctx.now],
+            )? == 1)
+        })
+        .await
     }
 
     /// Drops links that expired before `cutoff`; returns how many.

@@ -19,7 +19,7 @@ mod views;
 pub use accounts::AccountSource;
 pub use audit::{AuditEntry, AuditRow};
 pub use dashboard::{ListEntry, SessionRow};
-pub use digest::{DigestLink, LinkRefusal};
+pub use digest::DigestLink;
 pub use intel::{IndicatorRow, RecentObservable, SightingRow};
 pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage};
 pub use ops::{Op, OpKind, OpRefusal, OpState};

@@ -157,28 +157,15 @@ impl Store {
         .await
     }
 
-    /// Records that `job` ran at `at`, with its report.
-    pub async fn set_report(&self, job: &str, at: &str, report: &str) -> Result<()> {
-        let (j, a, r) = (job.to_string(), at.to_string(), report.to_string());
+    /// Records that `job` ran at `at`; a `report` replaces the stored one.
+    pub async fn set_last_run(&self, job: &str, at: &str, report: Option<&str>) -> Result<()> {
+        let (j, a, r) = (job.to_string(), at.to_string(), report.map(str::to_string));
         self.call(move |db, _| {
             db.execute(
                 "INSERT INTO schedule_state (job, last_run, report) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (job) DO UPDATE SET last_run = excluded.last_run, report = excluded.report",
+                 ON CONFLICT (job) DO UPDATE SET last_run = excluded.last_run,
+                   report = COALESCE(excluded.report, schedule_state.report)",
                 params![j, a, r],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Records that `job` ran at `at`.
-    pub async fn set_last_run(&self, job: &str, at: &str) -> Result<()> {
-        let (j, a) = (job.to_string(), at.to_string());
-        self.call(move |db, _| {
-            db.execute(
-                "INSERT INTO schedule_state (job, last_run) VALUES (?1, ?2)
-                 ON CONFLICT (job) DO UPDATE SET last_run = excluded.last_run",
-                params![j, a],
             )?;
             Ok(())
         })

@@ -3,10 +3,10 @@
 //! needs a POST from that page, with a per-page CSRF cookie. Mail filters
 //! that prefetch links therefore cannot release or delete anything.
 
+use super::AppState;
 use super::auth::{cookie_value, forbidden, set_cookie, token};
 use super::security::{Nonce, same};
 use super::templates::{PageCx, render};
-use super::{AppState, WebError};
 use crate::runtime::LinkError;
 use axum::Extension;
 use axum::body::Bytes;
@@ -88,11 +88,5 @@ pub(crate) async fn redeem(
             )
         }
         Err(e) => refused(&st, &nonce, &e),
-    }
-}
-
-impl From<LinkError> for WebError {
-    fn from(e: LinkError) -> Self {
-        WebError::BadRequest(e.to_string())
     }
 }

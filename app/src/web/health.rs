@@ -7,11 +7,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::future::join_all;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// Responses by status class, for `/metrics`.
 #[derive(Debug, Default)]
@@ -64,21 +62,12 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
         });
     }
     let pipeline = st.rt.live.current();
-    let checks = pipeline.scanners().iter().map(|s| async move {
-        let r = tokio::time::timeout(Duration::from_secs(6), s.health()).await;
-        let (ok, detail) = match r {
-            Ok(Ok(d)) => (true, d),
-            Ok(Err(e)) => (false, e.to_string()),
-            Err(_) => (false, "health check timed out".into()),
-        };
-        Component {
-            name: format!("scanner:{}", s.id()),
-            ok,
-            critical: s.failure_mode() == crate::scan::FailureMode::Closed,
-            detail,
-        }
-    });
-    out.extend(join_all(checks).await);
+    out.extend(pipeline.probe().await.into_iter().map(|(id, critical, r)| Component {
+        name: format!("scanner:{id}"),
+        ok: r.is_ok(),
+        critical,
+        detail: r.unwrap_or_else(|e| e),
+    }));
     for (id, why) in pipeline.disabled() {
         out.push(Component {
             name: format!("scanner:{id}"),
