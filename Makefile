@@ -7,7 +7,7 @@ DEMO_DIR ?= /tmp/postern-demo
 BENCH_CORPUS ?= $(CURDIR)/target/bench-corpus
 
 .PHONY: models test-ai soak build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps \
-	deb rpm test-deb cargo-deb cargo-generate-rpm compose-check docker-build up down logs
+	fuzz deb rpm test-deb cargo-deb cargo-generate-rpm compose-check docker-build up down logs
 
 CARGO_DEB_VERSION ?= 3.8.0
 CARGO_GENERATE_RPM_VERSION ?= 0.21.1
@@ -61,6 +61,12 @@ soak: stack
 	SOAK_MESSAGES=$${SOAK_MESSAGES:-1000} SOAK_CUTS=$${SOAK_CUTS:-50} SOAK_DOVECOT_RESTARTS=$${SOAK_DOVECOT_RESTARTS:-3} \
 	  SOAK_KILLS=$${SOAK_KILLS:-5} POSTERN_STACK_BASE=$(STACK_BASE) \
 	  $(CARGO) test --locked --test it soak:: -- --nocapture
+
+## The stable fuzz targets (parse, extract, URLs, archives, QR) for longer
+## than `make test` gives them: FUZZ_SECONDS per target (default 300).
+fuzz:
+	FUZZ_ITERS=$${FUZZ_ITERS:-100000000} FUZZ_SECONDS=$${FUZZ_SECONDS:-300} \
+	  $(CARGO) test --locked --release --test it fuzz:: -- --nocapture --test-threads 1
 
 ## Rebuild the committed CSS after changing templates or app/web/input.css.
 ## (Tailwind's lockfile lists native binaries per platform; where a registry

@@ -11,6 +11,7 @@ mod common;
 mod ai_tier;
 mod browser;
 mod cli;
+mod fuzz;
 mod golden;
 mod imap_engine;
 mod imap_faults;

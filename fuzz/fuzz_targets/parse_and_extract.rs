@@ -4,6 +4,10 @@ use libfuzzer_sys::fuzz_target;
 use postern::scan::{InputOptions, ScanInput};
 
 fuzz_target!(|data: &[u8]| {
-    let opts = InputOptions { authserv_id: Some("mx.example.org".into()) };
-    let _ = ScanInput::parse(data.to_vec(), &opts);
+    let opts = InputOptions {
+        authserv_id: Some("mx.example.org".into()),
+        ..Default::default()
+    };
+    let input = ScanInput::parse(data.to_vec(), &opts);
+    let _ = input.observables();
 });

@@ -150,9 +150,16 @@ impl ScanInput {
             raw: raw.clone(),
             ..Default::default()
         };
-        let Some(msg) = MessageParser::default().parse(raw.as_slice()) else {
+        // mail-parser has debug assertions that hostile structure can trip;
+        // a parser panic makes the message unparseable evidence, never a crash
+        // of whichever caller (daemon, `scan`, `simulate`) asked.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| MessageParser::default().parse(raw.as_slice())));
+        let Ok(Some(msg)) = parsed else {
             input.unparseable = true;
-            input.notes.push("message could not be parsed as MIME".into());
+            input.notes.push(match parsed {
+                Err(_) => "the MIME parser crashed on this message".into(),
+                Ok(_) => "message could not be parsed as MIME".into(),
+            });
             return input;
         };
         input.message_id = msg.message_id().map(str::to_string);

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod fixture_http;
 pub mod harness;
+pub mod mutate;
 pub mod proxy;
 pub mod receiver;
 pub mod smtp_sink;

@@ -1,0 +1,179 @@
+//! Fuzz targets on stable Rust, run in `make test` for a fixed short budget
+//! (FUZZ_ITERS / FUZZ_SECONDS; `make fuzz` runs them longer): message parse,
+//! extraction through the local scanners, URLs, archives and QR decoding.
+//! Each starts from real-format seeds and checks invariants, not only "no
+//! panic". The cargo-fuzz targets under fuzz/ call the same entry points.
+
+use crate::common::mutate;
+use mail_parser::MimeHeaders;
+use postern::config::PolicyConfig;
+use postern::scan::attach::{self, MAX_ARCHIVE_ENTRIES};
+use postern::scan::scanners::{attachments, html, lists, spoof, structure};
+use postern::scan::{InputOptions, Pipeline, Policy, ScanInput, Scanner, qr, urls};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+fn fixtures() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eml");
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    v.sort();
+    v.into_iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn opts() -> InputOptions {
+    InputOptions {
+        authserv_id: Some("mx.example.org".into()),
+        ..Default::default()
+    }
+}
+
+/// Every attachment's decoded bytes in the fixtures, by content type prefix.
+fn fixture_attachments(prefix: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for raw in fixtures() {
+        if let Some(m) = mail_parser::MessageParser::default().parse(&raw) {
+            for a in m.attachments() {
+                if a.content_type().is_some_and(|c| c.ctype().eq_ignore_ascii_case(prefix)) {
+                    out.push(a.contents().to_vec());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut w = zip::ZipWriter::new(&mut buf);
+    for (name, data) in files {
+        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap();
+    buf.into_inner()
+}
+
+#[test]
+fn fuzz_parse() {
+    let o = opts();
+    let mut seeds = fixtures();
+    seeds.push(b"From: a@b\r\n\r\n".to_vec());
+    seeds.push(Vec::new());
+    let ran = mutate::run("parse", 0x9a45_e001, &seeds, 20_000, |data| {
+        let input = ScanInput::parse(data.to_vec(), &o);
+        assert_eq!(input.raw.as_slice(), data, "the raw message is kept as given");
+        assert!(input.urls.len() <= urls::MAX_URLS, "URL bound");
+        assert!(input.notes.len() <= 50, "note bound");
+        let obs = input.observables();
+        assert!(obs.len() <= postern::scan::input::MAX_OBSERVABLES);
+    });
+    assert!(ran >= seeds.len());
+}
+
+#[test]
+fn fuzz_extract_through_local_scanners() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let scanners: Vec<Arc<dyn Scanner>> = vec![
+        Arc::new(structure::StructureScanner),
+        Arc::new(lists::ListScanner::new(PolicyConfig::default())),
+        Arc::new(attachments::AttachmentScanner),
+        Arc::new(html::HtmlScanner),
+        Arc::new(spoof::SpoofScanner::new(spoof::DEFAULT_PROTECTED.lines())),
+    ];
+    let policy = Policy::default_policy().unwrap();
+    let known: BTreeSet<&str> = scanners.iter().flat_map(|s| s.tags().iter().copied()).collect();
+    let p = Pipeline::new(scanners, policy, opts());
+    let ran = mutate::run("extract", 0x9a45_e002, &fixtures(), 5000, |data| {
+        let d = rt.block_on(p.scan(data.to_vec()));
+        for t in &d.tags {
+            assert!(known.contains(t.as_str()), "tag {t} is not in any scanner's table");
+        }
+        assert!(d.score.is_finite(), "score {}", d.score);
+    });
+    assert!(ran > 0);
+}
+
+#[test]
+fn fuzz_urls() {
+    let seeds: Vec<Vec<u8>> = [
+        "https://example.com/a?b=c#frag",
+        "http://[::1]:8080/x",
+        "https://xn--80ak6aa92e.com/login",
+        "https://paypal.com@evil.test/login",
+        "https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fevil.test%2F&data=x",
+        "https://urldefense.proofpoint.com/v2/url?u=https-3A__evil.test_a&d=x",
+        "https://urldefense.com/v3/__https://evil.test/a__;!!x",
+        "https://protect-eu.mimecast.com/s/abc?domain=evil.test",
+        "see www.example.org/path and http://2130706433/ or https://ex%41mple.com",
+        "mailto:a@b.c javascript:alert(1) data:text/html,<b>",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    let ran = mutate::run("urls", 0x9a45_e003, &seeds, 20_000, |data| {
+        let s = String::from_utf8_lossy(data);
+        if let Some(u) = urls::normalise(&s) {
+            let parsed = url::Url::parse(&u).expect("normalise returns a parseable URL");
+            assert!(matches!(parsed.scheme(), "http" | "https"), "{u}");
+            assert!(parsed.fragment().is_none(), "{u}");
+            if let Some(h) = parsed.host_str() {
+                let _ = urls::registrable(h);
+            }
+        }
+        let mut set = BTreeSet::new();
+        urls::from_text(&s, &mut set);
+        assert!(set.len() <= urls::MAX_URLS);
+        for u in &set {
+            assert!(url::Url::parse(u).is_ok(), "{u}");
+        }
+    });
+    assert!(ran > 0);
+}
+
+#[test]
+fn fuzz_archives() {
+    let exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff";
+    let inner = zip_of(&[("invoice.exe", exe), ("readme.txt", b"hello")]);
+    let seeds = vec![
+        inner.clone(),
+        zip_of(&[("nested.zip", &inner), ("a/b/c.js", b"WScript.Shell")]),
+        zip_of(&[("big.bin", &vec![0u8; 64 * 1024])]),
+        zip_of(&[]),
+    ];
+    let ran = mutate::run("archives", 0x9a45_e004, &seeds, 20_000, |data| {
+        let mut hits = 0usize;
+        let a = attach::describe(Some("x.zip"), "application/zip", data, &mut |_| hits += 1);
+        assert!(a.entries.len() <= MAX_ARCHIVE_ENTRIES, "entry bound");
+        assert_eq!(a.size, data.len() as u64);
+        assert_eq!(a.sha256.len(), 64);
+    });
+    assert!(ran > 0);
+}
+
+#[test]
+fn fuzz_qr_images() {
+    let mut seeds = fixture_attachments("image");
+    assert!(!seeds.is_empty(), "the QR fixture has an image attachment");
+    for (w, h) in [(1, 1), (33, 17), (64, 64)] {
+        let img = image::GrayImage::from_fn(w, h, |x, y| image::Luma([if (x * 7 + y * 3) % 5 == 0 { 0 } else { 255 }]));
+        for fmt in [image::ImageFormat::Png, image::ImageFormat::Gif] {
+            let mut out = std::io::Cursor::new(Vec::new());
+            image::DynamicImage::ImageLuma8(img.clone())
+                .to_rgba8()
+                .write_to(&mut out, fmt)
+                .unwrap();
+            seeds.push(out.into_inner());
+        }
+    }
+    let ran = mutate::run("qr", 0x9a45_e005, &seeds, 2000, |data| {
+        let texts = qr::decode(data);
+        assert!(texts.len() <= 8, "grid bound");
+    });
+    assert!(ran > 0);
+}
