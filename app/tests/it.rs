@@ -14,6 +14,7 @@ mod cli;
 mod golden;
 mod imap_engine;
 mod imap_faults;
+mod imap_hostile;
 mod imap_recovery;
 mod intel;
 mod ops;
