@@ -201,6 +201,24 @@ impl Engine {
 
     /// Records a message too large to fetch: observe-only, with an audit row.
     pub async fn record_oversize(&self, key: MessageKey, size: u32) -> Result<(), WorkerError> {
+        let limit = self.tuning.max_message_bytes;
+        let reason = format!("{size} bytes exceeds the {limit}-byte scan limit; not fetched");
+        self.record_unfetched(key, size.into(), reason).await
+    }
+
+    /// Records a message whose body the server announced as a literal over
+    /// the limit although its RFC822.SIZE was within it (issue 18, item 2):
+    /// the literal was refused unread, and the message is recorded exactly
+    /// like an oversize one rather than skipped.
+    pub async fn record_refused_literal(&self, key: MessageKey, declared: u32, announced: u64) -> Result<(), WorkerError> {
+        let limit = self.tuning.max_message_bytes;
+        let reason = format!(
+            "the server declared {declared} bytes (RFC822.SIZE) but announced a {announced}-byte body, over the {limit}-byte scan limit; refused unread"
+        );
+        self.record_unfetched(key, announced, reason).await
+    }
+
+    async fn record_unfetched(&self, key: MessageKey, size: u64, reason: String) -> Result<(), WorkerError> {
         if self.store.message_status(&key).await?.is_some() {
             return Ok(());
         }
@@ -208,14 +226,14 @@ impl Engine {
         let decision = Decision {
             verdict: Verdict::Pass,
             tags: vec![TAG_SIZE_OVER_LIMIT.into()],
-            reason: format!("{size} bytes exceeds the {limit}-byte scan limit; not fetched"),
+            reason,
             ..Default::default()
         };
         let new = NewMessage {
             key,
             meta: MessageMeta {
                 sha256: format!("unfetched:{size}"),
-                size: size.into(),
+                size,
                 ..Default::default()
             },
         };

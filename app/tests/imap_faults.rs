@@ -126,6 +126,41 @@ async fn blackholed_connection_is_detected_and_replaced() {
     p.manager.shutdown().await;
 }
 
+/// Issue 18, item 9: a half-open IDLE is found by the liveness probe
+/// (DONE after `probe_every` of silence, answered within `probe_timeout`),
+/// not by the renewal or the command timeout, both set far beyond the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_18_half_open_idle_is_found_by_the_liveness_probe() {
+    let d = shared();
+    let (user, pass) = d.new_user("probe");
+    let proxy = Proxy::start(d.imap_port).await;
+    let mut t = tuning();
+    t.idle_renew = Duration::from_secs(600);
+    t.command_timeout = Duration::from_secs(600);
+    t.probe_every = Duration::from_secs(1);
+    t.probe_timeout = Duration::from_secs(2);
+    let p = Postern::start(vec![account("a", proxy.port, &user, &pass, &["INBOX"])], t, None).await;
+    p.wait_watching("a").await;
+    proxy.set_blackhole(true);
+    let m = p.manager.clone();
+    let err = eventually(T, "the probe notices the dead connection", || {
+        let st = m.status();
+        async move {
+            st.into_iter()
+                .find(|s| s.mailbox == "INBOX")
+                .and_then(|s| s.last_error)
+                .filter(|e| e.contains("timed out"))
+        }
+    })
+    .await;
+    assert!(err.contains("IDLE liveness probe"), "found by the probe, not another timer: {err}");
+    proxy.set_blackhole(false);
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.append("INBOX", None, &mail("bad@evil.test", "after the probe", &id("pr"))).await;
+    p.wait_done("a", 1).await;
+    p.manager.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dovecot_restart_mid_stream_processes_each_message_once() {
     let d = Dovecot::private("restart", None);

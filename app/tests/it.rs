@@ -15,6 +15,7 @@ mod fuzz;
 mod golden;
 mod imap_engine;
 mod imap_faults;
+mod imap_hostile;
 mod imap_recovery;
 mod intel;
 mod ops;

@@ -1,10 +1,14 @@
 //! From verdict to IMAP action, and the idempotent execution of one intent.
 //!
 //! Execution re-checks the world before touching it: the mailbox must still
-//! have the UIDVALIDITY the decision was made under, and the message must
-//! still be at its UID. If it is gone, a previous attempt may already have
-//! moved it (crash after MOVE, before the store recorded it), so the
-//! destination is searched by Message-ID and content hash.
+//! have the UIDVALIDITY the decision was made under, and the message at the
+//! UID must be the one decided, by SHA-256 of its content (the same check
+//! operator actions make, [`confirm_at`]). A server that handed over the
+//! wrong body for a UID therefore never gets the wrong message moved: a
+//! mismatch is recorded and left for the operator (issue 18, item 7). If the
+//! UID is gone, a previous attempt may already have moved it (crash after
+//! MOVE, before the store recorded it), so the destination is searched by
+//! Message-ID and content hash.
 
 use crate::config::AccountConfig;
 use crate::domain::{Action, Mode, Verdict};
@@ -77,7 +81,20 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
             ),
         });
     }
-    let present = conn.uid_search(&format!("UID {}", key.uid)).await?.contains(&key.uid);
+    let present = match confirm_at(conn, key.uid, &intent.sha256).await? {
+        AtUid::Same(_) => true,
+        AtUid::Absent => false,
+        AtUid::Different(found) => {
+            return Ok(Executed {
+                state: IntentState::Mismatch,
+                location: None,
+                detail: format!(
+                    "UID {} in {} holds different content (SHA-256 {found}, decided on {}); not touched, left for the operator",
+                    key.uid, key.mailbox, intent.sha256
+                ),
+            });
+        }
+    };
     match &intent.action {
         Action::Flag { keyword } => {
             if !present {
@@ -141,6 +158,35 @@ fn gone(intent: &Intent) -> Executed {
             intent.key.uid, intent.key.mailbox
         ),
     }
+}
+
+/// What the selected folder holds at a UID, against the decided content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AtUid {
+    /// No message at the UID.
+    Absent,
+    /// The decided message, with its bytes.
+    Same(Vec<u8>),
+    /// Another message (its SHA-256).
+    Different(String),
+}
+
+/// Fetches the message at `uid` in the selected folder and compares its
+/// SHA-256 with `sha256`: the one check every action makes before it
+/// touches a message.
+pub(crate) async fn confirm_at(conn: &mut Conn, uid: u32, sha256: &str) -> Result<AtUid, ImapError> {
+    let mut found = None;
+    for f in conn.fetch_bodies(&[uid]).await? {
+        if f.uid != uid {
+            continue;
+        }
+        let got = hex::encode(Sha256::digest(&f.raw));
+        if got == sha256 {
+            return Ok(AtUid::Same(f.raw));
+        }
+        found = Some(got);
+    }
+    Ok(found.map_or(AtUid::Absent, AtUid::Different))
 }
 
 /// Looks for a message in `folder` by Message-ID, confirming by hash.

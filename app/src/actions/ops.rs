@@ -2,10 +2,9 @@
 //! the world first: the message must still be where Postern left it, with
 //! the same content hash, or nothing is touched.
 
-use super::find_copy;
+use super::{AtUid, confirm_at, find_copy};
 use crate::imap::{Conn, ImapError};
 use crate::store::{Op, OpKind, OpState, eml};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// How an op ended.
@@ -95,12 +94,10 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
 /// Finds the op's message in the selected folder: first at its recorded UID,
 /// then by Message-ID; either way the content hash must match.
 pub(super) async fn locate(conn: &mut Conn, folder: &str, known_uid: Option<u32>, op: &Op) -> Result<Option<(u32, Vec<u8>)>, ImapError> {
-    if let Some(uid) = known_uid {
-        for f in conn.fetch_bodies(&[uid]).await? {
-            if f.uid == uid && hex::encode(Sha256::digest(&f.raw)) == op.sha256 {
-                return Ok(Some((uid, f.raw)));
-            }
-        }
+    if let Some(uid) = known_uid
+        && let AtUid::Same(raw) = confirm_at(conn, uid, &op.sha256).await?
+    {
+        return Ok(Some((uid, raw)));
     }
     let Some(uid) = find_copy(conn, folder, op.message_id.as_deref(), &op.sha256).await? else {
         return Ok(None);

@@ -173,6 +173,15 @@ pub struct ImapTuning {
     pub max_message_bytes: u32,
     /// How often pending actions are retried (`POSTERN_ACTION_RETRY_SECS`).
     pub action_retry: Duration,
+    /// Silence in IDLE after which the server must prove it is there
+    /// (`POSTERN_IMAP_PROBE_SECS`; issue 18, item 9).
+    pub probe_every: Duration,
+    /// How long the server has to answer IDLE or DONE. Fixed at 15 s, the
+    /// DONE timeout long-running clients settled on (chatmail/core).
+    pub probe_timeout: Duration,
+    /// A folder failing this long without a healthy pass becomes an account
+    /// error with an alert (`POSTERN_IMAP_STUCK_MINS`; issue 18, item 10).
+    pub stuck_after: Duration,
 }
 
 impl Default for ImapTuning {
@@ -186,6 +195,9 @@ impl Default for ImapTuning {
             fetch_chunk: 16,
             max_message_bytes: 50 * 1024 * 1024,
             action_retry: Duration::from_secs(30),
+            probe_every: Duration::from_secs(45),
+            probe_timeout: Duration::from_secs(15),
+            stuck_after: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -444,6 +456,11 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
             "bytes",
         ) as u32,
         action_retry: Duration::from_secs(r.ranged("POSTERN_ACTION_RETRY_SECS", 30, 1, 3600, "seconds")),
+        // 45 s of silence plus the 15 s answer time: a half-open IDLE is
+        // found within about a minute.
+        probe_every: Duration::from_secs(r.ranged("POSTERN_IMAP_PROBE_SECS", d.probe_every.as_secs(), 5, 25 * 60, "seconds")),
+        probe_timeout: d.probe_timeout,
+        stuck_after: Duration::from_secs(60 * r.ranged("POSTERN_IMAP_STUCK_MINS", d.stuck_after.as_secs() / 60, 1, 7 * 24 * 60, "minutes")),
     };
     let log_format = match r.get("POSTERN_LOG_FORMAT").unwrap_or("pretty") {
         "pretty" | "text" => LogFormat::Pretty,

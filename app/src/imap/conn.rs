@@ -12,6 +12,10 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+/// Literal limit of [`Conn::connect`]: the default message size limit
+/// (`POSTERN_MAX_MESSAGE_BYTES`), for sessions that fetch no mail.
+pub const DEFAULT_MAX_LITERAL: u64 = 50 * 1024 * 1024;
+
 /// An authenticated session plus what Postern knows about it.
 #[derive(Debug)]
 pub struct Conn {
@@ -33,8 +37,15 @@ pub(super) async fn deadline<T>(limit: Duration, what: &str, fut: impl Future<Ou
 }
 
 impl Conn {
-    /// Connects and logs in.
+    /// Connects and logs in, with the default literal limit.
     pub async fn connect(acct: &AccountConfig, timeout: Duration) -> Result<Conn> {
+        Self::connect_limited(acct, timeout, DEFAULT_MAX_LITERAL).await
+    }
+
+    /// Connects and logs in. No server response may carry more than
+    /// `max_literal` literal bytes: a larger announcement is refused before
+    /// anything is allocated for it ([`ImapError::LiteralTooLarge`]).
+    pub async fn connect_limited(acct: &AccountConfig, timeout: Duration, max_literal: u64) -> Result<Conn> {
         let addr = format!("{}:{}", acct.host, acct.port);
         let tcp = deadline(timeout, "TCP connect", async {
             TcpStream::connect((acct.host.trim_matches(['[', ']']), acct.port))
@@ -46,22 +57,25 @@ impl Conn {
         })
         .await?;
         tcp.set_nodelay(true)?;
-        // Keepalive catches a peer that vanished while we sit in IDLE.
+        // Keepalive catches a peer that vanished while we sit in IDLE:
+        // 20 s of silence, then 4 probes 10 s apart, so a dead path is
+        // dropped within about a minute (issue 18, item 9). A server that
+        // is reachable but no longer answers is caught by the IDLE probe.
         let ka = socket2::TcpKeepalive::new()
-            .with_time(Duration::from_secs(60))
-            .with_interval(Duration::from_secs(15))
+            .with_time(Duration::from_secs(20))
+            .with_interval(Duration::from_secs(10))
             .with_retries(4);
         socket2::SockRef::from(&tcp).set_tcp_keepalive(&ka)?;
 
         let stream = match acct.tls {
             TlsMode::Plain => {
-                let mut client = Client::new(ImapStream::Plain(tcp));
+                let mut client = Client::new(ImapStream::plain(tcp, max_literal));
                 deadline(timeout, "greeting", read_greeting(&mut client)).await?;
                 return Self::login(client, acct, timeout).await;
             }
-            TlsMode::Implicit => tls_wrap(tcp, acct, timeout).await?,
+            TlsMode::Implicit => tls_wrap(tcp, acct, timeout, max_literal).await?,
             TlsMode::Starttls => {
-                let mut client = Client::new(ImapStream::Plain(tcp));
+                let mut client = Client::new(ImapStream::plain(tcp, max_literal));
                 deadline(timeout, "greeting", read_greeting(&mut client)).await?;
                 deadline(timeout, "STARTTLS", async {
                     client
@@ -75,10 +89,10 @@ impl Conn {
                 .await?;
                 // into_inner drops anything buffered after the OK, so no
                 // plaintext injected before the handshake can leak into TLS.
-                let ImapStream::Plain(tcp) = client.into_inner() else {
+                let Some(tcp) = client.into_inner().into_plain() else {
                     return Err(ImapError::Protocol("unexpected stream state after STARTTLS".into()));
                 };
-                tls_wrap(tcp, acct, timeout).await?
+                tls_wrap(tcp, acct, timeout, max_literal).await?
             }
         };
         let mut client = Client::new(stream);
@@ -132,7 +146,7 @@ impl Conn {
     }
 }
 
-async fn tls_wrap(tcp: TcpStream, acct: &AccountConfig, timeout: Duration) -> Result<ImapStream> {
+async fn tls_wrap(tcp: TcpStream, acct: &AccountConfig, timeout: Duration, max_literal: u64) -> Result<ImapStream> {
     let cfg = tls::client_config(acct.ca_file.as_deref(), acct.tls_skip_verify)?;
     let name = tls::server_name(&acct.host)?;
     let tls = deadline(timeout, "TLS handshake", async {
@@ -142,7 +156,7 @@ async fn tls_wrap(tcp: TcpStream, acct: &AccountConfig, timeout: Duration) -> Re
             .map_err(|e| ImapError::Tls(e.to_string()))
     })
     .await?;
-    Ok(ImapStream::Tls(Box::new(tls)))
+    Ok(ImapStream::tls(tls, max_literal))
 }
 
 async fn read_greeting(client: &mut Client<ImapStream>) -> Result<()> {

@@ -3,13 +3,15 @@
 //! IMAP with the store live in `crate::manager`.
 
 mod conn;
+mod guard;
 mod idle;
 mod session;
 mod stream;
 mod tls;
 
-pub use conn::Conn;
-pub use idle::IdleOutcome;
+pub use conn::{Conn, DEFAULT_MAX_LITERAL};
+pub use guard::LiteralRefused;
+pub use idle::{IdleOutcome, IdleTimers};
 pub use session::{Fetched, MoveOutcome, Selected, flag_name, quote, uid_set};
 
 /// IMAP failures. All of them end in a reconnect, never a panic.
@@ -60,15 +62,46 @@ pub enum ImapError {
     /// The connection dropped.
     #[error("connection lost")]
     ConnectionLost,
+    /// The server announced a literal over the message limit; the
+    /// connection is unusable afterwards (the literal is still on the wire).
+    #[error("{0}")]
+    LiteralTooLarge(LiteralRefused),
     /// Error from the IMAP client library.
     #[error("imap: {0}")]
-    Client(#[from] async_imap::error::Error),
+    Client(async_imap::error::Error),
     /// Transport I/O error.
     #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The server lacks a capability needed for this action.
     #[error("server lacks {0}")]
     Unsupported(&'static str),
+}
+
+impl From<std::io::Error> for ImapError {
+    fn from(e: std::io::Error) -> Self {
+        match refusal(&e) {
+            Some(r) => ImapError::LiteralTooLarge(r),
+            None => ImapError::Io(e),
+        }
+    }
+}
+
+impl From<async_imap::error::Error> for ImapError {
+    fn from(e: async_imap::error::Error) -> Self {
+        let refused = match &e {
+            async_imap::error::Error::Io(io) => refusal(io),
+            _ => None,
+        };
+        match refused {
+            Some(r) => ImapError::LiteralTooLarge(r),
+            None => ImapError::Client(e),
+        }
+    }
+}
+
+/// The guard's refusal, carried through async-imap as an I/O error.
+fn refusal(e: &std::io::Error) -> Option<LiteralRefused> {
+    e.get_ref().and_then(|i| i.downcast_ref::<LiteralRefused>()).copied()
 }
 
 /// Result alias.

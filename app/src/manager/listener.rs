@@ -11,19 +11,31 @@ use super::backoff::Backoff;
 use super::status::{ListenerState, StatusCell};
 use super::{Probe, ProbePoint};
 use crate::config::{AccountConfig, StartAt};
-use crate::domain::MessageKey;
-use crate::imap::{Conn, IdleOutcome, ImapError, Selected};
+use crate::imap::{Conn, IdleOutcome, IdleTimers, ImapError, Selected};
 use crate::store::{MailboxState, StoreError};
-use crate::worker::{Context, Engine, Processed, WorkerError};
+use crate::worker::{Context, Engine, WorkerError};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
+/// UIDVALIDITY changes one folder may go through within
+/// [`CHURN_WINDOW`] before it is considered broken. Each change voids every
+/// cached UID and re-records the folder, so a server that changes it on
+/// every SELECT would otherwise add one row per message per reconnect
+/// (issue 18, item 8). Real changes are rare events (a restored or
+/// rebuilt mailbox); three a day is already a sick server.
+const MAX_UIDVALIDITY_CHANGES: u32 = 3;
+/// See [`MAX_UIDVALIDITY_CHANGES`].
+const CHURN_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ListenerError {
     #[error(transparent)]
     Imap(#[from] ImapError),
+    /// The server misbehaves beyond what a retry fixes.
+    #[error("{0}")]
+    Broken(String),
     #[error(transparent)]
     Worker(#[from] WorkerError),
     #[error(transparent)]
@@ -46,19 +58,29 @@ impl Listener {
             let t = &self.engine.tuning;
             let mut backoff = Backoff::new(t.backoff_min, t.backoff_max);
             while !cancel.is_cancelled() {
-                self.status.set(ListenerState::Connecting);
+                // A broken folder stays reported broken until a healthy pass.
+                self.status.update(|s| {
+                    if !matches!(s.state, ListenerState::Broken { .. }) {
+                        s.state = ListenerState::Connecting;
+                    }
+                });
                 match self.session(&cancel, &mut backoff).await {
                     Ok(()) => break,
                     Err(e) => {
                         let delay = backoff.next_delay();
                         warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "listener failed; reconnecting");
-                        self.status.update(|s| {
-                            s.last_error = Some(e.to_string());
-                            s.state = ListenerState::Backoff {
+                        let state = match &e {
+                            ListenerError::Broken(reason) => ListenerState::Broken { reason: reason.clone() },
+                            _ => ListenerState::Backoff {
                                 attempt: backoff.attempts(),
                                 delay_ms: delay.as_millis() as u64,
-                            };
+                            },
+                        };
+                        self.status.update(|s| {
+                            s.last_error = Some(e.to_string());
+                            s.state = state;
                         });
+                        self.escalate_if_stuck().await;
                         tokio::select! {
                             _ = cancel.cancelled() => break,
                             _ = tokio::time::sleep(delay) => {}
@@ -79,11 +101,23 @@ impl Listener {
         }
     }
 
-    async fn session(&self, cancel: &CancellationToken, backoff: &mut Backoff) -> Result<(), ListenerError> {
-        let t = self.engine.tuning.clone();
-        let mut conn = Conn::connect(&self.acct, t.command_timeout).await?;
+    /// A fresh connection with the folder selected.
+    pub(super) async fn open(&self) -> Result<(Conn, Selected), ListenerError> {
+        let t = &self.engine.tuning;
+        let mut conn = Conn::connect_limited(&self.acct, t.command_timeout, t.max_message_bytes.into()).await?;
         self.status.update(|s| s.connects += 1);
         let sel = conn.select(&self.mailbox).await?;
+        Ok((conn, sel))
+    }
+
+    async fn session(&self, cancel: &CancellationToken, backoff: &mut Backoff) -> Result<(), ListenerError> {
+        let t = self.engine.tuning.clone();
+        let timers = IdleTimers {
+            renew: t.idle_renew,
+            probe_every: t.probe_every,
+            probe_timeout: t.probe_timeout,
+        };
+        let (mut conn, sel) = self.open().await?;
         self.probe(ProbePoint::AfterSelect).await;
         let mut state = self.sync_state(&sel).await?;
         let idle = conn.has("IDLE");
@@ -104,7 +138,11 @@ impl Listener {
             self.catch_up(&mut conn, &sel, &state).await?;
             state = self.reload_state(&sel).await?;
             backoff.reset();
-            self.status.update(|s| s.last_error = None);
+            self.status.update(|s| {
+                s.last_error = None;
+                s.failing_since = None;
+                s.stuck = false;
+            });
             if self.backfill_step(&mut conn, &sel, &mut state).await? {
                 continue;
             }
@@ -114,7 +152,7 @@ impl Listener {
             }
             if idle {
                 self.status.set(ListenerState::Idling);
-                if conn.idle(t.idle_renew, cancel).await? == IdleOutcome::Cancelled {
+                if conn.idle(timers, cancel).await? == IdleOutcome::Cancelled {
                     conn.logout().await;
                     return Ok(());
                 }
@@ -145,6 +183,7 @@ impl Listener {
         match store.mailbox_state(&self.acct.name, &self.mailbox).await? {
             Some(st) if st.uidvalidity == sel.uidvalidity => Ok(st),
             Some(st) => {
+                self.bound_churn(&st, sel).await?;
                 let voided = store
                     .reset_uidvalidity(&self.acct.name, &self.mailbox, st.uidvalidity, sel.uidvalidity)
                     .await?;
@@ -182,6 +221,71 @@ impl Listener {
         }
     }
 
+    /// Refuses a UIDVALIDITY change once the folder had
+    /// [`MAX_UIDVALIDITY_CHANGES`] within [`CHURN_WINDOW`]: the folder is
+    /// then left alone (no reset, no re-processing) and reported broken
+    /// until the server keeps one UIDVALIDITY long enough for the window to
+    /// pass.
+    async fn bound_churn(&self, st: &MailboxState, sel: &Selected) -> Result<(), ListenerError> {
+        let store = &self.engine.store;
+        let since = (self.engine.clock.now() - CHURN_WINDOW).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let recent = store
+            .mailbox_events_since(&self.acct.name, &self.mailbox, "uidvalidity_changed", &since)
+            .await?;
+        if recent < MAX_UIDVALIDITY_CHANGES {
+            return Ok(());
+        }
+        let reason = format!(
+            "server broken: UIDVALIDITY changed {recent} times within {} h (now {} after {}); the folder is not re-processed until it stays stable",
+            CHURN_WINDOW.num_hours(),
+            sel.uidvalidity,
+            st.uidvalidity
+        );
+        // One audit row per listener run, not one per retry.
+        if !self
+            .status
+            .snapshot()
+            .is_some_and(|s| matches!(s.state, ListenerState::Broken { .. }))
+        {
+            store
+                .audit(crate::store::AuditEntry::mailbox(
+                    &self.acct.name,
+                    &self.mailbox,
+                    "uidvalidity_unstable",
+                    reason.clone(),
+                ))
+                .await?;
+        }
+        Err(ListenerError::Broken(reason))
+    }
+
+    /// After a failure: starts the failure clock, and once the folder has
+    /// failed for `stuck_after` without one healthy pass, marks it stuck
+    /// (an account error on the dashboard and `/health`, alerted by the
+    /// runtime) with one audit row (issue 18, item 10).
+    async fn escalate_if_stuck(&self) {
+        let now = self.engine.clock.now();
+        let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut newly = None;
+        self.status.update(|s| {
+            let since = s.failing_since.get_or_insert(stamp).clone();
+            let failing =
+                chrono::DateTime::parse_from_rfc3339(&since).map_or(chrono::Duration::zero(), |t| now - t.with_timezone(&chrono::Utc));
+            let limit = chrono::Duration::from_std(self.engine.tuning.stuck_after).unwrap_or(chrono::Duration::MAX);
+            if !s.stuck && failing >= limit {
+                s.stuck = true;
+                newly = Some((since, s.last_error.clone().unwrap_or_default()));
+            }
+        });
+        let Some((since, error)) = newly else { return };
+        let detail = format!("failing since {since} without a healthy pass; last error: {error}");
+        warn!(%since, error = %error, "folder stuck; escalated as an account error");
+        let entry = crate::store::AuditEntry::mailbox(&self.acct.name, &self.mailbox, "folder_stuck", detail);
+        if let Err(e) = self.engine.store.audit(entry).await {
+            warn!(error = %e, "cannot record the stuck folder");
+        }
+    }
+
     /// Processes every UID above the cursor, in bounded chunks.
     async fn catch_up(&self, conn: &mut Conn, sel: &Selected, state: &MailboxState) -> Result<(), ListenerError> {
         let uids = conn.uids_after(state.last_uid).await?;
@@ -200,57 +304,6 @@ impl Listener {
                 .store
                 .advance_cursor(&self.acct.name, &self.mailbox, sel.uidvalidity, last, sel.highest_modseq)
                 .await?;
-        }
-        Ok(())
-    }
-
-    async fn process_chunk(&self, conn: &mut Conn, sel: &Selected, chunk: &[u32], cx: Context<'_>) -> Result<(), ListenerError> {
-        let limit = self.engine.tuning.max_message_bytes;
-        let mut sizes = conn.fetch_sizes(chunk).await?;
-        sizes.retain(|(u, _)| chunk.contains(u));
-        sizes.sort_unstable();
-        sizes.dedup_by_key(|(u, _)| *u);
-        // Like the bodies below: a size FETCH cut short can end without an
-        // error, and a UID missing here would be skipped when the cursor
-        // moves past the chunk. Retry instead; a UID expunged meanwhile is
-        // simply absent from the next UID SEARCH.
-        if sizes.len() != chunk.len() {
-            return Err(ImapError::Protocol(format!("FETCH RFC822.SIZE returned {} of {} messages", sizes.len(), chunk.len())).into());
-        }
-        let (small, big): (Vec<_>, Vec<_>) = sizes.into_iter().partition(|(_, s)| *s <= limit);
-        let key = |uid| MessageKey {
-            account: self.acct.name.clone(),
-            mailbox: self.mailbox.clone(),
-            uidvalidity: sel.uidvalidity,
-            uid,
-        };
-        for (uid, size) in big {
-            self.engine.record_oversize(key(uid), size).await?;
-        }
-        let wanted: Vec<u32> = small.iter().map(|(u, _)| *u).collect();
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        let bodies = conn.fetch_bodies(&wanted).await?;
-        // A FETCH cut short can end without an error. Every UID of the chunk
-        // must be present before any is recorded, because recording a later
-        // UID moves the cursor past the missing one; a message expunged
-        // meanwhile simply drops out of the next UID SEARCH.
-        if bodies.len() != wanted.len() {
-            return Err(ImapError::Protocol(format!("FETCH returned {} of {} messages", bodies.len(), wanted.len())).into());
-        }
-        let mut acted = false;
-        let keys: Vec<MessageKey> = bodies.iter().map(|m| key(m.uid)).collect();
-        let decisions = self.engine.prescan(&keys, &bodies).await;
-        for ((msg, k), pre) in bodies.iter().zip(keys).zip(decisions) {
-            let r = self.engine.process_scanned(&self.acct, k, msg, cx, pre).await?;
-            if let Processed::Decided { intent, .. } = r {
-                acted |= intent.is_some();
-                self.status.update(|s| s.processed += 1);
-            }
-        }
-        if acted {
-            self.actions.notify_one();
         }
         Ok(())
     }

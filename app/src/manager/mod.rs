@@ -4,6 +4,7 @@
 //! decision engine meet.
 
 mod backoff;
+mod chunk;
 mod listener;
 mod runner;
 mod status;

@@ -76,7 +76,8 @@ impl Runner {
 
     async fn connect(&self) -> Result<Conn, RunnerError> {
         self.status.set(ListenerState::Connecting);
-        let mut c = Conn::connect(&self.acct, self.engine.tuning.command_timeout).await?;
+        let t = &self.engine.tuning;
+        let mut c = Conn::connect_limited(&self.acct, t.command_timeout, t.max_message_bytes.into()).await?;
         for folder in [&self.acct.quarantine_folder, &self.acct.hold_folder] {
             if c.ensure_mailbox(folder).await? {
                 info!(folder = %folder, "created folder");

@@ -21,6 +21,13 @@ pub enum ListenerState {
         /// Milliseconds until the next try.
         delay_ms: u64,
     },
+    /// The server misbehaves in a way retrying cannot fix (UIDVALIDITY
+    /// changing on every SELECT): the folder is not processed until it
+    /// behaves again; only a SELECT is retried, with backoff.
+    Broken {
+        /// What the server does wrong.
+        reason: String,
+    },
     /// Stopped.
     Stopped,
 }
@@ -40,6 +47,20 @@ pub struct ListenerStatus {
     pub processed: u64,
     /// Last error, if any.
     pub last_error: Option<String>,
+    /// When the current run of failures began (RFC 3339); cleared by one
+    /// healthy pass (a completed catch-up).
+    pub failing_since: Option<String>,
+    /// Failing longer than `POSTERN_IMAP_STUCK_MINS`: an account error for
+    /// the dashboard, `/health` and an alert.
+    pub stuck: bool,
+}
+
+impl ListenerStatus {
+    /// Whether this listener needs the operator: stuck past the configured
+    /// time, or broken by the server.
+    pub fn needs_attention(&self) -> bool {
+        self.stuck || matches!(self.state, ListenerState::Broken { .. })
+    }
 }
 
 /// Shared, cheaply updated status cell.
@@ -55,6 +76,8 @@ impl StatusCell {
             connects: 0,
             processed: 0,
             last_error: None,
+            failing_since: None,
+            stuck: false,
         })))
     }
 

@@ -53,6 +53,8 @@ pub enum NoticeKind {
     Clawback,
     /// The maintenance run found a problem.
     Maintenance,
+    /// An account's folder is stuck or its server is broken.
+    AccountError,
 }
 
 /// One notification, before masking.

@@ -154,6 +154,7 @@ impl Runtime {
                     _ = tokio::time::sleep(HEALTH_EVERY) => {}
                 }
                 rt.check_scanners(&n).await;
+                rt.check_listeners(&n).await;
             }
         });
     }
@@ -190,6 +191,15 @@ impl Runtime {
         }
     }
 
+    /// Alerts for every folder that is stuck or whose server is broken
+    /// (rate-limited per folder; issue 18, item 10).
+    pub async fn check_listeners(&self, n: &Notifier) {
+        for l in self.manager.status() {
+            let Some(notice) = listener_notice(&l) else { continue };
+            n.alert(&format!("imap:{}/{}", l.account, l.mailbox), notice).await;
+        }
+    }
+
     /// Alerts for every scanner whose health check fails (rate-limited per scanner).
     pub async fn check_scanners(&self, n: &Notifier) {
         for (id, critical, r) in self.live.current().probe().await {
@@ -204,4 +214,27 @@ impl Runtime {
                 .await;
         }
     }
+}
+
+/// The alert for a listener that needs the operator, if it does.
+pub fn listener_notice(l: &crate::manager::ListenerStatus) -> Option<Notice> {
+    if !l.needs_attention() {
+        return None;
+    }
+    let why = match &l.state {
+        crate::manager::ListenerState::Broken { reason } => reason.clone(),
+        _ => format!(
+            "failing since {} without a healthy pass; last error: {}",
+            l.failing_since.as_deref().unwrap_or("?"),
+            l.last_error.as_deref().unwrap_or("?")
+        ),
+    };
+    let title = format!("Postern: folder {} of {} needs attention", l.mailbox, l.account);
+    let mut notice = Notice::plain(
+        NoticeKind::AccountError,
+        title,
+        format!("{why}\nNew mail in it is not being scanned."),
+    );
+    notice.account = Some(l.account.clone());
+    Some(notice)
 }

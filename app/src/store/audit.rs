@@ -116,6 +116,20 @@ impl Store {
         self.call(move |c, ctx| Ok(insert(c, &ctx.now, &e)?)).await
     }
 
+    /// How many `event` rows a mailbox got at or after `since` (RFC 3339,
+    /// the store's own format), e.g. to bound a server's UIDVALIDITY churn.
+    pub async fn mailbox_events_since(&self, account: &str, mailbox: &str, event: &str, since: &str) -> Result<u32> {
+        let (a, m, e, t) = (account.to_string(), mailbox.to_string(), event.to_string(), since.to_string());
+        self.call(move |c, _| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM audit WHERE account = ?1 AND mailbox = ?2 AND event = ?3 AND ts >= ?4",
+                params![a, m, e, t],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
     /// Audit rows, newest first, optionally for one account and/or event.
     pub async fn audit_rows(&self, account: Option<&str>, event: Option<&str>, limit: u32) -> Result<Vec<AuditRow>> {
         let (a, e) = (account.map(str::to_string), event.map(str::to_string));

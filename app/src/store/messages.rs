@@ -75,6 +75,9 @@ pub enum IntentState {
     Stale,
     /// The server lacks what the action needs (no MOVE and no UIDPLUS).
     Refused,
+    /// The UID holds other content than the message decided on (the server
+    /// handed over a wrong body): nothing touched, left for the operator.
+    Mismatch,
 }
 
 impl IntentState {
@@ -86,6 +89,7 @@ impl IntentState {
             Self::Gone => "gone",
             Self::Stale => "stale",
             Self::Refused => "refused",
+            Self::Mismatch => "mismatch",
         }
     }
 }
@@ -331,6 +335,7 @@ impl Store {
                 IntentState::Gone => "action_skipped_gone",
                 IntentState::Stale => "action_skipped_stale",
                 IntentState::Refused => "action_refused",
+                IntentState::Mismatch => "action_skipped_mismatch",
                 IntentState::Pending => "action_pending",
             };
             audit::insert(

@@ -91,10 +91,15 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
         });
     }
     for l in st.rt.manager.status() {
-        let ok = !matches!(l.state, ListenerState::Backoff { .. } | ListenerState::Stopped);
+        let ok = !matches!(l.state, ListenerState::Backoff { .. } | ListenerState::Stopped) && !l.needs_attention();
         let state = serde_json::to_value(&l.state).map(|v| v.to_string()).unwrap_or_default();
-        let detail = match &l.last_error {
-            Some(e) if !ok => format!("{state}; last error: {e}"),
+        let detail = match (&l.state, &l.last_error) {
+            (ListenerState::Broken { reason }, _) => format!("broken: {reason}"),
+            (_, Some(e)) if l.stuck => format!(
+                "stuck: failing since {} without a healthy pass; last error: {e}",
+                l.failing_since.as_deref().unwrap_or("?")
+            ),
+            (_, Some(e)) if !ok => format!("{state}; last error: {e}"),
             _ => format!("{state}; {} logins, {} processed", l.connects, l.processed),
         };
         out.push(Component {

@@ -77,12 +77,18 @@ async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool
         Some(st.rt.store.daily_counts(&today).await?.into_iter().next().unwrap_or_default())
     };
     let in_quarantine = st.rt.store.quarantine_count().await?;
+    // Folders that need the operator (stuck, or a broken server) head the dashboard.
+    let attention: Vec<_> = if quarantined {
+        Vec::new()
+    } else {
+        st.rt.manager.status().into_iter().filter(|l| l.needs_attention()).collect()
+    };
     Ok(render(
         st,
         template,
         &cx,
         context! {
-            rows, next_before, accounts, counts, in_quarantine,
+            rows, next_before, accounts, counts, in_quarantine, attention,
             f => context! { verdict => f.verdict, account => f.account, q => f.q, quarantined },
         },
     ))
