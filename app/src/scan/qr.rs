@@ -43,7 +43,7 @@ pub fn decode(data: &[u8]) -> Vec<String> {
 /// Searches `data` (an image file) for QR codes within the pixel budget.
 pub fn scan(data: &[u8]) -> QrScan {
     match load(data) {
-        Ok(Some((luma, shrunk_from))) => QrScan {
+        Ok(Some(Loaded { luma, shrunk_from })) => QrScan {
             pixels: u64::from(luma.width()) * u64::from(luma.height()),
             texts: detect(&luma),
             shrunk_from,
@@ -57,10 +57,17 @@ pub fn scan(data: &[u8]) -> QrScan {
     }
 }
 
+/// An image ready for the detector.
+struct Loaded {
+    luma: GrayImage,
+    /// The size before shrinking, when it was shrunk.
+    shrunk_from: Option<(u32, u32)>,
+}
+
 /// The image as greyscale within [`MAX_PIXELS`], and its size before
 /// shrinking; `None` for data that is not a readable image, `Err` when
 /// the image is too large to search.
-fn load(data: &[u8]) -> Result<Option<(GrayImage, Option<(u32, u32)>)>, String> {
+fn load(data: &[u8]) -> Result<Option<Loaded>, String> {
     if data.len() > MAX_IMAGE_BYTES {
         return Err(format!("image over {MAX_IMAGE_BYTES} bytes not searched for QR codes"));
     }
@@ -82,10 +89,13 @@ fn load(data: &[u8]) -> Result<Option<(GrayImage, Option<(u32, u32)>)>, String> 
     drop(img);
     let (w, h) = luma.dimensions();
     if u64::from(w) * u64::from(h) <= MAX_PIXELS {
-        return Ok(Some((luma, None)));
+        return Ok(Some(Loaded { luma, shrunk_from: None }));
     }
     let (nw, nh) = fit(w, h);
-    Ok(Some((image::imageops::thumbnail(&luma, nw, nh), Some((w, h)))))
+    Ok(Some(Loaded {
+        luma: image::imageops::thumbnail(&luma, nw, nh),
+        shrunk_from: Some((w, h)),
+    }))
 }
 
 /// The largest size with `w:h`'s aspect ratio within [`MAX_PIXELS`].
@@ -136,7 +146,7 @@ mod tests {
             seed ^= seed << 5;
             image::Luma([if seed & 1 == 0 { 0 } else { 255 }])
         });
-        let (luma, shrunk_from) = load(&png(&noise)).unwrap().unwrap();
+        let Loaded { luma, shrunk_from } = load(&png(&noise)).unwrap().unwrap();
         assert_eq!(shrunk_from, Some((2048, 2048)));
         let pixels = u64::from(luma.width()) * u64::from(luma.height());
         assert!(pixels <= MAX_PIXELS && pixels > MAX_PIXELS / 2, "{pixels}");

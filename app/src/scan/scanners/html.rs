@@ -75,13 +75,16 @@ fn smuggling(html: &str, out: &mut Vec<Finding>) {
     let mut rest = lower.as_str();
     while let Some(i) = rest.find("data:") {
         rest = &rest[i + 5..];
-        // Bounded: a body of "data:data:data:…" must not cost length squared.
-        let mime: String = rest
-            .chars()
+        // Only content-type characters, and at most MAX_MIME of them: a body
+        // of "data:data:data:…" must not cost its length squared (issue 18).
+        let end = rest
+            .bytes()
             .take(MAX_MIME)
-            .take_while(|c| !matches!(c, ';' | ',' | '"' | '\'' | ' '))
-            .collect();
-        if EXEC_TYPES.contains(&mime.as_str()) {
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'+' | b'_'))
+            .count();
+        // Every byte counted is ASCII, so `end` is a char boundary.
+        let mime = rest.get(..end).unwrap_or_default();
+        if EXEC_TYPES.contains(&mime) {
             out.push(Finding::new(TAG_DATA_URI_EXEC, format!("data:{mime}")));
             break;
         }
@@ -235,6 +238,16 @@ mod tests {
         );
         assert_eq!(
             tags("<a href=\"data:application/octet-stream;base64,TVqQ\">x</a>"),
+            vec![TAG_DATA_URI_EXEC]
+        );
+    }
+
+    #[test]
+    fn data_uri_chains_are_read_one_type_at_a_time() {
+        let chain = "data:".repeat(10_000);
+        assert!(tags(&chain).is_empty());
+        assert_eq!(
+            tags(&format!("{chain}application/x-msdownload;base64,TVqQ")),
             vec![TAG_DATA_URI_EXEC]
         );
     }

@@ -197,6 +197,13 @@ mod tests {
         // The same through the parser, from raw headers.
         let raw = b"From: <a\x01b@a.test>\r\nTo: <c\x00d@b.test>\r\nSubject: hi\r\n\r\nbody".to_vec();
         let parsed = ScanInput::parse(raw, &InputOptions::default());
+        let ctl = |s: &str| s.chars().any(char::is_control);
+        assert!(
+            parsed.from_addr.as_deref().is_some_and(ctl) || parsed.rcpt.iter().any(|r| ctl(r)),
+            "the parser keeps control characters, so they reach the request: {:?} {:?}",
+            parsed.from_addr,
+            parsed.rcpt
+        );
         assert!(s.request(&parsed).build().is_ok(), "{:?} {:?}", parsed.from_addr, parsed.rcpt);
     }
 }
