@@ -51,7 +51,9 @@ enum Command {
         #[command(subcommand)]
         cmd: IocCommand,
     },
-    /// Run the full scanning pipeline on one .eml file, without IMAP.
+    /// Run the full scanning pipeline on one .eml file, without IMAP. A file
+    /// over POSTERN_MAX_MESSAGE_BYTES gets the daemon's decision for such
+    /// mail (SIZE_OVER_LIMIT, not scanned) and is not read into memory.
     Scan {
         /// The message file.
         file: PathBuf,
@@ -123,7 +125,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(settings) = scan_settings() else {
                 return Ok(ExitCode::from(2));
             };
-            let files = postern::simulate::corpus(&dir, limit).with_context(|| format!("reading {}", dir.display()))?;
+            let postern::simulate::Corpus { files, mut skipped } =
+                postern::simulate::corpus(&dir, limit).with_context(|| format!("reading {}", dir.display()))?;
+            for s in &skipped {
+                eprintln!("postern: skipped {}: {}", s.path.display(), s.reason);
+            }
             anyhow::ensure!(
                 !files.is_empty(),
                 "no messages under {} (expected subfolders ham/, spam/, phish/, malware/)",
@@ -132,8 +138,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let report = rt.block_on(async {
                 let pipeline = scan_pipeline(&settings)?;
-                let samples = postern::simulate::run(&pipeline, files, parallel).await;
-                anyhow::Ok(postern::simulate::report(&samples))
+                let samples = postern::simulate::run(&pipeline, files, parallel, &mut skipped).await;
+                anyhow::Ok(postern::simulate::report(&samples, &skipped))
             })?;
             print!("{report}");
             Ok(ExitCode::SUCCESS)
@@ -142,11 +148,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(settings) = scan_settings() else {
                 return Ok(ExitCode::from(2));
             };
-            let raw = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let limit = settings.imap.max_message_bytes;
+            let raw = read_capped(&file, limit).with_context(|| format!("reading {}", file.display()))?;
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let (pipeline, decision) = rt.block_on(async {
                 let pipeline = scan_pipeline(&settings)?;
-                let d = pipeline.scan(raw).await;
+                let d = match raw {
+                    Ok(raw) => pipeline.scan(raw).await,
+                    Err(size) => {
+                        eprintln!(
+                            "postern: {} is {size} bytes, over POSTERN_MAX_MESSAGE_BYTES ({limit}); not scanned",
+                            file.display()
+                        );
+                        postern::worker::oversize_decision(size, limit)
+                    }
+                };
                 anyhow::Ok((pipeline, d))
             })?;
             if json {
@@ -297,6 +313,26 @@ async fn ioc(cmd: IocCommand, s: &postern::config::Settings) -> anyhow::Result<E
             }
         }
     }
+}
+
+/// Reads `file` unless it is over `limit` bytes (`POSTERN_MAX_MESSAGE_BYTES`,
+/// the daemon's fetch limit): then `Err(size)`, read no further than the
+/// limit, so a 200 MB file is never held in memory (issue 18).
+fn read_capped(file: &std::path::Path, limit: u32) -> std::io::Result<Result<Vec<u8>, u64>> {
+    use std::io::Read;
+    let f = std::fs::File::open(file)?;
+    let declared = f.metadata()?.len();
+    if declared > u64::from(limit) {
+        return Ok(Err(declared));
+    }
+    // The size can change or lie (a pipe, a growing file): read one byte
+    // past the limit at most.
+    let mut raw = Vec::with_capacity(declared as usize);
+    f.take(u64::from(limit) + 1).read_to_end(&mut raw)?;
+    if raw.len() as u64 > u64::from(limit) {
+        return Ok(Err(raw.len() as u64));
+    }
+    Ok(Ok(raw))
 }
 
 /// Settings for the commands that scan without IMAP; problems are printed.

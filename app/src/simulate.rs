@@ -30,9 +30,31 @@ pub struct Sample {
     pub elapsed: Duration,
 }
 
+/// A corpus file left out of the run, and why (issue 18: files were
+/// skipped without a mention).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Folder label.
+    pub label: String,
+    /// File.
+    pub path: PathBuf,
+    /// Why it was not scanned.
+    pub reason: String,
+}
+
+/// The files to scan and the ones left out.
+#[derive(Debug, Clone, Default)]
+pub struct Corpus {
+    /// `(label, file)` to scan.
+    pub files: Vec<(String, PathBuf)>,
+    /// Files left out, with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
 /// Files per label (`label/**/file`), sorted, at most `limit` per label.
-pub fn corpus(dir: &Path, limit: Option<usize>) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
+/// Empty files and files over 20 MB are listed in [`Corpus::skipped`].
+pub fn corpus(dir: &Path, limit: Option<usize>) -> std::io::Result<Corpus> {
+    let mut out = Corpus::default();
     let mut labels: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -47,43 +69,79 @@ pub fn corpus(dir: &Path, limit: Option<usize>) -> std::io::Result<Vec<(String, 
             for e in std::fs::read_dir(&d)?.filter_map(|e| e.ok()) {
                 let p = e.path();
                 let Ok(m) = e.metadata() else { continue };
-                if m.is_dir() {
+                let reason = if m.is_dir() {
                     stack.push(p);
-                } else if m.len() > 0 && m.len() <= MAX_FILE && p.extension().is_none_or(|x| x != "mbox") {
+                    continue;
+                } else if p.extension().is_some_and(|x| x == "mbox") {
+                    "mbox file (one message per file expected)".to_string()
+                } else if m.len() == 0 {
+                    "empty file".to_string()
+                } else if m.len() > MAX_FILE {
+                    format!("{} bytes, over the {MAX_FILE}-byte limit", m.len())
+                } else {
                     files.push(p);
-                }
+                    continue;
+                };
+                out.skipped.push(Skipped {
+                    label: label.clone(),
+                    path: p,
+                    reason,
+                });
             }
         }
         files.sort();
         files.truncate(limit.unwrap_or(usize::MAX));
-        out.extend(files.into_iter().map(|f| (label.clone(), f)));
+        out.files.extend(files.into_iter().map(|f| (label.clone(), f)));
     }
+    out.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 
-/// Scans every file with `parallel` messages in flight.
-pub async fn run(pipeline: &Pipeline, files: Vec<(String, PathBuf)>, parallel: usize) -> Vec<Sample> {
-    futures::stream::iter(files)
+/// Scans every file with `parallel` messages in flight. A file that cannot
+/// be read is added to `skipped` instead of being scanned as empty.
+pub async fn run(pipeline: &Pipeline, files: Vec<(String, PathBuf)>, parallel: usize, skipped: &mut Vec<Skipped>) -> Vec<Sample> {
+    let results: Vec<Result<Sample, Skipped>> = futures::stream::iter(files)
         .map(|(label, path)| async move {
-            let raw = tokio::fs::read(&path).await.unwrap_or_default();
+            let raw = match tokio::fs::read(&path).await {
+                Ok(raw) => raw,
+                Err(e) => {
+                    return Err(Skipped {
+                        label,
+                        path,
+                        reason: format!("unreadable: {e}"),
+                    });
+                }
+            };
             let start = Instant::now();
             let d = pipeline.scan(raw).await;
-            Sample {
+            Ok(Sample {
                 label,
                 path,
                 verdict: d.verdict,
                 tags: d.tags,
                 elapsed: start.elapsed(),
-            }
+            })
         })
         .buffer_unordered(parallel.max(1))
         .collect()
-        .await
+        .await;
+    let mut samples = Vec::new();
+    for r in results {
+        match r {
+            Ok(s) => samples.push(s),
+            Err(s) => skipped.push(s),
+        }
+    }
+    samples
 }
 
-/// The report.
-pub fn report(samples: &[Sample]) -> String {
+/// Files listed per reason in the report at most.
+const SKIPPED_LISTED: usize = 20;
+
+/// The report; `skipped` files are counted and listed with their reason.
+pub fn report(samples: &[Sample], skipped: &[Skipped]) -> String {
     let mut out = String::new();
+    skipped_section(&mut out, skipped);
     let mut by: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
     for s in samples {
         let row = by.entry(s.label.as_str()).or_default();
@@ -152,6 +210,20 @@ pub fn report(samples: &[Sample]) -> String {
         let _ = writeln!(out, "  {:>8.1} ms  {}", s.elapsed.as_secs_f64() * 1000.0, s.path.display());
     }
     out
+}
+
+fn skipped_section(out: &mut String, skipped: &[Skipped]) {
+    if skipped.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "skipped {} file(s), not scanned and not counted below:", skipped.len());
+    for s in skipped.iter().take(SKIPPED_LISTED) {
+        let _ = writeln!(out, "  {:<10} {}: {}", s.label, s.path.display(), s.reason);
+    }
+    if skipped.len() > SKIPPED_LISTED {
+        let _ = writeln!(out, "  … and {} more", skipped.len() - SKIPPED_LISTED);
+    }
+    let _ = writeln!(out);
 }
 
 /// `label/source/file` → `source`; files directly under the label → `-`.
@@ -283,14 +355,42 @@ mod tests {
 
     #[test]
     fn report_counts() {
-        let r = report(&[
-            s("ham", Verdict::Pass),
-            s("ham", Verdict::Flag),
-            s("phish", Verdict::Quarantine),
-            s("phish", Verdict::Pass),
-        ]);
+        let r = report(
+            &[
+                s("ham", Verdict::Pass),
+                s("ham", Verdict::Flag),
+                s("phish", Verdict::Quarantine),
+                s("phish", Verdict::Pass),
+            ],
+            &[],
+        );
         assert!(r.contains("phish"), "{r}");
         assert!(r.contains("0.500"), "{r}");
         assert!(r.contains("ham false positives: 1 flagged, 0 quarantined"), "{r}");
+    }
+
+    #[test]
+    fn issue_18_empty_and_oversized_files_are_reported_as_skipped() {
+        // Issue 18: simulate left these out without a mention.
+        let dir = tempfile::tempdir().unwrap();
+        let ham = dir.path().join("ham");
+        std::fs::create_dir(&ham).unwrap();
+        std::fs::write(ham.join("ok.eml"), b"From: a@a.test\r\n\r\nhi").unwrap();
+        std::fs::write(ham.join("empty.eml"), b"").unwrap();
+        let big = std::fs::File::create(ham.join("big.eml")).unwrap();
+        big.set_len(MAX_FILE + 1).unwrap(); // sparse: no 20 MB written
+        let c = corpus(dir.path(), None).unwrap();
+        assert_eq!(c.files, vec![("ham".to_string(), ham.join("ok.eml"))]);
+        let reasons: Vec<(&str, &str)> = c
+            .skipped
+            .iter()
+            .map(|s| (s.path.file_name().unwrap().to_str().unwrap(), s.reason.as_str()))
+            .collect();
+        assert_eq!(reasons[0].0, "big.eml");
+        assert!(reasons[0].1.contains("over the 20971520-byte limit"), "{reasons:?}");
+        assert_eq!(reasons[1], ("empty.eml", "empty file"));
+        let r = report(&[s("ham", Verdict::Pass)], &c.skipped);
+        assert!(r.starts_with("skipped 2 file(s)"), "{r}");
+        assert!(r.contains("empty.eml: empty file"), "{r}");
     }
 }

@@ -19,6 +19,18 @@ use tracing::{Instrument, info, info_span};
 /// Tag recorded for mail too large to fetch and scan.
 pub const TAG_SIZE_OVER_LIMIT: &str = "SIZE_OVER_LIMIT";
 
+/// The decision recorded for a message over the scan size limit
+/// (`POSTERN_MAX_MESSAGE_BYTES`): observed, not scanned. `postern scan`
+/// gives the same answer for a file over the limit.
+pub fn oversize_decision(size: u64, limit: u32) -> Decision {
+    Decision {
+        verdict: Verdict::Pass,
+        tags: vec![TAG_SIZE_OVER_LIMIT.into()],
+        reason: format!("{size} bytes exceeds the {limit}-byte scan limit; not fetched"),
+        ..Default::default()
+    }
+}
+
 /// Everything a listener needs to process messages.
 pub struct Engine {
     /// Persistence.
@@ -224,10 +236,8 @@ impl Engine {
         }
         let limit = self.tuning.max_message_bytes;
         let decision = Decision {
-            verdict: Verdict::Pass,
-            tags: vec![TAG_SIZE_OVER_LIMIT.into()],
             reason,
-            ..Default::default()
+            ..oversize_decision(size, limit)
         };
         let new = NewMessage {
             key,

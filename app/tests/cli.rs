@@ -169,3 +169,31 @@ fn ioc_import_list_and_delete_or_nothing_on_errors() {
     let (_, out, _) = postern(&["ioc", "list"], &env);
     assert!(!out.contains("evil.test") && out.contains("198.51.100.0/24"), "{out}");
 }
+
+#[test]
+fn issue_18_scan_applies_the_daemon_size_limit_without_reading_the_file() {
+    // Issue 18: `postern scan` read a 200 MB file whole (589 MiB RSS). Over
+    // POSTERN_MAX_MESSAGE_BYTES it now gives the daemon's oversize decision.
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.eml");
+    // Sparse: 200 MB of size, nothing written (reading it would still cost).
+    std::fs::File::create(&big).unwrap().set_len(200 * 1024 * 1024).unwrap();
+    let (code, out, err) = postern(&["scan", "--json", big.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "pass", "{out}");
+    assert_eq!(v["tags"], serde_json::json!(["SIZE_OVER_LIMIT"]), "{out}");
+    assert!(err.contains("over POSTERN_MAX_MESSAGE_BYTES"), "{err}");
+    // The configured limit, not a fixed one.
+    let small = dir.path().join("small.eml");
+    std::fs::write(&small, format!("From: a@a.test\r\n\r\n{}", "x".repeat(2000))).unwrap();
+    let (code, out, err) = postern(
+        &["scan", "--json", small.to_str().unwrap()],
+        &[("POSTERN_MAX_MESSAGE_BYTES", "1024")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("SIZE_OVER_LIMIT") && out.contains("1024-byte scan limit"), "{out}");
+    let (code, out, _) = postern(&["scan", "--json", small.to_str().unwrap()], &[]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("SIZE_OVER_LIMIT"), "{out}");
+}

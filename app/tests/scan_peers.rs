@@ -202,6 +202,19 @@ async fn gtube_and_eicar_delivered_to_the_mailbox_end_in_quarantine_with_eml_and
     p.manager.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_18_control_characters_in_from_and_to_still_reach_rspamd() {
+    // Issue 18: a control character in From or To made reqwest refuse the
+    // header, Rspamd was never asked and the mail was quarantined
+    // fail-closed ("builder error"). The values are sanitised now.
+    let raw = b"From: <ali\x01ce@example.net>\r\nTo: <b\x00ob@example.org>, <c\x7fc@example.org>\r\nSubject: hello\r\nMessage-ID: <x\x02@example.net>\r\n\r\nSee you at lunch.\r\n";
+    let d = stack_pipeline().scan(raw.to_vec()).await;
+    let r = d.reports.iter().find(|r| r.scanner == "rspamd").unwrap();
+    assert_eq!(r.error, None, "{d:?}");
+    assert!(d.tags.iter().any(|t| t == rspamd::TAG_RESULT), "{:?}", d.tags);
+    assert!(!d.reason.contains("fail-closed"), "{}", d.reason);
+}
+
 #[test]
 fn scan_cli_explains_every_scanner() {
     let d = shared();

@@ -22,6 +22,8 @@ pub fn all() -> Vec<&'static str> {
         crate::intel::rep::abuseipdb::TAGS,
         crate::intel::rep::virustotal::TAGS,
         &[crate::worker::TAG_SIZE_OVER_LIMIT],
+        // The pipeline's work budgets (issue 18).
+        crate::scan::budget::TAGS,
     ]
     .concat()
 }

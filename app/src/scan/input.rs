@@ -104,6 +104,8 @@ pub struct ScanInput {
     pub notes: Vec<String>,
     /// mail-parser could not make sense of the message at all.
     pub unparseable: bool,
+    /// Work bounds and deadlines hit (become `budget` tags, issue 18).
+    pub limits: super::budget::Limits,
 }
 
 /// Observables kept per message at most.
@@ -145,7 +147,12 @@ impl ScanInput {
 
     /// Builds the input from raw bytes.
     pub fn parse(raw: Vec<u8>, opts: &InputOptions) -> ScanInput {
-        let raw = Arc::new(raw);
+        Self::parse_shared(Arc::new(raw), opts)
+    }
+
+    /// Builds the input from raw bytes the caller keeps a handle on (the
+    /// pipeline does, to scan the raw message even if parsing is abandoned).
+    pub fn parse_shared(raw: Arc<Vec<u8>>, opts: &InputOptions) -> ScanInput {
         let mut input = ScanInput {
             raw: raw.clone(),
             ..Default::default()
@@ -256,7 +263,12 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
             let is_image = a.sniffed.as_deref().is_some_and(|m| m.starts_with("image/"));
             if is_image && input.images_scanned < super::qr::MAX_IMAGES {
                 input.images_scanned += 1;
-                for text in super::qr::decode(data) {
+                let qr = super::qr::scan(data);
+                if let Some(why) = qr.limit {
+                    let name = a.name.as_deref().unwrap_or("image");
+                    super::budget::Limits::push(&mut input.limits.qr, format!("{name}: {why}"));
+                }
+                for text in qr.texts {
                     if let Some(u) = urls::normalise(text.trim()) {
                         input.qr_urls.push(u.clone());
                         urls.insert(u);
@@ -284,7 +296,14 @@ fn bounded(s: &str) -> &str {
 }
 
 fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
-    let doc = Html::parse_document(html);
+    // Only a bounded prefix becomes a tree (issue 18); URLs in the rest are
+    // still picked up from the raw markup, which is linear to search.
+    let bounded = super::htmlbound::bound(html);
+    if let Some(why) = bounded.limit {
+        super::budget::Limits::push(&mut input.limits.html, why);
+        urls::from_text(&html[bounded.html.len()..], urls);
+    }
+    let doc = Html::parse_document(bounded.html);
     if let Ok(sel) = Selector::parse("[href], [src], [action], [formaction]") {
         for el in doc.select(&sel) {
             for attr in ["href", "src", "action", "formaction"] {

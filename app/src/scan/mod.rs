@@ -7,8 +7,10 @@
 
 pub mod ai;
 pub mod attach;
+pub mod budget;
 mod explain;
 mod headers;
+pub mod htmlbound;
 pub mod input;
 pub mod learn;
 mod live;
@@ -92,6 +94,14 @@ pub trait Scanner: Send + Sync {
     fn failure_mode(&self) -> FailureMode;
     /// Every tag this scanner can emit (checked against the policy table).
     fn tags(&self) -> &'static [&'static str];
+    /// CPU-bound work on the parsed input (no network): the pipeline runs
+    /// it on the blocking pool, and a timeout means the message made it
+    /// work that hard, which is scored (`SCAN_BUDGET_EXCEEDED`) instead of
+    /// ignored. Network scanners keep the default: their timeouts follow
+    /// their fail-open or fail-closed mode.
+    fn cpu_bound(&self) -> bool {
+        false
+    }
     /// Scans one message.
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>>;
     /// Checks the scanner can work right now (a ping for network

@@ -1,7 +1,7 @@
 //! Runs every enabled scanner concurrently over one parsed input, each
 //! under its own enforced deadline, and hands the reports to the policy.
 
-use super::{Decider, FailureMode, InputOptions, Policy, ScanError, ScanInput, ScanRequest, Scanner};
+use super::{Decider, FailureMode, InputOptions, Policy, ScanError, ScanInput, ScanRequest, Scanner, budget};
 use crate::domain::{Decision, ScannerReport};
 use futures::future::{BoxFuture, join_all};
 use std::sync::Arc;
@@ -73,41 +73,81 @@ impl Pipeline {
     }
 
     /// Parses (on the blocking pool: it is CPU-bound) and scans `raw`.
+    /// Parsing runs under [`budget::PARSE_BUDGET`]: past it the parse is
+    /// abandoned, the raw message still goes to the network scanners and
+    /// the budget tag records that the rest was not inspected.
     pub async fn scan(&self, raw: Vec<u8>) -> Decision {
         let opts = self.opts.clone();
-        let input = match tokio::task::spawn_blocking(move || ScanInput::parse(raw, &opts)).await {
-            Ok(i) => i,
-            Err(e) => {
+        let raw = Arc::new(raw);
+        let shared = raw.clone();
+        let parse = tokio::task::spawn_blocking(move || ScanInput::parse_shared(shared, &opts));
+        let input = match tokio::time::timeout(budget::PARSE_BUDGET, parse).await {
+            Ok(Ok(i)) => i,
+            Ok(Err(e)) => {
                 // A panic inside the parser must not pass the message.
                 let mut i = ScanInput {
+                    raw,
                     unparseable: true,
                     ..Default::default()
                 };
                 i.notes.push(format!("parser crashed: {e}"));
                 i
             }
+            Err(_) => {
+                tracing::warn!(
+                    budget_ms = budget::PARSE_BUDGET.as_millis() as u64,
+                    "parsing ran past its budget; abandoned"
+                );
+                let mut i = ScanInput { raw, ..Default::default() };
+                i.limits
+                    .time
+                    .push(format!("parsing exceeded its {} ms budget", budget::PARSE_BUDGET.as_millis()));
+                i
+            }
         };
-        self.scan_input(&input).await
+        self.scan_input(Arc::new(input)).await
     }
 
     /// Scans an already parsed input.
-    pub async fn scan_input(&self, input: &ScanInput) -> Decision {
-        let runs = self.scanners.iter().map(|s| run_one(s.as_ref(), input));
-        let reports = join_all(runs).await;
+    pub async fn scan_input(&self, input: Arc<ScanInput>) -> Decision {
+        let runs = self.scanners.iter().map(|s| run_one(s.clone(), input.clone()));
+        let mut reports = join_all(runs).await;
+        let timed_out: Vec<String> = reports
+            .iter()
+            .zip(&self.scanners)
+            .filter(|(r, s)| s.cpu_bound() && r.error.as_deref().is_some_and(|e| e.starts_with(TIMED_OUT)))
+            .map(|(r, _)| format!("scanner {} {}", r.scanner, r.error.as_deref().unwrap_or_default()))
+            .collect();
+        reports.extend(budget::report(&input, &timed_out));
         let mut d = self.policy.decide(reports);
         d.observables = input.observables();
         d
     }
 }
 
-async fn run_one(s: &dyn Scanner, input: &ScanInput) -> ScannerReport {
+const TIMED_OUT: &str = "timed out";
+
+/// Runs one scanner under its deadline. A CPU-bound scanner runs on the
+/// blocking pool: work inside an `async fn` that never yields would hold a
+/// runtime thread, and the deadline could not fire until it finished
+/// (issue 18: a 5 s deadline reported `elapsed_ms 9556`). A timed-out
+/// blocking task is abandoned and finishes on its own; its work is bounded.
+async fn run_one(s: Arc<dyn Scanner>, input: Arc<ScanInput>) -> ScannerReport {
     let start = Instant::now();
-    let result = tokio::time::timeout(s.timeout(), s.scan(input)).await;
+    let result = if s.cpu_bound() {
+        let (scanner, handle) = (s.clone(), tokio::runtime::Handle::current());
+        let task = tokio::task::spawn_blocking(move || handle.block_on(scanner.scan(&input)));
+        tokio::time::timeout(s.timeout(), task)
+            .await
+            .map(|joined| joined.unwrap_or_else(|e| Err(ScanError::scanner(s.id(), format!("crashed: {e}")))))
+    } else {
+        tokio::time::timeout(s.timeout(), s.scan(&input)).await
+    };
     let elapsed_ms = start.elapsed().as_millis() as u64;
     let (findings, error) = match result {
         Ok(Ok(f)) => (f, None),
         Ok(Err(e)) => (Vec::new(), Some(e.to_string())),
-        Err(_) => (Vec::new(), Some(format!("timed out after {} ms", s.timeout().as_millis()))),
+        Err(_) => (Vec::new(), Some(format!("{TIMED_OUT} after {} ms", s.timeout().as_millis()))),
     };
     if let Some(e) = &error {
         tracing::warn!(scanner = s.id(), error = %e, critical = s.failure_mode() == FailureMode::Closed, "scanner failed");
@@ -128,5 +168,88 @@ impl Decider for Pipeline {
 
     fn decide<'a>(&'a self, req: ScanRequest<'a>) -> BoxFuture<'a, Result<Decision, ScanError>> {
         Box::pin(async move { Ok(self.scan(req.raw.to_vec()).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Finding, Verdict};
+    use std::sync::Mutex;
+    use std::sync::mpsc::{Receiver, channel};
+    use std::time::Duration;
+
+    /// A local scanner that never yields on the message titled "slow":
+    /// it holds its thread until the test lets go (or 20 s pass).
+    struct Stall(Mutex<Receiver<()>>);
+
+    impl Scanner for Stall {
+        fn id(&self) -> &'static str {
+            "stall"
+        }
+        fn timeout(&self) -> Duration {
+            Duration::from_millis(200)
+        }
+        fn failure_mode(&self) -> FailureMode {
+            FailureMode::Open
+        }
+        fn cpu_bound(&self) -> bool {
+            true
+        }
+        fn tags(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
+            Box::pin(async move {
+                if input.subject.as_deref() == Some("slow") {
+                    let _ = self.0.lock().map(|rx| rx.recv_timeout(Duration::from_secs(20)));
+                }
+                Ok(Vec::new())
+            })
+        }
+    }
+
+    fn msg(subject: &str) -> Vec<u8> {
+        format!("From: a@a.test\r\nSubject: {subject}\r\n\r\nhello\r\n").into_bytes()
+    }
+
+    // One runtime thread, as a worker thread would be: before issue 18 the
+    // stalled scan held it, no deadline fired and nothing else ran.
+    #[tokio::test]
+    async fn issue_18_a_stalled_message_costs_its_budget_and_the_rest_go_on() {
+        let (release, rx) = channel();
+        let p = Pipeline::new(
+            vec![Arc::new(Stall(Mutex::new(rx)))],
+            Policy::default_policy().unwrap(),
+            InputOptions::default(),
+        );
+        let (slow, others) = tokio::join!(p.scan(msg("slow")), join_all([p.scan(msg("a")), p.scan(msg("b"))]));
+        // Every decision is in while the stalled work is still held.
+        for d in &others {
+            assert_eq!(d.verdict, Verdict::Pass, "{}", d.reason);
+            assert!(!d.tags.iter().any(|t| t == budget::TAG_TIME), "{:?}", d.tags);
+        }
+        assert_eq!(slow.verdict, Verdict::Quarantine, "{}", slow.reason);
+        assert!(slow.tags.iter().any(|t| t == budget::TAG_TIME), "{:?}", slow.tags);
+        let stall = slow.reports.iter().find(|r| r.scanner == "stall").unwrap();
+        assert!(stall.error.as_deref().is_some_and(|e| e.starts_with(TIMED_OUT)), "{stall:?}");
+        drop(release);
+    }
+
+    #[tokio::test]
+    async fn issue_18_deep_html_is_cut_and_flagged() {
+        let p = Pipeline::new(Vec::new(), Policy::default_policy().unwrap(), InputOptions::default());
+        let deep = format!(
+            "From: a@a.test\r\nContent-Type: text/html\r\n\r\n<html><body>{}<a href='https://after.test/x'>x</a>",
+            "<div>".repeat(2 * crate::scan::htmlbound::MAX_DEPTH)
+        );
+        let d = p.scan(deep.into_bytes()).await;
+        assert!(d.tags.iter().any(|t| t == budget::TAG_HTML), "{:?}", d.tags);
+        assert_ne!(d.verdict, Verdict::Pass, "a limit alone reaches at least flag: {}", d.reason);
+        assert!(
+            d.observables.iter().any(|o| o.value == "https://after.test/x"),
+            "URLs past the cut are still collected: {:?}",
+            d.observables
+        );
     }
 }

@@ -57,7 +57,8 @@ fn body_text(input: &ScanInput) -> String {
     }
     let mut out = String::new();
     for h in &input.html {
-        let doc = scraper::Html::parse_document(h);
+        // Bounded like every HTML tree (issue 18).
+        let doc = scraper::Html::parse_document(crate::scan::htmlbound::bound(h).html);
         for node in doc.root_element().descendants() {
             let Some(text) = node.value().as_text() else { continue };
             let hidden = node.ancestors().any(|a| {

@@ -154,6 +154,9 @@ impl Scanner for AttachmentScanner {
     fn failure_mode(&self) -> FailureMode {
         FailureMode::Open
     }
+    fn cpu_bound(&self) -> bool {
+        true
+    }
     fn tags(&self) -> &'static [&'static str] {
         TAGS
     }

@@ -8,7 +8,7 @@
 use crate::domain::Finding;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
 use futures::future::BoxFuture;
-use scraper::{ElementRef, Html, Selector};
+use scraper::{ElementRef, Html};
 use std::time::Duration;
 
 /// JavaScript assembling a file from an embedded blob.
@@ -36,6 +36,8 @@ const EXEC_TYPES: &[&str] = &[
     "application/zip",
     "application/x-zip-compressed",
 ];
+/// Longest content type read after `data:` (the longest listed is 29).
+const MAX_MIME: usize = 64;
 /// Hidden text shorter than this in a single block is treated as a preheader.
 const PREHEADER_MAX: usize = 300;
 /// Hidden text below this many characters in total is noise.
@@ -73,8 +75,16 @@ fn smuggling(html: &str, out: &mut Vec<Finding>) {
     let mut rest = lower.as_str();
     while let Some(i) = rest.find("data:") {
         rest = &rest[i + 5..];
-        let mime: String = rest.chars().take_while(|c| !matches!(c, ';' | ',' | '"' | '\'' | ' ')).collect();
-        if EXEC_TYPES.contains(&mime.as_str()) {
+        // Only content-type characters, and at most MAX_MIME of them: a body
+        // of "data:data:data:…" must not cost its length squared (issue 18).
+        let end = rest
+            .bytes()
+            .take(MAX_MIME)
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'+' | b'_'))
+            .count();
+        // Every byte counted is ASCII, so `end` is a char boundary.
+        let mime = rest.get(..end).unwrap_or_default();
+        if EXEC_TYPES.contains(&mime) {
             out.push(Finding::new(TAG_DATA_URI_EXEC, format!("data:{mime}")));
             break;
         }
@@ -131,28 +141,35 @@ fn hides(style: &str) -> Option<&'static str> {
     None
 }
 
+/// How `el` itself hides its content, if it does.
+fn hidden_how(el: ElementRef<'_>) -> Option<&'static str> {
+    match el.value().attr("style").and_then(hides) {
+        Some(h) => Some(h),
+        None if el.value().name() == "font" && el.value().attr("size") == Some("0") => Some("font size 0"),
+        None => None,
+    }
+}
+
 fn hidden_text(html: &str, out: &mut Vec<Finding>) {
-    let doc = Html::parse_document(html);
-    let Ok(sel) = Selector::parse("[style], font[size]") else { return };
+    // Only the bounded prefix becomes a tree (issue 18); the input builder
+    // reports the cut as HTML_LIMIT_EXCEEDED.
+    let doc = Html::parse_document(crate::scan::htmlbound::bound(html).html);
     let mut blocks: Vec<(usize, &'static str)> = Vec::new();
-    for el in doc.select(&sel) {
-        let how = match el.value().attr("style").and_then(hides) {
-            Some(h) => h,
-            None if el.value().name() == "font" && el.value().attr("size") == Some("0") => "font size 0",
-            None => continue,
-        };
-        // Count each hidden subtree once, at its outermost hidden element.
-        if el
-            .ancestors()
-            .filter_map(ElementRef::wrap)
-            .any(|a| a.value().attr("style").and_then(hides).is_some())
-        {
+    // Walk down from the root and stop at the first hidden element of each
+    // subtree: each hidden block counts once, at its outermost element, and
+    // every node is visited once (checking every styled element's ancestors
+    // cost nodes × depth).
+    let mut stack = vec![doc.root_element()];
+    while let Some(el) = stack.pop() {
+        if let Some(how) = hidden_how(el) {
+            let chars = el.text().map(|t| t.split_whitespace().map(str::len).sum::<usize>()).sum::<usize>();
+            if chars > 0 {
+                blocks.push((chars, how));
+            }
             continue;
         }
-        let chars = el.text().map(|t| t.split_whitespace().map(str::len).sum::<usize>()).sum::<usize>();
-        if chars > 0 {
-            blocks.push((chars, how));
-        }
+        let children: Vec<ElementRef<'_>> = el.children().filter_map(ElementRef::wrap).collect();
+        stack.extend(children.into_iter().rev());
     }
     let total: usize = blocks.iter().map(|b| b.0).sum();
     let preheader = blocks.len() == 1 && total <= PREHEADER_MAX;
@@ -175,6 +192,9 @@ impl Scanner for HtmlScanner {
     }
     fn failure_mode(&self) -> FailureMode {
         FailureMode::Open
+    }
+    fn cpu_bound(&self) -> bool {
+        true
     }
     fn tags(&self) -> &'static [&'static str] {
         TAGS
@@ -218,6 +238,16 @@ mod tests {
         );
         assert_eq!(
             tags("<a href=\"data:application/octet-stream;base64,TVqQ\">x</a>"),
+            vec![TAG_DATA_URI_EXEC]
+        );
+    }
+
+    #[test]
+    fn data_uri_chains_are_read_one_type_at_a_time() {
+        let chain = "data:".repeat(10_000);
+        assert!(tags(&chain).is_empty());
+        assert_eq!(
+            tags(&format!("{chain}application/x-msdownload;base64,TVqQ")),
             vec![TAG_DATA_URI_EXEC]
         );
     }

@@ -57,6 +57,9 @@ impl Scanner for ListScanner {
     fn failure_mode(&self) -> FailureMode {
         FailureMode::Open
     }
+    fn cpu_bound(&self) -> bool {
+        true
+    }
     fn tags(&self) -> &'static [&'static str] {
         TAGS
     }

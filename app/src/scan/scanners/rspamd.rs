@@ -59,30 +59,31 @@ impl RspamdScanner {
         })
     }
 
-    async fn check(&self, input: &ScanInput) -> Result<Vec<Finding>, ScanError> {
+    /// The `/checkv2` request with the envelope as headers. Every value
+    /// comes from the message, so each one is sanitised: a control
+    /// character in From or To made reqwest refuse the header, Rspamd was
+    /// never asked, and benign mail was quarantined fail-closed (issue 18).
+    fn request(&self, input: &ScanInput) -> reqwest::RequestBuilder {
         let mut req = self
             .client
             .post(format!("{}/checkv2", self.url))
             .header("Pass", "all")
             .body(input.raw.as_ref().clone());
-        if let Some(ip) = input.sender_ip {
-            req = req.header("IP", ip.to_string());
-        }
-        if let Some(helo) = &input.helo {
-            req = req.header("Helo", helo.chars().filter(|c| c.is_ascii_graphic()).take(255).collect::<String>());
-        }
-        if let Some(from) = &input.from_addr {
-            req = req.header("From", from);
-        }
+        let add = |req: reqwest::RequestBuilder, name: &str, value: Option<String>| match value {
+            Some(v) => req.header(name, v),
+            None => req,
+        };
+        req = add(req, "IP", input.sender_ip.map(|ip| ip.to_string()));
+        req = add(req, "Helo", input.helo.as_deref().and_then(|h| header_value(h, 255)));
+        req = add(req, "From", input.from_addr.as_deref().and_then(|f| header_value(f, 320)));
         for r in input.rcpt.iter().take(50) {
-            req = req.header("Rcpt", r);
+            req = add(req, "Rcpt", header_value(r, 320));
         }
-        if let Some(id) = &input.message_id {
-            req = req.header(
-                "Queue-Id",
-                id.chars().filter(|c| c.is_ascii_graphic()).take(100).collect::<String>(),
-            );
-        }
+        add(req, "Queue-Id", input.message_id.as_deref().and_then(|id| header_value(id, 100)))
+    }
+
+    async fn check(&self, input: &ScanInput) -> Result<Vec<Finding>, ScanError> {
+        let req = self.request(input);
         let resp = req.send().await.map_err(|e| ScanError::scanner("rspamd", e))?;
         let status = resp.status();
         if !status.is_success() {
@@ -118,6 +119,15 @@ impl RspamdScanner {
     }
 }
 
+/// `value` as an HTTP header value: control characters (CR, LF, NUL, the
+/// rest of C0, DEL, C1) and whitespace runs dropped, at most `max` chars;
+/// `None` when nothing printable is left. Non-ASCII stays (SMTPUTF8
+/// addresses are real); HTTP allows those bytes as obs-text.
+pub fn header_value(value: &str, max: usize) -> Option<String> {
+    let clean: String = value.chars().filter(|c| !c.is_control() && !c.is_whitespace()).take(max).collect();
+    (!clean.is_empty()).then_some(clean)
+}
+
 impl Scanner for RspamdScanner {
     fn id(&self) -> &'static str {
         "rspamd"
@@ -148,5 +158,52 @@ impl Scanner for RspamdScanner {
             }
             Ok(format!("{} answers /ping", self.url))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::InputOptions;
+
+    #[test]
+    fn header_values_lose_control_characters() {
+        assert_eq!(header_value("a\r\nb\0c@x.test\x1b\x7f", 320).as_deref(), Some("abc@x.test"));
+        assert_eq!(header_value("ü@bücher.test", 320).as_deref(), Some("ü@bücher.test"));
+        assert_eq!(header_value("\u{85}x\u{9f}", 320).as_deref(), Some("x"), "C1 controls too");
+        assert_eq!(header_value("\r\n\t ", 320), None);
+        assert_eq!(header_value(&"a".repeat(500), 320).map(|v| v.len()), Some(320));
+    }
+
+    #[test]
+    fn issue_18_control_characters_in_the_envelope_still_build_a_request() {
+        // Issue 18: a CR in From made reqwest refuse the header ("builder
+        // error"), so Rspamd was never asked and the mail was quarantined.
+        let s = RspamdScanner::new("http://127.0.0.1:9", Duration::from_secs(1), FailureMode::Closed).unwrap();
+        let input = ScanInput {
+            from_addr: Some("evil\r\nX-Injected: 1@a.test".into()),
+            rcpt: vec!["me\0@b.test".into(), "\x01\x02".into(), "you@c.test".into()],
+            helo: Some("mx\n.a.test".into()),
+            message_id: Some("<id\r\n@a.test>".into()),
+            ..Default::default()
+        };
+        let req = s.request(&input).build().expect("request builds");
+        let h = req.headers();
+        assert_eq!(h["From"], "evilX-Injected:1@a.test");
+        let rcpt: Vec<&str> = h.get_all("Rcpt").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(rcpt, vec!["me@b.test", "you@c.test"]);
+        assert_eq!(h["Helo"], "mx.a.test");
+        assert_eq!(h["Queue-Id"], "<id@a.test>");
+        // The same through the parser, from raw headers.
+        let raw = b"From: <a\x01b@a.test>\r\nTo: <c\x00d@b.test>\r\nSubject: hi\r\n\r\nbody".to_vec();
+        let parsed = ScanInput::parse(raw, &InputOptions::default());
+        let ctl = |s: &str| s.chars().any(char::is_control);
+        assert!(
+            parsed.from_addr.as_deref().is_some_and(ctl) || parsed.rcpt.iter().any(|r| ctl(r)),
+            "the parser keeps control characters, so they reach the request: {:?} {:?}",
+            parsed.from_addr,
+            parsed.rcpt
+        );
+        assert!(s.request(&parsed).build().is_ok(), "{:?} {:?}", parsed.from_addr, parsed.rcpt);
     }
 }

@@ -130,6 +130,9 @@ impl Scanner for SpoofScanner {
     fn failure_mode(&self) -> FailureMode {
         FailureMode::Open
     }
+    fn cpu_bound(&self) -> bool {
+        true
+    }
     fn tags(&self) -> &'static [&'static str] {
         TAGS
     }

@@ -27,6 +27,9 @@ impl Scanner for StructureScanner {
     fn failure_mode(&self) -> FailureMode {
         FailureMode::Open
     }
+    fn cpu_bound(&self) -> bool {
+        true
+    }
     fn tags(&self) -> &'static [&'static str] {
         TAGS
     }

@@ -1,0 +1,232 @@
+//! `make bench`: worst-case cost of one hostile message (issue 18) through
+//! the local pipeline (parse plus every local scanner, no network), against
+//! the documented bound of 2 s of CPU per message on one core.
+//!
+//! The hostile set is generated here with a fixed seed, so every run sees
+//! the same bytes: deeply nested HTML, noise images, a large styled-div
+//! body, thousands of MIME parts, deep message/rfc822 nesting and more.
+//! CPU time is the whole process's (`/proc/self/stat`), so work moved to
+//! the blocking pool is counted. Results: bench/results/hostile.json.
+// A benchmark that cannot set up should stop loudly, like a test.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use base64::Engine;
+use postern::config::PolicyConfig;
+use postern::scan::scanners::{attachments, html, lists, spoof, structure, yara};
+use postern::scan::{FailureMode, InputOptions, Pipeline, Policy, Scanner};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The documented bound: CPU seconds per message on one core.
+const BOUND_CPU_S: f64 = 2.0;
+
+fn local() -> Vec<Arc<dyn Scanner>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    vec![
+        Arc::new(structure::StructureScanner),
+        Arc::new(lists::ListScanner::new(PolicyConfig::default())),
+        Arc::new(attachments::AttachmentScanner),
+        Arc::new(html::HtmlScanner),
+        Arc::new(spoof::SpoofScanner::new(spoof::DEFAULT_PROTECTED.lines())),
+        Arc::new(
+            yara::YaraScanner::load(&root.join("../rules/yara"), Duration::from_secs(10), FailureMode::Closed).expect("rules compile"),
+        ),
+    ]
+}
+
+/// xorshift32 with a fixed seed: the same "noise" every run.
+struct Rng(u32);
+
+impl Rng {
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+}
+
+fn html_message(body: &str) -> Vec<u8> {
+    format!("From: a@hostile.test\r\nTo: b@example.org\r\nSubject: hostile\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{body}\r\n")
+        .into_bytes()
+}
+
+fn with_attachment(name: &str, ctype: &str, data: &[u8]) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+    let lines: Vec<&str> = b64.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!(
+        "From: a@hostile.test\r\nTo: b@example.org\r\nSubject: scan me\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n\
+         --b\r\nContent-Type: {ctype}\r\nContent-Disposition: attachment; filename={name}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+fn noise_png(side: u32, rng: &mut Rng) -> Vec<u8> {
+    let img = image::GrayImage::from_fn(side, side, |_, _| image::Luma([if rng.next() & 1 == 0 { 0 } else { 255 }]));
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    out
+}
+
+fn styled_divs(bytes: usize, rng: &mut Rng, nested: bool) -> String {
+    let mut s = String::from("<html><body>");
+    let mut open = 0usize;
+    while s.len() < bytes {
+        let hide = if rng.next().is_multiple_of(7) { "display:none;" } else { "" };
+        s.push_str(&format!(
+            "<div style=\"{hide}color:#{:06x};background-color:#ffffff;font-size:{}px;padding:2px\">word {} ",
+            rng.next() & 0xff_ffff,
+            8 + rng.next() % 10,
+            rng.next()
+        ));
+        if nested {
+            open += 1;
+        } else {
+            s.push_str("</div>");
+        }
+    }
+    s.push_str(&"</div>".repeat(open));
+    s
+}
+
+fn many_parts(n: usize) -> Vec<u8> {
+    let mut s =
+        String::from("From: a@hostile.test\r\nSubject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=f{i}.bin\r\n\r\npart {i}\r\n"
+        ));
+    }
+    s.push_str("--b--\r\n");
+    s.into_bytes()
+}
+
+fn nested_rfc822(depth: usize) -> Vec<u8> {
+    let mut inner = String::from("From: x@hostile.test\r\nSubject: core\r\n\r\ncore\r\n");
+    for i in 0..depth {
+        inner = format!(
+            "From: a@hostile.test\r\nSubject: level {i}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b{i}\r\n\r\n\
+             --b{i}\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--b{i}--\r\n"
+        );
+    }
+    inner.into_bytes()
+}
+
+/// The hostile set: (name, raw message).
+fn hostile() -> Vec<(&'static str, Vec<u8>)> {
+    let mut rng = Rng(0x2545_f491);
+    let links: String = (0..50_000)
+        .map(|i| format!("<a href=\"https://l{i}.hostile.test/p?{i}\">x</a>"))
+        .collect();
+    vec![
+        ("nested_div_100k", html_message(&format!("<html><body>{}", "<div>".repeat(100_000)))),
+        ("nested_div_1m", html_message(&format!("<html><body>{}", "<div>".repeat(1_000_000)))),
+        ("nested_b_100k", html_message(&"<b>".repeat(100_000))),
+        ("nested_table_20k", html_message(&"<table><tr><td>".repeat(20_000))),
+        ("styled_divs_1_8mb", html_message(&styled_divs(1_800_000, &mut rng, false))),
+        ("styled_divs_nested_1_8mb", html_message(&styled_divs(1_800_000, &mut rng, true))),
+        ("data_uri_repeat", html_message(&"data:".repeat(400_000))),
+        ("links_50k", html_message(&links)),
+        (
+            "noise_png_2048",
+            with_attachment("scan.png", "image/png", &noise_png(2048, &mut rng)),
+        ),
+        (
+            "noise_png_4096",
+            with_attachment("scan.png", "image/png", &noise_png(4096, &mut rng)),
+        ),
+        ("mime_parts_5000", many_parts(5000)),
+        ("rfc822_depth_50", nested_rfc822(50)),
+    ]
+}
+
+/// CPU seconds used by this process so far (user + system), from
+/// `/proc/self/stat`; `None` where that is not available.
+fn cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux platform Postern ships for.
+    Some(ticks / 100.0)
+}
+
+fn main() {
+    // One runtime thread; the blocking pool's work is in the CPU figure.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let set = hostile();
+    let p = Pipeline::new(local(), Policy::default_policy().expect("policy"), InputOptions::default());
+    let mut rows = Vec::new();
+    rt.block_on(async {
+        let _ = p.scan(html_message("<p>warm up</p>")).await;
+        for (name, raw) in &set {
+            let size = raw.len();
+            let (c0, t0) = (cpu_s(), Instant::now());
+            let d = p.scan(raw.clone()).await;
+            let wall = t0.elapsed().as_secs_f64();
+            // Let an abandoned stage finish before the next message so its
+            // CPU is charged here, not to the next row.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let cpu = match (c0, cpu_s()) {
+                (Some(a), Some(b)) => b - a,
+                _ => f64::NAN,
+            };
+            let limits: Vec<String> = d
+                .tags
+                .iter()
+                .filter(|t| t.ends_with("_LIMIT_EXCEEDED") || t.as_str() == "SCAN_BUDGET_EXCEEDED")
+                .cloned()
+                .collect();
+            // The slowest scanner, to show where the time goes; the rest of
+            // the wall time is parsing.
+            let slowest = d
+                .reports
+                .iter()
+                .max_by_key(|r| r.elapsed_ms)
+                .map(|r| format!("{} {} ms", r.scanner, r.elapsed_ms))
+                .unwrap_or_default();
+            rows.push((
+                *name,
+                size,
+                wall,
+                cpu,
+                d.verdict.to_string(),
+                format!("{} [{slowest}]", limits.join(" ")),
+            ));
+        }
+    });
+    println!("hostile set, local pipeline ({profile} build), bound {BOUND_CPU_S} s CPU per message");
+    println!(
+        "{:<26} {:>10} {:>9} {:>9} {:<11} limits",
+        "message", "bytes", "wall s", "cpu s", "verdict"
+    );
+    for (name, size, wall, cpu, verdict, limits) in &rows {
+        println!("{name:<26} {size:>10} {wall:>9.3} {cpu:>9.2} {verdict:<11} {limits}");
+    }
+    let worst = rows.iter().map(|r| r.3.max(r.2)).fold(0.0, f64::max);
+    let within = worst <= BOUND_CPU_S;
+    println!(
+        "worst case: {worst:.3} s (max of wall and CPU); bound {BOUND_CPU_S} s: {}",
+        if within { "met" } else { "MISSED" }
+    );
+    let json_rows: Vec<String> = rows
+        .iter()
+        .map(|(name, size, wall, cpu, verdict, limits)| {
+            format!("{{\"name\":\"{name}\",\"bytes\":{size},\"wall_s\":{wall:.3},\"cpu_s\":{cpu:.2},\"verdict\":\"{verdict}\",\"limits\":\"{limits}\"}}")
+        })
+        .collect();
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results");
+    let _ = std::fs::create_dir_all(&out);
+    let json = format!(
+        "{{\"profile\":\"{profile}\",\"bound_cpu_s\":{BOUND_CPU_S},\"worst_s\":{worst:.3},\"rows\":[\n{}\n]}}\n",
+        json_rows.join(",\n")
+    );
+    if let Err(e) = std::fs::write(out.join("hostile.json"), json) {
+        eprintln!("cannot write results: {e}");
+    }
+}
