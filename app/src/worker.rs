@@ -7,7 +7,7 @@
 use crate::actions;
 use crate::clock::SharedClock;
 use crate::config::{AccountConfig, ImapTuning};
-use crate::domain::{Decision, Event, EventSender, MessageKey, Verdict};
+use crate::domain::{Decision, Event, EventSender, MessageKey, Mode, Verdict};
 use crate::imap::Fetched;
 use crate::scan::{Decider, ScanError, ScanRequest, envelope};
 use crate::store::{MessageMeta, NewMessage, Store, StoreError, eml};
@@ -194,7 +194,8 @@ impl Engine {
             .store
             .record_decision(&new, &decision, action.as_ref(), observe_only, eml_path)
             .await?;
-        if !observe_only && action.is_none() && !self.rescan_after.is_empty() {
+        // A re-scan can end in a claw-back move; shadow accounts never move mail.
+        if !observe_only && acct.mode != Mode::Shadow && action.is_none() && !self.rescan_after.is_empty() {
             let now = self.clock.now();
             let due = self
                 .rescan_after

@@ -6,10 +6,10 @@ use super::backoff::Backoff;
 use super::status::{ListenerState, StatusCell};
 use crate::actions;
 use crate::config::AccountConfig;
-use crate::domain::Event;
+use crate::domain::{Event, Mode};
 use crate::failpoint;
 use crate::imap::{Conn, ImapError};
-use crate::store::{OpKind, OpState, RecheckOutcome, StoreError};
+use crate::store::{IntentState, OpKind, OpState, RecheckOutcome, StoreError};
 use crate::worker::Engine;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -23,6 +23,9 @@ enum RunnerError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Why nothing was done on a shadow account.
+pub(crate) const SHADOW_REFUSAL: &str = "account is in shadow mode: Postern never acts on its mailbox; nothing touched";
 
 pub(crate) struct Runner {
     pub(crate) engine: Arc<Engine>,
@@ -90,6 +93,9 @@ impl Runner {
     /// Executes every pending intent; transport failures bubble up so the
     /// connection is replaced, the intent stays pending.
     async fn drain(&self, conn: &mut Option<Conn>) -> Result<(), RunnerError> {
+        if self.acct.mode == Mode::Shadow {
+            return self.refuse_shadow().await;
+        }
         if conn.is_none() {
             *conn = Some(self.connect().await?);
         }
@@ -118,6 +124,37 @@ impl Runner {
             let _ = self.engine.events.send(Event::Updated { id: intent.message });
         }
         self.drain_ops(conn).await
+    }
+
+    /// Shadow mode never acts, whoever asked: an intent decided before the
+    /// account was switched to shadow, a claw-back re-check, a maintenance
+    /// expunge or an operator request all end refused, and the runner never
+    /// even connects (it would create the quarantine folders). This is the
+    /// one place actions happen, so refusing here covers every path.
+    async fn refuse_shadow(&self) -> Result<(), RunnerError> {
+        let store = &self.engine.store;
+        for intent in store.pending_intents(&self.acct.name).await? {
+            store
+                .finish_intent(&intent, IntentState::Refused, None, SHADOW_REFUSAL.into())
+                .await?;
+            let _ = self.engine.events.send(Event::Updated { id: intent.message });
+        }
+        for op in store.pending_ops(&self.acct.name).await? {
+            if op.kind == OpKind::Recheck {
+                let out = RecheckOutcome {
+                    state: OpState::Refused,
+                    decision: None,
+                    moved_to: None,
+                    eml_path: None,
+                    detail: SHADOW_REFUSAL.into(),
+                };
+                store.finish_recheck(&op, out).await?;
+            } else {
+                store.finish_op(&op, OpState::Refused, None, None, SHADOW_REFUSAL.into()).await?;
+            }
+            let _ = self.engine.events.send(Event::Updated { id: op.message });
+        }
+        Ok(())
     }
 
     /// Executes operator requests (release, delete) the same way.

@@ -355,7 +355,13 @@ impl Runtime {
     /// Queues `(message, reason)` re-checks and wakes the runners.
     async fn request_rechecks(&self, items: impl IntoIterator<Item = (i64, String)>, why: &str) -> Result<usize, RuntimeError> {
         let mut queued = 0;
+        let shadow = self.shadow_accounts().await?;
         for (message, reason) in items {
+            // Claw-back would move mail; a shadow account's mail never moves.
+            let account = self.store.message_summary(message).await?.map(|m| m.account);
+            if account.is_some_and(|a| shadow.contains(&a)) {
+                continue;
+            }
             if self.store.request_recheck(message, &reason, "postern").await?.is_some() {
                 queued += 1;
             }

@@ -143,6 +143,20 @@ async fn stored_overrides(store: &Store) -> Result<Overrides, RuntimeError> {
 }
 
 impl Runtime {
+    /// Accounts in shadow mode: every automatic path that would act on mail
+    /// (claw-back, maintenance expunge) skips them, and operator requests
+    /// are refused (the runner refuses anything that slips through).
+    pub(crate) async fn shadow_accounts(&self) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
+        Ok(self
+            .store
+            .accounts()
+            .await?
+            .into_iter()
+            .filter(|a| a.mode == crate::domain::Mode::Shadow)
+            .map(|a| a.name)
+            .collect())
+    }
+
     /// Assembles the running system: the pipeline (environment, file lists,
     /// dashboard settings and lists, built once), the engine, the event bus
     /// and a manager with no accounts started yet.

@@ -21,6 +21,10 @@ pub enum OpError {
     /// Not in quarantine (already released or deleted, or never moved).
     #[error("the message is not in quarantine")]
     NotQuarantined,
+    /// The account is in shadow mode: Postern never acts on its mailbox,
+    /// not even on an operator's request (switch it to enforce first).
+    #[error("the account is in shadow mode: Postern never acts on its mailbox; switch it to enforce to release or delete")]
+    Shadow,
     /// Another action on it is still running.
     #[error("another action on this message is still running")]
     Busy,
@@ -61,6 +65,9 @@ impl Runtime {
     /// and is carried out when the account is reachable again.
     pub async fn request_op(&self, message: i64, kind: OpKind, actor: &str) -> Result<OpResult, OpError> {
         let account = self.store.message_summary(message).await?.ok_or(OpError::NotFound)?.account;
+        if self.shadow_accounts().await?.contains(&account) {
+            return Err(OpError::Shadow);
+        }
         let op = match self.store.request_op(message, kind, actor).await? {
             Ok(id) => id,
             Err(OpRefusal::NoMessage) => return Err(OpError::NotFound),

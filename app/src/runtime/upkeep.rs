@@ -91,7 +91,10 @@ impl Runtime {
         match self.store.held_due(&days(m.hold_expunge_days)).await {
             Ok(due) => {
                 let mut accounts = BTreeSet::new();
-                for (id, account) in due {
+                let shadow = self.shadow_accounts().await?;
+                // An account switched to shadow keeps its held mail: the
+                // expunge is an action like any other.
+                for (id, account) in due.into_iter().filter(|(_, a)| !shadow.contains(a)) {
                     match self.store.request_op(id, OpKind::Delete, "postern:maintenance").await {
                         Ok(Ok(_)) => {
                             r.hold_expunges_queued += 1;

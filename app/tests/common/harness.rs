@@ -85,6 +85,17 @@ impl Postern {
         probe: Option<Arc<dyn Probe>>,
         decider: Arc<dyn Decider>,
     ) -> Postern {
+        Self::start_engine(accounts, tuning, probe, decider, Vec::new()).await
+    }
+
+    /// Like [`Postern::start_with`], with scheduled re-scans enabled.
+    pub async fn start_engine(
+        accounts: Vec<AccountConfig>,
+        tuning: ImapTuning,
+        probe: Option<Arc<dyn Probe>>,
+        decider: Arc<dyn Decider>,
+        rescan_after: Vec<(String, chrono::Duration)>,
+    ) -> Postern {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "postern=debug".into()))
             .with_test_writer()
@@ -100,7 +111,7 @@ impl Postern {
             eml_dir: dir.path().join("eml"),
             clock,
             events: tokio::sync::broadcast::channel(64).0,
-            rescan_after: Vec::new(),
+            rescan_after,
         });
         let manager = ManagerHandle::new(engine, probe);
         for a in store.accounts().await.unwrap() {
