@@ -6,10 +6,13 @@
 //! the store, the mailbox or the web layer.
 
 pub mod ai;
+pub mod archive;
 pub mod attach;
 mod explain;
 mod headers;
 pub mod input;
+#[cfg(test)]
+mod issue18_tests;
 pub mod learn;
 mod live;
 mod pipeline;
