@@ -94,6 +94,10 @@ pub struct ScanInput {
     pub html: Vec<String>,
     /// Normalised, de-duplicated URLs.
     pub urls: Vec<String>,
+    /// HTML links with their visible text (bounded).
+    pub links: Vec<urls::Link>,
+    /// HTML links with a `download` attribute (bounded).
+    pub downloads: Vec<urls::Download>,
     /// Attachments.
     pub attachments: Vec<Attachment>,
     /// URLs found in QR codes (also in `urls`).
@@ -301,6 +305,7 @@ fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
             }
         }
     }
+    urls::anchors(&doc, &mut input.links, &mut input.downloads);
     let text: String = doc.root_element().text().collect::<Vec<_>>().join(" ");
     urls::from_text(&text, urls);
     input.html.push(html.to_string());

@@ -20,6 +20,10 @@ const NEW_TAGS: &[&str] = &[
     structure::TAG_UNINSPECTED,
     attachments::TAG_ARCHIVE_LIMIT,
     attachments::TAG_ARCHIVE_UNREADABLE,
+    spoof::TAG_URL_USERINFO,
+    spoof::TAG_LINK_TEXT_MISMATCH,
+    html::TAG_DOWNLOAD_EXEC,
+    html::TAG_DATA_DOWNLOAD,
 ];
 
 fn pipeline() -> Pipeline {
@@ -132,6 +136,22 @@ async fn issue_18_every_archive_format_is_opened_or_distrusted() {
         assert!(has(&tags, want), "{name}: {tags:?}");
         assert_eq!(v, Verdict::Quarantine, "{name}: {tags:?}");
     }
+}
+
+#[tokio::test]
+async fn issue_18_userinfo_link_is_quarantined() {
+    let raw = "From: Service <service@mail.evil.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Confirm your account at <a href=\"https://paypal.com@evil.test/login\">paypal.com</a></p>\r\n";
+    let (v, tags) = decide(raw.to_string()).await;
+    assert!(has(&tags, spoof::TAG_URL_USERINFO), "{tags:?}");
+    assert_eq!(v, Verdict::Quarantine, "{tags:?}");
+}
+
+#[tokio::test]
+async fn issue_18_smuggling_download_is_quarantined() {
+    let raw = "From: a@b.test\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<a href=\"data:;base64,TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAA\" download=\"invoice.exe\">Open invoice</a>\r\n";
+    let (v, tags) = decide(raw.to_string()).await;
+    assert!(has(&tags, html::TAG_DOWNLOAD_EXEC), "{tags:?}");
+    assert_eq!(v, Verdict::Quarantine, "{tags:?}");
 }
 
 /// Ordinary mail with the same shapes: a forwarded message, Office files
