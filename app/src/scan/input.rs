@@ -94,6 +94,10 @@ pub struct ScanInput {
     pub html: Vec<String>,
     /// Normalised, de-duplicated URLs.
     pub urls: Vec<String>,
+    /// HTML links with their visible text (bounded).
+    pub links: Vec<urls::Link>,
+    /// HTML links with a `download` attribute (bounded).
+    pub downloads: Vec<urls::Download>,
     /// Attachments.
     pub attachments: Vec<Attachment>,
     /// URLs found in QR codes (also in `urls`).
@@ -102,6 +106,11 @@ pub struct ScanInput {
     pub images_scanned: usize,
     /// Bounds that were hit or parse problems (become tags).
     pub notes: Vec<String>,
+    /// MIME content left unscanned because a part-count or nesting bound
+    /// was hit (also in `notes`); issue 18: a limit is evidence, not a pass.
+    pub unscanned: Vec<String>,
+    /// Archive work done for this message, against its bounds.
+    pub archive_budget: super::archive::Budget,
     /// mail-parser could not make sense of the message at all.
     pub unparseable: bool,
     /// Work bounds and deadlines hit (become `budget` tags, issue 18).
@@ -209,6 +218,14 @@ impl ScanInput {
         input
     }
 
+    /// Records content left unscanned by a bound, as a note too.
+    fn unscanned_note(&mut self, n: String) {
+        if self.unscanned.len() < 10 && !self.unscanned.contains(&n) {
+            self.unscanned.push(n.clone());
+        }
+        self.note(n);
+    }
+
     /// Appends a bounded note.
     fn note(&mut self, n: String) {
         if self.notes.len() < 50 && !self.notes.contains(&n) {
@@ -219,13 +236,15 @@ impl ScanInput {
 
 fn walk(msg: &mail_parser::Message<'_>, depth: usize, input: &mut ScanInput, urls: &mut BTreeSet<String>, seen: &mut usize) {
     if depth > MAX_DEPTH {
-        input.note(format!("message nesting deeper than {MAX_DEPTH}"));
+        input.unscanned_note(format!(
+            "message nesting deeper than {MAX_DEPTH}; the inner message was not scanned"
+        ));
         return;
     }
     for part in &msg.parts {
         *seen += 1;
         if *seen > MAX_PARTS {
-            input.note(format!("more than {MAX_PARTS} MIME parts; the rest was not scanned"));
+            input.unscanned_note(format!("more than {MAX_PARTS} MIME parts; the rest was not scanned"));
             return;
         }
         visit(part, depth, input, urls, seen);
@@ -255,11 +274,7 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
                 .content_type()
                 .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
                 .unwrap_or_else(|| "application/octet-stream".into());
-            let mut notes = Vec::new();
-            let a = attach::describe(part.attachment_name(), &declared, data, &mut |n| notes.push(n));
-            for n in notes {
-                input.note(n);
-            }
+            let a = attach::describe(part.attachment_name(), &declared, data, &mut input.archive_budget);
             let is_image = a.sniffed.as_deref().is_some_and(|m| m.starts_with("image/"));
             if is_image && input.images_scanned < super::qr::MAX_IMAGES {
                 input.images_scanned += 1;
@@ -316,6 +331,7 @@ fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
             }
         }
     }
+    urls::anchors(&doc, &mut input.links, &mut input.downloads);
     let text: String = doc.root_element().text().collect::<Vec<_>>().join(" ");
     urls::from_text(&text, urls);
     input.html.push(html.to_string());

@@ -6,12 +6,15 @@
 //! the store, the mailbox or the web layer.
 
 pub mod ai;
+pub mod archive;
 pub mod attach;
 pub mod budget;
 mod explain;
 mod headers;
 pub mod htmlbound;
 pub mod input;
+#[cfg(test)]
+mod issue18_tests;
 pub mod learn;
 mod live;
 mod pipeline;

@@ -9,6 +9,71 @@ use url::Url;
 
 /// Upper bound on URLs kept per message (a message with more is itself odd).
 pub const MAX_URLS: usize = 2000;
+/// Links (visible text and target) kept per message.
+pub const MAX_LINKS: usize = 500;
+/// Visible link text kept per link, in characters.
+const MAX_LINK_TEXT: usize = 200;
+
+/// An HTML link as the reader sees it: its visible text and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Visible text, whitespace collapsed, bounded.
+    pub text: String,
+    /// Normalised http(s) target (safe-link wrappers removed).
+    pub href: String,
+}
+
+/// A link with a `download` attribute: clicking saves a file instead of
+/// opening a page, the HTML-smuggling way to hand over an executable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// The href as written, cut to its first 100 characters (a data: URI
+    /// can be megabytes).
+    pub href: String,
+    /// The file name the browser will save as: the attribute's value, else
+    /// the last path segment of the href.
+    pub name: String,
+}
+
+/// Collects `<a href>` links with their visible text, for the link-text
+/// checks (a shown domain against the real target), and links that carry a
+/// `download` attribute.
+pub fn anchors(doc: &scraper::Html, links: &mut Vec<Link>, downloads: &mut Vec<Download>) {
+    let Ok(sel) = scraper::Selector::parse("a[href], area[href]") else {
+        return;
+    };
+    for el in doc.select(&sel) {
+        if links.len() >= MAX_LINKS || downloads.len() >= MAX_LINKS {
+            return;
+        }
+        let raw = el.value().attr("href").unwrap_or("").trim();
+        if let Some(name) = el.value().attr("download") {
+            let name = if name.trim().is_empty() {
+                raw.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("")
+            } else {
+                name.trim()
+            };
+            downloads.push(Download {
+                href: raw.chars().take(100).collect(),
+                name: name.chars().take(MAX_LINK_TEXT).collect(),
+            });
+        }
+        let Some(href) = normalise(raw) else { continue };
+        let mut text = String::new();
+        for word in el.text().flat_map(str::split_whitespace) {
+            if text.len() >= MAX_LINK_TEXT {
+                break;
+            }
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(word);
+        }
+        if !text.is_empty() {
+            links.push(Link { text, href });
+        }
+    }
+}
 
 /// Finds http(s) URLs in plain text.
 pub fn from_text(text: &str, out: &mut BTreeSet<String>) {

@@ -1,8 +1,10 @@
 //! Dangerous attachments, judged by sniffed type and extension: executables,
 //! scripts, shortcuts, disk images, OneNote, macro Office files, double
-//! extensions, and executables or encryption inside archives.
+//! extensions, executables or encryption inside archives, and archives
+//! that could not be fully inspected (issue 18: a limit is evidence).
 
 use crate::domain::Finding;
+use crate::scan::archive::IssueKind;
 use crate::scan::attach::{Attachment, extension};
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
 use futures::future::BoxFuture;
@@ -28,8 +30,16 @@ pub const TAG_ARCHIVE_EXECUTABLE: &str = "ATT_ARCHIVE_EXECUTABLE";
 pub const TAG_ARCHIVE_ENCRYPTED: &str = "ATT_ARCHIVE_ENCRYPTED";
 /// Content is an executable while the name or type says otherwise.
 pub const TAG_TYPE_MISMATCH: &str = "ATT_TYPE_MISMATCH";
+/// An archive listing was stopped by a depth, decompressed-bytes or entry
+/// bound: what lies past it was never looked at (42.zip, zip bombs).
+pub const TAG_ARCHIVE_LIMIT: &str = "ATT_ARCHIVE_LIMIT";
+/// An archive could not be listed: corrupt, encrypted down to its file
+/// list, or a format without a reader here (RAR, disk images, xz, …).
+pub const TAG_ARCHIVE_UNREADABLE: &str = "ATT_ARCHIVE_UNREADABLE";
 /// Every tag this scanner can emit.
 pub const TAGS: &[&str] = &[
+    TAG_ARCHIVE_LIMIT,
+    TAG_ARCHIVE_UNREADABLE,
     TAG_EXECUTABLE,
     TAG_SCRIPT,
     TAG_LNK,
@@ -77,7 +87,7 @@ const EXEC_MIMES: &[&str] = &[
 ];
 
 /// Classifies a file name (without contents).
-fn by_name(name: &str) -> Option<&'static str> {
+pub(crate) fn by_name(name: &str) -> Option<&'static str> {
     let ext = extension(name)?;
     let e = ext.as_str();
     if EXECUTABLE.contains(&e) {
@@ -136,7 +146,22 @@ fn check(a: &Attachment, out: &mut Vec<Finding>) {
         out.push(Finding::new(TAG_ARCHIVE_EXECUTABLE, format!("{label}: {}", inner.join(", "))));
     }
     if a.entries.iter().any(|e| e.encrypted) {
-        out.push(Finding::new(TAG_ARCHIVE_ENCRYPTED, label));
+        out.push(Finding::new(TAG_ARCHIVE_ENCRYPTED, label.clone()));
+    }
+    for (kind, tag) in [
+        (IssueKind::Limit, TAG_ARCHIVE_LIMIT),
+        (IssueKind::Unreadable, TAG_ARCHIVE_UNREADABLE),
+    ] {
+        let details: Vec<&str> = a
+            .issues
+            .iter()
+            .filter(|i| i.kind == kind)
+            .map(|i| i.detail.as_str())
+            .take(3)
+            .collect();
+        if !details.is_empty() {
+            out.push(Finding::new(tag, format!("{label}: {}", details.join("; "))));
+        }
     }
 }
 
@@ -174,10 +199,11 @@ impl Scanner for AttachmentScanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::archive::Budget;
     use crate::scan::attach::{describe, tests::zip_of};
 
     fn tags(name: &str, declared: &str, data: &[u8]) -> Vec<String> {
-        let a = describe(Some(name), declared, data, &mut |_| {});
+        let a = describe(Some(name), declared, data, &mut Budget::default());
         let mut out = Vec::new();
         check(&a, &mut out);
         out.into_iter().map(|f| f.tag).collect()
@@ -191,11 +217,20 @@ mod tests {
         assert_eq!(tags("photo.jpg", "image/jpeg", pe), vec![TAG_EXECUTABLE, TAG_TYPE_MISMATCH]);
         assert_eq!(tags("run.js", "text/plain", b"eval(1)"), vec![TAG_SCRIPT]);
         assert_eq!(tags("open.lnk", "application/octet-stream", b"L\x00\x00\x00"), vec![TAG_LNK]);
-        assert_eq!(tags("disk.iso", "application/octet-stream", b"\x00"), vec![TAG_DISK_IMAGE]);
+        // Disk images have no reader here: their contents are uninspected.
+        assert_eq!(
+            tags("disk.iso", "application/octet-stream", b"\x00"),
+            vec![TAG_DISK_IMAGE, TAG_ARCHIVE_UNREADABLE]
+        );
         assert_eq!(tags("notes.one", "application/octet-stream", b"\x00"), vec![TAG_ONENOTE]);
         assert_eq!(
-            tags("budget.xlsm", "application/octet-stream", b"PK\x03\x04"),
+            tags("budget.xlsm", "application/octet-stream", &zip_of(&[("xl/vbaProject.bin", b"x")])),
             vec![TAG_MACRO_OFFICE]
+        );
+        // A zip that does not open is uninspected content (issue 18).
+        assert_eq!(
+            tags("budget.xlsm", "application/octet-stream", b"PK\x03\x04"),
+            vec![TAG_MACRO_OFFICE, TAG_ARCHIVE_UNREADABLE]
         );
         assert_eq!(
             tags("scan.zip", "application/zip", &zip_of(&[("scan.pdf.exe", pe)])),

@@ -1,6 +1,8 @@
 //! HTML heuristics over every HTML body and HTML attachment:
 //! - smuggling: a large base64 blob together with Blob / createObjectURL /
-//!   msSaveOrOpenBlob, or a `data:` URI carrying an executable type;
+//!   msSaveOrOpenBlob (string pieces joined first), a `data:` URI carrying
+//!   an executable type, or a `download` link saving an executable or an
+//!   inline data:/blob: file;
 //! - hidden text: zero or tiny fonts, `display:none`, `visibility:hidden`,
 //!   text coloured like its background. One short hidden block (the usual
 //!   newsletter preheader) is tolerated.
@@ -17,8 +19,19 @@ pub const TAG_SMUGGLING: &str = "HTML_SMUGGLING";
 pub const TAG_DATA_URI_EXEC: &str = "HTML_DATA_URI_EXEC";
 /// Text hidden from the reader.
 pub const TAG_HIDDEN_TEXT: &str = "HTML_HIDDEN_TEXT";
+/// A `download` link whose saved file is an executable, script, shortcut
+/// or disk image (issue 18: `download="invoice.exe"`).
+pub const TAG_DOWNLOAD_EXEC: &str = "HTML_DOWNLOAD_EXEC";
+/// A `download` link to an inline `data:` or `blob:` file (issue 18).
+pub const TAG_DATA_DOWNLOAD: &str = "HTML_DATA_DOWNLOAD";
 /// Every tag this scanner can emit.
-pub const TAGS: &[&str] = &[TAG_SMUGGLING, TAG_DATA_URI_EXEC, TAG_HIDDEN_TEXT];
+pub const TAGS: &[&str] = &[
+    TAG_SMUGGLING,
+    TAG_DATA_URI_EXEC,
+    TAG_HIDDEN_TEXT,
+    TAG_DOWNLOAD_EXEC,
+    TAG_DATA_DOWNLOAD,
+];
 
 const MIN_BLOB: usize = 4096;
 const BLOB_APIS: &[&str] = &["new blob(", "createobjecturl", "mssaveoropenblob", "mssaveblob"];
@@ -61,10 +74,13 @@ fn longest_base64_run(s: &str) -> usize {
 }
 
 fn smuggling(html: &str, out: &mut Vec<Finding>) {
-    let lower = html.to_ascii_lowercase();
+    // Issue 18: `"createObj"+"ectURL"` and a blob split into an array
+    // literal are read as the one string they build.
+    let joined = super::smuggle::join_js_strings(html);
+    let lower = joined.to_ascii_lowercase();
     let apis: Vec<&str> = BLOB_APIS.iter().copied().filter(|a| lower.contains(a)).collect();
     if !apis.is_empty() {
-        let run = longest_base64_run(html);
+        let run = longest_base64_run(&joined);
         if run >= MIN_BLOB {
             out.push(Finding::new(
                 TAG_SMUGGLING,
@@ -206,6 +222,7 @@ impl Scanner for HtmlScanner {
                 smuggling(h, &mut out);
                 hidden_text(h, &mut out);
             }
+            super::smuggle::downloads(&input.downloads, &mut out);
             out.dedup_by(|a, b| a.tag == b.tag);
             Ok(out)
         })
@@ -240,6 +257,43 @@ mod tests {
             tags("<a href=\"data:application/octet-stream;base64,TVqQ\">x</a>"),
             vec![TAG_DATA_URI_EXEC]
         );
+    }
+
+    /// Issue 18: the blob split into an array and the API name split into
+    /// concatenated pieces.
+    #[test]
+    fn issue_18_split_smuggling_is_joined() {
+        let pieces: Vec<String> = (0..40).map(|_| format!("\"{}\"", "QUJD".repeat(30))).collect();
+        let html = format!(
+            "<script>var p=[{}];var b=new window['Bl'+'ob']([atob(p.join(''))]);var u=URL[\"createObj\"+\"ectURL\"](b);</script>",
+            pieces.join(",\n")
+        );
+        assert_eq!(tags(&html), vec![TAG_SMUGGLING]);
+        // An ordinary script with short strings and a join is not smuggling.
+        assert!(tags("<script>var a=['x','y'].join('-')+\"z\";</script>").is_empty());
+    }
+
+    /// Issue 18: `<a href="data:;base64,..." download="invoice.exe">`.
+    #[test]
+    fn issue_18_download_links() {
+        use crate::scan::{InputOptions, ScanInput};
+        let scan = |html: &str| {
+            let raw = format!("From: a@b.test\r\nContent-Type: text/html\r\n\r\n{html}");
+            let input = ScanInput::parse(raw.into_bytes(), &InputOptions::default());
+            let mut out = Vec::new();
+            super::super::smuggle::downloads(&input.downloads, &mut out);
+            out.into_iter().map(|f| f.tag).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            scan("<a href=\"data:;base64,TVqQAAMAAAAEAAAA\" download=\"invoice.exe\">Invoice</a>"),
+            vec![TAG_DOWNLOAD_EXEC, TAG_DATA_DOWNLOAD]
+        );
+        assert_eq!(
+            scan("<a href=\"https://cdn.example.com/setup.msi\" download>Get it</a>"),
+            vec![TAG_DOWNLOAD_EXEC]
+        );
+        // A newsletter offering its PDF for download is fine.
+        assert!(scan("<a href=\"https://news.example.com/issue-12.pdf\" download>PDF</a>").is_empty());
     }
 
     #[test]

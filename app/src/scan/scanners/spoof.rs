@@ -1,6 +1,9 @@
 //! Spoofing: display names that carry another address or a protected brand,
-//! and lookalike domains (Unicode confusables or a small edit distance)
-//! against the protected-domain list, for the sender and for linked hosts.
+//! lookalike domains (Unicode confusables, punycode decoded first, or a
+//! small edit distance) against the protected-domain list, for the sender
+//! and for linked hosts, and deceptive links (issue 18): a domain in a URL's
+//! userinfo (`https://paypal.com@evil.test/`), and link text that shows one
+//! domain while the link goes to another.
 
 use crate::domain::Finding;
 use crate::scan::urls::registrable;
@@ -16,8 +19,16 @@ pub const TAG_DISPLAY_NAME_BRAND: &str = "SPOOF_DISPLAY_NAME_BRAND";
 pub const TAG_LOOKALIKE_DOMAIN: &str = "SPOOF_LOOKALIKE_DOMAIN";
 /// A linked host imitates a protected domain.
 pub const TAG_URL_LOOKALIKE: &str = "URL_LOOKALIKE_DOMAIN";
+/// A link's userinfo looks like a domain: `https://paypal.com@evil.test/`
+/// goes to evil.test while showing paypal.com.
+pub const TAG_URL_USERINFO: &str = "URL_USERINFO_DOMAIN";
+/// A link's visible text is a domain (or URL) of another registrable domain
+/// than where the link goes.
+pub const TAG_LINK_TEXT_MISMATCH: &str = "URL_TEXT_DOMAIN_MISMATCH";
 /// Every tag this scanner can emit.
 pub const TAGS: &[&str] = &[
+    TAG_URL_USERINFO,
+    TAG_LINK_TEXT_MISMATCH,
     TAG_DISPLAY_NAME_ADDRESS,
     TAG_DISPLAY_NAME_BRAND,
     TAG_LOOKALIKE_DOMAIN,
@@ -103,20 +114,26 @@ impl SpoofScanner {
                 break;
             }
         }
+        out.extend(super::links::deceptive(input));
         out
     }
 }
 
 /// Confusable skeleton (UTS #39) of an IDN-decoded domain.
 fn skeleton(domain: &str) -> String {
-    let (unicode, _) = idna_to_unicode(domain);
-    unicode_security::skeleton(&unicode).collect::<String>().replace("rn", "m")
+    unicode_security::skeleton(&idna_to_unicode(domain))
+        .collect::<String>()
+        .replace("rn", "m")
 }
 
-fn idna_to_unicode(domain: &str) -> (String, bool) {
-    match url::Url::parse(&format!("http://{domain}/")) {
-        Ok(u) => (u.host_str().unwrap_or(domain).to_string(), true),
-        Err(_) => (domain.to_string(), false),
+/// The Unicode form of a domain: hosts from `url` and many From addresses
+/// are punycode (`xn--80ak6aa92e.com`), whose skeleton would be itself, so
+/// a homograph of apple.com went unseen (issue 18). A label that does not
+/// decode is kept as written.
+fn idna_to_unicode(domain: &str) -> String {
+    match idna::domain_to_unicode(domain) {
+        (unicode, Ok(())) => unicode,
+        (_, Err(_)) => domain.to_string(),
     }
 }
 
@@ -172,5 +189,17 @@ mod tests {
             vec![TAG_URL_LOOKALIKE]
         );
         assert!(tags("From: Alice <alice@example.org>\r\n\r\nsee https://example.org/").is_empty());
+    }
+
+    /// Issue 18: punycode homographs (аррӏе.com) of a protected domain.
+    #[test]
+    fn issue_18_punycode_homographs_are_decoded() {
+        assert_eq!(
+            tags("From: a@b.test\r\n\r\nsign in at https://xn--80ak6aa92e.com/id"),
+            vec![TAG_URL_LOOKALIKE]
+        );
+        assert_eq!(tags("From: id@xn--80ak6aa92e.com\r\n\r\nx"), vec![TAG_LOOKALIKE_DOMAIN]);
+        // A genuine IDN that imitates nothing stays clean.
+        assert!(tags("From: info@xn--mnchen-3ya.de\r\n\r\nsee https://xn--bcher-kva.example/").is_empty());
     }
 }

@@ -10,8 +10,12 @@ use std::time::Duration;
 pub const TAG_LIMIT: &str = "MIME_LIMIT_EXCEEDED";
 /// The message is not parseable MIME at all.
 pub const TAG_UNPARSEABLE: &str = "MIME_UNPARSEABLE";
+/// MIME parts past the part-count bound, or a message/rfc822 nested past
+/// the depth bound, were never scanned (issue 18: an `invoice.exe` after
+/// 1,000 parts or at depth 7 passed with only MIME_LIMIT_EXCEEDED).
+pub const TAG_UNINSPECTED: &str = "MIME_UNINSPECTED";
 /// Every tag this scanner can emit.
-pub const TAGS: &[&str] = &[TAG_LIMIT, TAG_UNPARSEABLE];
+pub const TAGS: &[&str] = &[TAG_LIMIT, TAG_UNPARSEABLE, TAG_UNINSPECTED];
 
 /// Structure scanner.
 #[derive(Debug, Default)]
@@ -40,6 +44,9 @@ impl Scanner for StructureScanner {
                 out.push(Finding::new(TAG_UNPARSEABLE, input.notes.join("; ")));
             } else if !input.notes.is_empty() {
                 out.push(Finding::new(TAG_LIMIT, input.notes.join("; ")));
+            }
+            if !input.unscanned.is_empty() {
+                out.push(Finding::new(TAG_UNINSPECTED, input.unscanned.join("; ")));
             }
             Ok(out)
         })
