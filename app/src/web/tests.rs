@@ -431,3 +431,135 @@ async fn open_event_streams_do_not_block_shutdown() {
     assert!(matches!(done, Ok(Ok(Ok(())))), "server did not stop with an open stream: {done:?}");
     drop(stream);
 }
+
+/// Issue 16, hole 1: the lockout was checked before bcrypt and the failure
+/// recorded after, so parallel wrong passwords were all evaluated. Now at
+/// most `limit` of them reach bcrypt; the rest get 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_16_parallel_wrong_passwords_cannot_outrun_the_lockout() {
+    let f = fixture().await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let app = f.app.clone();
+        set.spawn(async move {
+            let r = send(
+                &app,
+                req(&Method::POST, "/login", "192.0.2.7")
+                    .header(header::COOKIE, "postern_login=tok")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from("_csrf=tok&password=wrong"))
+                    .unwrap(),
+            )
+            .await;
+            r.status()
+        });
+    }
+    let statuses: Vec<StatusCode> = set.join_all().await;
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let wrong = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert_eq!((wrong, refused), (3, 37), "limit is 3: {statuses:?}");
+    assert_eq!(f.state.limiter.evaluations(), 3, "bcrypt ran only for reserved attempts");
+}
+
+/// Issue 16, hole 6: any `Host` was served (DNS rebinding). Every route
+/// refuses a foreign host with 421, hardened like any other response.
+#[tokio::test]
+async fn issue_16_every_route_refuses_a_foreign_host() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    for (spec, _) in routes() {
+        let r = send(
+            &f.app,
+            req(&spec.method, &concrete(spec.path), "127.0.0.1")
+                .header(header::HOST, "attacker.example")
+                .header(header::COOKIE, &session)
+                .header("x-csrf-token", &csrf)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST, "{} {}", spec.method, spec.path);
+        assert_hardened(&r, "421");
+    }
+    let ok = send(
+        &f.app,
+        req(&Method::GET, "/metrics", "127.0.0.1")
+            .header(header::HOST, "127.0.0.1:8025")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::OK, "the listen address is a valid host");
+}
+
+/// Issue 16, hole 6 (defence in depth): a state-changing request that a
+/// browser marks as cross-site is refused even with a valid token.
+#[tokio::test]
+async fn issue_16_cross_site_writes_are_refused() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let put = |extra: (&'static str, &'static str)| {
+        req(&Method::PUT, "/api/settings", "127.0.0.1")
+            .header(header::COOKIE, &session)
+            .header("x-csrf-token", &csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(extra.0, extra.1)
+            .body(Body::from(r#"{"threshold_flag": 4.5}"#))
+            .unwrap()
+    };
+    for bad in [
+        ("origin", "https://attacker.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let r = send(&f.app, put(bad)).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{bad:?}");
+        assert_hardened(&r, "cross-site");
+    }
+    for good in [("origin", "http://127.0.0.1:8025"), ("sec-fetch-site", "same-origin")] {
+        assert_eq!(send(&f.app, put(good)).await.status(), StatusCode::OK, "{good:?}");
+    }
+}
+
+/// Issue 16, hole 5: responses made by layers (413 from the body limit,
+/// 408 from the request timeout) went out without the security headers.
+/// Every route that takes a body is walked for both.
+#[tokio::test]
+async fn issue_16_layer_made_errors_carry_the_headers() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let bodied: Vec<_> = routes().into_iter().filter(|(s, _)| s.method != Method::GET).collect();
+    assert!(bodied.len() > 20, "the table lost routes");
+    for (spec, _) in &bodied {
+        let r = send(
+            &f.app,
+            req(&spec.method, &concrete(spec.path), "127.0.0.1")
+                .header(header::COOKIE, &session)
+                .header("x-csrf-token", &csrf)
+                .header(header::CONTENT_LENGTH, security::BODY_LIMIT + 1)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{} {}", spec.method, spec.path);
+        assert_hardened(&r, "413");
+    }
+    // A body that never finishes: paused time jumps to the deadline as soon
+    // as nothing else can run, so this proves the 408 without waiting.
+    tokio::time::pause();
+    for (spec, _) in &bodied {
+        let never = Body::from_stream(futures::stream::pending::<Result<axum::body::Bytes, std::io::Error>>());
+        let r = send(
+            &f.app,
+            req(&spec.method, &concrete(spec.path), "127.0.0.1")
+                .header(header::COOKIE, &session)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(never)
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT, "{} {}", spec.method, spec.path);
+        assert_hardened(&r, "408");
+    }
+}
