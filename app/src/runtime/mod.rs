@@ -6,8 +6,10 @@
 mod digest;
 mod intel;
 mod ops;
+mod outbound;
 mod quarantine;
 pub mod tags;
+pub use outbound::refused_outbound_urls;
 mod upkeep;
 
 pub use digest::LinkError;
