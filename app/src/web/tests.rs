@@ -563,3 +563,116 @@ async fn issue_16_layer_made_errors_carry_the_headers() {
         assert_hardened(&r, "408");
     }
 }
+
+/// A local server that records the `Password` header of every request and
+/// answers with `reply`.
+async fn recorder(reply: Response<Body>) -> (String, Arc<std::sync::Mutex<Vec<Option<String>>>>) {
+    let seen: Arc<std::sync::Mutex<Vec<Option<String>>>> = Arc::default();
+    let log = seen.clone();
+    let (parts, body) = reply.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    let app = Router::new().fallback(move |h: axum::http::HeaderMap| {
+        let (log, parts, body) = (log.clone(), parts.clone(), body.clone());
+        async move {
+            log.lock().unwrap().push(h.get("password").map(|v| v.to_str().unwrap().to_string()));
+            Response::from_parts(parts, Body::from(body))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, seen)
+}
+
+async fn api(f: &Fixture, session: &str, csrf: &str, method: Method, path: &str, body: serde_json::Value) -> (StatusCode, String) {
+    let r = send(
+        &f.app,
+        req(&method, path, "127.0.0.1")
+            .header(header::COOKIE, session)
+            .header("x-csrf-token", csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await;
+    let s = r.status();
+    (s, text(r).await)
+}
+
+/// Issue 16, hole 3: the Rspamd client followed a cross-origin 307 and
+/// re-sent `Password`, and showed the admin the upstream body; a changed
+/// controller URL received the stored password.
+#[tokio::test]
+async fn issue_16_the_controller_password_never_leaves_its_endpoint() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let (elsewhere, elsewhere_seen) = recorder(Response::new(Body::from("{}"))).await;
+    let redirect = Response::builder()
+        .status(307)
+        .header(header::LOCATION, format!("{elsewhere}/learnspam"))
+        .body(Body::from("<html>upstream secret page</html>"))
+        .unwrap();
+    let (controller, seen) = recorder(redirect).await;
+    let put = |url: &str| serde_json::json!({ "rspamd_controller_url": url });
+    assert_eq!(
+        api(&f, &session, &csrf, Method::PUT, "/api/settings", put(&controller)).await.0,
+        StatusCode::OK
+    );
+    let secret = serde_json::json!({ "value": "controller-pw" });
+    let (s, _) = api(&f, &session, &csrf, Method::PUT, "/api/settings/secrets/rspamd_password", secret).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let (s, body) = api(
+        &f,
+        &session,
+        &csrf,
+        Method::POST,
+        "/api/messages/1/learn-spam",
+        serde_json::json!({}),
+    )
+    .await;
+    assert!(!s.is_success(), "a redirect is not a success: {s} {body}");
+    assert!(!body.contains("upstream secret page"), "{body}");
+    assert_eq!(seen.lock().unwrap().as_slice(), [Some("controller-pw".to_string())]);
+    assert!(elsewhere_seen.lock().unwrap().is_empty(), "the redirect was not followed");
+
+    // Moving the controller drops the stored password.
+    assert_eq!(
+        api(&f, &session, &csrf, Method::PUT, "/api/settings", put(&elsewhere)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(f.state.rt.rspamd_password().await.unwrap(), None);
+    api(
+        &f,
+        &session,
+        &csrf,
+        Method::POST,
+        "/api/messages/1/learn-spam",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(elsewhere_seen.lock().unwrap().as_slice(), [None], "no password sent to the new URL");
+}
+
+/// Issue 16, hole 3: an account moved to another host with an empty
+/// password kept the stored one, and "Test login" sent it there.
+#[tokio::test]
+async fn issue_16_moving_an_account_needs_its_password_again() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let acct = |host: &str, pass: &str| serde_json::json!({ "name": "bob", "host": host, "port": "1", "tls": "plain", "user": "bob", "pass": pass, "folders": "INBOX" });
+    let (s, body) = api(&f, &session, &csrf, Method::POST, "/api/accounts", acct("127.0.0.1", "bob-pw")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/accounts/bob", acct("127.0.0.2", "")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("password again"), "{body}");
+    assert_eq!(
+        f.state.rt.store.account("bob").await.unwrap().unwrap().host,
+        "127.0.0.1",
+        "unchanged"
+    );
+    let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/accounts/bob", acct("127.0.0.1", "")).await;
+    assert_eq!(s, StatusCode::OK, "same server, password kept: {body}");
+    let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/accounts/bob", acct("127.0.0.3", "new-pw")).await;
+    assert_eq!(s, StatusCode::OK, "a typed password may go anywhere: {body}");
+}
