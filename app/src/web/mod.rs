@@ -123,7 +123,12 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::GET, "/digest/{token}", Public), get(digest::confirm_page)),
         (spec(M::POST, "/digest/{token}", Public), post(digest::redeem)),
         (spec(M::GET, "/metrics", MetricsCidr), get(health::metrics)),
-        (spec(M::POST, "/api/scan", ScanCidr), post(health::scan_api)),
+        (
+            spec(M::POST, "/api/scan", ScanCidr),
+            // The documented limit is BODY_LIMIT; without this the Bytes
+            // extractor's own 2 MB default applied (issue 16).
+            post(health::scan_api).layer(axum::extract::DefaultBodyLimit::max(security::BODY_LIMIT)),
+        ),
         (spec(M::POST, "/logout", Session), post(auth::logout)),
         (spec(M::GET, "/health", Session), get(health::health)),
         (spec(M::GET, "/events", Session), get(sse::events)),

@@ -26,11 +26,13 @@ pub(crate) struct Nonce(pub(crate) String);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientIp(pub(crate) IpAddr);
 
-/// The Content-Security-Policy of every page: nothing inline without the
-/// nonce, nothing from other origins, never framed.
+/// The Content-Security-Policy of every page: no script without the nonce
+/// (every `<script>`, inline or not, carries it, so `'self'` is not needed
+/// and would let any same-origin file run), nothing from other origins,
+/// never framed.
 pub(crate) fn page_csp(nonce: &str) -> String {
     format!(
-        "default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; \
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; \
          connect-src 'self'; font-src 'self'; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; \
          base-uri 'none'; object-src 'none'"
     )
@@ -184,6 +186,14 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("127.0.0.1"));
         h.append("x-forwarded-for", HeaderValue::from_bytes(b"\xff").unwrap());
         assert_eq!(resolve(peer, &h, &trusted), peer);
+    }
+
+    /// Issue 16: `script-src 'self'` sat beside the nonce.
+    #[test]
+    fn issue_16_scripts_need_the_nonce() {
+        let csp = page_csp("abc");
+        let script = csp.split(';').find(|d| d.trim().starts_with("script-src")).unwrap();
+        assert_eq!(script.trim(), "script-src 'nonce-abc'");
     }
 
     #[test]

@@ -676,3 +676,35 @@ async fn issue_16_moving_an_account_needs_its_password_again() {
     let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/accounts/bob", acct("127.0.0.3", "new-pw")).await;
     assert_eq!(s, StatusCode::OK, "a typed password may go anywhere: {body}");
 }
+
+/// Issue 16: `/api/scan` took at most about 2 MB (the extractor default)
+/// though the limit is documented as 32 MiB.
+#[tokio::test]
+async fn issue_16_scan_api_takes_messages_above_two_megabytes() {
+    let f = fixture().await;
+    let mut raw = b"From: a@b.example\r\nSubject: big\r\n\r\n".to_vec();
+    raw.resize(3 * 1024 * 1024, b'a');
+    let r = send(&f.app, req(&Method::POST, "/api/scan", "127.0.0.1").body(Body::from(raw)).unwrap()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Issue 16: `last_seen` was written at most once a minute, so the idle
+/// expiry could fire up to 60 s early.
+#[tokio::test]
+async fn issue_16_idle_expiry_counts_from_the_last_request() {
+    let f = fixture().await;
+    let (session, _) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let get = || {
+        req(&Method::GET, "/api/status", "127.0.0.1")
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap()
+    };
+    f.clock.advance(chrono::Duration::seconds(59));
+    assert_eq!(send(&f.app, get()).await.status(), StatusCode::OK);
+    // 29 min 30 s after the last request: still inside the 30-minute idle window.
+    f.clock.advance(chrono::Duration::seconds(29 * 60 + 30));
+    assert_eq!(send(&f.app, get()).await.status(), StatusCode::OK);
+    f.clock.advance(chrono::Duration::seconds(30 * 60 + 1));
+    assert_eq!(send(&f.app, get()).await.status(), StatusCode::UNAUTHORIZED);
+}
