@@ -162,7 +162,9 @@ mod tests {
     fn issue_16_database_and_wal_files_are_private() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.db");
-        let clock: SharedClock = Arc::new(crate::clock::TestClock::new(chrono::Utc::now()));
+        let clock: SharedClock = Arc::new(crate::clock::TestClock::new(
+            chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        ));
         let _store = Store::open(&path, &[1u8; 32], clock).unwrap();
         for suffix in ["", "-wal", "-shm"] {
             let p = format!("{}{suffix}", path.display());
