@@ -184,6 +184,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(ioc(cmd, &config.settings))
         }
         Command::CheckConfig => match Config::from_process_env() {
+            Ok(c) if !runtime::refused_outbound_urls(&c.settings).is_empty() => {
+                for (var, why) in runtime::refused_outbound_urls(&c.settings) {
+                    eprintln!("{var}: refused by the SSRF guard: {why}");
+                }
+                Ok(ExitCode::from(2))
+            }
             Ok(c) => {
                 println!("configuration OK: {} account(s) from {}", c.accounts.len(), c.config_path.display());
                 for a in &c.accounts {

@@ -261,12 +261,17 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
     let before = ctx.problems.len();
     let name: Option<String> = ctx.required(m, "name", path, "a short unique name such as `alice`");
     if let Some(n) = &name
-        && (n.is_empty() || n.len() > 64 || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)))
+        && (n.is_empty()
+            || n.len() > 64
+            || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+            // The name becomes a folder under the EML store and a URL path
+            // segment: `.`, `..` and other dot-led names are refused (issue 16).
+            || !n.starts_with(|c: char| c.is_ascii_alphanumeric()))
     {
         ctx.problems.push(Problem::new(
             format!("{path}.name"),
             format!("{n:?} is not a valid name"),
-            "use 1-64 letters, digits, - _ . @",
+            "use 1-64 letters, digits, - _ . @, starting with a letter or digit",
         ));
     }
     let host: Option<String> = ctx.required(m, "host", path, "the IMAP server, e.g. imap.example.org");
@@ -545,6 +550,19 @@ mod tests {
         assert_eq!(a[0].quarantine_folder, "Quarantine");
         assert_eq!(a[0].mode, Mode::Enforce);
         assert_eq!(a[0].start_at, StartAt::New);
+    }
+
+    /// Issue 16: `.` and `..` were accepted as account names.
+    #[test]
+    fn issue_16_dot_names_are_refused() {
+        for bad in [".", "..", ".hidden", "-x", "@x"] {
+            let (_, _, p) = parse(&format!(
+                "accounts:\n  - {{name: \"{bad}\", host: imap.example.org, user: u, pass: s3cr3t-Pw}}\n"
+            ));
+            assert!(p.iter().any(|p| p.path.ends_with(".name")), "{bad}: {p:?}");
+        }
+        let (_, _, p) = parse("accounts:\n  - {name: alice.work, host: imap.example.org, user: u, pass: s3cr3t-Pw}\n");
+        assert!(p.is_empty(), "{p:?}");
     }
 
     #[test]

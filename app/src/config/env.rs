@@ -71,6 +71,13 @@ pub struct WebSettings {
     pub login_max_failures: u32,
     /// How long a lockout lasts (`POSTERN_LOGIN_LOCKOUT_MINS`, default 15).
     pub login_lockout: Duration,
+    /// Login attempts from all clients together per lockout window before
+    /// every login is refused (`POSTERN_LOGIN_MAX_ATTEMPTS_GLOBAL`, default 100).
+    pub login_max_global: u32,
+    /// `Host` values the dashboard answers to (`POSTERN_ALLOWED_HOSTS`,
+    /// comma-separated `host[:port]`); empty means the host of
+    /// `POSTERN_PUBLIC_URL` and the listen address.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for WebSettings {
@@ -84,6 +91,8 @@ impl Default for WebSettings {
             session_max: Duration::from_secs(12 * 3600),
             login_max_failures: 5,
             login_lockout: Duration::from_secs(15 * 60),
+            login_max_global: 100,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -380,6 +389,16 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         session_max: Duration::from_secs(3600 * r.ranged("POSTERN_SESSION_MAX_HOURS", 12, 1, 24 * 30, "hours")),
         login_max_failures: r.ranged("POSTERN_LOGIN_MAX_FAILURES", 5, 1, 100, "attempts") as u32,
         login_lockout: Duration::from_secs(60 * r.ranged("POSTERN_LOGIN_LOCKOUT_MINS", 15, 1, 24 * 60, "minutes")),
+        login_max_global: r.ranged("POSTERN_LOGIN_MAX_ATTEMPTS_GLOBAL", 100, 1, 100_000, "attempts") as u32,
+        allowed_hosts: r
+            .get("POSTERN_ALLOWED_HOSTS")
+            .map(|v| {
+                v.split(',')
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     let scan = ScanSettings {
         trusted_hops: r.ranged("POSTERN_TRUSTED_HOPS", 1, 1, 20, "hops") as u32,

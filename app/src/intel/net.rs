@@ -125,13 +125,6 @@ impl SafeClient {
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, IntelError> {
         request.send().await.map_err(http_error)
     }
-
-    /// The underlying client, for callers that build requests themselves.
-    /// They must call [`SafeClient::check_url`] on every URL first: literal
-    /// IP hosts bypass the resolver and only that check stops them.
-    pub fn client(&self) -> reqwest::Client {
-        self.inner.clone()
-    }
 }
 
 /// Maps a reqwest failure to [`IntelError::Http`], except that a refusal

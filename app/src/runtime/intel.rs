@@ -98,7 +98,7 @@ impl Intel {
         } else {
             Some(Arc::new(FeedManager::new(
                 specs,
-                client.client(),
+                client.clone(),
                 i.cache_dir.join("feeds"),
                 clock.clone(),
             )))
@@ -125,7 +125,7 @@ impl Intel {
             clock: clock.clone(),
         });
         let rdap = if i.rdap {
-            let r = rdap::RdapScanner::new(client.client(), cache.clone(), clock.clone())
+            let r = rdap::RdapScanner::new(client.clone(), cache.clone(), clock.clone())
                 .map_err(|e| RuntimeError::Invalid(e.to_string()))?
                 .with_new_days(i.new_domain_days);
             let path = i.cache_dir.join("rdap-dns.json");
@@ -146,7 +146,7 @@ impl Intel {
         }
         match &i.abuseipdb_key {
             Some(key) => scanners.push(Arc::new(abuseipdb::AbuseIpdbScanner::new(
-                client.client(),
+                client.clone(),
                 &i.abuseipdb_url,
                 key,
                 cache.clone(),
@@ -156,7 +156,7 @@ impl Intel {
         }
         match &i.virustotal_key {
             Some(key) => scanners.push(Arc::new(virustotal::VirusTotalScanner::new(
-                client.client(),
+                client.clone(),
                 &i.virustotal_url,
                 key,
                 cache.clone(),

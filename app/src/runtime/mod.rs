@@ -6,8 +6,10 @@
 mod digest;
 mod intel;
 mod ops;
+mod outbound;
 mod quarantine;
 pub mod tags;
+pub use outbound::refused_outbound_urls;
 mod upkeep;
 
 pub use digest::LinkError;
@@ -30,7 +32,7 @@ const OVERRIDES_KEY: &str = "overrides";
 const ADMIN_HASH_KEY: &str = "admin_password_hash";
 /// Secret settings the dashboard manages: (key, label). Values are sealed
 /// with the store key and never shown again once saved.
-pub const SECRET_KEYS: &[(&str, &str)] = &[("rspamd_password", "Rspamd controller password")];
+pub const SECRET_KEYS: &[(&str, &str)] = &[(RSPAMD_PASSWORD_KEY, "Rspamd controller password")];
 /// Scanners an operator may switch off (built-in heuristics always run).
 pub const SWITCHABLE: &[&str] = &["rspamd", "clamav", "yara"];
 
@@ -204,11 +206,19 @@ impl Runtime {
     /// Validates, builds, stores and swaps in new overrides.
     pub async fn set_overrides(&self, o: Overrides, actor: &str) -> Result<(), RuntimeError> {
         o.validate()?;
+        let before = self.effective_scan(&self.overrides().await?).rspamd_controller_url;
+        let after = self.effective_scan(&o).rspamd_controller_url;
         let pipeline = self.build(&o).await?;
         let json = serde_json::to_string(&o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.store.set_setting(OVERRIDES_KEY, Some(&json), actor).await?;
         self.live.swap(pipeline);
         tracing::info!(?o, "settings changed; pipeline rebuilt");
+        // Issue 16: a stored password follows its endpoint, never a new one.
+        // Whoever moves the controller elsewhere must enter its password again.
+        if !same_origin(before.as_deref(), after.as_deref()) && self.store.has_secret_setting(RSPAMD_PASSWORD_KEY).await? {
+            self.store.set_secret_setting(RSPAMD_PASSWORD_KEY, None, actor).await?;
+            tracing::warn!("Rspamd controller moved to another origin; its stored password was dropped");
+        }
         Ok(())
     }
 
@@ -233,13 +243,20 @@ impl Runtime {
         Ok(self.effective_scan(&self.overrides().await?).rspamd_controller_url)
     }
 
-    /// The Rspamd controller password: the dashboard's, else the environment's.
+    /// The Rspamd controller password: the dashboard's (dropped whenever the
+    /// controller moves), else the environment's, but the environment's only
+    /// while the controller is still the environment's own origin: a URL
+    /// changed in the dashboard must not receive it (issue 16).
     pub async fn rspamd_password(&self) -> Result<Option<String>, RuntimeError> {
-        Ok(self
-            .store
-            .secret_setting("rspamd_password")
-            .await?
-            .or_else(|| self.settings.scan.rspamd_password.clone()))
+        if let Some(p) = self.store.secret_setting(RSPAMD_PASSWORD_KEY).await? {
+            return Ok(Some(p));
+        }
+        let url = self.controller_url().await?;
+        let env = &self.settings.scan;
+        Ok(env
+            .rspamd_password
+            .clone()
+            .filter(|_| same_origin(url.as_deref(), env.rspamd_controller_url.as_deref())))
     }
 
     /// The admin's bcrypt hash: one set in the dashboard wins over the environment's.
@@ -255,6 +272,20 @@ impl Runtime {
     /// copy of the database never show it).
     pub async fn set_admin_hash(&self, hash: &str, actor: &str) -> Result<(), RuntimeError> {
         Ok(self.store.set_secret_setting(ADMIN_HASH_KEY, Some(hash), actor).await?)
+    }
+}
+
+/// The stored-secret key of the Rspamd controller password.
+const RSPAMD_PASSWORD_KEY: &str = "rspamd_password";
+
+/// Whether two endpoint URLs share scheme, host and port (both unset counts
+/// as the same; an unparseable URL matches nothing).
+fn same_origin(a: Option<&str>, b: Option<&str>) -> bool {
+    let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => origin(a).zip(origin(b)).is_some_and(|(a, b)| a.is_tuple() && a == b),
+        _ => false,
     }
 }
 

@@ -41,8 +41,11 @@ pub async fn learn(controller: Option<&str>, password: Option<&str>, raw: Vec<u8
         Class::Spam => "learnspam",
         Class::Ham => "learnham",
     };
+    // The request carries the controller password: a redirect (even a 307,
+    // which re-sends headers) must never take it to another origin (issue 16).
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()
         .map_err(|e| LearnError::Transport(e.to_string()))?;
@@ -53,10 +56,13 @@ pub async fn learn(controller: Option<&str>, password: Option<&str>, raw: Vec<u8
     let resp = req.send().await.map_err(|e| LearnError::Transport(e.to_string()))?;
     let status = resp.status();
     let body = resp.text().await.unwrap_or_default();
+    // Only Rspamd's own short `error` field is shown to the admin; any other
+    // body (an HTML page, a proxy's answer) is not echoed (issue 16).
     let detail = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-        .unwrap_or_else(|| body.chars().take(300).collect());
+        .map(|e| e.chars().filter(|c| !c.is_control()).take(120).collect())
+        .unwrap_or_else(|| "no error message".to_string());
     if status.is_success() {
         return Ok(format!("Rspamd learned it as {path}"));
     }

@@ -87,9 +87,13 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        restrict_permissions(path);
+        // The database holds sealed credentials and session hashes: if it
+        // cannot be made private, refuse to run rather than carry on with a
+        // world-readable file (issue 16).
         let mut conn = conn;
         migrations::migrate(&mut conn)?;
+        // After the first writes, so the WAL files exist and are covered.
+        restrict_permissions(path)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             secrets: SecretBox::new(key),
@@ -133,7 +137,44 @@ pub(crate) struct Ctx {
     pub(crate) now: String,
 }
 
-fn restrict_permissions(path: &Path) {
+/// 0600 on the database and its WAL and shared-memory files (which hold
+/// recent pages, secrets included).
+fn restrict_permissions(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        match std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn issue_16_database_and_wal_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let clock: SharedClock = Arc::new(crate::clock::TestClock::new(
+            chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        ));
+        let _store = Store::open(&path, &[1u8; 32], clock).unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let p = format!("{}{suffix}", path.display());
+            if let Ok(m) = std::fs::metadata(&p) {
+                assert_eq!(m.permissions().mode() & 0o777, 0o600, "{p}");
+            }
+        }
+        assert!(
+            std::fs::metadata(format!("{}-wal", path.display())).is_ok(),
+            "WAL mode leaves a -wal file"
+        );
+    }
 }

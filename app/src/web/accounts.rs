@@ -183,7 +183,7 @@ async fn save(st: &AppState, i: AccountInput, actor: &str) -> Result<String, Web
         (None, true) => return Err(WebError::NotFound),
         _ => {}
     }
-    let stored_pass = st.rt.store.account(&name).await?.map(|a| a.pass);
+    let stored = st.rt.store.account(&name).await?;
     let base = st
         .rt
         .settings
@@ -191,7 +191,18 @@ async fn save(st: &AppState, i: AccountInput, actor: &str) -> Result<String, Web
         .parent()
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
-    let cfg = to_config(&i, stored_pass, &base)?;
+    let cfg = to_config(&i, stored.as_ref().map(|a| a.pass.clone()), &base)?;
+    // Issue 16: a kept password goes only where it went before. Pointing
+    // the account at another server (or weakening its TLS) needs the
+    // password typed again, or "Test login" would hand it to that server.
+    if i.pass.is_empty()
+        && let Some(old) = &stored
+        && !same_endpoint(old, &cfg)
+    {
+        return Err(WebError::BadRequest(
+            "the server or its TLS settings changed: enter the password again".into(),
+        ));
+    }
     st.rt.store.upsert_account(&cfg, "web").await?;
     st.rt
         .store
@@ -208,6 +219,12 @@ async fn save(st: &AppState, i: AccountInput, actor: &str) -> Result<String, Web
         .await?;
     st.rt.manager.start_account(cfg).await;
     Ok(name)
+}
+
+/// Everything that decides where the password is sent and how safely.
+fn same_endpoint(a: &AccountConfig, b: &AccountConfig) -> bool {
+    (a.host.to_ascii_lowercase(), a.port, a.tls, a.tls_skip_verify, &a.ca_file, &a.user)
+        == (b.host.to_ascii_lowercase(), b.port, b.tls, b.tls_skip_verify, &b.ca_file, &b.user)
 }
 
 async fn remove(st: &AppState, name: &str, actor: &str) -> Result<(), WebError> {

@@ -4,6 +4,7 @@
 //! SHA-256, next to a per-session CSRF token that every unsafe request
 //! must echo (header `X-CSRF-Token` or form field `_csrf`).
 
+use super::limiter::Locked;
 use super::security::{ClientIp, Nonce, same};
 use super::templates::{PageCx, render};
 use super::{AppState, WebError};
@@ -19,9 +20,6 @@ use chrono::{DateTime, Utc};
 use cookie::{Cookie, SameSite};
 use minijinja::context;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// A logged-in admin, put in request extensions by [`require_session`].
@@ -137,9 +135,10 @@ pub(crate) async fn require_session(State(st): State<AppState>, req: Request, ne
             Err(r) => return r,
         }
     };
-    // One write a minute is enough to keep the idle clock honest.
-    if parse_time(&row.last_seen).is_none_or(|t| now - t > chrono::Duration::seconds(60)) {
-        let _ = st.rt.store.touch_session(&th).await;
+    // Every request moves the idle clock, so the idle expiry is exact
+    // (issue 16: writing at most once a minute let it fire 60 s early).
+    if let Err(e) = st.rt.store.touch_session(&th).await {
+        return WebError::from(e).into_response();
     }
     let mut req = req;
     req.extensions_mut().insert(Admin {
@@ -170,56 +169,6 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, Response> {
         return Err(forbidden());
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
-}
-
-/// Failed logins per client address, with lockout.
-pub(crate) struct LoginLimiter {
-    max: u32,
-    lockout: chrono::Duration,
-    map: Mutex<HashMap<IpAddr, (u32, DateTime<Utc>)>>,
-}
-
-impl LoginLimiter {
-    pub(crate) fn new(max: u32, lockout: Duration) -> Self {
-        Self {
-            max,
-            lockout: chrono::Duration::from_std(lockout).unwrap_or(chrono::Duration::minutes(15)),
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Minutes left when `ip` is locked out.
-    pub(crate) fn locked(&self, ip: IpAddr, now: DateTime<Utc>) -> Option<i64> {
-        let m = self.map.lock().ok()?;
-        let (n, since) = m.get(&ip)?;
-        let until = *since + self.lockout;
-        (*n >= self.max && now < until).then(|| (until - now).num_minutes() + 1)
-    }
-
-    /// Records a failure; failures older than the lockout window are forgotten.
-    pub(crate) fn fail(&self, ip: IpAddr, now: DateTime<Utc>) {
-        if let Ok(mut m) = self.map.lock() {
-            if m.len() > 10_000 {
-                let lockout = self.lockout;
-                m.retain(|_, (_, since)| now - *since < lockout);
-            }
-            let e = m.entry(ip).or_insert((0, now));
-            if now - e.1 >= self.lockout {
-                *e = (0, now);
-            }
-            e.0 += 1;
-            if e.0 >= self.max {
-                // The lockout runs from the failure that triggered it.
-                e.1 = now;
-            }
-        }
-    }
-
-    pub(crate) fn clear(&self, ip: IpAddr) {
-        if let Ok(mut m) = self.map.lock() {
-            m.remove(&ip);
-        }
-    }
 }
 
 pub(crate) async fn login_page(State(st): State<AppState>, Extension(nonce): Extension<Nonce>) -> Response {
@@ -259,8 +208,10 @@ pub(crate) async fn login(
         return forbidden();
     }
     let now = st.rt.clock.now();
-    if let Some(mins) = st.limiter.locked(ip, now) {
-        let msg = format!("Too many failed attempts from your address. Try again in {mins} minute(s).");
+    // Reserve the attempt before bcrypt runs (issue 16): parallel requests
+    // cannot all slip past the check and be evaluated.
+    if let Err(Locked(mins)) = st.limiter.reserve(ip, now) {
+        let msg = format!("Too many failed attempts. Try again in {mins} minute(s).");
         return login_response(&st, &nonce, StatusCode::TOO_MANY_REQUESTS, Some(&msg));
     }
     let stored = match st.rt.admin_hash().await {
@@ -271,10 +222,7 @@ pub(crate) async fn login(
         let msg = "No admin password is configured. Set POSTERN_ADMIN_PASSWORD_HASH (see `postern hash-password`).";
         return login_response(&st, &nonce, StatusCode::SERVICE_UNAVAILABLE, Some(msg));
     };
-    let pw = field("password");
-    let ok = tokio::task::spawn_blocking(move || bcrypt::verify(pw, &stored).unwrap_or(false))
-        .await
-        .unwrap_or(false);
+    let ok = st.limiter.verify(field("password"), stored).await;
     let mut audit = AuditEntry {
         actor: "admin:admin".into(),
         event: "login".into(),
@@ -282,19 +230,18 @@ pub(crate) async fn login(
         ..Default::default()
     };
     if !ok {
-        st.limiter.fail(ip, now);
         audit.event = "login_failed".into();
-        let _ = st.rt.store.audit(audit).await;
+        record(&st, audit).await;
         tracing::warn!(%ip, "failed dashboard login");
         return login_response(&st, &nonce, StatusCode::UNAUTHORIZED, Some("Wrong password."));
     }
-    st.limiter.clear(ip);
+    st.limiter.succeeded(ip);
     prune_sessions(&st).await;
     let (tok, csrf) = (token(), token());
     if let Err(e) = st.rt.store.create_session(&hash(&tok), &csrf, &ip.to_string()).await {
         return WebError::from(e).into_response();
     }
-    let _ = st.rt.store.audit(audit).await;
+    record(&st, audit).await;
     let mut resp = Redirect::to("/").into_response();
     let h = resp.headers_mut();
     h.append(
@@ -326,18 +273,31 @@ async fn prune_sessions(st: &AppState) {
     }
 }
 
+/// Writes an audit row; a failure is logged loudly rather than dropped,
+/// since a missing login or logout row is what an investigation looks for.
+async fn record(st: &AppState, entry: AuditEntry) {
+    let event = entry.event.clone();
+    if let Err(e) = st.rt.store.audit(entry).await {
+        tracing::error!(error = %e, %event, "cannot write the audit row");
+    }
+}
+
 pub(crate) async fn logout(State(st): State<AppState>, Extension(admin): Extension<Admin>) -> Response {
-    let _ = st.rt.store.delete_session(&admin.token_hash).await;
-    let _ = st
-        .rt
-        .store
-        .audit(AuditEntry {
+    // A session that could not be deleted is still valid: saying "logged
+    // out" would be a lie, so the failure is reported.
+    if let Err(e) = st.rt.store.delete_session(&admin.token_hash).await {
+        return WebError::from(e).into_response();
+    }
+    record(
+        &st,
+        AuditEntry {
             actor: admin.actor().into(),
             event: "logout".into(),
             detail: String::new(),
             ..Default::default()
-        })
-        .await;
+        },
+    )
+    .await;
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut()
         .append(header::SET_COOKIE, set_cookie(&st, cookie_name(&st), "", Some(Duration::ZERO)));
@@ -358,11 +318,7 @@ async fn change_password(st: &AppState, admin: &Admin, p: PasswordChange) -> Res
         return Err(WebError::BadRequest("the new passwords do not match".into()));
     }
     let stored = st.rt.admin_hash().await?.unwrap_or_default();
-    let current = p.current;
-    let ok = tokio::task::spawn_blocking(move || bcrypt::verify(current, &stored).unwrap_or(false))
-        .await
-        .unwrap_or(false);
-    if !ok {
+    if !st.limiter.verify(p.current, stored).await {
         return Err(WebError::BadRequest("the current password is wrong".into()));
     }
     let new = p.new;
@@ -396,24 +352,4 @@ pub(crate) async fn change_password_api(
 
 pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lockout_after_max_failures_then_expiry() {
-        let l = LoginLimiter::new(3, Duration::from_secs(600));
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
-        l.fail(ip, t0);
-        l.fail(ip, t0);
-        assert_eq!(l.locked(ip, t0), None);
-        l.fail(ip, t0);
-        assert!(l.locked(ip, t0).is_some());
-        assert!(l.locked(ip, t0 + chrono::Duration::minutes(9)).is_some());
-        assert_eq!(l.locked(ip, t0 + chrono::Duration::minutes(11)), None);
-        assert_eq!(l.locked("192.0.2.2".parse().unwrap(), t0), None, "other addresses unaffected");
-    }
 }

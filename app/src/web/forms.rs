@@ -12,9 +12,17 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use minijinja::context;
 
+/// Longest list pattern accepted.
+pub(crate) const MAX_PATTERN_LEN: usize = 254;
+
 /// Normalises a sender pattern: `user@domain`, `@domain` or `*.domain`.
 pub(crate) fn normalise_pattern(raw: &str) -> Result<String, String> {
     let p = raw.trim().to_ascii_lowercase();
+    // RFC 5321 caps a path at 256 octets; anything longer is not an address
+    // and would only bloat every pipeline rebuild (issue 16).
+    if p.len() > MAX_PATTERN_LEN {
+        return Err(format!("a pattern is at most {MAX_PATTERN_LEN} characters"));
+    }
     let (local, domain) = if let Some(d) = p.strip_prefix("*.") {
         (None, d)
     } else if let Some(d) = p.strip_prefix('@') {
@@ -252,6 +260,10 @@ mod tests {
         for bad in ["spam", "@localhost", "a b@x.example", "@", "*.", "x@", "@exa mple.com"] {
             assert!(normalise_pattern(bad).is_err(), "{bad}");
         }
+        // Issue 16: no length limit.
+        let long = format!("@{}example", "a.".repeat(150));
+        assert!(normalise_pattern(&long).is_err());
+        assert!(normalise_pattern(&format!("@{}.example", "a".repeat(60))).is_ok());
     }
 
     #[test]

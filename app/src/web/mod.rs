@@ -15,7 +15,9 @@ mod digest;
 mod error;
 mod forms;
 mod health;
+mod host;
 mod intel;
+mod limiter;
 mod messages;
 mod pages;
 mod security;
@@ -68,9 +70,11 @@ pub struct Inner {
     pub(crate) rt: Runtime,
     pub(crate) web: WebSettings,
     pub(crate) templates: minijinja::Environment<'static>,
-    pub(crate) limiter: auth::LoginLimiter,
+    pub(crate) limiter: limiter::LoginLimiter,
     pub(crate) shutdown: CancellationToken,
     pub(crate) metrics: health::HttpMetrics,
+    /// Grows by the bound address in [`serve_on`] (port 0 resolves there).
+    hosts: arc_swap::ArcSwap<host::AllowedHosts>,
 }
 
 impl std::ops::Deref for AppState {
@@ -81,11 +85,18 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    pub(crate) fn allowed_hosts(&self) -> Arc<host::AllowedHosts> {
+        self.hosts.load_full()
+    }
+
     /// State over a running system. `shutdown` ends open event streams.
     pub fn new(rt: Runtime, web: WebSettings, shutdown: CancellationToken) -> Result<Self, WebError> {
         let templates = templates::environment()?;
-        let limiter = auth::LoginLimiter::new(web.login_max_failures, web.login_lockout);
+        let limiter = limiter::LoginLimiter::new(web.login_max_failures, web.login_max_global, web.login_lockout);
+        let s = &rt.settings;
+        let hosts = host::AllowedHosts::new(&web.allowed_hosts, s.ops.digest.public_url.as_deref(), s.listen);
         Ok(Self(Arc::new(Inner {
+            hosts: arc_swap::ArcSwap::from_pointee(hosts),
             rt,
             web,
             templates,
@@ -112,7 +123,12 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::GET, "/digest/{token}", Public), get(digest::confirm_page)),
         (spec(M::POST, "/digest/{token}", Public), post(digest::redeem)),
         (spec(M::GET, "/metrics", MetricsCidr), get(health::metrics)),
-        (spec(M::POST, "/api/scan", ScanCidr), post(health::scan_api)),
+        (
+            spec(M::POST, "/api/scan", ScanCidr),
+            // The documented limit is BODY_LIMIT; without this the Bytes
+            // extractor's own 2 MB default applied (issue 16).
+            post(health::scan_api).layer(axum::extract::DefaultBodyLimit::max(security::BODY_LIMIT)),
+        ),
         (spec(M::POST, "/logout", Session), post(auth::logout)),
         (spec(M::GET, "/health", Session), get(health::health)),
         (spec(M::GET, "/events", Session), get(sse::events)),
@@ -197,8 +213,13 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics)
         .merge(scan)
         .fallback(error::not_found)
-        .layer(from_fn_with_state(state.clone(), security::headers))
+        // The last layer added runs first. The header layer is outermost so
+        // that every response, those made by the layers inside it (413, 408,
+        // 421) included, carries the security headers (issue 16).
+        .layer(axum::middleware::from_fn(security::timeout_layer))
+        .layer(from_fn_with_state(state.clone(), host::host_layer))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(security::BODY_LIMIT))
+        .layer(from_fn_with_state(state.clone(), security::headers))
         .with_state(state)
 }
 
@@ -214,6 +235,12 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> Result<(), WebError> {
 /// Like [`serve`], on a listener the caller bound (tests bind port 0).
 pub async fn serve_on(state: AppState, listener: tokio::net::TcpListener) -> Result<(), WebError> {
     let shutdown = state.shutdown.clone();
+    if state.web.allowed_hosts.is_empty() {
+        let bound = listener.local_addr().map_err(WebError::Bind)?;
+        let mut hosts = (*state.allowed_hosts()).clone();
+        hosts.add_listen(bound);
+        state.hosts.store(Arc::new(hosts));
+    }
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

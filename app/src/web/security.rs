@@ -11,6 +11,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 /// Largest request body accepted (raw EML for `/api/scan` included).
 pub(crate) const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
+/// How long a request may take, body upload included, before it is
+/// answered 408. Bounds slow-body (slowloris) uploads; long enough for
+/// `/api/scan` with every scanner at its own deadline, and for an account
+/// "Test login" (capped at 20 s). The event stream is exempt: it is meant
+/// to stay open.
+pub(crate) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// A fresh per-response nonce for `script-src` and `style-src`.
 #[derive(Debug, Clone)]
 pub(crate) struct Nonce(pub(crate) String);
@@ -19,11 +26,13 @@ pub(crate) struct Nonce(pub(crate) String);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientIp(pub(crate) IpAddr);
 
-/// The Content-Security-Policy of every page: nothing inline without the
-/// nonce, nothing from other origins, never framed.
+/// The Content-Security-Policy of every page: no script without the nonce
+/// (every `<script>`, inline or not, carries it, so `'self'` is not needed
+/// and would let any same-origin file run), nothing from other origins,
+/// never framed.
 pub(crate) fn page_csp(nonce: &str) -> String {
     format!(
-        "default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; \
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; \
          connect-src 'self'; font-src 'self'; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; \
          base-uri 'none'; object-src 'none'"
     )
@@ -63,6 +72,18 @@ pub(crate) async fn headers(State(st): State<AppState>, mut req: Request, next: 
     resp
 }
 
+/// Answers 408 when a request outlives [`REQUEST_TIMEOUT`] (except the
+/// event stream).
+pub(crate) async fn timeout_layer(req: Request, next: Next) -> Response {
+    if req.uri().path() == "/events" {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "request timeout\n").into_response(),
+    }
+}
+
 /// The peer address, or the client named in `X-Forwarded-For` when the peer
 /// is a trusted proxy: the rightmost hop that is not itself a trusted proxy.
 fn client_ip(st: &AppState, req: &Request) -> ClientIp {
@@ -73,19 +94,32 @@ fn client_ip(st: &AppState, req: &Request) -> ClientIp {
     ClientIp(resolve(peer, req.headers(), &st.web.trusted_proxies))
 }
 
+/// Walks `X-Forwarded-For` from the right, starting at the peer. Each hop
+/// is believed only while the one who wrote it is a trusted proxy. A hop
+/// that does not parse as a bare address (`ip:port`, `unknown`,
+/// `[v6]:port`) ends the walk at the proxy that wrote it (issue 16):
+/// skipping it would hand the answer to whatever the client put further
+/// left.
 pub(crate) fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
-    if !is_trusted(&peer) {
-        return peer;
-    }
-    let hops: Vec<IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.to_str().unwrap_or(""))
         .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
+        .map(str::trim)
         .collect();
-    hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
+    let mut current = peer;
+    for hop in hops.into_iter().rev() {
+        if !is_trusted(&current) {
+            break;
+        }
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => current = ip,
+            Err(_) => break,
+        }
+    }
+    current
 }
 
 fn allowed(allow: &[ipnet::IpNet], req: &Request) -> bool {
@@ -130,6 +164,36 @@ mod tests {
         assert_eq!(resolve(peer, &h, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
         let outsider: IpAddr = "192.0.2.1".parse().unwrap();
         assert_eq!(resolve(outsider, &h, &trusted), outsider, "untrusted peers cannot claim an address");
+    }
+
+    /// Issue 16, hole 4: an unparseable hop let the attacker's leftmost
+    /// entries decide the address.
+    #[test]
+    fn issue_16_unparseable_hop_stops_at_the_proxy_that_wrote_it() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        for bad in ["203.0.113.9:4711", "unknown", "[2001:db8::1]:443", "", "_hidden"] {
+            let mut h = HeaderMap::new();
+            let v = format!("127.0.0.1, {bad}");
+            h.insert("x-forwarded-for", HeaderValue::from_str(&v).unwrap());
+            assert_eq!(resolve(peer, &h, &trusted), peer, "{v}");
+            let v = format!("127.0.0.1, {bad}, 10.0.0.3");
+            h.insert("x-forwarded-for", HeaderValue::from_str(&v).unwrap());
+            assert_eq!(resolve(peer, &h, &trusted), "10.0.0.3".parse::<IpAddr>().unwrap(), "{v}");
+        }
+        // A non-ASCII header cannot be read at all: it is one bad hop.
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("127.0.0.1"));
+        h.append("x-forwarded-for", HeaderValue::from_bytes(b"\xff").unwrap());
+        assert_eq!(resolve(peer, &h, &trusted), peer);
+    }
+
+    /// Issue 16: `script-src 'self'` sat beside the nonce.
+    #[test]
+    fn issue_16_scripts_need_the_nonce() {
+        let csp = page_csp("abc");
+        let script = csp.split(';').find(|d| d.trim().starts_with("script-src")).unwrap();
+        assert_eq!(script.trim(), "script-src 'nonce-abc'");
     }
 
     #[test]

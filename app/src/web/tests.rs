@@ -431,3 +431,280 @@ async fn open_event_streams_do_not_block_shutdown() {
     assert!(matches!(done, Ok(Ok(Ok(())))), "server did not stop with an open stream: {done:?}");
     drop(stream);
 }
+
+/// Issue 16, hole 1: the lockout was checked before bcrypt and the failure
+/// recorded after, so parallel wrong passwords were all evaluated. Now at
+/// most `limit` of them reach bcrypt; the rest get 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_16_parallel_wrong_passwords_cannot_outrun_the_lockout() {
+    let f = fixture().await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let app = f.app.clone();
+        set.spawn(async move {
+            let r = send(
+                &app,
+                req(&Method::POST, "/login", "192.0.2.7")
+                    .header(header::COOKIE, "postern_login=tok")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from("_csrf=tok&password=wrong"))
+                    .unwrap(),
+            )
+            .await;
+            r.status()
+        });
+    }
+    let statuses: Vec<StatusCode> = set.join_all().await;
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let wrong = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert_eq!((wrong, refused), (3, 37), "limit is 3: {statuses:?}");
+    assert_eq!(f.state.limiter.evaluations(), 3, "bcrypt ran only for reserved attempts");
+}
+
+/// Issue 16, hole 6: any `Host` was served (DNS rebinding). Every route
+/// refuses a foreign host with 421, hardened like any other response.
+#[tokio::test]
+async fn issue_16_every_route_refuses_a_foreign_host() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    for (spec, _) in routes() {
+        let r = send(
+            &f.app,
+            req(&spec.method, &concrete(spec.path), "127.0.0.1")
+                .header(header::HOST, "attacker.example")
+                .header(header::COOKIE, &session)
+                .header("x-csrf-token", &csrf)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST, "{} {}", spec.method, spec.path);
+        assert_hardened(&r, "421");
+    }
+    let ok = send(
+        &f.app,
+        req(&Method::GET, "/metrics", "127.0.0.1")
+            .header(header::HOST, "127.0.0.1:8025")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::OK, "the listen address is a valid host");
+}
+
+/// Issue 16, hole 6 (defence in depth): a state-changing request that a
+/// browser marks as cross-site is refused even with a valid token.
+#[tokio::test]
+async fn issue_16_cross_site_writes_are_refused() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let put = |extra: (&'static str, &'static str)| {
+        req(&Method::PUT, "/api/settings", "127.0.0.1")
+            .header(header::COOKIE, &session)
+            .header("x-csrf-token", &csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(extra.0, extra.1)
+            .body(Body::from(r#"{"threshold_flag": 4.5}"#))
+            .unwrap()
+    };
+    for bad in [
+        ("origin", "https://attacker.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let r = send(&f.app, put(bad)).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{bad:?}");
+        assert_hardened(&r, "cross-site");
+    }
+    for good in [("origin", "http://127.0.0.1:8025"), ("sec-fetch-site", "same-origin")] {
+        assert_eq!(send(&f.app, put(good)).await.status(), StatusCode::OK, "{good:?}");
+    }
+}
+
+/// Issue 16, hole 5: responses made by layers (413 from the body limit,
+/// 408 from the request timeout) went out without the security headers.
+/// Every route that takes a body is walked for both.
+#[tokio::test]
+async fn issue_16_layer_made_errors_carry_the_headers() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let bodied: Vec<_> = routes().into_iter().filter(|(s, _)| s.method != Method::GET).collect();
+    assert!(bodied.len() > 20, "the table lost routes");
+    for (spec, _) in &bodied {
+        let r = send(
+            &f.app,
+            req(&spec.method, &concrete(spec.path), "127.0.0.1")
+                .header(header::COOKIE, &session)
+                .header("x-csrf-token", &csrf)
+                .header(header::CONTENT_LENGTH, security::BODY_LIMIT + 1)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{} {}", spec.method, spec.path);
+        assert_hardened(&r, "413");
+    }
+    // A body that never finishes: paused time jumps to the deadline as soon
+    // as nothing else can run, so this proves the 408 without waiting.
+    tokio::time::pause();
+    for (spec, _) in &bodied {
+        let never = Body::from_stream(futures::stream::pending::<Result<axum::body::Bytes, std::io::Error>>());
+        let r = send(
+            &f.app,
+            req(&spec.method, &concrete(spec.path), "127.0.0.1")
+                .header(header::COOKIE, &session)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(never)
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT, "{} {}", spec.method, spec.path);
+        assert_hardened(&r, "408");
+    }
+}
+
+/// A local server that records the `Password` header of every request and
+/// answers with `reply`.
+async fn recorder(reply: Response<Body>) -> (String, Arc<std::sync::Mutex<Vec<Option<String>>>>) {
+    let seen: Arc<std::sync::Mutex<Vec<Option<String>>>> = Arc::default();
+    let log = seen.clone();
+    let (parts, body) = reply.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    let app = Router::new().fallback(move |h: axum::http::HeaderMap| {
+        let (log, parts, body) = (log.clone(), parts.clone(), body.clone());
+        async move {
+            log.lock().unwrap().push(h.get("password").map(|v| v.to_str().unwrap().to_string()));
+            Response::from_parts(parts, Body::from(body))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, seen)
+}
+
+async fn api(f: &Fixture, session: &str, csrf: &str, method: Method, path: &str, body: serde_json::Value) -> (StatusCode, String) {
+    let r = send(
+        &f.app,
+        req(&method, path, "127.0.0.1")
+            .header(header::COOKIE, session)
+            .header("x-csrf-token", csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await;
+    let s = r.status();
+    (s, text(r).await)
+}
+
+/// Issue 16, hole 3: the Rspamd client followed a cross-origin 307 and
+/// re-sent `Password`, and showed the admin the upstream body; a changed
+/// controller URL received the stored password.
+#[tokio::test]
+async fn issue_16_the_controller_password_never_leaves_its_endpoint() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let (elsewhere, elsewhere_seen) = recorder(Response::new(Body::from("{}"))).await;
+    let redirect = Response::builder()
+        .status(307)
+        .header(header::LOCATION, format!("{elsewhere}/learnspam"))
+        .body(Body::from("<html>upstream secret page</html>"))
+        .unwrap();
+    let (controller, seen) = recorder(redirect).await;
+    let put = |url: &str| serde_json::json!({ "rspamd_controller_url": url });
+    assert_eq!(
+        api(&f, &session, &csrf, Method::PUT, "/api/settings", put(&controller)).await.0,
+        StatusCode::OK
+    );
+    let secret = serde_json::json!({ "value": "controller-pw" });
+    let (s, _) = api(&f, &session, &csrf, Method::PUT, "/api/settings/secrets/rspamd_password", secret).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let (s, body) = api(
+        &f,
+        &session,
+        &csrf,
+        Method::POST,
+        "/api/messages/1/learn-spam",
+        serde_json::json!({}),
+    )
+    .await;
+    assert!(!s.is_success(), "a redirect is not a success: {s} {body}");
+    assert!(!body.contains("upstream secret page"), "{body}");
+    assert_eq!(seen.lock().unwrap().as_slice(), [Some("controller-pw".to_string())]);
+    assert!(elsewhere_seen.lock().unwrap().is_empty(), "the redirect was not followed");
+
+    // Moving the controller drops the stored password.
+    assert_eq!(
+        api(&f, &session, &csrf, Method::PUT, "/api/settings", put(&elsewhere)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(f.state.rt.rspamd_password().await.unwrap(), None);
+    api(
+        &f,
+        &session,
+        &csrf,
+        Method::POST,
+        "/api/messages/1/learn-spam",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(elsewhere_seen.lock().unwrap().as_slice(), [None], "no password sent to the new URL");
+}
+
+/// Issue 16, hole 3: an account moved to another host with an empty
+/// password kept the stored one, and "Test login" sent it there.
+#[tokio::test]
+async fn issue_16_moving_an_account_needs_its_password_again() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let acct = |host: &str, pass: &str| serde_json::json!({ "name": "bob", "host": host, "port": "1", "tls": "plain", "user": "bob", "pass": pass, "folders": "INBOX" });
+    let (s, body) = api(&f, &session, &csrf, Method::POST, "/api/accounts", acct("127.0.0.1", "bob-pw")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/accounts/bob", acct("127.0.0.2", "")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("password again"), "{body}");
+    assert_eq!(
+        f.state.rt.store.account("bob").await.unwrap().unwrap().host,
+        "127.0.0.1",
+        "unchanged"
+    );
+    let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/accounts/bob", acct("127.0.0.1", "")).await;
+    assert_eq!(s, StatusCode::OK, "same server, password kept: {body}");
+    let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/accounts/bob", acct("127.0.0.3", "new-pw")).await;
+    assert_eq!(s, StatusCode::OK, "a typed password may go anywhere: {body}");
+}
+
+/// Issue 16: `/api/scan` took at most about 2 MB (the extractor default)
+/// though the limit is documented as 32 MiB.
+#[tokio::test]
+async fn issue_16_scan_api_takes_messages_above_two_megabytes() {
+    let f = fixture().await;
+    let mut raw = b"From: a@b.example\r\nSubject: big\r\n\r\n".to_vec();
+    raw.resize(3 * 1024 * 1024, b'a');
+    let r = send(&f.app, req(&Method::POST, "/api/scan", "127.0.0.1").body(Body::from(raw)).unwrap()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Issue 16: `last_seen` was written at most once a minute, so the idle
+/// expiry could fire up to 60 s early.
+#[tokio::test]
+async fn issue_16_idle_expiry_counts_from_the_last_request() {
+    let f = fixture().await;
+    let (session, _) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let get = || {
+        req(&Method::GET, "/api/status", "127.0.0.1")
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap()
+    };
+    f.clock.advance(chrono::Duration::seconds(59));
+    assert_eq!(send(&f.app, get()).await.status(), StatusCode::OK);
+    // 29 min 30 s after the last request: still inside the 30-minute idle window.
+    f.clock.advance(chrono::Duration::seconds(29 * 60 + 30));
+    assert_eq!(send(&f.app, get()).await.status(), StatusCode::OK);
+    f.clock.advance(chrono::Duration::seconds(30 * 60 + 1));
+    assert_eq!(send(&f.app, get()).await.status(), StatusCode::UNAUTHORIZED);
+}

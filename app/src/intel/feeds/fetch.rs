@@ -5,6 +5,7 @@ use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 
 use super::FeedSpec;
 use crate::intel::IntelError;
+use crate::intel::net::SafeClient;
 
 /// The validators of the last good download, sent back so an unchanged feed
 /// costs a 304 instead of the whole list.
@@ -31,13 +32,17 @@ pub(crate) enum Fetched {
 
 /// Downloads `spec`, conditionally if `since` is given, reading at most
 /// `limit` bytes of body.
-pub(crate) async fn fetch(
-    client: &reqwest::Client,
-    spec: &FeedSpec,
-    since: Option<&Validators>,
-    limit: usize,
-) -> Result<Fetched, IntelError> {
-    let mut req = client.get(&spec.url);
+pub(crate) async fn fetch(client: &SafeClient, spec: &FeedSpec, since: Option<&Validators>, limit: usize) -> Result<Fetched, IntelError> {
+    // The checked path (issue 16): a literal-IP feed URL is refused here,
+    // since no resolver ever sees it. The refusal names no URL: a PhishTank
+    // key is part of the path.
+    let mut req = client.get(&spec.url).map_err(|e| match e {
+        IntelError::Refused { why, .. } => IntelError::Refused {
+            target: "the feed URL".into(),
+            why,
+        },
+        other => other,
+    })?;
     for (k, v) in &spec.headers {
         req = req.header(k.as_str(), v.as_str());
     }

@@ -121,12 +121,17 @@ fn web_url(raw: &str) -> Option<String> {
     (matches!(u.scheme(), "http" | "https") && u.host().is_some()).then(|| raw.to_string())
 }
 
+/// Describes a rejected value without quoting it. Feed errors end up on
+/// the `/health` page, and a feed (or whoever answers at its URL) must not
+/// be able to put its own text there (issue 16).
 fn short(s: &str) -> String {
-    let mut out: String = s.chars().take(80).collect();
-    if out.len() < s.len() {
-        out.push('…');
-    }
-    out
+    format!("<{} bytes, not shown>", s.len())
+}
+
+/// A serde_json error without the value it quotes ("invalid type: string
+/// \"…\"" would echo the body).
+fn json_error(e: &serde_json::Error) -> String {
+    format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column())
 }
 
 /// The abuse.ch CSV dumps: a `#` comment block that carries the column
@@ -251,7 +256,8 @@ struct Phish {
 }
 
 fn phishtank(text: &str, out: &mut Collector) -> Result<(), IntelError> {
-    let rows: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| bad(out.source, format!("not a JSON array: {e}")))?;
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| bad(out.source, format!("not a JSON array: {}", json_error(&e))))?;
     for row in rows {
         match serde_json::from_value::<Phish>(row) {
             Ok(p) if p.verified != "yes" || p.online != "yes" => out.skip(),
@@ -259,7 +265,7 @@ fn phishtank(text: &str, out: &mut Collector) -> Result<(), IntelError> {
                 Some(u) => out.push(Kind::Url, u),
                 None => out.reject(|| format!("not an http(s) URL: {}", short(&p.url))),
             },
-            Err(e) => out.reject(|| format!("not a phish record: {e}")),
+            Err(e) => out.reject(|| format!("not a phish record: {}", json_error(&e))),
         }
     }
     Ok(())
@@ -273,7 +279,7 @@ struct ThreatFoxIoc {
 
 fn threatfox(text: &str, out: &mut Collector) -> Result<(), IntelError> {
     let by_id: BTreeMap<String, serde_json::Value> =
-        serde_json::from_str(text).map_err(|e| bad(out.source, format!("not a JSON object of IOC ids: {e}")))?;
+        serde_json::from_str(text).map_err(|e| bad(out.source, format!("not a JSON object of IOC ids: {}", json_error(&e))))?;
     for (id, iocs) in by_id {
         // An error answer ({"query_status": "..."}) has a string here, not a list.
         let Ok(iocs) = serde_json::from_value::<Vec<ThreatFoxIoc>>(iocs) else {
@@ -289,7 +295,7 @@ fn threatfox(text: &str, out: &mut Collector) -> Result<(), IntelError> {
 
 fn threatfox_ioc(ioc: &ThreatFoxIoc, out: &mut Collector) {
     let v = ioc.ioc_value.trim();
-    let why = || format!("{} is not a valid {}", short(v), ioc.ioc_type);
+    let why = || format!("{} is not a valid value for its IOC type", short(v));
     match ioc.ioc_type.as_str() {
         "url" => match web_url(v) {
             Some(u) => out.push(Kind::Url, u),

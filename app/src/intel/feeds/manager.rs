@@ -12,6 +12,7 @@ use super::cache::{self, Loaded, Meta};
 use super::fetch::{self, Fetched, Validators};
 use super::{FeedSpec, display_url, formats};
 use crate::clock::SharedClock;
+use crate::intel::net::SafeClient;
 use crate::intel::{FeedEntry, IntelError};
 
 /// The most body a feed download may have (512 MiB): the full lists are tens
@@ -71,7 +72,7 @@ pub struct RefreshReport {
 #[derive(Debug)]
 pub struct FeedManager {
     feeds: Vec<Feed>,
-    client: reqwest::Client,
+    client: SafeClient,
     cache_dir: PathBuf,
     clock: SharedClock,
     body_limit: usize,
@@ -108,7 +109,7 @@ impl Feed {
 impl FeedManager {
     /// A manager for `specs` (a repeated name keeps its first spec). `client`
     /// must already refuse private destinations; caches live in `cache_dir`.
-    pub fn new(specs: Vec<FeedSpec>, client: reqwest::Client, cache_dir: PathBuf, clock: SharedClock) -> Self {
+    pub fn new(specs: Vec<FeedSpec>, client: SafeClient, cache_dir: PathBuf, clock: SharedClock) -> Self {
         let mut names = HashSet::new();
         let feeds = specs
             .into_iter()

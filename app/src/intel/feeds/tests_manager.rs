@@ -19,7 +19,14 @@ fn clock() -> TestClock {
 
 fn manager(specs: Vec<FeedSpec>, dir: &std::path::Path, clock: &TestClock) -> FeedManager {
     let shared: SharedClock = Arc::new(clock.clone());
-    FeedManager::new(specs, reqwest::Client::new(), dir.to_path_buf(), shared)
+    let client = crate::intel::net::SafeClient::new(
+        crate::intel::net::NetPolicy {
+            allow_loopback_for_tests: true,
+        },
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
+    FeedManager::new(specs, client, dir.to_path_buf(), shared)
 }
 
 fn urlhaus_at(addr: SocketAddr) -> FeedSpec {
@@ -302,4 +309,38 @@ async fn the_phishtank_key_never_reaches_the_status() {
     assert!(!json.contains("s3cr3t") && !c.error.unwrap().contains("s3cr3t"), "{json}");
     assert!(json.contains(r#""last_attempt":"2027-01-15T08:00:00.000Z""#), "{json}");
     assert!(json.contains(r#""last_refresh":null"#), "{json}");
+}
+
+/// Issue 16, hole 2: a feed URL written as a literal IP skipped the SSRF
+/// check. It is refused, and the refusal names no URL (a PhishTank key is
+/// part of its path).
+#[tokio::test]
+async fn issue_16_a_literal_ip_feed_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let server = Server::default();
+    server.set("/downloads/csv_recent/", Served::new(URLHAUS, "\"v1\""));
+    let (addr, task) = start(server.clone()).await;
+    let url = format!("http://2130706433:{}/downloads/csv_recent/", addr.port());
+    let spec = builtin("urlhaus", Some(&url), None, Some("abuse-key")).unwrap();
+    let shared: SharedClock = Arc::new(clock.clone());
+    let guarded = crate::intel::net::SafeClient::new(Default::default(), std::time::Duration::from_secs(30)).unwrap();
+    let m = FeedManager::new(vec![spec], guarded, dir.path().to_path_buf(), shared);
+    let report = m.refresh_all().await;
+    let err = report.changes[0].error.clone().unwrap_or_default();
+    assert!(err.contains("refused") && !err.contains("2130706433"), "{err}");
+    assert_eq!(server.get("/downloads/csv_recent/").requests, 0);
+    task.abort();
+}
+
+/// Issue 16: a feed's parse error must not echo the response body onto
+/// `/health`.
+#[test]
+fn issue_16_parse_errors_do_not_quote_the_body() {
+    let body = br#"[{"url": "<script>alert('pwned')</script>"}, {"url": 7}]"#;
+    let err = parse(Format::PhishTankJson, body).unwrap_err().to_string();
+    assert!(!err.contains("script") && !err.contains("pwned"), "{err}");
+    let body = b"javascript:alert('pwned')\nnot a url pwned\n";
+    let err = parse(Format::OpenPhishText, body).unwrap_err().to_string();
+    assert!(!err.contains("pwned"), "{err}");
 }

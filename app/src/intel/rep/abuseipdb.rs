@@ -6,6 +6,7 @@ use super::limit::Backoff;
 use super::{Counters, RepCache, cache_get_json, cache_put_json, read_capped};
 use crate::clock::SharedClock;
 use crate::domain::Finding;
+use crate::intel::net::SafeClient;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -77,7 +78,7 @@ struct ErrorItem {
 
 /// The AbuseIPDB scanner.
 pub struct AbuseIpdbScanner {
-    client: reqwest::Client,
+    client: SafeClient,
     base: String,
     key: String,
     cache: Arc<dyn RepCache>,
@@ -91,7 +92,7 @@ pub struct AbuseIpdbScanner {
 
 impl AbuseIpdbScanner {
     /// `base` is the API root, e.g. [`DEFAULT_BASE`].
-    pub fn new(client: reqwest::Client, base: &str, key: impl Into<String>, cache: Arc<dyn RepCache>, clock: SharedClock) -> Self {
+    pub fn new(client: SafeClient, base: &str, key: impl Into<String>, cache: Arc<dyn RepCache>, clock: SharedClock) -> Self {
         Self {
             client,
             base: base.trim_end_matches('/').to_string(),
@@ -141,9 +142,11 @@ impl AbuseIpdbScanner {
             .append_pair("ipAddress", ip)
             .append_pair("maxAgeInDays", MAX_AGE_DAYS);
         Counters::bump(&self.counters.lookups);
+        // The checked path: a literal-IP base URL must not receive the key.
         let resp = self
             .client
-            .get(url)
+            .request_url(reqwest::Method::GET, &url)
+            .map_err(|e| ScanError::scanner(ID, e))?
             .header("Key", &self.key)
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(self.timeout)

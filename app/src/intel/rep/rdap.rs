@@ -8,6 +8,7 @@ use super::{Counters, RepCache, cache_get_json, cache_put_json, read_capped};
 use crate::clock::SharedClock;
 use crate::domain::Finding;
 use crate::intel::IntelError;
+use crate::intel::net::SafeClient;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner, urls};
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
@@ -65,7 +66,7 @@ struct Event {
 
 /// The newly-registered-domain scanner.
 pub struct RdapScanner {
-    client: reqwest::Client,
+    client: SafeClient,
     bootstrap: ArcSwap<Bootstrap>,
     cache: Arc<dyn RepCache>,
     clock: SharedClock,
@@ -77,7 +78,7 @@ pub struct RdapScanner {
 impl RdapScanner {
     /// A scanner using the shipped bootstrap snapshot. `client` should be
     /// the SSRF-guarded one: RDAP servers come from a downloaded file.
-    pub fn new(client: reqwest::Client, cache: Arc<dyn RepCache>, clock: SharedClock) -> Result<Self, IntelError> {
+    pub fn new(client: SafeClient, cache: Arc<dyn RepCache>, clock: SharedClock) -> Result<Self, IntelError> {
         Ok(Self {
             client,
             bootstrap: ArcSwap::from_pointee(Bootstrap::embedded()?),
@@ -124,7 +125,7 @@ impl RdapScanner {
     pub async fn refresh_bootstrap(&self, url: &str) -> Result<usize, IntelError> {
         let resp = self
             .client
-            .get(url)
+            .get(url)?
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
@@ -215,7 +216,8 @@ impl RdapScanner {
         let via = url.host_str().unwrap_or_default().to_string();
         let resp = self
             .client
-            .get(url)
+            .request_url(reqwest::Method::GET, &url)
+            .map_err(|e| format!("{domain}: {e}"))?
             .header(reqwest::header::ACCEPT, "application/rdap+json")
             .timeout(self.timeout)
             .send()

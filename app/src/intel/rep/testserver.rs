@@ -3,6 +3,7 @@
 //! tests can count what reached the "service".
 
 use super::lock;
+use crate::intel::net::{NetPolicy, SafeClient};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use std::sync::{Arc, Mutex};
@@ -90,8 +91,19 @@ pub(crate) fn fixture(rel: &str) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
 
-/// A client like the production one minus the SSRF guard (which would
-/// refuse 127.0.0.1).
-pub(crate) fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
+/// The production client with the loopback test switch on (the only
+/// exception the SSRF guard makes).
+pub(crate) fn client() -> SafeClient {
+    SafeClient::new(
+        NetPolicy {
+            allow_loopback_for_tests: true,
+        },
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap()
+}
+
+/// The production client as deployed: loopback refused.
+pub(crate) fn guarded_client() -> SafeClient {
+    SafeClient::new(NetPolicy::default(), std::time::Duration::from_secs(30)).unwrap()
 }

@@ -6,6 +6,7 @@ use super::limit::{Backoff, SlidingWindow};
 use super::{Counters, RepCache, cache_get_json, cache_put_json, lock, read_capped};
 use crate::clock::SharedClock;
 use crate::domain::Finding;
+use crate::intel::net::SafeClient;
 use crate::scan::attach::Attachment;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
 use chrono::{DateTime, Utc};
@@ -107,7 +108,7 @@ enum Outcome {
 
 /// The VirusTotal scanner.
 pub struct VirusTotalScanner {
-    client: reqwest::Client,
+    client: SafeClient,
     base: String,
     key: String,
     cache: Arc<dyn RepCache>,
@@ -122,7 +123,7 @@ pub struct VirusTotalScanner {
 impl VirusTotalScanner {
     /// `base` is the API root, e.g. [`DEFAULT_BASE`]. The request budget is
     /// the free tier's until [`Self::with_rate_limit`] says otherwise.
-    pub fn new(client: reqwest::Client, base: &str, key: impl Into<String>, cache: Arc<dyn RepCache>, clock: SharedClock) -> Self {
+    pub fn new(client: SafeClient, base: &str, key: impl Into<String>, cache: Arc<dyn RepCache>, clock: SharedClock) -> Self {
         Self {
             client,
             base: base.trim_end_matches('/').to_string(),
@@ -212,9 +213,11 @@ impl VirusTotalScanner {
     }
 
     async fn ask(&self, sha256: &str, now: DateTime<Utc>) -> Result<Known, String> {
+        // The checked path: a literal-IP base URL must not receive the key.
         let resp = self
             .client
-            .get(format!("{}/files/{sha256}", self.base))
+            .get(&format!("{}/files/{sha256}", self.base))
+            .map_err(|e| e.to_string())?
             .header("x-apikey", &self.key)
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(self.timeout)

@@ -190,3 +190,17 @@ fn whitelisted_overrides_the_score() {
     };
     assert_eq!(judge("1.2.3.4", &r), None);
 }
+
+/// Issue 16, hole 2: a literal-IP base URL skipped the SSRF check and got the key.
+#[tokio::test]
+async fn issue_16_a_literal_ip_base_never_gets_the_key() {
+    let server = FixtureServer::start(abuseipdb_service).await;
+    let clock = TestClock::new("2026-11-22T12:00:00Z".parse().unwrap());
+    let shared: SharedClock = Arc::new(clock);
+    let cache = Arc::new(MemoryCache::new(shared.clone()));
+    let base = format!("{}/api/v2/", server.base.replace("127.0.0.1", "2130706433"));
+    let scanner = AbuseIpdbScanner::new(crate::intel::rep::testserver::guarded_client(), &base, KEY, cache, shared);
+    let err = scanner.scan(&from("185.220.101.34")).await.unwrap_err().to_string();
+    assert!(err.contains("refused"), "{err}");
+    assert_eq!(server.requests(), 0, "nothing reached the fixture");
+}

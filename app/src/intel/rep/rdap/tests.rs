@@ -201,3 +201,17 @@ async fn a_bad_bootstrap_download_keeps_the_current_one() {
         Err(IntelError::Io(_))
     ));
 }
+
+/// Issue 16, hole 2: a literal-IP bootstrap URL skipped the SSRF check.
+#[tokio::test]
+async fn issue_16_a_literal_ip_bootstrap_url_is_refused() {
+    let clock = TestClock::new("2026-11-22T12:00:00Z".parse().unwrap());
+    let server = FixtureServer::start(rdap_service).await;
+    let shared: SharedClock = Arc::new(clock.clone());
+    let cache = Arc::new(MemoryCache::new(shared.clone()));
+    let scanner = RdapScanner::new(crate::intel::rep::testserver::guarded_client(), cache, shared).unwrap();
+    let url = format!("{}/dns.json", server.base.replace("127.0.0.1", "2130706433"));
+    let err = scanner.refresh_bootstrap(&url).await.unwrap_err();
+    assert!(matches!(err, IntelError::Refused { .. }), "{err}");
+    assert_eq!(server.requests(), 0, "nothing reached the fixture");
+}

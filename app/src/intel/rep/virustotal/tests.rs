@@ -206,3 +206,18 @@ async fn a_larger_budget_can_be_configured() {
     assert_eq!(scanner.scan(&fifth).await.unwrap().len(), 1);
     assert_eq!(server.requests(), 5);
 }
+
+/// Issue 16, hole 2: `POSTERN_VIRUSTOTAL_URL=http://2130706433:…` (decimal
+/// 127.0.0.1) received the API key, since this client skipped the SSRF check.
+#[tokio::test]
+async fn issue_16_a_literal_ip_base_never_gets_the_key() {
+    let server = FixtureServer::start(vt_service).await;
+    let clock = TestClock::new("2026-11-22T12:00:00Z".parse().unwrap());
+    let shared: SharedClock = Arc::new(clock);
+    let cache = Arc::new(MemoryCache::new(shared.clone()));
+    let base = format!("{}/api/v3", server.base.replace("127.0.0.1", "2130706433"));
+    let scanner = VirusTotalScanner::new(crate::intel::rep::testserver::guarded_client(), &base, KEY, cache, shared);
+    let out = scanner.scan(&four()).await;
+    assert!(format!("{out:?}").contains("refused"), "{out:?}");
+    assert_eq!(server.requests(), 0, "nothing reached the fixture");
+}
