@@ -7,7 +7,8 @@
 use crate::common::mutate;
 use mail_parser::MimeHeaders;
 use postern::config::PolicyConfig;
-use postern::scan::attach::{self, MAX_ARCHIVE_ENTRIES};
+use postern::scan::archive::{Budget, Limits};
+use postern::scan::attach;
 use postern::scan::scanners::{attachments, html, lists, spoof, structure};
 use postern::scan::{InputOptions, Pipeline, Policy, ScanInput, Scanner, qr, urls};
 use std::collections::BTreeSet;
@@ -136,20 +137,66 @@ fn fuzz_urls() {
     assert!(ran > 0);
 }
 
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gz_of(data: &[u8]) -> Vec<u8> {
+    let mut w = flate2::GzBuilder::new()
+        .filename("payload.exe")
+        .write(Vec::new(), flate2::Compression::default());
+    w.write_all(data).unwrap();
+    w.finish().unwrap()
+}
+
+fn sevenz_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = sevenz_rust2::ArchiveWriter::new(std::io::Cursor::new(Vec::new())).unwrap();
+    for (name, data) in files {
+        w.push_archive_entry(sevenz_rust2::ArchiveEntry::new_file(name), Some(*data))
+            .unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
 #[test]
 fn fuzz_archives() {
-    let exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff";
+    let exe: &[u8] = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff";
     let inner = zip_of(&[("invoice.exe", exe), ("readme.txt", b"hello")]);
+    let tar = tar_of(&[("docs/a.txt", b"hi"), ("invoice.exe", exe), ("inner.zip", &inner)]);
     let seeds = vec![
         inner.clone(),
         zip_of(&[("nested.zip", &inner), ("a/b/c.js", b"WScript.Shell")]),
         zip_of(&[("big.bin", &vec![0u8; 64 * 1024])]),
         zip_of(&[]),
+        tar.clone(),
+        gz_of(&tar),
+        gz_of(exe),
+        sevenz_of(&[("invoice.exe", exe), ("inner.tar", &tar)]),
     ];
+    // The name decides which lister is tried when the magic is damaged.
+    let names = ["x.zip", "x.tar", "x.tgz", "x.gz", "x.7z", "x.rar", "x.iso", "x.bin"];
+    let limits = Limits {
+        // Small bounds so mutated inputs reach them.
+        entries: 50,
+        message_bytes: 4 * 1024 * 1024,
+        ..Limits::DEFAULT
+    };
+    let mut n = 0usize;
     let ran = mutate::run("archives", 0x9a45_e004, &seeds, 20_000, |data| {
-        let mut hits = 0usize;
-        let a = attach::describe(Some("x.zip"), "application/zip", data, &mut |_| hits += 1);
-        assert!(a.entries.len() <= MAX_ARCHIVE_ENTRIES, "entry bound");
+        n += 1;
+        let mut budget = Budget::new(limits);
+        let a = attach::describe(Some(names[n % names.len()]), "application/octet-stream", data, &mut budget);
+        assert!(a.entries.len() <= limits.entries, "entry bound: {}", a.entries.len());
+        assert!(budget.entries <= limits.entries, "entry budget: {}", budget.entries);
+        assert!(budget.bytes <= limits.message_bytes, "byte budget: {}", budget.bytes);
         assert_eq!(a.size, data.len() as u64);
         assert_eq!(a.sha256.len(), 64);
     });
