@@ -24,6 +24,13 @@ msg() { # from subject id
 msg 'Old Friend <friend@example.test>' 'Last week'"'"'s notes' "hist-1-$$" | deliver
 msg 'Prize Desk <winner@phish.example>' 'You have won (old)' "hist-2-$$" | deliver
 
+# The demo models a real install: the password in its own 0600 file, never
+# in config.yaml, and config and data readable by their owner only. (Not a
+# global umask: Dovecot's users must still read the stack under $DIR/stack.)
+(
+umask 077
+mkdir -p "$DIR/data" && chmod 700 "$DIR/data"
+printf '%s\n' demo-password-1 > "$DIR/imap-password"
 cat > "$DIR/config.yaml" <<YAML
 # Demo account on the local Dovecot (plain IMAP is allowed only on loopback).
 accounts:
@@ -32,7 +39,7 @@ accounts:
     port: $DOVECOT_IMAP_PORT
     tls: plain
     user: demo
-    pass: demo-password-1
+    pass_file: imap-password
     folders: [INBOX]
     quarantine_folder: Quarantine
     backfill_days: 7
@@ -40,6 +47,9 @@ policy:
   block_senders: ["@phish.example", "*.malware.test"]
   block_verdict: quarantine
 YAML
+# Files left by an older demo keep their mode through `>`.
+chmod 600 "$DIR/config.yaml" "$DIR/imap-password"
+)
 if [ ! -s "$DIR/postern.env" ]; then "$bin" gen-secrets > "$DIR/postern.env"; chmod 600 "$DIR/postern.env"; fi
 set -a; . "$DIR/postern.env"; set +a
 # A demo admin password, made once per demo folder.
