@@ -39,10 +39,15 @@ function describe(action, res) {
 
 // ---- message table: live rows ------------------------------------------------
 
+// Bidi controls in a sender's text are shown as [U+XXXX], never obeyed
+// (the server's templates do the same).
+const BIDI = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+const visible = (text) => `${text ?? ""}`.replace(BIDI, (c) => `[U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}]`);
+
 function cell(text, cls) {
   const td = document.createElement("td");
   if (cls) td.className = cls;
-  td.textContent = text;
+  td.textContent = visible(text);
   return td;
 }
 

@@ -31,7 +31,33 @@ pub(crate) fn environment() -> Result<Environment<'static>, WebError> {
     env.add_filter("badge", badge);
     env.add_filter("short_time", short_time);
     env.add_filter("defang", defang);
+    // Every value printed into a page goes through here, so a sender's
+    // bidi controls are shown, never obeyed (`gnp.exe` must not read as
+    // `exe.png`), whichever template prints it.
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(s) if s.chars().any(is_bidi_control) => minijinja::escape_formatter(out, state, &Value::from(neutralise_bidi(s))),
+        _ => minijinja::escape_formatter(out, state, value),
+    });
     Ok(env)
+}
+
+/// Unicode's directional formatting characters (UAX #9 explicit embeddings,
+/// overrides and isolates, plus the implicit marks).
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Replaces each bidi control with a visible `[U+XXXX]`.
+pub(crate) fn neutralise_bidi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_bidi_control(c) {
+            out.push_str(&format!("[U+{:04X}]", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// CSS class for a verdict badge.
@@ -120,6 +146,20 @@ mod tests {
             .unwrap();
         assert!(out.contains("&lt;script&gt;"), "html templates escape");
         assert!(!out.contains("<script>alert"));
+    }
+
+    #[test]
+    fn issue_16_bidi_controls_are_shown_not_obeyed() {
+        let env = environment().unwrap();
+        let page = env.get_template("login.html").unwrap();
+        // "invoice\u{202E}gnp.exe" displays as "invoiceexe.png" when obeyed.
+        let out = page
+            .render(context! { error => "invoice\u{202E}gnp.exe \u{2066}x\u{2069}", nonce => "n", login_csrf => "t" })
+            .unwrap();
+        assert!(out.contains("invoice[U+202E]gnp.exe [U+2066]x[U+2069]"), "{out}");
+        assert!(!out.chars().any(is_bidi_control));
+        // Ordinary right-to-left text is not a control and stays as it is.
+        assert_eq!(neutralise_bidi("שלום abc"), "שלום abc");
     }
 
     #[test]
