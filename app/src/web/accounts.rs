@@ -5,7 +5,7 @@
 //! are fully managed here. Every change goes through the same validation as
 //! config.yaml and takes effect at once through the manager handle.
 
-use super::auth::{Admin, urlencode};
+use super::auth::Admin;
 use super::pages::{Flash, flash_texts};
 use super::security::Nonce;
 use super::templates::{PageCx, render};
@@ -288,6 +288,7 @@ pub(crate) struct PageQuery {
     flash: Flash,
     edit: Option<String>,
     tested: Option<String>,
+    tested_sig: Option<String>,
 }
 
 pub(crate) async fn page(
@@ -304,7 +305,7 @@ pub(crate) async fn page(
                 .edit
                 .as_ref()
                 .and_then(|n| accounts.iter().find(|a| &a.name == n && a.source != "config").cloned());
-            let tested: Option<String> = q.tested.map(|t| t.chars().take(300).collect());
+            let tested = super::flash::verified("tested", q.tested.as_deref(), q.tested_sig.as_deref());
             render(&st, "accounts.html", &cx, context! { accounts, ok, err, edit, tested })
         }
         Err(e) => html_error(e),
@@ -314,7 +315,7 @@ pub(crate) async fn page(
 fn back(r: Result<String, WebError>) -> Response {
     match r {
         Ok(q) => Redirect::to(&format!("/accounts?{q}")).into_response(),
-        Err(e) => Redirect::to(&format!("/accounts?err={}", urlencode(&e.public_message()))).into_response(),
+        Err(e) => Redirect::to(&format!("/accounts?{}", super::flash::query("err", &e.public_message()))).into_response(),
     }
 }
 
@@ -327,7 +328,7 @@ pub(crate) async fn delete_form(State(st): State<AppState>, Extension(a): Extens
 }
 
 pub(crate) async fn test_form(State(st): State<AppState>, Path(name): Path<String>) -> Response {
-    back(test(&st, &name).await.map(|m| format!("tested={}", urlencode(&m))))
+    back(test(&st, &name).await.map(|m| super::flash::query("tested", &m)))
 }
 
 pub(crate) async fn start_form(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(name): Path<String>) -> Response {

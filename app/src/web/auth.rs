@@ -337,7 +337,7 @@ pub(crate) async fn change_password_form(
 ) -> Response {
     match change_password(&st, &admin, p).await {
         Ok(_) => Redirect::to("/settings?ok=password").into_response(),
-        Err(e) => Redirect::to(&format!("/settings?err={}", urlencode(&e.public_message()))).into_response(),
+        Err(e) => Redirect::to(&format!("/settings?{}", super::flash::query("err", &e.public_message()))).into_response(),
     }
 }
 

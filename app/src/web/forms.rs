@@ -1,7 +1,7 @@
 //! HTML form posts (post → redirect → get), and the list and settings logic
 //! the JSON API shares with them.
 
-use super::auth::{Admin, urlencode};
+use super::auth::Admin;
 use super::pages::{Flash, lists_page};
 use super::security::Nonce;
 use super::templates::PageCx;
@@ -134,7 +134,7 @@ pub(crate) struct ListForm {
 fn back(path: &str, r: Result<&str, WebError>) -> Response {
     match r {
         Ok(code) => Redirect::to(&format!("{path}?ok={code}")).into_response(),
-        Err(e) => Redirect::to(&format!("{path}?err={}", urlencode(&e.public_message()))).into_response(),
+        Err(e) => Redirect::to(&format!("{path}?{}", super::flash::query("err", &e.public_message()))).into_response(),
     }
 }
 

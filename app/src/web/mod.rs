@@ -13,6 +13,7 @@ mod auth;
 mod chart;
 mod digest;
 mod error;
+mod flash;
 mod forms;
 mod health;
 mod host;

@@ -15,6 +15,7 @@ use minijinja::context;
 pub(crate) struct Flash {
     ok: Option<String>,
     err: Option<String>,
+    err_sig: Option<String>,
 }
 
 impl Flash {
@@ -36,10 +37,10 @@ impl Flash {
         })
     }
 
-    /// Errors are shown escaped; they only ever echo the operator's own input
-    /// back, and only in a page they are logged into.
+    /// Errors are free text (the operator's own input echoed, a server's
+    /// answer), so only those this process signed are shown.
     fn err_text(&self) -> Option<String> {
-        self.err.as_ref().map(|e| e.chars().take(500).collect())
+        super::flash::verified("err", self.err.as_deref(), self.err_sig.as_deref())
     }
 }
 
