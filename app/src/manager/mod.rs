@@ -17,7 +17,7 @@ use crate::worker::Engine;
 use futures::future::BoxFuture;
 use status::StatusCell;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +51,16 @@ struct Inner {
     probe: Option<Arc<dyn Probe>>,
     accounts: Mutex<BTreeMap<String, AccountTasks>>,
     root: CancellationToken,
+}
+
+impl Inner {
+    /// The running accounts. A panic elsewhere while holding the lock must
+    /// not turn "stop account" into a silent no-op or leave a started
+    /// account untracked: every change to the map is one insert or remove,
+    /// so it is consistent even after a poisoning panic.
+    fn map(&self) -> MutexGuard<'_, BTreeMap<String, AccountTasks>> {
+        self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Cloneable control handle for all accounts.
@@ -104,23 +114,21 @@ impl ManagerHandle {
             tasks.push(tokio::spawn(l.run(cancel.clone())));
         }
         tracing::info!(account = %config.name, folders = ?config.folders, mode = ?config.mode, "account started");
-        if let Ok(mut map) = self.inner.accounts.lock() {
-            map.insert(
-                config.name.clone(),
-                AccountTasks {
-                    config,
-                    actions: notify,
-                    cancel,
-                    tasks,
-                    statuses,
-                },
-            );
-        }
+        self.inner.map().insert(
+            config.name.clone(),
+            AccountTasks {
+                config,
+                actions: notify,
+                cancel,
+                tasks,
+                statuses,
+            },
+        );
     }
 
     /// Stops an account and waits for its tasks. Returns false if unknown.
     pub async fn stop_account(&self, name: &str) -> bool {
-        let taken = self.inner.accounts.lock().ok().and_then(|mut m| m.remove(name));
+        let taken = self.inner.map().remove(name);
         let Some(t) = taken else { return false };
         t.cancel.cancel();
         for h in t.tasks {
@@ -133,12 +141,7 @@ impl ManagerHandle {
     /// Makes the running set match `configs`: new or changed accounts are
     /// (re)started, removed ones stopped, unchanged ones left alone.
     pub async fn reload(&self, configs: Vec<AccountConfig>) {
-        let running: BTreeMap<String, AccountConfig> = self
-            .inner
-            .accounts
-            .lock()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.config.clone())).collect())
-            .unwrap_or_default();
+        let running: BTreeMap<String, AccountConfig> = self.inner.map().iter().map(|(k, v)| (k.clone(), v.config.clone())).collect();
         for name in running.keys() {
             if !configs.iter().any(|c| &c.name == name) {
                 self.stop_account(name).await;
@@ -154,12 +157,7 @@ impl ManagerHandle {
     /// Wakes an account's action runner (after an operator request).
     /// False when the account is not running.
     pub fn nudge(&self, account: &str) -> bool {
-        let n = self
-            .inner
-            .accounts
-            .lock()
-            .ok()
-            .and_then(|m| m.get(account).map(|t| t.actions.clone()));
+        let n = self.inner.map().get(account).map(|t| t.actions.clone());
         n.map(|n| n.notify_one()).is_some()
     }
 
@@ -170,20 +168,16 @@ impl ManagerHandle {
 
     /// Names of running accounts.
     pub fn accounts(&self) -> Vec<String> {
-        self.inner.accounts.lock().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        self.inner.map().keys().cloned().collect()
     }
 
     /// Status of every listener and runner.
     pub fn status(&self) -> Vec<ListenerStatus> {
         self.inner
-            .accounts
-            .lock()
-            .map(|m| {
-                m.values()
-                    .flat_map(|a| a.statuses.iter().filter_map(StatusCell::snapshot))
-                    .collect()
-            })
-            .unwrap_or_default()
+            .map()
+            .values()
+            .flat_map(|a| a.statuses.iter().filter_map(StatusCell::snapshot))
+            .collect()
     }
 
     /// Stops everything and waits.
@@ -192,5 +186,74 @@ impl ManagerHandle {
         for name in self.accounts() {
             self.stop_account(&name).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{SharedClock, SystemClock};
+    use crate::config::{ImapTuning, StartAt, TlsMode};
+    use crate::domain::{Decision, Mode};
+    use crate::scan::{Decider, ScanError, ScanRequest};
+
+    struct PassAll;
+    impl Decider for PassAll {
+        fn id(&self) -> &'static str {
+            "pass"
+        }
+        fn decide<'a>(&'a self, _: ScanRequest<'a>) -> BoxFuture<'a, Result<Decision, ScanError>> {
+            Box::pin(async { Ok(Decision::default()) })
+        }
+    }
+
+    fn account(name: &str) -> AccountConfig {
+        AccountConfig {
+            name: name.into(),
+            host: "127.0.0.1".into(),
+            // Nothing listens there: the listener just backs off.
+            port: 1,
+            tls: TlsMode::Plain,
+            tls_skip_verify: false,
+            ca_file: None,
+            user: "u".into(),
+            pass: "p".into(),
+            folders: vec!["INBOX".into()],
+            quarantine_folder: "Quarantine".into(),
+            hold_folder: "Postern-Held".into(),
+            mode: Mode::Enforce,
+            start_at: StartAt::New,
+            digest: Default::default(),
+            digest_to: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn issue_16_a_poisoned_lock_does_not_silence_start_and_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: SharedClock = Arc::new(SystemClock);
+        let store = crate::store::Store::open(&dir.path().join("p.db"), &[7; 32], clock.clone()).unwrap();
+        let engine = Arc::new(Engine {
+            store,
+            decider: Arc::new(PassAll),
+            tuning: ImapTuning::default(),
+            eml_dir: dir.path().join("eml"),
+            clock,
+            events: tokio::sync::broadcast::channel(4).0,
+            rescan_after: Vec::new(),
+        });
+        let m = ManagerHandle::new(engine, None);
+        let inner = m.inner.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = inner.accounts.lock();
+            panic!("poison the account map");
+        })
+        .join();
+        assert!(m.inner.accounts.is_poisoned());
+        m.start_account(account("a")).await;
+        assert_eq!(m.accounts(), vec!["a".to_string()], "a started account is tracked");
+        assert!(m.nudge("a"));
+        assert!(m.stop_account("a").await, "stop finds and stops it");
+        assert!(m.accounts().is_empty());
     }
 }
