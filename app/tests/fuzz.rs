@@ -4,17 +4,14 @@
 //! Each starts from real-format seeds and checks invariants, not only "no
 //! panic". The cargo-fuzz targets under fuzz/ call the same entry points.
 
-use crate::common::mutate;
+use crate::common::{local_pipeline, mutate};
 use mail_parser::MimeHeaders;
-use postern::config::PolicyConfig;
 use postern::scan::archive::{Budget, Limits};
 use postern::scan::attach;
-use postern::scan::scanners::{attachments, html, lists, spoof, structure};
-use postern::scan::{InputOptions, Pipeline, Policy, ScanInput, Scanner, qr, urls};
+use postern::scan::{InputOptions, ScanInput, qr, urls};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 fn fixtures() -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eml");
@@ -80,16 +77,10 @@ fn fuzz_parse() {
 #[test]
 fn fuzz_extract_through_local_scanners() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let scanners: Vec<Arc<dyn Scanner>> = vec![
-        Arc::new(structure::StructureScanner),
-        Arc::new(lists::ListScanner::new(PolicyConfig::default())),
-        Arc::new(attachments::AttachmentScanner),
-        Arc::new(html::HtmlScanner),
-        Arc::new(spoof::SpoofScanner::new(spoof::DEFAULT_PROTECTED.lines())),
-    ];
-    let policy = Policy::default_policy().unwrap();
-    let known: BTreeSet<&str> = scanners.iter().flat_map(|s| s.tags().iter().copied()).collect();
-    let p = Pipeline::new(scanners, policy, opts());
+    // Every tag the code can emit, budgets included (the registry the
+    // tags-to-scores test walks).
+    let known: BTreeSet<&str> = postern::runtime::tags::all().into_iter().collect();
+    let p = local_pipeline(opts());
     let ran = mutate::run("extract", 0x9a45_e002, &fixtures(), 5000, |data| {
         let d = rt.block_on(p.scan(data.to_vec()));
         for t in &d.tags {

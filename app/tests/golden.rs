@@ -2,29 +2,16 @@
 //! verdict and the exact tag set from the local (non-network) scanners. A
 //! mismatch writes `NAME.failed` with what was produced.
 
-use postern::config::PolicyConfig;
-use postern::scan::scanners::{attachments, html, lists, spoof, structure};
-use postern::scan::{InputOptions, Pipeline, Policy, Scanner};
+use crate::common::local_pipeline;
+use postern::scan::InputOptions;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
-
-fn local_pipeline() -> Pipeline {
-    let scanners: Vec<Arc<dyn Scanner>> = vec![
-        Arc::new(structure::StructureScanner),
-        Arc::new(lists::ListScanner::new(PolicyConfig::default())),
-        Arc::new(attachments::AttachmentScanner),
-        Arc::new(html::HtmlScanner),
-        Arc::new(spoof::SpoofScanner::new(spoof::DEFAULT_PROTECTED.lines())),
-    ];
-    Pipeline::new(scanners, Policy::default_policy().unwrap(), InputOptions::default())
-}
 
 #[tokio::test]
 async fn golden_fixtures_match_their_expectations() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eml");
     let only = std::env::var("TEST_NAME").ok();
-    let p = local_pipeline();
+    let p = local_pipeline(InputOptions::default());
     let mut run = 0;
     let mut failed = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
