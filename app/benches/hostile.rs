@@ -12,7 +12,7 @@
 
 use base64::Engine;
 use postern::config::PolicyConfig;
-use postern::scan::scanners::{attachments, html, lists, spoof, structure, yara};
+use postern::scan::scanners::{self, yara};
 use postern::scan::{FailureMode, InputOptions, Pipeline, Policy, Scanner};
 use std::path::Path;
 use std::sync::Arc;
@@ -23,16 +23,11 @@ const BOUND_CPU_S: f64 = 2.0;
 
 fn local() -> Vec<Arc<dyn Scanner>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    vec![
-        Arc::new(structure::StructureScanner),
-        Arc::new(lists::ListScanner::new(PolicyConfig::default())),
-        Arc::new(attachments::AttachmentScanner),
-        Arc::new(html::HtmlScanner),
-        Arc::new(spoof::SpoofScanner::new(spoof::DEFAULT_PROTECTED.lines())),
-        Arc::new(
-            yara::YaraScanner::load(&root.join("../rules/yara"), Duration::from_secs(10), FailureMode::Closed).expect("rules compile"),
-        ),
-    ]
+    let mut v = scanners::local(&PolicyConfig::default(), &[]);
+    v.push(Arc::new(
+        yara::YaraScanner::load(&root.join("../rules/yara"), Duration::from_secs(10), FailureMode::Closed).expect("rules compile"),
+    ));
+    v
 }
 
 /// xorshift32 with a fixed seed: the same "noise" every run.

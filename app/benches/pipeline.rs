@@ -14,7 +14,7 @@ mod common;
 use common::messages;
 
 use postern::config::PolicyConfig;
-use postern::scan::scanners::{attachments, clamav, html, lists, rspamd, spoof, structure, yara};
+use postern::scan::scanners::{self, clamav, rspamd, yara};
 use postern::scan::{FailureMode, InputOptions, Pipeline, Policy, Scanner};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,17 +22,12 @@ use std::time::{Duration, Instant};
 
 fn local() -> Vec<Arc<dyn Scanner>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    vec![
-        Arc::new(structure::StructureScanner),
-        Arc::new(lists::ListScanner::new(PolicyConfig::default())),
-        Arc::new(attachments::AttachmentScanner),
-        Arc::new(html::HtmlScanner),
-        Arc::new(spoof::SpoofScanner::new(spoof::DEFAULT_PROTECTED.lines())),
-        Arc::new(
-            yara::YaraScanner::load(&root.join("../rules/yara"), Duration::from_secs(10), FailureMode::Closed).expect("rules compile"),
-        ),
-        threat_scanner(),
-    ]
+    let mut v = scanners::local(&PolicyConfig::default(), &[]);
+    v.push(Arc::new(
+        yara::YaraScanner::load(&root.join("../rules/yara"), Duration::from_secs(10), FailureMode::Closed).expect("rules compile"),
+    ));
+    v.push(threat_scanner());
+    v
 }
 
 /// The threat-intelligence lookups over an index of 100,000 feed URLs and

@@ -13,7 +13,6 @@ pub mod stack;
 pub mod web;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
@@ -60,13 +59,6 @@ pub fn unique(prefix: &str) -> String {
 /// The local (non-network) scanners under the shipped policy, as the golden
 /// fixtures and the fuzz targets see them.
 pub fn local_pipeline(opts: postern::scan::InputOptions) -> postern::scan::Pipeline {
-    use postern::scan::scanners::{attachments, html, lists, spoof, structure};
-    let scanners: Vec<Arc<dyn postern::scan::Scanner>> = vec![
-        Arc::new(structure::StructureScanner),
-        Arc::new(lists::ListScanner::new(postern::config::PolicyConfig::default())),
-        Arc::new(attachments::AttachmentScanner),
-        Arc::new(html::HtmlScanner),
-        Arc::new(spoof::SpoofScanner::new(spoof::DEFAULT_PROTECTED.lines())),
-    ];
+    let scanners = postern::scan::scanners::local(&postern::config::PolicyConfig::default(), &[]);
     postern::scan::Pipeline::new(scanners, postern::scan::Policy::default_policy().unwrap(), opts)
 }

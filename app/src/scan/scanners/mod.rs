@@ -24,6 +24,20 @@ pub type Disabled = (String, String);
 /// The enabled scanners, and the ones left out.
 pub type Built = (Vec<Arc<dyn Scanner>>, Vec<Disabled>);
 
+/// The built-in scanners that need no network and no rules folder: the
+/// start of every pipeline, and what tests, fuzzing and benchmarks scan with.
+pub fn local(lists: &PolicyConfig, protected_domains: &[String]) -> Vec<Arc<dyn Scanner>> {
+    vec![
+        Arc::new(structure::StructureScanner),
+        Arc::new(lists::ListScanner::new(lists.clone())),
+        Arc::new(attachments::AttachmentScanner),
+        Arc::new(html::HtmlScanner),
+        Arc::new(spoof::SpoofScanner::new(
+            spoof::DEFAULT_PROTECTED.lines().chain(protected_domains.iter().map(String::as_str)),
+        )),
+    ]
+}
+
 /// Builds every enabled scanner. Network scanners are enabled only when
 /// their endpoint is configured; each one's fail mode comes from settings.
 /// Scanners left out are returned with the reason.
@@ -34,17 +48,7 @@ pub fn build(s: &ScanSettings, lists: &PolicyConfig) -> Result<Built, super::Sca
         disabled.push((id.to_string(), why.to_string()));
     };
     let mode = |critical: bool| if critical { FailureMode::Closed } else { FailureMode::Open };
-    let mut v: Vec<Arc<dyn Scanner>> = vec![
-        Arc::new(structure::StructureScanner),
-        Arc::new(lists::ListScanner::new(lists.clone())),
-        Arc::new(attachments::AttachmentScanner),
-        Arc::new(html::HtmlScanner),
-        Arc::new(spoof::SpoofScanner::new(
-            spoof::DEFAULT_PROTECTED
-                .lines()
-                .chain(s.protected_domains.iter().map(String::as_str)),
-        )),
-    ];
+    let mut v = local(lists, &s.protected_domains);
     if let Some(url) = &s.rspamd_url {
         v.push(Arc::new(rspamd::RspamdScanner::new(
             url,
