@@ -45,6 +45,10 @@ enum Command {
         /// Messages scanned at once.
         #[arg(long, default_value_t = 4)]
         parallel: usize,
+        /// Also write the per class × source counts, the score sweep and
+        /// the time per message as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Manage threat indicators (IOCs) in the database the daemon uses.
     Ioc {
@@ -121,7 +125,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Simulate { dir, limit, parallel } => {
+        Command::Simulate {
+            dir,
+            limit,
+            parallel,
+            json,
+        } => {
             let Some(settings) = scan_settings() else {
                 return Ok(ExitCode::from(2));
             };
@@ -139,7 +148,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = rt.block_on(async {
                 let pipeline = scan_pipeline(&settings)?;
                 let samples = postern::simulate::run(&pipeline, files, parallel, &mut skipped).await;
-                anyhow::Ok(postern::simulate::report(&samples, &skipped))
+                let summary = postern::simulate::summary::summarize(&samples, skipped.len());
+                if let Some(path) = &json {
+                    std::fs::write(path, serde_json::to_vec_pretty(&summary)?).with_context(|| format!("writing {}", path.display()))?;
+                }
+                anyhow::Ok(postern::simulate::report_with(&samples, &skipped, &summary))
             })?;
             print!("{report}");
             Ok(ExitCode::SUCCESS)

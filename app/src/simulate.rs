@@ -1,7 +1,11 @@
 //! `postern simulate DIR`: runs the pipeline over a labelled corpus
-//! (subfolders named `ham`, `spam`, `phish`, `malware`) and reports the
-//! confusion matrix, precision and recall per class, tag hit counts and the
-//! slowest messages. Used to tune `rules/policy.toml` for few false positives.
+//! (subfolders named `ham`, `spam`, `phish`, `malware`, each optionally split
+//! into sources: `ham/lists-2024/…`) and reports verdicts per class and per
+//! source, precision and recall, a score-cut sweep, tag hit counts and the
+//! slowest messages. Used to tune `rules/policy.toml` for few false positives;
+//! `--json FILE` writes the [`summary::Summary`] that `make quality` reads.
+
+pub mod summary;
 
 use crate::domain::Verdict;
 use crate::scan::Pipeline;
@@ -13,17 +17,20 @@ use std::time::{Duration, Instant};
 
 /// Largest file read as one message.
 const MAX_FILE: u64 = 20 * 1024 * 1024;
-const VERDICTS: [Verdict; 4] = [Verdict::Pass, Verdict::Flag, Verdict::Quarantine, Verdict::Delete];
 
 /// One scanned corpus file.
 #[derive(Debug, Clone)]
 pub struct Sample {
     /// Folder label.
     pub label: String,
+    /// First folder under the label (`-` for files directly in it).
+    pub source: String,
     /// File.
     pub path: PathBuf,
     /// Verdict.
     pub verdict: Verdict,
+    /// Policy score.
+    pub score: f64,
     /// Tags.
     pub tags: Vec<String>,
     /// Wall time.
@@ -42,11 +49,22 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// One corpus file to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// Folder label.
+    pub label: String,
+    /// First folder under the label (`-` for files directly in it).
+    pub source: String,
+    /// File.
+    pub path: PathBuf,
+}
+
 /// The files to scan and the ones left out.
 #[derive(Debug, Clone, Default)]
 pub struct Corpus {
-    /// `(label, file)` to scan.
-    pub files: Vec<(String, PathBuf)>,
+    /// Files to scan.
+    pub files: Vec<Item>,
     /// Files left out, with the reason.
     pub skipped: Vec<Skipped>,
 }
@@ -64,7 +82,7 @@ pub fn corpus(dir: &Path, limit: Option<usize>) -> std::io::Result<Corpus> {
     for l in labels {
         let label = l.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
         let mut files = Vec::new();
-        let mut stack = vec![l];
+        let mut stack = vec![l.clone()];
         while let Some(d) = stack.pop() {
             for e in std::fs::read_dir(&d)?.filter_map(|e| e.ok()) {
                 let p = e.path();
@@ -91,7 +109,11 @@ pub fn corpus(dir: &Path, limit: Option<usize>) -> std::io::Result<Corpus> {
         }
         files.sort();
         files.truncate(limit.unwrap_or(usize::MAX));
-        out.files.extend(files.into_iter().map(|f| (label.clone(), f)));
+        out.files.extend(files.into_iter().map(|path| Item {
+            label: label.clone(),
+            source: source_of(&l, &path),
+            path,
+        }));
     }
     out.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
@@ -99,9 +121,9 @@ pub fn corpus(dir: &Path, limit: Option<usize>) -> std::io::Result<Corpus> {
 
 /// Scans every file with `parallel` messages in flight. A file that cannot
 /// be read is added to `skipped` instead of being scanned as empty.
-pub async fn run(pipeline: &Pipeline, files: Vec<(String, PathBuf)>, parallel: usize, skipped: &mut Vec<Skipped>) -> Vec<Sample> {
+pub async fn run(pipeline: &Pipeline, files: Vec<Item>, parallel: usize, skipped: &mut Vec<Skipped>) -> Vec<Sample> {
     let results: Vec<Result<Sample, Skipped>> = futures::stream::iter(files)
-        .map(|(label, path)| async move {
+        .map(|Item { label, source, path }| async move {
             let raw = match tokio::fs::read(&path).await {
                 Ok(raw) => raw,
                 Err(e) => {
@@ -116,8 +138,10 @@ pub async fn run(pipeline: &Pipeline, files: Vec<(String, PathBuf)>, parallel: u
             let d = pipeline.scan(raw).await;
             Ok(Sample {
                 label,
+                source,
                 path,
                 verdict: d.verdict,
+                score: d.score,
                 tags: d.tags,
                 elapsed: start.elapsed(),
             })
@@ -140,54 +164,39 @@ const SKIPPED_LISTED: usize = 20;
 
 /// The report; `skipped` files are counted and listed with their reason.
 pub fn report(samples: &[Sample], skipped: &[Skipped]) -> String {
+    report_with(samples, skipped, &summary::summarize(samples, skipped.len()))
+}
+
+/// The report for an already built summary (the one `--json` writes).
+pub fn report_with(samples: &[Sample], skipped: &[Skipped], sum: &summary::Summary) -> String {
     let mut out = String::new();
     skipped_section(&mut out, skipped);
-    let mut by: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
-    for s in samples {
-        let row = by.entry(s.label.as_str()).or_default();
-        row[VERDICTS.iter().position(|v| *v == s.verdict).unwrap_or(0)] += 1;
-    }
-    let _ = writeln!(out, "confusion matrix (rows: label, columns: verdict)");
-    let _ = writeln!(
-        out,
-        "{:<10} {:>8} {:>8} {:>11} {:>8} {:>8}",
-        "label", "pass", "flag", "quarantine", "delete", "total"
-    );
-    for (label, row) in &by {
-        let _ = writeln!(
-            out,
-            "{label:<10} {:>8} {:>8} {:>11} {:>8} {:>8}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row.iter().sum::<usize>()
-        );
-    }
-    // "Caught" means any action (not pass). Ham is the negative class.
-    let caught = |r: &[usize; 4]| r[1] + r[2] + r[3];
-    let ham = by.get("ham").copied().unwrap_or_default();
-    let _ = writeln!(out, "\nper class (caught = flag, quarantine or delete)");
+    // "Caught" means any verdict above pass. Ham is the negative class.
+    let classes: Vec<&summary::Group> = sum.groups.iter().filter(|g| g.source == "*").collect();
+    let ham = classes.iter().find(|g| g.class == summary::HAM);
+    let ham_caught = ham.map_or(0.0, |h| h.caught * h.n as f64);
+    let _ = writeln!(out, "per class (caught = any verdict above pass)");
     let _ = writeln!(out, "{:<10} {:>10} {:>10} {:>12}", "class", "recall", "precision", "quarantine+");
-    for (label, row) in by.iter().filter(|(l, _)| **l != "ham") {
-        let total: usize = row.iter().sum();
-        let recall = ratio(caught(row), total);
-        let precision = ratio(caught(row), caught(row) + caught(&ham));
+    for g in classes.iter().filter(|g| g.class != summary::HAM) {
+        let caught = g.caught * g.n as f64;
+        let precision = (caught + ham_caught > 0.0).then(|| caught / (caught + ham_caught));
         let _ = writeln!(
             out,
-            "{label:<10} {:>10} {:>10} {:>12}",
-            fmt(recall),
+            "{:<10} {:>10} {:>10} {:>12}",
+            g.class,
+            fmt(Some(g.caught)),
             fmt(precision),
-            fmt(ratio(row[2] + row[3], total))
+            fmt(Some(g.quarantined))
         );
     }
-    let ham_total: usize = ham.iter().sum();
-    if ham_total > 0 {
+    if let Some(h) = ham {
+        let q = (h.quarantined * h.n as f64).round() as usize;
+        let c = (h.caught * h.n as f64).round() as usize;
         let _ = writeln!(
             out,
-            "ham false positives: {} flagged, {} quarantined or deleted, of {ham_total}",
-            ham[1],
-            ham[2] + ham[3]
+            "ham false positives: {} flagged, {q} quarantined or deleted, of {}",
+            c - q,
+            h.n
         );
     }
     let mut tags: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
@@ -201,7 +210,7 @@ pub fn report(samples: &[Sample], skipped: &[Skipped]) -> String {
         let cells: Vec<String> = per.iter().map(|(l, n)| format!("{l}={n}")).collect();
         let _ = writeln!(out, "  {t:<28} {}", cells.join(" "));
     }
-    per_source(&mut out, samples);
+    summary::text(&mut out, sum);
     ai_tier(&mut out, samples);
     let mut slow: Vec<&Sample> = samples.iter().collect();
     slow.sort_by_key(|s| std::cmp::Reverse(s.elapsed));
@@ -226,49 +235,14 @@ fn skipped_section(out: &mut String, skipped: &[Skipped]) {
     let _ = writeln!(out);
 }
 
-/// `label/source/file` → `source`; files directly under the label → `-`.
-fn source(s: &Sample) -> String {
-    let parent = s
-        .path
-        .parent()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().to_ascii_lowercase());
-    match parent {
-        Some(p) if p != s.label => p,
+/// `label/source/…/file` → `source` (the first folder under the label);
+/// files directly under the label → `-`.
+fn source_of(label_dir: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(label_dir).unwrap_or(file);
+    let mut parts = rel.components();
+    match (parts.next(), parts.next()) {
+        (Some(first), Some(_)) => first.as_os_str().to_string_lossy().to_ascii_lowercase(),
         _ => "-".into(),
-    }
-}
-
-/// Mixed corpora hide where a filter fails: one line per (label, source).
-fn per_source(out: &mut String, samples: &[Sample]) {
-    let mut by: BTreeMap<(String, String), (usize, usize, usize)> = BTreeMap::new();
-    for s in samples {
-        let e = by.entry((s.label.clone(), source(s))).or_default();
-        e.0 += 1;
-        if s.verdict != Verdict::Pass {
-            e.1 += 1;
-        }
-        if matches!(s.verdict, Verdict::Quarantine | Verdict::Delete) {
-            e.2 += 1;
-        }
-    }
-    let _ = writeln!(
-        out,
-        "
-per source (for ham, caught means a false positive)"
-    );
-    let _ = writeln!(
-        out,
-        "{:<10} {:<16} {:>7} {:>8} {:>12}",
-        "label", "source", "total", "caught", "quarantine+"
-    );
-    for ((label, src), (n, caught, q)) in &by {
-        let _ = writeln!(
-            out,
-            "{label:<10} {src:<16} {n:>7} {:>8} {:>12}",
-            fmt(ratio(*caught, *n)),
-            fmt(ratio(*q, *n))
-        );
     }
 }
 
@@ -289,7 +263,7 @@ AI tier alone (tag fired → predicted class)"
     );
     for (class, tag) in [("phish", crate::scan::ai::TAG_PHISH), ("spam", crate::scan::ai::TAG_SPAM)] {
         let fired = |s: &Sample| s.tags.iter().any(|t| t == tag);
-        let mut sources: Vec<String> = samples.iter().filter(|s| s.label == class).map(source).collect();
+        let mut sources: Vec<String> = samples.iter().filter(|s| s.label == class).map(|s| s.source.clone()).collect();
         sources.sort();
         sources.dedup();
         let all_fired = samples.iter().filter(|s| fired(s)).count();
@@ -303,7 +277,7 @@ AI tier alone (tag fired → predicted class)"
             fmt(ratio(true_pos, n))
         );
         for src in sources {
-            let in_src: Vec<&Sample> = samples.iter().filter(|s| s.label == class && source(s) == src).collect();
+            let in_src: Vec<&Sample> = samples.iter().filter(|s| s.label == class && s.source == src).collect();
             let hits = in_src.iter().filter(|s| fired(s)).count();
             let _ = writeln!(
                 out,
@@ -346,8 +320,10 @@ mod tests {
     fn s(label: &str, v: Verdict) -> Sample {
         Sample {
             label: label.into(),
+            source: "-".into(),
             path: PathBuf::from("x"),
             verdict: v,
+            score: 0.0,
             tags: vec!["T".into()],
             elapsed: Duration::from_millis(1),
         }
@@ -380,7 +356,8 @@ mod tests {
         let big = std::fs::File::create(ham.join("big.eml")).unwrap();
         big.set_len(MAX_FILE + 1).unwrap(); // sparse: no 20 MB written
         let c = corpus(dir.path(), None).unwrap();
-        assert_eq!(c.files, vec![("ham".to_string(), ham.join("ok.eml"))]);
+        let paths: Vec<&Path> = c.files.iter().map(|i| i.path.as_path()).collect();
+        assert_eq!(paths, vec![ham.join("ok.eml")]);
         let reasons: Vec<(&str, &str)> = c
             .skipped
             .iter()
@@ -392,5 +369,18 @@ mod tests {
         let r = report(&[s("ham", Verdict::Pass)], &c.skipped);
         assert!(r.starts_with("skipped 2 file(s)"), "{r}");
         assert!(r.contains("empty.eml: empty file"), "{r}");
+    }
+
+    #[test]
+    fn source_is_the_first_folder_under_the_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("ham/lists-2024/sub");
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::create_dir_all(dir.path().join("phish")).unwrap();
+        std::fs::write(deep.join("a.eml"), b"From: a@a.test\r\n\r\nhi").unwrap();
+        std::fs::write(dir.path().join("phish/b.eml"), b"From: b@b.test\r\n\r\nhi").unwrap();
+        let c = corpus(dir.path(), None).unwrap();
+        let got: Vec<(&str, &str)> = c.files.iter().map(|i| (i.label.as_str(), i.source.as_str())).collect();
+        assert_eq!(got, vec![("ham", "lists-2024"), ("phish", "-")]);
     }
 }
