@@ -6,7 +6,7 @@ STACK_BASE ?= /tmp/postern-stack
 DEMO_DIR ?= /tmp/postern-demo
 BENCH_CORPUS ?= $(CURDIR)/target/bench-corpus
 
-.PHONY: models test-ai soak build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps \
+.PHONY: models quality test-ai soak build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps \
 	fuzz deb rpm test-deb cargo-deb cargo-generate-rpm compose-check docker-build up down logs
 
 CARGO_DEB_VERSION ?= 3.8.0
@@ -37,6 +37,22 @@ test-ai: stack
 	lib=$$(bash scripts/onnxruntime.sh) && \
 	  POSTERN_AI_RUNTIME=$$lib $(CARGO) test --locked --features ai --lib && \
 	  POSTERN_AI_RUNTIME=$$lib POSTERN_STACK_BASE=$(STACK_BASE) $(CARGO) test --locked --features ai --test it ai_tier
+
+## Postern's decisions on the validation split of ../shared/corpus, per
+## class and source (QUALITY.md): debug build with the AI tier, the test
+## stack's Rspamd and clamd. Writes bench/results/quality.json, regenerates
+## QUALITY.md's tables and fails below bench/quality-floor.json.
+## QUALITY_CAP messages per source at most (default 300: about 2,100 messages).
+QUALITY_CAP ?= 300
+QUALITY_WORK ?= /tmp/corpus
+quality: stack
+	python3 -m unittest discover -s scripts -p 'test_quality.py'
+	$(CARGO) build --locked --features ai
+	set -a; . $(STACK_BASE)/peers.env; set +a; \
+	  POSTERN_RSPAMD_URL=$$RSPAMD_URL POSTERN_CLAMD_ADDR=127.0.0.1:$$CLAMD_PORT \
+	  POSTERN_AI_RUNTIME=$$(bash scripts/onnxruntime.sh) POSTERN_AI_MODELS=$(CURDIR)/models \
+	  python3 scripts/quality.py --postern $${CARGO_TARGET_DIR:-$(CURDIR)/target}/debug/postern \
+	    --corpus ../shared/corpus --work $(QUALITY_WORK) --cap $(QUALITY_CAP)
 
 ## Retrain the AI models from ../shared/corpus (see models/README.md).
 models:
