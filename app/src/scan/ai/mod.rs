@@ -19,8 +19,9 @@ pub const TAG_SCORES: &str = "AI_SCORES";
 /// Every tag the AI scanner can emit.
 pub const TAGS: &[&str] = &[TAG_SCORES, TAG_PHISH, TAG_SPAM, TAG_DGA];
 
-/// Thresholds chosen by training (models/thresholds.json) so that the AI
-/// tier alone adds at most 0.5% false positives on held-out ham.
+/// Thresholds chosen by training (models/thresholds.json), out of fold on the
+/// TRAIN split: above the 99.9th (phish) and 99.5th (spam) percentile of
+/// every ham source, old and modern (models/README.md).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
 pub struct Thresholds {
     /// P(phish) at or above which AI_PHISH fires.
