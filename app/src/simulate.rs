@@ -195,7 +195,7 @@ pub fn report_with(samples: &[Sample], skipped: &[Skipped], sum: &summary::Summa
         let _ = writeln!(
             out,
             "ham false positives: {} flagged, {q} quarantined or deleted, of {}",
-            c - q,
+            c.saturating_sub(q),
             h.n
         );
     }
