@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import corpus  # noqa: E402
-from features import DGA_DIM, MAIL_DIM, dga_features, mail_indices, mail_vector  # noqa: E402
+from features import DGA_DIM, MAIL_DIM, dga_features, fnv1a, mail_indices, mail_vector, tokens  # noqa: E402
 
 SEED = 20261122
 CLASSES = ["ham", "spam", "phish"]
@@ -134,7 +134,8 @@ def cached_rows(msgs, work):
     if os.path.exists(path):
         with open(path, "rb") as fh:
             cache = pickle.load(fh)
-    fp = hashlib.sha256(open(os.path.join(HERE, "features.py"), "rb").read()).hexdigest()
+    with open(os.path.join(HERE, "features.py"), "rb") as fh:
+        fp = hashlib.sha256(fh.read() + repr(sorted(DROPPED_TOKENS)).encode()).hexdigest()
     if cache.get("__features__") != fp:
         cache = {"__features__": fp}
     todo = [m for m in msgs if m.key not in cache]
@@ -159,9 +160,28 @@ def matrix(rows, dim):
     return csr_matrix((np.array(data, dtype=np.float32), np.array(ind), np.array(ptr)), shape=(len(rows), dim))
 
 
-def mail_row(subject, body):
+# Tokens the model must not learn from. phishing_pot replaced every
+# recipient address with "phishing@pot", and 85% of its messages carry it in
+# the text ("Dear phishing@pot", links with it as a parameter): a label leak
+# that real phishing never has. Features involving these tokens are left out
+# of the training rows (so their weights stay 0) while the row keeps the
+# normalisation Postern computes over all of its features.
+DROPPED_TOKENS = frozenset({"phishing", "pot"})
+
+
+def mail_row(subject, body, drop=DROPPED_TOKENS):
+    """The training row: features.mail_vector, minus features of `drop`."""
     idx, v = mail_vector(mail_indices(subject, body))
-    return [(i, v) for i in idx]
+    if not drop:
+        return [(i, v) for i in idx]
+    toks = tokens(subject + "\n" + body)
+    keep = set()
+    for i, t in enumerate(toks):
+        if t not in drop:
+            keep.add(fnv1a(("w" + t).encode()) % MAIL_DIM)
+        if i > 0 and t not in drop and toks[i - 1] not in drop:
+            keep.add(fnv1a(("b" + toks[i - 1] + "_" + t).encode()) % MAIL_DIM)
+    return [(i, v) for i in idx if i in keep]
 
 
 def export(model, dim, path):
@@ -411,7 +431,7 @@ def golden(mail_model, dga_model):
     out = {"mail": [], "dga": []}
     for subject, body in GOLDEN_MAIL:
         idx = mail_indices(subject, body)
-        X = matrix([mail_row(subject, body)], MAIL_DIM)
+        X = matrix([mail_row(subject, body, drop=frozenset())], MAIL_DIM)
         p = mail_model.predict_proba(X)[0]
         out["mail"].append({"subject": subject, "body": body, "indices": idx, "scores": {c: round(float(p[i]), 6) for i, c in enumerate(CLASSES)}})
     if dga_model is None:  # --no-dga: the model is unchanged, so are its vectors
