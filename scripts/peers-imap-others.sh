@@ -212,8 +212,12 @@ EOF
   else
     # Its socket path is compiled in: another authdaemond (a system Courier)
     # would own it, and would not know our users.
-    if pgrep -x authdaemond >/dev/null; then
-      echo "peers-setup: an authdaemond not started by this stack is running and holds $COURIER_AUTHSOCK; stop it (or use a machine without a system Courier)" >&2
+    local d other=
+    for d in /proc/[0-9]*; do   # (no procps on a minimal machine)
+      if [ "$(cat "$d/comm" 2>/dev/null)" = authdaemond ]; then other=${d#/proc/}; fi
+    done
+    if [ -n "$other" ]; then
+      echo "peers-setup: an authdaemond not started by this stack (pid $other) holds $COURIER_AUTHSOCK; stop it (or use a machine without a system Courier)" >&2
       exit 1
     fi
     mkdir -p /run/courier/authdaemon
