@@ -17,6 +17,7 @@
 #        PEERS_DEB_CACHE=/var/cache/postern-peers (downloaded .debs, kept between runs)
 # Helpers written for tests: BASE/bin/cyrus-adduser USER PASS and
 # BASE/bin/courier-adduser USER PASS (idempotent; the user can log in when they return).
+# One Courier stack per machine: its auth daemon's socket is a fixed path.
 
 CYRUS_IMAP_PORT=${CYRUS_IMAP_PORT:-11143}
 COURIER_IMAP_PORT=${COURIER_IMAP_PORT:-12143}
@@ -75,8 +76,8 @@ install_others() {
     if [ ! -e /usr/sbin/policy-rc.d ]; then
       printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; tmp_policy=1
     fi
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" \
-         >> "$BASE/apt-install.log" 2>&1; then
+    # Stale package lists give 404s: update once and retry.
+    if ! { apt_install "${missing[@]}" || { apt-get update -qq && apt_install "${missing[@]}"; }; } >> "$BASE/apt-install.log" 2>&1; then
       [ $tmp_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
       tail -20 "$BASE/apt-install.log" >&2; echo "peers-setup: apt-get install failed (log: $BASE/apt-install.log)" >&2; exit 1
     fi
@@ -93,9 +94,7 @@ install_others() {
   log "cyrus/courier packages ready in $(elapsed "$t") s"
 }
 
-opt_env() { # command... -- run a binary from the private root
-  LD_LIBRARY_PATH="$PEERS_OPT/usr/lib/x86_64-linux-gnu:$PEERS_OPT/usr/lib" "$@"
-}
+apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "$@"; }
 banner_ok() { local o; o=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; head -c 4 <&3") || return 1; [ "$o" = "* OK" ]; }
 
 # ================================================================ CYRUS
