@@ -17,6 +17,7 @@ mod imap_engine;
 mod imap_faults;
 mod imap_hostile;
 mod imap_recovery;
+mod imap_servers;
 mod intel;
 mod ops;
 mod scan_peers;

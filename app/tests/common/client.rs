@@ -40,6 +40,13 @@ impl TestClient {
         self.s.examine(mailbox).await.unwrap().uid_validity.unwrap()
     }
 
+    /// UIDVALIDITY, or None while the server refuses the EXAMINE (Dovecot
+    /// answers SERVERBUG for a moment after a folder another session has
+    /// selected is deleted and recreated).
+    pub async fn try_uidvalidity(&mut self, mailbox: &str) -> Option<u32> {
+        self.s.examine(mailbox).await.ok()?.uid_validity
+    }
+
     /// (uid, sorted flags without \Recent, Message-ID header line) per message.
     pub async fn list(&mut self, mailbox: &str) -> Vec<(u32, Vec<String>, String)> {
         let mb = self.s.examine(mailbox).await.unwrap();

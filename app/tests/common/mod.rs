@@ -8,6 +8,7 @@ pub mod harness;
 pub mod mutate;
 pub mod proxy;
 pub mod receiver;
+pub mod servers;
 pub mod smtp_sink;
 pub mod stack;
 pub mod web;
