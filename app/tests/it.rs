@@ -16,6 +16,7 @@ mod golden;
 mod imap_engine;
 mod imap_faults;
 mod imap_hostile;
+mod imap_reach;
 mod imap_recovery;
 mod intel;
 mod ops;

@@ -117,9 +117,9 @@ impl Listener {
             probe_every: t.probe_every,
             probe_timeout: t.probe_timeout,
         };
-        let (mut conn, sel) = self.open().await?;
+        let (mut conn, mut sel) = self.open().await?;
         self.probe(ProbePoint::AfterSelect).await;
-        let mut state = self.sync_state(&sel).await?;
+        let mut state = self.sync_state(&mut conn, &sel).await?;
         let idle = conn.has("IDLE");
         info!(
             uidvalidity = sel.uidvalidity,
@@ -164,6 +164,7 @@ impl Listener {
                 }
                 conn.noop().await?;
             }
+            self.recheck_folder(&mut conn, &mut sel, &mut state).await?;
         }
     }
 
@@ -178,7 +179,7 @@ impl Listener {
 
     /// First sight records where to start; a changed UIDVALIDITY voids every
     /// cached UID and restarts the cursor at 0 (re-sync).
-    async fn sync_state(&self, sel: &Selected) -> Result<MailboxState, ListenerError> {
+    pub(super) async fn sync_state(&self, conn: &mut Conn, sel: &Selected) -> Result<MailboxState, ListenerError> {
         let store = &self.engine.store;
         match store.mailbox_state(&self.acct.name, &self.mailbox).await? {
             Some(st) if st.uidvalidity == sel.uidvalidity => Ok(st),
@@ -196,7 +197,13 @@ impl Listener {
                 self.reload_state(sel).await
             }
             None => {
-                let last_uid = sel.uid_next.map(|n| n.saturating_sub(1)).unwrap_or(0);
+                // Courier's SELECT sends no UIDNEXT; without it every
+                // message already there would count as new (issue 15, defect 6).
+                let uid_next = match sel.uid_next {
+                    Some(n) => n,
+                    None => conn.uid_next_fallback(&self.mailbox, sel.exists).await?,
+                };
+                let last_uid = uid_next.saturating_sub(1);
                 let now = self.engine.clock.now();
                 let (since, until) = match self.acct.start_at {
                     StartAt::New => (None, None),
