@@ -14,6 +14,7 @@ mod cli;
 mod fuzz;
 mod golden;
 mod imap_engine;
+mod imap_failed_actions;
 mod imap_faults;
 mod imap_hostile;
 mod imap_reach;
