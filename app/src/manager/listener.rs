@@ -128,12 +128,18 @@ impl Listener {
             idle,
             "watching"
         );
+        // The folder was just selected; every later pass asks again first,
+        // whatever woke it (IDLE, renewal, poll, or a change seen before IDLE).
+        let mut just_selected = true;
         loop {
             if cancel.is_cancelled() {
                 conn.logout().await;
                 return Ok(());
             }
             self.status.set(ListenerState::Syncing);
+            if !std::mem::take(&mut just_selected) {
+                self.recheck_folder(&mut conn, &mut sel, &mut state).await?;
+            }
             conn.drain_unsolicited();
             self.catch_up(&mut conn, &sel, &state).await?;
             state = self.reload_state(&sel).await?;
@@ -164,7 +170,6 @@ impl Listener {
                 }
                 conn.noop().await?;
             }
-            self.recheck_folder(&mut conn, &mut sel, &mut state).await?;
         }
     }
 

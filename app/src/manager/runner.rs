@@ -121,10 +121,10 @@ impl Runner {
                     let failed = store.intent_attempt_failed(&intent, &e, max).await?;
                     warn!(intent = intent.id, error = %e, failed, "server refused action");
                 }
-                // A transport failure counts too: a message whose action
-                // breaks the connection every time must not retry for ever.
+                // A lost connection is not this message's failure: the
+                // move may even have happened before the answer was lost.
                 Err(e) => {
-                    store.intent_attempt_failed(&intent, &e.to_string(), max).await?;
+                    store.intent_interrupted(&intent, &e.to_string()).await?;
                     return Err(e.into());
                 }
             }

@@ -1,6 +1,6 @@
 //! Actions that keep failing (issue 15, defect 3). An intent used to stay
 //! `pending` for ever, retried every `POSTERN_ACTION_RETRY_SECS`. Now each
-//! failed attempt counts, and the last one allowed
+//! attempt the server refuses counts, and the last one allowed
 //! (`POSTERN_ACTION_MAX_ATTEMPTS`) ends it `failed`, with an audit row; the
 //! message shows as failed on the dashboard until the operator retries it
 //! (pending again, attempts from zero) or dismisses it (closed, the message
@@ -46,6 +46,23 @@ impl Store {
             )?;
             tx.commit()?;
             Ok(true)
+        })
+        .await
+    }
+
+    /// Notes an attempt cut short by the connection (lost, timed out). It
+    /// does not count towards the cap: the move may have happened on the
+    /// server before the answer was lost, which the next attempt finds out,
+    /// and a failing connection is the account's problem (backoff, stuck
+    /// folder), not this message's.
+    pub async fn intent_interrupted(&self, intent: &Intent, error: &str) -> Result<()> {
+        let (id, e) = (intent.id, error.to_string());
+        self.call(move |c, ctx| {
+            c.execute(
+                "UPDATE intents SET last_error = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'pending'",
+                params![id, e, ctx.now],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -169,6 +186,12 @@ mod tests {
             audit[0].detail.contains("after 3 attempts") && audit[0].detail.contains("TRYCREATE"),
             "{audit:?}"
         );
+        // An interrupted attempt never closes an intent.
+        let (_d2, other_store, other) = one_intent().await;
+        for _ in 0..5 {
+            other_store.intent_interrupted(&other, "connection lost").await.unwrap();
+        }
+        assert!(!other_store.intent_attempt_failed(&other, "NO", 3).await.unwrap(), "interruptions are not attempts");
         // A late report about the closed intent changes nothing.
         assert!(!store.intent_attempt_failed(&intent, "late", 3).await.unwrap());
         assert_eq!(store.audit_rows(Some("a"), Some("action_failed"), 10).await.unwrap().len(), 1);
