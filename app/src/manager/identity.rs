@@ -17,11 +17,22 @@ impl Listener {
     /// the folder was `[CLOSED]`, or when STATUS cannot tell, selects the
     /// folder again. A new UIDVALIDITY takes the same path as one found at
     /// connect time ([`Listener::sync_state`]: churn bound, reset, re-sync).
-    pub(super) async fn recheck_folder(&self, conn: &mut Conn, sel: &mut Selected, state: &mut MailboxState) -> Result<(), ListenerError> {
+    ///
+    /// With `reselect` (after an IDLE renewal or a poll) it selects again
+    /// without asking STATUS first: a server may answer STATUS for the
+    /// selected folder from the session's own, stale view, and a fresh
+    /// SELECT once per renewal bounds how long that can hide a new folder.
+    pub(super) async fn recheck_folder(
+        &self,
+        conn: &mut Conn,
+        sel: &mut Selected,
+        state: &mut MailboxState,
+        reselect: bool,
+    ) -> Result<(), ListenerError> {
         let signals = conn.take_signals();
         let seen = match signals.uidvalidity {
             Some(v) => Some(v),
-            None if signals.closed => None,
+            None if signals.closed || reselect => None,
             None => match conn.status(&self.mailbox).await {
                 Ok(st) => st.uidvalidity,
                 // The folder is gone, or STATUS on the selected folder is

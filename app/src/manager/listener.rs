@@ -131,6 +131,7 @@ impl Listener {
         // The folder was just selected; every later pass asks again first,
         // whatever woke it (IDLE, renewal, poll, or a change seen before IDLE).
         let mut just_selected = true;
+        let mut renewed = false;
         loop {
             if cancel.is_cancelled() {
                 conn.logout().await;
@@ -138,7 +139,8 @@ impl Listener {
             }
             self.status.set(ListenerState::Syncing);
             if !std::mem::take(&mut just_selected) {
-                self.recheck_folder(&mut conn, &mut sel, &mut state).await?;
+                self.recheck_folder(&mut conn, &mut sel, &mut state, std::mem::take(&mut renewed))
+                    .await?;
             }
             conn.drain_unsolicited();
             self.catch_up(&mut conn, &sel, &state).await?;
@@ -158,9 +160,13 @@ impl Listener {
             }
             if idle {
                 self.status.set(ListenerState::Idling);
-                if conn.idle(timers, cancel).await? == IdleOutcome::Cancelled {
-                    conn.logout().await;
-                    return Ok(());
+                match conn.idle(timers, cancel).await? {
+                    IdleOutcome::Cancelled => {
+                        conn.logout().await;
+                        return Ok(());
+                    }
+                    IdleOutcome::Renew => renewed = true,
+                    IdleOutcome::Woken => {}
                 }
             } else {
                 self.status.set(ListenerState::Polling);
@@ -169,6 +175,7 @@ impl Listener {
                     _ = tokio::time::sleep(t.poll_interval) => {}
                 }
                 conn.noop().await?;
+                renewed = true;
             }
         }
     }

@@ -191,7 +191,10 @@ mod tests {
         for _ in 0..5 {
             other_store.intent_interrupted(&other, "connection lost").await.unwrap();
         }
-        assert!(!other_store.intent_attempt_failed(&other, "NO", 3).await.unwrap(), "interruptions are not attempts");
+        assert!(
+            !other_store.intent_attempt_failed(&other, "NO", 3).await.unwrap(),
+            "interruptions are not attempts"
+        );
         // A late report about the closed intent changes nothing.
         assert!(!store.intent_attempt_failed(&intent, "late", 3).await.unwrap());
         assert_eq!(store.audit_rows(Some("a"), Some("action_failed"), 10).await.unwrap().len(), 1);

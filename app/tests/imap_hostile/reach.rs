@@ -58,8 +58,8 @@ fn start_world() -> World {
     )
 }
 
-/// Courier: no word to the old session at all. The IDLE renewal's STATUS
-/// reveals the new UIDVALIDITY.
+/// Courier: no word to the old session at all. The checks after the IDLE
+/// renewal (a new SELECT) or a wake (STATUS) reveal the new UIDVALIDITY.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_15_courier_folder_recreated_under_the_old_uidvalidity_is_noticed_on_renewal() {
     let fake = Fake::start(start_world(), None).await;
