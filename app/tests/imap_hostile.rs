@@ -4,6 +4,7 @@
 //! SELECT. Each test failed before its fix.
 
 mod fake;
+mod reach;
 
 use crate::common::harness::{Postern, account, tuning};
 use crate::common::receiver::Receiver;

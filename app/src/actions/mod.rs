@@ -45,6 +45,22 @@ pub fn plan(verdict: Verdict, account: &AccountConfig, observe_only: bool) -> Op
     }
 }
 
+/// The action as it should run now: a move goes to the account's current
+/// quarantine or hold folder, not the one configured when it was decided,
+/// so a folder renamed in the configuration does not keep a pending action
+/// failing (issue 15, defect 3).
+pub fn retarget(action: &Action, account: &AccountConfig) -> Action {
+    match action {
+        Action::Quarantine { .. } => Action::Quarantine {
+            folder: account.quarantine_folder.clone(),
+        },
+        Action::Hold { .. } => Action::Hold {
+            folder: account.hold_folder.clone(),
+        },
+        other => other.clone(),
+    }
+}
+
 /// Result of executing one intent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Executed {
@@ -113,8 +129,11 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
             })
         }
         Action::Quarantine { folder } | Action::Hold { folder } => {
-            conn.ensure_mailbox(folder).await?;
+            // Gone is checked before the folder: a destination that cannot
+            // be created must not keep an action on a vanished message
+            // retrying (issue 15, defect 3).
             if present {
+                conn.ensure_mailbox(folder).await?;
                 let moved = match conn.move_uid(key.uid, folder).await {
                     Ok(m) => m,
                     Err(ImapError::Unsupported(what)) => {
@@ -194,7 +213,12 @@ pub(crate) async fn find_copy(conn: &mut Conn, folder: &str, message_id: Option<
     let Some(mid) = message_id else {
         return Ok(None);
     };
-    conn.select(folder).await?;
+    match conn.select(folder).await {
+        Ok(_) => {}
+        // No such folder: no earlier attempt moved anything there.
+        Err(ImapError::Refused { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    }
     let candidates = conn.uid_search(&format!("HEADER Message-ID {}", crate::imap::quote(mid))).await?;
     for chunk in candidates.chunks(8) {
         for f in conn.fetch_bodies(chunk).await? {
@@ -243,5 +267,18 @@ mod tests {
         assert!(matches!(plan(Verdict::Flag, &e, false), Some(Action::Flag { .. })));
         assert_eq!(plan(Verdict::Delete, &e, true), None, "observe-only never acts");
         assert_eq!(plan(Verdict::Delete, &acct(Mode::Shadow), false), None, "shadow never acts");
+    }
+
+    #[test]
+    fn issue_15_a_pending_move_follows_the_configured_folder() {
+        let a = acct(Mode::Enforce);
+        let old = Action::Quarantine {
+            folder: "Old Quarantine".into(),
+        };
+        assert_eq!(retarget(&old, &a), Action::Quarantine { folder: "Q".into() });
+        let held = Action::Hold { folder: "Old".into() };
+        assert_eq!(retarget(&held, &a), Action::Hold { folder: "H".into() });
+        let flag = Action::Flag { keyword: "$K".into() };
+        assert_eq!(retarget(&flag, &a), flag);
     }
 }

@@ -182,6 +182,9 @@ pub struct ImapTuning {
     pub max_message_bytes: u32,
     /// How often pending actions are retried (`POSTERN_ACTION_RETRY_SECS`).
     pub action_retry: Duration,
+    /// Attempts after which an action ends `failed` and waits for the
+    /// operator (`POSTERN_ACTION_MAX_ATTEMPTS`; issue 15, defect 3).
+    pub action_max_attempts: u32,
     /// Silence in IDLE after which the server must prove it is there
     /// (`POSTERN_IMAP_PROBE_SECS`; issue 18, item 9).
     pub probe_every: Duration,
@@ -204,6 +207,7 @@ impl Default for ImapTuning {
             fetch_chunk: 16,
             max_message_bytes: 50 * 1024 * 1024,
             action_retry: Duration::from_secs(30),
+            action_max_attempts: 10,
             probe_every: Duration::from_secs(45),
             probe_timeout: Duration::from_secs(15),
             stuck_after: Duration::from_secs(30 * 60),
@@ -475,6 +479,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
             "bytes",
         ) as u32,
         action_retry: Duration::from_secs(r.ranged("POSTERN_ACTION_RETRY_SECS", 30, 1, 3600, "seconds")),
+        action_max_attempts: r.ranged("POSTERN_ACTION_MAX_ATTEMPTS", d.action_max_attempts.into(), 1, 1000, "attempts") as u32,
         // 45 s of silence plus the 15 s answer time: a half-open IDLE is
         // found within about a minute.
         probe_every: Duration::from_secs(r.ranged("POSTERN_IMAP_PROBE_SECS", d.probe_every.as_secs(), 5, 25 * 60, "seconds")),

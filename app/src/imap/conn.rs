@@ -23,6 +23,10 @@ pub struct Conn {
     pub(super) caps: BTreeSet<String>,
     pub(super) timeout: Duration,
     pub(super) selected: Option<String>,
+    /// Folder signals not yet taken by the listener.
+    pub(super) signals: super::FolderSignals,
+    /// The selected folder's message count as last reported.
+    pub(super) exists: Option<u32>,
 }
 
 /// Runs `fut` under `limit`, naming what timed out.
@@ -118,6 +122,8 @@ impl Conn {
             caps: BTreeSet::new(),
             timeout,
             selected: None,
+            signals: Default::default(),
+            exists: None,
         };
         conn.refresh_capabilities().await?;
         Ok(conn)

@@ -70,7 +70,10 @@ impl Conn {
                             Response::Data { status: Status::Bye, outcome } => {
                                 return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
                             }
-                            _ => Wait::Done(IdleOutcome::Woken),
+                            other => {
+                                self.note(other);
+                                Wait::Done(IdleOutcome::Woken)
+                            }
                         },
                     },
                 }
@@ -110,7 +113,10 @@ impl Conn {
                     } => {
                         return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
                     }
-                    _ => woken = true,
+                    other => {
+                        self.note(other);
+                        woken = true;
+                    }
                 }
             }
         })
@@ -142,7 +148,7 @@ impl Conn {
                     } => {
                         return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
                     }
-                    _ => {}
+                    other => self.note(other),
                 }
             }
         })

@@ -3,6 +3,7 @@
 //! IMAP with the store live in `crate::manager`.
 
 mod conn;
+mod folder;
 mod guard;
 mod idle;
 mod session;
@@ -10,6 +11,7 @@ mod stream;
 mod tls;
 
 pub use conn::{Conn, DEFAULT_MAX_LITERAL};
+pub use folder::{FolderSignals, FolderStatus};
 pub use guard::LiteralRefused;
 pub use idle::{IdleOutcome, IdleTimers};
 pub use session::{Fetched, MoveOutcome, Selected, flag_name, quote, uid_set};

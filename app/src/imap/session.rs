@@ -7,7 +7,7 @@ use super::conn::{Conn, deadline};
 use super::{ImapError, Result};
 use async_imap::imap_proto::rfc4315::UidSetMember;
 use async_imap::imap_proto::{Response, ResponseCode, Status};
-use async_imap::types::{Flag, UnsolicitedResponse};
+use async_imap::types::Flag;
 use futures::TryStreamExt;
 
 /// What SELECT told us.
@@ -99,6 +99,8 @@ impl Conn {
     pub async fn select(&mut self, mailbox: &str) -> Result<Selected> {
         let condstore = self.has("CONDSTORE");
         let t = self.timeout;
+        // Whatever was queued about the folder selected before is moot.
+        self.drain_unsolicited();
         let mb = deadline(t, "SELECT", async {
             let r = if condstore {
                 self.session.select_condstore(mailbox).await
@@ -115,6 +117,9 @@ impl Conn {
         })
         .await?;
         self.selected = Some(mailbox.to_string());
+        // A fresh SELECT answers every earlier signal about the folder.
+        self.signals = Default::default();
+        self.exists = Some(mb.exists);
         let uidvalidity = mb
             .uid_validity
             .ok_or_else(|| ImapError::Protocol(format!("SELECT {mailbox} returned no UIDVALIDITY")))?;
@@ -293,21 +298,6 @@ impl Conn {
     pub async fn noop(&mut self) -> Result<()> {
         let t = self.timeout;
         deadline(t, "NOOP", async { Ok(self.session.noop().await?) }).await
-    }
-
-    /// Empties the unsolicited-response queue (async-imap drops items past
-    /// 100) and reports whether any of them signalled a mailbox change.
-    pub fn drain_unsolicited(&mut self) -> bool {
-        let mut changed = false;
-        while let Ok(r) = self.session.unsolicited_responses.try_recv() {
-            if matches!(
-                r,
-                UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_) | UnsolicitedResponse::Expunge(_)
-            ) {
-                changed = true;
-            }
-        }
-        changed
     }
 
     /// Sends a command and reads until its tagged completion, returning the

@@ -117,9 +117,9 @@ impl Listener {
             probe_every: t.probe_every,
             probe_timeout: t.probe_timeout,
         };
-        let (mut conn, sel) = self.open().await?;
+        let (mut conn, mut sel) = self.open().await?;
         self.probe(ProbePoint::AfterSelect).await;
-        let mut state = self.sync_state(&sel).await?;
+        let mut state = self.sync_state(&mut conn, &sel).await?;
         let idle = conn.has("IDLE");
         info!(
             uidvalidity = sel.uidvalidity,
@@ -128,12 +128,20 @@ impl Listener {
             idle,
             "watching"
         );
+        // The folder was just selected; every later pass asks again first,
+        // whatever woke it (IDLE, renewal, poll, or a change seen before IDLE).
+        let mut just_selected = true;
+        let mut renewed = false;
         loop {
             if cancel.is_cancelled() {
                 conn.logout().await;
                 return Ok(());
             }
             self.status.set(ListenerState::Syncing);
+            if !std::mem::take(&mut just_selected) {
+                self.recheck_folder(&mut conn, &mut sel, &mut state, std::mem::take(&mut renewed))
+                    .await?;
+            }
             conn.drain_unsolicited();
             self.catch_up(&mut conn, &sel, &state).await?;
             state = self.reload_state(&sel).await?;
@@ -152,9 +160,13 @@ impl Listener {
             }
             if idle {
                 self.status.set(ListenerState::Idling);
-                if conn.idle(timers, cancel).await? == IdleOutcome::Cancelled {
-                    conn.logout().await;
-                    return Ok(());
+                match conn.idle(timers, cancel).await? {
+                    IdleOutcome::Cancelled => {
+                        conn.logout().await;
+                        return Ok(());
+                    }
+                    IdleOutcome::Renew => renewed = true,
+                    IdleOutcome::Woken => {}
                 }
             } else {
                 self.status.set(ListenerState::Polling);
@@ -163,6 +175,7 @@ impl Listener {
                     _ = tokio::time::sleep(t.poll_interval) => {}
                 }
                 conn.noop().await?;
+                renewed = true;
             }
         }
     }
@@ -178,7 +191,7 @@ impl Listener {
 
     /// First sight records where to start; a changed UIDVALIDITY voids every
     /// cached UID and restarts the cursor at 0 (re-sync).
-    async fn sync_state(&self, sel: &Selected) -> Result<MailboxState, ListenerError> {
+    pub(super) async fn sync_state(&self, conn: &mut Conn, sel: &Selected) -> Result<MailboxState, ListenerError> {
         let store = &self.engine.store;
         match store.mailbox_state(&self.acct.name, &self.mailbox).await? {
             Some(st) if st.uidvalidity == sel.uidvalidity => Ok(st),
@@ -196,7 +209,13 @@ impl Listener {
                 self.reload_state(sel).await
             }
             None => {
-                let last_uid = sel.uid_next.map(|n| n.saturating_sub(1)).unwrap_or(0);
+                // Courier's SELECT sends no UIDNEXT; without it every
+                // message already there would count as new (issue 15, defect 6).
+                let uid_next = match sel.uid_next {
+                    Some(n) => n,
+                    None => conn.uid_next_fallback(&self.mailbox, sel.exists).await?,
+                };
+                let last_uid = uid_next.saturating_sub(1);
                 let now = self.engine.clock.now();
                 let (since, until) = match self.acct.start_at {
                     StartAt::New => (None, None),

@@ -5,6 +5,7 @@
 
 mod backoff;
 mod chunk;
+mod identity;
 mod listener;
 mod runner;
 mod status;

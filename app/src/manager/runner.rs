@@ -104,6 +104,11 @@ impl Runner {
             failpoint::hit(failpoint::AFTER_DECISION).await;
             let Some(c) = conn.as_mut() else { break };
             self.status.set(ListenerState::Syncing);
+            let intent = crate::store::Intent {
+                action: actions::retarget(&intent.action, &self.acct),
+                ..intent
+            };
+            let max = self.engine.tuning.action_max_attempts;
             match actions::execute(c, &intent).await {
                 Ok(done) => {
                     info!(intent = intent.id, uid = intent.key.uid, state = done.state.as_str(), detail = %done.detail, "action finished");
@@ -113,11 +118,13 @@ impl Runner {
                 // A refusal concerns this message only: record it, keep going.
                 Err(ImapError::Refused { command, detail }) => {
                     let e = format!("{command}: {detail}");
-                    warn!(intent = intent.id, error = %e, "server refused action; will retry");
-                    store.intent_attempt_failed(&intent, &e).await?;
+                    let failed = store.intent_attempt_failed(&intent, &e, max).await?;
+                    warn!(intent = intent.id, error = %e, failed, "server refused action");
                 }
+                // A lost connection is not this message's failure: the
+                // move may even have happened before the answer was lost.
                 Err(e) => {
-                    store.intent_attempt_failed(&intent, &e.to_string()).await?;
+                    store.intent_interrupted(&intent, &e.to_string()).await?;
                     return Err(e.into());
                 }
             }

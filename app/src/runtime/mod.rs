@@ -4,6 +4,7 @@
 //! build a pipeline is refused before it is stored.
 
 mod digest;
+mod failed;
 mod intel;
 mod ops;
 mod outbound;

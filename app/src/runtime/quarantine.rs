@@ -25,6 +25,9 @@ pub enum OpError {
     /// not even on an operator's request (switch it to enforce first).
     #[error("the account is in shadow mode: Postern never acts on its mailbox; switch it to enforce to release or delete")]
     Shadow,
+    /// The message has no failed action to retry or dismiss.
+    #[error("the message has no failed action")]
+    NotFailed,
     /// Another action on it is still running.
     #[error("another action on this message is still running")]
     Busy,

@@ -358,17 +358,20 @@ fn sending_hop(received: Vec<&mail_parser::Received<'_>>, opts: &InputOptions) -
     }
 }
 
-/// Reads `Authentication-Results` values whose authserv-id is `trusted`.
-/// A header from anyone else is ignored: senders can write these too.
+/// Reads the topmost `Authentication-Results` value whose authserv-id is
+/// `trusted`. A header from anyone else is ignored: senders can write these
+/// too. Only the topmost trusted one counts (RFC 8601 §5): the MX prepends
+/// its own and strips forged ones with its id, so a trusted-looking header
+/// further down came from outside, and a later `pass` there must never
+/// override the MX's `fail`.
 fn auth_results<'a>(values: impl Iterator<Item = &'a str>, trusted: &str) -> AuthResults {
     let mut r = AuthResults::default();
-    for v in values {
-        let v = unfold(v);
-        let mut clauses = v.split(';');
-        let id = clauses.next().unwrap_or("").split_whitespace().next().unwrap_or("");
-        if !id.eq_ignore_ascii_case(trusted) {
-            continue;
-        }
+    let topmost = values.map(unfold).find(|v| {
+        let id = v.split(';').next().unwrap_or("").split_whitespace().next().unwrap_or("");
+        id.eq_ignore_ascii_case(trusted)
+    });
+    if let Some(v) = topmost {
+        let clauses = v.split(';').skip(1);
         for clause in clauses {
             let Some((method, rest)) = clause.trim().split_once('=') else {
                 continue;
@@ -385,7 +388,8 @@ fn auth_results<'a>(values: impl Iterator<Item = &'a str>, trusted: &str) -> Aut
                 "dmarc" => &mut r.dmarc,
                 _ => continue,
             };
-            // Any passing DKIM signature counts; otherwise keep the first statement.
+            // Within the MX's header any passing DKIM signature counts
+            // (one result per signature); otherwise keep the first statement.
             if *slot == AuthStatus::Unknown || status == AuthStatus::Pass {
                 *slot = status;
             }
@@ -451,6 +455,35 @@ mod tests {
         );
         let none = b"From: a@a.test\r\n\r\nhi";
         assert!(!ScanInput::parse(none.to_vec(), &opts()).auth.aligned(), "missing means unknown");
+    }
+
+    #[test]
+    fn issue_15_a_later_trusted_pass_does_not_override_the_topmost_fail() {
+        // The MX's own header is on top; the one below carries the trusted
+        // id too but was written by the sender (an MX that failed to strip it).
+        let raw = b"Authentication-Results: mx.example.org; spf=fail smtp.mailfrom=bank.test; dkim=fail; dmarc=fail\r\n\
+                    Authentication-Results: mx.example.org; spf=pass; dkim=pass header.d=bank.test; dmarc=pass\r\n\
+                    From: Bank <alerts@bank.test>\r\n\r\nhi";
+        let i = ScanInput::parse(raw.to_vec(), &opts());
+        assert_eq!(
+            i.auth,
+            AuthResults {
+                spf: AuthStatus::Fail,
+                dkim: AuthStatus::Fail,
+                dmarc: AuthStatus::Fail
+            }
+        );
+        assert!(!i.auth.aligned());
+        // A method the topmost header does not state stays unknown: it is
+        // not filled in from a lower header either.
+        let partial = b"Authentication-Results: mx.example.org; spf=pass\r\n\
+                        Authentication-Results: mx.example.org; dmarc=pass\r\nFrom: a@a.test\r\n\r\nhi";
+        let p = ScanInput::parse(partial.to_vec(), &opts());
+        assert_eq!((p.auth.spf, p.auth.dmarc), (AuthStatus::Pass, AuthStatus::Unknown));
+        // A foreign header above the MX's does not hide it.
+        let foreign = b"Authentication-Results: relay.test; dmarc=pass\r\n\
+                        Authentication-Results: mx.example.org; dmarc=fail\r\nFrom: a@a.test\r\n\r\nhi";
+        assert_eq!(ScanInput::parse(foreign.to_vec(), &opts()).auth.dmarc, AuthStatus::Fail);
     }
 
     #[test]

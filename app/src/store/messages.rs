@@ -48,6 +48,8 @@ pub enum MessageStatus {
     Known,
     /// Its UIDVALIDITY generation ended before the action ran.
     Stale,
+    /// Its action failed every attempt allowed and waits for the operator.
+    Failed,
 }
 
 impl MessageStatus {
@@ -57,6 +59,7 @@ impl MessageStatus {
             "done" => Self::Done,
             "known" => Self::Known,
             "stale" => Self::Stale,
+            "failed" => Self::Failed,
             _ => return None,
         })
     }
@@ -344,19 +347,6 @@ impl Store {
                 &AuditEntry::message(&i.key, Some(i.message), event, format!("{}: {detail}", i.action.name())),
             )?;
             tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Notes a failed attempt; the intent stays pending for a retry.
-    pub async fn intent_attempt_failed(&self, intent: &Intent, error: &str) -> Result<()> {
-        let (id, e) = (intent.id, error.to_string());
-        self.call(move |c, ctx| {
-            c.execute(
-                "UPDATE intents SET attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, e, ctx.now],
-            )?;
             Ok(())
         })
         .await

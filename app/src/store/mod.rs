@@ -7,6 +7,7 @@ pub mod crypto;
 mod dashboard;
 mod digest;
 pub mod eml;
+mod failed;
 mod intel;
 mod messages;
 mod migrations;

@@ -65,6 +65,16 @@ pub(crate) async fn delete(State(st): State<AppState>, Extension(a): Extension<A
     Ok(Json(st.rt.request_op(id, OpKind::Delete, a.actor()).await?))
 }
 
+/// Issue 15, defect 3: the operator's answer to an action that failed
+/// every attempt.
+pub(crate) async fn retry_action(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(id): Path<i64>) -> ApiResult<OpResult> {
+    Ok(Json(st.rt.retry_failed_action(id, a.actor()).await?))
+}
+
+pub(crate) async fn dismiss_action(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(id): Path<i64>) -> ApiResult<OpResult> {
+    Ok(Json(st.rt.dismiss_failed_action(id, a.actor()).await?))
+}
+
 pub(crate) async fn rescan(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(id): Path<i64>) -> ApiResult<Value> {
     let d = st.rt.rescan(id, a.actor()).await?;
     Ok(Json(json!({

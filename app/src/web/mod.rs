@@ -164,6 +164,11 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/api/messages/{id}/learn-ham", Session), post(api::learn_ham)),
         (spec(M::POST, "/api/messages/{id}/delete", Session), post(api::delete)),
         (spec(M::POST, "/api/messages/{id}/rescan", Session), post(api::rescan)),
+        (spec(M::POST, "/api/messages/{id}/retry-action", Session), post(api::retry_action)),
+        (
+            spec(M::POST, "/api/messages/{id}/dismiss-action", Session),
+            post(api::dismiss_action),
+        ),
         (spec(M::GET, "/api/lists", Session), get(api::lists)),
         (spec(M::POST, "/api/lists", Session), post(api::list_add)),
         (spec(M::POST, "/api/lists/import", Session), post(api::list_import)),

@@ -42,6 +42,7 @@ pub fn tuning() -> ImapTuning {
         fetch_chunk: 4,
         max_message_bytes: 10 * 1024 * 1024,
         action_retry: Duration::from_millis(500),
+        action_max_attempts: 10,
         probe_every: Duration::from_secs(20),
         probe_timeout: Duration::from_secs(5),
         stuck_after: Duration::from_secs(3600),

@@ -2,8 +2,10 @@
 //! to): just enough of RFC 3501 for Postern's listener and action runner,
 //! with a hook that replaces the answer to any `UID FETCH`.
 //!
-//! Messages carry no INTERNALDATE and SELECT sends no UIDNEXT, so Postern
-//! treats everything in the folder as new mail and acts on it.
+//! Messages carry no INTERNALDATE and SELECT sends no UIDNEXT (as Courier's
+//! does not). Mail given to [`World::new`] arrives at the first IDLE, so
+//! Postern sees it as new mail and acts on it; [`World::existing`] puts it
+//! in INBOX before Postern starts.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -44,17 +46,29 @@ pub struct World {
     /// Answer IDLE's continuation with BYE (forces a reconnect per cycle).
     pub bye_on_idle: bool,
     pub boxes: BTreeMap<String, Vec<(u32, Vec<u8>)>>,
+    /// Mail delivered to INBOX when a connection first sends IDLE.
+    pub incoming: Vec<Vec<u8>>,
+    /// Untagged lines sent to every connection at its next IDLE (what
+    /// another session's changes look like to this one).
+    pub push: Vec<String>,
+    /// Answer STATUS with NO.
+    pub status_refused: bool,
     /// Every command line received, with its connection number.
     pub log: Vec<(usize, String)>,
 }
 
 impl World {
+    /// An empty INBOX; `inbox` arrives at the first IDLE.
     pub fn new(inbox: Vec<Vec<u8>>) -> World {
+        let mut w = World::existing(Vec::new());
+        w.incoming = inbox;
+        w
+    }
+
+    /// INBOX already holds `inbox` when Postern first selects it.
+    pub fn existing(inbox: Vec<Vec<u8>>) -> World {
         let mut boxes = BTreeMap::new();
-        boxes.insert(
-            "INBOX".to_string(),
-            inbox.into_iter().enumerate().map(|(i, m)| (i as u32 + 1, m)).collect(),
-        );
+        boxes.insert("INBOX".to_string(), numbered(inbox, 1));
         boxes.insert("Quarantine".to_string(), Vec::new());
         boxes.insert("Postern-Held".to_string(), Vec::new());
         World {
@@ -62,6 +76,22 @@ impl World {
             boxes,
             ..Default::default()
         }
+    }
+
+    /// Appends mail to INBOX as another client would.
+    pub fn deliver(&mut self, mail: Vec<Vec<u8>>) {
+        let b = self.boxes.entry("INBOX".into()).or_default();
+        let next = b.last().map_or(1, |(u, _)| u + 1);
+        b.extend(numbered(mail, next));
+    }
+
+    /// INBOX deleted and created again by another client: a new
+    /// UIDVALIDITY and UIDs from 1. Sessions that have it selected keep
+    /// serving it under the UIDVALIDITY they selected (Courier).
+    pub fn recreate_inbox(&mut self, mail: Vec<Vec<u8>>) -> u32 {
+        self.uidvalidity += 100;
+        self.boxes.insert("INBOX".into(), numbered(mail, 1));
+        self.uidvalidity
     }
 
     /// The truthful FETCH response of one message (`seq`, `uid`, `body`).
@@ -119,6 +149,10 @@ impl Fake {
     }
 }
 
+fn numbered(mail: Vec<Vec<u8>>, first: u32) -> Vec<(u32, Vec<u8>)> {
+    mail.into_iter().zip(first..).map(|(m, u)| (u, m)).collect()
+}
+
 const CAPS: &str = "IMAP4rev1 IDLE MOVE UIDPLUS";
 
 fn unquote(s: &str) -> String {
@@ -146,6 +180,7 @@ async fn serve(
     let mut r = BufReader::new(r);
     w.write_all(format!("* OK [CAPABILITY {CAPS}] fake ready\r\n").as_bytes()).await?;
     let mut selected = String::from("INBOX");
+    let mut pushed = world.lock().unwrap().push.len();
     let mut line = String::new();
     loop {
         line.clear();
@@ -189,6 +224,26 @@ async fn serve(
                 .bytes(),
             );
             out.extend(format!("{tag} OK [READ-WRITE] selected\r\n").bytes());
+        } else if upper.starts_with("STATUS") {
+            let name = unquote(rest.split_whitespace().nth(1).unwrap_or(""));
+            let wd = world.lock().unwrap();
+            match wd.boxes.get(&name) {
+                Some(msgs) if !wd.status_refused => {
+                    let next = msgs.last().map_or(1, |(u, _)| u + 1);
+                    out.extend(format!("* STATUS \"{name}\" (UIDVALIDITY {} UIDNEXT {next})\r\n", wd.uidvalidity).bytes());
+                    out.extend(ok("done").bytes());
+                }
+                _ => out.extend(format!("{tag} NO no status\r\n").bytes()),
+            }
+        } else if upper.starts_with("FETCH") {
+            // Only `FETCH n (UID)`: the last message's UID.
+            let wd = world.lock().unwrap();
+            let msgs = wd.boxes.get(&selected).cloned().unwrap_or_default();
+            let seq: usize = upper.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+            if let Some((u, _)) = seq.checked_sub(1).and_then(|i| msgs.get(i)) {
+                out.extend(format!("* {seq} FETCH (UID {u})\r\n").bytes());
+            }
+            out.extend(ok("done").bytes());
         } else if upper.starts_with("LIST") {
             let pattern = unquote(rest.rsplit_once(' ').map_or("*", |(_, p)| p));
             let wd = world.lock().unwrap();
@@ -269,11 +324,33 @@ async fn serve(
             }
             out.extend(ok("done").bytes());
         } else if upper.starts_with("IDLE") {
-            let bye = world.lock().unwrap().bye_on_idle;
+            let (bye, arrived) = {
+                let mut wd = world.lock().unwrap();
+                let mail = std::mem::take(&mut wd.incoming);
+                let arrived = !mail.is_empty();
+                wd.deliver(mail);
+                (wd.bye_on_idle, arrived.then(|| wd.boxes["INBOX"].len()))
+            };
             w.write_all(b"+ idling\r\n").await?;
+            if let Some(n) = arrived {
+                w.write_all(format!("* {n} EXISTS\r\n").as_bytes()).await?;
+            }
             if bye {
                 w.write_all(b"* BYE going away\r\n").await?;
                 return Ok(());
+            }
+            // Sends what other sessions did until DONE arrives. fill_buf
+            // keeps what it read when the timer wins, so no input is lost.
+            loop {
+                let lines: Vec<String> = world.lock().unwrap().push[pushed..].to_vec();
+                pushed += lines.len();
+                for l in lines {
+                    w.write_all(format!("{l}\r\n").as_bytes()).await?;
+                }
+                tokio::select! {
+                    got = r.fill_buf() => if got?.is_empty() { return Ok(()) } else { break },
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+                }
             }
             line.clear();
             if r.read_line(&mut line).await? == 0 {
