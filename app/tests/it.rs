@@ -10,6 +10,7 @@ mod common;
 #[cfg(feature = "ai")]
 mod ai_tier;
 mod browser;
+mod checks;
 mod cli;
 mod fuzz;
 mod golden;

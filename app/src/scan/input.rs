@@ -98,6 +98,9 @@ pub struct ScanInput {
     pub links: Vec<urls::Link>,
     /// HTML links with a `download` attribute (bounded).
     pub downloads: Vec<urls::Download>,
+    /// Where HTML forms send their fields (`action`, `formaction`),
+    /// normalised, bounded like `urls` (issue 14).
+    pub forms: Vec<String>,
     /// Attachments.
     pub attachments: Vec<Attachment>,
     /// URLs found in QR codes (also in `urls`).
@@ -290,7 +293,10 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
                     }
                 }
             }
-            let is_html = a.declared == "text/html" || matches!(a.ext.as_deref(), Some("html" | "htm" | "shtml" | "xhtml"));
+            // SVG is markup too: phishing sends login forms and scripts as
+            // .svg attachments (issue 14).
+            let is_html = matches!(a.declared.as_str(), "text/html" | "image/svg+xml")
+                || matches!(a.ext.as_deref(), Some("html" | "htm" | "shtml" | "xhtml" | "svg"));
             if is_html {
                 add_html(&String::from_utf8_lossy(&data[..data.len().min(MAX_BODY_BYTES)]), input, urls);
             }
@@ -326,6 +332,9 @@ fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
                     && urls.len() < urls::MAX_URLS
                     && let Some(u) = urls::normalise(v)
                 {
+                    if attr.contains("action") {
+                        input.forms.push(u.clone());
+                    }
                     urls.insert(u);
                 }
             }

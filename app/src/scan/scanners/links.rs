@@ -4,6 +4,7 @@
 //! (`click.example.com` behind "example.com") are the same registrable
 //! domain and never fire.
 
+use super::brands::Brands;
 use super::spoof::{TAG_LINK_TEXT_MISMATCH, TAG_URL_USERINFO};
 use crate::domain::Finding;
 use crate::scan::ScanInput;
@@ -19,8 +20,10 @@ const WEB_SUFFIXES: &[&str] = &[
     "com", "net", "org", "info", "biz", "io", "co", "gov", "edu", "app", "online", "shop",
 ];
 
-/// Findings for deceptive links.
-pub(super) fn deceptive(input: &ScanInput) -> Vec<Finding> {
+/// Findings for deceptive links. Link text showing one of a brand's
+/// domains over a link to another of its own (amazon.co.uk text, an
+/// amzn.eu link) deceives no one (issue 14).
+pub(super) fn deceptive(input: &ScanInput, brands: &Brands) -> Vec<Finding> {
     let mut out = Vec::new();
     for u in input.urls.iter().take(MAX_URLS) {
         let Ok(url) = url::Url::parse(u) else { continue };
@@ -49,7 +52,8 @@ pub(super) fn deceptive(input: &ScanInput) -> Vec<Finding> {
             continue;
         };
         let (want, got) = (registrable(&shown), registrable(&host));
-        if want.is_some() && want != got {
+        let same_brand = brands.owning(&shown).is_some_and(|b| got.as_deref().is_some_and(|g| b.owns(g)));
+        if want.is_some() && want != got && !same_brand {
             out.push(Finding::new(
                 TAG_LINK_TEXT_MISMATCH,
                 format!("link text shows {shown}, link goes to {host}"),
@@ -114,7 +118,7 @@ mod tests {
     fn tags(html: &str) -> Vec<String> {
         let raw = format!("From: a@news.example\r\nContent-Type: text/html\r\n\r\n{html}");
         let input = ScanInput::parse(raw.into_bytes(), &InputOptions::default());
-        deceptive(&input).into_iter().map(|f| f.tag).collect()
+        deceptive(&input, &Brands::shipped()).into_iter().map(|f| f.tag).collect()
     }
 
     /// Issue 18: `https://paypal.com@evil.test/login` shown as "paypal.com".
@@ -140,6 +144,12 @@ mod tests {
         assert!(tags("<a href=\"https://github.com/o/r/blob/main/README.md\">README.md</a>").is_empty());
         assert!(tags("<a href=\"https://www.example.co.uk/x\">www.example.co.uk</a>").is_empty());
         assert!(tags("<a href=\"mailto:help@example.com\">help@example.com</a>").is_empty());
+        // Issue 14: one brand's own domains on both sides.
+        assert!(tags("<a href=\"https://amzn.eu/d/abc\">amazon.co.uk/your-orders</a>").is_empty());
+        assert_eq!(
+            tags("<a href=\"https://amzn-track.test/d\">amazon.co.uk</a>"),
+            vec![TAG_LINK_TEXT_MISMATCH]
+        );
         // A shown safe-link is read as its destination, like the href.
         assert!(tags("<a href=\"https://www.example.com/x\">https://urldefense.com/v3/__https://www.example.com/x__;!!a$</a>").is_empty());
     }
@@ -157,7 +167,7 @@ mod tests {
             let raw =
                 format!("Authentication-Results: mx.example.org; dmarc={auth}\r\nFrom: {from}\r\nContent-Type: text/html\r\n\r\n{html}");
             let input = ScanInput::parse(raw.into_bytes(), &opts);
-            deceptive(&input).into_iter().map(|f| f.tag).collect::<Vec<_>>()
+            deceptive(&input, &Brands::shipped()).into_iter().map(|f| f.tag).collect::<Vec<_>>()
         };
         assert!(scan("pass", "news@brand.com").is_empty());
         assert_eq!(scan("fail", "news@brand.com"), vec![TAG_LINK_TEXT_MISMATCH]);

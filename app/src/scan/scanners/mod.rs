@@ -4,10 +4,13 @@
 #[cfg(feature = "ai")]
 pub mod ai;
 pub mod attachments;
+pub mod brands;
 pub mod clamav;
+mod hidden;
 pub mod html;
 mod links;
 pub mod lists;
+mod lures;
 pub mod rspamd;
 mod smuggle;
 pub mod spoof;

@@ -3,8 +3,10 @@
 //! small edit distance) against the protected-domain list, for the sender
 //! and for linked hosts, and deceptive links (issue 18): a domain in a URL's
 //! userinfo (`https://paypal.com@evil.test/`), and link text that shows one
-//! domain while the link goes to another.
+//! domain while the link goes to another. A brand's own domains (the
+//! brand table, `rules/brands.toml`) never count as spoofing it (issue 14).
 
+use super::brands::Brands;
 use crate::domain::Finding;
 use crate::scan::urls::registrable;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
@@ -25,8 +27,16 @@ pub const TAG_URL_USERINFO: &str = "URL_USERINFO_DOMAIN";
 /// A link's visible text is a domain (or URL) of another registrable domain
 /// than where the link goes.
 pub const TAG_LINK_TEXT_MISMATCH: &str = "URL_TEXT_DOMAIN_MISMATCH";
+/// Reply-To goes to a freemail address while From is, or names, a brand
+/// (issue 14): answers to "PayPal" land in a private mailbox.
+pub const TAG_REPLY_TO_FREEMAIL: &str = "SPOOF_REPLY_TO_FREEMAIL";
+/// A link or form goes to free hosting, an IPFS gateway, a form builder or
+/// a dynamic-DNS name (issue 14; the list is `rules/free_hosting.txt`).
+pub const TAG_FREE_HOSTING: &str = "URL_FREE_HOSTING";
 /// Every tag this scanner can emit.
 pub const TAGS: &[&str] = &[
+    TAG_REPLY_TO_FREEMAIL,
+    TAG_FREE_HOSTING,
     TAG_URL_USERINFO,
     TAG_LINK_TEXT_MISMATCH,
     TAG_DISPLAY_NAME_ADDRESS,
@@ -41,30 +51,47 @@ pub const DEFAULT_PROTECTED: &str = include_str!("../../../../rules/protected_do
 /// Spoofing scanner.
 #[derive(Debug, Clone)]
 pub struct SpoofScanner {
-    protected: Vec<(String, String)>, // (registrable domain, brand label)
+    /// Registrable domains lookalikes are measured against.
+    protected: Vec<String>,
+    brands: Brands,
+    lures: super::lures::Lists,
 }
 
 impl SpoofScanner {
-    /// From domain lines (comments with `#` allowed).
+    /// From domain lines (comments with `#` allowed), with the shipped
+    /// brand table.
     pub fn new<'a>(domains: impl IntoIterator<Item = &'a str>) -> Self {
-        let protected = domains
+        Self::with_brands(domains, Brands::shipped())
+    }
+
+    /// From domain lines and a brand table. A protected domain the table
+    /// does not know becomes a brand named by its label.
+    pub fn with_brands<'a>(domains: impl IntoIterator<Item = &'a str>, mut brands: Brands) -> Self {
+        let protected: Vec<String> = domains
             .into_iter()
             .map(|l| l.split('#').next().unwrap_or("").trim().to_ascii_lowercase())
             .filter(|d| d.contains('.'))
-            .filter_map(|d| {
-                let reg = registrable(&d)?;
-                let brand = reg.split('.').next()?.to_string();
-                Some((reg, brand))
-            })
+            .filter_map(|d| registrable(&d))
             .collect();
-        Self { protected }
+        for p in &protected {
+            brands.add_domain(p);
+        }
+        Self {
+            protected,
+            brands,
+            lures: super::lures::Lists::shipped(),
+        }
     }
 
-    /// Which protected domain `domain` imitates, if any.
+    /// Which protected domain `domain` imitates, if any. A brand's own
+    /// domain (amazon.co.uk beside amazon.com) imitates nothing.
     pub fn lookalike(&self, domain: &str) -> Option<&str> {
         let reg = registrable(domain)?;
+        if self.brands.owner(&reg).is_some() {
+            return None;
+        }
         let skel = skeleton(&reg);
-        self.protected.iter().find_map(|(p, _)| {
+        self.protected.iter().find_map(|p| {
             if *p == reg {
                 return None;
             }
@@ -90,16 +117,20 @@ impl SpoofScanner {
                     }
                 }
             }
-            let words: Vec<&str> = lname.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
-            if let Some((p, brand)) = self.protected.iter().find(|(_, b)| words.contains(&b.as_str()))
-                && from_reg.as_deref() != Some(p.as_str())
+            if let Some(brand) = self.brands.named_in(name)
+                && !from_reg.as_deref().is_some_and(|r| brand.sends_as(input.from_addr.as_deref(), r))
             {
                 out.push(Finding::new(
                     TAG_DISPLAY_NAME_BRAND,
-                    format!("\"{name}\" names {brand}, sender domain is {}", from_reg.as_deref().unwrap_or("?")),
+                    format!(
+                        "\"{name}\" names {}, sender domain is {}",
+                        brand.name,
+                        from_reg.as_deref().unwrap_or("?")
+                    ),
                 ));
             }
         }
+        out.extend(self.lures.check(input, &self.brands));
         if let Some(d) = input.from_domain.as_deref()
             && let Some(p) = self.lookalike(d)
         {
@@ -114,7 +145,7 @@ impl SpoofScanner {
                 break;
             }
         }
-        out.extend(super::links::deceptive(input));
+        out.extend(super::links::deceptive(input, &self.brands));
         out
     }
 }
@@ -189,6 +220,51 @@ mod tests {
             vec![TAG_URL_LOOKALIKE]
         );
         assert!(tags("From: Alice <alice@example.org>\r\n\r\nsee https://example.org/").is_empty());
+    }
+
+    /// Issue 14: a brand's own country-code and sending domains are not
+    /// spoofing it; the brand's name from anyone else still is.
+    #[test]
+    fn issue_14_brand_country_domains_are_its_own() {
+        assert!(tags("From: \"Amazon.co.uk\" <shipment-tracking@amazon.co.uk>\r\n\r\nx").is_empty());
+        assert!(tags("From: \"Amazon.it\" <order-update@amazon.it>\r\n\r\nx").is_empty());
+        assert!(tags("From: Microsoft Outlook <postmaster@outlook.com>\r\n\r\nx").is_empty());
+        assert!(
+            tags("From: \"Amazon\" <ship@amazon.co.uk>\r\n\r\nsee https://www.amazon.co.uk/gp/t https://amazon.co/x https://amzn.eu/d/1 https://www.amazon.de/")
+                .is_empty()
+        );
+        assert_eq!(
+            tags("From: \"Amazon.co.uk\" <ship@amazon-track.test>\r\n\r\nx"),
+            vec![TAG_DISPLAY_NAME_BRAND]
+        );
+        assert_eq!(
+            tags("From: \"Royal Mail\" <parcel@rm-redelivery.test>\r\n\r\nx"),
+            vec![TAG_DISPLAY_NAME_BRAND]
+        );
+        assert_eq!(
+            tags("From: \"Microsoft Support\" <helpdesk77@outlook.com>\r\n\r\nx"),
+            vec![TAG_DISPLAY_NAME_BRAND]
+        );
+        // A lookalike on a generic suffix is still a lookalike.
+        assert_eq!(tags("From: a@b.test\r\n\r\nhttps://paypa1.com/x"), vec![TAG_URL_LOOKALIKE]);
+    }
+
+    /// An operator's own protected domain becomes a brand of its own.
+    #[test]
+    fn operator_protected_domains_are_brands() {
+        let s = SpoofScanner::new(DEFAULT_PROTECTED.lines().chain(["examplebank.com"]));
+        let scan = |raw: &str| {
+            s.check(&ScanInput::parse(raw.as_bytes().to_vec(), &InputOptions::default()))
+                .into_iter()
+                .map(|f| f.tag)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            scan("From: \"ExampleBank\" <alerts@eb-secure.test>\r\n\r\nx"),
+            vec![TAG_DISPLAY_NAME_BRAND]
+        );
+        assert!(scan("From: \"ExampleBank\" <alerts@examplebank.com>\r\n\r\nx").is_empty());
+        assert_eq!(scan("From: alerts@examp1ebank.com\r\n\r\nx"), vec![TAG_LOOKALIKE_DOMAIN]);
     }
 
     /// Issue 18: punycode homographs (аррӏе.com) of a protected domain.

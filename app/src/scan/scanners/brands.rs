@@ -1,0 +1,235 @@
+//! The brand table (issue 14): which brands display names may name, and
+//! which registrable domains each brand owns, across country codes and its
+//! known sending and link domains. Data lives in `rules/brands.toml`, so a
+//! brand's own `amazon.co.uk` or `amazon.it` is never taken for spoofing it.
+
+use crate::scan::urls::registrable;
+use serde::Deserialize;
+
+/// The shipped brand table.
+pub const DEFAULT_BRANDS: &str = include_str!("../../../../rules/brands.toml");
+
+/// Local parts a brand's consumer mail domains send its own system mail
+/// from (bounces, notices); any other address there is a customer's.
+const SYSTEM_LOCALPARTS: &[&str] = &["postmaster", "mailer-daemon", "no-reply", "noreply", "do-not-reply", "donotreply"];
+
+/// A brand table that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BrandsError {
+    /// The TOML is malformed or a field has the wrong type.
+    #[error("brand table: {0}")]
+    Parse(#[from] toml::de::Error),
+}
+
+/// One brand.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Brand {
+    /// Shown in findings.
+    pub name: String,
+    /// Lower-case words or phrases that name it in a display name.
+    #[serde(default)]
+    pub words: Vec<String>,
+    /// Registrable-domain labels it owns under any country code or .com.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Further registrable domains it owns.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Consumer mail domains it runs, where only system senders are it.
+    #[serde(default)]
+    pub mailbox: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    brand: Vec<Brand>,
+}
+
+/// The brand table.
+#[derive(Debug, Clone, Default)]
+pub struct Brands {
+    list: Vec<Brand>,
+}
+
+impl Brands {
+    /// Parses a table in the `rules/brands.toml` format. Words, labels and
+    /// domains are lower-cased, domains reduced to their registrable part.
+    pub fn parse(toml_text: &str) -> Result<Self, BrandsError> {
+        let file: File = toml::from_str(toml_text)?;
+        let regs = |v: Vec<String>| -> Vec<String> { v.iter().filter_map(|d| registrable(d.trim())).collect() };
+        let words = |v: Vec<String>| -> Vec<String> { v.iter().map(|w| phrase(w)).filter(|w| !w.is_empty()).collect() };
+        let labels = |v: Vec<String>| -> Vec<String> { v.iter().map(|l| l.trim().to_ascii_lowercase()).collect() };
+        let list = file
+            .brand
+            .into_iter()
+            .map(|b| Brand {
+                name: b.name,
+                words: words(b.words),
+                labels: labels(b.labels),
+                domains: regs(b.domains),
+                mailbox: regs(b.mailbox),
+            })
+            .collect();
+        Ok(Self { list })
+    }
+
+    /// The shipped table. It is checked by a unit test, so an unreadable
+    /// one can only come from a broken build; it then yields no brands
+    /// rather than a panic.
+    pub fn shipped() -> Self {
+        Self::parse(DEFAULT_BRANDS).unwrap_or_default()
+    }
+
+    /// Adds a protected domain the table does not know yet as a brand of
+    /// its own, named by its label (`POSTERN_PROTECTED_DOMAINS`).
+    pub fn add_domain(&mut self, domain: &str) {
+        let Some(reg) = registrable(domain) else { return };
+        if self.owner(&reg).is_some() {
+            return;
+        }
+        let Some(label) = reg.split('.').next().map(str::to_string) else {
+            return;
+        };
+        self.list.push(Brand {
+            words: vec![phrase(&label)],
+            name: label,
+            labels: Vec::new(),
+            domains: vec![reg],
+            mailbox: Vec::new(),
+        });
+    }
+
+    /// Number of brands.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The brand that owns the host's registrable domain, mail domains
+    /// included: its own host is never a lookalike of it.
+    pub fn owner(&self, host: &str) -> Option<&Brand> {
+        let reg = registrable(host)?;
+        self.list.iter().find(|b| b.owns(&reg) || b.mailbox.contains(&reg))
+    }
+
+    /// The brand that owns the host's registrable domain, its consumer
+    /// mail domains left out (anyone can send from those).
+    pub fn owning(&self, host: &str) -> Option<&Brand> {
+        let reg = registrable(host)?;
+        self.list.iter().find(|b| b.owns(&reg))
+    }
+
+    /// The first brand a display name names, by whole words or phrases.
+    pub fn named_in(&self, display_name: &str) -> Option<&Brand> {
+        let padded = format!(" {} ", phrase(display_name));
+        self.list
+            .iter()
+            .find(|b| b.words.iter().any(|w| padded.contains(&format!(" {w} "))))
+    }
+}
+
+impl Brand {
+    /// Whether the brand owns this registrable domain: one of its domains,
+    /// or one of its labels under a country code or .com.
+    pub fn owns(&self, reg: &str) -> bool {
+        if self.domains.iter().any(|d| d == reg) {
+            return true;
+        }
+        let Some((label, suffix)) = reg.split_once('.') else { return false };
+        self.labels.iter().any(|l| l == label) && country_or_com(suffix)
+    }
+
+    /// Whether mail from `addr` (registrable domain `reg`) is the brand's
+    /// own: an owned domain, or a system sender on its consumer mail domain.
+    pub fn sends_as(&self, addr: Option<&str>, reg: &str) -> bool {
+        if self.owns(reg) {
+            return true;
+        }
+        let local = addr.and_then(|a| a.rsplit_once('@')).map(|(l, _)| l).unwrap_or("");
+        self.mailbox.iter().any(|m| m == reg) && SYSTEM_LOCALPARTS.contains(&local)
+    }
+}
+
+/// Lower-case words joined by single spaces: "Amazon.co.uk" and
+/// "amazon co uk" read alike, so phrases match whole words only.
+fn phrase(s: &str) -> String {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `com`, a country code (`it`, `uk`) or a second level under one
+/// (`co.uk`, `com.au`): the suffixes a brand registers its name under.
+/// Generic ones anyone may take (`.xyz`, `.shop`) do not count.
+fn country_or_com(suffix: &str) -> bool {
+    let last = suffix.rsplit('.').next().unwrap_or("");
+    suffix == "com" || (last.len() == 2 && last.bytes().all(|b| b.is_ascii_alphabetic()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_table_parses_and_covers_the_protected_domains() {
+        let b = Brands::parse(DEFAULT_BRANDS).unwrap();
+        assert!(b.len() >= 14);
+        for d in super::super::spoof::DEFAULT_PROTECTED.lines() {
+            let d = d.split('#').next().unwrap().trim();
+            if d.contains('.') {
+                assert!(b.owner(d).is_some(), "{d} has no brand in rules/brands.toml");
+            }
+        }
+    }
+
+    /// Issue 14: a brand's ccTLD domains and sending domains are its own.
+    #[test]
+    fn issue_14_country_code_and_sending_domains_are_owned() {
+        let b = Brands::shipped();
+        for host in [
+            "amazon.co.uk",
+            "www.amazon.it",
+            "amazon.com.au",
+            "amazon.de",
+            "bounces.amazonses.com",
+            "amzn.eu",
+        ] {
+            assert_eq!(b.owner(host).map(|b| b.name.as_str()), Some("Amazon"), "{host}");
+        }
+        assert_eq!(b.owner("email.royalmail.com").map(|b| b.name.as_str()), Some("Royal Mail"));
+        // Generic suffixes anyone can register are not the brand's.
+        assert!(b.owner("amazon.xyz").is_none());
+        assert!(b.owner("amazon-shipping.com").is_none());
+        assert_eq!(b.named_in("Amazon.co.uk").map(|b| b.name.as_str()), Some("Amazon"));
+        assert_eq!(b.named_in("Royal Mail Group").map(|b| b.name.as_str()), Some("Royal Mail"));
+        assert!(b.named_in("Start-ups weekly").is_none());
+        assert!(b.named_in("Economic Outlook").is_none());
+    }
+
+    #[test]
+    fn consumer_mailboxes_are_the_brand_only_for_system_senders() {
+        let b = Brands::shipped();
+        let ms = b.named_in("Microsoft Outlook").unwrap();
+        assert!(ms.sends_as(Some("postmaster@outlook.com"), "outlook.com"));
+        assert!(!ms.sends_as(Some("support.team77@outlook.com"), "outlook.com"));
+    }
+
+    #[test]
+    fn bad_tables_are_errors_not_panics() {
+        assert!(Brands::parse("[[brand]]\nname = 3").is_err());
+        assert!(Brands::parse("[[brand]]\nname = \"x\"\nwordz = []").is_err());
+        let mut b = Brands::parse("").unwrap();
+        b.add_domain("example-bank.com");
+        assert_eq!(b.named_in("Example-Bank alerts").map(|b| b.name.as_str()), Some("example-bank"));
+        assert!(b.owner("example-bank.com").is_some());
+    }
+}

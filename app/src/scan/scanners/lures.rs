@@ -1,0 +1,159 @@
+//! Lures the spoof scanner weighs beside its own checks (issue 14): a
+//! brand's mail whose Reply-To is a freemail address, and links or forms to
+//! free hosting, IPFS gateways, form builders or dynamic DNS. Both lists
+//! are data under `rules/`.
+
+use super::brands::Brands;
+use super::spoof::{TAG_FREE_HOSTING, TAG_REPLY_TO_FREEMAIL};
+use crate::domain::Finding;
+use crate::scan::ScanInput;
+use crate::scan::urls::registrable;
+
+/// The shipped free-hosting list.
+pub const DEFAULT_FREE_HOSTING: &str = include_str!("../../../../rules/free_hosting.txt");
+/// The shipped freemail list.
+pub const DEFAULT_FREEMAIL: &str = include_str!("../../../../rules/freemail.txt");
+
+/// URLs looked at per message.
+const MAX_URLS: usize = 500;
+
+/// Picture types: newsletters serve images from cloud buckets, which is
+/// no lure.
+const IMAGE_EXTS: &[&str] = &[".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".ico"];
+
+/// The lure lists.
+#[derive(Debug, Clone, Default)]
+pub struct Lists {
+    /// (host, path prefix) pairs.
+    hosting: Vec<(String, String)>,
+    freemail: Vec<String>,
+}
+
+fn entries(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_ascii_lowercase())
+        .filter(|l| !l.is_empty())
+}
+
+impl Lists {
+    /// From list texts (one entry a line, `#` comments).
+    pub fn new(hosting: &str, freemail: &str) -> Self {
+        let hosting = entries(hosting)
+            .map(|e| match e.split_once('/') {
+                Some((h, p)) => (h.to_string(), format!("/{p}")),
+                None => (e, String::new()),
+            })
+            .collect();
+        Self {
+            hosting,
+            freemail: entries(freemail).collect(),
+        }
+    }
+
+    /// The shipped lists.
+    pub fn shipped() -> Self {
+        Self::new(DEFAULT_FREE_HOSTING, DEFAULT_FREEMAIL)
+    }
+
+    /// Findings for one message.
+    pub fn check(&self, input: &ScanInput, brands: &Brands) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if let Some(f) = self.reply_to(input, brands) {
+            out.push(f);
+        }
+        if let Some(f) = self.hosting(input) {
+            out.push(f);
+        }
+        out
+    }
+
+    fn reply_to(&self, input: &ScanInput, brands: &Brands) -> Option<Finding> {
+        let from_reg = input.from_domain.as_deref().and_then(registrable);
+        let brand = input
+            .from_name
+            .as_deref()
+            .and_then(|n| brands.named_in(n))
+            .or_else(|| from_reg.as_deref().and_then(|r| brands.owning(r)))?;
+        let rt = input.reply_to.as_deref()?;
+        let rt_reg = registrable(rt.rsplit_once('@')?.1)?;
+        let free = self.freemail.contains(&rt_reg) && Some(&rt_reg) != from_reg.as_ref() && !brand.owns(&rt_reg);
+        free.then(|| Finding::new(TAG_REPLY_TO_FREEMAIL, format!("From is {}, Reply-To is {rt}", brand.name)))
+    }
+
+    /// Clickable links, form targets and QR codes only: plain-text URLs
+    /// to blogs and CI logs are how mailing lists talk (they were all of
+    /// the ham hits when plain text counted).
+    fn hosting(&self, input: &ScanInput) -> Option<Finding> {
+        let targets = input.links.iter().map(|l| &l.href).chain(&input.forms).chain(&input.qr_urls);
+        for u in targets.take(MAX_URLS) {
+            let Ok(url) = url::Url::parse(u) else { continue };
+            let path = url.path().to_ascii_lowercase();
+            if IMAGE_EXTS.iter().any(|e| path.ends_with(e)) {
+                continue;
+            }
+            let Some(host) = url.host_str() else { continue };
+            let hit = self.hosting.iter().any(|(h, p)| {
+                let on = host == h || host.strip_suffix(h.as_str()).is_some_and(|rest| rest.ends_with('.'));
+                on && path.starts_with(p.as_str())
+            });
+            if hit {
+                return Some(Finding::new(TAG_FREE_HOSTING, format!("link to {host}")));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::InputOptions;
+
+    fn tags(raw: &str) -> Vec<String> {
+        let input = ScanInput::parse(raw.as_bytes().to_vec(), &InputOptions::default());
+        Lists::shipped()
+            .check(&input, &Brands::shipped())
+            .into_iter()
+            .map(|f| f.tag)
+            .collect()
+    }
+
+    /// Issue 14: "PayPal" asking for answers at a gmail address.
+    #[test]
+    fn issue_14_brand_with_freemail_reply_to() {
+        assert_eq!(
+            tags("From: \"PayPal\" <service@paypal.com>\r\nReply-To: paypal.resolution@gmail.com\r\n\r\nx"),
+            vec![TAG_REPLY_TO_FREEMAIL]
+        );
+        assert_eq!(
+            tags("From: \"Support\" <help@amazon.co.uk>\r\nReply-To: claims@outlook.com\r\n\r\nx"),
+            vec![TAG_REPLY_TO_FREEMAIL]
+        );
+        // A mailing-list post answered to its author's gmail is ordinary.
+        assert!(tags("From: Alice via list <list@lists.example.org>\r\nReply-To: alice@gmail.com\r\n\r\nx").is_empty());
+        // A brand answering at its own address is ordinary too.
+        assert!(tags("From: \"PayPal\" <service@paypal.com>\r\nReply-To: help@paypal.co.uk\r\n\r\nx").is_empty());
+    }
+
+    /// Issue 14: links to free hosting, IPFS and form builders; images in
+    /// buckets and shared documents are not lures.
+    #[test]
+    fn issue_14_free_hosting_links() {
+        let html = |body: &str| format!("From: a@b.test\r\nContent-Type: text/html\r\n\r\n{body}");
+        assert_eq!(
+            tags(&html("<a href=\"https://bafybeigd.ipfs.dweb.link/login.html\">Verify</a>")),
+            vec![TAG_FREE_HOSTING]
+        );
+        assert_eq!(
+            tags(&html("<form action=\"https://x-secure.web.app/p\"></form>")),
+            vec![TAG_FREE_HOSTING]
+        );
+        assert_eq!(
+            tags(&html("<a href=\"https://docs.google.com/forms/d/e/1/viewform\">Form</a>")),
+            vec![TAG_FREE_HOSTING]
+        );
+        assert!(tags(&html("<img src=\"https://storage.googleapis.com/shop/banner.png\">")).is_empty());
+        assert!(tags(&html("<a href=\"https://docs.google.com/document/d/1/edit\">Agenda</a>")).is_empty());
+        assert!(tags(&html("<a href=\"https://notweb.app.example.com/\">x</a>")).is_empty());
+    }
+}
