@@ -18,6 +18,7 @@ mod imap_faults;
 mod imap_hostile;
 mod imap_recovery;
 mod intel;
+mod oauth;
 mod ops;
 mod scan_peers;
 mod service;

@@ -5,11 +5,12 @@
 mod conn;
 mod guard;
 mod idle;
+mod sasl;
 mod session;
 mod stream;
 mod tls;
 
-pub use conn::{Conn, DEFAULT_MAX_LITERAL};
+pub use conn::{Conn, DEFAULT_MAX_LITERAL, Login};
 pub use guard::LiteralRefused;
 pub use idle::{IdleOutcome, IdleTimers};
 pub use session::{Fetched, MoveOutcome, Selected, flag_name, quote, uid_set};

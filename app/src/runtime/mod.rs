@@ -182,6 +182,12 @@ impl Runtime {
             clock: clock.clone(),
             events: events.clone(),
             rescan_after: rescan_schedule(&settings),
+            oauth: Arc::new(crate::oauth::TokenBroker::new(
+                store.clone(),
+                crate::intel::net::NetPolicy {
+                    allow_loopback_for_tests: settings.intel.allow_loopback_for_tests,
+                },
+            )),
         });
         let rt = Runtime {
             manager: ManagerHandle::new(engine, None),
