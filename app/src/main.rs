@@ -216,8 +216,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(oauth(cmd, &config))
         }
         Command::CheckConfig => match Config::from_process_env() {
-            Ok(c) if !runtime::refused_outbound_urls(&c.settings).is_empty() => {
-                for (var, why) in runtime::refused_outbound_urls(&c.settings) {
+            Ok(c)
+                if !runtime::refused_outbound_urls(&c.settings).is_empty()
+                    || !runtime::refused_oauth_urls(&c.settings, &c.accounts).is_empty() =>
+            {
+                for (var, why) in runtime::refused_outbound_urls(&c.settings)
+                    .into_iter()
+                    .chain(runtime::refused_oauth_urls(&c.settings, &c.accounts))
+                {
                     eprintln!("{var}: refused by the SSRF guard: {why}");
                 }
                 Ok(ExitCode::from(2))

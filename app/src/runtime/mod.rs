@@ -9,7 +9,7 @@ mod ops;
 mod outbound;
 mod quarantine;
 pub mod tags;
-pub use outbound::refused_outbound_urls;
+pub use outbound::{refused_oauth_urls, refused_outbound_urls};
 mod upkeep;
 
 pub use digest::LinkError;
