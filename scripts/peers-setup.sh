@@ -17,6 +17,9 @@
 #   CYRUS_IMAP_PORT=11143  COURIER_IMAP_PORT=12143  (see peers-imap-others.sh)
 # Other knobs:
 #   DOVECOT_USERS="alice:alicepass bob:bobpass"   test users (user:plainpassword ...)
+#   DOVECOT_OAUTH_USER=oauthuser  mailbox that logs in only with XOAUTH2/OAUTHBEARER tokens,
+#                             checked by token introspection at DOVECOT_OAUTH_INTROSPECT_URL
+#                             (default http://127.0.0.1:10981/introspect, a mock the tests run)
 #   RSPAMD_PASSWORD=testpass RSPAMD_ENABLE_PASSWORD=testenable
 #   RSPAMD_HS_CACHE_DIR=DIR   hyperscan cache; point it at a persistent dir to make
 #                             rspamd start in ~1 s instead of ~16 s (default BASE/rspamd/hs)
@@ -44,6 +47,8 @@ RSPAMD_NORMAL_PORT=${RSPAMD_NORMAL_PORT:-11333}
 RSPAMD_CONTROLLER_PORT=${RSPAMD_CONTROLLER_PORT:-11334}
 CLAMD_PORT=${CLAMD_PORT:-3310}
 DOVECOT_USERS=${DOVECOT_USERS:-"alice:alicepass bob:bobpass"}
+DOVECOT_OAUTH_USER=${DOVECOT_OAUTH_USER:-oauthuser}
+DOVECOT_OAUTH_INTROSPECT_URL=${DOVECOT_OAUTH_INTROSPECT_URL:-http://127.0.0.1:10981/introspect}
 RSPAMD_PASSWORD=${RSPAMD_PASSWORD:-testpass}
 RSPAMD_ENABLE_PASSWORD=${RSPAMD_ENABLE_PASSWORD:-testenable}
 RSPAMD_HS_CACHE_DIR=${RSPAMD_HS_CACHE_DIR:-$BASE/rspamd/hs}
@@ -173,6 +178,17 @@ start_dovecot() {
   : > "$D/users.new"
   for u in $DOVECOT_USERS; do printf '%s:{PLAIN}%s::::::\n' "${u%%:*}" "${u#*:}" >> "$D/users.new"; done
   mv "$D/users.new" "$D/users"; chmod 644 "$D/users"
+  # OAuth2 (issue 15): a user with no password, known to the userdb only;
+  # its tokens are checked by the test's introspection mock.
+  printf '%s::::::\n' "$DOVECOT_OAUTH_USER" > "$D/oauth-users"; chmod 644 "$D/oauth-users"
+  cat > "$D/oauth2.conf.ext" <<EOF
+introspection_mode = post
+introspection_url = $DOVECOT_OAUTH_INTROSPECT_URL
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+EOF
 
   cat > "$D/dovecot.conf" <<EOF
 # Test-only Dovecot $(dovecot --version | cut -d' ' -f1) instance; everything lives under $D
@@ -192,7 +208,7 @@ first_valid_uid = 1
 first_valid_gid = 1
 # tests log in with plain passwords, also without TLS
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 auth_verbose = yes
 mail_max_userip_connections = 500
 ssl = yes
@@ -212,6 +228,18 @@ passdb {
 userdb {
   driver = passwd-file
   args = username_format=%u $D/users
+  default_fields = uid=$MAIL_USER gid=$MAIL_USER home=$D/mail/%u
+}
+# OAuth2: bearer tokens only, validated by introspection (no cache: a revoked
+# token fails at once). Plain logins never reach this passdb.
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $D/oauth2.conf.ext
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u $D/oauth-users
   default_fields = uid=$MAIL_USER gid=$MAIL_USER home=$D/mail/%u
 }
 namespace inbox {
@@ -259,7 +287,9 @@ EOF
   doveconf -c "$D/dovecot.conf" -n >/dev/null
 
   if pid_alive "$D/run/master.pid" dovecot.conf; then
-    log "dovecot already running (pid $(cat "$D/run/master.pid"))"
+    # A changed config (e.g. the OAuth2 passdb) applies without a restart.
+    doveadm -c "$D/dovecot.conf" reload
+    log "dovecot already running (pid $(cat "$D/run/master.pid")); config reloaded"
   else
     check_port_free "$DOVECOT_IMAP_PORT" dovecot
     check_port_free "$DOVECOT_IMAPS_PORT" dovecot
@@ -462,6 +492,8 @@ DOVECOT_IMAP_PORT=$DOVECOT_IMAP_PORT
 DOVECOT_IMAPS_PORT=$DOVECOT_IMAPS_PORT
 DOVECOT_CA_CERT=$BASE/dovecot/tls/cert.pem
 DOVECOT_USERS="$DOVECOT_USERS"
+DOVECOT_OAUTH_USER=$DOVECOT_OAUTH_USER
+DOVECOT_OAUTH_INTROSPECT_URL=$DOVECOT_OAUTH_INTROSPECT_URL
 DOVECOT_DELIVER=$BASE/bin/deliver
 DOVECOT_LOG=$BASE/dovecot/log/dovecot.log
 DOVECOT_PID=$(pidof_file "$BASE/dovecot/run/master.pid")

@@ -22,6 +22,7 @@ pub mod intel;
 pub mod logging;
 pub mod manager;
 pub mod notify;
+pub mod oauth;
 pub mod runtime;
 pub mod scan;
 pub mod secrets;

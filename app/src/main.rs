@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         cmd: IocCommand,
     },
+    /// OAuth2 accounts (Microsoft 365, Gmail).
+    Oauth {
+        #[command(subcommand)]
+        cmd: OauthCommand,
+    },
     /// Run the full scanning pipeline on one .eml file, without IMAP. A file
     /// over POSTERN_MAX_MESSAGE_BYTES gets the daemon's decision for such
     /// mail (SIZE_OVER_LIMIT, not scanned) and is not read into memory.
@@ -67,6 +72,22 @@ enum Command {
         /// Print the decision as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OauthCommand {
+    /// Sign in as the mailbox user of a `flow: device` account: prints a URL
+    /// and a code to enter there, waits for the approval, and stores the
+    /// refresh token (encrypted) in the database the daemon uses.
+    Login {
+        /// The account's name in config.yaml.
+        account: String,
+    },
+    /// Fetch an access token for an account now, to check its OAuth2 setup.
+    Test {
+        /// The account's name in config.yaml.
+        account: String,
     },
 }
 
@@ -196,9 +217,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             rt.block_on(ioc(cmd, &config.settings))
         }
+        Command::Oauth { cmd } => {
+            let config = match Config::from_process_env() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(oauth(cmd, &config))
+        }
         Command::CheckConfig => match Config::from_process_env() {
-            Ok(c) if !runtime::refused_outbound_urls(&c.settings).is_empty() => {
-                for (var, why) in runtime::refused_outbound_urls(&c.settings) {
+            Ok(c)
+                if !runtime::refused_outbound_urls(&c.settings).is_empty()
+                    || !runtime::refused_oauth_urls(&c.settings, &c.accounts).is_empty() =>
+            {
+                for (var, why) in runtime::refused_outbound_urls(&c.settings)
+                    .into_iter()
+                    .chain(runtime::refused_oauth_urls(&c.settings, &c.accounts))
+                {
                     eprintln!("{var}: refused by the SSRF guard: {why}");
                 }
                 Ok(ExitCode::from(2))
@@ -283,6 +321,45 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     shutdown.cancel();
     manager.shutdown().await;
     Ok(())
+}
+
+/// The `oauth` subcommands. Tokens go to the daemon's database, where the
+/// running daemon finds them at its next login attempt.
+async fn oauth(cmd: OauthCommand, config: &Config) -> anyhow::Result<ExitCode> {
+    let s = &config.settings;
+    let (OauthCommand::Login { account } | OauthCommand::Test { account }) = &cmd;
+    let Some(acct) = config.accounts.iter().find(|a| &a.name == account) else {
+        eprintln!("postern: no account {account:?} in {}", config.config_path.display());
+        return Ok(ExitCode::from(2));
+    };
+    if acct.oauth2.is_none() {
+        eprintln!("postern: account {account} has no oauth2 block; it logs in with a password");
+        return Ok(ExitCode::from(2));
+    }
+    let clock: SharedClock = Arc::new(SystemClock);
+    std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating {}", s.data_dir.display()))?;
+    let store = Store::open(&s.db_path, &s.db_key, clock).with_context(|| format!("opening {}", s.db_path.display()))?;
+    let policy = postern::intel::net::NetPolicy {
+        allow_loopback_for_tests: s.intel.allow_loopback_for_tests,
+    };
+    let broker = postern::oauth::TokenBroker::new(store, policy);
+    match cmd {
+        OauthCommand::Login { .. } => {
+            postern::oauth::device_login(&broker, acct, |d| {
+                println!("To sign in {} for Postern, open", acct.user);
+                println!("    {}", d.verification_uri_complete.as_deref().unwrap_or(&d.verification_uri));
+                println!("and enter the code {} (valid for {} minutes).", d.user_code, d.expires_in / 60);
+                println!("Waiting for the sign-in...");
+            })
+            .await?;
+            println!("signed in: the refresh token for {account} is stored; the daemon uses it at its next login");
+        }
+        OauthCommand::Test { .. } => {
+            broker.access_token(acct).await?;
+            println!("token endpoint OK: an access token for {} was issued and stored", acct.user);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The `ioc` subcommands. A running daemon picks changes up within a minute

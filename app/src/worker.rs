@@ -48,6 +48,8 @@ pub struct Engine {
     /// Re-scan mail left in place this long after delivery (claw-back),
     /// as `(stage name, delay)`.
     pub rescan_after: Vec<(String, chrono::Duration)>,
+    /// OAuth2 access tokens for accounts that log in with them.
+    pub oauth: Arc<crate::oauth::TokenBroker>,
 }
 
 /// Worker failures; the listener retries the message after reconnecting.

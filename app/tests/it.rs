@@ -22,6 +22,7 @@ mod imap_reach;
 mod imap_recovery;
 mod imap_servers;
 mod intel;
+mod oauth;
 mod ops;
 mod scan_peers;
 mod service;

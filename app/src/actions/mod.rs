@@ -245,6 +245,7 @@ mod tests {
             ca_file: None,
             user: "u".into(),
             pass: "p".into(),
+            oauth2: None,
             folders: vec!["INBOX".into()],
             quarantine_folder: "Q".into(),
             hold_folder: "H".into(),

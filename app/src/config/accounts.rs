@@ -66,8 +66,11 @@ pub struct AccountConfig {
     pub ca_file: Option<PathBuf>,
     /// Login name.
     pub user: String,
-    /// Login password (resolved from `pass` or `pass_file`).
+    /// Login password (resolved from `pass` or `pass_file`); empty for OAuth2 accounts.
     pub pass: String,
+    /// OAuth2 instead of a password (`oauth2:`; issue 15).
+    #[serde(default)]
+    pub oauth2: Option<super::OAuthConfig>,
     /// Folders to watch.
     pub folders: Vec<String>,
     /// Where quarantined mail goes (created if missing).
@@ -154,6 +157,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "backfill_days",
     "digest",
     "digest_to",
+    "oauth2",
 ];
 
 /// Parses one account given as a YAML mapping (the dashboard's account form
@@ -311,7 +315,34 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
         ));
     }
     let user: Option<String> = ctx.required(m, "user", path, "the IMAP login name");
-    let pass = resolve_pass(ctx, m, path);
+    // An OAuth2 account logs in with tokens: a password beside it is a mistake.
+    let oauth2 = match m.get("oauth2") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            if m.contains_key("pass") || m.contains_key("pass_file") {
+                ctx.problems.push(Problem::new(
+                    format!("{path}.pass"),
+                    "an OAuth2 account has no password",
+                    "remove pass/pass_file, or the oauth2 block",
+                ));
+            }
+            let before = ctx.problems.len();
+            let o = super::oauth::parse_oauth(v, path, ctx.base, ctx.problems);
+            if o.is_none() && ctx.problems.len() == before {
+                ctx.problems.push(Problem::new(
+                    format!("{path}.oauth2"),
+                    "is incomplete",
+                    "see the README's Gmail and Microsoft 365 section",
+                ));
+            }
+            o
+        }
+    };
+    let pass = if m.contains_key("oauth2") {
+        Some(String::new())
+    } else {
+        resolve_pass(ctx, m, path)
+    };
     let folders: Vec<String> = ctx
         .field(m, "folders", path, "a list such as [INBOX, Work]")
         .unwrap_or_else(|| vec!["INBOX".into()]);
@@ -386,6 +417,7 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
         ca_file,
         user: user?,
         pass: pass?,
+        oauth2,
         folders,
         quarantine_folder,
         hold_folder,

@@ -9,6 +9,7 @@
 mod accounts;
 mod env;
 mod intel;
+mod oauth;
 mod ops;
 mod problem;
 #[cfg(test)]
@@ -18,6 +19,7 @@ mod secret;
 pub use accounts::{AccountConfig, DigestFrequency, PolicyConfig, StartAt, TlsMode, parse_account_value, parse_accounts};
 pub use env::{AiSettings, ImapTuning, LogFormat, ScanSettings, Settings, WebSettings, parse_settings};
 pub use intel::{FEEDS, IntelSettings};
+pub use oauth::{ClientAuth, GOOGLE_SCOPE, GOOGLE_TOKEN_URL, M365_APP_SCOPE, M365_USER_SCOPE, OAuthConfig, OAuthFlow, SaslMechanism};
 pub use ops::{DigestSettings, MaintenanceSettings, NotifySettings, OpsSettings};
 pub use problem::{ConfigError, Problem};
 pub use secret::{decode_key, looks_like_placeholder};

@@ -1,8 +1,9 @@
 //! Opening an authenticated IMAP session: TCP with keepalive, implicit TLS
-//! or STARTTLS, greeting, LOGIN and CAPABILITY, each step under a deadline.
+//! or STARTTLS, greeting, LOGIN (or a SASL bearer token) and CAPABILITY,
+//! each step under a deadline.
 
 use super::stream::ImapStream;
-use super::{ImapError, Result, tls};
+use super::{ImapError, Result, sasl, tls};
 use crate::config::{AccountConfig, TlsMode};
 use async_imap::imap_proto::{Response, Status};
 use async_imap::{Client, Session};
@@ -15,6 +16,15 @@ use tokio_rustls::TlsConnector;
 /// Literal limit of [`Conn::connect`]: the default message size limit
 /// (`POSTERN_MAX_MESSAGE_BYTES`), for sessions that fetch no mail.
 pub const DEFAULT_MAX_LITERAL: u64 = 50 * 1024 * 1024;
+
+/// How to log in.
+#[derive(Clone, Copy)]
+pub enum Login<'a> {
+    /// LOGIN with the account's password.
+    Password,
+    /// AUTHENTICATE OAUTHBEARER or XOAUTH2 with this access token.
+    Bearer(&'a str),
+}
 
 /// An authenticated session plus what Postern knows about it.
 #[derive(Debug)]
@@ -50,6 +60,11 @@ impl Conn {
     /// `max_literal` literal bytes: a larger announcement is refused before
     /// anything is allocated for it ([`ImapError::LiteralTooLarge`]).
     pub async fn connect_limited(acct: &AccountConfig, timeout: Duration, max_literal: u64) -> Result<Conn> {
+        Self::connect_with(acct, Login::Password, timeout, max_literal).await
+    }
+
+    /// [`Conn::connect_limited`] with an explicit way to log in.
+    pub async fn connect_with(acct: &AccountConfig, login: Login<'_>, timeout: Duration, max_literal: u64) -> Result<Conn> {
         let addr = format!("{}:{}", acct.host, acct.port);
         let tcp = deadline(timeout, "TCP connect", async {
             TcpStream::connect((acct.host.trim_matches(['[', ']']), acct.port))
@@ -75,7 +90,7 @@ impl Conn {
             TlsMode::Plain => {
                 let mut client = Client::new(ImapStream::plain(tcp, max_literal));
                 deadline(timeout, "greeting", read_greeting(&mut client)).await?;
-                return Self::login(client, acct, timeout).await;
+                return Self::login(client, acct, login, timeout).await;
             }
             TlsMode::Implicit => tls_wrap(tcp, acct, timeout, max_literal).await?,
             TlsMode::Starttls => {
@@ -103,20 +118,56 @@ impl Conn {
         if acct.tls == TlsMode::Implicit {
             deadline(timeout, "greeting", read_greeting(&mut client)).await?;
         }
-        Self::login(client, acct, timeout).await
+        Self::login(client, acct, login, timeout).await
     }
 
-    async fn login(client: Client<ImapStream>, acct: &AccountConfig, timeout: Duration) -> Result<Conn> {
-        let session = deadline(timeout, "LOGIN", async {
-            client.login(&acct.user, &acct.pass).await.map_err(|(e, _)| match e {
-                async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => ImapError::Auth {
-                    user: acct.user.clone(),
-                    detail: d,
+    async fn login(mut client: Client<ImapStream>, acct: &AccountConfig, login: Login<'_>, timeout: Duration) -> Result<Conn> {
+        let refused = |e: async_imap::error::Error, extra: Option<String>| match e {
+            async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => ImapError::Auth {
+                user: acct.user.clone(),
+                detail: match extra {
+                    Some(x) => format!("{d} (server said {x})"),
+                    None => d,
                 },
-                other => ImapError::Client(other),
-            })
-        })
-        .await?;
+            },
+            other => ImapError::Client(other),
+        };
+        let session = match login {
+            Login::Password if acct.oauth2.is_some() => {
+                // Never send the (empty) password of an OAuth2 account.
+                return Err(ImapError::Auth {
+                    user: acct.user.clone(),
+                    detail: "this account logs in with OAuth2; no token was given".into(),
+                });
+            }
+            Login::Password => {
+                deadline(timeout, "LOGIN", async {
+                    client.login(&acct.user, &acct.pass).await.map_err(|(e, _)| refused(e, None))
+                })
+                .await?
+            }
+            Login::Bearer(token) => {
+                let pref = acct.oauth2.as_ref().map(|o| o.mechanism).unwrap_or_default();
+                let caps = deadline(timeout, "CAPABILITY", pre_auth_caps(&mut client)).await?;
+                let Some(mech) = sasl::choose(pref, |c| caps.contains(c)) else {
+                    return Err(ImapError::Unsupported("AUTH=OAUTHBEARER or AUTH=XOAUTH2"));
+                };
+                let mut bearer = sasl::Bearer::new(mech, &acct.user, acct.host.trim_matches(['[', ']']), acct.port, token);
+                let r = deadline(timeout, "AUTHENTICATE", async {
+                    client
+                        .authenticate(mech, &mut bearer)
+                        .await
+                        .map_err(|(e, _)| e)
+                        .map_err(ImapError::from)
+                })
+                .await;
+                match r {
+                    Ok(s) => s,
+                    Err(ImapError::Client(e)) => return Err(refused(e, bearer.error.take())),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
         let mut conn = Conn {
             session,
             caps: BTreeSet::new(),
@@ -179,6 +230,41 @@ async fn read_greeting(client: &mut Client<ImapStream>) -> Result<()> {
             outcome,
         } => Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string())),
         other => Err(ImapError::Protocol(format!("unexpected greeting: {other:?}"))),
+    }
+}
+
+/// CAPABILITY before login: the greeting may not list the SASL
+/// mechanisms, and async-imap only asks for capabilities after login.
+async fn pre_auth_caps(client: &mut Client<ImapStream>) -> Result<BTreeSet<String>> {
+    use async_imap::imap_proto::Capability;
+    use tokio::io::AsyncWriteExt;
+    // async-imap keeps its tagged-command writer private before login, so
+    // the line goes straight to the transport (nothing else is buffered
+    // there: the greeting was read and no command is in flight), with a
+    // tag of our own that the client's counter never produces.
+    let io = client.get_mut();
+    io.write_all(b"PCAP CAPABILITY\r\n").await?;
+    io.flush().await?;
+    let mut caps = BTreeSet::new();
+    loop {
+        let Some(resp) = client.read_response().await? else {
+            return Err(ImapError::ConnectionLost);
+        };
+        match resp.parsed() {
+            Response::Capabilities(list) => caps.extend(list.iter().map(|c| match c {
+                Capability::Imap4rev1 => "IMAP4REV1".to_string(),
+                Capability::Auth(a) => format!("AUTH={}", a.to_ascii_uppercase()),
+                Capability::Atom(a) => a.to_ascii_uppercase(),
+            })),
+            Response::Done { status: Status::Ok, .. } => return Ok(caps),
+            Response::Done { outcome, .. } => {
+                return Err(ImapError::Refused {
+                    command: "CAPABILITY".into(),
+                    detail: outcome.information.as_deref().unwrap_or("").to_string(),
+                });
+            }
+            _ => {}
+        }
     }
 }
 

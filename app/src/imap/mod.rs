@@ -6,11 +6,12 @@ mod conn;
 mod folder;
 mod guard;
 mod idle;
+mod sasl;
 mod session;
 mod stream;
 mod tls;
 
-pub use conn::{Conn, DEFAULT_MAX_LITERAL};
+pub use conn::{Conn, DEFAULT_MAX_LITERAL, Login};
 pub use folder::{FolderSignals, FolderStatus};
 pub use guard::LiteralRefused;
 pub use idle::{IdleOutcome, IdleTimers};

@@ -40,6 +40,8 @@ pub(crate) enum ListenerError {
     Worker(#[from] WorkerError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Login(#[from] super::login::LoginError),
 }
 
 pub(crate) struct Listener {
@@ -71,6 +73,10 @@ impl Listener {
                         warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "listener failed; reconnecting");
                         let state = match &e {
                             ListenerError::Broken(reason) => ListenerState::Broken { reason: reason.clone() },
+                            // A refused or missing OAuth2 grant is an account
+                            // error until the operator acts; retries go on,
+                            // spaced by the growing backoff.
+                            ListenerError::Login(l) if l.needs_operator() => ListenerState::Broken { reason: l.to_string() },
                             _ => ListenerState::Backoff {
                                 attempt: backoff.attempts(),
                                 delay_ms: delay.as_millis() as u64,
@@ -103,8 +109,7 @@ impl Listener {
 
     /// A fresh connection with the folder selected.
     pub(super) async fn open(&self) -> Result<(Conn, Selected), ListenerError> {
-        let t = &self.engine.tuning;
-        let mut conn = Conn::connect_limited(&self.acct, t.command_timeout, t.max_message_bytes.into()).await?;
+        let mut conn = super::login::connect(&self.engine, &self.acct).await?;
         self.status.update(|s| s.connects += 1);
         let sel = conn.select(&self.mailbox).await?;
         Ok((conn, sel))

@@ -7,6 +7,7 @@ mod backoff;
 mod chunk;
 mod identity;
 mod listener;
+mod login;
 mod runner;
 mod status;
 
@@ -219,6 +220,7 @@ mod tests {
             ca_file: None,
             user: "u".into(),
             pass: "p".into(),
+            oauth2: None,
             folders: vec!["INBOX".into()],
             quarantine_folder: "Quarantine".into(),
             hold_folder: "Postern-Held".into(),
@@ -235,6 +237,7 @@ mod tests {
         let clock: SharedClock = Arc::new(SystemClock);
         let store = crate::store::Store::open(&dir.path().join("p.db"), &[7; 32], clock.clone()).unwrap();
         let engine = Arc::new(Engine {
+            oauth: Arc::new(crate::oauth::TokenBroker::new(store.clone(), Default::default())),
             store,
             decider: Arc::new(PassAll),
             tuning: ImapTuning::default(),

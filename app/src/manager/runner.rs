@@ -22,6 +22,8 @@ enum RunnerError {
     Imap(#[from] ImapError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Login(#[from] super::login::LoginError),
 }
 
 /// Why nothing was done on a shadow account.
@@ -52,12 +54,16 @@ impl Runner {
                         conn = None;
                         let d = backoff.next_delay();
                         warn!(error = %e, retry_in_ms = d.as_millis() as u64, "action connection failed");
-                        self.status.update(|s| {
-                            s.last_error = Some(e.to_string());
-                            s.state = ListenerState::Backoff {
+                        let state = match &e {
+                            RunnerError::Login(l) if l.needs_operator() => ListenerState::Broken { reason: l.to_string() },
+                            _ => ListenerState::Backoff {
                                 attempt: backoff.attempts(),
                                 delay_ms: d.as_millis() as u64,
-                            };
+                            },
+                        };
+                        self.status.update(|s| {
+                            s.last_error = Some(e.to_string());
+                            s.state = state;
                         });
                         d
                     }
@@ -79,8 +85,7 @@ impl Runner {
 
     async fn connect(&self) -> Result<Conn, RunnerError> {
         self.status.set(ListenerState::Connecting);
-        let t = &self.engine.tuning;
-        let mut c = Conn::connect_limited(&self.acct, t.command_timeout, t.max_message_bytes.into()).await?;
+        let mut c = super::login::connect(&self.engine, &self.acct).await?;
         for folder in [&self.acct.quarantine_folder, &self.acct.hold_folder] {
             if c.ensure_mailbox(folder).await? {
                 info!(folder = %folder, "created folder");

@@ -10,7 +10,7 @@ mod ops;
 mod outbound;
 mod quarantine;
 pub mod tags;
-pub use outbound::refused_outbound_urls;
+pub use outbound::{refused_oauth_urls, refused_outbound_urls};
 mod upkeep;
 
 pub use digest::LinkError;
@@ -183,6 +183,12 @@ impl Runtime {
             clock: clock.clone(),
             events: events.clone(),
             rescan_after: rescan_schedule(&settings),
+            oauth: Arc::new(crate::oauth::TokenBroker::new(
+                store.clone(),
+                crate::intel::net::NetPolicy {
+                    allow_loopback_for_tests: settings.intel.allow_loopback_for_tests,
+                },
+            )),
         });
         let rt = Runtime {
             manager: ManagerHandle::new(engine, None),

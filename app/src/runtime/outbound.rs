@@ -31,9 +31,53 @@ pub fn refused_outbound_urls(s: &Settings) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `(account path, reason)` for each OAuth2 endpoint of `accounts` the
+/// guard refuses: token endpoints are operator-configured URLs like the
+/// feeds, and reached through the same client.
+pub fn refused_oauth_urls(s: &Settings, accounts: &[crate::config::AccountConfig]) -> Vec<(String, String)> {
+    let policy = NetPolicy {
+        allow_loopback_for_tests: s.intel.allow_loopback_for_tests,
+    };
+    let Ok(client) = SafeClient::new(policy, std::time::Duration::from_secs(1)) else {
+        return vec![("HTTP client".into(), "cannot be built".into())];
+    };
+    let mut out = Vec::new();
+    for a in accounts {
+        let Some(o) = &a.oauth2 else { continue };
+        let mut urls = vec![("token_url", o.token_url.as_str())];
+        if let crate::config::OAuthFlow::Device { device_url, .. } = &o.flow {
+            urls.push(("device_url", device_url));
+        }
+        for (key, url) in urls {
+            if let Err(e) = client.get(url) {
+                let why = match e {
+                    crate::intel::IntelError::Refused { why, .. } => why,
+                    other => other.to_string(),
+                };
+                out.push((format!("account {} oauth2.{key}", a.name), why));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oauth_endpoints_on_private_addresses_are_reported() {
+        let s = Settings::for_data_dir(std::path::PathBuf::from("/nonexistent"), [0u8; 32]);
+        let mut p = Vec::new();
+        let (a, _) = crate::config::parse_accounts(
+            "accounts:\n  - {name: a, host: h.example, user: u, oauth2: {flow: client_credentials, client_id: c, client_secret: real-secret-1, token_url: 'http://10.0.0.5/token', scope: s}}\n  - {name: b, host: h.example, user: u, oauth2: {flow: client_credentials, provider: microsoft, tenant: t, client_id: c, client_secret: real-secret-1}}\n",
+            std::path::Path::new("/nonexistent"),
+            &mut p,
+        );
+        assert!(p.is_empty(), "{p:?}");
+        let vars: Vec<String> = refused_oauth_urls(&s, &a).into_iter().map(|(v, _)| v).collect();
+        assert_eq!(vars, ["account a oauth2.token_url"]);
+    }
 
     #[test]
     fn issue_16_literal_ip_service_urls_are_reported() {

@@ -18,10 +18,18 @@ struct Settings {
     digest: crate::config::DigestFrequency,
     #[serde(default)]
     digest_to: Option<String>,
+    /// The account's `oauth2:` block as JSON, sealed: it holds client
+    /// secrets and private keys.
+    #[serde(default)]
+    oauth2_enc: Option<String>,
 }
 
 fn context(name: &str) -> String {
     format!("account:{name}:pass")
+}
+
+fn oauth_context(name: &str) -> String {
+    format!("account:{name}:oauth2")
 }
 
 impl Store {
@@ -40,6 +48,13 @@ impl Store {
                 start_at: a.start_at,
                 digest: a.digest,
                 digest_to: a.digest_to.clone(),
+                oauth2_enc: match &a.oauth2 {
+                    Some(o) => Some(ctx.secrets.seal(
+                        &serde_json::to_string(o).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        &oauth_context(&a.name),
+                    )),
+                    None => None,
+                },
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let tls = serde_json::to_value(a.tls)
@@ -90,6 +105,13 @@ impl Store {
                 let s: Settings = serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let tls = serde_json::from_value(serde_json::Value::String(tls)).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let pass = ctx.secrets.open(&pass_enc, &context(&name))?;
+                let oauth2 = match &s.oauth2_enc {
+                    Some(enc) => Some(
+                        serde_json::from_str(&ctx.secrets.open(enc, &oauth_context(&name))?)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    ),
+                    None => None,
+                };
                 out.push(AccountConfig {
                     name,
                     host,
@@ -99,6 +121,7 @@ impl Store {
                     ca_file: s.ca_file,
                     user,
                     pass,
+                    oauth2,
                     folders: s.folders,
                     quarantine_folder: s.quarantine_folder,
                     hold_folder: s.hold_folder,

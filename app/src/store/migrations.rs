@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_intel.sql"),
     include_str!("../../migrations/0005_counters.sql"),
     include_str!("../../migrations/0006_ops.sql"),
+    include_str!("../../migrations/0007_oauth.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -244,7 +244,15 @@ async fn remove(st: &AppState, name: &str, actor: &str) -> Result<(), WebError> 
 async fn test(st: &AppState, name: &str) -> Result<String, WebError> {
     let a = st.rt.store.account(name).await?.ok_or(WebError::NotFound)?;
     let timeout = st.rt.settings.imap.command_timeout.min(std::time::Duration::from_secs(20));
-    match Conn::connect(&a, timeout).await {
+    let conn = match &a.oauth2 {
+        None => Conn::connect(&a, timeout).await,
+        // OAuth2 accounts log in with a token from the daemon's broker.
+        Some(_) => match st.rt.manager.engine().oauth.access_token(&a).await {
+            Ok(t) => Conn::connect_with(&a, crate::imap::Login::Bearer(&t), timeout, crate::imap::DEFAULT_MAX_LITERAL).await,
+            Err(e) => return Err(WebError::BadRequest(format!("login to {}:{} failed: {e}", a.host, a.port))),
+        },
+    };
+    match conn {
         Ok(c) => {
             let caps: Vec<&str> = ["IDLE", "MOVE", "UIDPLUS", "CONDSTORE", "QRESYNC"]
                 .into_iter()

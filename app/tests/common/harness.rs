@@ -59,6 +59,7 @@ pub fn account(name: &str, port: u16, user: &str, pass: &str, folders: &[&str]) 
         ca_file: None,
         user: user.into(),
         pass: pass.into(),
+        oauth2: None,
         folders: folders.iter().map(|s| s.to_string()).collect(),
         quarantine_folder: "Quarantine".into(),
         hold_folder: "Postern-Held".into(),
@@ -106,6 +107,12 @@ impl Postern {
         let store = Store::open(&dir.path().join("postern.db"), &KEY, clock.clone()).unwrap();
         store.sync_config_accounts(&accounts).await.unwrap();
         let engine = Arc::new(Engine {
+            oauth: Arc::new(postern::oauth::TokenBroker::new(
+                store.clone(),
+                postern::intel::net::NetPolicy {
+                    allow_loopback_for_tests: true,
+                },
+            )),
             store: store.clone(),
             decider,
             tuning,

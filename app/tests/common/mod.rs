@@ -6,6 +6,7 @@ pub mod client;
 pub mod fixture_http;
 pub mod harness;
 pub mod mutate;
+pub mod oauth_mock;
 pub mod proxy;
 pub mod receiver;
 pub mod servers;
