@@ -12,7 +12,6 @@ const T: Duration = Duration::from_secs(60);
 /// Defect 1: the new folder's mail is scanned exactly once, under its new
 /// UIDVALIDITY, and blocked mail in it is quarantined.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open: Dovecot's old session keeps answering STATUS with the old UIDVALIDITY and wakes every IDLE at once, so the listener loops on the stale view (see the engine report)"]
 async fn issue_15_folder_deleted_and_recreated_while_idling_is_rescanned_once() {
     let d = shared();
     let (user, pass) = d.new_user("recreate");

@@ -137,6 +137,13 @@ impl Listener {
         // whatever woke it (IDLE, renewal, poll, or a change seen before IDLE).
         let mut just_selected = true;
         let mut renewed = false;
+        // An IDLE wake that brought nothing new. Dovecot's session on a
+        // folder deleted and recreated under it wakes every IDLE at once and
+        // answers STATUS from its stale view; without a fresh SELECT after
+        // such a wake the listener would spin on that view and never reach
+        // the renewal's re-select.
+        let mut idle_woke = false;
+        let mut empty_wake = false;
         loop {
             if cancel.is_cancelled() {
                 conn.logout().await;
@@ -144,11 +151,12 @@ impl Listener {
             }
             self.status.set(ListenerState::Syncing);
             if !std::mem::take(&mut just_selected) {
-                self.recheck_folder(&mut conn, &mut sel, &mut state, std::mem::take(&mut renewed))
-                    .await?;
+                let reselect = std::mem::take(&mut renewed) || std::mem::take(&mut empty_wake);
+                self.recheck_folder(&mut conn, &mut sel, &mut state, reselect).await?;
             }
             conn.drain_unsolicited();
-            self.catch_up(&mut conn, &sel, &state).await?;
+            let found = self.catch_up(&mut conn, &sel, &state).await?;
+            empty_wake = std::mem::take(&mut idle_woke) && !found;
             state = self.reload_state(&sel).await?;
             backoff.reset();
             self.status.update(|s| {
@@ -171,7 +179,7 @@ impl Listener {
                         return Ok(());
                     }
                     IdleOutcome::Renew => renewed = true,
-                    IdleOutcome::Woken => {}
+                    IdleOutcome::Woken => idle_woke = true,
                 }
             } else {
                 self.status.set(ListenerState::Polling);
@@ -311,10 +319,11 @@ impl Listener {
     }
 
     /// Processes every UID above the cursor, in bounded chunks.
-    async fn catch_up(&self, conn: &mut Conn, sel: &Selected, state: &MailboxState) -> Result<(), ListenerError> {
+    /// Processes every UID above the cursor; true when there was any.
+    async fn catch_up(&self, conn: &mut Conn, sel: &Selected, state: &MailboxState) -> Result<bool, ListenerError> {
         let uids = conn.uids_after(state.last_uid).await?;
         if uids.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         info!(count = uids.len(), from = state.last_uid + 1, "catching up");
         let cx = Context {
@@ -329,7 +338,7 @@ impl Listener {
                 .advance_cursor(&self.acct.name, &self.mailbox, sel.uidvalidity, last, sel.highest_modseq)
                 .await?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// One chunk of backfill (observe-only). Returns true if more remains.
