@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// Largest file read as one message.
 const MAX_FILE: u64 = 20 * 1024 * 1024;
-const VERDICTS: [Verdict; 4] = [Verdict::Pass, Verdict::Flag, Verdict::Quarantine, Verdict::Delete];
+const VERDICTS: [Verdict; 5] = Verdict::ALL;
 
 /// One scanned corpus file.
 #[derive(Debug, Clone)]
@@ -142,7 +142,7 @@ const SKIPPED_LISTED: usize = 20;
 pub fn report(samples: &[Sample], skipped: &[Skipped]) -> String {
     let mut out = String::new();
     skipped_section(&mut out, skipped);
-    let mut by: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    let mut by: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
     for s in samples {
         let row = by.entry(s.label.as_str()).or_default();
         row[VERDICTS.iter().position(|v| *v == s.verdict).unwrap_or(0)] += 1;
@@ -150,24 +150,25 @@ pub fn report(samples: &[Sample], skipped: &[Skipped]) -> String {
     let _ = writeln!(out, "confusion matrix (rows: label, columns: verdict)");
     let _ = writeln!(
         out,
-        "{:<10} {:>8} {:>8} {:>11} {:>8} {:>8}",
-        "label", "pass", "flag", "quarantine", "delete", "total"
+        "{:<10} {:>8} {:>8} {:>8} {:>11} {:>8} {:>8}",
+        "label", "pass", "flag", "junk", "quarantine", "delete", "total"
     );
     for (label, row) in &by {
         let _ = writeln!(
             out,
-            "{label:<10} {:>8} {:>8} {:>11} {:>8} {:>8}",
+            "{label:<10} {:>8} {:>8} {:>8} {:>11} {:>8} {:>8}",
             row[0],
             row[1],
             row[2],
             row[3],
+            row[4],
             row.iter().sum::<usize>()
         );
     }
     // "Caught" means any action (not pass). Ham is the negative class.
-    let caught = |r: &[usize; 4]| r[1] + r[2] + r[3];
+    let caught = |r: &[usize; 5]| r[1] + r[2] + r[3] + r[4];
     let ham = by.get("ham").copied().unwrap_or_default();
-    let _ = writeln!(out, "\nper class (caught = flag, quarantine or delete)");
+    let _ = writeln!(out, "\nper class (caught = flag, junk, quarantine or delete)");
     let _ = writeln!(out, "{:<10} {:>10} {:>10} {:>12}", "class", "recall", "precision", "quarantine+");
     for (label, row) in by.iter().filter(|(l, _)| **l != "ham") {
         let total: usize = row.iter().sum();
@@ -178,16 +179,17 @@ pub fn report(samples: &[Sample], skipped: &[Skipped]) -> String {
             "{label:<10} {:>10} {:>10} {:>12}",
             fmt(recall),
             fmt(precision),
-            fmt(ratio(row[2] + row[3], total))
+            fmt(ratio(row[3] + row[4], total))
         );
     }
     let ham_total: usize = ham.iter().sum();
     if ham_total > 0 {
         let _ = writeln!(
             out,
-            "ham false positives: {} flagged, {} quarantined or deleted, of {ham_total}",
+            "ham false positives: {} flagged, {} junked, {} quarantined or deleted, of {ham_total}",
             ham[1],
-            ham[2] + ham[3]
+            ham[2],
+            ham[3] + ham[4]
         );
     }
     let mut tags: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
@@ -366,7 +368,7 @@ mod tests {
         );
         assert!(r.contains("phish"), "{r}");
         assert!(r.contains("0.500"), "{r}");
-        assert!(r.contains("ham false positives: 1 flagged, 0 quarantined"), "{r}");
+        assert!(r.contains("ham false positives: 1 flagged, 0 junked, 0 quarantined"), "{r}");
     }
 
     #[test]

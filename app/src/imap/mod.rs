@@ -6,6 +6,7 @@ mod conn;
 mod guard;
 mod idle;
 mod session;
+mod special_use;
 mod stream;
 mod tls;
 

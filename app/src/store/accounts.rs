@@ -18,6 +18,10 @@ struct Settings {
     digest: crate::config::DigestFrequency,
     #[serde(default)]
     digest_to: Option<String>,
+    #[serde(default)]
+    junk_folder: crate::config::JunkFolder,
+    #[serde(default)]
+    flag_keyword: Option<String>,
 }
 
 fn context(name: &str) -> String {
@@ -40,6 +44,8 @@ impl Store {
                 start_at: a.start_at,
                 digest: a.digest,
                 digest_to: a.digest_to.clone(),
+                junk_folder: a.junk_folder.clone(),
+                flag_keyword: a.flag_keyword.clone(),
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let tls = serde_json::to_value(a.tls)
@@ -106,6 +112,8 @@ impl Store {
                     start_at: s.start_at,
                     digest: s.digest,
                     digest_to: s.digest_to,
+                    junk_folder: s.junk_folder,
+                    flag_keyword: s.flag_keyword,
                 });
             }
             Ok(out)
