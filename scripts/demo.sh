@@ -89,7 +89,7 @@ echo "== What Postern did (from $DIR/postern.log) =="
 grep -E 'decided|action finished|first sight|backfill' "$DIR/postern.log" | sed -E 's/\x1b\[[0-9;]*m//g' | cut -c 28- || true
 echo
 echo "== Folders now (doveadm) =="
-for f in INBOX Quarantine; do
+for f in INBOX Junk Quarantine; do
   echo "-- $f"
   doveadm -c "$DOVECOT_CONF" fetch -u demo 'uid flags hdr.subject' mailbox "$f" | sed -n 's/^\(uid\|flags\|hdr.subject\): /  \1: /p' | paste - - - || true
 done

@@ -28,7 +28,7 @@ function toast(text, bad) {
   toast.timer = setTimeout(() => { t.className = "fixed bottom-4 right-4 z-50 hidden max-w-md"; }, 6000);
 }
 
-const BADGES = { pass: "badge badge-pass", flag: "badge badge-flag", quarantine: "badge badge-quarantine", delete: "badge badge-delete" };
+const BADGES = { pass: "badge badge-pass", flag: "badge badge-flag", junk: "badge badge-flag", quarantine: "badge badge-quarantine", delete: "badge badge-delete" };
 
 function describe(action, res) {
   if (res.release) return `${res.learn}; release: ${res.release.state} (${res.release.detail})`;

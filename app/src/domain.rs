@@ -36,9 +36,13 @@ pub enum Verdict {
     /// Nothing to do.
     #[default]
     Pass,
-    /// Leave in place, mark with `\Flagged` and a `$Postern` keyword.
+    /// Leave in place and mark with a keyword (`$Phishing` by default,
+    /// never `\Flagged`: clients show that as "important").
     Flag,
-    /// Move to the quarantine folder.
+    /// Spam, not a threat: move to the account's Junk folder (SPECIAL-USE
+    /// `\Junk`) with the `$Junk` keyword, or only the keyword without one.
+    Junk,
+    /// Move to the quarantine folder (phishing, malware, fail-closed).
     Quarantine,
     /// Move to the hold folder (Postern never expunges on a verdict).
     Delete,
@@ -50,6 +54,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "pass",
             Verdict::Flag => "flag",
+            Verdict::Junk => "junk",
             Verdict::Quarantine => "quarantine",
             Verdict::Delete => "delete",
         }
@@ -60,11 +65,17 @@ impl Verdict {
         Some(match s {
             "pass" => Verdict::Pass,
             "flag" => Verdict::Flag,
+            "junk" => Verdict::Junk,
             "quarantine" => Verdict::Quarantine,
             "delete" => Verdict::Delete,
             _ => return None,
         })
     }
+}
+
+impl Verdict {
+    /// Every verdict, mildest first.
+    pub const ALL: [Verdict; 5] = [Verdict::Pass, Verdict::Flag, Verdict::Junk, Verdict::Quarantine, Verdict::Delete];
 }
 
 impl fmt::Display for Verdict {
@@ -203,10 +214,18 @@ pub enum Action {
         /// Destination folder.
         folder: String,
     },
-    /// Add `\Flagged` and the Postern keyword.
+    /// Add keywords (the verdict's keyword and `$PosternFlagged`); never
+    /// `\Flagged`.
     Flag {
         /// Keyword to add when PERMANENTFLAGS allows it.
         keyword: String,
+    },
+    /// Add `$Junk` and move to the account's Junk folder. `folder: None`
+    /// means the account has no Junk folder (none advertised as `\Junk`,
+    /// or `junk_folder: off`): the keyword alone marks it, in place.
+    Junk {
+        /// Destination folder, as resolved when the action was planned.
+        folder: Option<String>,
     },
 }
 
@@ -217,6 +236,7 @@ impl Action {
             Action::Quarantine { .. } => "quarantine",
             Action::Hold { .. } => "hold",
             Action::Flag { .. } => "flag",
+            Action::Junk { .. } => "junk",
         }
     }
 
@@ -224,6 +244,7 @@ impl Action {
     pub fn destination(&self) -> Option<&str> {
         match self {
             Action::Quarantine { folder } | Action::Hold { folder } => Some(folder),
+            Action::Junk { folder } => folder.as_deref(),
             Action::Flag { .. } => None,
         }
     }
@@ -271,10 +292,11 @@ mod tests {
 
     #[test]
     fn verdict_names_round_trip() {
-        for v in [Verdict::Pass, Verdict::Flag, Verdict::Quarantine, Verdict::Delete] {
+        for v in Verdict::ALL {
             assert_eq!(Verdict::parse(v.as_str()), Some(v));
         }
         assert_eq!(Verdict::parse("nope"), None);
+        assert!(Verdict::Flag < Verdict::Junk && Verdict::Junk < Verdict::Quarantine);
     }
 
     #[test]

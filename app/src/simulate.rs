@@ -194,7 +194,7 @@ pub fn report_with(samples: &[Sample], skipped: &[Skipped], sum: &summary::Summa
         let c = (h.caught * h.n as f64).round() as usize;
         let _ = writeln!(
             out,
-            "ham false positives: {} flagged, {q} quarantined or deleted, of {}",
+            "ham false positives: {} flagged or junked, {q} quarantined or deleted, of {}",
             c.saturating_sub(q),
             h.n
         );
@@ -342,7 +342,7 @@ mod tests {
         );
         assert!(r.contains("phish"), "{r}");
         assert!(r.contains("0.500"), "{r}");
-        assert!(r.contains("ham false positives: 1 flagged, 0 quarantined"), "{r}");
+        assert!(r.contains("ham false positives: 1 flagged, 0 junked, 0 quarantined"), "{r}");
     }
 
     #[test]

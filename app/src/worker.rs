@@ -90,6 +90,8 @@ pub struct Context<'a> {
     pub observe_only: bool,
     /// When Postern started watching the mailbox (RFC 3339).
     pub watch_since: &'a str,
+    /// The account's `\Junk` folder as the server advertises it, if any.
+    pub junk: Option<&'a str>,
 }
 
 /// Messages of one fetched chunk scanned at once. Scanning waits mostly on
@@ -187,7 +189,7 @@ impl Engine {
                 .reason
                 .push_str("; arrived before Postern watched this folder, observe-only");
         }
-        let action = actions::plan(decision.verdict, acct, observe_only);
+        let action = actions::plan(decision.verdict, acct, observe_only, cx.junk);
         let eml_path = match action.as_ref().and_then(|a| a.destination()) {
             Some(_) => Some(self.keep_copy(&key.account, &sha256, msg.raw.clone()).await?),
             None => None,

@@ -284,7 +284,7 @@ impl postern::scan::Decider for ByLocalPart {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flag_adds_flagged_and_keyword_and_delete_holds_with_eml() {
+async fn issue_14_flag_adds_keywords_never_flagged_and_delete_holds_with_eml() {
     let d = shared();
     let (user, pass) = d.new_user("fd");
     let p = Postern::start_with(
@@ -304,13 +304,13 @@ async fn flag_adds_flagged_and_keyword_and_delete_holds_with_eml() {
         let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
         let inbox = c.list("INBOX").await;
         let held = c.list("Postern-Held").await;
-        (held.len() == 1 && inbox.len() == 1 && inbox[0].1.contains(&"\\Flagged".to_string())).then_some((inbox, held))
+        (held.len() == 1 && inbox.len() == 1 && inbox[0].1.contains(&"$PosternFlagged".to_string())).then_some((inbox, held))
     })
     .await;
     assert_eq!(
         inbox[0].1,
-        vec!["$PosternFlagged", "\\Flagged", "\\Seen"],
-        "flags only added, \\Seen kept"
+        vec!["$Phishing", "$PosternFlagged", "\\Seen"],
+        "keywords only added, \\Seen kept, never \\Flagged (clients show it as important)"
     );
     assert!(held[0].1.is_empty(), "held message keeps its (empty) flags");
     let rows = p.store.message_rows("a").await.unwrap();

@@ -61,14 +61,15 @@ fn stack_pipeline() -> Pipeline {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gtube_is_rejected_by_rspamd_and_quarantined() {
+async fn gtube_is_rejected_by_rspamd_and_junked() {
     let raw = format!(
         "From: a@example.net\r\nTo: b@example.org\r\nSubject: gtube\r\nMessage-ID: <{}@t>\r\n\r\n{GTUBE}\r\n",
         unique("g")
     );
     let d = stack_pipeline().scan(raw.into_bytes()).await;
     assert!(d.tags.contains(&"RSPAMD_REJECT".to_string()), "{d:?}");
-    assert_eq!(d.verdict, Verdict::Quarantine, "{}", d.reason);
+    // Spam, not a threat (issue 14): Junk, not quarantine.
+    assert_eq!(d.verdict, Verdict::Junk, "{}", d.reason);
     let ham = "From: a@example.net\r\nTo: b@example.org\r\nSubject: lunch\r\nMessage-ID: <h1@t>\r\n\r\nLunch at noon?\r\n";
     let d = stack_pipeline().scan(ham.as_bytes().to_vec()).await;
     assert_eq!(d.verdict, Verdict::Pass, "{}", d.reason);
@@ -151,8 +152,19 @@ async fn clamd_that_accepts_but_never_answers_is_cut_off_and_quarantines() {
     hold.abort();
 }
 
+fn gtube_mail() -> Vec<u8> {
+    format!(
+        "From: a@example.net\r\nSubject: gtube\r\nMessage-ID: <{}@t>\r\n\r\n{GTUBE}\r\n",
+        unique("g")
+    )
+    .into_bytes()
+}
+
+/// Issue 14: spam lands in the account's `\Junk` folder (found by
+/// SPECIAL-USE; the stack's Dovecot marks `Junk`) with only `$Junk` added,
+/// malware in quarantine, both with an EML copy and an audit row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gtube_and_eicar_delivered_to_the_mailbox_end_in_quarantine_with_eml_and_audit() {
+async fn issue_14_gtube_lands_in_junk_and_eicar_in_quarantine_with_eml_and_audit() {
     let d = shared();
     let (user, pass) = d.new_user("scan");
     let p = Postern::start_with(
@@ -164,16 +176,7 @@ async fn gtube_and_eicar_delivered_to_the_mailbox_end_in_quarantine_with_eml_and
     .await;
     p.wait_watching("a").await;
     let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
-    c.append(
-        "INBOX",
-        None,
-        format!(
-            "From: a@example.net\r\nSubject: gtube\r\nMessage-ID: <{}@t>\r\n\r\n{GTUBE}\r\n",
-            unique("g")
-        )
-        .as_bytes(),
-    )
-    .await;
+    c.append("INBOX", Some("(\\Seen)"), &gtube_mail()).await;
     c.append("INBOX", None, &with_attachment("eicar.com", &eicar())).await;
     c.append(
         "INBOX",
@@ -182,23 +185,56 @@ async fn gtube_and_eicar_delivered_to_the_mailbox_end_in_quarantine_with_eml_and
     )
     .await;
     p.wait_done("a", 3).await;
-    eventually(Duration::from_secs(30), "both threats quarantined", || async {
+    eventually(Duration::from_secs(30), "spam in Junk, malware in Quarantine", || async {
         let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
-        (c.count("Quarantine").await == 2 && c.count("INBOX").await == 1).then_some(())
+        (c.count("Junk").await == 1 && c.count("Quarantine").await == 1 && c.count("INBOX").await == 1).then_some(())
     })
     .await;
+    let junk = c.list("Junk").await;
+    assert_eq!(
+        junk[0].1,
+        vec!["$Junk".to_string(), "\\Seen".to_string()],
+        "only $Junk added: {junk:?}"
+    );
     let rows: Vec<_> = p.store.message_rows("a").await.unwrap();
-    for r in rows.iter().filter(|r| r.verdict.as_deref() == Some("quarantine")) {
+    let verdicts: Vec<_> = rows.iter().filter_map(|r| r.verdict.as_deref()).collect();
+    assert_eq!(verdicts.iter().filter(|v| **v == "junk").count(), 1, "{rows:?}");
+    assert_eq!(verdicts.iter().filter(|v| **v == "quarantine").count(), 1, "{rows:?}");
+    for r in rows.iter().filter(|r| matches!(r.verdict.as_deref(), Some("junk" | "quarantine"))) {
         assert!(std::path::Path::new(r.eml_path.as_deref().unwrap()).is_file());
         let reports: Vec<postern::domain::ScannerReport> = serde_json::from_str(r.scan_json.as_deref().unwrap()).unwrap();
         assert!(reports.iter().any(|x| x.scanner == "rspamd") && reports.iter().any(|x| x.scanner == "clamav"));
     }
-    assert_eq!(
-        rows.iter().filter(|r| r.verdict.as_deref() == Some("quarantine")).count(),
-        2,
-        "{rows:?}"
-    );
+    let junked = rows.iter().find(|r| r.verdict.as_deref() == Some("junk")).unwrap();
+    assert_eq!(junked.location_mailbox.as_deref(), Some("Junk"));
     assert_eq!(p.store.audit_rows(Some("a"), Some("action_done"), 10).await.unwrap().len(), 2);
+    let junk_route = p.manager.status().into_iter().find_map(|s| s.junk).unwrap();
+    assert_eq!(junk_route.folder.as_deref(), Some("Junk"), "{junk_route:?}");
+    p.manager.shutdown().await;
+}
+
+/// Issue 14: with `junk_folder: off` (as without a `\Junk` folder) spam
+/// stays in place, marked `$Junk`, and nothing else changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_14_without_a_junk_folder_spam_is_only_marked() {
+    let d = shared();
+    let (user, pass) = d.new_user("nojunk");
+    let mut a = account("a", d.imap_port, &user, &pass, &["INBOX"]);
+    a.junk_folder = postern::config::JunkFolder::Off;
+    let p = Postern::start_with(vec![a], tuning(), None, Arc::new(stack_pipeline())).await;
+    p.wait_watching("a").await;
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.append("INBOX", None, &gtube_mail()).await;
+    p.wait_done("a", 1).await;
+    eventually(Duration::from_secs(30), "spam marked $Junk in INBOX", || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        let l = c.list("INBOX").await;
+        (l.len() == 1 && l[0].1 == vec!["$Junk".to_string()]).then_some(())
+    })
+    .await;
+    assert_eq!(c.count("Junk").await, 0);
+    let route = p.manager.status().into_iter().find_map(|s| s.junk).unwrap();
+    assert!(route.folder.is_none() && route.why.contains("off"), "{route:?}");
     p.manager.shutdown().await;
 }
 
@@ -230,7 +266,7 @@ fn scan_cli_explains_every_scanner() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("verdict: quarantine"), "{text}");
+    assert!(text.contains("verdict: junk"), "{text}");
     for s in ["rspamd", "clamav", "attachments", "html", "spoof", "RSPAMD_REJECT"] {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }
@@ -241,7 +277,7 @@ fn scan_cli_explains_every_scanner() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(v["verdict"], "quarantine");
+    assert_eq!(v["verdict"], "junk");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@
 //! MOVE, before the store recorded it), so the destination is searched by
 //! Message-ID and content hash.
 
-use crate::config::AccountConfig;
+use crate::config::{AccountConfig, DEFAULT_FLAG_KEYWORD, JunkFolder};
 use crate::domain::{Action, Mode, Verdict};
 use crate::failpoint;
 use crate::imap::{Conn, ImapError};
@@ -22,18 +22,38 @@ mod recheck;
 pub use ops::{OpOutcome, execute_op};
 pub use recheck::recheck;
 
-/// Keyword added next to `\Flagged` so users and filters can tell who flagged.
+/// Marker added with the flag verdict's keyword so users and filters can
+/// tell who marked the message.
 pub const FLAG_KEYWORD: &str = "$PosternFlagged";
 
+/// The registered keyword for spam (RFC 5788 registry): set on every junk
+/// verdict, so a client filtering on keywords agrees with the folder.
+pub const JUNK_KEYWORD: &str = "$Junk";
+
+/// Where the junk verdict moves mail: the configured folder, none when
+/// `junk_folder: off`, else `discovered` (the server's `\Junk` folder, found
+/// by the account's listener when it connects).
+pub fn junk_destination(account: &AccountConfig, discovered: Option<&str>) -> Option<String> {
+    match &account.junk_folder {
+        JunkFolder::Off => None,
+        JunkFolder::Folder(f) => Some(f.clone()),
+        JunkFolder::Auto => discovered.map(str::to_string),
+    }
+}
+
 /// What to do about a verdict. Shadow mode and observe-only scans never act.
-pub fn plan(verdict: Verdict, account: &AccountConfig, observe_only: bool) -> Option<Action> {
+/// `junk` is the account's discovered `\Junk` folder, if any.
+pub fn plan(verdict: Verdict, account: &AccountConfig, observe_only: bool, junk: Option<&str>) -> Option<Action> {
     if observe_only || account.mode == Mode::Shadow {
         return None;
     }
     match verdict {
         Verdict::Pass => None,
         Verdict::Flag => Some(Action::Flag {
-            keyword: FLAG_KEYWORD.into(),
+            keyword: account.flag_keyword.as_deref().unwrap_or(DEFAULT_FLAG_KEYWORD).into(),
+        }),
+        Verdict::Junk => Some(Action::Junk {
+            folder: junk_destination(account, junk),
         }),
         Verdict::Quarantine => Some(Action::Quarantine {
             folder: account.quarantine_folder.clone(),
@@ -116,24 +136,27 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
             if !present {
                 return Ok(gone(intent));
             }
-            let allow_keyword = sel.permanent_flags.iter().any(|f| f == "\\*" || f.eq_ignore_ascii_case(keyword));
-            let mut flags = vec!["\\Flagged"];
-            if allow_keyword {
-                flags.push(keyword);
-            }
-            conn.add_flags(key.uid, &flags).await?;
-            Ok(Executed {
-                state: IntentState::Done,
-                location: None,
-                detail: format!("added {}", flags.join(" ")),
-            })
+            // Never `\Flagged`: clients show it as "important" (issue 14).
+            Ok(mark(conn, &sel, key.uid, &[keyword, FLAG_KEYWORD]).await?)
         }
-        Action::Quarantine { folder } | Action::Hold { folder } => {
+        Action::Junk { folder: None } => {
+            if !present {
+                return Ok(gone(intent));
+            }
+            let mut done = mark(conn, &sel, key.uid, &[JUNK_KEYWORD]).await?;
+            done.detail.push_str("; no Junk folder for this account, left in place");
+            Ok(done)
+        }
+        Action::Quarantine { folder } | Action::Hold { folder } | Action::Junk { folder: Some(folder) } => {
             // Gone is checked before the folder: a destination that cannot
             // be created must not keep an action on a vanished message
             // retrying (issue 15, defect 3).
             if present {
                 conn.ensure_mailbox(folder).await?;
+                // The keyword first, so it travels with the message.
+                if matches!(intent.action, Action::Junk { .. }) {
+                    mark(conn, &sel, key.uid, &[JUNK_KEYWORD]).await?;
+                }
                 let moved = match conn.move_uid(key.uid, folder).await {
                     Ok(m) => m,
                     Err(ImapError::Unsupported(what)) => {
@@ -166,6 +189,31 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
             Ok(gone(intent))
         }
     }
+}
+
+/// Adds the keywords the mailbox accepts (PERMANENTFLAGS) to `uid`; a
+/// server that takes none of them leaves the message untouched.
+async fn mark(conn: &mut Conn, sel: &crate::imap::Selected, uid: u32, keywords: &[&str]) -> Result<Executed, ImapError> {
+    let mut flags: Vec<&str> = Vec::new();
+    for k in keywords {
+        let allowed = sel.permanent_flags.iter().any(|f| f == "\\*" || f.eq_ignore_ascii_case(k));
+        if allowed && !flags.iter().any(|f| f.eq_ignore_ascii_case(k)) {
+            flags.push(k);
+        }
+    }
+    if flags.is_empty() {
+        return Ok(Executed {
+            state: IntentState::Done,
+            location: None,
+            detail: format!("the mailbox accepts none of {} (PERMANENTFLAGS); not marked", keywords.join(" ")),
+        });
+    }
+    conn.add_flags(uid, &flags).await?;
+    Ok(Executed {
+        state: IntentState::Done,
+        location: None,
+        detail: format!("added {}", flags.join(" ")),
+    })
 }
 
 fn gone(intent: &Intent) -> Executed {
@@ -253,21 +301,65 @@ mod tests {
             start_at: StartAt::New,
             digest: Default::default(),
             digest_to: None,
+            junk_folder: Default::default(),
+            flag_keyword: None,
         }
     }
 
     #[test]
     fn plan_table() {
         let e = acct(Mode::Enforce);
-        assert_eq!(plan(Verdict::Pass, &e, false), None);
+        assert_eq!(plan(Verdict::Pass, &e, false, None), None);
         assert_eq!(
-            plan(Verdict::Quarantine, &e, false),
+            plan(Verdict::Quarantine, &e, false, None),
             Some(Action::Quarantine { folder: "Q".into() })
         );
-        assert_eq!(plan(Verdict::Delete, &e, false), Some(Action::Hold { folder: "H".into() }));
-        assert!(matches!(plan(Verdict::Flag, &e, false), Some(Action::Flag { .. })));
-        assert_eq!(plan(Verdict::Delete, &e, true), None, "observe-only never acts");
-        assert_eq!(plan(Verdict::Delete, &acct(Mode::Shadow), false), None, "shadow never acts");
+        assert_eq!(plan(Verdict::Delete, &e, false, None), Some(Action::Hold { folder: "H".into() }));
+        assert_eq!(
+            plan(Verdict::Flag, &e, false, None),
+            Some(Action::Flag {
+                keyword: "$Phishing".into()
+            })
+        );
+        assert_eq!(plan(Verdict::Delete, &e, true, None), None, "observe-only never acts");
+        assert_eq!(plan(Verdict::Delete, &acct(Mode::Shadow), false, None), None, "shadow never acts");
+        for v in Verdict::ALL {
+            assert_eq!(plan(v, &acct(Mode::Shadow), false, Some("Junk")), None, "shadow never acts on {v}");
+            assert_eq!(plan(v, &e, true, Some("Junk")), None, "observe-only never acts on {v}");
+        }
+    }
+
+    #[test]
+    fn junk_goes_to_the_discovered_folder_unless_configured() {
+        let mut a = acct(Mode::Enforce);
+        let junk = |a: &AccountConfig, found: Option<&str>| plan(Verdict::Junk, a, false, found);
+        assert_eq!(
+            junk(&a, Some("Spam")),
+            Some(Action::Junk {
+                folder: Some("Spam".into())
+            })
+        );
+        assert_eq!(
+            junk(&a, None),
+            Some(Action::Junk { folder: None }),
+            "no \\Junk folder: keyword only"
+        );
+        a.junk_folder = JunkFolder::Folder("Bulk".into());
+        assert_eq!(
+            junk(&a, Some("Spam")),
+            Some(Action::Junk {
+                folder: Some("Bulk".into())
+            })
+        );
+        a.junk_folder = JunkFolder::Off;
+        assert_eq!(junk(&a, Some("Spam")), Some(Action::Junk { folder: None }));
+        a.flag_keyword = Some("$Suspicious".into());
+        assert_eq!(
+            plan(Verdict::Flag, &a, false, None),
+            Some(Action::Flag {
+                keyword: "$Suspicious".into()
+            })
+        );
     }
 
     #[test]

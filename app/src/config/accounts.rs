@@ -87,6 +87,32 @@ pub struct AccountConfig {
     /// Where the digest goes (`digest_to`, default `user` when it is an address).
     #[serde(default)]
     pub digest_to: Option<String>,
+    /// Where spam (the junk verdict) goes (`junk_folder`, default: the
+    /// folder the server marks `\Junk`).
+    #[serde(default)]
+    pub junk_folder: JunkFolder,
+    /// Keyword the flag verdict adds (`flag_keyword`, default `$Phishing`).
+    #[serde(default)]
+    pub flag_keyword: Option<String>,
+}
+
+/// The keyword the flag verdict adds unless `flag_keyword` says otherwise:
+/// registered for exactly this (RFC 9051 §2.3.2 / IANA IMAP keywords), and
+/// unlike `\Flagged` it never reads as "important" in mail clients.
+pub const DEFAULT_FLAG_KEYWORD: &str = "$Phishing";
+
+/// Where an account's spam goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JunkFolder {
+    /// The folder the server advertises as SPECIAL-USE `\Junk` (RFC 6154);
+    /// with none, spam only gets the `$Junk` keyword and stays in place.
+    #[default]
+    Auto,
+    /// Never move spam: the `$Junk` keyword only.
+    Off,
+    /// This folder (created if missing).
+    Folder(String),
 }
 
 impl AccountConfig {
@@ -158,6 +184,8 @@ const ACCOUNT_KEYS: &[&str] = &[
     "digest",
     "digest_to",
     "oauth2",
+    "junk_folder",
+    "flag_keyword",
 ];
 
 /// Parses one account given as a YAML mapping (the dashboard's account form
@@ -405,6 +433,17 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
             "set digest_to to the mailbox owner's address",
         ));
     }
+    let junk_folder = parse_junk_folder(ctx, m, path, &folders);
+    let flag_keyword: Option<String> = ctx.field(m, "flag_keyword", path, "an IMAP keyword such as $Phishing");
+    if let Some(k) = &flag_keyword
+        && !is_keyword(k)
+    {
+        ctx.problems.push(Problem::new(
+            format!("{path}.flag_keyword"),
+            format!("{k:?} is not an IMAP keyword"),
+            "letters, digits and $ _ - . only, no backslash (system flags such as \\Flagged are not allowed)",
+        ));
+    }
     if ctx.problems.len() > before {
         return None;
     }
@@ -425,7 +464,45 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
         start_at,
         digest,
         digest_to,
+        junk_folder,
+        flag_keyword,
     })
+}
+
+/// `junk_folder`: `auto` (default), `off` (or `false`), or a folder name.
+fn parse_junk_folder(ctx: &mut Ctx<'_>, m: &Mapping, path: &str, watched: &[String]) -> JunkFolder {
+    let key = format!("{path}.junk_folder");
+    let name = match m.get("junk_folder") {
+        None | Some(Value::Null) => return JunkFolder::Auto,
+        Some(Value::Bool(false)) => return JunkFolder::Off,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("auto") => return JunkFolder::Auto,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("off") => return JunkFolder::Off,
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            ctx.problems
+                .push(Problem::new(key, "invalid value", "`auto`, `off` or a folder name such as Junk"));
+            return JunkFolder::Auto;
+        }
+    };
+    if watched.iter().any(|w| w.eq_ignore_ascii_case(&name)) {
+        ctx.problems.push(Problem::new(
+            key,
+            format!("{name:?} is also a watched folder"),
+            "Postern would rescan what it moved; pick another folder",
+        ));
+    } else if name.is_empty() || name.contains(['\r', '\n', '"', '*', '%']) {
+        ctx.problems.push(Problem::new(
+            key,
+            format!("{name:?} is not a usable folder name"),
+            "avoid quotes, wildcards and line breaks",
+        ));
+    }
+    JunkFolder::Folder(name)
+}
+
+/// An IMAP flag keyword (RFC 3501 `atom`, no `\`): what `flag_keyword` may be.
+pub fn is_keyword(k: &str) -> bool {
+    !k.is_empty() && k.len() <= 64 && k.chars().all(|c| c.is_ascii_alphanumeric() || "$_-.".contains(c))
 }
 
 fn resolve_pass(ctx: &mut Ctx<'_>, m: &Mapping, path: &str) -> Option<String> {
@@ -543,12 +620,12 @@ fn parse_policy(ctx: &mut Ctx<'_>, m: &Mapping) -> PolicyConfig {
     };
     let allow_senders = list("allow_senders");
     let block_senders = list("block_senders");
-    let block_verdict: Option<Verdict> = ctx.field(m, "block_verdict", "policy", "one of flag, quarantine, delete");
+    let block_verdict: Option<Verdict> = ctx.field(m, "block_verdict", "policy", "one of flag, junk, quarantine, delete");
     if block_verdict == Some(Verdict::Pass) {
         ctx.problems.push(Problem::new(
             "policy.block_verdict",
             "`pass` would make the block list do nothing",
-            "use flag, quarantine or delete",
+            "use flag, junk, quarantine or delete",
         ));
     }
     PolicyConfig {
@@ -582,6 +659,42 @@ mod tests {
         assert_eq!(a[0].quarantine_folder, "Quarantine");
         assert_eq!(a[0].mode, Mode::Enforce);
         assert_eq!(a[0].start_at, StartAt::New);
+    }
+
+    #[test]
+    fn issue_14_junk_folder_and_flag_keyword() {
+        let one = |extra: &str| {
+            parse(&format!(
+                "accounts:\n  - {{name: a, host: imap.example.org, user: u, pass: s3cr3t-Pw{extra}}}\npolicy: {{block_verdict: junk}}\n"
+            ))
+        };
+        let (a, pol, p) = one("");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(a[0].junk_folder, JunkFolder::Auto);
+        assert_eq!(a[0].flag_keyword, None);
+        assert_eq!(pol.block_verdict, Some(Verdict::Junk));
+        for (v, want) in [
+            ("off", JunkFolder::Off),
+            ("false", JunkFolder::Off),
+            ("auto", JunkFolder::Auto),
+            ("Spam", JunkFolder::Folder("Spam".into())),
+        ] {
+            let (a, _, p) = one(&format!(", junk_folder: {v}"));
+            assert!(p.is_empty(), "{v}: {p:?}");
+            assert_eq!(a[0].junk_folder, want, "{v}");
+        }
+        let (a, _, p) = one(", flag_keyword: $Suspicious");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(a[0].flag_keyword.as_deref(), Some("$Suspicious"));
+        for bad in [
+            ", junk_folder: INBOX",
+            ", junk_folder: \"a*\"",
+            ", flag_keyword: \"\\\\Flagged\"",
+            ", flag_keyword: \"two words\"",
+        ] {
+            let (a, _, p) = one(bad);
+            assert!(a.is_empty() && !p.is_empty(), "{bad} accepted");
+        }
     }
 
     /// Issue 16: `.` and `..` were accepted as account names.

@@ -329,9 +329,14 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
 
     let rspamd_url = r.url("POSTERN_RSPAMD_URL");
     let clamd_addr = r.get("POSTERN_CLAMD_ADDR").map(str::to_string);
-    let flag = |r: &mut Reader<'_>, key: &str| r.parse(key, true, "true or false");
-    let rspamd_critical = flag(&mut r, "POSTERN_RSPAMD_CRITICAL");
-    let clamd_critical = flag(&mut r, "POSTERN_CLAMD_CRITICAL");
+    // Defaults from the scanner table (crate::scan::registry).
+    use crate::scan::{FailureMode, registry};
+    let critical = |r: &mut Reader<'_>, row: &registry::Spec| {
+        let key = row.fail_setting.unwrap_or_default();
+        r.parse(key, row.fail == FailureMode::Closed, "true or false")
+    };
+    let rspamd_critical = critical(&mut r, &registry::RSPAMD);
+    let clamd_critical = critical(&mut r, &registry::CLAMAV);
     let policy_path = r.get("POSTERN_POLICY").map(PathBuf::from);
     if let Some(p) = &policy_path
         && !p.is_file()
@@ -341,8 +346,17 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
             format!("{} does not exist", p.display()),
             "point it at a policy.toml (see rules/policy.toml)",
         ));
+    } else if let Some(p) = &policy_path
+        && let Err(e) = crate::scan::Policy::load(p)
+    {
+        // Checked here so check-config and startup report it with the rest.
+        r.problems.push(Problem::new(
+            "POSTERN_POLICY",
+            e.to_string(),
+            "score every tag the scanners emit and only those (compare with rules/policy.toml)",
+        ));
     }
-    let yara_critical = flag(&mut r, "POSTERN_YARA_CRITICAL");
+    let yara_critical = critical(&mut r, &registry::YARA);
     let yara_dir = match r.get("POSTERN_YARA_DIR") {
         Some(d) => {
             let p = PathBuf::from(d);
@@ -412,10 +426,10 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         ai,
         yara_dir,
         yara_critical,
-        yara_timeout: Duration::from_secs(r.ranged("POSTERN_YARA_TIMEOUT_SECS", 10, 1, 600, "seconds")),
+        yara_timeout: Duration::from_secs(r.ranged("POSTERN_YARA_TIMEOUT_SECS", registry::YARA.timeout.as_secs(), 1, 600, "seconds")),
         yara_reload: Duration::from_secs(r.ranged("POSTERN_YARA_RELOAD_SECS", 5, 1, 3600, "seconds")),
-        rspamd_timeout: Duration::from_secs(r.ranged("POSTERN_RSPAMD_TIMEOUT_SECS", 20, 1, 600, "seconds")),
-        clamd_timeout: Duration::from_secs(r.ranged("POSTERN_CLAMD_TIMEOUT_SECS", 30, 1, 600, "seconds")),
+        rspamd_timeout: Duration::from_secs(r.ranged("POSTERN_RSPAMD_TIMEOUT_SECS", registry::RSPAMD.timeout.as_secs(), 1, 600, "seconds")),
+        clamd_timeout: Duration::from_secs(r.ranged("POSTERN_CLAMD_TIMEOUT_SECS", registry::CLAMAV.timeout.as_secs(), 1, 600, "seconds")),
         clamd_stream_max: r.ranged("POSTERN_CLAMD_STREAM_MAX", 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024, "bytes") as usize,
         protected_domains: r
             .get("POSTERN_PROTECTED_DOMAINS")
@@ -590,6 +604,26 @@ mod tests {
 
     fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn issue_14_a_policy_with_an_unknown_or_unscored_tag_is_a_config_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        let bad = crate::scan::DEFAULT_POLICY.replace("ATT_LNK = 12.0", "ATT_LINK = 12.0");
+        std::fs::write(&path, bad).unwrap();
+        let mut p = Vec::new();
+        parse_settings(&vars(&[("POSTERN_POLICY", path.to_str().unwrap())]), &mut p);
+        let found = p.iter().find(|p| p.path == "POSTERN_POLICY").map(|p| p.message.clone());
+        let msg = found.unwrap_or_default();
+        assert!(
+            msg.contains("no score for ATT_LNK") && msg.contains("no scanner emits ATT_LINK"),
+            "{p:?}"
+        );
+        std::fs::write(&path, crate::scan::DEFAULT_POLICY).unwrap();
+        let mut p = Vec::new();
+        parse_settings(&vars(&[("POSTERN_POLICY", path.to_str().unwrap())]), &mut p);
+        assert!(p.iter().all(|p| p.path != "POSTERN_POLICY"), "the shipped policy is fine: {p:?}");
     }
 
     #[test]

@@ -16,7 +16,10 @@ mod problem;
 mod readme_sync;
 mod secret;
 
-pub use accounts::{AccountConfig, DigestFrequency, PolicyConfig, StartAt, TlsMode, parse_account_value, parse_accounts};
+pub use accounts::{
+    AccountConfig, DEFAULT_FLAG_KEYWORD, DigestFrequency, JunkFolder, PolicyConfig, StartAt, TlsMode, is_keyword, parse_account_value,
+    parse_accounts,
+};
 pub use env::{AiSettings, ImapTuning, LogFormat, ScanSettings, Settings, WebSettings, parse_settings};
 pub use intel::{FEEDS, IntelSettings};
 pub use oauth::{ClientAuth, GOOGLE_SCOPE, GOOGLE_TOKEN_URL, M365_APP_SCOPE, M365_USER_SCOPE, OAuthConfig, OAuthFlow, SaslMechanism};

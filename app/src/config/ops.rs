@@ -98,7 +98,7 @@ fn verdicts(r: &mut Reader<'_>, key: &str, default: &[Verdict]) -> Vec<Verdict> 
             None => r.problems.push(Problem::new(
                 key,
                 format!("{w:?} is not a verdict"),
-                "comma-separated from pass, flag, quarantine, delete",
+                "comma-separated from pass, flag, junk, quarantine, delete",
             )),
         }
     }
@@ -139,7 +139,7 @@ pub(super) fn parse(r: &mut Reader<'_>, data_dir: &Path) -> OpsSettings {
         webhook_verdicts: verdicts(
             r,
             "POSTERN_WEBHOOK_VERDICTS",
-            &[Verdict::Flag, Verdict::Quarantine, Verdict::Delete],
+            &[Verdict::Flag, Verdict::Junk, Verdict::Quarantine, Verdict::Delete],
         ),
         mask: r.parse("POSTERN_NOTIFY_MASK", false, "true or false"),
         alert_gap_mins: u32::try_from(r.ranged("POSTERN_NOTIFY_ALERT_MINS", 60, 1, 10080, "minutes")).unwrap_or(60),

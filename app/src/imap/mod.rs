@@ -8,6 +8,7 @@ mod guard;
 mod idle;
 mod sasl;
 mod session;
+mod special_use;
 mod stream;
 mod tls;
 

@@ -155,7 +155,7 @@ impl ThreatScanner {
 
 impl Scanner for ThreatScanner {
     fn id(&self) -> &'static str {
-        "intel"
+        crate::scan::registry::INTEL.id
     }
 
     fn timeout(&self) -> Duration {

@@ -8,9 +8,9 @@
 //! lose or repeat it.
 
 use super::backoff::Backoff;
-use super::status::{ListenerState, StatusCell};
+use super::status::{JunkRoute, ListenerState, StatusCell};
 use super::{Probe, ProbePoint};
-use crate::config::{AccountConfig, StartAt};
+use crate::config::{AccountConfig, JunkFolder, StartAt};
 use crate::imap::{Conn, IdleOutcome, IdleTimers, ImapError, Selected};
 use crate::store::{MailboxState, StoreError};
 use crate::worker::{Context, Engine, WorkerError};
@@ -115,6 +115,46 @@ impl Listener {
         Ok((conn, sel))
     }
 
+    /// Finds where this account's spam goes (issue 14): the configured
+    /// folder, none, or the folder the server marks `\Junk`. A watched
+    /// folder is never a destination (Postern would rescan what it moved).
+    /// A server that refuses the LIST form leaves spam marked in place.
+    async fn resolve_junk(&self, conn: &mut Conn) -> Result<(), ListenerError> {
+        let in_place = "spam is marked $Junk in place";
+        let route = match &self.acct.junk_folder {
+            JunkFolder::Off => JunkRoute {
+                folder: None,
+                why: format!("junk_folder: off; {in_place}"),
+            },
+            JunkFolder::Folder(f) => JunkRoute {
+                folder: Some(f.clone()),
+                why: format!("{f} (junk_folder)"),
+            },
+            JunkFolder::Auto => match conn.junk_mailbox().await {
+                Ok(Some(f)) if self.acct.folders.iter().any(|w| w.eq_ignore_ascii_case(&f)) => JunkRoute {
+                    folder: None,
+                    why: format!("the \\Junk folder {f} is a watched folder; {in_place}"),
+                },
+                Ok(Some(f)) => JunkRoute {
+                    why: format!("{f} (SPECIAL-USE \\Junk)"),
+                    folder: Some(f),
+                },
+                Ok(None) => JunkRoute {
+                    folder: None,
+                    why: format!("no folder is marked \\Junk (set junk_folder to choose one); {in_place}"),
+                },
+                Err(ImapError::Refused { detail, .. }) => JunkRoute {
+                    folder: None,
+                    why: format!("the server refused to list special-use folders ({detail}); {in_place}"),
+                },
+                Err(e) => return Err(e.into()),
+            },
+        };
+        info!(junk = ?route.folder, why = %route.why, "junk destination");
+        self.status.update(|s| s.junk = Some(route));
+        Ok(())
+    }
+
     async fn session(&self, cancel: &CancellationToken, backoff: &mut Backoff) -> Result<(), ListenerError> {
         let t = self.engine.tuning.clone();
         let timers = IdleTimers {
@@ -123,6 +163,7 @@ impl Listener {
             probe_timeout: t.probe_timeout,
         };
         let (mut conn, mut sel) = self.open().await?;
+        self.resolve_junk(&mut conn).await?;
         self.probe(ProbePoint::AfterSelect).await;
         let mut state = self.sync_state(&mut conn, &sel).await?;
         let idle = conn.has("IDLE");
@@ -326,9 +367,11 @@ impl Listener {
             return Ok(false);
         }
         info!(count = uids.len(), from = state.last_uid + 1, "catching up");
+        let junk = self.status.junk_folder();
         let cx = Context {
             observe_only: false,
             watch_since: &state.watch_since,
+            junk: junk.as_deref(),
         };
         for chunk in uids.chunks(self.engine.tuning.fetch_chunk as usize) {
             self.process_chunk(conn, sel, chunk, cx).await?;
@@ -353,9 +396,11 @@ impl Listener {
         let uids = conn.uid_search(&format!("UID {}:{until} SINCE {since}", done + 1)).await?;
         let uids: Vec<u32> = uids.into_iter().filter(|u| *u > done && *u <= until).collect();
         let chunk: Vec<u32> = uids.iter().copied().take(self.engine.tuning.fetch_chunk as usize).collect();
+        let junk = self.status.junk_folder();
         let cx = Context {
             observe_only: true,
             watch_since: &state.watch_since,
+            junk: junk.as_deref(),
         };
         if !chunk.is_empty() {
             self.process_chunk(conn, sel, &chunk, cx).await?;

@@ -12,7 +12,7 @@ mod runner;
 mod status;
 
 pub use backoff::Backoff;
-pub use status::{ListenerState, ListenerStatus};
+pub use status::{JunkRoute, ListenerState, ListenerStatus};
 
 use crate::config::AccountConfig;
 use crate::worker::Engine;
@@ -228,6 +228,8 @@ mod tests {
             start_at: StartAt::New,
             digest: Default::default(),
             digest_to: None,
+            junk_folder: Default::default(),
+            flag_keyword: None,
         }
     }
 

@@ -53,6 +53,17 @@ pub struct ListenerStatus {
     /// Failing longer than `POSTERN_IMAP_STUCK_MINS`: an account error for
     /// the dashboard, `/health` and an alert.
     pub stuck: bool,
+    /// Where the account's spam goes, as found at the last connect.
+    pub junk: Option<JunkRoute>,
+}
+
+/// Where the junk verdict sends an account's spam.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JunkRoute {
+    /// The folder, or none: spam then only gets the `$Junk` keyword.
+    pub folder: Option<String>,
+    /// How it was chosen, for `/health` and the accounts page.
+    pub why: String,
 }
 
 impl ListenerStatus {
@@ -78,6 +89,7 @@ impl StatusCell {
             last_error: None,
             failing_since: None,
             stuck: false,
+            junk: None,
         })))
     }
 
@@ -89,6 +101,11 @@ impl StatusCell {
 
     pub(crate) fn set(&self, state: ListenerState) {
         self.update(|s| s.state = state);
+    }
+
+    /// The Junk folder found at the last connect.
+    pub(crate) fn junk_folder(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|s| s.junk.as_ref().and_then(|j| j.folder.clone()))
     }
 
     pub(crate) fn snapshot(&self) -> Option<ListenerStatus> {

@@ -349,6 +349,8 @@ async fn pipeline_for(
         }
     }
     let mut policy = load_policy(settings)?;
+    // config.yaml's policy.block_verdict: what a block-listed sender gets.
+    policy.block_verdict = lists.block_verdict;
     if let Some(f) = o.threshold_flag {
         policy.flag = f;
     }

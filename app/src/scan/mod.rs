@@ -20,6 +20,7 @@ mod live;
 mod pipeline;
 mod policy;
 pub mod qr;
+pub mod registry;
 pub mod scanners;
 pub mod urls;
 
@@ -28,7 +29,7 @@ pub use headers::{Envelope, envelope};
 pub use input::{InputOptions, ScanInput};
 pub use live::LiveDecider;
 pub use pipeline::Pipeline;
-pub use policy::{Policy, PolicyError, Weight};
+pub use policy::{DEFAULT_POLICY, Policy, PolicyError, Weight};
 
 use crate::domain::{Decision, Finding};
 use futures::future::BoxFuture;

@@ -33,6 +33,14 @@ pub enum PolicyError {
     /// Not valid.
     #[error("invalid policy: {0}")]
     Invalid(String),
+    /// Its tags do not match what the scanners emit.
+    #[error("policy {path} does not match the scanners' tags: {}", .problems.join("; "))]
+    Tags {
+        /// File.
+        path: String,
+        /// What is wrong.
+        problems: Vec<String>,
+    },
 }
 
 /// Parsed policy.
@@ -42,12 +50,20 @@ pub struct Policy {
     pub scores: BTreeMap<String, Weight>,
     /// Flag threshold.
     pub flag: f64,
+    /// Junk threshold: spam evidence at or above it moves mail to Junk.
+    pub junk: f64,
     /// Quarantine threshold.
     pub quarantine: f64,
     /// Delete threshold (needs strong evidence too).
     pub delete: f64,
     /// Tags that may justify delete.
     pub strong: BTreeSet<String>,
+    /// Tags that say "unwanted bulk mail" rather than "a threat": mail
+    /// whose score rests on them goes to Junk, not quarantine.
+    pub spam: BTreeSet<String>,
+    /// What a block-listed sender gets (`policy.block_verdict` in
+    /// config.yaml); `None`: the policy table's weight for the tag.
+    pub block_verdict: Option<Verdict>,
 }
 
 #[derive(serde::Deserialize)]
@@ -55,12 +71,16 @@ struct Raw {
     thresholds: RawThresholds,
     #[serde(default)]
     strong_evidence: RawStrong,
+    #[serde(default)]
+    spam_evidence: RawStrong,
     scores: BTreeMap<String, toml::Value>,
 }
 
 #[derive(serde::Deserialize)]
 struct RawThresholds {
     flag: f64,
+    /// Absent in policies older than the junk verdict: the flag threshold.
+    junk: Option<f64>,
     quarantine: f64,
     delete: f64,
 }
@@ -76,21 +96,52 @@ impl Policy {
         Self::parse(DEFAULT_POLICY)
     }
 
-    /// Reads a policy file.
+    /// Reads an operator's policy file and checks it against the scanner
+    /// table: a tag no scanner emits (a typo) or an emitted tag without a
+    /// score would otherwise silently score 0.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text)
+        let p = Self::parse(&text)?;
+        let problems = p.tag_problems();
+        if !problems.is_empty() {
+            return Err(PolicyError::Tags {
+                path: path.display().to_string(),
+                problems,
+            });
+        }
+        Ok(p)
+    }
+
+    /// What is wrong with the [scores] table against the scanner table
+    /// ([`super::registry::SCANNERS`]); empty when they are one-to-one.
+    pub fn tag_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let unscored = super::registry::unscored(|t| self.scores.contains_key(t));
+        if !unscored.is_empty() {
+            out.push(format!(
+                "no score for {} (every tag a scanner can emit needs one; 0.0 ignores it)",
+                unscored.join(", ")
+            ));
+        }
+        let unknown = super::registry::unknown(self.scores.keys().map(String::as_str));
+        if !unknown.is_empty() {
+            out.push(format!("no scanner emits {} (a typo, or a check that is gone)", unknown.join(", ")));
+        }
+        out
     }
 
     /// Parses policy text.
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
         let raw: Raw = toml::from_str(text).map_err(|e| PolicyError::Invalid(e.to_string()))?;
         let t = &raw.thresholds;
-        if !(t.flag <= t.quarantine && t.quarantine <= t.delete) {
-            return Err(PolicyError::Invalid("thresholds must satisfy flag <= quarantine <= delete".into()));
+        let junk = t.junk.unwrap_or(t.flag);
+        if !(t.flag <= junk && junk <= t.quarantine && t.quarantine <= t.delete) {
+            return Err(PolicyError::Invalid(
+                "thresholds must satisfy flag <= junk <= quarantine <= delete".into(),
+            ));
         }
         let mut scores = BTreeMap::new();
         for (tag, v) in raw.scores {
@@ -102,17 +153,25 @@ impl Policy {
             };
             scores.insert(tag, w);
         }
-        for s in &raw.strong_evidence.tags {
-            if !scores.contains_key(s) {
-                return Err(PolicyError::Invalid(format!("strong_evidence tag {s} has no score")));
+        for (list, tags) in [
+            ("strong_evidence", &raw.strong_evidence.tags),
+            ("spam_evidence", &raw.spam_evidence.tags),
+        ] {
+            for s in tags {
+                if !scores.contains_key(s) {
+                    return Err(PolicyError::Invalid(format!("{list} tag {s} has no score")));
+                }
             }
         }
         Ok(Policy {
             scores,
             flag: t.flag,
+            junk,
             quarantine: t.quarantine,
             delete: t.delete,
             strong: raw.strong_evidence.tags.into_iter().collect(),
+            spam: raw.spam_evidence.tags.into_iter().collect(),
+            block_verdict: None,
         })
     }
 
@@ -124,9 +183,14 @@ impl Policy {
                 tags.push(f.tag.clone());
             }
         }
+        let blocked = tags.iter().any(|t| t == super::scanners::lists::TAG_SENDER_BLOCKED);
         let mut contrib: Vec<(&str, f64)> = Vec::new();
         let mut forced = Vec::new();
         for t in &tags {
+            // policy.block_verdict replaces the block tag's weight (below).
+            if self.block_verdict.is_some() && t == super::scanners::lists::TAG_SENDER_BLOCKED {
+                continue;
+            }
             match self.scores.get(t) {
                 Some(Weight::Score(s)) => contrib.push((t, *s)),
                 Some(Weight::Quarantine) => forced.push(t.as_str()),
@@ -136,6 +200,12 @@ impl Policy {
         }
         // f64 sums start at -0.0; add 0.0 so a clean message prints "0.0".
         let score: f64 = contrib.iter().map(|(_, s)| s).sum::<f64>() + 0.0;
+        // Spam goes to Junk only when the rest of the evidence would not
+        // even flag on its own: any phishing or malware sign worth a flag
+        // keeps the message on the quarantine path.
+        let spam_fired = tags.iter().any(|t| self.spam.contains(t));
+        let other: f64 = contrib.iter().filter(|(t, _)| !self.spam.contains(*t)).map(|(_, s)| s).sum();
+        let spam_only = spam_fired && other < self.flag;
         contrib.sort_by(|a, b| b.1.total_cmp(&a.1));
         let top: Vec<String> = contrib
             .iter()
@@ -161,14 +231,25 @@ impl Policy {
             (Verdict::Quarantine, format!("{} forces quarantine", forced.join(", ")))
         } else if !failed.is_empty() {
             (Verdict::Quarantine, format!("fail-closed: {}", failed.join("; ")))
+        } else if score >= self.quarantine && spam_only {
+            (
+                Verdict::Junk,
+                format!("spam: score {score:.1} >= {}, no threat evidence", self.junk),
+            )
         } else if score >= self.quarantine {
             (Verdict::Quarantine, format!("score {score:.1} >= {}", self.quarantine))
         } else if allowed {
             (Verdict::Pass, "allowlisted sender with aligned authentication".to_string())
+        } else if score >= self.junk && spam_only {
+            (Verdict::Junk, format!("spam: score {score:.1} >= {}", self.junk))
         } else if score >= self.flag {
             (Verdict::Flag, format!("score {score:.1} >= {}", self.flag))
         } else {
             (Verdict::Pass, format!("score {score:.1} below {}", self.flag))
+        };
+        let (verdict, why) = match self.block_verdict {
+            Some(b) if blocked && b > verdict => (b, format!("sender on the block list (policy.block_verdict: {b})")),
+            _ => (verdict, why),
         };
         Decision {
             verdict,
@@ -214,7 +295,7 @@ mod tests {
         let cases: &[(&[ScannerReport], Verdict)] = &[
             (&[report("x", false, &[], None)], Verdict::Pass),
             (&[report("x", false, &["SPOOF_DISPLAY_NAME_BRAND"], None)], Verdict::Flag),
-            (&[report("x", false, &["RSPAMD_REJECT"], None)], Verdict::Quarantine),
+            (&[report("x", false, &["RSPAMD_REJECT"], None)], Verdict::Junk),
             (&[report("x", false, &["AV_VIRUS"], None)], Verdict::Quarantine),
             (
                 &[report("x", false, &["AV_VIRUS", "ATT_EXECUTABLE", "ATT_DOUBLE_EXT"], None)],
@@ -255,6 +336,80 @@ mod tests {
         }
     }
 
+    fn tags(p: &Policy, tags: &[&str]) -> Decision {
+        p.decide(vec![report("x", false, tags, None)])
+    }
+
+    #[test]
+    fn spam_goes_to_junk_and_threats_still_quarantine() {
+        let p = Policy::default_policy().unwrap();
+        for spam in [
+            &["RSPAMD_SPAM"][..],
+            &["AI_SPAM"],
+            &["RSPAMD_REJECT"],
+            &["RSPAMD_REJECT", "AI_SPAM"],
+            // Weak other evidence (below the flag threshold) rides along.
+            &["RSPAMD_SPAM", "DOMAIN_VERY_NEW"],
+        ] {
+            let d = tags(&p, spam);
+            assert_eq!(d.verdict, Verdict::Junk, "{spam:?}: {}", d.reason);
+            assert!(d.reason.starts_with("spam"), "{}", d.reason);
+        }
+        for threat in [
+            &["RSPAMD_REJECT", "AI_PHISH"][..],
+            &["RSPAMD_SPAM", "AV_VIRUS"],
+            &["AI_SPAM", "SPOOF_DISPLAY_NAME_BRAND"],
+            &["RSPAMD_REJECT", "URL_LOOKALIKE_DOMAIN"],
+            &["RSPAMD_SPAM", "INTEL_URL"],
+            &["RSPAMD_SPAM", "HTML_SMUGGLING"],
+        ] {
+            let d = tags(&p, threat);
+            assert_eq!(d.verdict, Verdict::Quarantine, "{threat:?}: {}", d.reason);
+        }
+        // Phishing-style evidence below quarantine flags; it is not spam.
+        assert_eq!(tags(&p, &["SPOOF_DISPLAY_NAME_BRAND", "RSPAMD_SUSPICIOUS"]).verdict, Verdict::Flag);
+        // Strong malware evidence still deletes, spam tags or not.
+        assert_eq!(
+            tags(&p, &["RSPAMD_SPAM", "AV_VIRUS", "ATT_EXECUTABLE", "ATT_DOUBLE_EXT"]).verdict,
+            Verdict::Delete
+        );
+        // An allowlisted, authenticated sender is not junked on a spam score.
+        assert_eq!(tags(&p, &["LIST_SENDER_ALLOWED", "RSPAMD_SPAM"]).verdict, Verdict::Pass);
+        // A critical scanner's failure quarantines even with spam evidence.
+        let d = p.decide(vec![
+            report("clamav", true, &[], Some("down")),
+            report("rspamd", false, &["RSPAMD_SPAM"], None),
+        ]);
+        assert_eq!(d.verdict, Verdict::Quarantine, "{}", d.reason);
+    }
+
+    #[test]
+    fn a_policy_without_spam_evidence_never_junks() {
+        let p = Policy::parse("[thresholds]\nflag=5.0\nquarantine=10.0\ndelete=40.0\n[scores]\nRSPAMD_SPAM = 6.0\nRSPAMD_REJECT = 12.0\n")
+            .unwrap();
+        assert_eq!(p.junk, 5.0, "junk defaults to the flag threshold");
+        assert_eq!(tags(&p, &["RSPAMD_SPAM"]).verdict, Verdict::Flag);
+        assert_eq!(tags(&p, &["RSPAMD_REJECT"]).verdict, Verdict::Quarantine);
+    }
+
+    #[test]
+    fn block_verdict_replaces_the_block_tags_weight() {
+        let mut p = Policy::default_policy().unwrap();
+        let blocked = &["LIST_SENDER_BLOCKED"][..];
+        assert_eq!(tags(&p, blocked).verdict, Verdict::Quarantine, "policy table: \"quarantine\"");
+        for v in [Verdict::Flag, Verdict::Junk, Verdict::Quarantine, Verdict::Delete] {
+            p.block_verdict = Some(v);
+            let d = tags(&p, blocked);
+            assert_eq!(d.verdict, v, "{}", d.reason);
+            assert!(d.reason.contains("block list"), "{}", d.reason);
+        }
+        // It is a floor: stronger evidence still wins.
+        p.block_verdict = Some(Verdict::Flag);
+        assert_eq!(tags(&p, &["LIST_SENDER_BLOCKED", "AV_VIRUS"]).verdict, Verdict::Quarantine);
+        // Senders not on the list are unaffected.
+        assert_eq!(tags(&p, &[]).verdict, Verdict::Pass);
+    }
+
     #[test]
     fn reason_names_top_tags_and_failures() {
         let p = Policy::default_policy().unwrap();
@@ -270,9 +425,27 @@ mod tests {
     }
 
     #[test]
+    fn an_operator_policy_is_checked_against_the_scanner_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, DEFAULT_POLICY).unwrap();
+        assert!(Policy::load(&path).is_ok(), "the shipped policy loads");
+        let typo = DEFAULT_POLICY.replace("HTML_HIDDEN_TEXT = 5.0", "HTML_HIDEN_TEXT = 5.0");
+        std::fs::write(&path, &typo).unwrap();
+        let e = Policy::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("no score for HTML_HIDDEN_TEXT") && e.contains("no scanner emits HTML_HIDEN_TEXT"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_policies_are_rejected() {
         assert!(Policy::parse("[thresholds]\nflag=10.0\nquarantine=5.0\ndelete=20.0\n[scores]\n").is_err());
         assert!(Policy::parse("[thresholds]\nflag=1.0\nquarantine=5.0\ndelete=20.0\n[scores]\nX = \"maybe\"\n").is_err());
         assert!(Policy::parse("[thresholds]\nflag=1.0\nquarantine=5.0\ndelete=20.0\n[strong_evidence]\ntags=[\"Y\"]\n[scores]\n").is_err());
+        assert!(Policy::parse("[thresholds]\nflag=1.0\nquarantine=5.0\ndelete=20.0\n[spam_evidence]\ntags=[\"Y\"]\n[scores]\n").is_err());
+        assert!(Policy::parse("[thresholds]\nflag=5.0\njunk=4.0\nquarantine=10.0\ndelete=20.0\n[scores]\n").is_err());
+        assert!(Policy::parse("[thresholds]\nflag=5.0\njunk=11.0\nquarantine=10.0\ndelete=20.0\n[scores]\n").is_err());
     }
 }

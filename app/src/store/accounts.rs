@@ -22,6 +22,10 @@ struct Settings {
     /// secrets and private keys.
     #[serde(default)]
     oauth2_enc: Option<String>,
+    #[serde(default)]
+    junk_folder: crate::config::JunkFolder,
+    #[serde(default)]
+    flag_keyword: Option<String>,
 }
 
 fn context(name: &str) -> String {
@@ -55,6 +59,8 @@ impl Store {
                     )),
                     None => None,
                 },
+                junk_folder: a.junk_folder.clone(),
+                flag_keyword: a.flag_keyword.clone(),
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let tls = serde_json::to_value(a.tls)
@@ -129,6 +135,8 @@ impl Store {
                     start_at: s.start_at,
                     digest: s.digest,
                     digest_to: s.digest_to,
+                    junk_folder: s.junk_folder,
+                    flag_keyword: s.flag_keyword,
                 });
             }
             Ok(out)

@@ -93,6 +93,8 @@ pub struct DayCounts {
     pub pass: i64,
     /// Flagged.
     pub flag: i64,
+    /// Moved to Junk (or marked `$Junk`).
+    pub junk: i64,
     /// Quarantined.
     pub quarantine: i64,
     /// Held ("delete").
@@ -271,6 +273,7 @@ impl Store {
                     match verdict.as_str() {
                         "pass" => d.pass += n,
                         "flag" => d.flag += n,
+                        "junk" => d.junk += n,
                         "quarantine" => d.quarantine += n,
                         "delete" => d.delete += n,
                         _ => {}

@@ -148,6 +148,7 @@ pub(crate) async fn stats_data(st: &AppState, days: i64) -> Result<Stats, WebErr
             .unwrap_or(DayCounts { day, ..Default::default() });
         totals.pass += c.pass;
         totals.flag += c.flag;
+        totals.junk += c.junk;
         totals.quarantine += c.quarantine;
         totals.delete += c.delete;
         all.push(c);

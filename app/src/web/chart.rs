@@ -11,11 +11,11 @@ const H: f64 = 220.0;
 const PAD_L: f64 = 40.0;
 const PAD_B: f64 = 24.0;
 
-/// Stacked bars per day: pass, flag, quarantine, delete (bottom to top).
+/// Stacked bars per day: pass, flag, junk, quarantine, delete (bottom to top).
 pub(crate) fn verdict_bars(days: &[DayCounts]) -> Value {
     let max = days
         .iter()
-        .map(|d| d.pass + d.flag + d.quarantine + d.delete)
+        .map(|d| d.pass + d.flag + d.junk + d.quarantine + d.delete)
         .max()
         .unwrap_or(0)
         .max(1);
@@ -45,6 +45,7 @@ pub(crate) fn verdict_bars(days: &[DayCounts]) -> Value {
         for (count, color) in [
             (d.pass, "#16a34a"),
             (d.flag, "#d97706"),
+            (d.junk, "#a16207"),
             (d.quarantine, "#ea580c"),
             (d.delete, "#dc2626"),
         ] {
@@ -58,14 +59,15 @@ pub(crate) fn verdict_bars(days: &[DayCounts]) -> Value {
                 r#"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{h:.1}" fill="{color}"/>"#
             );
         }
-        let total = d.pass + d.flag + d.quarantine + d.delete;
+        let total = d.pass + d.flag + d.junk + d.quarantine + d.delete;
         let _ = write!(
             s,
-            r#"<rect x="{:.1}" y="8" width="{slot:.1}" height="{plot_h:.1}" fill="transparent"><title>{}: {total} messages ({} pass, {} flag, {} quarantine, {} delete)</title></rect>"#,
+            r#"<rect x="{:.1}" y="8" width="{slot:.1}" height="{plot_h:.1}" fill="transparent"><title>{}: {total} messages ({} pass, {} flag, {} junk, {} quarantine, {} delete)</title></rect>"#,
             PAD_L + slot * i as f64,
             escape(&d.day),
             d.pass,
             d.flag,
+            d.junk,
             d.quarantine,
             d.delete
         );

@@ -90,6 +90,21 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
             },
         });
     }
+    // Where each account's spam goes (issue 14): shown so an account
+    // without a Junk folder, whose spam is only marked, is no surprise.
+    let mut seen = std::collections::BTreeSet::new();
+    for l in st.rt.manager.status() {
+        if let Some(j) = &l.junk
+            && seen.insert(l.account.clone())
+        {
+            out.push(Component {
+                name: format!("junk:{}", l.account),
+                ok: j.folder.is_some(),
+                critical: false,
+                detail: j.why.clone(),
+            });
+        }
+    }
     for l in st.rt.manager.status() {
         let ok = !matches!(l.state, ListenerState::Backoff { .. } | ListenerState::Stopped) && !l.needs_attention();
         let state = serde_json::to_value(&l.state).map(|v| v.to_string()).unwrap_or_default();
@@ -150,7 +165,7 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebE
     let (intents, ops) = st.rt.store.pending_work().await?;
     let _ = writeln!(
         m,
-        "# HELP postern_quarantined Messages in quarantine or hold.\n# TYPE postern_quarantined gauge"
+        "# HELP postern_quarantined Messages Postern moved to quarantine, hold or Junk, not yet released.\n# TYPE postern_quarantined gauge"
     );
     let _ = writeln!(m, "postern_quarantined {}", st.rt.store.quarantine_count().await?);
     let _ = writeln!(

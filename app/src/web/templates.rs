@@ -64,7 +64,8 @@ pub(crate) fn neutralise_bidi(s: &str) -> String {
 fn badge(v: Option<String>) -> &'static str {
     match v.as_deref() {
         Some("pass") => "badge badge-pass",
-        Some("flag") => "badge badge-flag",
+        // Junk shares the flag's colour: unwanted, not dangerous.
+        Some("flag" | "junk") => "badge badge-flag",
         Some("quarantine") => "badge badge-quarantine",
         Some("delete") => "badge badge-delete",
         _ => "badge badge-muted",

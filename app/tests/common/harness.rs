@@ -67,6 +67,8 @@ pub fn account(name: &str, port: u16, user: &str, pass: &str, folders: &[&str]) 
         start_at: StartAt::New,
         digest: Default::default(),
         digest_to: None,
+        junk_folder: Default::default(),
+        flag_keyword: None,
     }
 }
 

@@ -29,9 +29,9 @@ pub const MEDIUM_SCORE: u32 = 25;
 /// The public API.
 pub const DEFAULT_BASE: &str = "https://api.abuseipdb.com/api/v2";
 /// Default deadline for one lookup.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_TIMEOUT: Duration = crate::scan::registry::ABUSEIPDB.timeout;
 
-const ID: &str = "abuseipdb";
+const ID: &str = crate::scan::registry::ABUSEIPDB.id;
 const TTL: Duration = Duration::from_secs(6 * 3600);
 const MAX_AGE_DAYS: &str = "90";
 const MAX_ANSWER_BYTES: usize = 256 * 1024;

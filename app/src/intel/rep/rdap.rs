@@ -32,9 +32,9 @@ pub const DEFAULT_NEW_DAYS: u32 = 30;
 /// Domains looked up per message.
 pub const MAX_DOMAINS: usize = 10;
 /// Default deadline for the whole scan.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_TIMEOUT: Duration = crate::scan::registry::RDAP.timeout;
 
-const ID: &str = "rdap";
+const ID: &str = crate::scan::registry::RDAP.id;
 const FOUND_TTL: Duration = Duration::from_secs(24 * 3600);
 const UNKNOWN_TTL: Duration = Duration::from_secs(3600);
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;

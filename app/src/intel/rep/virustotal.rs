@@ -33,9 +33,9 @@ pub const FREE_TIER_PER_MINUTE: usize = 4;
 /// The public API.
 pub const DEFAULT_BASE: &str = "https://www.virustotal.com/api/v3";
 /// Default deadline for one message's lookups.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_TIMEOUT: Duration = crate::scan::registry::VIRUSTOTAL.timeout;
 
-const ID: &str = "virustotal";
+const ID: &str = crate::scan::registry::VIRUSTOTAL.id;
 const FOUND_TTL: Duration = Duration::from_secs(24 * 3600);
 const UNKNOWN_TTL: Duration = Duration::from_secs(3600);
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;

@@ -140,7 +140,7 @@ impl Inner {
 
 impl Scanner for AiScanner {
     fn id(&self) -> &'static str {
-        "ai"
+        crate::scan::registry::AI.id
     }
     fn timeout(&self) -> Duration {
         self.timeout

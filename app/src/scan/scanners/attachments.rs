@@ -171,13 +171,13 @@ pub struct AttachmentScanner;
 
 impl Scanner for AttachmentScanner {
     fn id(&self) -> &'static str {
-        "attachments"
+        crate::scan::registry::ATTACHMENTS.id
     }
     fn timeout(&self) -> Duration {
-        Duration::from_secs(2)
+        crate::scan::registry::ATTACHMENTS.timeout
     }
     fn failure_mode(&self) -> FailureMode {
-        FailureMode::Open
+        crate::scan::registry::ATTACHMENTS.fail
     }
     fn cpu_bound(&self) -> bool {
         true

@@ -121,7 +121,7 @@ fn parse_reply(text: &str) -> Result<Option<String>, ScanError> {
 
 impl Scanner for ClamavScanner {
     fn id(&self) -> &'static str {
-        "clamav"
+        crate::scan::registry::CLAMAV.id
     }
     fn timeout(&self) -> Duration {
         self.timeout

@@ -119,13 +119,13 @@ fn password_form(doc: &Html, out: &mut Vec<Finding>) {
 
 impl Scanner for HtmlScanner {
     fn id(&self) -> &'static str {
-        "html"
+        crate::scan::registry::HTML.id
     }
     fn timeout(&self) -> Duration {
-        Duration::from_secs(5)
+        crate::scan::registry::HTML.timeout
     }
     fn failure_mode(&self) -> FailureMode {
-        FailureMode::Open
+        crate::scan::registry::HTML.fail
     }
     fn cpu_bound(&self) -> bool {
         true

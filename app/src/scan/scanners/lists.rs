@@ -49,13 +49,13 @@ impl ListScanner {
 
 impl Scanner for ListScanner {
     fn id(&self) -> &'static str {
-        "lists"
+        crate::scan::registry::LISTS.id
     }
     fn timeout(&self) -> Duration {
-        Duration::from_secs(1)
+        crate::scan::registry::LISTS.timeout
     }
     fn failure_mode(&self) -> FailureMode {
-        FailureMode::Open
+        crate::scan::registry::LISTS.fail
     }
     fn cpu_bound(&self) -> bool {
         true

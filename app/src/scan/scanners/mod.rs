@@ -99,7 +99,7 @@ fn load_ai(s: &ScanSettings) -> Result<Arc<dyn Scanner>, String> {
         spam: s.ai.spam_threshold.unwrap_or(d.spam),
         dga: s.ai.dga_threshold.unwrap_or(d.dga),
     };
-    let a = ai::AiScanner::load(&lib, &models, th, &s.protected_domains, std::time::Duration::from_secs(10))?;
+    let a = ai::AiScanner::load(&lib, &models, th, &s.protected_domains, crate::scan::registry::AI.timeout)?;
     tracing::info!(runtime = %lib.display(), models = %models.display(), ?th, "AI tier loaded");
     Ok(Arc::new(a))
 }

@@ -130,7 +130,7 @@ pub fn header_value(value: &str, max: usize) -> Option<String> {
 
 impl Scanner for RspamdScanner {
     fn id(&self) -> &'static str {
-        "rspamd"
+        crate::scan::registry::RSPAMD.id
     }
     fn timeout(&self) -> Duration {
         self.timeout

@@ -170,13 +170,13 @@ fn idna_to_unicode(domain: &str) -> String {
 
 impl Scanner for SpoofScanner {
     fn id(&self) -> &'static str {
-        "spoof"
+        crate::scan::registry::SPOOF.id
     }
     fn timeout(&self) -> Duration {
-        Duration::from_secs(2)
+        crate::scan::registry::SPOOF.timeout
     }
     fn failure_mode(&self) -> FailureMode {
-        FailureMode::Open
+        crate::scan::registry::SPOOF.fail
     }
     fn cpu_bound(&self) -> bool {
         true

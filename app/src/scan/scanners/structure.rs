@@ -23,13 +23,13 @@ pub struct StructureScanner;
 
 impl Scanner for StructureScanner {
     fn id(&self) -> &'static str {
-        "structure"
+        crate::scan::registry::STRUCTURE.id
     }
     fn timeout(&self) -> Duration {
-        Duration::from_secs(1)
+        crate::scan::registry::STRUCTURE.timeout
     }
     fn failure_mode(&self) -> FailureMode {
-        FailureMode::Open
+        crate::scan::registry::STRUCTURE.fail
     }
     fn cpu_bound(&self) -> bool {
         true

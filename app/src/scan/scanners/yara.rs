@@ -201,7 +201,7 @@ impl YaraScanner {
 
 impl Scanner for YaraScanner {
     fn id(&self) -> &'static str {
-        "yara"
+        crate::scan::registry::YARA.id
     }
     fn timeout(&self) -> Duration {
         self.timeout

@@ -1,0 +1,43 @@
+//! Finding the account's Junk folder by its SPECIAL-USE attribute
+//! (RFC 6154), so spam lands where the user's mail client already looks.
+
+use super::conn::{Conn, deadline};
+use super::{ImapError, Result};
+use async_imap::types::NameAttribute;
+use futures::TryStreamExt;
+
+impl Conn {
+    /// The selectable mailbox the server marks `\Junk`, if any. With the
+    /// SPECIAL-USE capability the attributes are asked for explicitly
+    /// (`RETURN (SPECIAL-USE)`); without it, a plain LIST is read, since
+    /// some servers attach the attributes to every LIST anyway.
+    pub async fn junk_mailbox(&mut self) -> Result<Option<String>> {
+        let t = self.timeout;
+        let pattern = if self.has("SPECIAL-USE") { "* RETURN (SPECIAL-USE)" } else { "*" };
+        deadline(t, "LIST", async {
+            let refused = |e: async_imap::error::Error| match e {
+                async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => ImapError::Refused {
+                    command: format!("LIST \"\" {pattern}"),
+                    detail: d,
+                },
+                e => e.into(),
+            };
+            let names: Vec<_> = self
+                .session
+                .list(Some(""), Some(pattern))
+                .await
+                .map_err(refused)?
+                .try_collect()
+                .await
+                .map_err(refused)?;
+            Ok(names
+                .iter()
+                .find(|n| {
+                    let a = n.attributes();
+                    a.contains(&NameAttribute::Junk) && !a.contains(&NameAttribute::NoSelect)
+                })
+                .map(|n| n.name().to_string()))
+        })
+        .await
+    }
+}
