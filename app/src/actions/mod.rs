@@ -195,7 +195,7 @@ pub(crate) async fn find_copy(conn: &mut Conn, folder: &str, message_id: Option<
         return Ok(None);
     };
     conn.select(folder).await?;
-    let candidates = conn.uid_search(&format!("HEADER Message-ID {}", crate::imap::quote(mid))).await?;
+    let candidates = conn.search_header("Message-ID", mid).await?;
     for chunk in candidates.chunks(8) {
         for f in conn.fetch_bodies(chunk).await? {
             if hex::encode(Sha256::digest(&f.raw)) == sha256 {
@@ -219,6 +219,7 @@ mod tests {
             tls: TlsMode::Implicit,
             tls_skip_verify: false,
             ca_file: None,
+            tls_fingerprint: None,
             user: "u".into(),
             pass: "p".into(),
             folders: vec!["INBOX".into()],

@@ -53,13 +53,16 @@ pub struct ListenerStatus {
     /// Failing longer than `POSTERN_IMAP_STUCK_MINS`: an account error for
     /// the dashboard, `/health` and an alert.
     pub stuck: bool,
+    /// A folder Postern must move mail into cannot be created (action
+    /// runner only): every action on the account waits until it can.
+    pub folder_problem: Option<String>,
 }
 
 impl ListenerStatus {
     /// Whether this listener needs the operator: stuck past the configured
-    /// time, or broken by the server.
+    /// time, broken by the server, or missing a folder it cannot create.
     pub fn needs_attention(&self) -> bool {
-        self.stuck || matches!(self.state, ListenerState::Broken { .. })
+        self.stuck || self.folder_problem.is_some() || matches!(self.state, ListenerState::Broken { .. })
     }
 }
 
@@ -78,6 +81,7 @@ impl StatusCell {
             last_error: None,
             failing_since: None,
             stuck: false,
+            folder_problem: None,
         })))
     }
 
