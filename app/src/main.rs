@@ -249,7 +249,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         a.name, a.user, a.host, a.port, a.tls, a.mode, a.folders
                     );
                 }
-                Ok(ExitCode::SUCCESS)
+                let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+                Ok(rt.block_on(check_folders(&c.accounts)))
             }
             Err(e) => {
                 eprintln!("{e}");
@@ -270,6 +271,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `check-config` with a reachable server: the folders Postern moves mail
+/// into must exist or be creatable (an unreachable server is only noted;
+/// the configuration itself may still be right).
+async fn check_folders(accounts: &[postern::config::AccountConfig]) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    for a in accounts.iter().filter(|a| a.mode == postern::domain::Mode::Enforce) {
+        match postern::imap::check_folders(a, std::time::Duration::from_secs(10)).await {
+            Ok(checks) => {
+                for c in checks {
+                    match c.outcome {
+                        Ok((name, created)) => {
+                            println!("    {}: folder {} {}", a.name, name, if created { "created" } else { "exists" })
+                        }
+                        Err(why) => {
+                            eprintln!("{}: {why}", a.name);
+                            code = ExitCode::from(2);
+                        }
+                    }
+                }
+            }
+            Err(e) => println!("    {}: server not checked ({e})", a.name),
+        }
+    }
+    code
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -244,3 +244,30 @@ async fn issue_18_uidvalidity_churn_is_bounded_and_reported_broken() {
     );
     p.stop().await;
 }
+
+/// Issue 15, defect 4: Cyrus and Courier answer a CREATE of an existing
+/// folder with a plain `NO ... already exists`, without RFC 5530's
+/// `[ALREADYEXISTS]`; that is success, not a blocked account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_create_answered_already_exists_without_the_code_is_success() {
+    let mut world = World::new(Vec::new());
+    world.boxes.remove("Postern-Held");
+    world.create_answer = Some("NO Mailbox already exists".into());
+    let fake = Fake::start(world, None).await;
+    let a = account("a", fake.port, "u", "p", &["INBOX"]);
+    let mut c = postern::imap::Conn::connect(&a, T).await.unwrap();
+    assert!(!c.ensure_mailbox("Postern-Held").await.unwrap(), "existing, not created");
+    fake.world.lock().unwrap().create_answer = Some("NO [CANNOT] Permission denied".into());
+    let e = c.ensure_mailbox("Other Box").await.unwrap_err();
+    assert!(
+        matches!(&e, postern::imap::ImapError::FolderUnavailable { folder, .. } if folder == "Other Box"),
+        "{e}"
+    );
+    let cmds = fake.world.lock().unwrap().commands();
+    assert!(
+        cmds.iter().any(|l| l.ends_with("LIST \"\" \"Other Box\"")),
+        "LIST pattern quoted: {cmds:?}"
+    );
+    assert!(cmds.iter().any(|l| l.ends_with("CREATE \"Other Box\"")), "{cmds:?}");
+    c.logout().await;
+}

@@ -267,7 +267,7 @@ pub(crate) async fn find_copy(conn: &mut Conn, folder: &str, message_id: Option<
         Err(ImapError::Refused { .. }) => return Ok(None),
         Err(e) => return Err(e),
     }
-    let candidates = conn.uid_search(&format!("HEADER Message-ID {}", crate::imap::quote(mid))).await?;
+    let candidates = conn.search_header("Message-ID", mid).await?;
     for chunk in candidates.chunks(8) {
         for f in conn.fetch_bodies(chunk).await? {
             if hex::encode(Sha256::digest(&f.raw)) == sha256 {
@@ -291,6 +291,7 @@ mod tests {
             tls: TlsMode::Implicit,
             tls_skip_verify: false,
             ca_file: None,
+            tls_fingerprint: None,
             user: "u".into(),
             pass: "p".into(),
             oauth2: None,

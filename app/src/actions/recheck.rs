@@ -40,7 +40,8 @@ async fn find(conn: &mut Conn, acct: &AccountConfig, op: &Op) -> Result<Option<(
     }
     let skip = [home, &acct.quarantine_folder, &acct.hold_folder];
     for folder in conn.list_mailboxes().await? {
-        if skip.contains(&&folder) {
+        // LIST gives the server's names (`INBOX.Quarantine` under a namespace).
+        if skip.iter().any(|s| **s == folder || conn.resolved(s) == folder) {
             continue;
         }
         match find_copy(conn, &folder, op.message_id.as_deref(), &op.sha256).await {

@@ -62,8 +62,13 @@ pub struct AccountConfig {
     pub tls: TlsMode,
     /// Accept any certificate (dangerous; for lab servers only).
     pub tls_skip_verify: bool,
-    /// Extra CA certificate(s) in PEM to trust.
+    /// Extra CA certificate(s) in PEM to trust, or the server's own
+    /// (self-signed) certificate, which is then pinned.
     pub ca_file: Option<PathBuf>,
+    /// Pins the server certificate by SHA-256 (`sha256:` + 64 hex digits,
+    /// normalised); the chain is then not checked.
+    #[serde(default)]
+    pub tls_fingerprint: Option<String>,
     /// Login name.
     pub user: String,
     /// Login password (resolved from `pass` or `pass_file`); empty for OAuth2 accounts.
@@ -172,6 +177,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "tls",
     "tls_skip_verify",
     "ca_file",
+    "tls_fingerprint",
     "user",
     "pass",
     "pass_file",
@@ -342,6 +348,7 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
             "point it at a PEM CA certificate",
         ));
     }
+    let tls_fingerprint = parse_tls_fingerprint(ctx, m, path, tls, tls_skip_verify);
     let user: Option<String> = ctx.required(m, "user", path, "the IMAP login name");
     // An OAuth2 account logs in with tokens: a password beside it is a mistake.
     let oauth2 = match m.get("oauth2") {
@@ -405,11 +412,11 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
                 "Postern would rescan what it moved; pick another folder",
             ));
         }
-        if f.is_empty() || f.contains(['\r', '\n', '"', '*', '%']) {
+        if f.is_empty() || f.contains(['\r', '\n', '\0', '*', '%']) {
             ctx.problems.push(Problem::new(
                 format!("{path}.{key}"),
                 format!("{f:?} is not a usable folder name"),
-                "avoid quotes, wildcards and line breaks",
+                "avoid wildcards and line breaks",
             ));
         }
     }
@@ -454,6 +461,7 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
         tls,
         tls_skip_verify,
         ca_file,
+        tls_fingerprint,
         user: user?,
         pass: pass?,
         oauth2,
@@ -503,6 +511,26 @@ fn parse_junk_folder(ctx: &mut Ctx<'_>, m: &Mapping, path: &str, watched: &[Stri
 /// An IMAP flag keyword (RFC 3501 `atom`, no `\`): what `flag_keyword` may be.
 pub fn is_keyword(k: &str) -> bool {
     !k.is_empty() && k.len() <= 64 && k.chars().all(|c| c.is_ascii_alphanumeric() || "$_-.".contains(c))
+/// `tls_fingerprint`, normalised to `sha256:` and lowercase hex.
+fn parse_tls_fingerprint(ctx: &mut Ctx<'_>, m: &Mapping, path: &str, tls: TlsMode, skip: bool) -> Option<String> {
+    let hint = "the output of `openssl x509 -noout -fingerprint -sha256 -in cert.pem`, e.g. sha256:AB:CD:…";
+    let raw: String = ctx.field(m, "tls_fingerprint", path, hint)?;
+    let Some(bytes) = crate::imap::parse_fingerprint(&raw) else {
+        ctx.problems.push(Problem::new(
+            format!("{path}.tls_fingerprint"),
+            format!("{raw:?} is not a SHA-256 fingerprint (64 hex digits)"),
+            hint,
+        ));
+        return None;
+    };
+    if tls == TlsMode::Plain || skip {
+        ctx.problems.push(Problem::new(
+            format!("{path}.tls_fingerprint"),
+            "has no effect without certificate verification",
+            "use `tls: implicit` or `tls: starttls`, and drop tls_skip_verify",
+        ));
+    }
+    Some(format!("sha256:{}", hex::encode(bytes)))
 }
 
 fn resolve_pass(ctx: &mut Ctx<'_>, m: &Mapping, path: &str) -> Option<String> {
@@ -752,6 +780,50 @@ policy:
         let (a, _, p) = parse("accounts:\n  - {name: a, host: 127.0.0.1, tls: plain, port: 143, user: u, pass: pw-1x, backfill_days: 3}\n");
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(a[0].start_at, StartAt::Backfill { days: 3 });
+    }
+
+    /// Issue 15, defect 7: a self-signed certificate can be pinned by its
+    /// SHA-256, in the forms openssl prints it.
+    #[test]
+    fn issue15_tls_fingerprint_is_normalised_and_checked() {
+        let hex = "4149c5ba09ac82f4df441628be2b9ae838130cf603940eda4b097a009831fdf9";
+        let colons: Vec<String> = hex
+            .as_bytes()
+            .chunks(2)
+            .map(|c| String::from_utf8_lossy(c).to_uppercase())
+            .collect();
+        for given in [format!("sha256:{hex}"), format!("SHA256:{}", colons.join(":")), colons.join(":")] {
+            let (a, _, p) = parse(&format!(
+                "accounts:\n  - {{name: a, host: imap.example.org, user: u, pass: s3cr3t-Pw, tls_fingerprint: \"{given}\"}}\n"
+            ));
+            assert!(p.is_empty(), "{given}: {p:?}");
+            assert_eq!(a[0].tls_fingerprint.as_deref(), Some(format!("sha256:{hex}").as_str()));
+        }
+        for (bad, why) in [
+            ("tls_fingerprint: \"sha256:abcd\"", "not a SHA-256"),
+            ("tls_fingerprint: \"md5:{hex}\"", "not a SHA-256"),
+            ("tls_fingerprint: \"sha256:{hex}\", tls_skip_verify: true", "no effect"),
+        ] {
+            let bad = bad.replace("{hex}", hex);
+            let (_, _, p) = parse(&format!(
+                "accounts:\n  - {{name: a, host: imap.example.org, user: u, pass: s3cr3t-Pw, {bad}}}\n"
+            ));
+            assert!(
+                p.iter().any(|p| p.path == "accounts[0].tls_fingerprint" && p.message.contains(why)),
+                "{bad}: {p:?}"
+            );
+        }
+    }
+
+    /// Issue 15, defect 4: every argument is quoted now, so quotes and
+    /// backslashes are fine in a folder name; wildcards and breaks are not.
+    #[test]
+    fn issue15_folder_names_may_hold_quotes_but_not_wildcards() {
+        let (_, _, p) =
+            parse("accounts:\n  - {name: a, host: imap.example.org, user: u, pass: s3cr3t-Pw, quarantine_folder: 'Spam \"x\" \\\\ y'}\n");
+        assert!(p.is_empty(), "{p:?}");
+        let (_, _, p) = parse("accounts:\n  - {name: a, host: imap.example.org, user: u, pass: s3cr3t-Pw, hold_folder: 'Held*'}\n");
+        assert!(p.iter().any(|p| p.path == "accounts[0].hold_folder"), "{p:?}");
     }
 
     #[test]

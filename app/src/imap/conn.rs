@@ -37,6 +37,12 @@ pub struct Conn {
     pub(super) signals: super::FolderSignals,
     /// The selected folder's message count as last reported.
     pub(super) exists: Option<u32>,
+    /// UTF8=ACCEPT is enabled: mailbox names travel as UTF-8.
+    pub(super) utf8: bool,
+    /// The personal namespace, once asked.
+    pub(super) namespace: Option<super::names::Namespace>,
+    /// Configured folder name -> the server's name for it.
+    pub(super) aliases: std::collections::HashMap<String, String>,
 }
 
 /// Runs `fut` under `limit`, naming what timed out.
@@ -175,8 +181,12 @@ impl Conn {
             selected: None,
             signals: Default::default(),
             exists: None,
+            utf8: false,
+            namespace: None,
+            aliases: Default::default(),
         };
         conn.refresh_capabilities().await?;
+        conn.enable_utf8().await?;
         Ok(conn)
     }
 
@@ -204,13 +214,21 @@ impl Conn {
 }
 
 async fn tls_wrap(tcp: TcpStream, acct: &AccountConfig, timeout: Duration, max_literal: u64) -> Result<ImapStream> {
-    let cfg = tls::client_config(acct.ca_file.as_deref(), acct.tls_skip_verify)?;
+    let cfg = tls::client_config(tls::Trust {
+        ca_file: acct.ca_file.as_deref(),
+        fingerprint: acct.tls_fingerprint.as_deref(),
+        skip_verify: acct.tls_skip_verify,
+    })?;
     let name = tls::server_name(&acct.host)?;
     let tls = deadline(timeout, "TLS handshake", async {
-        TlsConnector::from(cfg)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| ImapError::Tls(e.to_string()))
+        TlsConnector::from(cfg).connect(name, tcp).await.map_err(|e| {
+            ImapError::Tls(format!(
+                "TLS handshake with {}:{} failed: {}",
+                acct.host,
+                acct.port,
+                tls::handshake_error(&e)
+            ))
+        })
     })
     .await?;
     Ok(ImapStream::tls(tls, max_literal))

@@ -4,8 +4,10 @@
 
 mod conn;
 mod folder;
+mod folders;
 mod guard;
 mod idle;
+mod names;
 mod sasl;
 mod session;
 mod special_use;
@@ -14,9 +16,12 @@ mod tls;
 
 pub use conn::{Conn, DEFAULT_MAX_LITERAL, Login};
 pub use folder::{FolderSignals, FolderStatus};
+pub use folders::{FolderCheck, check_folders};
 pub use guard::LiteralRefused;
 pub use idle::{IdleOutcome, IdleTimers};
-pub use session::{Fetched, MoveOutcome, Selected, flag_name, quote, uid_set};
+pub use names::{Namespace, decode_mutf7, encode_mutf7, quote};
+pub use session::{Fetched, MoveOutcome, Selected, flag_name, uid_set};
+pub use tls::{fingerprint_of, parse_fingerprint};
 
 /// IMAP failures. All of them end in a reconnect, never a panic.
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +35,9 @@ pub enum ImapError {
         /// Cause.
         source: std::io::Error,
     },
-    /// TLS configuration (CA file, server name) is unusable.
-    #[error("TLS setup: {0}")]
+    /// TLS setup is unusable (CA file, fingerprint, server name) or the
+    /// server's certificate was refused; the text says why in plain words.
+    #[error("TLS: {0}")]
     Tls(String),
     /// The server rejected the credentials.
     #[error("login rejected for {user}: {detail}")]
@@ -76,6 +82,18 @@ pub enum ImapError {
     /// Transport I/O error.
     #[error("i/o: {0}")]
     Io(std::io::Error),
+    /// A folder Postern needs (quarantine, hold) is missing and the server
+    /// refused to create it: nothing can be moved there until it exists.
+    #[error("folder {folder:?} cannot be created: {detail}")]
+    FolderUnavailable {
+        /// The configured folder name.
+        folder: String,
+        /// What the server said, with the namespace tried.
+        detail: String,
+    },
+    /// A command argument cannot be sent on this connection.
+    #[error("cannot send argument: {0}")]
+    Argument(String),
     /// The server lacks a capability needed for this action.
     #[error("server lacks {0}")]
     Unsupported(&'static str),

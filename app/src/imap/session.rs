@@ -47,11 +47,6 @@ pub struct MoveOutcome {
     pub fallback: bool,
 }
 
-/// Quotes a mailbox name or search string as an IMAP quoted string.
-pub fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 /// Formats sorted UIDs as a compact sequence set (`1:3,7,9:10`).
 pub fn uid_set(uids: &[u32]) -> String {
     let mut out = Vec::new();
@@ -95,23 +90,40 @@ fn contains_uid(set: &[UidSetMember], uid: u32) -> bool {
 }
 
 impl Conn {
-    /// SELECTs a mailbox (with CONDSTORE when available).
+    /// SELECTs a mailbox (with CONDSTORE when available). `mailbox` is the
+    /// configured (decoded) name; the server's name for it is used on the
+    /// wire, found under the personal namespace when not there as given.
     pub async fn select(&mut self, mailbox: &str) -> Result<Selected> {
+        let target = self.resolved(mailbox).to_string();
+        match self.select_as(mailbox, &target).await {
+            Err(ImapError::Refused { command, detail }) if !self.aliases.contains_key(mailbox) => match self.find_mailbox(mailbox).await? {
+                Some(found) if found != target => self.select_as(mailbox, &found).await,
+                _ => Err(ImapError::Refused { command, detail }),
+            },
+            r => r,
+        }
+    }
+
+    async fn select_as(&mut self, mailbox: &str, target: &str) -> Result<Selected> {
         let condstore = self.has("CONDSTORE");
+        // async-imap quotes SELECT's argument itself (same escaping as
+        // `names::quote`); it gets the encoded name.
+        let wire = self.wire_name(target);
         let t = self.timeout;
         // Whatever was queued about the folder selected before is moot.
         self.drain_unsolicited();
         let mb = deadline(t, "SELECT", async {
             let r = if condstore {
-                self.session.select_condstore(mailbox).await
+                self.session.select_condstore(&wire).await
             } else {
-                self.session.select(mailbox).await
+                self.session.select(&wire).await
             };
             r.map_err(|e| match e {
                 async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => ImapError::Refused {
-                    command: format!("SELECT {mailbox}"),
+                    command: format!("SELECT {target}"),
                     detail: d,
                 },
+                async_imap::error::Error::Validate(v) => ImapError::Argument(format!("{target:?}: {v}")),
                 other => ImapError::Client(other),
             })
         })
@@ -145,6 +157,14 @@ impl Conn {
         let mut v: Vec<u32> = set.into_iter().collect();
         v.sort_unstable();
         Ok(v)
+    }
+
+    /// `UID SEARCH HEADER field value`, the value quoted or sent as a
+    /// literal (with `CHARSET UTF-8` when it is not ASCII).
+    pub async fn search_header(&mut self, field: &str, value: &str) -> Result<Vec<u32>> {
+        let charset = if value.is_ascii() || self.utf8 { "" } else { "CHARSET UTF-8 " };
+        let q = format!("{charset}HEADER {} {}", self.astring(field)?, self.astring(value)?);
+        self.uid_search(&q).await
     }
 
     /// UIDs strictly greater than `last_uid`. (`UID n:*` also returns the
@@ -218,43 +238,20 @@ impl Conn {
             .collect())
     }
 
-    /// Every selectable mailbox of the account.
+    /// Every selectable mailbox of the account, names decoded.
     pub async fn list_mailboxes(&mut self) -> Result<Vec<String>> {
         let t = self.timeout;
-        deadline(t, "LIST", async {
-            let names: Vec<_> = self.session.list(Some(""), Some("*")).await?.try_collect().await?;
+        let wire: Vec<String> = deadline(t, "LIST", async {
+            // async-imap sends LIST's pattern as given: it is quoted here.
+            let names: Vec<_> = self.session.list(Some(""), Some("\"*\"")).await?.try_collect().await?;
             Ok(names
                 .iter()
                 .filter(|n| !n.attributes().contains(&async_imap::types::NameAttribute::NoSelect))
                 .map(|n| n.name().to_string())
                 .collect())
         })
-        .await
-    }
-
-    /// Creates `name` unless it exists. Returns true when it was created.
-    pub async fn ensure_mailbox(&mut self, name: &str) -> Result<bool> {
-        let t = self.timeout;
-        let exists = deadline(t, "LIST", async {
-            let names: Vec<_> = self.session.list(Some(""), Some(name)).await?.try_collect().await?;
-            Ok(names.iter().any(|n| n.name() == name))
-        })
         .await?;
-        if exists {
-            return Ok(false);
-        }
-        deadline(t, "CREATE", async {
-            match self.session.create(name).await {
-                Ok(()) => Ok(true),
-                // Another connection may have created it meanwhile.
-                Err(async_imap::error::Error::No(d)) if d.to_ascii_uppercase().contains("ALREADYEXISTS") => Ok(false),
-                Err(e) => Err(ImapError::Refused {
-                    command: format!("CREATE {name}"),
-                    detail: e.to_string(),
-                }),
-            }
-        })
-        .await
+        Ok(wire.iter().map(|w| self.display_name(w)).collect())
     }
 
     /// Moves one message from the selected mailbox to `dest`.
@@ -263,14 +260,15 @@ impl Conn {
     /// but only with UIDPLUS (RFC 4315): a plain EXPUNGE would also remove
     /// messages the user marked deleted. With neither, it refuses.
     pub async fn move_uid(&mut self, uid: u32, dest: &str) -> Result<MoveOutcome> {
+        let dest = self.astring(&self.wire_name(self.resolved(dest)))?;
         if self.has("MOVE") {
-            let new_uid = self.tagged(&format!("UID MOVE {uid} {}", quote(dest)), uid).await?;
+            let new_uid = self.tagged(&format!("UID MOVE {uid} {dest}"), uid).await?;
             return Ok(MoveOutcome { new_uid, fallback: false });
         }
         if !self.has("UIDPLUS") {
             return Err(ImapError::Unsupported("MOVE and UIDPLUS"));
         }
-        let new_uid = self.tagged(&format!("UID COPY {uid} {}", quote(dest)), uid).await?;
+        let new_uid = self.tagged(&format!("UID COPY {uid} {dest}"), uid).await?;
         self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), uid).await?;
         self.tagged(&format!("UID EXPUNGE {uid}"), uid).await?;
         Ok(MoveOutcome { new_uid, fallback: true })
@@ -302,7 +300,7 @@ impl Conn {
 
     /// Sends a command and reads until its tagged completion, returning the
     /// destination UID of any COPYUID response code for `src_uid`.
-    async fn tagged(&mut self, command: &str, src_uid: u32) -> Result<Option<u32>> {
+    pub(super) async fn tagged(&mut self, command: &str, src_uid: u32) -> Result<Option<u32>> {
         let t = self.timeout;
         let verb = command.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
         deadline(t, &verb, async {
@@ -372,11 +370,6 @@ mod tests {
         assert_eq!(uid_set(&[5]), "5");
         assert_eq!(uid_set(&[]), "");
         assert_eq!(uid_set(&[u32::MAX - 1, u32::MAX]), format!("{}:{}", u32::MAX - 1, u32::MAX));
-    }
-
-    #[test]
-    fn quoting_escapes() {
-        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
     }
 
     #[test]

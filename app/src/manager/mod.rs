@@ -218,6 +218,7 @@ mod tests {
             tls: TlsMode::Plain,
             tls_skip_verify: false,
             ca_file: None,
+            tls_fingerprint: None,
             user: "u".into(),
             pass: "p".into(),
             oauth2: None,

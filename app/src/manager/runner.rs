@@ -87,10 +87,18 @@ impl Runner {
         self.status.set(ListenerState::Connecting);
         let mut c = super::login::connect(&self.engine, &self.acct).await?;
         for folder in [&self.acct.quarantine_folder, &self.acct.hold_folder] {
-            if c.ensure_mailbox(folder).await? {
-                info!(folder = %folder, "created folder");
+            match c.ensure_mailbox(folder).await {
+                Ok(true) => info!(folder = %folder, as_named = %c.resolved(folder), "created folder"),
+                Ok(false) => {}
+                Err(e @ ImapError::FolderUnavailable { .. }) => {
+                    // Shown on /health and the dashboard, not only logged.
+                    self.status.update(|s| s.folder_problem = Some(e.to_string()));
+                    return Err(e.into());
+                }
+                Err(e) => return Err(e.into()),
             }
         }
+        self.status.update(|s| s.folder_problem = None);
         self.status.update(|s| s.connects += 1);
         Ok(c)
     }

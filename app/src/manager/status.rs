@@ -64,13 +64,16 @@ pub struct JunkRoute {
     pub folder: Option<String>,
     /// How it was chosen, for `/health` and the accounts page.
     pub why: String,
+    /// A folder Postern must move mail into cannot be created (action
+    /// runner only): every action on the account waits until it can.
+    pub folder_problem: Option<String>,
 }
 
 impl ListenerStatus {
     /// Whether this listener needs the operator: stuck past the configured
-    /// time, or broken by the server.
+    /// time, broken by the server, or missing a folder it cannot create.
     pub fn needs_attention(&self) -> bool {
-        self.stuck || matches!(self.state, ListenerState::Broken { .. })
+        self.stuck || self.folder_problem.is_some() || matches!(self.state, ListenerState::Broken { .. })
     }
 }
 
@@ -90,6 +93,7 @@ impl StatusCell {
             failing_since: None,
             stuck: false,
             junk: None,
+            folder_problem: None,
         })))
     }
 

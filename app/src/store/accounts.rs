@@ -9,6 +9,8 @@ use rusqlite::params;
 struct Settings {
     tls_skip_verify: bool,
     ca_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    tls_fingerprint: Option<String>,
     folders: Vec<String>,
     quarantine_folder: String,
     hold_folder: String,
@@ -45,6 +47,7 @@ impl Store {
             let settings = serde_json::to_string(&Settings {
                 tls_skip_verify: a.tls_skip_verify,
                 ca_file: a.ca_file.clone(),
+                tls_fingerprint: a.tls_fingerprint.clone(),
                 folders: a.folders.clone(),
                 quarantine_folder: a.quarantine_folder.clone(),
                 hold_folder: a.hold_folder.clone(),
@@ -125,6 +128,7 @@ impl Store {
                     tls,
                     tls_skip_verify: s.tls_skip_verify,
                     ca_file: s.ca_file,
+                    tls_fingerprint: s.tls_fingerprint,
                     user,
                     pass,
                     oauth2,

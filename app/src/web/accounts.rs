@@ -27,6 +27,8 @@ pub(crate) struct AccountView {
     port: u16,
     tls: crate::config::TlsMode,
     tls_skip_verify: bool,
+    ca_file: Option<std::path::PathBuf>,
+    tls_fingerprint: Option<String>,
     user: String,
     folders: Vec<String>,
     quarantine_folder: String,
@@ -60,6 +62,8 @@ async fn views(st: &AppState) -> Result<Vec<AccountView>, WebError> {
             port: a.port,
             tls: a.tls,
             tls_skip_verify: a.tls_skip_verify,
+            ca_file: a.ca_file,
+            tls_fingerprint: a.tls_fingerprint,
             user: a.user,
             folders: a.folders,
             quarantine_folder: a.quarantine_folder,
@@ -83,6 +87,12 @@ pub(crate) struct AccountInput {
     tls: Option<String>,
     #[serde(default)]
     tls_skip_verify: Option<String>,
+    /// PEM file on the Postern host: a CA, or the server's own certificate.
+    #[serde(default)]
+    ca_file: Option<String>,
+    /// `sha256:…` pin of the server certificate.
+    #[serde(default)]
+    tls_fingerprint: Option<String>,
     user: String,
     #[serde(default)]
     pass: String,
@@ -146,6 +156,8 @@ fn to_config(i: &AccountInput, stored_pass: Option<String>, base: &std::path::Pa
         put("folders", Yaml::Sequence(list));
     }
     for (k, v) in [
+        ("ca_file", &i.ca_file),
+        ("tls_fingerprint", &i.tls_fingerprint),
         ("quarantine_folder", &i.quarantine_folder),
         ("hold_folder", &i.hold_folder),
         ("mode", &i.mode),
@@ -223,8 +235,23 @@ async fn save(st: &AppState, i: AccountInput, actor: &str) -> Result<String, Web
 
 /// Everything that decides where the password is sent and how safely.
 fn same_endpoint(a: &AccountConfig, b: &AccountConfig) -> bool {
-    (a.host.to_ascii_lowercase(), a.port, a.tls, a.tls_skip_verify, &a.ca_file, &a.user)
-        == (b.host.to_ascii_lowercase(), b.port, b.tls, b.tls_skip_verify, &b.ca_file, &b.user)
+    (
+        a.host.to_ascii_lowercase(),
+        a.port,
+        a.tls,
+        a.tls_skip_verify,
+        &a.ca_file,
+        &a.tls_fingerprint,
+        &a.user,
+    ) == (
+        b.host.to_ascii_lowercase(),
+        b.port,
+        b.tls,
+        b.tls_skip_verify,
+        &b.ca_file,
+        &b.tls_fingerprint,
+        &b.user,
+    )
 }
 
 async fn remove(st: &AppState, name: &str, actor: &str) -> Result<(), WebError> {

@@ -110,6 +110,7 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
         let state = serde_json::to_value(&l.state).map(|v| v.to_string()).unwrap_or_default();
         let detail = match (&l.state, &l.last_error) {
             (ListenerState::Broken { reason }, _) => format!("broken: {reason}"),
+            _ if l.folder_problem.is_some() => l.folder_problem.clone().unwrap_or_default(),
             (_, Some(e)) if l.stuck => format!(
                 "stuck: failing since {} without a healthy pass; last error: {e}",
                 l.failing_since.as_deref().unwrap_or("?")

@@ -686,6 +686,32 @@ async fn issue_16_moving_an_account_needs_its_password_again() {
     assert_eq!(s, StatusCode::OK, "a typed password may go anywhere: {body}");
 }
 
+/// Issue 15, defect 7: the account API takes `ca_file` and a pinned
+/// fingerprint through the same checks as config.yaml, and a new pin is a
+/// new endpoint (the stored password is not sent to a differently trusted
+/// server without asking).
+#[tokio::test]
+async fn issue15_account_api_accepts_ca_file_and_tls_fingerprint() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("server.pem");
+    std::fs::write(&ca, "not checked until connect").unwrap();
+    let pin = format!("SHA256:{}", ["AB"; 32].join(":"));
+    let acct = |fp: &str, pass: &str| serde_json::json!({ "name": "carol", "host": "imap.example.org", "tls": "implicit", "user": "carol", "pass": pass, "ca_file": ca.to_str().unwrap(), "tls_fingerprint": fp });
+    let (s, body) = api(&f, &session, &csrf, Method::POST, "/api/accounts", acct(&pin, "carol-pw")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let stored = f.state.rt.store.account("carol").await.unwrap().unwrap();
+    assert_eq!(stored.ca_file.as_deref(), Some(ca.as_path()));
+    assert_eq!(stored.tls_fingerprint, Some(format!("sha256:{}", "ab".repeat(32))));
+    let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/accounts/carol", acct("sha256:1234", "")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("tls_fingerprint"), "{body}");
+    let other = format!("sha256:{}", "cd".repeat(32));
+    let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/accounts/carol", acct(&other, "")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "a new pin needs the password again: {body}");
+}
+
 /// Issue 16: `/api/scan` took at most about 2 MB (the extractor default)
 /// though the limit is documented as 32 MiB.
 #[tokio::test]

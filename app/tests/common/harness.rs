@@ -57,6 +57,7 @@ pub fn account(name: &str, port: u16, user: &str, pass: &str, folders: &[&str]) 
         tls: TlsMode::Plain,
         tls_skip_verify: false,
         ca_file: None,
+        tls_fingerprint: None,
         user: user.into(),
         pass: pass.into(),
         oauth2: None,

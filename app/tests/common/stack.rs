@@ -139,12 +139,24 @@ impl Dovecot {
 
     /// Adds a fresh user; Dovecot's passwd-file is re-read when it changes.
     pub fn new_user(&self, prefix: &str) -> (String, String) {
+        self.new_user_with(prefix, "")
+    }
+
+    /// A fresh user whose personal namespace is `INBOX.` with `.` as the
+    /// delimiter, as Cyrus and Courier have by default (per-user userdb
+    /// override; the shared server keeps its root namespace for others).
+    pub fn new_user_inbox_namespace(&self, prefix: &str) -> (String, String) {
+        self.new_user_with(prefix, "userdb_namespace/inbox/prefix=INBOX. userdb_namespace/inbox/separator=.")
+    }
+
+    /// A fresh user with passwd-file extra fields.
+    pub fn new_user_with(&self, prefix: &str, extra: &str) -> (String, String) {
         let user = super::unique(prefix);
         let pass = format!("pw-{user}");
         let _g = self.users_lock.lock().unwrap();
         let users = self.base.join("dovecot/users");
         let mut f = std::fs::OpenOptions::new().append(true).open(&users).unwrap();
-        writeln!(f, "{user}:{{PLAIN}}{pass}::::::").unwrap();
+        writeln!(f, "{user}:{{PLAIN}}{pass}::::::{extra}").unwrap();
         drop(f);
         // Dovecot re-reads passwd-file when its mtime changes; two users
         // added within one second would share an mtime, so wait until the

@@ -192,6 +192,18 @@ impl Admin {
         (code, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// A page as HTML.
+    pub async fn page(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    }
+
     pub async fn send(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         let r = self
             .http

@@ -45,6 +45,9 @@ pub struct World {
     pub churn: bool,
     /// Answer IDLE's continuation with BYE (forces a reconnect per cycle).
     pub bye_on_idle: bool,
+    /// Answer every CREATE with this (e.g. `NO Mailbox already exists`,
+    /// without RFC 5530's `[ALREADYEXISTS]`).
+    pub create_answer: Option<String>,
     pub boxes: BTreeMap<String, Vec<(u32, Vec<u8>)>>,
     /// Mail delivered to INBOX when a connection first sends IDLE.
     pub incoming: Vec<Vec<u8>>,
@@ -199,6 +202,9 @@ async fn serve(
         if upper.starts_with("CAPABILITY") {
             out.extend(format!("* CAPABILITY {CAPS}\r\n").bytes());
             out.extend(ok("done").bytes());
+        } else if upper.starts_with("CREATE") && world.lock().unwrap().create_answer.is_some() {
+            let answer = world.lock().unwrap().create_answer.clone().unwrap_or_default();
+            out.extend(format!("{tag} {answer}\r\n").bytes());
         } else if upper.starts_with("LOGIN")
             || upper.starts_with("NOOP")
             || upper.starts_with("CREATE")
