@@ -9,6 +9,7 @@ pub mod html;
 mod links;
 pub mod lists;
 pub mod rspamd;
+pub mod rspamd_map;
 mod smuggle;
 pub mod spoof;
 pub mod structure;
