@@ -96,6 +96,7 @@ fn load_ai(s: &ScanSettings) -> Result<Arc<dyn Scanner>, String> {
         phish: s.ai.phish_threshold.unwrap_or(d.phish),
         spam: s.ai.spam_threshold.unwrap_or(d.spam),
         dga: s.ai.dga_threshold.unwrap_or(d.dga),
+        ..d
     };
     let a = ai::AiScanner::load(&lib, &models, th, &s.protected_domains, std::time::Duration::from_secs(10))?;
     tracing::info!(runtime = %lib.display(), models = %models.display(), ?th, "AI tier loaded");
