@@ -3,7 +3,12 @@
 ../shared/corpus, per class and per source (QUALITY.md explains the split).
 
     python3 scripts/quality.py --postern target/debug/postern [--corpus ../shared/corpus]
-        [--work /tmp/corpus] [--cap 300] [--check-only]
+        [--work /tmp/corpus] [--cap 300] [--split validation|train] [--dump FILE]
+
+`--split train` runs the same machinery on a TRAIN sample (the first CAP
+messages per source by sha256, TRAIN keys only) for tuning: it writes
+WORK/quality-run/train.json (and `--dump`'s per-message JSON lines) and
+never touches QUALITY.md, bench/results or the floors.
 
 1. extracts the tarballs to WORK (once) and writes the labelled validation
    tree WORK/validation-CAP/{ham,spam,phish}/<source>/<file>: at most CAP
@@ -40,18 +45,19 @@ BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
 COST_PER_LABEL = 40
 
 
-def build_tree(work, cap):
+def build_tree(work, cap, split="validation"):
     # Named after the split's code too, so a change to it rebuilds the tree.
     with open(corpus.__file__, "rb") as fh:
         code = hashlib.sha256(fh.read()).hexdigest()[:8]
-    out = os.path.join(work, f"validation-{cap}-{code}")
+    out = os.path.join(work, f"{split}-{cap}-{code}")
+    want_validation = split == "validation"
     marker = out + ".done"
     if os.path.exists(marker):
         return out
     shutil.rmtree(out, ignore_errors=True)
     groups = {}
     for m in corpus.messages(work):
-        if corpus.in_validation(m.key):
+        if corpus.in_validation(m.key) == want_validation:
             groups.setdefault((m.label, m.source), []).append(m)
     for (label, source), msgs in sorted(groups.items()):
         d = os.path.join(out, label, source)
@@ -168,13 +174,22 @@ def main():
     ap.add_argument("--cap", type=int, default=300)
     ap.add_argument("--out", default=RESULTS)
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite QUALITY.md")
+    ap.add_argument("--split", choices=("validation", "train"), default="validation",
+                    help="train: a TRAIN sample for tuning; writes no results, doc or floor check")
+    ap.add_argument("--dump", help="also write one JSON line per message (simulate --dump) here")
     args = ap.parse_args()
     corpus.extract(args.corpus, args.work)
-    tree = build_tree(args.work, args.cap)
+    tree = build_tree(args.work, args.cap, args.split)
     env = dict(os.environ)
     tmp = os.path.join(args.work, "quality-run")
     os.makedirs(tmp, exist_ok=True)
-    result = simulate(args.postern, tree, os.path.join(tmp, "full.json"), env, ["--parallel", "4"])
+    extra = ["--parallel", "4"] + (["--dump", args.dump] if args.dump else [])
+    if args.split == "train":
+        result = simulate(args.postern, tree, os.path.join(tmp, "train.json"), env, extra)
+        print(table(result))
+        print(sweep_table(result))
+        return
+    result = simulate(args.postern, tree, os.path.join(tmp, "full.json"), env, extra)
     local_env = {k: v for k, v in env.items() if k not in ("POSTERN_RSPAMD_URL", "POSTERN_CLAMD_ADDR")}
     local = simulate(args.postern, tree, os.path.join(tmp, "local.json"), local_env,
                      ["--parallel", "1", "--limit", str(COST_PER_LABEL)])

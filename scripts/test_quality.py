@@ -67,6 +67,22 @@ class Split(unittest.TestCase):
         self.assertEqual(len(a), 10)
 
 
+class Tree(unittest.TestCase):
+    def test_train_and_validation_trees_hold_disjoint_keys_of_their_split(self):
+        import tempfile
+        from unittest import mock
+
+        msgs = [corpus.Message("ham", "s", f"k/{i}", raw=b"x") for i in range(40)]
+        with tempfile.TemporaryDirectory() as work, mock.patch.object(corpus, "messages", return_value=msgs):
+            val = quality.build_tree(work, 100, "validation")
+            train = quality.build_tree(work, 100, "train")
+            self.assertNotEqual(val, train)
+            names = {t: set(os.listdir(os.path.join(t, "ham", "s"))) for t in (val, train)}
+        want_val = {m.key.replace("/", "_") for m in msgs if corpus.in_validation(m.key)}
+        self.assertEqual(names[val], want_val)
+        self.assertEqual(names[train], {m.key.replace("/", "_") for m in msgs} - want_val)
+
+
 class Table(unittest.TestCase):
     def test_any_verdict_name_gets_a_column(self):
         r = {"groups": [group("spam", "*", 4, 0.5, 0.25, {"pass": 2, "junk": 1, "quarantine": 1})]}

@@ -49,6 +49,10 @@ enum Command {
         /// the time per message as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Also write one JSON line per message (verdict, score, every
+        /// finding with its detail) to this file, to tune the policy on.
+        #[arg(long)]
+        dump: Option<PathBuf>,
     },
     /// Manage threat indicators (IOCs) in the database the daemon uses.
     Ioc {
@@ -151,6 +155,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             parallel,
             json,
+            dump,
         } => {
             let Some(settings) = scan_settings() else {
                 return Ok(ExitCode::from(2));
@@ -172,6 +177,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let summary = postern::simulate::summary::summarize(&samples, skipped.len());
                 if let Some(path) = &json {
                     std::fs::write(path, serde_json::to_vec_pretty(&summary)?).with_context(|| format!("writing {}", path.display()))?;
+                }
+                if let Some(path) = &dump {
+                    let mut lines = String::new();
+                    for s in &samples {
+                        lines.push_str(&postern::simulate::dump_line(s).to_string());
+                        lines.push('\n');
+                    }
+                    std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
                 }
                 anyhow::Ok(postern::simulate::report_with(&samples, &skipped, &summary))
             })?;

@@ -33,6 +33,9 @@ pub struct Sample {
     pub score: f64,
     /// Tags.
     pub tags: Vec<String>,
+    /// What each scanner reported (for `--dump`: per-message evidence to
+    /// tune the policy on, e.g. Rspamd's symbols and the AI probabilities).
+    pub reports: Vec<crate::domain::ScannerReport>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -143,6 +146,7 @@ pub async fn run(pipeline: &Pipeline, files: Vec<Item>, parallel: usize, skipped
                 verdict: d.verdict,
                 score: d.score,
                 tags: d.tags,
+                reports: d.reports,
                 elapsed: start.elapsed(),
             })
         })
@@ -157,6 +161,27 @@ pub async fn run(pipeline: &Pipeline, files: Vec<Item>, parallel: usize, skipped
         }
     }
     samples
+}
+
+/// One JSON line per message for `simulate --dump`: label, source, file,
+/// verdict, score and every finding with its detail, so a policy change can
+/// be replayed on the evidence without scanning again.
+pub fn dump_line(s: &Sample) -> serde_json::Value {
+    let findings: Vec<serde_json::Value> = s
+        .reports
+        .iter()
+        .flat_map(|r| r.findings.iter())
+        .map(|f| serde_json::json!({"tag": f.tag, "detail": f.detail}))
+        .collect();
+    serde_json::json!({
+        "label": s.label,
+        "source": s.source,
+        "path": s.path.display().to_string(),
+        "verdict": s.verdict,
+        "score": s.score,
+        "tags": s.tags,
+        "findings": findings,
+    })
 }
 
 /// Files listed per reason in the report at most.
@@ -325,6 +350,7 @@ mod tests {
             verdict: v,
             score: 0.0,
             tags: vec!["T".into()],
+            reports: Vec::new(),
             elapsed: Duration::from_millis(1),
         }
     }

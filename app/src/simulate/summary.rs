@@ -246,6 +246,7 @@ mod tests {
             verdict: v,
             score,
             tags: vec!["T".into()],
+            reports: Vec::new(),
             elapsed: Duration::from_millis(ms),
         }
     }

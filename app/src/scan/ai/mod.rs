@@ -16,8 +16,21 @@ pub const TAG_SPAM: &str = "AI_SPAM";
 pub const TAG_DGA: &str = "AI_DGA";
 /// Every message: the model scores (informational).
 pub const TAG_SCORES: &str = "AI_SCORES";
+/// The mail model leans spam, below AI_SPAM's threshold: weighed with other
+/// evidence (rules/policy.toml), never enough on its own.
+pub const TAG_SPAM_LIKELY: &str = "AI_SPAM_LIKELY";
 /// Every tag the AI scanner can emit.
-pub const TAGS: &[&str] = &[TAG_SCORES, TAG_PHISH, TAG_SPAM, TAG_DGA];
+pub const TAGS: &[&str] = &[TAG_SCORES, TAG_PHISH, TAG_SPAM, TAG_SPAM_LIKELY, TAG_DGA];
+
+/// The lower spam band's cut (P(spam) >= 0.8), chosen on TRAIN with the
+/// model's out-of-fold probabilities: see AI_SPAM_LIKELY in
+/// rules/policy.toml for what it caught and cost. Not in
+/// models/thresholds.json, which training rewrites.
+const LIKELY: f64 = 0.8;
+
+fn likely() -> f64 {
+    LIKELY
+}
 
 /// Thresholds chosen by training (models/thresholds.json), out of fold on the
 /// TRAIN split: above the 99.9th (phish) and 99.5th (spam) percentile of
@@ -30,6 +43,23 @@ pub struct Thresholds {
     pub spam: f64,
     /// P(dga) at or above which AI_DGA fires.
     pub dga: f64,
+    /// P(spam) at or above which AI_SPAM_LIKELY fires (below `spam`).
+    #[serde(default = "likely")]
+    pub spam_likely: f64,
+}
+
+/// The mail model's tag for P(phish) and P(spam): phishing before spam, as
+/// a message is one or the other, then the lower spam band; at most one tag.
+pub fn mail_tag(phish: f64, spam: f64, t: &Thresholds) -> Option<(&'static str, String)> {
+    if phish >= t.phish {
+        Some((TAG_PHISH, format!("P(phish)={phish:.3} >= {}", t.phish)))
+    } else if spam >= t.spam {
+        Some((TAG_SPAM, format!("P(spam)={spam:.3} >= {}", t.spam)))
+    } else if spam >= t.spam_likely {
+        Some((TAG_SPAM_LIKELY, format!("P(spam)={spam:.3} >= {}", t.spam_likely)))
+    } else {
+        None
+    }
 }
 
 impl Default for Thresholds {
@@ -38,9 +68,46 @@ impl Default for Thresholds {
             phish: 0.9,
             spam: 0.9,
             dga: 0.9,
+            spam_likely: LIKELY,
         })
     }
 }
 
 /// Popular domains the DGA model never judges (the Moz top 500, MIT).
 pub const GREYLIST: &str = include_str!("../../../../models/dga_greylist.txt");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(phish: f64, spam: f64) -> Option<&'static str> {
+        mail_tag(phish, spam, &Thresholds::default()).map(|(t, _)| t)
+    }
+
+    #[test]
+    fn the_shipped_thresholds_keep_the_lower_spam_band_below_the_strong_one() {
+        let t = Thresholds::default();
+        assert_eq!(t.spam_likely, LIKELY, "models/thresholds.json leaves it out");
+        assert!(t.spam_likely < t.spam, "{t:?}");
+    }
+
+    #[test]
+    fn one_tag_per_message_strong_band_first() {
+        assert_eq!(tag(0.99, 0.0), Some(TAG_PHISH));
+        assert_eq!(tag(0.0, 0.99), Some(TAG_SPAM));
+        assert_eq!(tag(0.99, 0.85), Some(TAG_PHISH), "a strong phishing call beats a likely spam");
+        assert_eq!(tag(0.1, 0.85), Some(TAG_SPAM_LIKELY));
+        let (_, detail) = mail_tag(0.1, 0.85, &Thresholds::default()).expect("a tag");
+        assert_eq!(detail, "P(spam)=0.850 >= 0.8");
+    }
+
+    #[test]
+    fn mail_the_model_reads_as_ham_gets_no_tag() {
+        // A newsletter the model is unsure about (TRAIN out-of-fold median
+        // for newsletters-unspy: P(phish) 0.75; no lower phishing band, see
+        // rules/policy.toml) stays untagged, as does ordinary list mail.
+        assert_eq!(tag(0.95, 0.05), None);
+        assert_eq!(tag(0.001, 0.002), None);
+        assert_eq!(tag(0.5, 0.79), None);
+    }
+}

@@ -5,7 +5,7 @@
 use crate::domain::Finding;
 use crate::scan::ai::features::{dga_features, mail_indices, registrable_label};
 use crate::scan::ai::onnx::Models;
-use crate::scan::ai::{GREYLIST, TAG_DGA, TAG_PHISH, TAG_SCORES, TAG_SPAM, TAGS, Thresholds};
+use crate::scan::ai::{GREYLIST, TAG_DGA, TAG_SCORES, TAGS, Thresholds, mail_tag};
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
 use futures::future::BoxFuture;
 use std::collections::BTreeSet;
@@ -124,10 +124,8 @@ impl Inner {
             TAG_SCORES,
             format!("ham={:.3} spam={:.3} phish={:.3}; {dga}", m.ham, m.spam, m.phish),
         )];
-        if m.phish >= t.phish {
-            out.push(Finding::new(TAG_PHISH, format!("P(phish)={:.3} >= {}", m.phish, t.phish)));
-        } else if m.spam >= t.spam {
-            out.push(Finding::new(TAG_SPAM, format!("P(spam)={:.3} >= {}", m.spam, t.spam)));
+        if let Some((tag, detail)) = mail_tag(m.phish, m.spam, &t) {
+            out.push(Finding::new(tag, detail));
         }
         if let Some((h, p)) = worst
             && p >= t.dga

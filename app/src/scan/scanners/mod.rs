@@ -12,6 +12,7 @@ mod links;
 pub mod lists;
 mod lures;
 pub mod rspamd;
+pub mod rspamd_map;
 mod smuggle;
 pub mod spoof;
 pub mod structure;
@@ -98,6 +99,7 @@ fn load_ai(s: &ScanSettings) -> Result<Arc<dyn Scanner>, String> {
         phish: s.ai.phish_threshold.unwrap_or(d.phish),
         spam: s.ai.spam_threshold.unwrap_or(d.spam),
         dga: s.ai.dga_threshold.unwrap_or(d.dga),
+        ..d
     };
     let a = ai::AiScanner::load(&lib, &models, th, &s.protected_domains, crate::scan::registry::AI.timeout)?;
     tracing::info!(runtime = %lib.display(), models = %models.display(), ?th, "AI tier loaded");

@@ -1,6 +1,9 @@
 //! Rspamd over HTTP: `POST /checkv2` with the envelope as headers. Rspamd's
-//! action becomes a tag; its score and strongest symbols are the detail.
+//! action, less the symbols `rules/rspamd.toml` calls neutral in Postern's
+//! setting ([`rspamd_map`](super::rspamd_map)), becomes a tag; its score and
+//! scoring symbols are the detail.
 
+use super::rspamd_map::{self, Rules};
 use crate::domain::Finding;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
 use futures::future::BoxFuture;
@@ -93,30 +96,50 @@ impl RspamdScanner {
             .json()
             .await
             .map_err(|e| ScanError::scanner("rspamd", format!("bad reply: {e}")))?;
-        let mut syms: Vec<(&String, f64)> = reply.symbols.iter().map(|(k, v)| (k, v.score)).collect();
-        syms.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
-        let top: Vec<String> = syms.iter().take(8).map(|(k, s)| format!("{k}({s:.1})")).collect();
-        let detail = format!(
-            "action {}, score {:.2}/{:.2}: {}",
-            reply.action,
-            reply.score,
-            reply.required_score,
-            top.join(" ")
-        );
-        let tag = match reply.action.as_str() {
-            "reject" => Some(TAG_REJECT),
-            "add header" | "rewrite subject" => Some(TAG_SPAM),
-            "greylist" | "soft reject" => Some(TAG_SUSPICIOUS),
-            _ => None,
-        };
-        // The raw result is always kept (score 0 in the policy), so the
-        // dashboard and `scan --explain` show Rspamd's view of clean mail too.
-        let mut out = vec![Finding::new(TAG_RESULT, detail.clone())];
-        if let Some(t) = tag {
-            out.push(Finding::new(t, detail));
-        }
-        Ok(out)
+        Ok(findings(&reply, &rspamd_map::RULES))
     }
+}
+
+/// The tags for one reply under `rules`: RSPAMD_RESULT always, and the tag
+/// of Rspamd's action once the neutral symbols are taken out.
+fn findings(reply: &Reply, rules: &Rules) -> Vec<Finding> {
+    let symbols: BTreeMap<String, f64> = reply.symbols.iter().map(|(k, v)| (k.clone(), v.score)).collect();
+    let a = rules.assess(&reply.action, reply.score, reply.required_score, &symbols);
+    let mut syms: Vec<(&String, f64)> = symbols.iter().map(|(k, v)| (k, *v)).collect();
+    syms.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    // Every scoring symbol (Rspamd sends a few dozen at most), so the
+    // evidence behind the tag can be read and replayed in full.
+    let top: Vec<String> = syms
+        .iter()
+        .filter(|(_, s)| *s != 0.0)
+        .map(|(k, s)| format!("{k}({s:.2})"))
+        .collect();
+    let neutral = if a.neutral.is_empty() {
+        String::new()
+    } else {
+        let n: Vec<&str> = a.neutral.iter().map(|(k, _)| k.as_str()).collect();
+        format!("; {:.2} without neutral {}", a.evidence, n.join(" "))
+    };
+    let detail = format!(
+        "action {}, score {:.2}/{:.2}{neutral}: {}",
+        reply.action,
+        reply.score,
+        reply.required_score,
+        top.join(" ")
+    );
+    let tag = match a.rank {
+        3 => Some(TAG_REJECT),
+        2 => Some(TAG_SPAM),
+        1 => Some(TAG_SUSPICIOUS),
+        _ => None,
+    };
+    // The raw result is always kept (score 0 in the policy), so the
+    // dashboard and `scan --explain` show Rspamd's view of clean mail too.
+    let mut out = vec![Finding::new(TAG_RESULT, detail.clone())];
+    if let Some(t) = tag {
+        out.push(Finding::new(t, detail));
+    }
+    out
 }
 
 /// `value` as an HTTP header value: control characters (CR, LF, NUL, the
@@ -205,5 +228,64 @@ mod tests {
             parsed.rcpt
         );
         assert!(s.request(&parsed).build().is_ok(), "{:?} {:?}", parsed.from_addr, parsed.rcpt);
+    }
+}
+
+#[cfg(test)]
+mod reply_tests {
+    use super::*;
+
+    fn tags(json: &str) -> Vec<String> {
+        let reply: Reply = serde_json::from_str(json).expect("fixture parses");
+        findings(&reply, &rspamd_map::RULES).into_iter().map(|f| f.tag).collect()
+    }
+
+    /// A list post (list-samba-technical, TRAIN) as offline Rspamd scored
+    /// it: every scoring symbol is an artefact of Postern's setting.
+    const LIST_POST_OFFLINE: &str = r#"{"is_skipped":false,"score":8.0,"required_score":15.0,
+        "action":"add header","symbols":{
+        "SPOOF_REPLYTO":{"name":"SPOOF_REPLYTO","score":6.0,"options":["samba.org","lists.samba.org"]},
+        "DATE_IN_PAST":{"name":"DATE_IN_PAST","score":1.0},
+        "RDNS_NONE":{"name":"RDNS_NONE","score":0.7},
+        "RDNS_DNSFAIL":{"name":"RDNS_DNSFAIL","score":0.0},
+        "MV_CASE":{"name":"MV_CASE","score":0.5},
+        "MAILLIST":{"name":"MAILLIST","score":-0.2,"options":["mailman"]},
+        "HAS_LIST_UNSUB":{"name":"HAS_LIST_UNSUB","score":-0.01}}}"#;
+
+    /// Spam (SpamAssassin, TRAIN-like): structural symbols that describe
+    /// the mail, plus the same artefacts.
+    const SPAM_OFFLINE: &str = r#"{"score":11.6,"required_score":15.0,"action":"add header","symbols":{
+        "R_BAD_CTE_7BIT":{"score":3.5},"MISSING_MIME_VERSION":{"score":2.0},
+        "SUBJ_ALL_CAPS":{"score":3.0},"MIME_HTML_ONLY":{"score":0.2},
+        "DATE_IN_PAST":{"score":1.0},"RDNS_NONE":{"score":1.0},"RDNS_DNSFAIL":{"score":0.0},
+        "HTTP_TO_IP":{"score":0.9}}}"#;
+
+    #[test]
+    fn a_list_post_scored_only_on_offline_artefacts_gets_no_spam_tag() {
+        assert_eq!(tags(LIST_POST_OFFLINE), vec![TAG_RESULT]);
+    }
+
+    #[test]
+    fn spam_symbols_keep_their_tag_and_the_detail_says_what_was_left_out() {
+        let reply: Reply = serde_json::from_str(SPAM_OFFLINE).expect("fixture parses");
+        let f = findings(&reply, &rspamd_map::RULES);
+        assert_eq!(f.iter().map(|f| f.tag.as_str()).collect::<Vec<_>>(), vec![TAG_RESULT, TAG_SPAM]);
+        let d = f[1].detail.as_deref().unwrap_or_default();
+        assert!(
+            d.starts_with("action add header, score 11.60/15.00; 9.60 without neutral DATE_IN_PAST RDNS_NONE: R_BAD_CTE_7BIT(3.50)"),
+            "{d}"
+        );
+        assert!(!d.contains("RDNS_DNSFAIL"), "zero-score symbols stay out of the detail: {d}");
+    }
+
+    #[test]
+    fn online_evidence_is_never_discounted() {
+        // Rspamd with DNS and Bayes: the same structure plus real evidence.
+        let online = r#"{"score":16.0,"required_score":15.0,"action":"reject","symbols":{
+            "BAYES_SPAM":{"score":5.1},"RBL_SPAMHAUS_SBL":{"score":4.0},"RDNS_NONE":{"score":2.0},
+            "PHISHING":{"score":4.9}}}"#;
+        assert_eq!(tags(online), vec![TAG_RESULT, TAG_REJECT]);
+        let greylist = r#"{"score":4.5,"required_score":15.0,"action":"greylist","symbols":{"FUZZY_DENIED":{"score":4.5}}}"#;
+        assert_eq!(tags(greylist), vec![TAG_RESULT, TAG_SUSPICIOUS]);
     }
 }
