@@ -22,7 +22,6 @@ mod imap_reach;
 mod imap_recovery;
 mod imap_servers;
 mod imap_names;
-mod imap_recovery;
 mod imap_tls;
 mod intel;
 mod oauth;

@@ -511,6 +511,8 @@ fn parse_junk_folder(ctx: &mut Ctx<'_>, m: &Mapping, path: &str, watched: &[Stri
 /// An IMAP flag keyword (RFC 3501 `atom`, no `\`): what `flag_keyword` may be.
 pub fn is_keyword(k: &str) -> bool {
     !k.is_empty() && k.len() <= 64 && k.chars().all(|c| c.is_ascii_alphanumeric() || "$_-.".contains(c))
+}
+
 /// `tls_fingerprint`, normalised to `sha256:` and lowercase hex.
 fn parse_tls_fingerprint(ctx: &mut Ctx<'_>, m: &Mapping, path: &str, tls: TlsMode, skip: bool) -> Option<String> {
     let hint = "the output of `openssl x509 -noout -fingerprint -sha256 -in cert.pem`, e.g. sha256:AB:CD:…";

@@ -12,7 +12,6 @@
 //! `start_at: new` does not take every existing message for new mail.
 
 use super::conn::{Conn, deadline};
-use super::session::quote;
 use super::{ImapError, Result};
 use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode, Status, StatusAttribute};
 use async_imap::types::UnsolicitedResponse;
@@ -76,7 +75,10 @@ impl Conn {
     /// spells the mailbox name differently from the request.
     pub async fn status(&mut self, mailbox: &str) -> Result<FolderStatus> {
         let t = self.timeout;
-        let command = format!("STATUS {} (UIDVALIDITY UIDNEXT)", quote(mailbox));
+        // The server's own name for the folder (namespace, modified UTF-7).
+        let target = self.resolved(mailbox).to_string();
+        let arg = self.astring(&self.wire_name(&target))?;
+        let command = format!("STATUS {arg} (UIDVALIDITY UIDNEXT)");
         deadline(t, "STATUS", async {
             let tag = self.session.run_command(&command).await?;
             let mut out = FolderStatus::default();

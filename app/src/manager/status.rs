@@ -55,6 +55,9 @@ pub struct ListenerStatus {
     pub stuck: bool,
     /// Where the account's spam goes, as found at the last connect.
     pub junk: Option<JunkRoute>,
+    /// A folder Postern must move mail into cannot be created (action
+    /// runner only): every action on the account waits until it can.
+    pub folder_problem: Option<String>,
 }
 
 /// Where the junk verdict sends an account's spam.
@@ -64,9 +67,6 @@ pub struct JunkRoute {
     pub folder: Option<String>,
     /// How it was chosen, for `/health` and the accounts page.
     pub why: String,
-    /// A folder Postern must move mail into cannot be created (action
-    /// runner only): every action on the account waits until it can.
-    pub folder_problem: Option<String>,
 }
 
 impl ListenerStatus {
