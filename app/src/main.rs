@@ -116,6 +116,15 @@ enum IocCommand {
     },
 }
 
+/// The configuration from the environment, or its problems printed and
+/// exit code 2 (the CLI's "bad configuration").
+fn env_config() -> Result<Config, ExitCode> {
+    Config::from_process_env().map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -220,23 +229,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ioc { cmd } => {
-            let config = match Config::from_process_env() {
+            let config = match env_config() {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return Ok(ExitCode::from(2));
-                }
+                Err(code) => return Ok(code),
             };
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             rt.block_on(ioc(cmd, &config.settings))
         }
         Command::Oauth { cmd } => {
-            let config = match Config::from_process_env() {
+            let config = match env_config() {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return Ok(ExitCode::from(2));
-                }
+                Err(code) => return Ok(code),
             };
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             rt.block_on(oauth(cmd, &config))
@@ -271,12 +274,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Run => {
-            let config = match Config::from_process_env() {
+            let config = match env_config() {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return Ok(ExitCode::from(2));
-                }
+                Err(code) => return Ok(code),
             };
             postern::logging::init(config.settings.log_format);
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
