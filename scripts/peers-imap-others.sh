@@ -13,14 +13,14 @@
 # and user database (/etc/courier/userdb) paths are compiled in.
 #
 # Knobs: CYRUS_IMAP_PORT=11143 CYRUS_USERS="alice:alicepass bob:bobpass"
-#        COURIER_IMAP_PORT=12143 COURIER_USERS="alice:alicepass bob:bobpass"
+#        COURIER_IMAP_PORT=13143 COURIER_USERS="alice:alicepass bob:bobpass"
 #        PEERS_DEB_CACHE=/var/cache/postern-peers (downloaded .debs, kept between runs)
 # Helpers written for tests: BASE/bin/cyrus-adduser USER PASS and
 # BASE/bin/courier-adduser USER PASS (idempotent; the user can log in when they return).
 # One Courier stack per machine: its auth daemon's socket is a fixed path.
 
 CYRUS_IMAP_PORT=${CYRUS_IMAP_PORT:-11143}
-COURIER_IMAP_PORT=${COURIER_IMAP_PORT:-12143}
+COURIER_IMAP_PORT=${COURIER_IMAP_PORT:-13143}
 CYRUS_USERS=${CYRUS_USERS:-"alice:alicepass bob:bobpass"}
 COURIER_USERS=${COURIER_USERS:-"alice:alicepass bob:bobpass"}
 PEERS_DEB_CACHE=${PEERS_DEB_CACHE:-/var/cache/postern-peers}

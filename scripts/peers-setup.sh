@@ -14,7 +14,7 @@
 #   DOVECOT_IMAP_PORT=10143 (plain + STARTTLS)   DOVECOT_IMAPS_PORT=10993 (implicit TLS)
 #   RSPAMD_NORMAL_PORT=11333 (/checkv2)          RSPAMD_CONTROLLER_PORT=11334 (/learnspam ...)
 #   CLAMD_PORT=3310
-#   CYRUS_IMAP_PORT=11143  COURIER_IMAP_PORT=12143  (see peers-imap-others.sh)
+#   CYRUS_IMAP_PORT=11143  COURIER_IMAP_PORT=13143  (see peers-imap-others.sh)
 # Other knobs:
 #   DOVECOT_USERS="alice:alicepass bob:bobpass"   test users (user:plainpassword ...)
 #   DOVECOT_OAUTH_USER=oauthuser  mailbox that logs in only with XOAUTH2/OAUTHBEARER tokens,
