@@ -124,6 +124,10 @@ sasl_sasldb_path: $C/sasldb2
 sasl_mech_list: PLAIN LOGIN
 # users get their INBOX on first login
 autocreate_quota: 0
+# Name-based spool paths. With the default UUID layout, INBOXes that two
+# users create in the same second on one preforked imapd can get the same
+# uniqueid and so share one spool directory (seen on 3.6 under the tests)
+mailbox_legacy_dirs: yes
 # IDLE learns of changes from idled; this is only its fallback poll
 imapidlepoll: 1
 idlesocket: $C/conf/socket/idle
