@@ -344,8 +344,9 @@ mod tests {
     fn spam_goes_to_junk_and_threats_still_quarantine() {
         let p = Policy::default_policy().unwrap();
         for spam in [
-            &["RSPAMD_SPAM"][..],
+            &["RSPAMD_SPAM", "AI_SPAM_LIKELY"][..],
             &["AI_SPAM"],
+            &["AI_UNWANTED"],
             &["RSPAMD_REJECT"],
             &["RSPAMD_REJECT", "AI_SPAM"],
             // Weak other evidence (below the flag threshold) rides along.
@@ -366,6 +367,9 @@ mod tests {
             let d = tags(&p, threat);
             assert_eq!(d.verdict, Verdict::Quarantine, "{threat:?}: {}", d.reason);
         }
+        // Offline Rspamd's "add header" alone marks nothing: structure
+        // (broken bounce headers, odd encodings) carries ham over it.
+        assert_eq!(tags(&p, &["RSPAMD_SPAM"]).verdict, Verdict::Pass);
         // Phishing-style evidence below quarantine flags; it is not spam.
         assert_eq!(tags(&p, &["SPOOF_DISPLAY_NAME_BRAND", "RSPAMD_SUSPICIOUS"]).verdict, Verdict::Flag);
         // Strong malware evidence still deletes, spam tags or not.

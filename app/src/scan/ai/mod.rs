@@ -19,8 +19,12 @@ pub const TAG_SCORES: &str = "AI_SCORES";
 /// The mail model leans spam, below AI_SPAM's threshold: weighed with other
 /// evidence (rules/policy.toml), never enough on its own.
 pub const TAG_SPAM_LIKELY: &str = "AI_SPAM_LIKELY";
+/// The mail model is all but sure the message is not ham, yet splits its
+/// belief between spam and phishing so that neither class's own threshold
+/// is reached (P(ham) below `Thresholds::unwanted`).
+pub const TAG_UNWANTED: &str = "AI_UNWANTED";
 /// Every tag the AI scanner can emit.
-pub const TAGS: &[&str] = &[TAG_SCORES, TAG_PHISH, TAG_SPAM, TAG_SPAM_LIKELY, TAG_DGA];
+pub const TAGS: &[&str] = &[TAG_SCORES, TAG_PHISH, TAG_SPAM, TAG_UNWANTED, TAG_SPAM_LIKELY, TAG_DGA];
 
 /// The lower spam band's cut (P(spam) >= 0.8), chosen on TRAIN with the
 /// model's out-of-fold probabilities: see AI_SPAM_LIKELY in
@@ -30,6 +34,15 @@ const LIKELY: f64 = 0.8;
 
 fn likely() -> f64 {
     LIKELY
+}
+
+/// AI_UNWANTED's cut on P(ham), chosen on TRAIN with the model's
+/// out-of-fold probabilities: see AI_UNWANTED in rules/policy.toml. Not in
+/// models/thresholds.json, which training rewrites.
+const UNWANTED: f64 = 0.015;
+
+fn unwanted() -> f64 {
+    UNWANTED
 }
 
 /// Thresholds chosen by training (models/thresholds.json), out of fold on the
@@ -46,15 +59,24 @@ pub struct Thresholds {
     /// P(spam) at or above which AI_SPAM_LIKELY fires (below `spam`).
     #[serde(default = "likely")]
     pub spam_likely: f64,
+    /// P(ham) below which AI_UNWANTED fires (when neither strong band does).
+    #[serde(default = "unwanted")]
+    pub unwanted: f64,
 }
 
-/// The mail model's tag for P(phish) and P(spam): phishing before spam, as
-/// a message is one or the other, then the lower spam band; at most one tag.
-pub fn mail_tag(phish: f64, spam: f64, t: &Thresholds) -> Option<(&'static str, String)> {
+/// The mail model's tag for P(ham), P(phish) and P(spam): phishing before
+/// spam, as a message is one or the other, then "not ham" (the stronger of
+/// the two lower bands), then the lower spam band; at most one tag.
+pub fn mail_tag(ham: f64, phish: f64, spam: f64, t: &Thresholds) -> Option<(&'static str, String)> {
     if phish >= t.phish {
         Some((TAG_PHISH, format!("P(phish)={phish:.3} >= {}", t.phish)))
     } else if spam >= t.spam {
         Some((TAG_SPAM, format!("P(spam)={spam:.3} >= {}", t.spam)))
+    } else if ham < t.unwanted {
+        Some((
+            TAG_UNWANTED,
+            format!("P(ham)={ham:.4} < {} (spam {spam:.3}, phish {phish:.3})", t.unwanted),
+        ))
     } else if spam >= t.spam_likely {
         Some((TAG_SPAM_LIKELY, format!("P(spam)={spam:.3} >= {}", t.spam_likely)))
     } else {
@@ -69,6 +91,7 @@ impl Default for Thresholds {
             spam: 0.9,
             dga: 0.9,
             spam_likely: LIKELY,
+            unwanted: UNWANTED,
         })
     }
 }
@@ -80,8 +103,9 @@ pub const GREYLIST: &str = include_str!("../../../../models/dga_greylist.txt");
 mod tests {
     use super::*;
 
+    /// P(ham) is what softmax leaves: the three add up to one.
     fn tag(phish: f64, spam: f64) -> Option<&'static str> {
-        mail_tag(phish, spam, &Thresholds::default()).map(|(t, _)| t)
+        mail_tag(1.0 - phish - spam, phish, spam, &Thresholds::default()).map(|(t, _)| t)
     }
 
     #[test]
@@ -97,8 +121,29 @@ mod tests {
         assert_eq!(tag(0.0, 0.99), Some(TAG_SPAM));
         assert_eq!(tag(0.99, 0.85), Some(TAG_PHISH), "a strong phishing call beats a likely spam");
         assert_eq!(tag(0.1, 0.85), Some(TAG_SPAM_LIKELY));
-        let (_, detail) = mail_tag(0.1, 0.85, &Thresholds::default()).expect("a tag");
+        let (_, detail) = mail_tag(0.05, 0.1, 0.85, &Thresholds::default()).expect("a tag");
         assert_eq!(detail, "P(spam)=0.850 >= 0.8");
+    }
+
+    #[test]
+    fn mail_that_is_surely_not_ham_but_neither_class_alone_is_unwanted() {
+        // TRAIN out-of-fold: phish split 0.55 phish / 0.44 spam, P(ham) 0.01.
+        assert_eq!(tag(0.55, 0.44), Some(TAG_UNWANTED));
+        // It outranks the lower spam band (it scores more), not the strong ones.
+        assert_eq!(tag(0.1, 0.89), Some(TAG_UNWANTED));
+        assert_eq!(tag(0.98, 0.019), Some(TAG_PHISH));
+        assert_eq!(tag(0.05, 0.945), Some(TAG_SPAM));
+        let (_, detail) = mail_tag(0.01, 0.55, 0.44, &Thresholds::default()).expect("a tag");
+        assert_eq!(detail, "P(ham)=0.0100 < 0.015 (spam 0.440, phish 0.550)");
+    }
+
+    #[test]
+    fn the_shipped_unwanted_cut_is_low() {
+        // Above a few percent it would mark mail the model merely doubts
+        // (newsletters sit there; rules/policy.toml).
+        let t = Thresholds::default();
+        assert_eq!(t.unwanted, UNWANTED, "models/thresholds.json leaves it out");
+        assert!(t.unwanted <= 0.02, "{t:?}");
     }
 
     #[test]
@@ -106,8 +151,10 @@ mod tests {
         // A newsletter the model is unsure about (TRAIN out-of-fold median
         // for newsletters-unspy: P(phish) 0.75; no lower phishing band, see
         // rules/policy.toml) stays untagged, as does ordinary list mail.
-        assert_eq!(tag(0.95, 0.05), None);
+        assert_eq!(tag(0.95, 0.02), None);
         assert_eq!(tag(0.001, 0.002), None);
-        assert_eq!(tag(0.5, 0.79), None);
+        assert_eq!(tag(0.19, 0.79), None);
+        // Doubt between classes with real ham mass is no tag either.
+        assert_eq!(tag(0.5, 0.48), None);
     }
 }

@@ -124,7 +124,7 @@ impl Inner {
             TAG_SCORES,
             format!("ham={:.3} spam={:.3} phish={:.3}; {dga}", m.ham, m.spam, m.phish),
         )];
-        if let Some((tag, detail)) = mail_tag(m.phish, m.spam, &t) {
+        if let Some((tag, detail)) = mail_tag(m.ham, m.phish, m.spam, &t) {
             out.push(Finding::new(tag, detail));
         }
         if let Some((h, p)) = worst
