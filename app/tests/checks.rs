@@ -124,3 +124,55 @@ fn every_local_check_has_a_positive_fixture_and_a_ham_counter_example() {
         );
     }
 }
+
+/// Rspamd's reply as Postern reads it (`fixtures/checks-rspamd/`, see its
+/// README): a stand-in `/checkv2` on 127.0.0.1 serves each fixture's
+/// `# rspamd:` reply; the local scanners plus the Rspamd scanner under the
+/// shipped policy must give exactly `# expect:` and `# verdict:`.
+#[tokio::test]
+async fn rspamd_fixtures_give_exactly_their_tags_and_verdict() {
+    use crate::common::fixture_http::FixtureHttp;
+    use postern::scan::scanners::rspamd::RspamdScanner;
+    let http = FixtureHttp::start().await;
+    let rspamd = RspamdScanner::new(&http.base, std::time::Duration::from_secs(10), postern::scan::FailureMode::Closed).unwrap();
+    let mut scanners = postern::scan::scanners::local(&postern::config::PolicyConfig::default(), &[]);
+    scanners.push(std::sync::Arc::new(rspamd));
+    let p = postern::scan::Pipeline::new(scanners, postern::scan::Policy::default_policy().unwrap(), InputOptions::default());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checks-rspamd");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut failed = Vec::new();
+    let mut verdicts = BTreeSet::new();
+    let mut run = 0;
+    for f in files.iter().filter(|p| p.extension().is_some_and(|e| e == "test")) {
+        let case = read_case(f);
+        let text = std::fs::read_to_string(f).unwrap();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .unwrap_or_else(|| panic!("{} has no `{name}` line", f.display()))
+                .to_string()
+        };
+        http.set("checkv2", 200, field("# rspamd:"));
+        let want_verdict = field("# verdict:");
+        let d = p.scan(case.raw.clone()).await;
+        run += 1;
+        assert_eq!(http.hits("checkv2"), run, "{}: Rspamd was asked once per message", f.display());
+        let got: BTreeSet<String> = d.tags.iter().cloned().collect();
+        if got != case.expect || d.verdict.as_str() != want_verdict {
+            failed.push(format!(
+                "{}: got [{}] {} ({})",
+                f.display(),
+                got.iter().cloned().collect::<Vec<_>>().join(" "),
+                d.verdict,
+                d.reason
+            ));
+        }
+        verdicts.insert(want_verdict);
+    }
+    assert!(failed.is_empty(), "Rspamd fixtures that differ:\n{}", failed.join("\n"));
+    for v in ["pass", "junk"] {
+        assert!(verdicts.contains(v), "no Rspamd fixture with verdict {v}: {verdicts:?}");
+    }
+}

@@ -32,7 +32,8 @@ impl FixtureHttp {
     pub async fn start() -> FixtureHttp {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = axum::Router::new()
-            .route("/{*path}", axum::routing::get(serve))
+            // POST too: Rspamd's /checkv2 (the request body is not read).
+            .route("/{*path}", axum::routing::get(serve).post(serve))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
