@@ -33,9 +33,45 @@ pub enum Class {
     Ham,
 }
 
-/// Sends `raw` to the controller's learn endpoint. An "already learned"
-/// answer counts as success: the classifier holds that lesson.
+impl Class {
+    /// `spam` or `ham`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Spam => "spam",
+            Class::Ham => "ham",
+        }
+    }
+
+    /// The class stored as `s`, if any.
+    pub fn parse(s: &str) -> Option<Class> {
+        match s {
+            "spam" => Some(Class::Spam),
+            "ham" => Some(Class::Ham),
+            _ => None,
+        }
+    }
+}
+
+/// What the controller did with a lesson it accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taught {
+    /// Learned (or learned before).
+    Learned(String),
+    /// Accepted but not learned: Rspamd answers 204 when a message holds
+    /// too few words for its classifier. Sending it again changes nothing.
+    Skipped(String),
+}
+
+/// Sends `raw` to the controller's learn endpoint; the answer in words.
 pub async fn learn(controller: Option<&str>, password: Option<&str>, raw: Vec<u8>, class: Class) -> Result<String, LearnError> {
+    Ok(match teach(controller, password, raw, class).await? {
+        Taught::Learned(m) | Taught::Skipped(m) => m,
+    })
+}
+
+/// Sends `raw` to the controller's learn endpoint. An "already learned"
+/// answer counts as learned: the classifier holds that lesson.
+pub async fn teach(controller: Option<&str>, password: Option<&str>, raw: Vec<u8>, class: Class) -> Result<Taught, LearnError> {
     let base = controller.ok_or(LearnError::NotConfigured)?.trim_end_matches('/');
     let path = match class {
         Class::Spam => "learnspam",
@@ -63,12 +99,17 @@ pub async fn learn(controller: Option<&str>, password: Option<&str>, raw: Vec<u8
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
         .map(|e| e.chars().filter(|c| !c.is_control()).take(120).collect())
         .unwrap_or_else(|| "no error message".to_string());
+    if status.as_u16() == 204 {
+        return Ok(Taught::Skipped(format!(
+            "Rspamd did not learn it ({path}): too few words for its classifier"
+        )));
+    }
     if status.is_success() {
-        return Ok(format!("Rspamd learned it as {path}"));
+        return Ok(Taught::Learned(format!("Rspamd learned it as {path}")));
     }
     // Rspamd answers 208 or an error mentioning "already learned" for a repeat.
     if detail.contains("already learned") {
-        return Ok(format!("Rspamd had already learned it ({path})"));
+        return Ok(Taught::Learned(format!("Rspamd had already learned it ({path})")));
     }
     let detail = if status.as_u16() == 401 {
         format!("{detail}; learning needs the controller's enable_password (POSTERN_RSPAMD_PASSWORD or Settings)")
