@@ -26,7 +26,7 @@ CREATE TABLE learned (
   sha256      TEXT NOT NULL,
   class       TEXT NOT NULL,                -- spam | ham
   eml_path    TEXT NOT NULL,                -- the copy that is sent to Rspamd
-  state       TEXT NOT NULL,                -- pending | learned | skipped (too short for Rspamd) | failed
+  state       TEXT NOT NULL,                -- pending | learned | skipped (Rspamd declined) | failed
   attempts    INTEGER NOT NULL DEFAULT 0,
   next_at     TEXT NOT NULL,                -- earliest next attempt
   detail      TEXT,
@@ -36,3 +36,7 @@ CREATE TABLE learned (
   PRIMARY KEY (sha256, class)
 );
 CREATE INDEX learned_by_state ON learned (state, next_at);
+
+-- Postern-moved and returned-from checks look a message up by account and
+-- hash across all of the account's folders.
+CREATE INDEX messages_by_account_sha ON messages (account, sha256);

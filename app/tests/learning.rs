@@ -14,14 +14,27 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A message with enough words for Rspamd's classifier (it skips fewer
-/// than 11 tokens).
+/// A message with enough words for Rspamd's classifier (it declines fewer
+/// than 11 tokens) and words of its own, so Bayes (trained by other tests
+/// too) does not already put it in a class, which also declines learning.
 fn long_mail(from: &str, id: &str) -> Vec<u8> {
+    // Letters only: the unique tag's digits become letters.
+    let own: String = id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_digit(10).map_or(c, |d| (b'a' + d as u8) as char))
+        .collect();
+    let words: String = [
+        "garden", "river", "lantern", "harbor", "meadow", "copper", "violet", "timber", "canyon", "pepper", "orchid", "marble", "falcon",
+        "juniper", "saddle", "willow",
+    ]
+    .iter()
+    .map(|w| format!("{w}{own} "))
+    .collect();
     format!(
-        "From: Test <{from}>\r\nTo: user@example.test\r\nSubject: Garden club notes {id}\r\n\
+        "From: Test <{from}>\r\nTo: user@example.test\r\nSubject: Notes {id}\r\n\
          Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{id}@test.postern>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\r\nNotes {id}: tomatoes ripen, roses bloom, volunteers gather \
-         on Saturday morning near the library fountain to plan the compost workshop and the seed exchange.\r\n"
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{words}\r\n"
     )
     .into_bytes()
 }

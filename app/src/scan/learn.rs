@@ -57,8 +57,10 @@ impl Class {
 pub enum Taught {
     /// Learned (or learned before).
     Learned(String),
-    /// Accepted but not learned: Rspamd answers 204 when a message holds
-    /// too few words for its classifier. Sending it again changes nothing.
+    /// Accepted but not learned: Rspamd answers 204 when its learn
+    /// conditions decline the message (too few words for the classifier, or
+    /// the classifier already puts it in that class). Sending it again
+    /// changes nothing.
     Skipped(String),
 }
 
@@ -101,7 +103,7 @@ pub async fn teach(controller: Option<&str>, password: Option<&str>, raw: Vec<u8
         .unwrap_or_else(|| "no error message".to_string());
     if status.as_u16() == 204 {
         return Ok(Taught::Skipped(format!(
-            "Rspamd did not learn it ({path}): too few words for its classifier"
+            "Rspamd declined to learn it ({path}): too few words, or its classifier already puts it in that class"
         )));
     }
     if status.is_success() {
