@@ -1,5 +1,5 @@
-//! Teaching Rspamd's Bayes classifier from the dashboard: `POST
-//! /learnspam` or `/learnham` on the **controller** worker, with its
+//! Teaching Rspamd's Bayes classifier (the dashboard's learn buttons and users' folders,
+//! issue 17): `POST /learnspam` or `/learnham` on the **controller** worker, with its
 //! password. Failures are returned to the operator, never swallowed.
 
 use std::time::Duration;
@@ -62,13 +62,6 @@ pub enum Taught {
     /// the classifier already puts it in that class). Sending it again
     /// changes nothing.
     Skipped(String),
-}
-
-/// Sends `raw` to the controller's learn endpoint; the answer in words.
-pub async fn learn(controller: Option<&str>, password: Option<&str>, raw: Vec<u8>, class: Class) -> Result<String, LearnError> {
-    Ok(match teach(controller, password, raw, class).await? {
-        Taught::Learned(m) | Taught::Skipped(m) => m,
-    })
 }
 
 /// Sends `raw` to the controller's learn endpoint. An "already learned"
