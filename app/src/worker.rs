@@ -173,6 +173,17 @@ impl Engine {
             info!(released, "message released by the operator is back; no action");
             return Ok(Processed::Recognised);
         }
+        if acct.learn_from_folders
+            && let Some(from) = self.store.returned_from(&key.account, &sha256).await?
+        {
+            // The user took it back out of Junk or Quarantine: their "not
+            // spam" (issue 17). Scanning it again would move it straight back.
+            let path = self.keep_copy(&key.account, &sha256, msg.raw.clone()).await?;
+            let id = self.store.record_user_returned(&new, &from, path).await?;
+            let _ = self.events.send(Event::Scanned { id });
+            info!(%from, "the user moved it back; queued to learn as ham, not scanned again");
+            return Ok(Processed::Recognised);
+        }
         if let Some(earlier) = self.store.find_handled_copy(&key, &sha256, env.message_id.as_deref()).await? {
             self.store.record_known(&new, earlier).await?;
             info!(earlier, "recognised message handled before a UIDVALIDITY change");
@@ -257,7 +268,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn keep_copy(&self, account: &str, sha256: &str, raw: Vec<u8>) -> Result<String, WorkerError> {
+    pub(crate) async fn keep_copy(&self, account: &str, sha256: &str, raw: Vec<u8>) -> Result<String, WorkerError> {
         let (dir, account, sha) = (self.eml_dir.clone(), account.to_string(), sha256.to_string());
         let path = tokio::task::spawn_blocking(move || eml::store(&dir, &account, &sha, &raw))
             .await

@@ -304,6 +304,7 @@ mod tests {
             digest_to: None,
             junk_folder: Default::default(),
             flag_keyword: None,
+            learn_from_folders: false,
         }
     }
 

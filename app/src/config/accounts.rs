@@ -99,6 +99,11 @@ pub struct AccountConfig {
     /// Keyword the flag verdict adds (`flag_keyword`, default `$Phishing`).
     #[serde(default)]
     pub flag_keyword: Option<String>,
+    /// Learn from how the user files mail (`learn_from_folders`, default
+    /// off; issue 17): mail moved into the Junk folder is learned as spam,
+    /// mail moved back out of Junk or Quarantine as ham.
+    #[serde(default)]
+    pub learn_from_folders: bool,
 }
 
 /// The keyword the flag verdict adds unless `flag_keyword` says otherwise:
@@ -192,6 +197,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "oauth2",
     "junk_folder",
     "flag_keyword",
+    "learn_from_folders",
 ];
 
 /// Parses one account given as a YAML mapping (the dashboard's account form
@@ -451,6 +457,7 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
             "letters, digits and $ _ - . only, no backslash (system flags such as \\Flagged are not allowed)",
         ));
     }
+    let learn_from_folders = ctx.field(m, "learn_from_folders", path, "true or false").unwrap_or(false);
     if ctx.problems.len() > before {
         return None;
     }
@@ -474,6 +481,7 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
         digest_to,
         junk_folder,
         flag_keyword,
+        learn_from_folders,
     })
 }
 
@@ -689,6 +697,26 @@ mod tests {
         assert_eq!(a[0].quarantine_folder, "Quarantine");
         assert_eq!(a[0].mode, Mode::Enforce);
         assert_eq!(a[0].start_at, StartAt::New);
+    }
+
+    #[test]
+    fn issue_17_learn_from_folders_is_opt_in() {
+        let one = |extra: &str| {
+            parse(&format!(
+                "accounts:\n  - {{name: a, host: imap.example.org, user: u, pass: s3cr3t-Pw{extra}}}\n"
+            ))
+        };
+        let (a, _, p) = one("");
+        assert!(p.is_empty(), "{p:?}");
+        assert!(!a[0].learn_from_folders, "off unless asked for");
+        let (a, _, p) = one(", learn_from_folders: true");
+        assert!(p.is_empty(), "{p:?}");
+        assert!(a[0].learn_from_folders);
+        let (a, _, p) = one(", learn_from_folders: sometimes");
+        assert!(
+            a.is_empty() && p.iter().any(|p| p.to_string().contains("learn_from_folders")),
+            "{p:?}"
+        );
     }
 
     #[test]

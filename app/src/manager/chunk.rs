@@ -130,7 +130,7 @@ impl Listener {
 
     /// Replaces a connection the guard made unusable. The folder must keep
     /// its UIDVALIDITY, or the UIDs in hand mean nothing.
-    async fn reopen(&self, conn: &mut Conn, sel: &Selected) -> Result<(), ListenerError> {
+    pub(super) async fn reopen(&self, conn: &mut Conn, sel: &Selected) -> Result<(), ListenerError> {
         let (fresh, again) = self.open().await?;
         if again.uidvalidity != sel.uidvalidity {
             return Err(ImapError::Protocol(format!(

@@ -44,6 +44,16 @@ pub(crate) enum ListenerError {
     Login(#[from] super::login::LoginError),
 }
 
+/// What a listener does with new mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A watched folder: scan, decide, act.
+    Watch,
+    /// The Junk folder of an account that learns from its user: new mail
+    /// there is the user's spam verdict (issue 17); nothing is scanned or moved.
+    Junk,
+}
+
 pub(crate) struct Listener {
     pub(crate) engine: Arc<Engine>,
     pub(crate) acct: Arc<AccountConfig>,
@@ -51,6 +61,7 @@ pub(crate) struct Listener {
     pub(crate) status: StatusCell,
     pub(crate) actions: Arc<Notify>,
     pub(crate) probe: Option<Arc<dyn Probe>>,
+    pub(crate) role: Role,
 }
 
 impl Listener {
@@ -271,7 +282,13 @@ impl Listener {
                 };
                 let last_uid = uid_next.saturating_sub(1);
                 let now = self.engine.clock.now();
-                let (since, until) = match self.acct.start_at {
+                // Learning starts with what the user files from now on.
+                let start_at = if self.role == Role::Watch {
+                    self.acct.start_at
+                } else {
+                    StartAt::New
+                };
+                let (since, until) = match start_at {
                     StartAt::New => (None, None),
                     StartAt::Backfill { days } => {
                         let from = now - chrono::Duration::days(days.into());
@@ -374,7 +391,10 @@ impl Listener {
             junk: junk.as_deref(),
         };
         for chunk in uids.chunks(self.engine.tuning.fetch_chunk as usize) {
-            self.process_chunk(conn, sel, chunk, cx).await?;
+            match self.role {
+                Role::Watch => self.process_chunk(conn, sel, chunk, cx).await?,
+                Role::Junk => self.learn_chunk(conn, sel, chunk).await?,
+            }
             let last = chunk.last().copied().unwrap_or(state.last_uid);
             self.engine
                 .store

@@ -6,6 +6,7 @@
 mod backoff;
 mod chunk;
 mod identity;
+mod learn;
 mod listener;
 mod login;
 mod runner;
@@ -112,8 +113,21 @@ impl ManagerHandle {
                 status,
                 actions: notify.clone(),
                 probe: self.inner.probe.clone(),
+                role: listener::Role::Watch,
             };
             tasks.push(tokio::spawn(l.run(cancel.clone())));
+        }
+        if config.learn_from_folders {
+            let status = StatusCell::new(&config.name, "(Junk, learning)");
+            statuses.push(status.clone());
+            let w = learn::JunkWatch {
+                engine: engine.clone(),
+                acct: acct.clone(),
+                status,
+                actions: notify.clone(),
+                probe: self.inner.probe.clone(),
+            };
+            tasks.push(tokio::spawn(w.run(cancel.clone())));
         }
         tracing::info!(account = %config.name, folders = ?config.folders, mode = ?config.mode, "account started");
         self.inner.map().insert(
@@ -231,6 +245,7 @@ mod tests {
             digest_to: None,
             junk_folder: Default::default(),
             flag_keyword: None,
+            learn_from_folders: false,
         }
     }
 

@@ -6,6 +6,7 @@
 mod digest;
 mod failed;
 mod intel;
+mod learning;
 mod ops;
 mod outbound;
 mod quarantine;

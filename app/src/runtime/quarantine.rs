@@ -4,7 +4,7 @@
 
 use super::{Runtime, RuntimeError};
 use crate::domain::{Decision, Event};
-use crate::scan::learn::{self, Class, LearnError};
+use crate::scan::learn::{self, Class, LearnError, Taught};
 use crate::store::{AuditEntry, OpKind, OpRefusal, OpState};
 use std::time::Duration;
 
@@ -126,7 +126,7 @@ impl Runtime {
     pub async fn learn(&self, message: i64, class: Class, actor: &str) -> Result<String, OpError> {
         let raw = self.raw_copy(message).await?;
         let (url, pass) = (self.controller_url().await?, self.rspamd_password().await?);
-        let result = learn::learn(url.as_deref(), pass.as_deref(), raw, class).await;
+        let result = learn::teach(url.as_deref(), pass.as_deref(), raw, class).await;
         let d = self.store.message_detail(message).await?.ok_or(OpError::NotFound)?;
         let key = crate::domain::MessageKey {
             account: d.summary.account.clone(),
@@ -134,15 +134,19 @@ impl Runtime {
             uidvalidity: d.uidvalidity,
             uid: d.uid,
         };
+        // A declined lesson (Rspamd's 204) is not recorded as learned.
         let (event, detail) = match (&result, class) {
-            (Ok(m), Class::Spam) => ("learned_spam", m.clone()),
-            (Ok(m), Class::Ham) => ("learned_ham", m.clone()),
+            (Ok(Taught::Learned(m)), Class::Spam) => ("learned_spam", m.clone()),
+            (Ok(Taught::Learned(m)), Class::Ham) => ("learned_ham", m.clone()),
+            (Ok(Taught::Skipped(m)), _) => ("learn_skipped", m.clone()),
             (Err(e), _) => ("learn_failed", e.to_string()),
         };
         let mut e = AuditEntry::message(&key, Some(message), event, detail);
         e.actor = actor.to_string();
         self.store.audit(e).await?;
         let _ = self.events.send(Event::Updated { id: message });
-        Ok(result?)
+        Ok(match result? {
+            Taught::Learned(m) | Taught::Skipped(m) => m,
+        })
     }
 }

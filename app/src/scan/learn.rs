@@ -1,5 +1,5 @@
-//! Teaching Rspamd's Bayes classifier from the dashboard: `POST
-//! /learnspam` or `/learnham` on the **controller** worker, with its
+//! Teaching Rspamd's Bayes classifier (the dashboard's learn buttons and users' folders,
+//! issue 17): `POST /learnspam` or `/learnham` on the **controller** worker, with its
 //! password. Failures are returned to the operator, never swallowed.
 
 use std::time::Duration;
@@ -33,9 +33,40 @@ pub enum Class {
     Ham,
 }
 
+impl Class {
+    /// `spam` or `ham`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Spam => "spam",
+            Class::Ham => "ham",
+        }
+    }
+
+    /// The class stored as `s`, if any.
+    pub fn parse(s: &str) -> Option<Class> {
+        match s {
+            "spam" => Some(Class::Spam),
+            "ham" => Some(Class::Ham),
+            _ => None,
+        }
+    }
+}
+
+/// What the controller did with a lesson it accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taught {
+    /// Learned (or learned before).
+    Learned(String),
+    /// Accepted but not learned: Rspamd answers 204 when its learn
+    /// conditions decline the message (too few words for the classifier, or
+    /// the classifier already puts it in that class). Sending it again
+    /// changes nothing.
+    Skipped(String),
+}
+
 /// Sends `raw` to the controller's learn endpoint. An "already learned"
-/// answer counts as success: the classifier holds that lesson.
-pub async fn learn(controller: Option<&str>, password: Option<&str>, raw: Vec<u8>, class: Class) -> Result<String, LearnError> {
+/// answer counts as learned: the classifier holds that lesson.
+pub async fn teach(controller: Option<&str>, password: Option<&str>, raw: Vec<u8>, class: Class) -> Result<Taught, LearnError> {
     let base = controller.ok_or(LearnError::NotConfigured)?.trim_end_matches('/');
     let path = match class {
         Class::Spam => "learnspam",
@@ -63,12 +94,17 @@ pub async fn learn(controller: Option<&str>, password: Option<&str>, raw: Vec<u8
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
         .map(|e| e.chars().filter(|c| !c.is_control()).take(120).collect())
         .unwrap_or_else(|| "no error message".to_string());
+    if status.as_u16() == 204 {
+        return Ok(Taught::Skipped(format!(
+            "Rspamd declined to learn it ({path}): too few words, or its classifier already puts it in that class"
+        )));
+    }
     if status.is_success() {
-        return Ok(format!("Rspamd learned it as {path}"));
+        return Ok(Taught::Learned(format!("Rspamd learned it as {path}")));
     }
     // Rspamd answers 208 or an error mentioning "already learned" for a repeat.
     if detail.contains("already learned") {
-        return Ok(format!("Rspamd had already learned it ({path})"));
+        return Ok(Taught::Learned(format!("Rspamd had already learned it ({path})")));
     }
     let detail = if status.as_u16() == 401 {
         format!("{detail}; learning needs the controller's enable_password (POSTERN_RSPAMD_PASSWORD or Settings)")

@@ -28,6 +28,8 @@ struct Settings {
     junk_folder: crate::config::JunkFolder,
     #[serde(default)]
     flag_keyword: Option<String>,
+    #[serde(default)]
+    learn_from_folders: bool,
 }
 
 fn context(name: &str) -> String {
@@ -64,6 +66,7 @@ impl Store {
                 },
                 junk_folder: a.junk_folder.clone(),
                 flag_keyword: a.flag_keyword.clone(),
+                learn_from_folders: a.learn_from_folders,
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let tls = serde_json::to_value(a.tls)
@@ -141,6 +144,7 @@ impl Store {
                     digest_to: s.digest_to,
                     junk_folder: s.junk_folder,
                     flag_keyword: s.flag_keyword,
+                    learn_from_folders: s.learn_from_folders,
                 });
             }
             Ok(out)

@@ -70,6 +70,7 @@ pub fn account(name: &str, port: u16, user: &str, pass: &str, folders: &[&str]) 
         digest_to: None,
         junk_folder: Default::default(),
         flag_keyword: None,
+        learn_from_folders: false,
     }
 }
 
