@@ -385,7 +385,7 @@ impl Store {
     }
 }
 
-fn insert_message(
+pub(super) fn insert_message(
     tx: &rusqlite::Transaction<'_>,
     now: &str,
     m: &NewMessage,
