@@ -540,6 +540,7 @@ COURIER_PID=$(pidof_file "$BASE/courier/run/imapd.pid")
 POSTFIX_SMTP_PORT=$POSTFIX_SMTP_PORT
 POSTFIX_MILTER=$POSTFIX_MILTER
 POSTFIX_POSTQUEUE=$BASE/bin/postqueue
+POSTFIX_CONF_DIR=$BASE/postfix/etc
 POSTFIX_LOG=$BASE/postfix/log/postfix.log
 POSTFIX_PID=$(pidof_file "$BASE/postfix/spool/pid/master.pid")
 EOF

@@ -24,6 +24,7 @@ mod imap_recovery;
 mod imap_servers;
 mod imap_tls;
 mod intel;
+mod milter;
 mod oauth;
 mod ops;
 mod scan_peers;
