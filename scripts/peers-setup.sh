@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# peers-setup.sh BASE_DIR [dovecot] [rspamd] [clamav] [cyrus] [courier]
+# peers-setup.sh BASE_DIR [dovecot] [rspamd] [clamav] [cyrus] [courier] [postfix]
 #
 # Postern's own copy of the verified test-peer recipe (a fresh clone must not
 # need ../shared). Used by scripts/test-stack.sh, the integration tests and
@@ -12,9 +12,11 @@
 #
 # Default ports (override with env vars of the same name):
 #   DOVECOT_IMAP_PORT=10143 (plain + STARTTLS)   DOVECOT_IMAPS_PORT=10993 (implicit TLS)
+#   DOVECOT_LMTP_PORT=10024 (LMTP, user@example.test -> user)
 #   RSPAMD_NORMAL_PORT=11333 (/checkv2)          RSPAMD_CONTROLLER_PORT=11334 (/learnspam ...)
 #   CLAMD_PORT=3310
 #   CYRUS_IMAP_PORT=11143  COURIER_IMAP_PORT=13143  (see peers-imap-others.sh)
+#   POSTFIX_SMTP_PORT=10025 POSTFIX_MILTER=inet:127.0.0.1:10026  (see peers-postfix.sh)
 # Other knobs:
 #   DOVECOT_USERS="alice:alicepass bob:bobpass"   test users (user:plainpassword ...)
 #   DOVECOT_OAUTH_USER=oauthuser  mailbox that logs in only with XOAUTH2/OAUTHBEARER tokens,
@@ -31,7 +33,7 @@
 # Writes BASE_DIR/peers.env (sourceable: ports, pids, paths) and prints pids.
 set -euo pipefail
 
-usage() { echo "usage: $0 BASE_DIR [dovecot] [rspamd] [clamav] [cyrus] [courier]" >&2; exit 2; }
+usage() { echo "usage: $0 BASE_DIR [dovecot] [rspamd] [clamav] [cyrus] [courier] [postfix]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 [ "$(id -u)" = 0 ] || { echo "peers-setup: must run as root" >&2; exit 1; }
 
@@ -43,6 +45,7 @@ has() { case " $COMPONENTS " in *" $1 "*) return 0;; *) return 1;; esac; }
 
 DOVECOT_IMAP_PORT=${DOVECOT_IMAP_PORT:-10143}
 DOVECOT_IMAPS_PORT=${DOVECOT_IMAPS_PORT:-10993}
+DOVECOT_LMTP_PORT=${DOVECOT_LMTP_PORT:-10024}
 RSPAMD_NORMAL_PORT=${RSPAMD_NORMAL_PORT:-11333}
 RSPAMD_CONTROLLER_PORT=${RSPAMD_CONTROLLER_PORT:-11334}
 CLAMD_PORT=${CLAMD_PORT:-3310}
@@ -66,9 +69,10 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 
 # ---------------------------------------------------------------- install
 PKGS=(openssl curl ca-certificates)
-has dovecot && PKGS+=(dovecot-core dovecot-imapd)
+has dovecot && PKGS+=(dovecot-core dovecot-imapd dovecot-lmtpd)
 has rspamd  && PKGS+=(rspamd)
 has clamav  && PKGS+=(clamav clamav-daemon clamdscan clamav-testfiles)
+has postfix && PKGS+=(postfix)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -85,6 +89,8 @@ if [ ${#missing[@]} -gt 0 ] && [ "${PEERS_SKIP_INSTALL:-0}" != 1 ]; then
   fi
   trap '[ $tmp_policy = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix without a system instance: the test one has its own config dir.
+  has postfix && echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
   if ! { apt-get update -qq && apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}"; } \
        > "$BASE/apt-install.log" 2>&1; then
     tail -40 "$BASE/apt-install.log" >&2; echo "peers-setup: apt-get failed (log: $BASE/apt-install.log)" >&2; exit 1
@@ -99,6 +105,7 @@ fi
 # ---------------------------------------------------------------- helpers
 mkdir -p "$BASE"
 . "$(dirname "${BASH_SOURCE[0]}")/peers-imap-others.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/peers-postfix.sh"
 chmod 755 "$BASE"
 
 pid_alive() { # pidfile expected-comm-substring
@@ -198,7 +205,7 @@ state_dir = $D/state
 log_path = $D/log/dovecot.log
 info_log_path = $D/log/dovecot.log
 debug_log_path = $D/log/dovecot.log
-protocols = imap
+protocols = imap lmtp
 listen = 127.0.0.1
 default_internal_user = dovecot
 default_internal_group = dovecot
@@ -278,6 +285,16 @@ service imap-login {
 }
 service imap {
   process_limit = 1024
+}
+# LMTP for the test Postfix (peers-postfix.sh): alice@example.test is user alice.
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $DOVECOT_LMTP_PORT
+  }
+}
+protocol lmtp {
+  auth_username_format = %Ln
 }
 ${DOVECOT_IMAP_CAPABILITY:+protocol imap {
   # test knob: replace the advertised post-login capabilities (e.g. without MOVE/IDLE)
@@ -478,6 +495,7 @@ has clamav && start_clamav
 if has cyrus || has courier; then install_others; fi
 has cyrus && start_cyrus
 has courier && start_courier
+has postfix && start_postfix
 
 # ---------------------------------------------------------------- env file
 pidof_file() { [ -s "$1" ] && tr -dc 0-9 < "$1" || true; }
@@ -490,6 +508,7 @@ DOVECOT_CONF=$BASE/dovecot/dovecot.conf
 DOVECOT_HOST=127.0.0.1
 DOVECOT_IMAP_PORT=$DOVECOT_IMAP_PORT
 DOVECOT_IMAPS_PORT=$DOVECOT_IMAPS_PORT
+DOVECOT_LMTP_PORT=$DOVECOT_LMTP_PORT
 DOVECOT_CA_CERT=$BASE/dovecot/tls/cert.pem
 DOVECOT_USERS="$DOVECOT_USERS"
 DOVECOT_OAUTH_USER=$DOVECOT_OAUTH_USER
@@ -518,6 +537,12 @@ COURIER_IMAP_PORT=$COURIER_IMAP_PORT
 COURIER_USERS="$COURIER_USERS"
 COURIER_ADDUSER=$BASE/bin/courier-adduser
 COURIER_PID=$(pidof_file "$BASE/courier/run/imapd.pid")
+POSTFIX_SMTP_PORT=$POSTFIX_SMTP_PORT
+POSTFIX_MILTER=$POSTFIX_MILTER
+POSTFIX_POSTQUEUE=$BASE/bin/postqueue
+POSTFIX_CONF_DIR=$BASE/postfix/etc
+POSTFIX_LOG=$BASE/postfix/log/postfix.log
+POSTFIX_PID=$(pidof_file "$BASE/postfix/spool/pid/master.pid")
 EOF
 mv -f "$BASE/peers.env.$$" "$BASE/peers.env"
 . "$BASE/peers.env"
@@ -527,4 +552,5 @@ has rspamd  && echo "RSPAMD_PID=$RSPAMD_PID normal=127.0.0.1:$RSPAMD_NORMAL_PORT
 has clamav  && echo "CLAMD_PID=$CLAMD_PID tcp=127.0.0.1:$CLAMD_PORT"
 has cyrus   && echo "CYRUS_PID=$CYRUS_PID imap=127.0.0.1:$CYRUS_IMAP_PORT"
 has courier && echo "COURIER_PID=$COURIER_PID imap=127.0.0.1:$COURIER_IMAP_PORT"
+has postfix && echo "POSTFIX_PID=$POSTFIX_PID smtp=127.0.0.1:$POSTFIX_SMTP_PORT milter=$POSTFIX_MILTER"
 exit 0

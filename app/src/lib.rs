@@ -21,6 +21,7 @@ pub mod imap;
 pub mod intel;
 pub mod logging;
 pub mod manager;
+pub mod milter;
 pub mod notify;
 pub mod oauth;
 pub mod runtime;

@@ -338,6 +338,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let bound = listener.local_addr().context("dashboard address")?;
     tracing::info!(url = %format!("http://{bound}/"), "dashboard listening");
     let server = tokio::spawn(web::serve_on(web, listener));
+    if let Some(listen) = &s.milter.listen {
+        let bound = postern::milter::bind(listen)
+            .await
+            .context("starting the milter (POSTERN_MILTER_LISTEN)")?;
+        let milter = Arc::new(postern::milter::Milter {
+            live: live.clone(),
+            store: store.clone(),
+            events: rt.events.clone(),
+            settings: s.milter.clone(),
+            max_message_bytes: s.imap.max_message_bytes,
+        });
+        tracing::info!(listen = ?listen, "milter listening");
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = postern::milter::serve(bound, milter, stop).await {
+                tracing::error!(error = %e, "the milter stopped");
+            }
+        });
+    }
     let accounts = store.accounts().await.context("loading accounts")?;
     let n = accounts.len();
     tracing::info!(accounts = n, db = %s.db_path.display(), "postern starting");

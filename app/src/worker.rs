@@ -139,6 +139,10 @@ impl Engine {
         if !matches!(self.store.message_status(key).await, Ok(None)) {
             return None;
         }
+        // Decided in-line already: `process` takes the milter's decision.
+        if !matches!(self.milter_decision(msg).await, Ok(None)) {
+            return None;
+        }
         self.decider.decide(request(key, msg)).await.ok()
     }
 
@@ -188,6 +192,35 @@ impl Engine {
             self.store.record_known(&new, earlier).await?;
             info!(earlier, "recognised message handled before a UIDVALIDITY change");
             return Ok(Processed::Recognised);
+        }
+        let mut pre = pre;
+        if let Some(earlier) = self.milter_decision(msg).await? {
+            let queue = earlier.queue_id.as_deref().unwrap_or("-");
+            if earlier.reply == "hold" {
+                // Held by the milter, then released from Postfix's hold
+                // queue by the operator: that was the decision on it.
+                let detail = format!(
+                    "released from the MTA's hold queue (milter record #{}, queue id {queue}); no action",
+                    earlier.message
+                );
+                self.store.record_known_as(&new, "milter_released", detail).await?;
+                info!(
+                    earlier = earlier.message,
+                    "message held in-line and released by the operator; no action"
+                );
+                return Ok(Processed::Recognised);
+            }
+            info!(
+                earlier = earlier.message,
+                "message decided in-line by the milter; not scanned again"
+            );
+            pre = Some(Decision {
+                reason: format!(
+                    "decided in-line by the milter (record #{}, queue id {queue}): {}",
+                    earlier.message, earlier.decision.reason
+                ),
+                ..earlier.decision
+            });
         }
         let predates = predates_watch(msg.internal_date.as_deref(), cx.watch_since);
         let observe_only = cx.observe_only || predates;
@@ -266,6 +299,14 @@ impl Engine {
         self.store.record_decision(&new, &decision, None, true, None).await?;
         tracing::warn!(size, limit, "message over the scan size limit; recorded without scanning");
         Ok(())
+    }
+
+    /// The milter's decision on this message, if it passed through the
+    /// in-line mode on its way here (issue 19): same Message-ID, same body.
+    async fn milter_decision(&self, msg: &Fetched) -> Result<Option<crate::store::MilterEarlier>, StoreError> {
+        let mid = envelope(&msg.raw).message_id;
+        let body = crate::store::body_sha256(crate::store::body_of(&msg.raw));
+        self.store.find_milter_decision(mid.as_deref(), &body).await
     }
 
     pub(crate) async fn keep_copy(&self, account: &str, sha256: &str, raw: Vec<u8>) -> Result<String, WorkerError> {

@@ -25,6 +25,7 @@ mod imap_servers;
 mod imap_tls;
 mod intel;
 mod learning;
+mod milter;
 mod oauth;
 mod ops;
 mod scan_peers;

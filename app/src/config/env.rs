@@ -50,6 +50,8 @@ pub struct Settings {
     pub intel: super::IntelSettings,
     /// Maintenance, notifications and digests.
     pub ops: super::OpsSettings,
+    /// In-line mode: the milter (issue 19).
+    pub milter: super::MilterSettings,
 }
 
 /// Dashboard, session and endpoint-gating settings.
@@ -476,6 +478,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
 
     let intel = super::intel::parse(&mut r, &data_dir);
     let ops = super::ops::parse(&mut r, &data_dir);
+    let milter = super::milter::parse(&mut r);
     let d = ImapTuning::default();
     let imap = ImapTuning {
         // RFC 2177: servers may drop an IDLE after 30 minutes; stay below 25.
@@ -530,6 +533,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         imap,
         intel,
         ops,
+        milter,
         log_format,
         web,
     }
@@ -570,6 +574,7 @@ impl Settings {
         Settings {
             intel,
             ops,
+            milter: super::MilterSettings::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             db_path: data_dir.join("postern.db"),
             eml_dir: data_dir.join("eml"),

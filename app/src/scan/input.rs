@@ -88,6 +88,8 @@ pub struct ScanInput {
     pub sender_ip: Option<std::net::IpAddr>,
     /// HELO name from that hop.
     pub helo: Option<String>,
+    /// SMTP MAIL FROM, known only in-line (milter); the IMAP path leaves it unset.
+    pub mail_from: Option<String>,
     /// Text bodies, concatenated and bounded.
     pub text: String,
     /// HTML bodies and HTML attachments, each bounded.

@@ -22,6 +22,7 @@ mod policy;
 pub mod qr;
 pub mod registry;
 pub mod scanners;
+pub mod smtp;
 pub mod urls;
 
 pub use explain::explain;
@@ -30,6 +31,7 @@ pub use input::{InputOptions, ScanInput};
 pub use live::LiveDecider;
 pub use pipeline::Pipeline;
 pub use policy::{DEFAULT_POLICY, Policy, PolicyError, Weight};
+pub use smtp::SmtpEnvelope;
 
 use crate::domain::{Decision, Finding};
 use futures::future::BoxFuture;

@@ -77,11 +77,24 @@ impl Pipeline {
     /// abandoned, the raw message still goes to the network scanners and
     /// the budget tag records that the rest was not inspected.
     pub async fn scan(&self, raw: Vec<u8>) -> Decision {
+        let input = self.parse(raw).await;
+        self.scan_input(Arc::new(input)).await
+    }
+
+    /// Like [`Pipeline::scan`], with the SMTP envelope the MTA reported
+    /// (in-line mode) put over the one rebuilt from headers.
+    pub async fn scan_envelope(&self, raw: Vec<u8>, env: &super::SmtpEnvelope) -> Decision {
+        let mut input = self.parse(raw).await;
+        env.apply(&mut input);
+        self.scan_input(Arc::new(input)).await
+    }
+
+    async fn parse(&self, raw: Vec<u8>) -> ScanInput {
         let opts = self.opts.clone();
         let raw = Arc::new(raw);
         let shared = raw.clone();
         let parse = tokio::task::spawn_blocking(move || ScanInput::parse_shared(shared, &opts));
-        let input = match tokio::time::timeout(budget::PARSE_BUDGET, parse).await {
+        match tokio::time::timeout(budget::PARSE_BUDGET, parse).await {
             Ok(Ok(i)) => i,
             Ok(Err(e)) => {
                 // A panic inside the parser must not pass the message.
@@ -104,8 +117,7 @@ impl Pipeline {
                     .push(format!("parsing exceeded its {} ms budget", budget::PARSE_BUDGET.as_millis()));
                 i
             }
-        };
-        self.scan_input(Arc::new(input)).await
+        }
     }
 
     /// Scans an already parsed input.

@@ -78,7 +78,9 @@ impl RspamdScanner {
         };
         req = add(req, "IP", input.sender_ip.map(|ip| ip.to_string()));
         req = add(req, "Helo", input.helo.as_deref().and_then(|h| header_value(h, 255)));
-        req = add(req, "From", input.from_addr.as_deref().and_then(|f| header_value(f, 320)));
+        // The envelope sender when the milter knows it, else the header From.
+        let from = input.mail_from.as_deref().or(input.from_addr.as_deref());
+        req = add(req, "From", from.and_then(|f| header_value(f, 320)));
         for r in input.rcpt.iter().take(50) {
             req = add(req, "Rcpt", header_value(r, 320));
         }

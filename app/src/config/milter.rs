@@ -1,0 +1,177 @@
+//! In-line mode settings (issue 19): where the milter listens and what
+//! each verdict becomes in the SMTP dialogue.
+
+use super::env::Reader;
+use super::problem::Problem;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the milter listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MilterListen {
+    /// `inet:HOST:PORT`.
+    Inet(std::net::SocketAddr),
+    /// `unix:/path`.
+    Unix(PathBuf),
+}
+
+impl std::str::FromStr for MilterListen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(a) = s.strip_prefix("inet:") {
+            return a.parse().map(MilterListen::Inet).map_err(|e| format!("{a:?} is not IP:PORT ({e})"));
+        }
+        match s.strip_prefix("unix:").or_else(|| s.strip_prefix("local:")) {
+            Some(p) if p.starts_with('/') => Ok(MilterListen::Unix(PathBuf::from(p))),
+            _ => Err(format!("{s:?} is neither inet:IP:PORT nor unix:/absolute/path")),
+        }
+    }
+}
+
+/// What the milter does with a message of one class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MilterReply {
+    /// 550 5.7.1 with a short reason; the sender keeps the bounce.
+    Reject,
+    /// 451 4.7.1: the sender retries later.
+    Tempfail,
+    /// Accept with headers into Postfix's hold queue (`postsuper -H` releases).
+    Hold,
+    /// Accept with the X-Postern-* and X-Spam headers, for Sieve.
+    Headers,
+    /// Accept with the X-Postern-* headers only.
+    Accept,
+}
+
+impl MilterReply {
+    /// Stable name (settings, records).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MilterReply::Reject => "reject",
+            MilterReply::Tempfail => "tempfail",
+            MilterReply::Hold => "hold",
+            MilterReply::Headers => "headers",
+            MilterReply::Accept => "accept",
+        }
+    }
+}
+
+impl std::str::FromStr for MilterReply {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "reject" => MilterReply::Reject,
+            "tempfail" => MilterReply::Tempfail,
+            "hold" => MilterReply::Hold,
+            "headers" => MilterReply::Headers,
+            "accept" => MilterReply::Accept,
+            _ => return Err("use reject, tempfail, hold, headers or accept".into()),
+        })
+    }
+}
+
+impl std::fmt::Display for MilterReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Postfix's own default for `milter_content_timeout` (end of message).
+pub const POSTFIX_CONTENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// In-line mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MilterSettings {
+    /// Listen address (`POSTERN_MILTER_LISTEN`); `None`: no milter.
+    pub listen: Option<MilterListen>,
+    /// Delete-class verdicts and quarantines resting on strong evidence
+    /// (`POSTERN_MILTER_ON_DELETE`, default reject).
+    pub on_delete: MilterReply,
+    /// Other quarantines (`POSTERN_MILTER_ON_QUARANTINE`, default hold).
+    pub on_quarantine: MilterReply,
+    /// Junk (`POSTERN_MILTER_ON_JUNK`, default headers).
+    pub on_junk: MilterReply,
+    /// Flag (`POSTERN_MILTER_ON_FLAG`, default headers).
+    pub on_flag: MilterReply,
+    /// A critical (fail-closed) scanner could not answer
+    /// (`POSTERN_MILTER_ON_SCANNER_DOWN`, default tempfail).
+    pub on_scanner_down: MilterReply,
+    /// Message over `POSTERN_MAX_MESSAGE_BYTES`
+    /// (`POSTERN_MILTER_ON_OVERSIZE`: accept with a not-scanned header, or tempfail).
+    pub on_oversize: MilterReply,
+    /// Deadline for the end-of-message scan (`POSTERN_MILTER_TIMEOUT_SECS`,
+    /// default 60, below Postfix's 300 s `milter_content_timeout`); past it
+    /// the message is tempfailed.
+    pub scan_timeout: Duration,
+}
+
+impl Default for MilterSettings {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            on_delete: MilterReply::Reject,
+            on_quarantine: MilterReply::Hold,
+            on_junk: MilterReply::Headers,
+            on_flag: MilterReply::Headers,
+            on_scanner_down: MilterReply::Tempfail,
+            on_oversize: MilterReply::Accept,
+            scan_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+pub(super) fn parse(r: &mut Reader<'_>) -> MilterSettings {
+    let d = MilterSettings::default();
+    let listen = r.get("POSTERN_MILTER_LISTEN").map(str::to_string).and_then(|v| match v.parse() {
+        Ok(l) => Some(l),
+        Err(e) => {
+            r.problems.push(Problem::new(
+                "POSTERN_MILTER_LISTEN",
+                e,
+                "e.g. inet:127.0.0.1:11332 or unix:/run/postern/milter.sock",
+            ));
+            None
+        }
+    });
+    let hint = "one of reject, tempfail, hold, headers, accept";
+    let on_oversize = r.parse("POSTERN_MILTER_ON_OVERSIZE", d.on_oversize, "accept or tempfail");
+    if !matches!(on_oversize, MilterReply::Accept | MilterReply::Tempfail) {
+        r.problems.push(Problem::new(
+            "POSTERN_MILTER_ON_OVERSIZE",
+            format!("{on_oversize} is not allowed for unscanned mail"),
+            "accept (with a header saying it was not scanned) or tempfail",
+        ));
+    }
+    // Stay well below Postfix's milter_content_timeout: past it Postfix
+    // applies milter_default_action itself and our answer is lost.
+    let max = POSTFIX_CONTENT_TIMEOUT.as_secs() - 60;
+    MilterSettings {
+        listen,
+        on_delete: r.parse("POSTERN_MILTER_ON_DELETE", d.on_delete, hint),
+        on_quarantine: r.parse("POSTERN_MILTER_ON_QUARANTINE", d.on_quarantine, hint),
+        on_junk: r.parse("POSTERN_MILTER_ON_JUNK", d.on_junk, hint),
+        on_flag: r.parse("POSTERN_MILTER_ON_FLAG", d.on_flag, hint),
+        on_scanner_down: r.parse("POSTERN_MILTER_ON_SCANNER_DOWN", d.on_scanner_down, "tempfail or hold"),
+        on_oversize,
+        scan_timeout: Duration::from_secs(r.ranged("POSTERN_MILTER_TIMEOUT_SECS", d.scan_timeout.as_secs(), 1, max, "seconds")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_parse() {
+        assert_eq!(
+            "inet:127.0.0.1:11332".parse::<MilterListen>(),
+            Ok(MilterListen::Inet("127.0.0.1:11332".parse().unwrap()))
+        );
+        assert_eq!(
+            "unix:/run/postern/milter.sock".parse::<MilterListen>(),
+            Ok(MilterListen::Unix("/run/postern/milter.sock".into()))
+        );
+        assert!("127.0.0.1:11332".parse::<MilterListen>().is_err());
+        assert!("unix:relative.sock".parse::<MilterListen>().is_err());
+    }
+}
