@@ -50,6 +50,8 @@ pub struct Settings {
     pub intel: super::IntelSettings,
     /// Maintenance, notifications and digests.
     pub ops: super::OpsSettings,
+    /// Mail-server log watch (read with config.yaml by `Config::load`).
+    pub logwatch: super::LogwatchSettings,
 }
 
 /// Dashboard, session and endpoint-gating settings.
@@ -216,7 +218,7 @@ impl Default for ImapTuning {
 }
 
 pub(super) struct Reader<'a> {
-    vars: &'a BTreeMap<String, String>,
+    pub(super) vars: &'a BTreeMap<String, String>,
     pub(super) problems: &'a mut Vec<Problem>,
 }
 
@@ -530,6 +532,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         imap,
         intel,
         ops,
+        logwatch: super::LogwatchSettings::default(),
         log_format,
         web,
     }
@@ -570,6 +573,7 @@ impl Settings {
         Settings {
             intel,
             ops,
+            logwatch: super::LogwatchSettings::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             db_path: data_dir.join("postern.db"),
             eml_dir: data_dir.join("eml"),

@@ -6,6 +6,7 @@
 mod digest;
 mod failed;
 mod intel;
+pub mod logwatch;
 mod ops;
 mod outbound;
 mod quarantine;

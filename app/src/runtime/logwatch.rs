@@ -1,0 +1,173 @@
+//! Log watch at run time: every configured log is read from its stored
+//! offset, its lines go through the engine, and each batch (events,
+//! enriched attacks, attacker indicators, new offset) is stored in one
+//! transaction. New or strengthened attacker indicators rebuild the threat
+//! index and claw back recent mail from those addresses.
+
+use super::{Runtime, RuntimeError};
+use crate::clock::SharedClock;
+use crate::config::LogwatchSettings;
+use crate::logwatch::detect::Alert;
+use crate::logwatch::enrich::{Geo, Rdns};
+use crate::logwatch::tail::{self, Cursor};
+use crate::logwatch::{Engine, Stats, describe, indicators};
+use crate::store::{AttackRecord, Store};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// Bytes read from one log per batch (one transaction each).
+const BATCH_BYTES: usize = 4 << 20;
+
+/// What one round over the logs did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Lines read.
+    pub lines: usize,
+    /// Events stored.
+    pub events: usize,
+    /// Attack rows stored.
+    pub attacks: usize,
+    /// Indicators added or changed.
+    pub indicators: usize,
+}
+
+/// The log watcher: engine, enrichment and the offsets it has stored.
+pub struct LogWatcher {
+    files: Vec<PathBuf>,
+    engine: Engine,
+    geo: Geo,
+    rdns: Option<Rdns>,
+    store: Store,
+    clock: SharedClock,
+    cursors: HashMap<PathBuf, Option<Cursor>>,
+}
+
+impl LogWatcher {
+    /// Opens the MaxMind databases (an unreadable one is an error) and
+    /// loads the stored offsets; the windows are warmed with the events
+    /// of the last window, so a restart does not forget a running attack.
+    pub async fn new(s: &LogwatchSettings, store: Store, clock: SharedClock) -> Result<LogWatcher, RuntimeError> {
+        let geo = Geo::open(&s.geoip).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        let mut engine = Engine::new(s.rules.clone());
+        let since = clock.now().timestamp() - s.rules.window_secs();
+        engine.warm(&store.logwatch_events_since(since).await?);
+        let mut cursors = HashMap::new();
+        for f in &s.files {
+            cursors.insert(f.clone(), store.logwatch_cursor(&f.display().to_string()).await?);
+        }
+        Ok(LogWatcher {
+            files: s.files.clone(),
+            engine,
+            geo,
+            rdns: s.rdns.then(|| Rdns::system(s.rdns_timeout)),
+            store,
+            clock,
+            cursors,
+        })
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> &Stats {
+        &self.engine.stats
+    }
+
+    async fn records(&self, alerts: &[Alert]) -> Vec<AttackRecord> {
+        let rules = self.engine.rules();
+        let mut out = Vec::new();
+        for a in alerts {
+            let detail = describe(a);
+            for ind in indicators(a, rules) {
+                let ip: Option<std::net::IpAddr> = (ind.kind == "ip").then(|| ind.value.parse().ok()).flatten();
+                let geo = ip.or(a.network.map(|n| n.network())).map(|ip| self.geo.lookup(ip)).unwrap_or_default();
+                let rdns = match (&self.rdns, ip) {
+                    (Some(r), Some(ip)) => r.name(ip).await,
+                    _ => None,
+                };
+                out.push(AttackRecord {
+                    at: a.at,
+                    kind: a.kind.as_str().into(),
+                    ip: ip.map(|i| i.to_string()),
+                    network: (ind.kind == "cidr").then(|| ind.value.clone()),
+                    user: a.user.clone(),
+                    count: a.count,
+                    country: geo.country,
+                    asn: geo.asn,
+                    as_org: geo.as_org,
+                    rdns,
+                    detail: detail.clone(),
+                    indicator: Some(ind),
+                });
+            }
+        }
+        out
+    }
+
+    /// Reads every log until it has nothing more; stores each batch.
+    pub async fn round(&mut self) -> Result<Round, RuntimeError> {
+        let mut r = Round::default();
+        for path in self.files.clone() {
+            let name = path.display().to_string();
+            loop {
+                let cursor = self.cursors.get(&path).cloned().flatten();
+                let p = path.clone();
+                let batch = tokio::task::spawn_blocking(move || tail::read(&p, cursor.as_ref(), BATCH_BYTES))
+                    .await
+                    .map_err(|e| RuntimeError::Invalid(format!("log reader failed: {e}")))?
+                    .map_err(|e| RuntimeError::Invalid(format!("log {name}: {e}")))?;
+                if let Some(note) = &batch.note {
+                    tracing::info!(log = %name, "{note}");
+                }
+                let got = self.engine.ingest(&batch.lines, self.clock.now());
+                for a in got.alerts.iter().filter(|a| a.kind == crate::logwatch::detect::AlertKind::CompromiseSuspicion) {
+                    tracing::warn!(log = %name, "{}", describe(a));
+                }
+                let attacks = self.records(&got.alerts).await;
+                r.lines += batch.lines.len();
+                r.events += got.events.len();
+                r.attacks += attacks.len();
+                r.indicators += self.store.logwatch_commit(&name, batch.cursor.clone(), got.events, attacks).await?;
+                if batch.cursor.is_some() {
+                    self.cursors.insert(path.clone(), batch.cursor);
+                }
+                if !batch.more {
+                    break;
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
+impl Runtime {
+    /// Starts log watch when logs are configured; a MaxMind database that
+    /// cannot be opened stops the start.
+    pub async fn spawn_logwatch(&self, cancel: CancellationToken) -> Result<(), RuntimeError> {
+        let s = &self.settings.logwatch;
+        if s.files.is_empty() {
+            return Ok(());
+        }
+        let mut w = LogWatcher::new(s, self.store.clone(), self.clock.clone()).await?;
+        tracing::info!(files = ?s.files, geoip = s.geoip.len(), rdns = s.rdns, "log watch started");
+        let (rt, poll) = (self.clone(), s.poll);
+        tokio::spawn(async move {
+            loop {
+                match w.round().await {
+                    Ok(r) if r.indicators > 0 => {
+                        tracing::info!(attacks = r.attacks, indicators = r.indicators, "log watch: new attackers");
+                        if let Err(e) = rt.sync_indicators().await {
+                            tracing::warn!(error = %e, "log watch: index rebuild failed");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "log watch round failed"),
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            }
+        });
+        Ok(())
+    }
+}
