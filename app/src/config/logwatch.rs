@@ -96,7 +96,9 @@ pub(super) struct FromFile {
 /// reported by key; a YAML error is the accounts parser's to report).
 pub(super) fn from_yaml(text: &str, problems: &mut Vec<Problem>) -> FromFile {
     let mut out = FromFile::default();
-    let Ok(doc) = serde_norway::from_str::<Value>(text) else { return out };
+    let Ok(doc) = serde_norway::from_str::<Value>(text) else {
+        return out;
+    };
     let Some(section) = doc.get("logwatch") else { return out };
     let Some(m) = section.as_mapping() else {
         if !section.is_null() {
@@ -127,13 +129,21 @@ pub(super) fn from_yaml(text: &str, problems: &mut Vec<Problem>) -> FromFile {
                 .filter_map(|i| match i.as_str() {
                     Some(s) => Some(PathBuf::from(s)),
                     None => {
-                        problems.push(Problem::new(format!("logwatch.{key}"), "must list paths", "e.g. [/var/log/mail.log]"));
+                        problems.push(Problem::new(
+                            format!("logwatch.{key}"),
+                            "must list paths",
+                            "e.g. [/var/log/mail.log]",
+                        ));
                         None
                     }
                 })
                 .collect(),
             Some(_) => {
-                problems.push(Problem::new(format!("logwatch.{key}"), "must be a path or a list of paths", "e.g. [/var/log/mail.log]"));
+                problems.push(Problem::new(
+                    format!("logwatch.{key}"),
+                    "must be a path or a list of paths",
+                    "e.g. [/var/log/mail.log]",
+                ));
                 Vec::new()
             }
         }
@@ -227,7 +237,10 @@ mod tests {
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(s.files.len(), 2);
         assert!(s.rdns);
-        let (s, _) = load(&[("POSTERN_LOGWATCH_FILES", "/srv/mail.log")], "logwatch:\n  files: /var/log/mail.log\n");
+        let (s, _) = load(
+            &[("POSTERN_LOGWATCH_FILES", "/srv/mail.log")],
+            "logwatch:\n  files: /var/log/mail.log\n",
+        );
         assert_eq!(s.files, vec![PathBuf::from("/srv/mail.log")], "the environment wins");
     }
 

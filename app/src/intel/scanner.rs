@@ -288,14 +288,23 @@ mod tests {
             ],
             0,
         );
-        let s = ThreatScanner::new(Arc::new(ArcSwap::from_pointee(b.build())), None, Arc::new(SystemClock), Duration::from_secs(5));
+        let s = ThreatScanner::new(
+            Arc::new(ArcSwap::from_pointee(b.build())),
+            None,
+            Arc::new(SystemClock),
+            Duration::from_secs(5),
+        );
         let from = |ip: &str| ScanInput {
             sender_ip: ip.parse().ok(),
             ..Default::default()
         };
         let f = s.scan(&from("203.0.113.66")).await.unwrap();
         assert_eq!(f.iter().map(|f| f.tag.as_str()).collect::<Vec<_>>(), vec![TAG_AUTH_ATTACKER]);
-        assert_eq!(f[0].indicator.as_ref().and_then(|i| i.ioc), Some(1), "the sighting names the log watch IOC");
+        assert_eq!(
+            f[0].indicator.as_ref().and_then(|i| i.ioc),
+            Some(1),
+            "the sighting names the log watch IOC"
+        );
         // The operator's own IOC on another address keeps its usual tag.
         let f = s.scan(&from("198.51.100.5")).await.unwrap();
         assert_eq!(f.iter().map(|f| f.tag.as_str()).collect::<Vec<_>>(), vec![TAG_IP]);

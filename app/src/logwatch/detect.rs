@@ -310,7 +310,11 @@ impl Detector {
 
     /// Keys followed now, all windows together (for bounded-memory tests and status).
     pub fn tracked(&self) -> usize {
-        self.ip_fail.keys.len() + self.net_fail.keys.len() + self.user_fail.keys.len() + self.ip_probe.keys.len() + self.ip_reject.keys.len()
+        self.ip_fail.keys.len()
+            + self.net_fail.keys.len()
+            + self.user_fail.keys.len()
+            + self.ip_probe.keys.len()
+            + self.ip_reject.keys.len()
     }
 }
 

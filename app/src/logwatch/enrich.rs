@@ -79,7 +79,9 @@ impl Geo {
     pub fn lookup(&self, ip: IpAddr) -> GeoInfo {
         let mut out = GeoInfo::default();
         for (_, r) in &self.readers {
-            let Ok(Some(rec)) = r.lookup(ip).and_then(|l| l.decode::<Record>()) else { continue };
+            let Ok(Some(rec)) = r.lookup(ip).and_then(|l| l.decode::<Record>()) else {
+                continue;
+            };
             if out.country.is_none() {
                 out.country = rec.country.or(rec.registered_country).and_then(|c| c.iso_code);
             }
@@ -186,7 +188,14 @@ mod tests {
     #[test]
     fn country_and_asn_come_from_local_databases_only() {
         let dir = tempfile::tempdir().unwrap();
-        let c = db(dir.path(), "c.mmdb", "GeoLite2-Country", CountryDb { country: Cc { iso_code: "NL" } });
+        let c = db(
+            dir.path(),
+            "c.mmdb",
+            "GeoLite2-Country",
+            CountryDb {
+                country: Cc { iso_code: "NL" },
+            },
+        );
         let a = db(
             dir.path(),
             "a.mmdb",

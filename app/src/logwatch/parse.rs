@@ -191,7 +191,9 @@ fn dovecot(line: &str, at: i64) -> Option<Parsed> {
         // The auth process says `passwd-file(user,ip,<session>): Password
         // mismatch` for the same attempt the login process reports.
         // Mail processes (`imap(user)<pid><session>: …`) log sessions, not logins.
-        let known = [" auth: ", " imap(", " pop3(", " lmtp(", " submission("].iter().any(|m| line.contains(m));
+        let known = [" auth: ", " imap(", " pop3(", " lmtp(", " submission("]
+            .iter()
+            .any(|m| line.contains(m));
         return known.then_some(Parsed::Known);
     };
     let ip: Option<IpAddr> = between(msg, "rip=", &[',', ' ']).and_then(|s| s.parse().ok());
@@ -241,7 +243,11 @@ fn timestamp(line: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     };
     let t = local(year)?;
     // Lines from late December read in January belong to last year.
-    if t > now + chrono::Duration::days(1) { local(year - 1) } else { Some(t) }
+    if t > now + chrono::Duration::days(1) {
+        local(year - 1)
+    } else {
+        Some(t)
+    }
 }
 
 #[cfg(test)]

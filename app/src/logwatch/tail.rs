@@ -175,7 +175,10 @@ pub fn read(path: &Path, cursor: Option<&Cursor>, max: usize) -> io::Result<Batc
         Some((mut old, name)) => {
             let (lines, used, full) = read_some(&mut old, max, true)?;
             if full {
-                let cursor = Cursor { offset: c.offset + used, ..c };
+                let cursor = Cursor {
+                    offset: c.offset + used,
+                    ..c
+                };
                 return Ok(Batch {
                     lines,
                     cursor: Some(cursor),
@@ -195,11 +198,17 @@ pub fn read(path: &Path, cursor: Option<&Cursor>, max: usize) -> io::Result<Batc
         (Some((name, _)), true) => format!("truncated in place (copytruncate): finished {name}, reading from the start"),
         (Some((name, _)), false) => format!("rotated: finished {name}"),
         (None, true) => "truncated in place: reading from the start".into(),
-        (None, false) => format!("rotated: the old file (inode {}) was not found; reading the new one from its start", c.inode),
+        (None, false) => format!(
+            "rotated: the old file (inode {}) was not found; reading the new one from its start",
+            c.inode
+        ),
     };
     Ok(Batch {
         lines,
-        cursor: next.or(Some(Cursor { offset: c.offset + used, ..c })),
+        cursor: next.or(Some(Cursor {
+            offset: c.offset + used,
+            ..c
+        })),
         more: switched,
         note: switched.then_some(note),
     })
@@ -217,7 +226,11 @@ fn append(f: &mut File, c: Cursor, max: usize) -> io::Result<Batch> {
     f.seek(SeekFrom::Start(c.offset))?;
     let (lines, used, full) = read_some(f, max, false)?;
     // The head grows with a young file; it is stable once 256 bytes long.
-    let mut cursor = if c.head_len < HEAD { identify(f, c.inode, c.offset)? } else { c.clone() };
+    let mut cursor = if c.head_len < HEAD {
+        identify(f, c.inode, c.offset)?
+    } else {
+        c.clone()
+    };
     cursor.offset = c.offset + used;
     Ok(Batch {
         lines,

@@ -79,7 +79,10 @@ impl LogWatcher {
             let detail = describe(a);
             for ind in indicators(a, rules) {
                 let ip: Option<std::net::IpAddr> = (ind.kind == "ip").then(|| ind.value.parse().ok()).flatten();
-                let geo = ip.or(a.network.map(|n| n.network())).map(|ip| self.geo.lookup(ip)).unwrap_or_default();
+                let geo = ip
+                    .or(a.network.map(|n| n.network()))
+                    .map(|ip| self.geo.lookup(ip))
+                    .unwrap_or_default();
                 let rdns = match (&self.rdns, ip) {
                     (Some(r), Some(ip)) => r.name(ip).await,
                     _ => None,
@@ -119,7 +122,11 @@ impl LogWatcher {
                     tracing::info!(log = %name, "{note}");
                 }
                 let got = self.engine.ingest(&batch.lines, self.clock.now());
-                for a in got.alerts.iter().filter(|a| a.kind == crate::logwatch::detect::AlertKind::CompromiseSuspicion) {
+                for a in got
+                    .alerts
+                    .iter()
+                    .filter(|a| a.kind == crate::logwatch::detect::AlertKind::CompromiseSuspicion)
+                {
                     tracing::warn!(log = %name, "{}", describe(a));
                 }
                 let attacks = self.records(&got.alerts).await;

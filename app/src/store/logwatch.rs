@@ -263,7 +263,9 @@ impl Store {
             for row in rows {
                 let (at, svc, oc, ip, user, attempts) = row?;
                 // A row this version cannot read is skipped, not fatal.
-                let (Some(outcome), Ok(ip)) = (outcome(&oc), ip.parse()) else { continue };
+                let (Some(outcome), Ok(ip)) = (outcome(&oc), ip.parse()) else {
+                    continue;
+                };
                 out.push(AuthEvent {
                     at,
                     service: service(&svc),

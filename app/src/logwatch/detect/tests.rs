@@ -37,7 +37,9 @@ fn failures_from_one_ip_alert_once_per_window() {
     assert_eq!(kinds(&alerts), vec![AlertKind::BruteForce, AlertKind::BruteForce]);
     // Spread thinner than the window: nothing.
     let mut d = Detector::new(rules());
-    let slow: Vec<Alert> = (0..30).flat_map(|i| d.observe(&ev(i * 120, Outcome::Failed, "203.0.113.5", None))).collect();
+    let slow: Vec<Alert> = (0..30)
+        .flat_map(|i| d.observe(&ev(i * 120, Outcome::Failed, "203.0.113.5", None)))
+        .collect();
     assert!(slow.is_empty(), "{slow:?}");
 }
 
@@ -45,7 +47,10 @@ fn failures_from_one_ip_alert_once_per_window() {
 fn one_ip_many_users_is_spraying() {
     let mut d = Detector::new(rules());
     let users = ["alice", "bob", "carol", "dave", "erin"];
-    let a: Vec<Alert> = users.iter().flat_map(|u| d.observe(&ev(50, Outcome::Failed, "198.51.100.7", Some(u)))).collect();
+    let a: Vec<Alert> = users
+        .iter()
+        .flat_map(|u| d.observe(&ev(50, Outcome::Failed, "198.51.100.7", Some(u))))
+        .collect();
     assert_eq!(kinds(&a), vec![AlertKind::SprayUsers]);
     assert_eq!(a[0].count, 5);
 }
@@ -98,11 +103,17 @@ fn success_after_failures_is_a_compromise_suspicion_and_a_plain_typo_is_not() {
 #[test]
 fn ignored_networks_probes_and_rejects() {
     let mut d = Detector::new(rules());
-    let local: Vec<Alert> = (0..50).flat_map(|i| d.observe(&ev(i, Outcome::Failed, "127.0.0.1", Some("x")))).collect();
+    let local: Vec<Alert> = (0..50)
+        .flat_map(|i| d.observe(&ev(i, Outcome::Failed, "127.0.0.1", Some("x"))))
+        .collect();
     assert!(local.is_empty());
-    let p: Vec<Alert> = (0..30).flat_map(|i| d.observe(&ev(i, Outcome::Probe, "198.51.100.9", None))).collect();
+    let p: Vec<Alert> = (0..30)
+        .flat_map(|i| d.observe(&ev(i, Outcome::Probe, "198.51.100.9", None)))
+        .collect();
     assert_eq!(kinds(&p), vec![AlertKind::Probing]);
-    let r: Vec<Alert> = (0..20).flat_map(|i| d.observe(&ev(i, Outcome::Rejected, "198.51.100.10", Some("x@y.test")))).collect();
+    let r: Vec<Alert> = (0..20)
+        .flat_map(|i| d.observe(&ev(i, Outcome::Rejected, "198.51.100.10", Some("x@y.test"))))
+        .collect();
     assert_eq!(kinds(&r), vec![AlertKind::Rejects]);
 }
 

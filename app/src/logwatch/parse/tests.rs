@@ -20,22 +20,34 @@ fn postfix_sasl_failures_losses_rejects_and_successes() {
     let e = event(
         "Dec  2 04:00:22 mx postfix/submission/smtpd[21456]: warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
     );
-    assert_eq!((e.service, e.outcome, e.ip.to_string(), e.user), (Service::Smtp, Outcome::Failed, "203.0.113.9".into(), None));
+    assert_eq!(
+        (e.service, e.outcome, e.ip.to_string(), e.user),
+        (Service::Smtp, Outcome::Failed, "203.0.113.9".into(), None)
+    );
     let e = event(
         "2026-12-02T04:00:23.482910+01:00 mx postfix/smtpd[21457]: warning: host-9.example.net[2001:db8::9]: SASL PLAIN authentication failed: authentication failure, sasl_username=alice@example.org",
     );
-    assert_eq!((e.outcome, e.ip.to_string(), e.user.as_deref()), (Outcome::Failed, "2001:db8::9".into(), Some("alice@example.org")));
+    assert_eq!(
+        (e.outcome, e.ip.to_string(), e.user.as_deref()),
+        (Outcome::Failed, "2001:db8::9".into(), Some("alice@example.org"))
+    );
     assert_eq!(e.at, DateTime::parse_from_rfc3339("2026-12-02T03:00:23Z").unwrap().timestamp());
     let e = event("Dec  2 04:00:24 mx postfix/smtpd[21456]: lost connection after AUTH from unknown[203.0.113.9]");
     assert_eq!((e.outcome, e.ip.to_string()), (Outcome::Probe, "203.0.113.9".into()));
     let e = event(
         "Dec  2 04:01:02 mx postfix/smtpd[21460]: NOQUEUE: reject: RCPT from unknown[198.51.100.23]: 554 5.7.1 <x@elsewhere.test>: Relay access denied; from=<spam@bad.test> to=<x@elsewhere.test> proto=ESMTP helo=<WIN-ABC>",
     );
-    assert_eq!((e.outcome, e.ip.to_string(), e.user.as_deref()), (Outcome::Rejected, "198.51.100.23".into(), Some("x@elsewhere.test")));
+    assert_eq!(
+        (e.outcome, e.ip.to_string(), e.user.as_deref()),
+        (Outcome::Rejected, "198.51.100.23".into(), Some("x@elsewhere.test"))
+    );
     let e = event(
         "Dec  2 04:02:10 mx postfix/submission/smtpd[21470]: 4QxYz1234Z: client=laptop.example.org[192.0.2.44], sasl_method=PLAIN, sasl_username=bob@example.org",
     );
-    assert_eq!((e.outcome, e.ip.to_string(), e.user.as_deref()), (Outcome::Succeeded, "192.0.2.44".into(), Some("bob@example.org")));
+    assert_eq!(
+        (e.outcome, e.ip.to_string(), e.user.as_deref()),
+        (Outcome::Succeeded, "192.0.2.44".into(), Some("bob@example.org"))
+    );
 }
 
 #[test]
@@ -48,7 +60,10 @@ fn dovecot_failures_aborts_and_logins_from_its_own_log_and_syslog() {
     let e = event(
         "Dec  2 04:00:22 mx dovecot: pop3-login: Disconnected (auth failed, 3 attempts in 12 secs): user=<admin>, method=PLAIN, rip=203.0.113.50, lip=192.0.2.1, session=<x>",
     );
-    assert_eq!((e.service, e.outcome, e.attempts, e.ip.to_string()), (Service::Pop3, Outcome::Failed, 3, "203.0.113.50".into()));
+    assert_eq!(
+        (e.service, e.outcome, e.attempts, e.ip.to_string()),
+        (Service::Pop3, Outcome::Failed, 3, "203.0.113.50".into())
+    );
     let e = event(
         "Dec 01 23:21:51 imap-login: Info: Disconnected: Connection closed (auth failed, 1 attempts in 2 secs): user=<cut7371x1796167309643x47>, method=PLAIN, rip=127.0.0.1, lip=127.0.0.1, secured, session=<yPVyypphxqt/AAAB>",
     );
@@ -60,7 +75,10 @@ fn dovecot_failures_aborts_and_logins_from_its_own_log_and_syslog() {
     let e = event(
         "Dec 02 04:00:22 imap-login: Info: Login: user=<sn15752x1796184015010x99>, method=PLAIN, rip=127.0.0.1, lip=127.0.0.1, mpid=16778, secured, session=<us2arp5h+q5/AAAB>",
     );
-    assert_eq!((e.outcome, e.user.as_deref()), (Outcome::Succeeded, Some("sn15752x1796184015010x99")));
+    assert_eq!(
+        (e.outcome, e.user.as_deref()),
+        (Outcome::Succeeded, Some("sn15752x1796184015010x99"))
+    );
     assert_eq!(e.at, chrono::Local.with_ymd_and_hms(2026, 12, 2, 4, 0, 22).unwrap().timestamp());
 }
 
@@ -91,7 +109,9 @@ fn other_lines_are_known_or_unknown_never_errors() {
 #[test]
 fn long_user_names_are_cut_on_a_character_boundary() {
     let name = "é".repeat(200);
-    let l = format!("Dec  2 04:00:22 mx dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<{name}>, rip=203.0.113.1, lip=1.1.1.1");
+    let l = format!(
+        "Dec  2 04:00:22 mx dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<{name}>, rip=203.0.113.1, lip=1.1.1.1"
+    );
     let u = event(&l).user.unwrap();
     assert!(u.len() <= MAX_USER && u.starts_with('é'));
 }

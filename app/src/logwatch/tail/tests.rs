@@ -4,7 +4,13 @@ use flate2::write::GzEncoder;
 use std::io::Write;
 
 fn append(p: &Path, s: &str) {
-    std::fs::OpenOptions::new().create(true).append(true).open(p).unwrap().write_all(s.as_bytes()).unwrap();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap()
+        .write_all(s.as_bytes())
+        .unwrap();
 }
 
 /// Reads until nothing more comes at once; returns every line and the cursor.

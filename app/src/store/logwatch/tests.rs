@@ -63,7 +63,10 @@ async fn a_batch_stores_events_cursor_and_sightings_together() {
     assert_eq!(s.logwatch_cursor("/var/log/mail.log").await.unwrap(), Some(c));
     assert_eq!(s.logwatch_events_since(150).await.unwrap(), vec![event(200)]);
     // The same attack again: a sighting, not an index change.
-    assert_eq!(s.logwatch_commit("/var/log/mail.log", None, vec![], vec![a.clone()]).await.unwrap(), 0);
+    assert_eq!(
+        s.logwatch_commit("/var/log/mail.log", None, vec![], vec![a.clone()]).await.unwrap(),
+        0
+    );
     let iocs = s.all_indicators().await.unwrap();
     assert_eq!(iocs.len(), 1);
     assert_eq!((iocs[0].ind.source.as_str(), iocs[0].ind.confidence), (IOC_SOURCE, 70));
@@ -81,11 +84,18 @@ async fn indicators_change_only_when_stronger_or_much_longer_and_never_when_fals
         async move { s.logwatch_commit("f", None, vec![], vec![attack(i)]).await.unwrap() }
     };
     assert_eq!(commit(ind("198.51.100.1", 70, "2027-01-08T00:00:00Z")).await, 1);
-    assert_eq!(commit(ind("198.51.100.1", 70, "2027-01-08T05:00:00Z")).await, 0, "an hour or five is not worth a rebuild");
+    assert_eq!(
+        commit(ind("198.51.100.1", 70, "2027-01-08T05:00:00Z")).await,
+        0,
+        "an hour or five is not worth a rebuild"
+    );
     assert_eq!(commit(ind("198.51.100.1", 70, "2027-01-08T07:00:00Z")).await, 1);
     assert_eq!(commit(ind("198.51.100.1", 90, "2027-01-08T07:00:00Z")).await, 1);
     let row = s.all_indicators().await.unwrap().remove(0);
-    assert_eq!((row.ind.confidence, row.ind.expires_at.as_deref()), (90, Some("2027-01-08T07:00:00Z")));
+    assert_eq!(
+        (row.ind.confidence, row.ind.expires_at.as_deref()),
+        (90, Some("2027-01-08T07:00:00Z"))
+    );
     // The operator marks it a false positive: log watch leaves it alone.
     let mut fp = row.ind.clone();
     fp.false_positive = true;
