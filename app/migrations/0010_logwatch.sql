@@ -42,3 +42,10 @@ CREATE TABLE logwatch_alerts (
 );
 CREATE INDEX logwatch_alerts_by_at ON logwatch_alerts (at);
 CREATE INDEX logwatch_alerts_by_indicator ON logwatch_alerts (indicator);
+
+-- Where reading the systemd journal stopped (journalctl's cursor).
+CREATE TABLE logwatch_journal (
+  source     TEXT PRIMARY KEY,
+  cursor     TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);

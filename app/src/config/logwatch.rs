@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Keys of config.yaml's `logwatch:` section.
-pub const LOGWATCH_KEYS: &[&str] = &["files", "rules", "geoip", "rdns"];
+pub const LOGWATCH_KEYS: &[&str] = &["files", "journal", "rules", "geoip", "rdns"];
 
 /// Log watch settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +19,12 @@ pub struct LogwatchSettings {
     /// Log files to follow (`POSTERN_LOGWATCH_FILES`, comma-separated, or
     /// `logwatch.files`); empty turns log watch off.
     pub files: Vec<PathBuf>,
+    /// systemd units whose journal is read through `journalctl -o json`
+    /// (`POSTERN_LOGWATCH_JOURNAL`, comma-separated, or `logwatch.journal`),
+    /// e.g. `postfix@-.service,dovecot.service`; empty: no journal.
+    pub journal: Vec<String>,
+    /// The `journalctl` program.
+    pub journalctl: PathBuf,
     /// The rules file (`POSTERN_LOGWATCH_RULES` or `logwatch.rules`), when
     /// not the shipped defaults.
     pub rules_path: Option<PathBuf>,
@@ -38,6 +44,8 @@ impl Default for LogwatchSettings {
     fn default() -> Self {
         LogwatchSettings {
             files: Vec::new(),
+            journal: Vec::new(),
+            journalctl: PathBuf::from("journalctl"),
             rules_path: None,
             rules: Rules::parse(DEFAULT).unwrap_or_else(|_| unreachable_rules()),
             geoip: Vec::new(),
@@ -87,6 +95,7 @@ fn paths(v: &str) -> Vec<PathBuf> {
 #[derive(Debug, Default)]
 pub(super) struct FromFile {
     files: Vec<PathBuf>,
+    journal: Vec<String>,
     rules: Option<PathBuf>,
     geoip: Vec<PathBuf>,
     rdns: Option<bool>,
@@ -150,6 +159,7 @@ pub(super) fn from_yaml(text: &str, problems: &mut Vec<Problem>) -> FromFile {
     };
     out.files = list("files", problems);
     out.geoip = list("geoip", problems);
+    out.journal = list("journal", problems).into_iter().map(|p| p.display().to_string()).collect();
     out.rules = m.get("rules").and_then(Value::as_str).map(PathBuf::from);
     match m.get("rdns") {
         None | Some(Value::Null) => {}
@@ -161,6 +171,19 @@ pub(super) fn from_yaml(text: &str, problems: &mut Vec<Problem>) -> FromFile {
 
 pub(super) fn parse(r: &mut Reader<'_>, file: FromFile) -> LogwatchSettings {
     let files = r.get("POSTERN_LOGWATCH_FILES").map(paths).unwrap_or(file.files);
+    let journal: Vec<String> = match r.get("POSTERN_LOGWATCH_JOURNAL") {
+        Some(v) => v.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_string).collect(),
+        None => file.journal,
+    };
+    for u in &journal {
+        if u.starts_with('-') || u.chars().any(char::is_whitespace) {
+            r.problems.push(Problem::new(
+                "POSTERN_LOGWATCH_JOURNAL",
+                format!("{u:?} is not a unit name"),
+                "e.g. postfix@-.service,dovecot.service",
+            ));
+        }
+    }
     let rules_path = r.get("POSTERN_LOGWATCH_RULES").map(PathBuf::from).or(file.rules);
     let geoip = r.get("POSTERN_LOGWATCH_GEOIP").map(paths).unwrap_or(file.geoip);
     let rdns_default = file.rdns.unwrap_or(false);
@@ -201,6 +224,8 @@ pub(super) fn parse(r: &mut Reader<'_>, file: FromFile) -> LogwatchSettings {
     };
     LogwatchSettings {
         files,
+        journal,
+        journalctl: PathBuf::from("journalctl"),
         rules_path,
         rules,
         geoip,
@@ -233,9 +258,13 @@ mod tests {
     fn off_by_default_and_read_from_yaml_or_environment() {
         let (s, p) = load(&[], "accounts: []\n");
         assert!(s.files.is_empty() && p.is_empty());
-        let (s, p) = load(&[], "logwatch:\n  files: [/var/log/mail.log, /var/log/dovecot.log]\n  rdns: true\n");
+        let (s, p) = load(
+            &[],
+            "logwatch:\n  files: [/var/log/mail.log, /var/log/dovecot.log]\n  journal: [dovecot.service]\n  rdns: true\n",
+        );
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(s.files.len(), 2);
+        assert_eq!(s.journal, vec!["dovecot.service".to_string()]);
         assert!(s.rdns);
         let (s, _) = load(
             &[("POSTERN_LOGWATCH_FILES", "/srv/mail.log")],
@@ -255,6 +284,7 @@ mod tests {
                 ("POSTERN_LOGWATCH_RULES", rules.to_str().unwrap()),
                 ("POSTERN_LOGWATCH_GEOIP", "/nonexistent/GeoLite2-ASN.mmdb"),
                 ("POSTERN_LOGWATCH_POLL_SECS", "0"),
+                ("POSTERN_LOGWATCH_JOURNAL", "--all"),
             ],
             "logwatch:\n  file: x\n  rdns: maybe\n",
         );
@@ -266,6 +296,7 @@ mod tests {
             "thresholds.ip_failures",
             "GeoLite2-ASN.mmdb",
             "POSTERN_LOGWATCH_POLL_SECS",
+            "not a unit name",
         ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }

@@ -10,6 +10,7 @@
 
 pub mod detect;
 pub mod enrich;
+pub mod journal;
 pub mod parse;
 pub mod rules;
 pub mod tail;

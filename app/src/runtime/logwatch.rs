@@ -9,15 +9,20 @@ use crate::clock::SharedClock;
 use crate::config::LogwatchSettings;
 use crate::logwatch::detect::Alert;
 use crate::logwatch::enrich::{Geo, Rdns};
+use crate::logwatch::journal::{self, JournalSpec};
 use crate::logwatch::tail::{self, Cursor};
 use crate::logwatch::{Engine, Stats, describe, indicators};
-use crate::store::{AttackRecord, Store};
+use crate::store::{AttackRecord, Position, Store};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
 /// Bytes read from one log per batch (one transaction each).
 const BATCH_BYTES: usize = 4 << 20;
+/// Journal entries per batch.
+const BATCH_ENTRIES: usize = 20_000;
+/// The journal's name in the store.
+const JOURNAL: &str = "journal";
 
 /// What one round over the logs did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,6 +46,7 @@ pub struct LogWatcher {
     store: Store,
     clock: SharedClock,
     cursors: HashMap<PathBuf, Option<Cursor>>,
+    journal: Option<(JournalSpec, Option<String>)>,
 }
 
 impl LogWatcher {
@@ -56,7 +62,17 @@ impl LogWatcher {
         for f in &s.files {
             cursors.insert(f.clone(), store.logwatch_cursor(&f.display().to_string()).await?);
         }
+        let journal = if s.journal.is_empty() {
+            None
+        } else {
+            let spec = JournalSpec {
+                program: s.journalctl.clone(),
+                units: s.journal.clone(),
+            };
+            Some((spec, store.logwatch_journal_cursor(JOURNAL).await?))
+        };
         Ok(LogWatcher {
+            journal,
             files: s.files.clone(),
             engine,
             geo,
@@ -121,19 +137,8 @@ impl LogWatcher {
                 if let Some(note) = &batch.note {
                     tracing::info!(log = %name, "{note}");
                 }
-                let got = self.engine.ingest(&batch.lines, self.clock.now());
-                for a in got
-                    .alerts
-                    .iter()
-                    .filter(|a| a.kind == crate::logwatch::detect::AlertKind::CompromiseSuspicion)
-                {
-                    tracing::warn!(log = %name, "{}", describe(a));
-                }
-                let attacks = self.records(&got.alerts).await;
-                r.lines += batch.lines.len();
-                r.events += got.events.len();
-                r.attacks += attacks.len();
-                r.indicators += self.store.logwatch_commit(&name, batch.cursor.clone(), got.events, attacks).await?;
+                let position = batch.cursor.clone().map(Position::File);
+                self.store_batch(&name, &batch.lines, position, &mut r).await?;
                 if batch.cursor.is_some() {
                     self.cursors.insert(path.clone(), batch.cursor);
                 }
@@ -142,7 +147,43 @@ impl LogWatcher {
                 }
             }
         }
+        self.journal_round(&mut r).await?;
         Ok(r)
+    }
+
+    async fn journal_round(&mut self, r: &mut Round) -> Result<(), RuntimeError> {
+        let Some((spec, cursor)) = self.journal.clone() else { return Ok(()) };
+        let mut cursor = cursor;
+        loop {
+            let (sp, c) = (spec.clone(), cursor.clone());
+            let batch = tokio::task::spawn_blocking(move || journal::read(&sp, c.as_deref(), BATCH_ENTRIES))
+                .await
+                .map_err(|e| RuntimeError::Invalid(format!("journal reader failed: {e}")))?
+                .map_err(|e| RuntimeError::Invalid(format!("running {}: {e}", spec.program.display())))?;
+            let position = batch.cursor.clone().filter(|c| Some(c) != cursor.as_ref()).map(Position::Journal);
+            self.store_batch(JOURNAL, &batch.lines, position, r).await?;
+            cursor = batch.cursor;
+            if let Some(j) = &mut self.journal {
+                j.1 = cursor.clone();
+            }
+            if !batch.more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Parses, detects, enriches and stores one batch with its position.
+    async fn store_batch(&mut self, name: &str, lines: &[String], position: Option<Position>, r: &mut Round) -> Result<(), RuntimeError> {
+        let got = self.engine.ingest(lines, self.clock.now());
+        for a in got.alerts.iter().filter(|a| a.kind == crate::logwatch::detect::AlertKind::CompromiseSuspicion) {
+            tracing::warn!(log = %name, "{}", describe(a));
+        }
+        let attacks = self.records(&got.alerts).await;
+        r.lines += lines.len();
+        r.events += got.events.len();
+        r.attacks += attacks.len();
+        r.indicators += self.store.logwatch_commit(name, position, got.events, attacks).await?;
+        Ok(())
     }
 }
 
@@ -151,11 +192,11 @@ impl Runtime {
     /// cannot be opened stops the start.
     pub async fn spawn_logwatch(&self, cancel: CancellationToken) -> Result<(), RuntimeError> {
         let s = &self.settings.logwatch;
-        if s.files.is_empty() {
+        if s.files.is_empty() && s.journal.is_empty() {
             return Ok(());
         }
         let mut w = LogWatcher::new(s, self.store.clone(), self.clock.clone()).await?;
-        tracing::info!(files = ?s.files, geoip = s.geoip.len(), rdns = s.rdns, "log watch started");
+        tracing::info!(files = ?s.files, journal = ?s.journal, geoip = s.geoip.len(), rdns = s.rdns, "log watch started");
         let (rt, poll) = (self.clone(), s.poll);
         tokio::spawn(async move {
             loop {

@@ -20,6 +20,15 @@ const EXTEND_STEP_SECS: i64 = 6 * 3600;
 /// Events replayed into the windows after a restart, at most.
 const REPLAY_MAX: u32 = 200_000;
 
+/// Where a source was read up to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// A file's offset.
+    File(Cursor),
+    /// The journal's cursor.
+    Journal(String),
+}
+
 /// One attack as stored: an alert for one address (or network), enriched.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AttackRecord {
@@ -160,14 +169,25 @@ impl Store {
         .await
     }
 
+    /// Where reading the journal `source` stopped.
+    pub async fn logwatch_journal_cursor(&self, source: &str) -> Result<Option<String>> {
+        let source = source.to_string();
+        self.call(move |db, _| {
+            Ok(db
+                .query_row("SELECT cursor FROM logwatch_journal WHERE source = ?1", params![source], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
     /// Stores a batch read from `source`: its events, its attacks (each
     /// upserting its indicator and recording the sighting) and the new
-    /// cursor, all or nothing. Returns how many indicators are new or
+    /// position, all or nothing. Returns how many indicators are new or
     /// changed, so the caller rebuilds the index and claws back.
     pub async fn logwatch_commit(
         &self,
         source: &str,
-        cursor: Option<Cursor>,
+        position: Option<Position>,
         events: Vec<AuthEvent>,
         attacks: Vec<AttackRecord>,
     ) -> Result<usize> {
@@ -225,7 +245,14 @@ impl Store {
                 };
                 audit::insert(&tx, &ctx.now, &e)?;
             }
-            if let Some(c) = &cursor {
+            if let Some(Position::Journal(c)) = &position {
+                tx.execute(
+                    "INSERT INTO logwatch_journal (source, cursor, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                    params![source, c, ctx.now],
+                )?;
+            }
+            if let Some(Position::File(c)) = &position {
                 tx.execute(
                     "INSERT INTO logwatch_offsets (source, inode, offset, head_len, head_hash, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)

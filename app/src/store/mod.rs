@@ -24,7 +24,7 @@ pub use audit::{AuditEntry, AuditRow};
 pub use dashboard::{ListEntry, SessionRow};
 pub use digest::DigestLink;
 pub use intel::{IndicatorRow, RecentObservable, SightingRow};
-pub use logwatch::{AttackRecord, AttackRow};
+pub use logwatch::{AttackRecord, AttackRow, Position};
 pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage};
 pub use oauth::OAuthTokens;
 pub use ops::{Op, OpKind, OpRefusal, OpState};
