@@ -112,11 +112,11 @@ pub fn read(spec: &JournalSpec, cursor: Option<&str>, max: usize) -> io::Result<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::logwatch::parse::{Outcome, Parsed, parse_line};
 
-    const POSTFIX: &str = r#"{"__CURSOR":"s=7f1c;i=1a2b;b=9e;m=1f;t=62d;x=77","__REALTIME_TIMESTAMP":"1796184022482910","_HOSTNAME":"mx","SYSLOG_IDENTIFIER":"postfix/submission/smtpd","_PID":"21456","MESSAGE":"warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=alice@example.org","PRIORITY":"4"}"#;
+    pub(crate) const POSTFIX: &str = r#"{"__CURSOR":"s=7f1c;i=1a2b;b=9e;m=1f;t=62d;x=77","__REALTIME_TIMESTAMP":"1796184022482910","_HOSTNAME":"mx","SYSLOG_IDENTIFIER":"postfix/submission/smtpd","_PID":"21456","MESSAGE":"warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=alice@example.org","PRIORITY":"4"}"#;
     const DOVECOT: &str = r#"{"__CURSOR":"s=7f1c;i=1a2c;b=9e;m=20;t=62e;x=78","__REALTIME_TIMESTAMP":"1796184023000000","_HOSTNAME":"mx","SYSLOG_IDENTIFIER":"dovecot","_PID":"811","MESSAGE":[105,109,97,112,45,108,111,103,105,110,58,32,68,105,115,99,111,110,110,101,99,116,101,100,32,40,97,117,116,104,32,102,97,105,108,101,100,44,32,50,32,97,116,116,101,109,112,116,115,32,105,110,32,56,32,115,101,99,115,41,58,32,117,115,101,114,61,60,98,111,98,62,44,32,114,105,112,61,49,57,56,46,53,49,46,49,48,48,46,55,44,32,108,105,112,61,49,57,50,46,48,46,50,46,49]}"#;
 
     #[test]
@@ -134,7 +134,7 @@ mod tests {
 
     /// A stand-in for journalctl: prints the entries after `--after-cursor`
     /// (all of them, or the last one with `-n 1`), and records its arguments.
-    fn fake(dir: &std::path::Path, entries: &[&str]) -> JournalSpec {
+    pub(crate) fn fake(dir: &std::path::Path, entries: &[&str]) -> JournalSpec {
         let data = dir.join("entries.json");
         std::fs::write(&data, entries.join("\n") + "\n").unwrap();
         let script = dir.join("journalctl");

@@ -219,3 +219,45 @@ impl Runtime {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::TestClock;
+    use crate::logwatch::journal::tests::{POSTFIX, fake};
+    use std::io::Write;
+    use std::sync::Arc;
+
+    /// A file and the journal together; a second watcher on the same store
+    /// (a restart) resumes both where the first stopped.
+    #[tokio::test]
+    async fn files_and_the_journal_resume_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: SharedClock = Arc::new(TestClock::new(chrono::DateTime::from_timestamp(1_796_184_100, 0).unwrap()));
+        let store = Store::open(&dir.path().join("db"), &[3; 32], clock.clone()).unwrap();
+        let log = dir.path().join("mail.log");
+        let line = |user: &str| {
+            format!("2026-12-02T04:00:22+00:00 mx dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<{user}>, rip=203.0.113.9, lip=192.0.2.1\n")
+        };
+        let append = |s: &str| std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap().write_all(s.as_bytes()).unwrap();
+        append(&line("before"));
+        let first = r#"{"__CURSOR":"c0","MESSAGE":"startup"}"#;
+        let mut s = LogwatchSettings {
+            files: vec![log.clone()],
+            journal: vec!["postfix@-.service".into()],
+            ..Default::default()
+        };
+        s.journalctl = fake(dir.path(), &[first]).program;
+        let mut w = LogWatcher::new(&s, store.clone(), clock.clone()).await.unwrap();
+        assert_eq!(w.round().await.unwrap().events, 0, "both start at their end");
+        append(&line("one"));
+        fake(dir.path(), &[first, POSTFIX]);
+        assert_eq!(w.round().await.unwrap().events, 2);
+        drop(w);
+        append(&line("two"));
+        let mut w = LogWatcher::new(&s, store.clone(), clock.clone()).await.unwrap();
+        assert_eq!(w.round().await.unwrap().events, 1, "only the new file line; the journal entry is not read again");
+        let users: Vec<Option<String>> = store.logwatch_events_since(0).await.unwrap().into_iter().map(|e| e.user).collect();
+        assert_eq!(users, vec![Some("one".into()), Some("alice@example.org".into()), Some("two".into())]);
+    }
+}
