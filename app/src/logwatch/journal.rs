@@ -124,9 +124,16 @@ pub(crate) mod tests {
         let now = chrono::Utc::now();
         let (c, line) = entry(POSTFIX).unwrap();
         assert!(c.ends_with("x=77"));
-        let Parsed::Event(e) = parse_line(&line.unwrap(), now) else { panic!() };
-        assert_eq!((e.outcome, e.user.as_deref(), e.at), (Outcome::Failed, Some("alice@example.org"), 1_796_184_022));
-        let Parsed::Event(e) = parse_line(&entry(DOVECOT).unwrap().1.unwrap(), now) else { panic!() };
+        let Parsed::Event(e) = parse_line(&line.unwrap(), now) else {
+            panic!()
+        };
+        assert_eq!(
+            (e.outcome, e.user.as_deref(), e.at),
+            (Outcome::Failed, Some("alice@example.org"), 1_796_184_022)
+        );
+        let Parsed::Event(e) = parse_line(&entry(DOVECOT).unwrap().1.unwrap(), now) else {
+            panic!()
+        };
         assert_eq!((e.attempts, e.ip.to_string()), (2, "198.51.100.7".into()));
         assert_eq!(entry(r#"{"__CURSOR":"x"}"#), Some(("x".into(), None)));
         assert_eq!(entry("not json"), None);
@@ -175,6 +182,9 @@ pub(crate) mod tests {
         let again = read(&spec, b.cursor.as_deref(), 10).unwrap();
         assert!(again.lines.is_empty());
         let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
-        assert!(args.contains("-o json --no-pager -q -u postfix@-.service -u dovecot.service --after-cursor=c0"), "{args}");
+        assert!(
+            args.contains("-o json --no-pager -q -u postfix@-.service -u dovecot.service --after-cursor=c0"),
+            "{args}"
+        );
     }
 }

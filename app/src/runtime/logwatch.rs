@@ -12,6 +12,7 @@ use crate::logwatch::enrich::{Geo, Rdns};
 use crate::logwatch::journal::{self, JournalSpec};
 use crate::logwatch::tail::{self, Cursor};
 use crate::logwatch::{Engine, Stats, describe, indicators};
+use crate::notify::{Notice, NoticeKind};
 use crate::store::{AttackRecord, Position, Store};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ pub struct Round {
     pub attacks: usize,
     /// Indicators added or changed.
     pub indicators: usize,
+    /// Compromise suspicions, as (rate-limit key, one line for the operator).
+    pub compromises: Vec<(String, String)>,
 }
 
 /// The log watcher: engine, enrichment and the offsets it has stored.
@@ -152,7 +155,9 @@ impl LogWatcher {
     }
 
     async fn journal_round(&mut self, r: &mut Round) -> Result<(), RuntimeError> {
-        let Some((spec, cursor)) = self.journal.clone() else { return Ok(()) };
+        let Some((spec, cursor)) = self.journal.clone() else {
+            return Ok(());
+        };
         let mut cursor = cursor;
         loop {
             let (sp, c) = (spec.clone(), cursor.clone());
@@ -175,8 +180,15 @@ impl LogWatcher {
     /// Parses, detects, enriches and stores one batch with its position.
     async fn store_batch(&mut self, name: &str, lines: &[String], position: Option<Position>, r: &mut Round) -> Result<(), RuntimeError> {
         let got = self.engine.ingest(lines, self.clock.now());
-        for a in got.alerts.iter().filter(|a| a.kind == crate::logwatch::detect::AlertKind::CompromiseSuspicion) {
+        for a in got
+            .alerts
+            .iter()
+            .filter(|a| a.kind == crate::logwatch::detect::AlertKind::CompromiseSuspicion)
+        {
             tracing::warn!(log = %name, "{}", describe(a));
+            let ips: Vec<String> = a.ips.iter().map(|i| i.to_string()).collect();
+            let key = format!("logwatch:{}:{}", ips.join(","), a.user.as_deref().unwrap_or(""));
+            r.compromises.push((key, describe(a)));
         }
         let attacks = self.records(&got.alerts).await;
         r.lines += lines.len();
@@ -200,7 +212,14 @@ impl Runtime {
         let (rt, poll) = (self.clone(), s.poll);
         tokio::spawn(async move {
             loop {
-                match w.round().await {
+                let round = w.round().await;
+                if let (Ok(r), Some(n)) = (&round, &rt.ops.notifier) {
+                    for (key, line) in &r.compromises {
+                        let notice = Notice::plain(NoticeKind::CompromiseSuspicion, "Possible account compromise".into(), line.clone());
+                        n.alert(key, notice).await;
+                    }
+                }
+                match round {
                     Ok(r) if r.indicators > 0 => {
                         tracing::info!(attacks = r.attacks, indicators = r.indicators, "log watch: new attackers");
                         if let Err(e) = rt.sync_indicators().await {
@@ -237,9 +256,19 @@ mod tests {
         let store = Store::open(&dir.path().join("db"), &[3; 32], clock.clone()).unwrap();
         let log = dir.path().join("mail.log");
         let line = |user: &str| {
-            format!("2026-12-02T04:00:22+00:00 mx dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<{user}>, rip=203.0.113.9, lip=192.0.2.1\n")
+            format!(
+                "2026-12-02T04:00:22+00:00 mx dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<{user}>, rip=203.0.113.9, lip=192.0.2.1\n"
+            )
         };
-        let append = |s: &str| std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap().write_all(s.as_bytes()).unwrap();
+        let append = |s: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap()
+                .write_all(s.as_bytes())
+                .unwrap()
+        };
         append(&line("before"));
         let first = r#"{"__CURSOR":"c0","MESSAGE":"startup"}"#;
         let mut s = LogwatchSettings {
@@ -256,8 +285,29 @@ mod tests {
         drop(w);
         append(&line("two"));
         let mut w = LogWatcher::new(&s, store.clone(), clock.clone()).await.unwrap();
-        assert_eq!(w.round().await.unwrap().events, 1, "only the new file line; the journal entry is not read again");
+        assert_eq!(
+            w.round().await.unwrap().events,
+            1,
+            "only the new file line; the journal entry is not read again"
+        );
         let users: Vec<Option<String>> = store.logwatch_events_since(0).await.unwrap().into_iter().map(|e| e.user).collect();
-        assert_eq!(users, vec![Some("one".into()), Some("alice@example.org".into()), Some("two".into())]);
+        assert_eq!(
+            users,
+            vec![Some("one".into()), Some("alice@example.org".into()), Some("two".into())]
+        );
+        // Three more failures, then a success from the same address: the
+        // round reports a compromise suspicion for the notifier.
+        for u in ["three", "four", "five"] {
+            append(&line(u));
+        }
+        append(
+            "2026-12-02T04:01:00+00:00 mx dovecot: imap-login: Login: user=<five>, method=PLAIN, rip=203.0.113.9, lip=192.0.2.1, mpid=1, TLS\n",
+        );
+        let r = w.round().await.unwrap();
+        assert_eq!(r.compromises.len(), 1, "{r:?}");
+        assert!(
+            r.compromises[0].0.contains("203.0.113.9") && r.compromises[0].1.contains("compromise suspicion"),
+            "{r:?}"
+        );
     }
 }

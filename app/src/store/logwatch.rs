@@ -174,7 +174,9 @@ impl Store {
         let source = source.to_string();
         self.call(move |db, _| {
             Ok(db
-                .query_row("SELECT cursor FROM logwatch_journal WHERE source = ?1", params![source], |r| r.get(0))
+                .query_row("SELECT cursor FROM logwatch_journal WHERE source = ?1", params![source], |r| {
+                    r.get(0)
+                })
                 .optional()?)
         })
         .await

@@ -56,13 +56,20 @@ async fn a_batch_stores_events_cursor_and_sightings_together() {
     };
     let a = attack(ind("203.0.113.4", 70, "2027-01-08T00:00:00Z"));
     let n = s
-        .logwatch_commit("/var/log/mail.log", Some(Position::File(c.clone())), vec![event(100), event(200)], vec![a.clone()])
+        .logwatch_commit(
+            "/var/log/mail.log",
+            Some(Position::File(c.clone())),
+            vec![event(100), event(200)],
+            vec![a.clone()],
+        )
         .await
         .unwrap();
     assert_eq!(n, 1, "a new attacker is a new indicator");
     assert_eq!(s.logwatch_cursor("/var/log/mail.log").await.unwrap(), Some(c));
     assert_eq!(s.logwatch_events_since(150).await.unwrap(), vec![event(200)]);
-    s.logwatch_commit("journal", Some(Position::Journal("s=1;i=2".into())), vec![], vec![]).await.unwrap();
+    s.logwatch_commit("journal", Some(Position::Journal("s=1;i=2".into())), vec![], vec![])
+        .await
+        .unwrap();
     assert_eq!(s.logwatch_journal_cursor("journal").await.unwrap().as_deref(), Some("s=1;i=2"));
     // The same attack again: a sighting, not an index change.
     assert_eq!(
