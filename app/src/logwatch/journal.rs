@@ -121,7 +121,7 @@ pub(crate) mod tests {
 
     #[test]
     fn journal_entries_read_like_syslog_lines() {
-        let now = chrono::Utc::now();
+        let now = DateTime::from_timestamp(1_796_184_100, 0).unwrap();
         let (c, line) = entry(POSTFIX).unwrap();
         assert!(c.ends_with("x=77"));
         let Parsed::Event(e) = parse_line(&line.unwrap(), now) else {
