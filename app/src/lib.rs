@@ -20,6 +20,7 @@ pub mod failpoint;
 pub mod imap;
 pub mod intel;
 pub mod logging;
+pub mod logwatch;
 pub mod manager;
 pub mod milter;
 pub mod notify;

@@ -26,6 +26,7 @@ mod imap_tls;
 mod intel;
 mod learning;
 mod milter;
+mod logwatch;
 mod oauth;
 mod ops;
 mod scan_peers;

@@ -233,9 +233,9 @@ pub fn parse_accounts(text: &str, base: &Path, problems: &mut Vec<Problem>) -> (
     };
     for k in root.keys() {
         let k = k.as_str().unwrap_or("?");
-        if !["accounts", "policy"].contains(&k) {
+        if !["accounts", "policy", "logwatch"].contains(&k) {
             ctx.problems
-                .push(Problem::new(k, "unknown top-level key", "allowed keys: accounts, policy"));
+                .push(Problem::new(k, "unknown top-level key", "allowed keys: accounts, policy, logwatch"));
         }
     }
     let mut accounts = Vec::new();

@@ -52,6 +52,8 @@ pub struct Settings {
     pub ops: super::OpsSettings,
     /// In-line mode: the milter (issue 19).
     pub milter: super::MilterSettings,
+    /// Mail-server log watch (read with config.yaml by `Config::load`).
+    pub logwatch: super::LogwatchSettings,
 }
 
 /// Dashboard, session and endpoint-gating settings.
@@ -218,7 +220,7 @@ impl Default for ImapTuning {
 }
 
 pub(super) struct Reader<'a> {
-    vars: &'a BTreeMap<String, String>,
+    pub(super) vars: &'a BTreeMap<String, String>,
     pub(super) problems: &'a mut Vec<Problem>,
 }
 
@@ -534,6 +536,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         intel,
         ops,
         milter,
+        logwatch: super::LogwatchSettings::default(),
         log_format,
         web,
     }
@@ -575,6 +578,7 @@ impl Settings {
             intel,
             ops,
             milter: super::MilterSettings::default(),
+            logwatch: super::LogwatchSettings::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             db_path: data_dir.join("postern.db"),
             eml_dir: data_dir.join("eml"),

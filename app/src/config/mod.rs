@@ -10,6 +10,7 @@ mod accounts;
 mod env;
 mod intel;
 mod milter;
+mod logwatch;
 mod oauth;
 mod ops;
 mod problem;
@@ -24,6 +25,7 @@ pub use accounts::{
 pub use env::{AiSettings, ImapTuning, LogFormat, ScanSettings, Settings, WebSettings, parse_settings};
 pub use intel::{FEEDS, IntelSettings};
 pub use milter::{MilterListen, MilterReply, MilterSettings, POSTFIX_CONTENT_TIMEOUT};
+pub use logwatch::{LOGWATCH_KEYS, LogwatchSettings};
 pub use oauth::{ClientAuth, GOOGLE_SCOPE, GOOGLE_TOKEN_URL, M365_APP_SCOPE, M365_USER_SCOPE, OAuthConfig, OAuthFlow, SaslMechanism};
 pub use ops::{DigestSettings, MaintenanceSettings, NotifySettings, OpsSettings};
 pub use problem::{ConfigError, Problem};
@@ -56,10 +58,20 @@ impl Config {
     /// reporting every problem of both at once.
     pub fn load(vars: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
-        let settings = parse_settings(vars, &mut problems);
+        let mut settings = parse_settings(vars, &mut problems);
         let config_path = settings.config_path.clone();
         let (accounts, policy) = match std::fs::read_to_string(&config_path) {
-            Ok(text) => parse_accounts(&text, base_dir(&config_path), &mut problems),
+            Ok(text) => {
+                let file = logwatch::from_yaml(&text, &mut problems);
+                settings.logwatch = logwatch::parse(
+                    &mut env::Reader {
+                        vars,
+                        problems: &mut problems,
+                    },
+                    file,
+                );
+                parse_accounts(&text, base_dir(&config_path), &mut problems)
+            }
             Err(e) => {
                 problems.push(Problem::new(
                     "POSTERN_CONFIG",

@@ -27,6 +27,9 @@ pub const TAG_HASH: &str = "INTEL_HASH";
 pub const TAG_EMAIL: &str = "INTEL_EMAIL";
 /// A hit on an indicator its source rates low (confidence < 50 or low severity).
 pub const TAG_LOW_CONFIDENCE: &str = "INTEL_LOW_CONFIDENCE";
+/// The sending IP attacked our own mail server's logins (an IOC that log
+/// watch recorded, source [`crate::logwatch::IOC_SOURCE`]).
+pub const TAG_AUTH_ATTACKER: &str = "INTEL_AUTH_ATTACKER";
 /// A shortened link that redirects to a private or otherwise refused address.
 pub const TAG_REDIRECT_REFUSED: &str = "URL_REDIRECT_REFUSED";
 /// Every tag this scanner can emit.
@@ -37,6 +40,7 @@ pub const TAGS: &[&str] = &[
     TAG_HASH,
     TAG_EMAIL,
     TAG_LOW_CONFIDENCE,
+    TAG_AUTH_ATTACKER,
     TAG_REDIRECT_REFUSED,
 ];
 
@@ -67,6 +71,10 @@ impl ThreatScanner {
 }
 
 fn tag_for(h: &Hit) -> &'static str {
+    // Log watch rates its own confidence; its tag is scored on its own.
+    if h.source.name == crate::logwatch::IOC_SOURCE && h.source.ioc.is_some() && matches!(h.kind, Kind::Ip | Kind::Cidr) {
+        return TAG_AUTH_ATTACKER;
+    }
     if h.source.confidence < 50 || h.source.severity == Severity::Low {
         return TAG_LOW_CONFIDENCE;
     }
@@ -252,6 +260,71 @@ mod tests {
         let i = f[0].indicator.as_ref().unwrap();
         assert_eq!((i.source.as_str(), i.kind.as_str(), i.ioc), ("urlhaus", "url", None));
         assert!(f[2].detail.as_deref().unwrap().contains("via a.exe"));
+    }
+
+    fn ioc(id: i64, value: &str, source: &str, confidence: u8) -> crate::intel::index::IocEntry {
+        crate::intel::index::IocEntry {
+            id,
+            kind: Kind::Ip,
+            value: value.into(),
+            source: crate::intel::index::Source {
+                name: source.into(),
+                ioc: Some(id),
+                confidence,
+                severity: Severity::High,
+                expires: None,
+            },
+            false_positive: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_address_that_attacked_our_logins_has_its_own_tag_and_others_do_not() {
+        let mut b = Builder::new();
+        b.iocs(
+            &[
+                ioc(1, "203.0.113.66", crate::logwatch::IOC_SOURCE, 40),
+                ioc(2, "198.51.100.5", "soc", 90),
+            ],
+            0,
+        );
+        let s = ThreatScanner::new(
+            Arc::new(ArcSwap::from_pointee(b.build())),
+            None,
+            Arc::new(SystemClock),
+            Duration::from_secs(5),
+        );
+        let from = |ip: &str| ScanInput {
+            sender_ip: ip.parse().ok(),
+            ..Default::default()
+        };
+        let f = s.scan(&from("203.0.113.66")).await.unwrap();
+        assert_eq!(f.iter().map(|f| f.tag.as_str()).collect::<Vec<_>>(), vec![TAG_AUTH_ATTACKER]);
+        assert_eq!(
+            f[0].indicator.as_ref().and_then(|i| i.ioc),
+            Some(1),
+            "the sighting names the log watch IOC"
+        );
+        // The operator's own IOC on another address keeps its usual tag.
+        let f = s.scan(&from("198.51.100.5")).await.unwrap();
+        assert_eq!(f.iter().map(|f| f.tag.as_str()).collect::<Vec<_>>(), vec![TAG_IP]);
+        // A newsletter from an address that never knocked on our server: nothing.
+        let mail = |ip: &str| {
+            ScanInput::parse(
+                format!(
+                    "Received: from mta-42.news.example.com (mta-42.news.example.com [{ip}]) by mx.example.org with ESMTPS id 1; Mon, 30 Nov 2026 09:00:00 +0000\r\n\
+                     From: Example News <news@news.example.com>\r\nTo: reader@example.org\r\nSubject: This week at Example\r\n\
+                     List-Unsubscribe: <https://news.example.com/u/1>\r\nContent-Type: text/plain\r\n\r\nOur weekly digest: https://news.example.com/w/48\r\n"
+                )
+                .into_bytes(),
+                &crate::scan::InputOptions::default(),
+            )
+        };
+        assert!(s.scan(&mail("192.0.2.42")).await.unwrap().is_empty());
+        // The same mail handed over by the attacker (the trusted hop) is tagged.
+        let f = s.scan(&mail("203.0.113.66")).await.unwrap();
+        assert_eq!(f.iter().map(|f| f.tag.as_str()).collect::<Vec<_>>(), vec![TAG_AUTH_ATTACKER]);
+        assert!(s.scan(&from("192.0.2.42")).await.unwrap().is_empty());
     }
 
     /// Every feed's real-format fixture, parsed and indexed: one entry of

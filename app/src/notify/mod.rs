@@ -55,6 +55,8 @@ pub enum NoticeKind {
     Maintenance,
     /// An account's folder is stuck or its server is broken.
     AccountError,
+    /// Log watch saw a login succeed after failures: a password may be known.
+    CompromiseSuspicion,
 }
 
 /// One notification, before masking.

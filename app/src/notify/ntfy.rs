@@ -16,6 +16,7 @@ fn style(n: &Notice) -> (u8, &'static str) {
         (NoticeKind::Clawback, _) => (4, "leftwards_arrow_with_hook"),
         (NoticeKind::Maintenance, _) => (4, "wrench"),
         (NoticeKind::AccountError, _) => (4, "mailbox_with_no_mail"),
+        (NoticeKind::CompromiseSuspicion, _) => (5, "key"),
     }
 }
 

@@ -7,6 +7,7 @@ mod digest;
 mod failed;
 mod intel;
 mod learning;
+pub mod logwatch;
 mod ops;
 mod outbound;
 mod quarantine;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_oauth.sql"),
     include_str!("../../migrations/0008_learning.sql"),
     include_str!("../../migrations/0009_milter.sql"),
+    include_str!("../../migrations/0010_logwatch.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
