@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_counters.sql"),
     include_str!("../../migrations/0006_ops.sql"),
     include_str!("../../migrations/0007_oauth.sql"),
+    include_str!("../../migrations/0011_users.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
