@@ -31,3 +31,4 @@ mod service;
 mod soak;
 mod web_accounts;
 mod web_quarantine;
+mod cli_users;

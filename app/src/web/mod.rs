@@ -13,6 +13,7 @@ mod auth;
 mod chart;
 mod digest;
 mod error;
+mod export;
 mod flash;
 mod forms;
 mod health;
@@ -173,6 +174,9 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/accounts/{name}/test", Session), post(accounts::test_form)),
         (spec(M::POST, "/accounts/{name}/start", Session), post(accounts::start_form)),
         (spec(M::POST, "/accounts/{name}/stop", Session), post(accounts::stop_form)),
+        (spec(M::GET, "/export/messages.csv", Viewer), get(export::messages)),
+        (spec(M::GET, "/export/audit.csv", Viewer), get(export::audit)),
+        (spec(M::GET, "/export/stats.csv", Viewer), get(export::stats)),
         (spec(M::GET, "/api/openapi.json", Viewer), get(api::openapi)),
         (spec(M::GET, "/api/status", Viewer), get(api::status)),
         (spec(M::GET, "/api/messages", Viewer), get(api::messages)),

@@ -10,6 +10,7 @@ use axum::http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+mod export;
 mod roles;
 
 const PASSWORD: &str = "correct horse battery staple";
