@@ -173,18 +173,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", postern::secrets::gen_secrets());
             Ok(ExitCode::SUCCESS)
         }
-        Command::HashPassword => {
-            match postern::secrets::hash_password(&read_password()?) {
-                Ok(h) => {
-                    println!("POSTERN_ADMIN_PASSWORD_HASH='{h}'");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!("postern: password refused: {e}");
-                    Ok(ExitCode::from(2))
-                }
+        Command::HashPassword => match postern::secrets::hash_password(&read_password()?) {
+            Ok(h) => {
+                println!("POSTERN_ADMIN_PASSWORD_HASH='{h}'");
+                Ok(ExitCode::SUCCESS)
             }
-        }
+            Err(e) => {
+                eprintln!("postern: password refused: {e}");
+                Ok(ExitCode::from(2))
+            }
+        },
         Command::Simulate {
             dir,
             limit,
@@ -511,7 +509,10 @@ async fn user(cmd: UserCommand, s: &postern::config::Settings) -> anyhow::Result
     };
     match cmd {
         UserCommand::Add { name, role } => {
-            let role = match role.parse::<runtime::Role>().and_then(|r| runtime::check_user_name(&name).map(|()| r)) {
+            let role = match role
+                .parse::<runtime::Role>()
+                .and_then(|r| runtime::check_user_name(&name).map(|()| r))
+            {
                 Ok(r) => r,
                 Err(e) => return refuse(e.to_string()),
             };

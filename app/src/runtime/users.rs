@@ -52,7 +52,9 @@ impl std::fmt::Display for Role {
 /// Refuses names that could be confused in the audit log or taken from the
 /// environment's admin: 1 to 64 of `a-z 0-9 . _ -`, not [`BUILTIN_ADMIN`].
 pub fn check_user_name(name: &str) -> Result<(), RuntimeError> {
-    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     if name.is_empty() || name.len() > 64 || !ok_chars {
         return Err(RuntimeError::Invalid(
             "a user name is 1 to 64 characters of a-z, 0-9, '.', '_' and '-'".into(),

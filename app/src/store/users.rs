@@ -98,7 +98,12 @@ impl Store {
     }
 
     async fn change_user(&self, name: &str, hash: Option<&str>, actor: &str, keep: Option<&str>) -> Result<bool> {
-        let (n, h, a, k) = (name.to_string(), hash.map(str::to_string), actor.to_string(), keep.map(str::to_string));
+        let (n, h, a, k) = (
+            name.to_string(),
+            hash.map(str::to_string),
+            actor.to_string(),
+            keep.map(str::to_string),
+        );
         self.call(move |db, ctx| {
             let tx = db.transaction()?;
             let (changed, event) = match &h {
@@ -114,10 +119,7 @@ impl Store {
             };
             if changed {
                 // Whoever held the old password must not stay logged in.
-                let ended = tx.execute(
-                    "DELETE FROM sessions WHERE user_name = ?1 AND token_hash IS NOT ?2",
-                    params![n, k],
-                )?;
+                let ended = tx.execute("DELETE FROM sessions WHERE user_name = ?1 AND token_hash IS NOT ?2", params![n, k])?;
                 audit::insert(&tx, &ctx.now, &entry(&a, event, format!("{n}; {ended} session(s) ended")))?;
             }
             tx.commit()?;
@@ -135,7 +137,9 @@ mod tests {
 
     fn store() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let clock: SharedClock = Arc::new(TestClock::new(chrono::Utc::now()));
+        let clock: SharedClock = Arc::new(TestClock::new(
+            chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().into(),
+        ));
         (Store::open(&dir.path().join("p.db"), &[3u8; 32], clock).unwrap(), dir)
     }
 
@@ -143,18 +147,28 @@ mod tests {
     async fn users_round_trip_and_changes_end_their_sessions() {
         let (s, _d) = store();
         assert!(s.add_user("alice", "analyst", "$2b$hash", "cli:root").await.unwrap());
-        assert!(!s.add_user("alice", "viewer", "$2b$other", "cli:root").await.unwrap(), "names are unique");
+        assert!(
+            !s.add_user("alice", "viewer", "$2b$other", "cli:root").await.unwrap(),
+            "names are unique"
+        );
         assert_eq!(
             s.user_credentials("alice").await.unwrap(),
             Some(("analyst".into(), "$2b$hash".into()))
         );
-        assert!(s.add_user("bob", "root", "$2b$x", "cli:root").await.is_err(), "unknown roles are refused");
+        assert!(
+            s.add_user("bob", "root", "$2b$x", "cli:root").await.is_err(),
+            "unknown roles are refused"
+        );
         s.create_session("t1", "c1", "127.0.0.1", "alice").await.unwrap();
         s.create_session("t2", "c2", "127.0.0.1", "alice").await.unwrap();
         s.create_session("t3", "c3", "127.0.0.1", "admin").await.unwrap();
         let row = s.session("t1").await.unwrap().unwrap();
         assert_eq!((row.user.as_str(), row.role.as_deref()), ("alice", Some("analyst")));
-        assert_eq!(s.session("t3").await.unwrap().unwrap().role, None, "the environment's admin has no row");
+        assert_eq!(
+            s.session("t3").await.unwrap().unwrap().role,
+            None,
+            "the environment's admin has no row"
+        );
         // A password change ends only that user's other sessions.
         assert_eq!(s.delete_other_sessions("t1").await.unwrap(), 1);
         assert!(s.session("t3").await.unwrap().is_some());
@@ -165,6 +179,9 @@ mod tests {
         assert!(!s.remove_user("alice", "cli:root").await.unwrap());
         assert_eq!(s.user_credentials("alice").await.unwrap(), None);
         let events: Vec<String> = s.audit_rows(None, None, 10).await.unwrap().into_iter().map(|r| r.event).collect();
-        assert!(events.contains(&"user_added".into()) && events.contains(&"user_removed".into()), "{events:?}");
+        assert!(
+            events.contains(&"user_added".into()) && events.contains(&"user_removed".into()),
+            "{events:?}"
+        );
     }
 }

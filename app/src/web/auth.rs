@@ -396,7 +396,9 @@ async fn change_password(st: &AppState, admin: &Admin, p: PasswordChange) -> Res
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?
         .map_err(|e| WebError::BadRequest(format!("new password refused: {e}")))?;
-    st.rt.set_user_hash(&admin.user, &hashed, admin.actor(), Some(&admin.token_hash)).await?;
+    st.rt
+        .set_user_hash(&admin.user, &hashed, admin.actor(), Some(&admin.token_hash))
+        .await?;
     Ok(st.rt.store.delete_other_sessions(&admin.token_hash).await?)
 }
 
@@ -423,7 +425,12 @@ pub(crate) async fn password_page(
 ) -> Response {
     let cx = PageCx::admin(&nonce, &admin, "password");
     let (ok, err) = super::pages::flash_texts(&flash);
-    render(&st, "password.html", &cx, context! { ok, err, user => admin.user, role => admin.role })
+    render(
+        &st,
+        "password.html",
+        &cx,
+        context! { ok, err, user => admin.user, role => admin.role },
+    )
 }
 
 pub(crate) async fn change_password_api(

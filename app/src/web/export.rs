@@ -128,7 +128,14 @@ fn message_row(m: &MessageSummary) -> Vec<String> {
 pub(crate) async fn messages(State(st): State<AppState>, Query(f): Query<MessageFilter>) -> Response {
     let store = st.rt.store.clone();
     let body = paged(MESSAGE_COLUMNS, move |before| {
-        let (store, f) = (store.clone(), MessageFilter { before, limit: Some(PAGE), ..f.clone() });
+        let (store, f) = (
+            store.clone(),
+            MessageFilter {
+                before,
+                limit: Some(PAGE),
+                ..f.clone()
+            },
+        );
         async move {
             let rows = store.list_messages(&f).await?;
             let more = (rows.len() == PAGE as usize).then(|| rows.last().map(|r| r.id)).flatten();
@@ -183,8 +190,19 @@ pub(crate) async fn stats(State(st): State<AppState>, Query(q): Query<StatsQuery
     let data = super::api::stats_data(&st, q.days.unwrap_or(30).clamp(1, 365)).await?;
     let mut rows: Rows = vec![["day", "pass", "flag", "junk", "quarantine", "delete"].map(String::from).to_vec()];
     for d in data.days.iter().chain(std::iter::once(&data.totals)) {
-        let day = if std::ptr::eq(d, &data.totals) { "total".to_string() } else { d.day.clone() };
-        rows.push(vec![day, d.pass.to_string(), d.flag.to_string(), d.junk.to_string(), d.quarantine.to_string(), d.delete.to_string()]);
+        let day = if std::ptr::eq(d, &data.totals) {
+            "total".to_string()
+        } else {
+            d.day.clone()
+        };
+        rows.push(vec![
+            day,
+            d.pass.to_string(),
+            d.flag.to_string(),
+            d.junk.to_string(),
+            d.quarantine.to_string(),
+            d.delete.to_string(),
+        ]);
     }
     let bytes = encode(rows).map_err(|e| WebError::Internal(e.to_string()))?;
     Ok(csv_response(&st, "stats", Body::from(bytes)))

@@ -131,7 +131,11 @@ async fn login_as(app: &Router, ip: &str, user: &str, password: &str) -> Result<
     let page = send(app, req(&Method::GET, "/login", ip).body(Body::empty()).unwrap()).await;
     let cookie = set_cookie(&page, "postern_login").unwrap();
     let token = hidden(&text(page).await, "_csrf");
-    let body = format!("_csrf={token}&username={}&password={}", auth::urlencode(user), auth::urlencode(password));
+    let body = format!(
+        "_csrf={token}&username={}&password={}",
+        auth::urlencode(user),
+        auth::urlencode(password)
+    );
     let r = send(
         app,
         req(&Method::POST, "/login", ip)

@@ -64,7 +64,10 @@ async fn message_export_keeps_the_filters_and_defuses_formulas() {
     assert_hardened(&r, "export");
     assert_eq!(r.headers()[header::CONTENT_TYPE], "text/csv; charset=utf-8");
     let disposition = r.headers()[header::CONTENT_DISPOSITION].to_str().unwrap();
-    assert!(disposition.starts_with("attachment; filename=\"postern-messages-2026-11-22.csv"), "{disposition}");
+    assert!(
+        disposition.starts_with("attachment; filename=\"postern-messages-2026-11-22.csv"),
+        "{disposition}"
+    );
     assert_eq!(rows[0][..6], ["id", "first_seen", "account", "mailbox", "from", "subject"]);
     assert_eq!(rows.len(), 2, "one row passes both filters: {rows:?} of {all:?}");
     assert_eq!(rows[1][4], "'=HYPERLINK(\"http://evil.example\")@x.example");
@@ -101,7 +104,11 @@ async fn exports_stream_every_page() {
     assert_eq!(ids.len(), 450, "no row twice");
     let (_, rows) = get_csv(&f, &session, "/export/audit.csv?actor=analyst&event=test_event").await;
     assert_eq!(rows.len(), 451);
-    assert!(rows[1..].iter().all(|r| r[2] == "analyst:ann" && r[8].starts_with("'-")), "{:?}", &rows[1]);
+    assert!(
+        rows[1..].iter().all(|r| r[2] == "analyst:ann" && r[8].starts_with("'-")),
+        "{:?}",
+        &rows[1]
+    );
     let (_, rows) = get_csv(&f, &session, "/export/stats.csv?days=7").await;
     assert_eq!(rows.len(), 9, "header, 7 days, total: {rows:?}");
     assert_eq!(rows[8][0], "total");

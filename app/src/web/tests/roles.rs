@@ -52,7 +52,10 @@ async fn every_route_refuses_a_role_below_its_floor() {
     assert_eq!(f.state.rt.overrides().await.unwrap(), crate::runtime::Overrides::default());
     assert!(!actors(&f).await.iter().any(|(a, e)| a != "postern" && e.contains("setting")));
     // Reading is open to every role; each GET route answers the viewer.
-    for (spec, _) in routes().into_iter().filter(|(s, _)| s.method == Method::GET && s.access == Access::Viewer) {
+    for (spec, _) in routes()
+        .into_iter()
+        .filter(|(s, _)| s.method == Method::GET && s.access == Access::Viewer)
+    {
         let r = send(&f.app, call(&spec.method, &concrete(spec.path), &vic, &vic_csrf)).await;
         assert!(
             r.status() != StatusCode::FORBIDDEN && !r.status().is_server_error(),
@@ -73,7 +76,10 @@ async fn an_analyst_reviews_mail_but_cannot_open_settings() {
     assert!(text(page).await.contains("your role (analyst)"));
     let home = text(send(&f.app, call(&Method::GET, "/", &ann, &csrf)).await).await;
     assert!(home.contains("ann (analyst)"), "the header names the user");
-    assert!(!home.contains("href=\"/settings\"") && !home.contains("href=\"/accounts\""), "no links it may not follow");
+    assert!(
+        !home.contains("href=\"/settings\"") && !home.contains("href=\"/accounts\""),
+        "no links it may not follow"
+    );
     // The seeded message's quarantine move is done, so it can be released.
     let store = &f.state.rt.store;
     let intent = store.pending_intents("alice").await.unwrap().remove(0);
@@ -87,7 +93,10 @@ async fn an_analyst_reviews_mail_but_cannot_open_settings() {
     // The audit log names the analyst, not a generic admin.
     let log = actors(&f).await;
     assert!(log.iter().any(|(a, e)| a == "analyst:ann" && e == "login"), "{log:?}");
-    assert!(log.iter().any(|(a, e)| a == "analyst:ann" && e == "op_requested"), "the release names ann: {log:?}");
+    assert!(
+        log.iter().any(|(a, e)| a == "analyst:ann" && e == "op_requested"),
+        "the release names ann: {log:?}"
+    );
     assert!(!log.iter().any(|(a, _)| a == "admin:admin"), "{log:?}");
     // A viewer may not release.
     let (vic, vcsrf) = login_as(&f.app, "127.0.0.1", "vic", VIEWER_PW).await.unwrap();
@@ -104,7 +113,11 @@ async fn unknown_names_cost_a_bcrypt_run_and_are_audited() {
         login_as(&f.app, "192.0.2.5", "nobody", ANALYST_PW).await,
         Err(StatusCode::UNAUTHORIZED)
     );
-    assert_eq!(f.state.limiter.evaluations(), before + 1, "an unknown name is verified like a known one");
+    assert_eq!(
+        f.state.limiter.evaluations(),
+        before + 1,
+        "an unknown name is verified like a known one"
+    );
     assert_eq!(login_as(&f.app, "192.0.2.6", "ann", VIEWER_PW).await, Err(StatusCode::UNAUTHORIZED));
     let log = actors(&f).await;
     assert!(log.iter().any(|(a, e)| a == "login:nobody" && e == "login_failed"), "{log:?}");
@@ -132,7 +145,10 @@ async fn removing_a_user_or_changing_a_password_ends_only_their_sessions() {
     assert_eq!(send(&f.app, status(&ann2)).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(send(&f.app, status(&admin)).await.status(), StatusCode::OK, "other users stay");
     assert!(login_as(&f.app, "127.0.0.1", "ann", new).await.is_ok());
-    assert!(login(&f.app, "127.0.0.1", PASSWORD).await.is_ok(), "the admin's password is untouched");
+    assert!(
+        login(&f.app, "127.0.0.1", PASSWORD).await.is_ok(),
+        "the admin's password is untouched"
+    );
     // The password page works for a viewer.
     let page = send(&f.app, call(&Method::GET, "/password", &vic, &vcsrf)).await;
     assert_eq!(page.status(), StatusCode::OK);
