@@ -59,6 +59,12 @@ enum Command {
         #[command(subcommand)]
         cmd: IocCommand,
     },
+    /// Dashboard users and their roles (admin, analyst, viewer), in the
+    /// database the daemon uses. The environment's admin is the user `admin`.
+    User {
+        #[command(subcommand)]
+        cmd: UserCommand,
+    },
     /// OAuth2 accounts (Microsoft 365, Gmail).
     Oauth {
         #[command(subcommand)]
@@ -92,6 +98,31 @@ enum OauthCommand {
     Test {
         /// The account's name in config.yaml.
         account: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from stdin (one line).
+    Add {
+        /// Login name: a-z, 0-9, '.', '_' and '-'.
+        name: String,
+        /// admin: everything; analyst: review, release and learn mail;
+        /// viewer: read only.
+        #[arg(long)]
+        role: String,
+    },
+    /// List users and their roles.
+    List,
+    /// Set a user's password (read from stdin) and end their sessions.
+    Passwd {
+        /// Login name.
+        name: String,
+    },
+    /// Remove a user and end their sessions.
+    Remove {
+        /// Login name.
+        name: String,
     },
 }
 
@@ -142,23 +173,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", postern::secrets::gen_secrets());
             Ok(ExitCode::SUCCESS)
         }
-        Command::HashPassword => {
-            if std::io::stdin().is_terminal() {
-                eprintln!("password (input is echoed; pipe it in to avoid that):");
+        Command::HashPassword => match postern::secrets::hash_password(&read_password()?) {
+            Ok(h) => {
+                println!("POSTERN_ADMIN_PASSWORD_HASH='{h}'");
+                Ok(ExitCode::SUCCESS)
             }
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line)?;
-            match postern::secrets::hash_password(line.trim_end_matches(['\r', '\n'])) {
-                Ok(h) => {
-                    println!("POSTERN_ADMIN_PASSWORD_HASH='{h}'");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!("postern: password refused: {e}");
-                    Ok(ExitCode::from(2))
-                }
+            Err(e) => {
+                eprintln!("postern: password refused: {e}");
+                Ok(ExitCode::from(2))
             }
-        }
+        },
         Command::Simulate {
             dir,
             limit,
@@ -235,6 +259,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             rt.block_on(ioc(cmd, &config.settings))
+        }
+        Command::User { cmd } => {
+            let config = match env_config() {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(user(cmd, &config.settings))
         }
         Command::Oauth { cmd } => {
             let config = match env_config() {
@@ -470,6 +502,81 @@ async fn ioc(cmd: IocCommand, s: &postern::config::Settings) -> anyhow::Result<E
             }
         }
     }
+}
+
+/// One line from stdin, without its line ending.
+fn read_password() -> std::io::Result<String> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("password (input is echoed; pipe it in to avoid that):");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// The `user` subcommands. A change takes effect on the user's next
+/// request to a running daemon: roles are read with each session.
+async fn user(cmd: UserCommand, s: &postern::config::Settings) -> anyhow::Result<ExitCode> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating {}", s.data_dir.display()))?;
+    let store = Store::open(&s.db_path, &s.db_key, clock).with_context(|| format!("opening {}", s.db_path.display()))?;
+    let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    let refuse = |why: String| {
+        eprintln!("postern: {why}");
+        Ok(ExitCode::from(2))
+    };
+    let hashed = || -> anyhow::Result<Result<String, String>> {
+        Ok(postern::secrets::hash_password(&read_password()?).map_err(|e| format!("password refused: {e}")))
+    };
+    match cmd {
+        UserCommand::Add { name, role } => {
+            let role = match role
+                .parse::<runtime::Role>()
+                .and_then(|r| runtime::check_user_name(&name).map(|()| r))
+            {
+                Ok(r) => r,
+                Err(e) => return refuse(e.to_string()),
+            };
+            let hash = match hashed()? {
+                Ok(h) => h,
+                Err(e) => return refuse(e),
+            };
+            if !store.add_user(&name, role.as_str(), &hash, &actor).await? {
+                return refuse(format!("user {name:?} exists; use `postern user passwd {name}`"));
+            }
+            println!("added {name} as {role}");
+        }
+        UserCommand::List => {
+            if s.admin_password_hash.is_some() {
+                println!("{}\tadmin\t(environment: POSTERN_ADMIN_PASSWORD_HASH)", runtime::BUILTIN_ADMIN);
+            }
+            for u in store.users().await? {
+                println!("{}\t{}\tadded {}", u.name, u.role, u.created_at);
+            }
+        }
+        UserCommand::Passwd { name } => {
+            if name == runtime::BUILTIN_ADMIN {
+                return refuse(format!(
+                    "{name:?} is the environment's admin: set POSTERN_ADMIN_PASSWORD_HASH (`postern hash-password`) or change it on the dashboard's settings page"
+                ));
+            }
+            let hash = match hashed()? {
+                Ok(h) => h,
+                Err(e) => return refuse(e),
+            };
+            if !store.set_user_password(&name, &hash, &actor, None).await? {
+                return refuse(format!("no user {name:?}"));
+            }
+            println!("password of {name} changed; their sessions ended");
+        }
+        UserCommand::Remove { name } => {
+            if !store.remove_user(&name, &actor).await? {
+                return refuse(format!("no user {name:?}"));
+            }
+            println!("removed {name}; their sessions ended");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reads `file` unless it is over `limit` bytes (`POSTERN_MAX_MESSAGE_BYTES`,

@@ -14,6 +14,8 @@ mod quarantine;
 pub mod tags;
 pub use outbound::{refused_oauth_urls, refused_outbound_urls};
 mod upkeep;
+mod users;
+pub use users::{BUILTIN_ADMIN, Role, check_user_name};
 
 pub use digest::LinkError;
 pub use intel::Intel;

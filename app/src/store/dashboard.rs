@@ -13,6 +13,11 @@ pub struct SessionRow {
     pub created_at: String,
     /// Last request (RFC 3339).
     pub last_seen: String,
+    /// The user it belongs to (empty for a session from before users).
+    pub user: String,
+    /// That user's role in the `users` table now; `None` for the
+    /// environment's admin and for a user removed since.
+    pub role: Option<String>,
 }
 
 /// One allow or block list entry.
@@ -42,13 +47,13 @@ fn admin(actor: &str, event: &str, detail: String) -> AuditEntry {
 }
 
 impl Store {
-    /// Stores a new session.
-    pub async fn create_session(&self, token_hash: &str, csrf: &str, ip: &str) -> Result<()> {
-        let (t, c, ip) = (token_hash.to_string(), csrf.to_string(), ip.to_string());
+    /// Stores a new session for `user`.
+    pub async fn create_session(&self, token_hash: &str, csrf: &str, ip: &str, user: &str) -> Result<()> {
+        let (t, c, ip, u) = (token_hash.to_string(), csrf.to_string(), ip.to_string(), user.to_string());
         self.call(move |db, ctx| {
             db.execute(
-                "INSERT INTO sessions (token_hash, csrf, ip, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![t, c, ip, ctx.now],
+                "INSERT INTO sessions (token_hash, csrf, ip, created_at, last_seen, user_name) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+                params![t, c, ip, ctx.now, u],
             )?;
             Ok(())
         })
@@ -61,13 +66,18 @@ impl Store {
         self.call(move |db, _| {
             Ok(db
                 .query_row(
-                    "SELECT csrf, created_at, last_seen FROM sessions WHERE token_hash = ?1",
+                    // The role is read with the session, so a role change
+                    // or a removal takes effect on the user's next request.
+                    "SELECT s.csrf, s.created_at, s.last_seen, s.user_name, u.role
+                     FROM sessions s LEFT JOIN users u ON u.name = s.user_name WHERE s.token_hash = ?1",
                     params![t],
                     |r| {
                         Ok(SessionRow {
                             csrf: r.get(0)?,
                             created_at: r.get(1)?,
                             last_seen: r.get(2)?,
+                            user: r.get(3)?,
+                            role: r.get(4)?,
                         })
                     },
                 )
@@ -96,11 +106,18 @@ impl Store {
         .await
     }
 
-    /// Ends every session but `keep` (after a password change).
+    /// Ends every other session of the user who holds `keep` (after a
+    /// password change); other users stay logged in.
     pub async fn delete_other_sessions(&self, keep: &str) -> Result<usize> {
         let k = keep.to_string();
-        self.call(move |db, _| Ok(db.execute("DELETE FROM sessions WHERE token_hash <> ?1", params![k])?))
-            .await
+        self.call(move |db, _| {
+            Ok(db.execute(
+                "DELETE FROM sessions WHERE token_hash <> ?1
+                 AND user_name = (SELECT user_name FROM sessions WHERE token_hash = ?1)",
+                params![k],
+            )?)
+        })
+        .await
     }
 
     /// Drops sessions idle since before `idle_cutoff` or created before `abs_cutoff`.

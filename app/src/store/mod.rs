@@ -19,6 +19,7 @@ mod ops;
 mod recheck;
 mod sync;
 mod upkeep;
+mod users;
 mod views;
 
 pub use accounts::AccountSource;
@@ -35,6 +36,7 @@ pub use ops::{Op, OpKind, OpRefusal, OpState};
 pub use recheck::RecheckOutcome;
 pub use sync::MailboxState;
 pub use upkeep::{Pruned, RetentionCutoffs};
+pub use users::UserRow;
 pub use views::{Count, DayCounts, MessageDetail, MessageFilter, MessageSummary};
 
 use crate::clock::SharedClock;

@@ -8,6 +8,7 @@ use super::limiter::Locked;
 use super::security::{ClientIp, Nonce, same};
 use super::templates::{PageCx, render};
 use super::{AppState, WebError};
+use crate::runtime::{BUILTIN_ADMIN, Role};
 use crate::store::AuditEntry;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -22,18 +23,28 @@ use minijinja::context;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-/// A logged-in admin, put in request extensions by [`require_session`].
+/// A logged-in user (of any role, despite the name, which predates roles),
+/// put in request extensions by [`require_session`].
 #[derive(Debug, Clone)]
 pub(crate) struct Admin {
     pub(crate) token_hash: String,
     pub(crate) csrf: String,
+    pub(crate) user: String,
+    pub(crate) role: Role,
+    /// `role:name`, as the audit log records it.
+    actor: String,
 }
 
 impl Admin {
-    /// Audit actor name.
-    pub(crate) fn actor(&self) -> &'static str {
-        "admin:admin"
+    /// Audit actor name: the real user and the role they acted in.
+    pub(crate) fn actor(&self) -> &str {
+        &self.actor
     }
+}
+
+/// The audit actor for a user acting in a role.
+fn actor_name(role: Role, user: &str) -> String {
+    format!("{role}:{user}")
 }
 
 const FORM_LIMIT: usize = 2 * 1024 * 1024;
@@ -99,6 +110,19 @@ fn unauthenticated(req: &Request) -> Response {
     }
 }
 
+/// A logged-in user whose role is below what the route needs.
+fn not_allowed(req: &Request, role: Role) -> Response {
+    let msg = format!("your role ({role}) does not allow this; ask an admin");
+    let p = req.uri().path();
+    if p.starts_with("/api/") || req.method() != Method::GET {
+        (StatusCode::FORBIDDEN, Json(serde_json::json!({ "error": msg }))).into_response()
+    } else {
+        let mut r = super::error::html_error(WebError::BadRequest(msg));
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        r
+    }
+}
+
 pub(super) fn forbidden() -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -107,9 +131,9 @@ pub(super) fn forbidden() -> Response {
         .into_response()
 }
 
-/// Middleware for every [`super::Access::Session`] route: a valid, unexpired
-/// session, and for unsafe methods its CSRF token.
-pub(crate) async fn require_session(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// Middleware for every session route: a valid, unexpired session of a user
+/// whose role is at least `need`, and for unsafe methods its CSRF token.
+pub(crate) async fn require_session(State((st, need)): State<(AppState, Role)>, req: Request, next: Next) -> Response {
     let Some(tok) = cookie_value(req.headers(), cookie_name(&st)) else {
         return unauthenticated(&req);
     };
@@ -126,6 +150,17 @@ pub(crate) async fn require_session(State(st): State<AppState>, req: Request, ne
     if expired {
         let _ = st.rt.store.delete_session(&th).await;
         return unauthenticated(&req);
+    }
+    // The role is looked up on every request: a removed user (no row, and
+    // not the environment's admin) is logged out at once.
+    let role = match row.role.as_deref() {
+        Some(r) => r.parse::<Role>().ok(),
+        None if row.user == BUILTIN_ADMIN => Some(Role::Admin),
+        None => None,
+    };
+    let Some(role) = role else { return unauthenticated(&req) };
+    if role < need {
+        return not_allowed(&req, role);
     }
     let req = if matches!(*req.method(), Method::GET | Method::HEAD) {
         req
@@ -144,6 +179,9 @@ pub(crate) async fn require_session(State(st): State<AppState>, req: Request, ne
     req.extensions_mut().insert(Admin {
         token_hash: th,
         csrf: row.csrf,
+        actor: actor_name(role, &row.user),
+        user: row.user,
+        role,
     });
     next.run(req).await
 }
@@ -214,31 +252,45 @@ pub(crate) async fn login(
         let msg = format!("Too many failed attempts. Try again in {mins} minute(s).");
         return login_response(&st, &nonce, StatusCode::TOO_MANY_REQUESTS, Some(&msg));
     }
-    let stored = match st.rt.admin_hash().await {
+    // An empty name is the environment's admin, so the single-admin setup
+    // (and its password managers' saved logins) keep working.
+    let name = field("username").trim().to_string();
+    let name = if name.is_empty() { BUILTIN_ADMIN.to_string() } else { name };
+    let found = match st.rt.user_credentials(&name).await {
         Ok(h) => h,
         Err(e) => return WebError::from(e).into_response(),
     };
-    let Some(stored) = stored else {
-        let msg = "No admin password is configured. Set POSTERN_ADMIN_PASSWORD_HASH (see `postern hash-password`).";
+    let no_admin = name == BUILTIN_ADMIN && found.is_none();
+    if no_admin && !has_other_users(&st).await {
+        let msg = "No admin password is configured. Set POSTERN_ADMIN_PASSWORD_HASH (see `postern hash-password`) or add a user with `postern user add`.";
         return login_response(&st, &nonce, StatusCode::SERVICE_UNAVAILABLE, Some(msg));
+    }
+    // An unknown name costs the same bcrypt run as a wrong password, so
+    // timing does not tell which names exist.
+    let (stored, role) = match found {
+        Some((h, r)) => (h, Some(r)),
+        None => (decoy_hash().await, None),
     };
     let ok = st.limiter.verify(field("password"), stored).await;
+    // A failed attempt names what was typed (bounded; names are not secret),
+    // a successful one the user and role.
+    let shown: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
     let mut audit = AuditEntry {
-        actor: "admin:admin".into(),
-        event: "login".into(),
+        actor: format!("login:{shown}"),
+        event: "login_failed".into(),
         detail: format!("from {ip}"),
         ..Default::default()
     };
-    if !ok {
-        audit.event = "login_failed".into();
+    let Some(role) = role.filter(|_| ok) else {
         record(&st, audit).await;
-        tracing::warn!(%ip, "failed dashboard login");
-        return login_response(&st, &nonce, StatusCode::UNAUTHORIZED, Some("Wrong password."));
-    }
+        tracing::warn!(%ip, user = %shown, "failed dashboard login");
+        return login_response(&st, &nonce, StatusCode::UNAUTHORIZED, Some("Wrong user name or password."));
+    };
+    (audit.actor, audit.event) = (actor_name(role, &name), "login".into());
     st.limiter.succeeded(ip);
     prune_sessions(&st).await;
     let (tok, csrf) = (token(), token());
-    if let Err(e) = st.rt.store.create_session(&hash(&tok), &csrf, &ip.to_string()).await {
+    if let Err(e) = st.rt.store.create_session(&hash(&tok), &csrf, &ip.to_string(), &name).await {
         return WebError::from(e).into_response();
     }
     record(&st, audit).await;
@@ -253,6 +305,24 @@ pub(crate) async fn login(
         set_cookie(&st, login_cookie_name(&st), "", Some(Duration::ZERO)),
     );
     resp
+}
+
+/// Whether any stored user exists (then a missing environment admin is not
+/// an outage: the others can still log in).
+async fn has_other_users(st: &AppState) -> bool {
+    st.rt.store.users().await.map(|u| !u.is_empty()).unwrap_or(false)
+}
+
+/// A bcrypt hash of a random secret at the production cost, made once.
+async fn decoy_hash() -> String {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(h) = DECOY.get() {
+        return h.clone();
+    }
+    let made = tokio::task::spawn_blocking(|| bcrypt::hash(token(), crate::secrets::BCRYPT_COST).unwrap_or_default())
+        .await
+        .unwrap_or_default();
+    DECOY.get_or_init(|| made).clone()
 }
 
 /// Drops expired sessions (run at each login, so the table stays small
@@ -317,7 +387,7 @@ async fn change_password(st: &AppState, admin: &Admin, p: PasswordChange) -> Res
     if p.new != p.confirm {
         return Err(WebError::BadRequest("the new passwords do not match".into()));
     }
-    let stored = st.rt.admin_hash().await?.unwrap_or_default();
+    let stored = st.rt.user_credentials(&admin.user).await?.map(|(h, _)| h).unwrap_or_default();
     if !st.limiter.verify(p.current, stored).await {
         return Err(WebError::BadRequest("the current password is wrong".into()));
     }
@@ -326,7 +396,9 @@ async fn change_password(st: &AppState, admin: &Admin, p: PasswordChange) -> Res
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?
         .map_err(|e| WebError::BadRequest(format!("new password refused: {e}")))?;
-    st.rt.set_admin_hash(&hashed, admin.actor()).await?;
+    st.rt
+        .set_user_hash(&admin.user, &hashed, admin.actor(), Some(&admin.token_hash))
+        .await?;
     Ok(st.rt.store.delete_other_sessions(&admin.token_hash).await?)
 }
 
@@ -335,10 +407,30 @@ pub(crate) async fn change_password_form(
     Extension(admin): Extension<Admin>,
     Form(p): Form<PasswordChange>,
 ) -> Response {
+    // Admins change it on the settings page; everyone else on their own.
+    let back = if admin.role == Role::Admin { "/settings" } else { "/password" };
     match change_password(&st, &admin, p).await {
-        Ok(_) => Redirect::to("/settings?ok=password").into_response(),
-        Err(e) => Redirect::to(&format!("/settings?{}", super::flash::query("err", &e.public_message()))).into_response(),
+        Ok(_) => Redirect::to(&format!("{back}?ok=password")).into_response(),
+        Err(e) => Redirect::to(&format!("{back}?{}", super::flash::query("err", &e.public_message()))).into_response(),
     }
+}
+
+/// The signed-in user's own page: who they are, their role, and the
+/// password form.
+pub(crate) async fn password_page(
+    State(st): State<AppState>,
+    Extension(nonce): Extension<Nonce>,
+    Extension(admin): Extension<Admin>,
+    axum::extract::Query(flash): axum::extract::Query<super::pages::Flash>,
+) -> Response {
+    let cx = PageCx::admin(&nonce, &admin, "password");
+    let (ok, err) = super::pages::flash_texts(&flash);
+    render(
+        &st,
+        "password.html",
+        &cx,
+        context! { ok, err, user => admin.user, role => admin.role },
+    )
 }
 
 pub(crate) async fn change_password_api(

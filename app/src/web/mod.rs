@@ -13,6 +13,7 @@ mod auth;
 mod chart;
 mod digest;
 mod error;
+mod export;
 mod flash;
 mod forms;
 mod health;
@@ -30,7 +31,7 @@ mod tests;
 pub use error::WebError;
 
 use crate::config::WebSettings;
-use crate::runtime::Runtime;
+use crate::runtime::{Role, Runtime};
 use axum::Router;
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post, put};
@@ -45,10 +46,28 @@ pub enum Access {
     Public,
     /// A logged-in admin; unsafe methods also need the session's CSRF token.
     Session,
+    /// A logged-in analyst or admin (reviewing, releasing and learning
+    /// mail); the same session and CSRF checks.
+    Analyst,
+    /// Any logged-in user, viewers included (reading); the same session and
+    /// CSRF checks.
+    Viewer,
     /// Clients in `POSTERN_METRICS_ALLOW`.
     MetricsCidr,
     /// Clients in `POSTERN_SCAN_API_ALLOW` (integrations, benchmarks).
     ScanCidr,
+}
+
+impl Access {
+    /// The least role a session route needs; `None` for the others.
+    pub fn role(self) -> Option<Role> {
+        match self {
+            Self::Session => Some(Role::Admin),
+            Self::Analyst => Some(Role::Analyst),
+            Self::Viewer => Some(Role::Viewer),
+            Self::Public | Self::MetricsCidr | Self::ScanCidr => None,
+        }
+    }
 }
 
 /// One entry of the route table.
@@ -130,63 +149,67 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             // extractor's own 2 MB default applied (issue 16).
             post(health::scan_api).layer(axum::extract::DefaultBodyLimit::max(security::BODY_LIMIT)),
         ),
-        (spec(M::POST, "/logout", Session), post(auth::logout)),
-        (spec(M::GET, "/health", Session), get(health::health)),
-        (spec(M::GET, "/events", Session), get(sse::events)),
-        (spec(M::GET, "/", Session), get(pages::dashboard)),
-        (spec(M::GET, "/quarantine", Session), get(pages::quarantine)),
-        (spec(M::GET, "/messages/{id}/drawer", Session), get(messages::drawer)),
-        (spec(M::GET, "/messages/{id}/preview", Session), get(messages::preview)),
-        (spec(M::GET, "/messages/{id}/eml", Session), get(messages::eml)),
-        (spec(M::GET, "/lists", Session), get(pages::lists)),
+        (spec(M::POST, "/logout", Viewer), post(auth::logout)),
+        (spec(M::GET, "/health", Viewer), get(health::health)),
+        (spec(M::GET, "/events", Viewer), get(sse::events)),
+        (spec(M::GET, "/", Viewer), get(pages::dashboard)),
+        (spec(M::GET, "/quarantine", Viewer), get(pages::quarantine)),
+        (spec(M::GET, "/messages/{id}/drawer", Viewer), get(messages::drawer)),
+        (spec(M::GET, "/messages/{id}/preview", Viewer), get(messages::preview)),
+        (spec(M::GET, "/messages/{id}/eml", Viewer), get(messages::eml)),
+        (spec(M::GET, "/lists", Viewer), get(pages::lists)),
         (spec(M::POST, "/lists", Session), post(forms::list_add)),
         (spec(M::POST, "/lists/import", Session), post(forms::list_import)),
         (spec(M::POST, "/lists/{id}/delete", Session), post(forms::list_delete)),
-        (spec(M::GET, "/stats", Session), get(pages::stats)),
-        (spec(M::GET, "/audit", Session), get(pages::audit)),
+        (spec(M::GET, "/stats", Viewer), get(pages::stats)),
+        (spec(M::GET, "/audit", Viewer), get(pages::audit)),
         (spec(M::GET, "/settings", Session), get(pages::settings)),
         (spec(M::POST, "/settings", Session), post(forms::settings_save)),
         (spec(M::POST, "/settings/secrets", Session), post(forms::secret_save)),
-        (spec(M::POST, "/settings/password", Session), post(auth::change_password_form)),
+        (spec(M::GET, "/password", Viewer), get(auth::password_page)),
+        (spec(M::POST, "/settings/password", Viewer), post(auth::change_password_form)),
         (spec(M::GET, "/accounts", Session), get(accounts::page)),
         (spec(M::POST, "/accounts", Session), post(accounts::save_form)),
         (spec(M::POST, "/accounts/{name}/delete", Session), post(accounts::delete_form)),
         (spec(M::POST, "/accounts/{name}/test", Session), post(accounts::test_form)),
         (spec(M::POST, "/accounts/{name}/start", Session), post(accounts::start_form)),
         (spec(M::POST, "/accounts/{name}/stop", Session), post(accounts::stop_form)),
-        (spec(M::GET, "/api/openapi.json", Session), get(api::openapi)),
-        (spec(M::GET, "/api/status", Session), get(api::status)),
-        (spec(M::GET, "/api/messages", Session), get(api::messages)),
-        (spec(M::GET, "/api/messages/{id}", Session), get(api::message)),
-        (spec(M::POST, "/api/messages/{id}/release", Session), post(api::release)),
-        (spec(M::POST, "/api/messages/{id}/release-learn", Session), post(api::release_learn)),
-        (spec(M::POST, "/api/messages/{id}/learn-spam", Session), post(api::learn_spam)),
-        (spec(M::POST, "/api/messages/{id}/learn-ham", Session), post(api::learn_ham)),
-        (spec(M::POST, "/api/messages/{id}/delete", Session), post(api::delete)),
-        (spec(M::POST, "/api/messages/{id}/rescan", Session), post(api::rescan)),
-        (spec(M::POST, "/api/messages/{id}/retry-action", Session), post(api::retry_action)),
+        (spec(M::GET, "/export/messages.csv", Viewer), get(export::messages)),
+        (spec(M::GET, "/export/audit.csv", Viewer), get(export::audit)),
+        (spec(M::GET, "/export/stats.csv", Viewer), get(export::stats)),
+        (spec(M::GET, "/api/openapi.json", Viewer), get(api::openapi)),
+        (spec(M::GET, "/api/status", Viewer), get(api::status)),
+        (spec(M::GET, "/api/messages", Viewer), get(api::messages)),
+        (spec(M::GET, "/api/messages/{id}", Viewer), get(api::message)),
+        (spec(M::POST, "/api/messages/{id}/release", Analyst), post(api::release)),
+        (spec(M::POST, "/api/messages/{id}/release-learn", Analyst), post(api::release_learn)),
+        (spec(M::POST, "/api/messages/{id}/learn-spam", Analyst), post(api::learn_spam)),
+        (spec(M::POST, "/api/messages/{id}/learn-ham", Analyst), post(api::learn_ham)),
+        (spec(M::POST, "/api/messages/{id}/delete", Analyst), post(api::delete)),
+        (spec(M::POST, "/api/messages/{id}/rescan", Analyst), post(api::rescan)),
+        (spec(M::POST, "/api/messages/{id}/retry-action", Analyst), post(api::retry_action)),
         (
-            spec(M::POST, "/api/messages/{id}/dismiss-action", Session),
+            spec(M::POST, "/api/messages/{id}/dismiss-action", Analyst),
             post(api::dismiss_action),
         ),
-        (spec(M::GET, "/api/lists", Session), get(api::lists)),
+        (spec(M::GET, "/api/lists", Viewer), get(api::lists)),
         (spec(M::POST, "/api/lists", Session), post(api::list_add)),
         (spec(M::POST, "/api/lists/import", Session), post(api::list_import)),
         (spec(M::DELETE, "/api/lists/{id}", Session), delete(api::list_delete)),
-        (spec(M::GET, "/api/indicators", Session), get(intel::list)),
+        (spec(M::GET, "/api/indicators", Viewer), get(intel::list)),
         (spec(M::POST, "/api/indicators", Session), post(intel::add)),
-        (spec(M::GET, "/api/indicators/{id}", Session), get(intel::one)),
+        (spec(M::GET, "/api/indicators/{id}", Viewer), get(intel::one)),
         (spec(M::DELETE, "/api/indicators/{id}", Session), delete(intel::remove)),
-        (spec(M::GET, "/api/indicators/{id}/sightings", Session), get(intel::sightings)),
-        (spec(M::GET, "/api/feeds", Session), get(intel::feeds)),
+        (spec(M::GET, "/api/indicators/{id}/sightings", Viewer), get(intel::sightings)),
+        (spec(M::GET, "/api/feeds", Viewer), get(intel::feeds)),
         (spec(M::POST, "/api/feeds/refresh", Session), post(intel::refresh)),
-        (spec(M::GET, "/api/stats", Session), get(api::stats)),
-        (spec(M::GET, "/api/audit", Session), get(api::audit)),
+        (spec(M::GET, "/api/stats", Viewer), get(api::stats)),
+        (spec(M::GET, "/api/audit", Viewer), get(api::audit)),
         (spec(M::GET, "/api/settings", Session), get(api::settings)),
         (spec(M::PUT, "/api/settings", Session), put(api::settings_put)),
         (spec(M::PUT, "/api/settings/secrets/{key}", Session), put(api::secret_put)),
         (spec(M::DELETE, "/api/settings/secrets/{key}", Session), delete(api::secret_delete)),
-        (spec(M::POST, "/api/password", Session), post(auth::change_password_api)),
+        (spec(M::POST, "/api/password", Viewer), post(auth::change_password_api)),
         (spec(M::GET, "/api/accounts", Session), get(accounts::list_api)),
         (spec(M::POST, "/api/accounts", Session), post(accounts::create_api)),
         (spec(M::PUT, "/api/accounts/{name}", Session), put(accounts::update_api)),
@@ -200,17 +223,25 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     use axum::middleware::from_fn_with_state;
-    let (mut public, mut session, mut metrics, mut scan) = (Router::new(), Router::new(), Router::new(), Router::new());
+    let (mut public, mut metrics, mut scan) = (Router::new(), Router::new(), Router::new());
+    let (mut admin, mut analyst, mut viewer) = (Router::new(), Router::new(), Router::new());
     for (spec, handler) in routes() {
         let r = match spec.access {
             Access::Public => &mut public,
-            Access::Session => &mut session,
+            Access::Session => &mut admin,
+            Access::Analyst => &mut analyst,
+            Access::Viewer => &mut viewer,
             Access::MetricsCidr => &mut metrics,
             Access::ScanCidr => &mut scan,
         };
         *r = std::mem::take(r).route(spec.path, handler);
     }
-    let session = session.route_layer(from_fn_with_state(state.clone(), auth::require_session));
+    // Each role's routes get the session check with that role's floor, so
+    // the role is enforced server-side on every verb, not by hiding links.
+    let layered = |r: Router<AppState>, role: Role| r.route_layer(from_fn_with_state((state.clone(), role), auth::require_session));
+    let session = layered(admin, Role::Admin)
+        .merge(layered(analyst, Role::Analyst))
+        .merge(layered(viewer, Role::Viewer));
     let metrics = metrics.route_layer(from_fn_with_state(state.clone(), security::metrics_cidr));
     let scan = scan.route_layer(from_fn_with_state(state.clone(), security::scan_cidr));
     Router::new()

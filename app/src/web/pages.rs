@@ -21,7 +21,7 @@ pub(crate) struct Flash {
 impl Flash {
     /// Success messages are fixed texts chosen by code, so a crafted link
     /// cannot make the dashboard say anything else.
-    fn ok_text(&self) -> Option<&'static str> {
+    pub(crate) fn ok_text(&self) -> Option<&'static str> {
         Some(match self.ok.as_deref()? {
             "list_added" => "List entry added; the pipeline now uses it.",
             "list_removed" => "List entry removed.",

@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("settings.html", include_str!("../../templates/settings.html")),
     ("accounts.html", include_str!("../../templates/accounts.html")),
     ("digest.html", include_str!("../../templates/digest.html")),
+    ("password.html", include_str!("../../templates/password.html")),
 ];
 
 /// Builds the template environment (fails on a template syntax error).
@@ -89,6 +90,9 @@ pub(crate) struct PageCx {
     pub(crate) nonce: String,
     pub(crate) csrf: Option<String>,
     pub(crate) nav: &'static str,
+    /// The signed-in user and role, for the header and for hiding controls
+    /// the role may not use (the server refuses them anyway).
+    pub(crate) user: Option<(String, &'static str)>,
 }
 
 impl PageCx {
@@ -97,6 +101,7 @@ impl PageCx {
             nonce: nonce.0.clone(),
             csrf: None,
             nav: "",
+            user: None,
         }
     }
 
@@ -105,6 +110,7 @@ impl PageCx {
             nonce: nonce.0.clone(),
             csrf: Some(admin.csrf.clone()),
             nav,
+            user: Some((admin.user.clone(), admin.role.as_str())),
         }
     }
 }
@@ -123,6 +129,8 @@ pub(crate) fn render_string(st: &AppState, name: &str, cx: &PageCx, extra: Value
         nonce => cx.nonce,
         csrf => cx.csrf,
         nav => cx.nav,
+        user => cx.user.as_ref().map(|u| u.0.clone()),
+        role => cx.user.as_ref().map(|u| u.1),
         version => env!("CARGO_PKG_VERSION"),
     };
     Ok(t.render(context! { ..base, ..extra })?)

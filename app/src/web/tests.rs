@@ -10,6 +10,9 @@ use axum::http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+mod export;
+mod roles;
+
 const PASSWORD: &str = "correct horse battery staple";
 
 struct Fixture {
@@ -117,12 +120,22 @@ fn hidden(html: &str, name: &str) -> String {
     html[i..].split('"').next().unwrap().to_string()
 }
 
-/// Logs in; returns the session cookie and its CSRF token.
+/// Logs in as the environment's admin; returns the session cookie and its
+/// CSRF token.
 async fn login(app: &Router, ip: &str, password: &str) -> Result<(String, String), StatusCode> {
+    login_as(app, ip, "", password).await
+}
+
+/// Logs in as `user` (empty: the form left blank, i.e. the environment's admin).
+async fn login_as(app: &Router, ip: &str, user: &str, password: &str) -> Result<(String, String), StatusCode> {
     let page = send(app, req(&Method::GET, "/login", ip).body(Body::empty()).unwrap()).await;
     let cookie = set_cookie(&page, "postern_login").unwrap();
     let token = hidden(&text(page).await, "_csrf");
-    let body = format!("_csrf={token}&password={}", auth::urlencode(password));
+    let body = format!(
+        "_csrf={token}&username={}&password={}",
+        auth::urlencode(user),
+        auth::urlencode(password)
+    );
     let r = send(
         app,
         req(&Method::POST, "/login", ip)
@@ -186,7 +199,7 @@ fn assert_hardened(r: &Response<Body>, what: &str) {
 #[tokio::test]
 async fn every_session_route_refuses_anonymous_callers() {
     let f = fixture().await;
-    for (spec, _) in routes().into_iter().filter(|(s, _)| s.access == Access::Session) {
+    for (spec, _) in routes().into_iter().filter(|(s, _)| s.access.role().is_some()) {
         let r = send(
             &f.app,
             req(&spec.method, &concrete(spec.path), "127.0.0.1").body(Body::empty()).unwrap(),
@@ -205,7 +218,7 @@ async fn every_unsafe_route_needs_the_csrf_token() {
     let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
     let unsafe_routes: Vec<_> = routes()
         .into_iter()
-        .filter(|(s, _)| s.method != Method::GET && matches!(s.access, Access::Session | Access::Public))
+        .filter(|(s, _)| s.method != Method::GET && (s.access.role().is_some() || s.access == Access::Public))
         .collect();
     assert!(unsafe_routes.len() > 20, "the table lost routes");
     for (spec, _) in unsafe_routes {
