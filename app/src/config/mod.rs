@@ -9,8 +9,8 @@
 mod accounts;
 mod env;
 mod intel;
-mod milter;
 mod logwatch;
+mod milter;
 mod oauth;
 mod ops;
 mod problem;
@@ -24,8 +24,8 @@ pub use accounts::{
 };
 pub use env::{AiSettings, ImapTuning, LogFormat, ScanSettings, Settings, WebSettings, parse_settings};
 pub use intel::{FEEDS, IntelSettings};
-pub use milter::{MilterListen, MilterReply, MilterSettings, POSTFIX_CONTENT_TIMEOUT};
 pub use logwatch::{LOGWATCH_KEYS, LogwatchSettings};
+pub use milter::{MilterListen, MilterReply, MilterSettings, POSTFIX_CONTENT_TIMEOUT};
 pub use oauth::{ClientAuth, GOOGLE_SCOPE, GOOGLE_TOKEN_URL, M365_APP_SCOPE, M365_USER_SCOPE, OAuthConfig, OAuthFlow, SaslMechanism};
 pub use ops::{DigestSettings, MaintenanceSettings, NotifySettings, OpsSettings};
 pub use problem::{ConfigError, Problem};
