@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 DIR=${1:-/tmp/postern-demo}
 mkdir -p "$DIR"
-export DOVECOT_IMAP_PORT=${DEMO_IMAP_PORT:-12143} DOVECOT_IMAPS_PORT=${DEMO_IMAPS_PORT:-12993}
+export DOVECOT_IMAP_PORT=${DEMO_IMAP_PORT:-12143} DOVECOT_IMAPS_PORT=${DEMO_IMAPS_PORT:-12993} DOVECOT_LMTP_PORT=${DEMO_LMTP_PORT:-12024}
 export DOVECOT_USERS="demo:demo-password-1"
 export RSPAMD_NORMAL_PORT=${DEMO_RSPAMD_PORT:-12333} RSPAMD_CONTROLLER_PORT=${DEMO_RSPAMD_CONTROLLER_PORT:-12334} CLAMD_PORT=${DEMO_CLAMD_PORT:-12310}
 echo "starting Dovecot, Rspamd and clamd on loopback (first start compiles Rspamd's databases, ~20 s)..."

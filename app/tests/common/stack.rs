@@ -93,6 +93,7 @@ impl Dovecot {
             .args([base.to_str().unwrap(), "dovecot"])
             .env("DOVECOT_IMAP_PORT", free_port().to_string())
             .env("DOVECOT_IMAPS_PORT", free_port().to_string())
+            .env("DOVECOT_LMTP_PORT", free_port().to_string())
             .env("DOVECOT_USERS", "alice:alicepass-1")
             .env("PEERS_SKIP_INSTALL", "1");
         if let Some(c) = capability {
