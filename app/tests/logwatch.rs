@@ -5,7 +5,7 @@
 //! as after a kill: each batch and its offset are one transaction) neither
 //! re-reads nor skips a line.
 
-use crate::common::stack::{parse_env, shared};
+use crate::common::stack::{Dovecot, parse_env};
 use crate::common::unique;
 use futures::future::join_all;
 use postern::clock::{SharedClock, SystemClock};
@@ -70,7 +70,10 @@ fn count(events: &[AuthEvent], user: &str, outcome: Outcome) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dovecot_spray_then_login_is_an_attacker_ioc_that_tags_mail_and_survives_a_restart() {
-    let d = shared();
+    // A Dovecot of its own: after failed logins Dovecot delays every login
+    // from that address (its auth penalty, up to 15 s), which would stall
+    // the other tests' logins to the shared instance from 127.0.0.1.
+    let d = Dovecot::private("logwatch", None);
     let log = PathBuf::from(&parse_env(&d.base.join("peers.env"))["DOVECOT_LOG"]);
     let dir = tempfile::tempdir().unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
