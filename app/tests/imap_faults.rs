@@ -141,6 +141,10 @@ async fn issue_18_half_open_idle_is_found_by_the_liveness_probe() {
     t.probe_timeout = Duration::from_secs(2);
     let p = Postern::start(vec![account("a", proxy.port, &user, &pass, &["INBOX"])], t, None).await;
     p.wait_watching("a").await;
+    // Let the first IDLE get its continuation, so the silence starts while
+    // it waits; a blackhole before "+ idling" is caught by the same
+    // probe_timeout, in the IDLE-begin stage (accepted below).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     proxy.set_blackhole(true);
     let m = p.manager.clone();
     let err = eventually(T, "the probe notices the dead connection", || {
@@ -153,7 +157,13 @@ async fn issue_18_half_open_idle_is_found_by_the_liveness_probe() {
         }
     })
     .await;
-    assert!(err.contains("IDLE liveness probe"), "found by the probe, not another timer: {err}");
+    // Bounded by probe_timeout (2 s), not by the renewal or the command
+    // timeout (600 s): the probe's DONE or, when the silence began between
+    // two probes, the next IDLE's continuation.
+    assert!(
+        err.contains("after 2s") && (err.contains("IDLE liveness probe") || err.contains("IDLE continuation")),
+        "found by the probe, not another timer: {err}"
+    );
     proxy.set_blackhole(false);
     let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
     c.append("INBOX", None, &mail("bad@evil.test", "after the probe", &id("pr"))).await;
