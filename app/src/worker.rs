@@ -140,7 +140,8 @@ impl Engine {
             return None;
         }
         // Decided in-line already: `process` takes the milter's decision.
-        if !matches!(self.milter_decision(msg).await, Ok(None)) {
+        let mid = envelope(&msg.raw).message_id;
+        if !matches!(self.milter_decision(msg, mid.as_deref()).await, Ok(None)) {
             return None;
         }
         self.decider.decide(request(key, msg)).await.ok()
@@ -194,7 +195,7 @@ impl Engine {
             return Ok(Processed::Recognised);
         }
         let mut pre = pre;
-        if let Some(earlier) = self.milter_decision(msg).await? {
+        if let Some(earlier) = self.milter_decision(msg, env.message_id.as_deref()).await? {
             let queue = earlier.queue_id.as_deref().unwrap_or("-");
             if earlier.reply == "hold" {
                 // Held by the milter, then released from Postfix's hold
@@ -303,10 +304,11 @@ impl Engine {
 
     /// The milter's decision on this message, if it passed through the
     /// in-line mode on its way here (issue 19): same Message-ID, same body.
-    async fn milter_decision(&self, msg: &Fetched) -> Result<Option<crate::store::MilterEarlier>, StoreError> {
-        let mid = envelope(&msg.raw).message_id;
+    /// `message_id` comes from the caller's parse of the message, so this
+    /// adds no second parse to the per-message path.
+    async fn milter_decision(&self, msg: &Fetched, message_id: Option<&str>) -> Result<Option<crate::store::MilterEarlier>, StoreError> {
         let body = crate::store::body_sha256(crate::store::body_of(&msg.raw));
-        self.store.find_milter_decision(mid.as_deref(), &body).await
+        self.store.find_milter_decision(message_id, &body).await
     }
 
     pub(crate) async fn keep_copy(&self, account: &str, sha256: &str, raw: Vec<u8>) -> Result<String, WorkerError> {
