@@ -122,3 +122,41 @@ fn a_december_line_read_in_january_is_last_year() {
     let t = timestamp("Dec 31 23:59:00 mx postfix/smtpd[1]: x", jan).unwrap();
     assert_eq!(t.with_timezone(&chrono::Local).year(), 2026);
 }
+
+/// Lines written by the test stack's real Postfix 3.7 (Debian), captured
+/// with `scripts/capture-postfix-auth-lines.sh` (SASL through the stack's
+/// Dovecot) plus the stack's milter instance: every auth event is found, in
+/// order, and nothing else is taken for one.
+#[test]
+fn issue_20_real_postfix_3_7_lines_from_the_test_stack() {
+    let log = include_str!("../../../tests/fixtures/logwatch/postfix-3.7.log");
+    let got: Vec<(Outcome, String, Option<String>, i64)> = log
+        .lines()
+        .filter_map(|l| match parse_line(l, now()) {
+            Parsed::Event(e) => {
+                assert_eq!(e.service, Service::Smtp, "{l}");
+                Some((e.outcome, e.ip.to_string(), e.user, e.at))
+            }
+            _ => None,
+        })
+        .collect();
+    let ip = || "127.0.0.1".to_string();
+    let s = |u: &str| Some(u.to_string());
+    let at = |hms: &str| {
+        chrono::Local
+            .from_local_datetime(&NaiveDateTime::parse_from_str(&format!("2026-12-02 {hms}"), "%Y-%m-%d %H:%M:%S").unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    assert_eq!(
+        got,
+        vec![
+            (Outcome::Failed, ip(), s("alice"), at("07:31:57")),
+            (Outcome::Failed, ip(), s("nosuchuser@example.test"), at("07:32:03")),
+            (Outcome::Failed, ip(), s("alice"), at("07:32:13")),
+            (Outcome::Rejected, ip(), s("victim@elsewhere.example"), at("07:32:21")),
+            (Outcome::Succeeded, ip(), s("alice"), at("07:32:21")),
+            (Outcome::Probe, ip(), None, at("07:32:21")),
+        ]
+    );
+}
