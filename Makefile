@@ -128,6 +128,7 @@ bench: stack
 	$(CARGO) bench --locked --bench hostile
 	$(CARGO) bench --locked --bench dashboard
 	$(CARGO) bench --locked --bench intel
+	$(CARGO) bench --locked --bench logingest
 	PEERS_BASE=$(STACK_BASE) BENCH_CORPUS=$$([ -d $(BENCH_CORPUS)/train ] && echo $(BENCH_CORPUS)/train) \
 	  $(CARGO) bench --locked --bench e2e
 	@cat bench/results/summary.md
