@@ -100,7 +100,7 @@ pub(super) fn record_evidence(tx: &Transaction<'_>, now: &str, message: i64, d: 
             sight.execute(params![i.ioc, i.source, i.kind, i.value, message, now])?;
         }
     }
-    Ok(())
+    super::incidents::link_message(tx, now, message)
 }
 
 impl Store {

@@ -231,6 +231,18 @@ impl Store {
                         a.at, a.kind, a.ip, a.network, a.user, a.count, a.country, a.asn, a.as_org, a.rdns, indicator, a.detail
                     ],
                 )?;
+                if let Some(ip) = &a.ip {
+                    let attack = super::incidents::Attack {
+                        alert: tx.last_insert_rowid(),
+                        at: a.at,
+                        ip,
+                        asn: a.asn,
+                        as_org: a.as_org.as_deref(),
+                        country: a.country.as_deref(),
+                        detail: &a.detail,
+                    };
+                    super::incidents::on_attack(&tx, &ctx.now, &attack)?;
+                }
             }
             if !changed.is_empty() {
                 changed.sort();

@@ -66,6 +66,7 @@ fn queue(tx: &Transaction<'_>, now: &str, message: i64, reason: &str, actor: &st
         params![message, key.account, actor, reason, now],
     )?;
     let id = tx.last_insert_rowid();
+    super::incidents::on_clawback(tx, now, message, id, reason)?;
     let mut e = AuditEntry::message(&key, Some(message), "recheck_requested", reason.to_string());
     e.actor = actor.to_string();
     audit::insert(tx, now, &e)?;
