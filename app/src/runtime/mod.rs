@@ -5,9 +5,11 @@
 
 mod digest;
 mod failed;
+pub mod incidents;
 mod intel;
 mod learning;
 pub mod logwatch;
+mod milter_hold;
 mod ops;
 mod outbound;
 mod quarantine;

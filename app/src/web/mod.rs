@@ -17,6 +17,7 @@ mod export;
 mod flash;
 mod forms;
 mod health;
+mod incidents;
 mod host;
 mod intel;
 mod limiter;
@@ -163,6 +164,11 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/lists/{id}/delete", Session), post(forms::list_delete)),
         (spec(M::GET, "/stats", Viewer), get(pages::stats)),
         (spec(M::GET, "/audit", Viewer), get(pages::audit)),
+        (spec(M::GET, "/incidents", Viewer), get(incidents::page)),
+        (spec(M::GET, "/incidents/{id}", Viewer), get(incidents::detail)),
+        (spec(M::POST, "/incidents/{id}/status", Analyst), post(incidents::set_status)),
+        (spec(M::GET, "/api/incidents", Viewer), get(incidents::list_api)),
+        (spec(M::GET, "/api/incidents/{id}", Viewer), get(incidents::one_api)),
         (spec(M::GET, "/settings", Session), get(pages::settings)),
         (spec(M::POST, "/settings", Session), post(forms::settings_save)),
         (spec(M::POST, "/settings/secrets", Session), post(forms::secret_save)),

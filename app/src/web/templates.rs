@@ -20,6 +20,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("accounts.html", include_str!("../../templates/accounts.html")),
     ("digest.html", include_str!("../../templates/digest.html")),
     ("password.html", include_str!("../../templates/password.html")),
+    ("incidents.html", include_str!("../../templates/incidents.html")),
+    ("incident.html", include_str!("../../templates/incident.html")),
 ];
 
 /// Builds the template environment (fails on a template syntax error).
