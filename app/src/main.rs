@@ -381,6 +381,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             events: rt.events.clone(),
             settings: s.milter.clone(),
             max_message_bytes: s.imap.max_message_bytes,
+            eml_dir: Some(s.eml_dir.clone()),
         });
         tracing::info!(listen = ?listen, "milter listening");
         let stop = shutdown.clone();

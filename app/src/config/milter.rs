@@ -103,6 +103,12 @@ pub struct MilterSettings {
     /// default 60, below Postfix's 300 s `milter_content_timeout`); past it
     /// the message is tempfailed.
     pub scan_timeout: Duration,
+    /// The command the dashboard's release and delete of held mail run,
+    /// with `-H QUEUEID` or `-d QUEUEID hold` appended
+    /// (`POSTERN_MILTER_POSTSUPER`, default `postsuper`). postsuper needs
+    /// root and Postern is not, so e.g. `sudo -n /usr/sbin/postsuper` with a
+    /// sudoers rule for exactly those two forms.
+    pub postsuper: Vec<String>,
 }
 
 impl Default for MilterSettings {
@@ -116,6 +122,7 @@ impl Default for MilterSettings {
             on_scanner_down: MilterReply::Tempfail,
             on_oversize: MilterReply::Accept,
             scan_timeout: Duration::from_secs(60),
+            postsuper: vec!["postsuper".into()],
         }
     }
 }
@@ -154,6 +161,11 @@ pub(super) fn parse(r: &mut Reader<'_>) -> MilterSettings {
         on_scanner_down: r.parse("POSTERN_MILTER_ON_SCANNER_DOWN", d.on_scanner_down, "tempfail or hold"),
         on_oversize,
         scan_timeout: Duration::from_secs(r.ranged("POSTERN_MILTER_TIMEOUT_SECS", d.scan_timeout.as_secs(), 1, max, "seconds")),
+        postsuper: r
+            .get("POSTERN_MILTER_POSTSUPER")
+            .map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .filter(|v| !v.is_empty())
+            .unwrap_or(d.postsuper),
     }
 }
 

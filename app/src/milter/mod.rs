@@ -49,6 +49,9 @@ pub struct Milter {
     pub settings: MilterSettings,
     /// Messages larger than this are not scanned (`POSTERN_MAX_MESSAGE_BYTES`).
     pub max_message_bytes: u32,
+    /// The EML store the IMAP path keeps quarantined copies in; held mail
+    /// is copied there too. `None`: no copies.
+    pub eml_dir: Option<std::path::PathBuf>,
 }
 
 /// A bound milter socket, ready to serve.

@@ -183,6 +183,15 @@ async fn end_of_message(cx: &mut EomContext<Session>, m: &Milter) -> Status {
     };
 
     let headers = crate::scan::envelope(&raw);
+    let sha256 = if oversize {
+        format!("unscanned:{size}")
+    } else {
+        hex::encode(Sha256::digest(&raw))
+    };
+    let eml_path = match (&m.eml_dir, reply) {
+        (Some(dir), MilterReply::Hold) if !oversize => keep_copy(dir, &sha256, &raw).await,
+        _ => None,
+    };
     let record = MilterRecord {
         queue_id: queue_id.clone(),
         client_ip: env.client_ip.map(|ip| ip.to_string()),
@@ -191,11 +200,7 @@ async fn end_of_message(cx: &mut EomContext<Session>, m: &Milter) -> Status {
         rcpt: env.rcpt.clone(),
         meta: MessageMeta {
             message_id: headers.message_id,
-            sha256: if oversize {
-                format!("unscanned:{size}")
-            } else {
-                hex::encode(Sha256::digest(&raw))
-            },
+            sha256,
             size,
             from: headers.from,
             subject: headers.subject,
@@ -207,6 +212,7 @@ async fn end_of_message(cx: &mut EomContext<Session>, m: &Milter) -> Status {
             body_sha256(raw.get(body_at..).unwrap_or_default())
         },
         reply: reply.as_str(),
+        eml_path,
     };
     match m.store.record_milter(&record, &decision).await {
         Ok(id) => {
@@ -232,6 +238,26 @@ async fn end_of_message(cx: &mut EomContext<Session>, m: &Milter) -> Status {
                 return tempfail(cx, TEMPFAIL_TEXT);
             }
             Status::Accept
+        }
+    }
+}
+
+/// Copies held mail into the EML store (as the IMAP path does for its
+/// quarantine) for the dashboard's preview, rescan and learning. A copy that
+/// cannot be written costs only those: the hold itself is Postfix's, and
+/// release and delete work on the queue file.
+async fn keep_copy(dir: &std::path::Path, sha256: &str, raw: &[u8]) -> Option<String> {
+    let (dir, sha, raw) = (dir.to_path_buf(), sha256.to_string(), raw.to_vec());
+    let r = tokio::task::spawn_blocking(move || crate::store::eml::store(&dir, crate::store::MILTER_ACCOUNT, &sha, &raw)).await;
+    match r {
+        Ok(Ok(p)) => Some(p.to_string_lossy().into_owned()),
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot keep a copy of held mail");
+            None
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot keep a copy of held mail");
+            None
         }
     }
 }

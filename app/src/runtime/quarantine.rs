@@ -68,6 +68,10 @@ impl Runtime {
     /// and is carried out when the account is reachable again.
     pub async fn request_op(&self, message: i64, kind: OpKind, actor: &str) -> Result<OpResult, OpError> {
         let account = self.store.message_summary(message).await?.ok_or(OpError::NotFound)?.account;
+        if account == crate::store::MILTER_ACCOUNT {
+            // Held in Postfix's queue, not in a mailbox: postsuper, not a runner.
+            return self.milter_op(message, kind, actor).await;
+        }
         if self.shadow_accounts().await?.contains(&account) {
             return Err(OpError::Shadow);
         }

@@ -34,6 +34,9 @@ pub struct MilterRecord {
     pub body_sha256: String,
     /// The reply given: reject, tempfail, hold, headers or accept.
     pub reply: &'static str,
+    /// Where the copy of held mail was kept (the EML store), for the
+    /// dashboard's preview, rescan and learning.
+    pub eml_path: Option<String>,
 }
 
 /// What the milter decided on a message that has now reached a mailbox.
@@ -110,7 +113,12 @@ impl Store {
                 uid: u32::try_from(row).map_err(|_| StoreError::Corrupt(format!("milter row {row}")))?,
             };
             let m = NewMessage { key, meta: r.meta.clone() };
-            let id = insert_message(&tx, &ctx.now, &m, "done", Some(&d), false, None)?;
+            let id = insert_message(&tx, &ctx.now, &m, "done", Some(&d), false, r.eml_path.as_deref())?;
+            if r.reply == "hold" {
+                // In Postfix's hold queue: listed with the quarantine, where
+                // the dashboard releases (postsuper -H) or deletes it.
+                tx.execute("UPDATE messages SET quarantined = 1 WHERE id = ?1", params![id])?;
+            }
             super::intel::record_evidence(&tx, &ctx.now, id, &d)?;
             tx.execute("UPDATE milter_decisions SET message=?1 WHERE id=?2", params![id, row])?;
             let detail = format!(
