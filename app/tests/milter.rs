@@ -80,14 +80,38 @@ impl Decider for Counting {
 
 /// Starts the milter on Postfix's milter address; stops when dropped.
 async fn start_milter(store: postern::store::Store, live: Arc<LiveDecider>) -> tokio_util::sync::CancellationToken {
+    start_milter_with(store, live, MilterSettings::default(), 10 * 1024 * 1024, None).await
+}
+
+/// [`start_milter`] with these settings and size limit.
+async fn start_milter_with(
+    store: postern::store::Store,
+    live: Arc<LiveDecider>,
+    settings: MilterSettings,
+    max_message_bytes: u32,
+    eml_dir: Option<std::path::PathBuf>,
+) -> tokio_util::sync::CancellationToken {
     let listen: MilterListen = postfix()["POSTFIX_MILTER"].parse().unwrap();
-    let bound = postern::milter::bind(&listen).await.unwrap();
+    // A milter stopped a moment ago may still hold the port.
+    let mut tries = 0;
+    let bound = loop {
+        match postern::milter::bind(&listen).await {
+            Ok(b) => break b,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                eprintln!("milter port busy ({e}); retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("binding the milter: {e}"),
+        }
+    };
     let m = Arc::new(Milter {
         live,
         store,
         events: tokio::sync::broadcast::channel(64).0,
-        settings: MilterSettings::default(),
-        max_message_bytes: 10 * 1024 * 1024,
+        settings,
+        max_message_bytes,
+        eml_dir,
     });
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(postern::milter::serve(bound, m, stop.clone()));
@@ -347,4 +371,176 @@ async fn issue_19_concurrent_sessions_each_message_decided_once() {
         async move { (headers_in(d, &user, &pass, "INBOX").await.len() == SESSIONS * EACH).then_some(()) }
     })
     .await;
+}
+
+/// A scanner that never answers in time: whatever it is asked to scan
+/// runs into the milter's scan deadline.
+struct Stuck;
+
+impl Scanner for Stuck {
+    fn id(&self) -> &'static str {
+        "stuck"
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    fn failure_mode(&self) -> FailureMode {
+        FailureMode::Closed
+    }
+    fn tags(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn scan<'a>(&'a self, _: &'a postern::scan::ScanInput) -> BoxFuture<'a, Result<Vec<postern::domain::Finding>, ScanError>> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(Vec::new())
+        })
+    }
+}
+
+// Through the real Postfix: a message over the size limit is accepted
+// unscanned with `X-Postern-Scan: not scanned` (the default) or refused
+// with 451 (POSTERN_MILTER_ON_OVERSIZE=tempfail), and a scan that runs past
+// POSTERN_MILTER_TIMEOUT_SECS is 451. The only scanner never answers, so
+// an accepted oversize message proves it was not scanned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_19_oversize_and_scan_timeout_through_postfix() {
+    let _port = MILTER_PORT.lock().await;
+    let d = shared();
+    let stuck: Vec<Arc<dyn Scanner>> = vec![Arc::new(Stuck)];
+    let live = Arc::new(LiveDecider::new(Pipeline::new(
+        stuck,
+        Policy::default_policy().unwrap(),
+        InputOptions::default(),
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let store = postern::store::Store::open(&db, &crate::common::harness::KEY, Arc::new(postern::clock::SystemClock)).unwrap();
+    let (user, pass) = d.new_user("mo");
+    let to = format!("{user}@example.test");
+    let big_body = "0123456789abcdef ".repeat(1024);
+    let settings = MilterSettings {
+        scan_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    const LIMIT: u32 = 4096;
+
+    let stop = start_milter_with(store.clone(), live.clone(), settings.clone(), LIMIT, None).await;
+    let big_id = format!("{}@t", unique("big"));
+    send("friend@example.net", &to, &message("friend@example.net", "big", &big_id, &big_body))
+        .await
+        .expect("oversize mail is accepted unscanned by default");
+    let err = send(
+        "friend@example.net",
+        &to,
+        &message("friend@example.net", "small", &format!("{}@t", unique("slow")), "hello"),
+    )
+    .await
+    .expect_err("a scan past its deadline is tempfailed");
+    assert!(err.starts_with("451") && err.contains("Content scan unavailable"), "{err}");
+    stop.cancel();
+
+    let tempfail = MilterSettings {
+        on_oversize: postern::config::MilterReply::Tempfail,
+        ..settings
+    };
+    let _stop = start_milter_with(store, live, tempfail, LIMIT, None).await.drop_guard();
+    let err = send(
+        "friend@example.net",
+        &to,
+        &message("friend@example.net", "big", &format!("{}@t", unique("big2")), &big_body),
+    )
+    .await
+    .expect_err("oversize mail is tempfailed when so configured");
+    assert!(err.starts_with("451") && err.contains("Message too large to scan"), "{err}");
+
+    crate::common::eventually(Duration::from_secs(30), "the oversize mail in INBOX", || {
+        let (user, pass) = (user.clone(), pass.clone());
+        async move { (headers_in(d, &user, &pass, "INBOX").await.len() == 1).then_some(()) }
+    })
+    .await;
+    let inbox = headers_in(d, &user, &pass, "INBOX").await;
+    assert!(inbox[0].contains(&big_id), "{inbox:?}");
+    assert!(
+        inbox[0].contains("X-Postern-Scan: not scanned: ") && inbox[0].contains(&format!("over the {LIMIT}-byte limit")),
+        "{}",
+        inbox[0]
+    );
+    let q = |sql: &str| crate::common::harness::query_i64(&db, sql);
+    assert_eq!(q("SELECT COUNT(*) FROM milter_decisions WHERE reply='accept'"), 1);
+    assert_eq!(q("SELECT COUNT(*) FROM milter_decisions WHERE reply='tempfail'"), 2);
+}
+
+// Held in-line mail on the dashboard (account `milter`): release is
+// `postsuper -H` (Postfix then delivers it), delete is `postsuper -d … hold`,
+// each audited with the operator; a copy is kept for the drawer, and a
+// second click on a handled row is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_19_held_mail_is_released_or_deleted_through_postsuper() {
+    use postern::runtime::OpError;
+    use postern::store::OpKind;
+    let _port = MILTER_PORT.lock().await;
+    let d = shared();
+    let conf = postfix()["POSTFIX_CONF_DIR"].clone();
+    let web = crate::common::web::WebPostern::start_with(vec![], crate::common::web::Scanners::Local, |s| {
+        s.milter.postsuper = vec!["postsuper".into(), "-c".into(), conf.clone()];
+    })
+    .await;
+    let eml = web.rt.settings.eml_dir.clone();
+    let _stop = start_milter_with(web.rt.store.clone(), web.rt.live.clone(), MilterSettings::default(), 1 << 20, Some(eml))
+        .await
+        .drop_guard();
+    let (user, pass) = d.new_user("mh");
+    let to = format!("{user}@example.test");
+    let (keep_id, drop_id) = (format!("{}@t", unique("keep")), format!("{}@t", unique("drop")));
+    let keep_q = send("boss@evil.test", &to, &message("boss@evil.test", "wire", &keep_id, "pay now"))
+        .await
+        .expect("held");
+    let drop_q = send("boss@evil.test", &to, &message("boss@evil.test", "wire", &drop_id, "pay now"))
+        .await
+        .expect("held");
+    let held = held_queue_ids();
+    assert!(held.contains(&keep_q) && held.contains(&drop_q), "{held:?}");
+
+    let db = web.rt.settings.db_path.clone();
+    let q = |sql: &str| crate::common::harness::query_i64(&db, sql);
+    let row = |qid: &str| q(&format!("SELECT message FROM milter_decisions WHERE queue_id = '{qid}'"));
+    let (keep, drop) = (row(&keep_q), row(&drop_q));
+    assert_eq!(q(&format!("SELECT quarantined FROM messages WHERE id = {keep}")), 1, "listed with the quarantine");
+    let copy: String = web.rt.store.message_detail(keep).await.unwrap().unwrap().eml_path.expect("a copy is kept");
+    assert!(String::from_utf8_lossy(&std::fs::read(copy).unwrap()).contains(&keep_id));
+
+    let r = web.rt.request_op(keep, OpKind::Release, "analyst:ann").await.unwrap();
+    assert_eq!(r.state, "done", "{r:?}");
+    let r = web.rt.request_op(drop, OpKind::Delete, "admin:root").await.unwrap();
+    assert_eq!(r.state, "done", "{r:?}");
+    let held = held_queue_ids();
+    assert!(!held.contains(&keep_q) && !held.contains(&drop_q), "{held:?}");
+    assert!(matches!(
+        web.rt.request_op(keep, OpKind::Delete, "admin:root").await,
+        Err(OpError::NotQuarantined)
+    ));
+
+    crate::common::eventually(Duration::from_secs(30), "the released mail in INBOX", || {
+        let (user, pass) = (user.clone(), pass.clone());
+        async move {
+            let inbox = headers_in(d, &user, &pass, "INBOX").await;
+            inbox.iter().any(|h| h.contains(&keep_id)).then_some(inbox)
+        }
+    })
+    .await;
+    let inbox = headers_in(d, &user, &pass, "INBOX").await;
+    assert!(!inbox.iter().any(|h| h.contains(&drop_id)), "deleted mail was delivered");
+    assert_eq!(
+        q(&format!("SELECT COUNT(*) FROM audit WHERE event = 'release_done' AND actor = 'analyst:ann' AND message = {keep}")),
+        1
+    );
+    assert_eq!(
+        q(&format!("SELECT COUNT(*) FROM audit WHERE event = 'delete_done' AND actor = 'admin:root' AND message = {drop}")),
+        1
+    );
+    assert_eq!(
+        q(&format!("SELECT COUNT(*) FROM messages WHERE id IN ({keep}, {drop}) AND quarantined = 0")),
+        2
+    );
 }
