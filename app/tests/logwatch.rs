@@ -165,3 +165,84 @@ async fn dovecot_spray_then_login_is_an_attacker_ioc_that_tags_mail_and_survives
     }
     assert_eq!(count(&events, &user, Outcome::Succeeded), 2);
 }
+
+/// A Dovecot auth-failure line for user `u{n}` (each line its own user).
+fn failure_line(n: usize) -> String {
+    format!(
+        "{} mx dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<killu{n}>, method=PLAIN, rip=203.0.113.{}, lip=192.0.2.1, TLS, session=<k{n}>\n",
+        chrono::Local::now().format("%b %e %H:%M:%S"),
+        n % 250
+    )
+}
+
+fn append(path: &std::path::Path, from: usize, to: usize) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path).unwrap();
+    let text: String = (from..to).map(failure_line).collect();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+// The real binary, killed with SIGKILL while it ingests a growing log, then
+// started again after the log was rotated (renamed to mail.log.1, a new
+// mail.log) while it was down: every line is stored exactly once, none
+// re-read, none skipped (each batch and its offset are one transaction).
+#[test]
+fn issue_20_sigkill_of_the_real_binary_neither_rereads_nor_skips() {
+    use crate::common::harness::{Child, query_i64, write_config};
+    const TOTAL: usize = 3000;
+    let d = crate::common::stack::shared();
+    let (user, pass) = d.new_user("lwkill");
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), d.imap_port, &user, &pass, &["INBOX"]);
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, b"").unwrap();
+    let db = dir.path().join("postern.db");
+    let env = [
+        ("POSTERN_LOGWATCH_FILES", log.to_str().unwrap()),
+        ("POSTERN_LOGWATCH_POLL_SECS", "1"),
+    ];
+    let q = |sql: &str| query_i64(&db, sql);
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(60), "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let child = Child::spawn_with(dir.path(), None, &env);
+    // A file is followed from where it ends when first seen: wait for that.
+    wait("log watch never read the empty log", &|| q("SELECT COUNT(*) FROM logwatch_offsets") == 1);
+
+    // Grow the log in small appends across several rounds; kill -9 as soon
+    // as some (not all) lines are stored.
+    let mut written = 0;
+    while q("SELECT COUNT(*) FROM logwatch_events") < 1 {
+        assert!(written < TOTAL / 2, "nothing ingested after {written} lines");
+        append(&log, written, written + 50);
+        written += 50;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    append(&log, written, written + 200);
+    written += 200;
+    child.kill9();
+    let stored = q("SELECT COUNT(*) FROM logwatch_events") as usize;
+    assert!(stored > 0 && stored <= written, "{stored} of {written}");
+
+    // While it is down: more lines, then logrotate's rename and a new file.
+    append(&log, written, written + 300);
+    written += 300;
+    std::fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
+    append(&log, written, TOTAL);
+
+    let _child = Child::spawn_with(dir.path(), None, &env);
+    wait("not every line arrived after the restart", &|| {
+        q("SELECT COUNT(*) FROM logwatch_events") >= TOTAL as i64
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(q("SELECT COUNT(*) FROM logwatch_events"), TOTAL as i64, "re-read lines");
+    assert_eq!(
+        q("SELECT COUNT(DISTINCT username) FROM logwatch_events WHERE username LIKE 'killu%'"),
+        TOTAL as i64,
+        "skipped lines"
+    );
+}
