@@ -294,17 +294,77 @@ async fn issue_19_postfix_with_the_milter_rejects_holds_and_tags() {
     );
 }
 
-// Rspamd unreachable (a critical scanner): Postfix answers 4xx, the sender
-// retries, nothing is delivered or lost.
+/// A private Rspamd (scripts/peers-setup.sh on free ports), so stopping it
+/// leaves the shared stack's Rspamd to the other tests.
+struct PrivateRspamd {
+    base: std::path::PathBuf,
+    url: String,
+}
+
+impl PrivateRspamd {
+    fn start() -> PrivateRspamd {
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+        let base = std::path::PathBuf::from(format!("/tmp/pt-{}", unique("rspamd")));
+        let out = std::process::Command::new("bash")
+            .arg(repo_root().join("scripts/peers-setup.sh"))
+            .args([base.to_str().unwrap(), "rspamd"])
+            .env("RSPAMD_NORMAL_PORT", free())
+            .env("RSPAMD_CONTROLLER_PORT", free())
+            .env("PEERS_SKIP_INSTALL", "1")
+            .output()
+            .expect("peers-setup.sh");
+        assert!(
+            out.status.success(),
+            "private rspamd failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = parse_env(&base.join("peers.env"))["RSPAMD_URL"].clone();
+        PrivateRspamd { base, url }
+    }
+
+    /// Stops it the hard way, as a crash would: SIGKILL to its workers and
+    /// its main process, by the pids it runs under (not by name).
+    fn kill(&self) {
+        let main: u32 = std::fs::read_to_string(self.base.join("rspamd/run/rspamd.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                // /proc/PID/stat: "pid (comm) state ppid …"; comm may hold spaces.
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|st| st.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok()))
+                    == Some(main)
+            })
+            .collect();
+        pids.push(main);
+        for pid in pids {
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+    }
+}
+
+impl Drop for PrivateRspamd {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+// Rspamd (a critical scanner) stopped for real: a private Rspamd answers
+// the first message, then is killed; the next message gets 4xx from
+// Postfix, the sender retries, nothing is delivered or lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_19_a_critical_scanner_down_tempfails() {
+    let rspamd = tokio::task::spawn_blocking(PrivateRspamd::start).await.unwrap();
     let _port = MILTER_PORT.lock().await;
     let d = shared();
-    let dead = format!(
-        "http://127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    );
-    let live = Arc::new(LiveDecider::new(pipeline(&dead, d.clamd_addr.as_deref().unwrap())));
+    let live = Arc::new(LiveDecider::new(pipeline(&rspamd.url, d.clamd_addr.as_deref().unwrap())));
     let dir = tempfile::tempdir().unwrap();
     let store = postern::store::Store::open(
         &dir.path().join("db"),
@@ -314,9 +374,18 @@ async fn issue_19_a_critical_scanner_down_tempfails() {
     .unwrap();
     let _stop = start_milter(store, live).await.drop_guard();
     let (user, _) = d.new_user("mt");
+    let to = format!("{user}@example.test");
+    send(
+        "friend@example.net",
+        &to,
+        &message("friend@example.net", "hi", &format!("{}@t", unique("up")), "hello"),
+    )
+    .await
+    .expect("accepted while Rspamd answers");
+    rspamd.kill();
     let r = send(
         "friend@example.net",
-        &format!("{user}@example.test"),
+        &to,
         &message("friend@example.net", "hi", &format!("{}@t", unique("down")), "hello"),
     )
     .await;
@@ -324,6 +393,7 @@ async fn issue_19_a_critical_scanner_down_tempfails() {
     assert!(err.starts_with("451"), "{err}");
     let q = |sql: &str| crate::common::harness::query_i64(&dir.path().join("db"), sql);
     assert_eq!(q("SELECT COUNT(*) FROM milter_decisions WHERE reply='tempfail'"), 1);
+    assert_eq!(q("SELECT COUNT(*) FROM milter_decisions WHERE reply='accept'"), 1);
 }
 
 // Concurrent SMTP sessions: every message is decided once and delivered,
