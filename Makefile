@@ -130,6 +130,8 @@ bench: stack
 	$(CARGO) bench --locked --bench intel
 	$(CARGO) bench --locked --bench logingest
 	PEERS_BASE=$(STACK_BASE) BENCH_CORPUS=$$([ -d $(BENCH_CORPUS)/train ] && echo $(BENCH_CORPUS)/train) \
+	  $(CARGO) bench --locked --bench milter
+	PEERS_BASE=$(STACK_BASE) BENCH_CORPUS=$$([ -d $(BENCH_CORPUS)/train ] && echo $(BENCH_CORPUS)/train) \
 	  $(CARGO) bench --locked --bench e2e
 	@cat bench/results/summary.md
 
