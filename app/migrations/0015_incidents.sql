@@ -37,5 +37,7 @@ CREATE TABLE incident_items (
 CREATE INDEX incident_items_by_ref ON incident_items (kind, ref);
 CREATE INDEX incident_items_by_incident ON incident_items (incident, at);
 
--- An attack looks up the mail already stored from its address.
+-- An attack looks up the mail already stored from its address, and
+-- stored mail the attacks from its address.
 CREATE INDEX observables_by_value ON observables (kind, value);
+CREATE INDEX logwatch_alerts_by_ip ON logwatch_alerts (ip);

@@ -206,10 +206,13 @@ pub(super) fn link_message(tx: &Transaction<'_>, now: &str, message: i64) -> Res
     };
     let at = if at > 0 { at } else { unix(now) };
     let mut targets: Vec<(i64, String)> = {
+        // Every incident address is an attack item's alert address (the
+        // opening one too), so one indexed path finds them all.
         let mut st = tx.prepare_cached(
-            "SELECT DISTINCT i.id, o.value FROM observables o JOIN incidents i ON i.status != 'closed' AND (i.ip = o.value
-               OR EXISTS (SELECT 1 FROM incident_items t JOIN logwatch_alerts a ON a.id = t.ref
-                          WHERE t.incident = i.id AND t.kind = 'attack' AND a.ip = o.value))
+            "SELECT DISTINCT t.incident, o.value FROM observables o
+             JOIN logwatch_alerts a ON a.ip = o.value
+             JOIN incident_items t ON t.kind = 'attack' AND t.ref = a.id
+             JOIN incidents i ON i.id = t.incident AND i.status != 'closed'
              WHERE o.message = ?1 AND o.kind = 'ip'",
         )?;
         st.query_map(params![message], |r| Ok((r.get(0)?, format!("sent from attacking address {}", r.get::<_, String>(1)?))))?
@@ -218,12 +221,13 @@ pub(super) fn link_message(tx: &Transaction<'_>, now: &str, message: i64) -> Res
     if suspicious {
         let mut st = tx.prepare_cached(
             // From the open incidents' mail (few rows) to its domains, so
-            // the big observables table is only read by primary key.
-            "SELECT DISTINCT t.incident, o.value FROM incident_items t
-             JOIN incidents i ON i.id = t.incident AND i.status != 'closed'
+            // the big observables table is only read by primary key (a
+            // freemail domain's millions of rows are never walked).
+            "SELECT DISTINCT t.incident, o.value FROM incidents i
+             JOIN incident_items t ON t.incident = i.id AND t.kind = 'mail' AND t.ref != ?1
              JOIN observables o2 ON o2.message = t.ref AND o2.kind = 'domain'
              JOIN observables o ON o.message = ?1 AND o.kind = 'domain' AND o.value = o2.value
-             WHERE t.kind = 'mail' AND t.ref != ?1",
+             WHERE i.status != 'closed'",
         )?;
         let by_domain: Vec<(i64, String)> = st
             .query_map(params![message], |r| Ok((r.get(0)?, format!("same sender domain {}", r.get::<_, String>(1)?))))?
