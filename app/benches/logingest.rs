@@ -10,6 +10,8 @@
 //! logins and sessions, and a minority of auth failures, AUTH drops and
 //! NOQUEUE rejects from a rotating set of attacker addresses.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use postern::logwatch::rules::Rules;
 use postern::logwatch::{Engine, tail};
 use std::io::Write;

@@ -11,7 +11,8 @@
 //! Needs the test stack (`make stack`, Postfix included) and root (Postfix).
 //! BENCH_MESSAGES (default 500) and BENCH_CORPUS as for the other benches.
 
-#[path = "common/mod.rs"]
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 mod common;
 
 use lettre::address::Envelope;

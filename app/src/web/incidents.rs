@@ -47,7 +47,7 @@ fn row_json(i: &IncidentRow) -> Value {
 
 fn item_json(t: &IncidentItem) -> Value {
     // Mail items link to the message drawer; others have no page.
-    let href = (t.kind == "mail").then(|| t.target.map(|m| format!("/messages/{m}/drawer"))).flatten();
+    let href = t.target.filter(|_| t.kind == "mail").map(|m| format!("/messages/{m}/drawer"));
     json!({ "t": t, "when": when(t.at), "href": href })
 }
 
