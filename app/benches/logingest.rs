@@ -38,26 +38,107 @@ fn line(i: u64, out: &mut String) {
     let atk = format!("203.0.{}.{}", (i / 7) % 64, i % 251);
     let user = format!("user{}", i % 5000);
     let _ = match i % 20 {
-        0 => writeln!(out, "{ts} postfix/smtpd[{}]: connect from mail{}.example.net[198.51.100.{}]", i % 30000, i % 900, i % 250),
-        1 => writeln!(out, "{ts} postfix/smtpd[{}]: {q}: client=mail{}.example.net[198.51.100.{}]", i % 30000, i % 900, i % 250),
-        2 => writeln!(out, "{ts} postfix/cleanup[{}]: {q}: message-id=<{i}.{}@example.net>", i % 30000, i % 77),
-        3 => writeln!(out, "{ts} postfix/qmgr[1021]: {q}: from=<news{}@example.net>, size={}, nrcpt=1 (queue active)", i % 50, 2000 + i % 90000),
-        4 => writeln!(out, "{ts} postfix/lmtp[{}]: {q}: to=<{user}@example.org>, relay=127.0.0.1[127.0.0.1]:24, delay=0.12, delays=0.05/0.01/0.02/0.04, dsn=2.0.0, status=sent (250 2.0.0 <{user}@example.org> Saved)", i % 30000),
+        0 => writeln!(
+            out,
+            "{ts} postfix/smtpd[{}]: connect from mail{}.example.net[198.51.100.{}]",
+            i % 30000,
+            i % 900,
+            i % 250
+        ),
+        1 => writeln!(
+            out,
+            "{ts} postfix/smtpd[{}]: {q}: client=mail{}.example.net[198.51.100.{}]",
+            i % 30000,
+            i % 900,
+            i % 250
+        ),
+        2 => writeln!(
+            out,
+            "{ts} postfix/cleanup[{}]: {q}: message-id=<{i}.{}@example.net>",
+            i % 30000,
+            i % 77
+        ),
+        3 => writeln!(
+            out,
+            "{ts} postfix/qmgr[1021]: {q}: from=<news{}@example.net>, size={}, nrcpt=1 (queue active)",
+            i % 50,
+            2000 + i % 90000
+        ),
+        4 => writeln!(
+            out,
+            "{ts} postfix/lmtp[{}]: {q}: to=<{user}@example.org>, relay=127.0.0.1[127.0.0.1]:24, delay=0.12, delays=0.05/0.01/0.02/0.04, dsn=2.0.0, status=sent (250 2.0.0 <{user}@example.org> Saved)",
+            i % 30000
+        ),
         5 => writeln!(out, "{ts} postfix/qmgr[1021]: {q}: removed"),
-        6 => writeln!(out, "{ts} postfix/smtpd[{}]: disconnect from mail{}.example.net[198.51.100.{}] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5", i % 30000, i % 900, i % 250),
-        7 => writeln!(out, "{ts} postfix/smtp[{}]: {q}: to=<x{i}@remote.example>, relay=mx.remote.example[192.0.2.{}]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued)", i % 30000, i % 250),
-        8 => writeln!(out, "{ts} dovecot: imap-login: Login: user=<{user}@example.org>, method=PLAIN, rip=192.0.2.{}, lip=192.0.2.1, mpid={}, TLS, session=<abcd{i}>", i % 250, i % 30000),
-        9 => writeln!(out, "{ts} dovecot: imap({user}@example.org)<{}><abcd{i}>: Disconnected: Logged out in=120 out=2210 deleted=0 expunged=0 trashed=0 hdr_count=0 hdr_bytes=0 body_count=0 body_bytes=0", i % 30000),
-        10 => writeln!(out, "{ts} postfix/smtpd[{}]: warning: unknown[{atk}]: SASL LOGIN authentication failed: (reason unavailable), sasl_username={user}", i % 30000),
-        11 => writeln!(out, "{ts} postfix/smtpd[{}]: lost connection after AUTH from unknown[{atk}]", i % 30000),
-        12 => writeln!(out, "{ts} dovecot: imap-login: Disconnected: Aborted login by logging out (auth failed, 1 attempts in 2 secs): user=<{user}>, method=PLAIN, rip={atk}, lip=192.0.2.1, TLS, session=<ef{i}>"),
-        13 => writeln!(out, "{ts} postfix/smtpd[{}]: NOQUEUE: reject: RCPT from unknown[{atk}]: 554 5.7.1 <x{i}@elsewhere.example>: Relay access denied; from=<spam@bad.example> to=<x{i}@elsewhere.example> proto=ESMTP helo=<WIN-{}>", i % 30000, i % 999),
+        6 => writeln!(
+            out,
+            "{ts} postfix/smtpd[{}]: disconnect from mail{}.example.net[198.51.100.{}] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5",
+            i % 30000,
+            i % 900,
+            i % 250
+        ),
+        7 => writeln!(
+            out,
+            "{ts} postfix/smtp[{}]: {q}: to=<x{i}@remote.example>, relay=mx.remote.example[192.0.2.{}]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued)",
+            i % 30000,
+            i % 250
+        ),
+        8 => writeln!(
+            out,
+            "{ts} dovecot: imap-login: Login: user=<{user}@example.org>, method=PLAIN, rip=192.0.2.{}, lip=192.0.2.1, mpid={}, TLS, session=<abcd{i}>",
+            i % 250,
+            i % 30000
+        ),
+        9 => writeln!(
+            out,
+            "{ts} dovecot: imap({user}@example.org)<{}><abcd{i}>: Disconnected: Logged out in=120 out=2210 deleted=0 expunged=0 trashed=0 hdr_count=0 hdr_bytes=0 body_count=0 body_bytes=0",
+            i % 30000
+        ),
+        10 => writeln!(
+            out,
+            "{ts} postfix/smtpd[{}]: warning: unknown[{atk}]: SASL LOGIN authentication failed: (reason unavailable), sasl_username={user}",
+            i % 30000
+        ),
+        11 => writeln!(
+            out,
+            "{ts} postfix/smtpd[{}]: lost connection after AUTH from unknown[{atk}]",
+            i % 30000
+        ),
+        12 => writeln!(
+            out,
+            "{ts} dovecot: imap-login: Disconnected: Aborted login by logging out (auth failed, 1 attempts in 2 secs): user=<{user}>, method=PLAIN, rip={atk}, lip=192.0.2.1, TLS, session=<ef{i}>"
+        ),
+        13 => writeln!(
+            out,
+            "{ts} postfix/smtpd[{}]: NOQUEUE: reject: RCPT from unknown[{atk}]: 554 5.7.1 <x{i}@elsewhere.example>: Relay access denied; from=<spam@bad.example> to=<x{i}@elsewhere.example> proto=ESMTP helo=<WIN-{}>",
+            i % 30000,
+            i % 999
+        ),
         14 => writeln!(out, "{ts} dovecot: auth: passwd-file({user},{atk},<ef{i}>): Password mismatch"),
-        15 => writeln!(out, "{ts} postfix/anvil[1030]: statistics: max connection rate 3/60s for (smtp:198.51.100.{}) at Dec  2 {h:02}:{m:02}:{s:02}", i % 250),
-        16 => writeln!(out, "{ts} postfix/smtpd[{}]: {q}: client=laptop{}.example.org[192.0.2.{}], sasl_method=PLAIN, sasl_username={user}@example.org", i % 30000, i % 40, i % 250),
-        17 => writeln!(out, "{ts} dovecot: lmtp({user}@example.org)<{}><Xy{i}>: msgid=<{i}@example.net>: saved mail to INBOX", i % 30000),
+        15 => writeln!(
+            out,
+            "{ts} postfix/anvil[1030]: statistics: max connection rate 3/60s for (smtp:198.51.100.{}) at Dec  2 {h:02}:{m:02}:{s:02}",
+            i % 250
+        ),
+        16 => writeln!(
+            out,
+            "{ts} postfix/smtpd[{}]: {q}: client=laptop{}.example.org[192.0.2.{}], sasl_method=PLAIN, sasl_username={user}@example.org",
+            i % 30000,
+            i % 40,
+            i % 250
+        ),
+        17 => writeln!(
+            out,
+            "{ts} dovecot: lmtp({user}@example.org)<{}><Xy{i}>: msgid=<{i}@example.net>: saved mail to INBOX",
+            i % 30000
+        ),
         18 => writeln!(out, "{ts} opendkim[811]: {q}: DKIM-Signature field added (s=mail, d=example.org)"),
-        _ => writeln!(out, "{ts} postfix/smtpd[{}]: lost connection after CONNECT from unknown[198.51.100.{}]", i % 30000, i % 250),
+        _ => writeln!(
+            out,
+            "{ts} postfix/smtpd[{}]: lost connection after CONNECT from unknown[198.51.100.{}]",
+            i % 30000,
+            i % 250
+        ),
     };
 }
 

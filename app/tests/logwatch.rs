@@ -211,7 +211,9 @@ fn issue_20_sigkill_of_the_real_binary_neither_rereads_nor_skips() {
     };
     let child = Child::spawn_with(dir.path(), None, &env);
     // A file is followed from where it ends when first seen: wait for that.
-    wait("log watch never read the empty log", &|| q("SELECT COUNT(*) FROM logwatch_offsets") == 1);
+    wait("log watch never read the empty log", &|| {
+        q("SELECT COUNT(*) FROM logwatch_offsets") == 1
+    });
 
     // Grow the log in small appends across several rounds; kill -9 as soon
     // as some (not all) lines are stored.

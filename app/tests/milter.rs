@@ -303,7 +303,14 @@ struct PrivateRspamd {
 
 impl PrivateRspamd {
     fn start() -> PrivateRspamd {
-        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+                .to_string()
+        };
         let base = std::path::PathBuf::from(format!("/tmp/pt-{}", unique("rspamd")));
         let out = std::process::Command::new("bash")
             .arg(repo_root().join("scripts/peers-setup.sh"))
@@ -336,10 +343,10 @@ impl PrivateRspamd {
             .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
             .filter(|pid| {
                 // /proc/PID/stat: "pid (comm) state ppid …"; comm may hold spaces.
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .ok()
-                    .and_then(|st| st.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok()))
-                    == Some(main)
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|st| {
+                    st.rsplit_once(") ")
+                        .and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok())
+                }) == Some(main)
             })
             .collect();
         pids.push(main);
@@ -557,9 +564,15 @@ async fn issue_19_held_mail_is_released_or_deleted_through_postsuper() {
     })
     .await;
     let eml = web.rt.settings.eml_dir.clone();
-    let _stop = start_milter_with(web.rt.store.clone(), web.rt.live.clone(), MilterSettings::default(), 1 << 20, Some(eml))
-        .await
-        .drop_guard();
+    let _stop = start_milter_with(
+        web.rt.store.clone(),
+        web.rt.live.clone(),
+        MilterSettings::default(),
+        1 << 20,
+        Some(eml),
+    )
+    .await
+    .drop_guard();
     let (user, pass) = d.new_user("mh");
     let to = format!("{user}@example.test");
     let (keep_id, drop_id) = (format!("{}@t", unique("keep")), format!("{}@t", unique("drop")));
@@ -576,8 +589,20 @@ async fn issue_19_held_mail_is_released_or_deleted_through_postsuper() {
     let q = |sql: &str| crate::common::harness::query_i64(&db, sql);
     let row = |qid: &str| q(&format!("SELECT message FROM milter_decisions WHERE queue_id = '{qid}'"));
     let (keep, drop) = (row(&keep_q), row(&drop_q));
-    assert_eq!(q(&format!("SELECT quarantined FROM messages WHERE id = {keep}")), 1, "listed with the quarantine");
-    let copy: String = web.rt.store.message_detail(keep).await.unwrap().unwrap().eml_path.expect("a copy is kept");
+    assert_eq!(
+        q(&format!("SELECT quarantined FROM messages WHERE id = {keep}")),
+        1,
+        "listed with the quarantine"
+    );
+    let copy: String = web
+        .rt
+        .store
+        .message_detail(keep)
+        .await
+        .unwrap()
+        .unwrap()
+        .eml_path
+        .expect("a copy is kept");
     assert!(String::from_utf8_lossy(&std::fs::read(copy).unwrap()).contains(&keep_id));
 
     let r = web.rt.request_op(keep, OpKind::Release, "analyst:ann").await.unwrap();
@@ -602,15 +627,21 @@ async fn issue_19_held_mail_is_released_or_deleted_through_postsuper() {
     let inbox = headers_in(d, &user, &pass, "INBOX").await;
     assert!(!inbox.iter().any(|h| h.contains(&drop_id)), "deleted mail was delivered");
     assert_eq!(
-        q(&format!("SELECT COUNT(*) FROM audit WHERE event = 'release_done' AND actor = 'analyst:ann' AND message = {keep}")),
+        q(&format!(
+            "SELECT COUNT(*) FROM audit WHERE event = 'release_done' AND actor = 'analyst:ann' AND message = {keep}"
+        )),
         1
     );
     assert_eq!(
-        q(&format!("SELECT COUNT(*) FROM audit WHERE event = 'delete_done' AND actor = 'admin:root' AND message = {drop}")),
+        q(&format!(
+            "SELECT COUNT(*) FROM audit WHERE event = 'delete_done' AND actor = 'admin:root' AND message = {drop}"
+        )),
         1
     );
     assert_eq!(
-        q(&format!("SELECT COUNT(*) FROM messages WHERE id IN ({keep}, {drop}) AND quarantined = 0")),
+        q(&format!(
+            "SELECT COUNT(*) FROM messages WHERE id IN ({keep}, {drop}) AND quarantined = 0"
+        )),
         2
     );
 }

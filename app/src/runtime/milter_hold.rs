@@ -70,14 +70,28 @@ impl Runtime {
             }
             Ok(Ok(out)) => {
                 let err = String::from_utf8_lossy(&out.stderr);
-                ("refused", format!("{shown} failed ({}): {}", out.status, err.trim().chars().take(300).collect::<String>()))
+                (
+                    "refused",
+                    format!(
+                        "{shown} failed ({}): {}",
+                        out.status,
+                        err.trim().chars().take(300).collect::<String>()
+                    ),
+                )
             }
             Ok(Err(e)) => ("refused", format!("cannot run {shown}: {e}")),
-            Err(_) => ("refused", format!("{shown} did not finish within {} s", POSTSUPER_TIMEOUT.as_secs())),
+            Err(_) => (
+                "refused",
+                format!("{shown} did not finish within {} s", POSTSUPER_TIMEOUT.as_secs()),
+            ),
         };
         self.store.finish_milter_op(message, kind, actor, state, &detail).await?;
         let _ = self.events.send(Event::Updated { id: message });
-        Ok(OpResult { op: message, state, detail })
+        Ok(OpResult {
+            op: message,
+            state,
+            detail,
+        })
     }
 }
 

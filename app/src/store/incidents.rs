@@ -161,9 +161,8 @@ pub(super) fn on_attack(tx: &Transaction<'_>, now: &str, a: &Attack<'_>) -> Resu
     };
     add_item(tx, id, a.at, "attack", Some(a.alert), &link, a.detail)?;
     let earlier: Vec<i64> = {
-        let mut st = tx.prepare_cached(
-            "SELECT o.message FROM observables o WHERE o.kind = 'ip' AND o.value = ?1 ORDER BY o.message DESC LIMIT ?2",
-        )?;
+        let mut st =
+            tx.prepare_cached("SELECT o.message FROM observables o WHERE o.kind = 'ip' AND o.value = ?1 ORDER BY o.message DESC LIMIT ?2")?;
         st.query_map(params![a.ip, PULL_MAIL], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?
     };
@@ -215,8 +214,10 @@ pub(super) fn link_message(tx: &Transaction<'_>, now: &str, message: i64) -> Res
              JOIN incidents i ON i.id = t.incident AND i.status != 'closed'
              WHERE o.message = ?1 AND o.kind = 'ip'",
         )?;
-        st.query_map(params![message], |r| Ok((r.get(0)?, format!("sent from attacking address {}", r.get::<_, String>(1)?))))?
-            .collect::<rusqlite::Result<_>>()?
+        st.query_map(params![message], |r| {
+            Ok((r.get(0)?, format!("sent from attacking address {}", r.get::<_, String>(1)?)))
+        })?
+        .collect::<rusqlite::Result<_>>()?
     };
     if suspicious {
         let mut st = tx.prepare_cached(
@@ -230,7 +231,9 @@ pub(super) fn link_message(tx: &Transaction<'_>, now: &str, message: i64) -> Res
              WHERE i.status != 'closed'",
         )?;
         let by_domain: Vec<(i64, String)> = st
-            .query_map(params![message], |r| Ok((r.get(0)?, format!("same sender domain {}", r.get::<_, String>(1)?))))?
+            .query_map(params![message], |r| {
+                Ok((r.get(0)?, format!("same sender domain {}", r.get::<_, String>(1)?)))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         for t in by_domain {
             if !targets.iter().any(|(i, _)| *i == t.0) {
@@ -258,7 +261,15 @@ pub(super) fn link_message(tx: &Transaction<'_>, now: &str, message: i64) -> Res
     };
     for (incident, sighting, kind, value) in hits {
         let d = format!("the scan matched the log-watch indicator {kind} {value} on message #{message}");
-        add_item(tx, incident, unix(now), "ioc_hit", Some(sighting), "indicator from this incident's attacks", &d)?;
+        add_item(
+            tx,
+            incident,
+            unix(now),
+            "ioc_hit",
+            Some(sighting),
+            "indicator from this incident's attacks",
+            &d,
+        )?;
     }
     Ok(())
 }
@@ -323,7 +334,8 @@ impl Store {
             let Some(head) = db.query_row(&format!("{ROW} WHERE i.id = ?1"), params![id], row).optional()? else {
                 return Ok(None);
             };
-            let mut st = db.prepare("SELECT id, at, kind, ref, link, actor, detail FROM incident_items WHERE incident = ?1 ORDER BY at, id")?;
+            let mut st =
+                db.prepare("SELECT id, at, kind, ref, link, actor, detail FROM incident_items WHERE incident = ?1 ORDER BY at, id")?;
             let items = st
                 .query_map(params![id], |r| {
                     Ok(IncidentItem {

@@ -132,7 +132,11 @@ async fn issue_20_a_sprayer_that_then_sends_phishing_is_one_incident_with_both()
     let link = |m: i64| items.iter().find(|t| t.target == Some(m) && t.kind == "mail").unwrap().link.clone();
     assert_eq!(link(phish), "sent from attacking address 203.0.113.9");
     assert_eq!(link(same_domain), "same sender domain evil.test");
-    assert!(items.iter().any(|t| t.detail.contains("quarantine: mail from ceo@evil.test to bob/INBOX")));
+    assert!(
+        items
+            .iter()
+            .any(|t| t.detail.contains("quarantine: mail from ceo@evil.test to bob/INBOX"))
+    );
 }
 
 // Mail first, attack later (from another address of the same ASN): the
@@ -153,7 +157,10 @@ async fn issue_20_an_attack_pulls_in_earlier_mail_and_its_clawback_by_asn() {
     let list = s.incidents(None, 50).await.unwrap();
     assert_eq!(list.len(), 1, "same ASN within a day: one incident");
     assert_eq!((list[0].attacks, list[0].mails), (2, 1));
-    let op = s.request_recheck(early, "new indicator: ip 203.0.113.77 listed", "postern").await.unwrap();
+    let op = s
+        .request_recheck(early, "new indicator: ip 203.0.113.77 listed", "postern")
+        .await
+        .unwrap();
     let (head, items) = s.incident(list[0].id).await.unwrap().unwrap();
     assert_eq!(head.clawbacks, 1);
     let c = items.iter().find(|t| t.kind == "clawback").unwrap();
@@ -177,7 +184,11 @@ async fn issue_20_incident_status_has_an_audit_trail_and_closed_ones_stay_closed
     let id = s.incidents(None, 50).await.unwrap()[0].id;
     assert!(s.set_incident_status(id, "acknowledged", "analyst:ann", "looking").await.unwrap());
     assert!(s.set_incident_status(id, "acknowledged", "analyst:ann", "").await.unwrap(), "no-op");
-    assert!(s.set_incident_status(id, "closed", "admin:root", "blocked at the firewall").await.unwrap());
+    assert!(
+        s.set_incident_status(id, "closed", "admin:root", "blocked at the firewall")
+            .await
+            .unwrap()
+    );
     assert!(!s.set_incident_status(999, "closed", "admin:root", "").await.unwrap());
     let (head, items) = s.incident(id).await.unwrap().unwrap();
     assert_eq!(head.status, "closed");
@@ -195,7 +206,11 @@ async fn issue_20_incident_status_has_an_audit_trail_and_closed_ones_stay_closed
     );
     let audit = s.audit_page(None, Some("incident_status"), None, None, 10).await.unwrap();
     assert_eq!(audit.len(), 2);
-    assert!(audit.iter().any(|a| a.actor == "admin:root" && a.detail.contains(&format!("incident #{id}"))));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.actor == "admin:root" && a.detail.contains(&format!("incident #{id}")))
+    );
 
     s.logwatch_commit("mail.log", None, vec![], vec![attack("203.0.113.9", None, T0 + 60)])
         .await

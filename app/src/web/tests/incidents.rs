@@ -36,7 +36,10 @@ async fn issue_20_incidents_are_listed_and_only_analysts_change_their_status() {
     let (ann, acsrf) = login_as(&f.app, "127.0.0.1", "ann", ANALYST_PW).await.unwrap();
 
     let list = text(send(&f.app, call(&Method::GET, "/incidents", &vic, &vcsrf, "")).await).await;
-    assert!(list.contains("Attacks from 203.0.113.9") && list.contains("href=\"/incidents/1\""), "{list}");
+    assert!(
+        list.contains("Attacks from 203.0.113.9") && list.contains("href=\"/incidents/1\""),
+        "{list}"
+    );
     let page = text(send(&f.app, call(&Method::GET, "/incidents/1", &vic, &vcsrf, "")).await).await;
     assert!(page.contains("password spraying from 203.0.113.9"), "{page}");
     assert!(!page.contains("id=\"status-form\""), "viewers get no status form");
@@ -55,13 +58,20 @@ async fn issue_20_incidents_are_listed_and_only_analysts_change_their_status() {
     let r = send(&f.app, call(&Method::POST, "/incidents/1/status", &ann, &acsrf, "status=bogus")).await;
     let to = r.headers()[header::LOCATION].to_str().unwrap().to_string();
     assert!(to.starts_with("/incidents/1?err="), "{to}");
-    assert!(text(send(&f.app, call(&Method::GET, &to, &ann, &acsrf, "")).await).await.contains("unknown status"));
+    assert!(
+        text(send(&f.app, call(&Method::GET, &to, &ann, &acsrf, "")).await)
+            .await
+            .contains("unknown status")
+    );
 
     let json = text(send(&f.app, call(&Method::GET, "/api/incidents/1", &vic, &vcsrf, "")).await).await;
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["incident"]["status"], "acknowledged");
     let last = v["timeline"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!((last["kind"].as_str(), last["actor"].as_str()), (Some("status"), Some("analyst:ann")));
+    assert_eq!(
+        (last["kind"].as_str(), last["actor"].as_str()),
+        (Some("status"), Some("analyst:ann"))
+    );
     assert_eq!(last["detail"], "open → acknowledged: on it");
     let audit = store.audit_rows(None, None, 50).await.unwrap();
     assert!(audit.iter().any(|r| r.actor == "analyst:ann" && r.event == "incident_status"));
