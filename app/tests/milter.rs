@@ -617,7 +617,7 @@ async fn issue_19_held_mail_is_released_or_deleted_through_postsuper() {
     ));
 
     crate::common::eventually(Duration::from_secs(30), "the released mail in INBOX", || {
-        let (user, pass) = (user.clone(), pass.clone());
+        let (user, pass, keep_id) = (user.clone(), pass.clone(), keep_id.clone());
         async move {
             let inbox = headers_in(d, &user, &pass, "INBOX").await;
             inbox.iter().any(|h| h.contains(&keep_id)).then_some(inbox)
