@@ -561,6 +561,7 @@ async fn issue_19_held_mail_is_released_or_deleted_through_postsuper() {
     let conf = postfix()["POSTFIX_CONF_DIR"].clone();
     let web = crate::common::web::WebPostern::start_with(vec![], crate::common::web::Scanners::Local, |s| {
         s.milter.postsuper = vec!["postsuper".into(), "-c".into(), conf.clone()];
+        s.milter.postqueue = vec!["postqueue".into(), "-c".into(), conf.clone()];
     })
     .await;
     let eml = web.rt.settings.eml_dir.clone();

@@ -109,6 +109,10 @@ pub struct MilterSettings {
     /// root and Postern is not, so e.g. `sudo -n /usr/sbin/postsuper` with a
     /// sudoers rule for exactly those two forms.
     pub postsuper: Vec<String>,
+    /// The command run after a release, with `-i QUEUEID` appended, so the
+    /// mail is delivered now rather than at the next deferred-queue run
+    /// (`POSTERN_MILTER_POSTQUEUE`, default `postqueue`; needs no root).
+    pub postqueue: Vec<String>,
 }
 
 impl Default for MilterSettings {
@@ -123,6 +127,7 @@ impl Default for MilterSettings {
             on_oversize: MilterReply::Accept,
             scan_timeout: Duration::from_secs(60),
             postsuper: vec!["postsuper".into()],
+            postqueue: vec!["postqueue".into()],
         }
     }
 }
@@ -166,6 +171,11 @@ pub(super) fn parse(r: &mut Reader<'_>) -> MilterSettings {
             .map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
             .filter(|v| !v.is_empty())
             .unwrap_or(d.postsuper),
+        postqueue: r
+            .get("POSTERN_MILTER_POSTQUEUE")
+            .map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .filter(|v| !v.is_empty())
+            .unwrap_or(d.postqueue),
     }
 }
 

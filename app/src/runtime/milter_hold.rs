@@ -34,6 +34,31 @@ fn handled(stderr: &str) -> bool {
 }
 
 impl Runtime {
+    /// `postqueue -i QUEUEID`: postsuper -H moves mail to the deferred
+    /// queue, which Postfix would otherwise retry only at its next queue
+    /// run (minutes). A failure here delays the mail, it does not lose it.
+    async fn flush(&self, qid: &str) -> String {
+        let cmd = &self.settings.milter.postqueue;
+        let Some((program, fixed)) = cmd.split_first() else {
+            return "delivery at Postfix's next queue run".into();
+        };
+        let run = tokio::process::Command::new(program)
+            .args(fixed)
+            .args(["-i", qid])
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        match tokio::time::timeout(POSTSUPER_TIMEOUT, run).await {
+            Ok(Ok(out)) if out.status.success() => "delivery scheduled now (postqueue -i)".into(),
+            Ok(Ok(out)) => format!(
+                "postqueue -i failed ({}), delivery at Postfix's next queue run",
+                String::from_utf8_lossy(&out.stderr).trim().chars().take(200).collect::<String>()
+            ),
+            Ok(Err(e)) => format!("cannot run postqueue ({e}), delivery at Postfix's next queue run"),
+            Err(_) => "postqueue -i timed out, delivery at Postfix's next queue run".into(),
+        }
+    }
+
     /// Releases or deletes held in-line mail through postsuper.
     pub(super) async fn milter_op(&self, message: i64, kind: OpKind, actor: &str) -> Result<OpResult, OpError> {
         let held = self.store.milter_held(message).await?.ok_or(OpError::NotFound)?;
@@ -63,7 +88,10 @@ impl Runtime {
                 // says how many it handled ("Released from hold: 1 message").
                 let said = String::from_utf8_lossy(&out.stderr);
                 match (handled(&said), kind) {
-                    (true, OpKind::Release) => ("done", format!("released from Postfix's hold queue ({shown})")),
+                    (true, OpKind::Release) => (
+                        "done",
+                        format!("released from Postfix's hold queue ({shown}); {}", self.flush(&qid).await),
+                    ),
                     (true, _) => ("done", format!("deleted from Postfix's hold queue ({shown})")),
                     (false, _) => ("gone", format!("no longer in Postfix's hold queue ({shown}: {})", said.trim())),
                 }
