@@ -118,9 +118,9 @@ impl SpoofScanner {
                 }
             }
             if let Some(brand) = self.brands.named_in(name)
-                && !from_reg.as_deref().is_some_and(|r| {
-                    brand.sends_as(input.from_addr.as_deref(), r) || brand.named_with_sender(name, r)
-                })
+                && !from_reg
+                    .as_deref()
+                    .is_some_and(|r| brand.sends_as(input.from_addr.as_deref(), r) || brand.named_with_sender(name, r))
             {
                 out.push(Finding::new(
                     TAG_DISPLAY_NAME_BRAND,
