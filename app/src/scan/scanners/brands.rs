@@ -155,6 +155,29 @@ impl Brand {
         let local = addr.and_then(|a| a.rsplit_once('@')).map(|(l, _)| l).unwrap_or("");
         self.mailbox.iter().any(|m| m == reg) && SYSTEM_LOCALPARTS.contains(&local)
     }
+
+    /// Whether the display name also names the sender's own domain, as a
+    /// publisher writing about the brand does ("Lockergnome Apple Core" from
+    /// lockergnome.com): the sender shows who it is, so the brand word is a
+    /// topic, not an identity. A phisher's sending domain is rarely in its
+    /// display name. The label must have 5 characters or more (short
+    /// ones are often plain words: "team", "mail") and must not
+    /// itself name the brand, so "PayPal Service" from paypal-service.test
+    /// stays a spoof.
+    pub fn named_with_sender(&self, display_name: &str, reg: &str) -> bool {
+        let label = phrase(reg.split_once('.').map_or(reg, |(l, _)| l));
+        if label.chars().filter(|c| c.is_alphanumeric()).count() < 5 {
+            return false;
+        }
+        let squashed: String = label.split(' ').collect();
+        if self.words.iter().chain(&self.labels).any(|w| {
+            let w: String = w.split(|c: char| !c.is_alphanumeric()).collect();
+            !w.is_empty() && squashed.contains(&w.to_lowercase())
+        }) {
+            return false;
+        }
+        format!(" {} ", phrase(display_name)).contains(&format!(" {label} "))
+    }
 }
 
 /// Lower-case words joined by single spaces: "Amazon.co.uk" and
