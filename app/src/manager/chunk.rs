@@ -149,7 +149,7 @@ impl Listener {
         let decisions = self.engine.prescan(&keys, bodies).await;
         let mut acted = false;
         for ((msg, k), pre) in bodies.iter().zip(keys).zip(decisions) {
-            let r = self.engine.process_scanned(&self.acct, k, msg, cx, pre).await?;
+            let r = self.engine.process_scanned(&self.acct, k, msg, cx, Some(pre)).await?;
             if let Processed::Decided { intent, .. } = r {
                 acted |= intent.is_some();
                 self.status.update(|s| s.processed += 1);
@@ -215,7 +215,7 @@ mod tests {
     fn f(uid: u32, raw: &str) -> Fetched {
         Fetched {
             uid,
-            raw: raw.as_bytes().to_vec(),
+            raw: std::sync::Arc::new(raw.as_bytes().to_vec()),
             internal_date: None,
         }
     }

@@ -37,6 +37,17 @@ pub struct NewMessage {
     pub meta: MessageMeta,
 }
 
+/// What [`Store::record_decision_owned`] wrote, with the decision handed back.
+#[derive(Debug)]
+pub struct Recorded {
+    /// The message row.
+    pub id: i64,
+    /// The pending intent, if an action was planned.
+    pub intent: Option<i64>,
+    /// The decision that was recorded, moved back to the caller.
+    pub decision: Decision,
+}
+
 /// Processing state of a stored message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageStatus {
@@ -222,7 +233,23 @@ impl Store {
         observe_only: bool,
         eml_path: Option<String>,
     ) -> Result<(i64, Option<i64>)> {
-        let (m, d, action) = (m.clone(), decision.clone(), action.cloned());
+        let r = self
+            .record_decision_owned(m.clone(), decision.clone(), action.cloned(), observe_only, eml_path)
+            .await?;
+        Ok((r.id, r.intent))
+    }
+
+    /// [`Store::record_decision`] for the per-message path (issue 21): the
+    /// message, decision and scanner reports move to the database thread
+    /// and come back with the ids, instead of being cloned for the write.
+    pub async fn record_decision_owned(
+        &self,
+        m: NewMessage,
+        d: Decision,
+        action: Option<Action>,
+        observe_only: bool,
+        eml_path: Option<String>,
+    ) -> Result<Recorded> {
         self.call(move |c, ctx| {
             let tx = c.transaction()?;
             let status = if action.is_some() { "decided" } else { "done" };
@@ -257,7 +284,7 @@ impl Store {
                 ),
             )?;
             tx.commit()?;
-            Ok((id, intent))
+            Ok(Recorded { id, intent, decision: d })
         })
         .await
     }
@@ -413,7 +440,7 @@ pub(super) fn insert_message(
             status,
             d.map(|d| d.verdict.as_str()),
             d.map(|d| d.tags.join(",")),
-            d.map(|d| d.reason.clone()),
+            d.map(|d| d.reason.as_str()),
             observe_only,
             eml_path,
             now,

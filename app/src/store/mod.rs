@@ -29,7 +29,7 @@ pub use digest::DigestLink;
 pub use intel::{IndicatorRow, RecentObservable, SightingRow};
 pub use learning::{Lesson, UserFeedback, user_actor};
 pub use logwatch::{AttackRecord, AttackRow, Position};
-pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage};
+pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage, Recorded};
 pub use milter::{MILTER_ACCOUNT, MilterEarlier, MilterRecord, body_of, body_sha256};
 pub use oauth::OAuthTokens;
 pub use ops::{Op, OpKind, OpRefusal, OpState};
