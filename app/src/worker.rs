@@ -256,7 +256,10 @@ impl Engine {
             None => None,
         };
         let action_name = action.as_ref().map(|a| a.name());
-        let recorded = self.store.record_decision_owned(new, decision, action, observe_only, eml_path).await?;
+        let recorded = self
+            .store
+            .record_decision_owned(new, decision, action, observe_only, eml_path)
+            .await?;
         let (id, intent, decision) = (recorded.id, recorded.intent, recorded.decision);
         // A re-scan can end in a claw-back move; shadow accounts never move mail.
         if !observe_only && acct.mode != Mode::Shadow && action_name.is_none() && !self.rescan_after.is_empty() {
@@ -312,7 +315,7 @@ impl Engine {
                 ..Default::default()
             },
         };
-        self.store.record_decision(&new, &decision, None, true, None).await?;
+        self.store.record_unfetched(new, decision).await?;
         tracing::warn!(size, limit, "message over the scan size limit; recorded without scanning");
         Ok(())
     }

@@ -110,7 +110,10 @@ async fn a_message_is_parsed_once_and_its_bytes_are_never_copied() {
     // Both ways in: the backlog's prescan then process, and process alone.
     let (m1, m2) = (fetched(1, "prescanned"), fetched(2, "direct"));
     let pre = e.prescan(&[key(1)], std::slice::from_ref(&m1)).await;
-    let r1 = e.process_scanned(&account(), key(1), &m1, CX, pre.into_iter().next()).await.unwrap();
+    let r1 = e
+        .process_scanned(&account(), key(1), &m1, CX, pre.into_iter().next())
+        .await
+        .unwrap();
     let r2 = e.process(&account(), key(2), &m2, CX).await.unwrap();
     assert!(matches!(r1, Processed::Decided { .. }) && matches!(r2, Processed::Decided { .. }));
     for m in [&m1, &m2] {

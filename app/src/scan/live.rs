@@ -54,7 +54,12 @@ impl Decider for LiveDecider {
         Box::pin(async move { super::Prepared::from_input(p.parse_shared(raw).await) })
     }
 
-    fn decide_prepared<'a>(&'a self, account: &'a str, mailbox: &'a str, prepared: &'a super::Prepared) -> BoxFuture<'a, Result<Decision, ScanError>> {
+    fn decide_prepared<'a>(
+        &'a self,
+        account: &'a str,
+        mailbox: &'a str,
+        prepared: &'a super::Prepared,
+    ) -> BoxFuture<'a, Result<Decision, ScanError>> {
         let p = self.current();
         Box::pin(async move { p.decide_prepared(account, mailbox, prepared).await })
     }

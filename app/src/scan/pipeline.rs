@@ -191,10 +191,19 @@ impl Decider for Pipeline {
         Box::pin(async move { super::Prepared::from_input(self.parse_shared(raw).await) })
     }
 
-    fn decide_prepared<'a>(&'a self, account: &'a str, mailbox: &'a str, p: &'a super::Prepared) -> BoxFuture<'a, Result<Decision, ScanError>> {
+    fn decide_prepared<'a>(
+        &'a self,
+        account: &'a str,
+        mailbox: &'a str,
+        p: &'a super::Prepared,
+    ) -> BoxFuture<'a, Result<Decision, ScanError>> {
         match &p.input {
             Some(input) => Box::pin(async move { Ok(self.scan_input(input.clone()).await) }),
-            None => self.decide(ScanRequest { account, mailbox, raw: &p.raw }),
+            None => self.decide(ScanRequest {
+                account,
+                mailbox,
+                raw: &p.raw,
+            }),
         }
     }
 }

@@ -37,9 +37,17 @@ impl Prepared {
         let parsed = !input.unparseable && input.limits.time.is_empty();
         let envelope = if parsed {
             Envelope {
-                message_id: input.message_id.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string),
+                message_id: input
+                    .message_id
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
                 from: input.from_addr.clone().filter(|s| !s.is_empty()),
-                subject: input.subject.as_deref().map(|s| s.chars().take(super::headers::MAX_SUBJECT_CHARS).collect()),
+                subject: input
+                    .subject
+                    .as_deref()
+                    .map(|s| s.chars().take(super::headers::MAX_SUBJECT_CHARS).collect()),
             }
         } else {
             super::envelope(&raw)
@@ -71,6 +79,10 @@ pub(crate) mod count {
 
     /// Parses of `raw` so far.
     pub(crate) fn parses(raw: &[u8]) -> usize {
-        PARSES.lock().ok().and_then(|g| g.as_ref().and_then(|m| m.get(raw).copied())).unwrap_or(0)
+        PARSES
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().and_then(|m| m.get(raw).copied()))
+            .unwrap_or(0)
     }
 }

@@ -163,6 +163,31 @@ pub struct MessageRow {
 }
 
 impl Store {
+    /// Which of `uids` (one folder generation) have a row: one query for a
+    /// whole chunk instead of a status read per message (issue 21).
+    pub async fn recorded_uids(&self, account: &str, mailbox: &str, uidvalidity: u32, uids: &[u32]) -> Result<Vec<u32>> {
+        let (Some(&lo), Some(&hi)) = (uids.iter().min(), uids.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let (a, m, want) = (account.to_string(), mailbox.to_string(), uids.to_vec());
+        self.call(move |c, _| {
+            let mut st =
+                c.prepare_cached("SELECT uid FROM messages WHERE account=?1 AND mailbox=?2 AND uidvalidity=?3 AND uid BETWEEN ?4 AND ?5")?;
+            let rows = st.query_map(params![a, m, uidvalidity, lo, hi], |r| r.get::<_, u32>(0))?;
+            let mut out = Vec::new();
+            for uid in rows {
+                let uid = uid?;
+                if want.contains(&uid) {
+                    out.push(uid);
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            Ok(out)
+        })
+        .await
+    }
+
     /// The stored status of a message copy, if any.
     pub async fn message_status(&self, key: &MessageKey) -> Result<Option<(i64, MessageStatus)>> {
         let key = key.clone();
@@ -250,6 +275,26 @@ impl Store {
         observe_only: bool,
         eml_path: Option<String>,
     ) -> Result<Recorded> {
+        self.record_row(m, d, action, observe_only, eml_path, true).await
+    }
+
+    /// Records a message that was not fetched (over the size limit) without
+    /// moving the cursor: older UIDs of the same backlog may still be
+    /// scanning, and the listener moves the cursor once a whole chunk has
+    /// rows (issue 21: the cursor never passes a gap).
+    pub async fn record_unfetched(&self, m: NewMessage, d: Decision) -> Result<i64> {
+        Ok(self.record_row(m, d, None, true, None, false).await?.id)
+    }
+
+    async fn record_row(
+        &self,
+        m: NewMessage,
+        d: Decision,
+        action: Option<Action>,
+        observe_only: bool,
+        eml_path: Option<String>,
+        move_cursor: bool,
+    ) -> Result<Recorded> {
         self.call(move |c, ctx| {
             let tx = c.transaction()?;
             let status = if action.is_some() { "decided" } else { "done" };
@@ -267,7 +312,9 @@ impl Store {
                 }
                 None => None,
             };
-            advance(&tx, &ctx.now, &m.key, None)?;
+            if move_cursor {
+                advance(&tx, &ctx.now, &m.key, None)?;
+            }
             let planned = match (&action, observe_only, d.verdict) {
                 (Some(a), _, _) => format!("; intent: {}", a.name()),
                 (None, true, v) if v != Verdict::Pass => "; observe-only, no action".to_string(),
