@@ -165,6 +165,8 @@ impl Postern {
             }
             None => Command::new(postern_bin()),
         };
+        // Its own process group, so `stop` also ends a binary a wrapper started.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd
             .arg("run")
             .env("POSTERN_CONFIG", dir.path().join("config.yaml"))
@@ -217,6 +219,7 @@ impl Postern {
     }
 
     fn stop(mut self) {
+        let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", self.child.id())).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
