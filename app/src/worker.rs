@@ -9,7 +9,7 @@ use crate::clock::SharedClock;
 use crate::config::{AccountConfig, ImapTuning};
 use crate::domain::{Decision, Event, EventSender, MessageKey, Mode, Verdict};
 use crate::imap::Fetched;
-use crate::scan::{Decider, ScanError, ScanRequest, envelope};
+use crate::scan::{Decider, Prepared, ScanError};
 use crate::store::{MessageMeta, NewMessage, Store, StoreError, eml};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -99,52 +99,61 @@ pub struct Context<'a> {
 /// recording stays strictly in UID order.
 pub const SCAN_PARALLEL: usize = 4;
 
+/// A message parsed once and, unless the milter or an earlier record
+/// already settled it, decided ([`Engine::prescan`]).
+#[derive(Debug)]
+pub struct Scanned {
+    /// The one parse of the message.
+    pub prepared: Prepared,
+    /// The decision (`None`: not decided here; `process` will decide).
+    pub decision: Option<Decision>,
+}
+
 impl Engine {
     /// Processes one fetched message exactly once.
     pub async fn process(&self, acct: &AccountConfig, key: MessageKey, msg: &Fetched, cx: Context<'_>) -> Result<Processed, WorkerError> {
         self.process_scanned(acct, key, msg, cx, None).await
     }
 
-    /// Like [`Engine::process`], with the decision already made by
-    /// [`Engine::prescan`] (`None`: decide now).
+    /// Like [`Engine::process`], with the message already parsed (and
+    /// perhaps decided) by [`Engine::prescan`] (`None`: parse and decide now).
     pub async fn process_scanned(
         &self,
         acct: &AccountConfig,
         key: MessageKey,
         msg: &Fetched,
         cx: Context<'_>,
-        pre: Option<Decision>,
+        pre: Option<Scanned>,
     ) -> Result<Processed, WorkerError> {
         let span = info_span!("message", account = %key.account, folder = %key.mailbox, uid = key.uid);
         self.process_inner(acct, key, msg, cx, pre).instrument(span).await
     }
 
-    /// Scans a chunk's messages concurrently ([`SCAN_PARALLEL`] at a time),
-    /// skipping ones already recorded. Scanning has no side effects, so a
-    /// decision that ends up unused (a replay, a recognised copy) costs
-    /// only time; a failed scan is left to `process` to retry.
-    pub async fn prescan(&self, keys: &[MessageKey], msgs: &[Fetched]) -> Vec<Option<Decision>> {
+    /// Scans a chunk's messages concurrently ([`SCAN_PARALLEL`] at a time).
+    /// The caller fetched only UIDs with no record. Scanning has no side
+    /// effects, so a decision that ends up unused (a replay, a recognised
+    /// copy) costs only time; a failed scan is left to `process` to retry.
+    pub async fn prescan(&self, keys: &[MessageKey], msgs: &[Fetched]) -> Vec<Scanned> {
         use futures::StreamExt;
         // Boxed so the stream's futures are plainly Send (the borrowed
         // closures otherwise trip the compiler's higher-ranked Send check).
-        let jobs: Vec<futures::future::BoxFuture<'_, Option<Decision>>> = keys
+        let jobs: Vec<futures::future::BoxFuture<'_, Scanned>> = keys
             .iter()
             .zip(msgs)
-            .map(|(k, m)| -> futures::future::BoxFuture<'_, Option<Decision>> { Box::pin(self.prescan_one(k, m)) })
+            .map(|(k, m)| -> futures::future::BoxFuture<'_, Scanned> { Box::pin(self.prescan_one(k, m)) })
             .collect();
         futures::stream::iter(jobs).buffered(SCAN_PARALLEL).collect().await
     }
 
-    async fn prescan_one(&self, key: &MessageKey, msg: &Fetched) -> Option<Decision> {
-        if !matches!(self.store.message_status(key).await, Ok(None)) {
-            return None;
-        }
-        // Decided in-line already: `process` takes the milter's decision.
-        let mid = envelope(&msg.raw).message_id;
-        if !matches!(self.milter_decision(msg, mid.as_deref()).await, Ok(None)) {
-            return None;
-        }
-        self.decider.decide(request(key, msg)).await.ok()
+    /// Parses `msg` once and decides on it, unless the milter decided it
+    /// in-line already (`process` then takes the milter's decision).
+    pub async fn prescan_one(&self, key: &MessageKey, msg: &Fetched) -> Scanned {
+        let prepared = self.decider.prepare(msg.raw.clone()).await;
+        let decision = match self.milter_decision(msg, prepared.envelope.message_id.as_deref()).await {
+            Ok(None) => self.decider.decide_prepared(&key.account, &key.mailbox, &prepared).await.ok(),
+            _ => None,
+        };
+        Scanned { prepared, decision }
     }
 
     async fn process_inner(
@@ -153,13 +162,19 @@ impl Engine {
         key: MessageKey,
         msg: &Fetched,
         cx: Context<'_>,
-        pre: Option<Decision>,
+        pre: Option<Scanned>,
     ) -> Result<Processed, WorkerError> {
+        // The one status read per message: a replayed FETCH after a
+        // reconnect finds its row and stops here.
         if self.store.message_status(&key).await?.is_some() {
             return Ok(Processed::AlreadyRecorded);
         }
-        let sha256 = hex::encode(Sha256::digest(&msg.raw));
-        let env = envelope(&msg.raw);
+        let (prepared, pre) = match pre {
+            Some(s) => (s.prepared, s.decision),
+            None => (self.decider.prepare(msg.raw.clone()).await, None),
+        };
+        let sha256 = hex::encode(Sha256::digest(msg.raw.as_slice()));
+        let env = &prepared.envelope;
         let new = NewMessage {
             key: key.clone(),
             meta: MessageMeta {
@@ -227,8 +242,9 @@ impl Engine {
         let observe_only = cx.observe_only || predates;
         let mut decision = match pre {
             Some(d) => d,
-            None => self.decider.decide(request(&key, msg)).await?,
+            None => self.decider.decide_prepared(&key.account, &key.mailbox, &prepared).await?,
         };
+        drop(prepared);
         if predates && !cx.observe_only {
             decision
                 .reason
@@ -239,12 +255,14 @@ impl Engine {
             Some(_) => Some(self.keep_copy(&key.account, &sha256, msg.raw.clone()).await?),
             None => None,
         };
-        let (id, intent) = self
+        let action_name = action.as_ref().map(|a| a.name());
+        let recorded = self
             .store
-            .record_decision(&new, &decision, action.as_ref(), observe_only, eml_path)
+            .record_decision_owned(new, decision, action, observe_only, eml_path)
             .await?;
+        let (id, intent, decision) = (recorded.id, recorded.intent, recorded.decision);
         // A re-scan can end in a claw-back move; shadow accounts never move mail.
-        if !observe_only && acct.mode != Mode::Shadow && action.is_none() && !self.rescan_after.is_empty() {
+        if !observe_only && acct.mode != Mode::Shadow && action_name.is_none() && !self.rescan_after.is_empty() {
             let now = self.clock.now();
             let due = self
                 .rescan_after
@@ -254,7 +272,7 @@ impl Engine {
             self.store.schedule_rechecks(id, due).await?;
         }
         let _ = self.events.send(Event::Scanned { id });
-        info!(verdict = %decision.verdict, reason = %decision.reason, action = action.as_ref().map(|a| a.name()), "decided");
+        info!(verdict = %decision.verdict, reason = %decision.reason, action = action_name, "decided");
         Ok(Processed::Decided {
             verdict: decision.verdict,
             intent,
@@ -297,7 +315,7 @@ impl Engine {
                 ..Default::default()
             },
         };
-        self.store.record_decision(&new, &decision, None, true, None).await?;
+        self.store.record_unfetched(new, decision).await?;
         tracing::warn!(size, limit, "message over the scan size limit; recorded without scanning");
         Ok(())
     }
@@ -311,21 +329,14 @@ impl Engine {
         self.store.find_milter_decision(message_id, &body).await
     }
 
-    pub(crate) async fn keep_copy(&self, account: &str, sha256: &str, raw: Vec<u8>) -> Result<String, WorkerError> {
+    /// Writes the EML copy from the shared buffer (no copy of the bytes).
+    pub(crate) async fn keep_copy(&self, account: &str, sha256: &str, raw: Arc<Vec<u8>>) -> Result<String, WorkerError> {
         let (dir, account, sha) = (self.eml_dir.clone(), account.to_string(), sha256.to_string());
         let path = tokio::task::spawn_blocking(move || eml::store(&dir, &account, &sha, &raw))
             .await
             .map_err(|e| WorkerError::Eml(std::io::Error::other(e.to_string())))?
             .map_err(WorkerError::Eml)?;
         Ok(path.to_string_lossy().into_owned())
-    }
-}
-
-fn request<'a>(key: &'a MessageKey, msg: &'a Fetched) -> ScanRequest<'a> {
-    ScanRequest {
-        account: &key.account,
-        mailbox: &key.mailbox,
-        raw: &msg.raw,
     }
 }
 
@@ -353,3 +364,7 @@ mod tests {
         assert!(!predates_watch(Some("garbage"), w));
     }
 }
+
+#[cfg(test)]
+#[path = "worker_issue21_tests.rs"]
+mod issue21_tests;

@@ -9,6 +9,7 @@ mod common;
 
 #[cfg(feature = "ai")]
 mod ai_tier;
+mod backlog_window;
 mod browser;
 mod checks;
 mod cli;

@@ -247,9 +247,9 @@ pub(crate) async fn confirm_at(conn: &mut Conn, uid: u32, sha256: &str) -> Resul
         if f.uid != uid {
             continue;
         }
-        let got = hex::encode(Sha256::digest(&f.raw));
+        let got = hex::encode(Sha256::digest(f.raw.as_slice()));
         if got == sha256 {
-            return Ok(AtUid::Same(f.raw));
+            return Ok(AtUid::Same(std::sync::Arc::unwrap_or_clone(f.raw)));
         }
         found = Some(got);
     }
@@ -270,7 +270,7 @@ pub(crate) async fn find_copy(conn: &mut Conn, folder: &str, message_id: Option<
     let candidates = conn.search_header("Message-ID", mid).await?;
     for chunk in candidates.chunks(8) {
         for f in conn.fetch_bodies(chunk).await? {
-            if hex::encode(Sha256::digest(&f.raw)) == sha256 {
+            if hex::encode(Sha256::digest(f.raw.as_slice())) == sha256 {
                 return Ok(Some(f.uid));
             }
         }

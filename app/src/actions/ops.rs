@@ -103,7 +103,12 @@ pub(super) async fn locate(conn: &mut Conn, folder: &str, known_uid: Option<u32>
         return Ok(None);
     };
     conn.select(folder).await?;
-    let raw = conn.fetch_bodies(&[uid]).await?.into_iter().find(|f| f.uid == uid).map(|f| f.raw);
+    let raw = conn
+        .fetch_bodies(&[uid])
+        .await?
+        .into_iter()
+        .find(|f| f.uid == uid)
+        .map(|f| std::sync::Arc::unwrap_or_clone(f.raw));
     Ok(raw.map(|r| (uid, r)))
 }
 

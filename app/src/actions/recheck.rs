@@ -48,7 +48,7 @@ async fn find(conn: &mut Conn, acct: &AccountConfig, op: &Op) -> Result<Option<(
             Ok(Some(uid)) => {
                 conn.select(&folder).await?;
                 if let Some(f) = conn.fetch_bodies(&[uid]).await?.into_iter().find(|f| f.uid == uid) {
-                    return Ok(Some((folder, uid, f.raw)));
+                    return Ok(Some((folder, uid, std::sync::Arc::unwrap_or_clone(f.raw))));
                 }
             }
             Ok(None) | Err(ImapError::Refused { .. }) => {}

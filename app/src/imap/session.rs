@@ -32,8 +32,8 @@ pub struct Selected {
 pub struct Fetched {
     /// UID.
     pub uid: u32,
-    /// Raw RFC 5322 bytes.
-    pub raw: Vec<u8>,
+    /// Raw RFC 5322 bytes, shared (not copied) by the scan and the EML copy.
+    pub raw: std::sync::Arc<Vec<u8>>,
     /// INTERNALDATE as RFC 3339.
     pub internal_date: Option<String>,
 }
@@ -210,7 +210,7 @@ impl Conn {
             .filter_map(|f| {
                 Some(Fetched {
                     uid: f.uid?,
-                    raw: f.body()?.to_vec(),
+                    raw: std::sync::Arc::new(f.body()?.to_vec()),
                     internal_date: f.internal_date().map(|d| d.to_rfc3339()),
                 })
             })

@@ -9,10 +9,29 @@
 //!   have a durable row.
 
 use super::listener::{Listener, ListenerError};
+use super::window::{BOUNDS, Window};
 use crate::domain::MessageKey;
 use crate::imap::{Conn, Fetched, ImapError, Selected};
-use crate::worker::{Context, Processed};
+use crate::worker::{Context, Processed, Scanned};
+use std::collections::VecDeque;
 use tracing::{info, warn};
+
+/// Which cursor a span moves as its chunks complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Span {
+    /// New mail: the folder's `last_uid`.
+    CatchUp,
+    /// Observe-only backfill: `backfill_done_uid`.
+    Backfill,
+}
+
+/// The newest open chunk has all its bodies in the window: it is complete
+/// once the window has handed out everything before `end`.
+fn seal(open: &mut VecDeque<(u64, Vec<u32>)>, end: u64) {
+    if let Some(last) = open.back_mut() {
+        last.0 = end;
+    }
+}
 
 /// Bodies of one FETCH, one per UID, and the UIDs whose literal was refused
 /// (already recorded as oversize).
@@ -32,9 +51,90 @@ impl Listener {
         }
     }
 
-    /// Fetches, decides and records every UID of `chunk`. On success every
-    /// UID of the chunk has a durable row, so the cursor may pass it.
-    pub(super) async fn process_chunk(&self, conn: &mut Conn, sel: &Selected, chunk: &[u32], cx: Context<'_>) -> Result<(), ListenerError> {
+    /// Fetches, decides and records every UID of `uids` (ascending) through
+    /// the backlog [`Window`]: fetched in chunks of `fetch_chunk`, scanned
+    /// [`BOUNDS`]`.scans` at a time with a new scan starting as any
+    /// finishes, recorded in UID order. Once every UID of a chunk has a
+    /// durable row, `span` moves its cursor past the chunk; on an error the
+    /// cursor stays after the last complete chunk.
+    pub(super) async fn process_span(
+        &self,
+        conn: &mut Conn,
+        sel: &Selected,
+        uids: &[u32],
+        cx: Context<'_>,
+        span: Span,
+    ) -> Result<(), ListenerError> {
+        let engine = &*self.engine;
+        let mut w: Window<'_, (Fetched, MessageKey, Scanned)> = Window::new(BOUNDS);
+        // Chunks fetched, waiting for their last body to be recorded: the
+        // window sequence number after that body, and the chunk's UIDs.
+        let mut open: VecDeque<(u64, Vec<u32>)> = VecDeque::new();
+        let mut chunks = uids.chunks(self.engine.tuning.fetch_chunk.max(1) as usize);
+        // The current chunk's bodies still to fetch, with their sizes.
+        let mut todo: VecDeque<(u32, u32)> = VecDeque::new();
+        let mut sizes: Vec<(u32, u32)> = Vec::new();
+        let mut acted = false;
+        loop {
+            // Record whatever is next in UID order, then close every chunk
+            // whose bodies are all recorded.
+            while let Some((msg, key, scanned)) = w.pop_ready() {
+                let r = self.engine.process_scanned(&self.acct, key, &msg, cx, Some(scanned)).await?;
+                if let Processed::Decided { intent, .. } = r {
+                    acted |= intent.is_some();
+                    self.status.update(|s| s.processed += 1);
+                }
+            }
+            while open.front().is_some_and(|(end, _)| *end <= w.done_seq()) {
+                if let Some((_, chunk)) = open.pop_front() {
+                    self.confirm_recorded(sel, &chunk).await?;
+                    self.passed(sel, &chunk, span).await?;
+                }
+            }
+            if acted {
+                self.actions.notify_one();
+                acted = false;
+            }
+            // Refill: fetch as many of the current chunk's bodies as the
+            // window has room for; plan the next chunk when it is done.
+            if todo.is_empty()
+                && let Some(chunk) = chunks.next()
+            {
+                let (wanted, all) = self.plan(conn, sel, chunk).await?;
+                todo = wanted.into();
+                sizes = all;
+                open.push_back((u64::MAX, chunk.to_vec()));
+                if todo.is_empty() {
+                    seal(&mut open, w.next_seq());
+                }
+                continue;
+            }
+            let n = w.room_for(todo.iter().map(|(_, s)| *s as usize));
+            if n > 0 {
+                let batch: Vec<u32> = todo.drain(..n).map(|(u, _)| u).collect();
+                for msg in self.fetch_complete(conn, sel, &batch, &sizes).await? {
+                    let key = self.key(sel, msg.uid);
+                    w.push(msg.raw.len(), async move {
+                        let scanned = engine.prescan_one(&key, &msg).await;
+                        (msg, key, scanned)
+                    });
+                }
+                if todo.is_empty() {
+                    seal(&mut open, w.next_seq());
+                }
+                continue;
+            }
+            if !w.wait_any().await && w.held() == 0 && todo.is_empty() && open.is_empty() {
+                let (peak_bytes, peak_scans) = w.peaks();
+                tracing::debug!(uids = uids.len(), peak_bytes, peak_scans, "span recorded");
+                return Ok(());
+            }
+        }
+    }
+
+    /// A chunk's sizes, with the oversize UIDs recorded, and the UIDs still
+    /// to fetch (no row yet) with their sizes, ascending.
+    async fn plan(&self, conn: &mut Conn, sel: &Selected, chunk: &[u32]) -> Result<(Vec<(u32, u32)>, Vec<(u32, u32)>), ListenerError> {
         let limit = self.engine.tuning.max_message_bytes;
         let mut sizes = conn.fetch_sizes(chunk).await?;
         sizes.retain(|(u, _)| chunk.contains(u));
@@ -47,23 +147,46 @@ impl Listener {
         if sizes.len() != chunk.len() {
             return Err(ImapError::Protocol(format!("FETCH RFC822.SIZE returned {} of {} messages", sizes.len(), chunk.len())).into());
         }
-        let (small, big): (Vec<_>, Vec<_>) = sizes.iter().copied().partition(|(_, s)| *s <= limit);
-        for (uid, size) in big {
-            self.engine.record_oversize(self.key(sel, uid), size).await?;
-        }
         // UIDs recorded on an earlier pass (a replay after a reconnect, or a
-        // refused literal) are not fetched again.
+        // refused literal) are not fetched again: one query per chunk.
+        let recorded = self
+            .engine
+            .store
+            .recorded_uids(&self.acct.name, &self.mailbox, sel.uidvalidity, chunk)
+            .await?;
         let mut wanted = Vec::new();
-        for (uid, _) in small {
-            if self.engine.store.message_status(&self.key(sel, uid)).await?.is_none() {
-                wanted.push(uid);
+        for &(uid, size) in &sizes {
+            if recorded.binary_search(&uid).is_ok() {
+                continue;
+            }
+            if size > limit {
+                // Recorded without moving the cursor: older UIDs may still be
+                // in the window.
+                self.engine.record_oversize(self.key(sel, uid), size).await?;
+            } else {
+                wanted.push((uid, size));
             }
         }
-        if !wanted.is_empty() {
-            let bodies = self.fetch_complete(conn, sel, &wanted, &sizes).await?;
-            self.decide(sel, &bodies, cx).await?;
+        Ok((wanted, sizes))
+    }
+
+    /// Moves the cursor of `span` past a chunk whose UIDs all have rows.
+    async fn passed(&self, sel: &Selected, chunk: &[u32], span: Span) -> Result<(), ListenerError> {
+        let Some(&last) = chunk.last() else { return Ok(()) };
+        let store = &self.engine.store;
+        match span {
+            Span::CatchUp => {
+                store
+                    .advance_cursor(&self.acct.name, &self.mailbox, sel.uidvalidity, last, sel.highest_modseq)
+                    .await?
+            }
+            Span::Backfill => {
+                store
+                    .set_backfill_done(&self.acct.name, &self.mailbox, sel.uidvalidity, last)
+                    .await?
+            }
         }
-        self.confirm_recorded(sel, chunk).await
+        Ok(())
     }
 
     /// A body for every UID of `wanted` (or a refusal recorded for it). A
@@ -143,33 +266,15 @@ impl Listener {
         Ok(())
     }
 
-    /// Decides and records fetched bodies, in UID order.
-    async fn decide(&self, sel: &Selected, bodies: &[Fetched], cx: Context<'_>) -> Result<(), ListenerError> {
-        let keys: Vec<MessageKey> = bodies.iter().map(|m| self.key(sel, m.uid)).collect();
-        let decisions = self.engine.prescan(&keys, bodies).await;
-        let mut acted = false;
-        for ((msg, k), pre) in bodies.iter().zip(keys).zip(decisions) {
-            let r = self.engine.process_scanned(&self.acct, k, msg, cx, pre).await?;
-            if let Processed::Decided { intent, .. } = r {
-                acted |= intent.is_some();
-                self.status.update(|s| s.processed += 1);
-            }
-        }
-        if acted {
-            self.actions.notify_one();
-        }
-        Ok(())
-    }
-
     /// The cursor may only pass UIDs that were each recorded: checked
     /// against the store itself, whatever the FETCH looked like.
     async fn confirm_recorded(&self, sel: &Selected, chunk: &[u32]) -> Result<(), ListenerError> {
-        let mut unrecorded = Vec::new();
-        for &uid in chunk {
-            if self.engine.store.message_status(&self.key(sel, uid)).await?.is_none() {
-                unrecorded.push(uid);
-            }
-        }
+        let recorded = self
+            .engine
+            .store
+            .recorded_uids(&self.acct.name, &self.mailbox, sel.uidvalidity, chunk)
+            .await?;
+        let unrecorded: Vec<u32> = chunk.iter().copied().filter(|u| recorded.binary_search(u).is_err()).collect();
         if unrecorded.is_empty() {
             return Ok(());
         }
@@ -215,7 +320,7 @@ mod tests {
     fn f(uid: u32, raw: &str) -> Fetched {
         Fetched {
             uid,
-            raw: raw.as_bytes().to_vec(),
+            raw: std::sync::Arc::new(raw.as_bytes().to_vec()),
             internal_date: None,
         }
     }

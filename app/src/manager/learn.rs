@@ -137,7 +137,7 @@ impl Listener {
 
     async fn file_as_spam(&self, sel: &Selected, msg: &Fetched) -> Result<(), ListenerError> {
         let store = &self.engine.store;
-        let sha256 = hex::encode(Sha256::digest(&msg.raw));
+        let sha256 = hex::encode(Sha256::digest(msg.raw.as_slice()));
         if store.postern_moved(&self.acct.name, &sha256).await? {
             info!(uid = msg.uid, "moved here by Postern; not the user's opinion, not learned");
             return Ok(());

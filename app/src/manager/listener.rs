@@ -8,6 +8,7 @@
 //! lose or repeat it.
 
 use super::backoff::Backoff;
+use super::chunk::Span;
 use super::status::{JunkRoute, ListenerState, StatusCell};
 use super::{Probe, ProbePoint};
 use crate::config::{AccountConfig, JunkFolder, StartAt};
@@ -28,6 +29,12 @@ use tracing::{Instrument, info, info_span, warn};
 const MAX_UIDVALIDITY_CHANGES: u32 = 3;
 /// See [`MAX_UIDVALIDITY_CHANGES`].
 const CHURN_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
+/// UIDs one backfill step takes through the backlog window before new mail
+/// is looked at again: large enough that the window stays full (chunk
+/// boundaries no longer drain it), small enough that new mail waits at
+/// most a few seconds behind an old backlog.
+const BACKFILL_SPAN: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ListenerError {
@@ -376,7 +383,6 @@ impl Listener {
         }
     }
 
-    /// Processes every UID above the cursor, in bounded chunks.
     /// Processes every UID above the cursor; true when there was any.
     async fn catch_up(&self, conn: &mut Conn, sel: &Selected, state: &MailboxState) -> Result<bool, ListenerError> {
         let uids = conn.uids_after(state.last_uid).await?;
@@ -390,21 +396,24 @@ impl Listener {
             watch_since: &state.watch_since,
             junk: junk.as_deref(),
         };
-        for chunk in uids.chunks(self.engine.tuning.fetch_chunk as usize) {
-            match self.role {
-                Role::Watch => self.process_chunk(conn, sel, chunk, cx).await?,
-                Role::Junk => self.learn_chunk(conn, sel, chunk).await?,
+        match self.role {
+            Role::Watch => self.process_span(conn, sel, &uids, cx, Span::CatchUp).await?,
+            Role::Junk => {
+                for chunk in uids.chunks(self.engine.tuning.fetch_chunk as usize) {
+                    self.learn_chunk(conn, sel, chunk).await?;
+                    let last = chunk.last().copied().unwrap_or(state.last_uid);
+                    self.engine
+                        .store
+                        .advance_cursor(&self.acct.name, &self.mailbox, sel.uidvalidity, last, sel.highest_modseq)
+                        .await?;
+                }
             }
-            let last = chunk.last().copied().unwrap_or(state.last_uid);
-            self.engine
-                .store
-                .advance_cursor(&self.acct.name, &self.mailbox, sel.uidvalidity, last, sel.highest_modseq)
-                .await?;
         }
         Ok(true)
     }
 
-    /// One chunk of backfill (observe-only). Returns true if more remains.
+    /// One span of backfill (observe-only), up to [`BACKFILL_SPAN`] UIDs
+    /// through the backlog window. Returns true if more remains.
     async fn backfill_step(&self, conn: &mut Conn, sel: &Selected, state: &mut MailboxState) -> Result<bool, ListenerError> {
         let (Some(since), Some(until)) = (state.backfill_since.clone(), state.backfill_until_uid) else {
             return Ok(false);
@@ -415,7 +424,7 @@ impl Listener {
         }
         let uids = conn.uid_search(&format!("UID {}:{until} SINCE {since}", done + 1)).await?;
         let uids: Vec<u32> = uids.into_iter().filter(|u| *u > done && *u <= until).collect();
-        let chunk: Vec<u32> = uids.iter().copied().take(self.engine.tuning.fetch_chunk as usize).collect();
+        let chunk: Vec<u32> = uids.iter().copied().take(BACKFILL_SPAN).collect();
         let junk = self.status.junk_folder();
         let cx = Context {
             observe_only: true,
@@ -423,7 +432,7 @@ impl Listener {
             junk: junk.as_deref(),
         };
         if !chunk.is_empty() {
-            self.process_chunk(conn, sel, &chunk, cx).await?;
+            self.process_span(conn, sel, &chunk, cx, Span::Backfill).await?;
         }
         let new_done = if chunk.len() < uids.len() {
             chunk.last().copied().unwrap_or(until)

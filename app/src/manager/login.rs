@@ -31,8 +31,24 @@ impl LoginError {
     }
 }
 
-/// Connects and logs in as the account says.
+/// Logins in progress at once, over every account of the process. A
+/// thousand accounts starting together would otherwise open a thousand
+/// connections and TLS handshakes at the same moment and stampede the
+/// server (issue 21); sessions already logged in are not counted.
+pub(crate) const MAX_CONCURRENT_LOGINS: usize = 16;
+
+static LOGINS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_LOGINS);
+
+/// Connects and logs in as the account says, at most
+/// [`MAX_CONCURRENT_LOGINS`] at a time.
 pub(crate) async fn connect(engine: &Engine, acct: &AccountConfig) -> Result<Conn, LoginError> {
+    // The semaphore is never closed; were it, logging in unbounded beats
+    // not logging in.
+    let _slot = LOGINS.acquire().await.ok();
+    login(engine, acct).await
+}
+
+async fn login(engine: &Engine, acct: &AccountConfig) -> Result<Conn, LoginError> {
     let t = &engine.tuning;
     if acct.oauth2.is_none() {
         return Ok(Conn::connect_limited(acct, t.command_timeout, t.max_message_bytes.into()).await?);

@@ -11,6 +11,7 @@ mod listener;
 mod login;
 mod runner;
 mod status;
+mod window;
 
 pub use backoff::Backoff;
 pub use status::{JunkRoute, ListenerState, ListenerStatus};

@@ -15,8 +15,13 @@ pub struct Envelope {
     pub subject: Option<String>,
 }
 
+/// Characters of the Subject kept for the store.
+pub(crate) const MAX_SUBJECT_CHARS: usize = 500;
+
 /// Reads the envelope facts from raw bytes.
 pub fn envelope(raw: &[u8]) -> Envelope {
+    #[cfg(test)]
+    super::prepared::count::parsed(raw);
     let Some(msg) = MessageParser::new().parse_headers(raw) else {
         return Envelope::default();
     };
@@ -29,7 +34,7 @@ pub fn envelope(raw: &[u8]) -> Envelope {
     Envelope {
         message_id: msg.message_id().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         from,
-        subject: msg.subject().map(|s| s.chars().take(500).collect()),
+        subject: msg.subject().map(|s| s.chars().take(MAX_SUBJECT_CHARS).collect()),
     }
 }
 

@@ -167,6 +167,8 @@ impl ScanInput {
     /// Builds the input from raw bytes the caller keeps a handle on (the
     /// pipeline does, to scan the raw message even if parsing is abandoned).
     pub fn parse_shared(raw: Arc<Vec<u8>>, opts: &InputOptions) -> ScanInput {
+        #[cfg(test)]
+        super::prepared::count::parsed(&raw);
         let mut input = ScanInput {
             raw: raw.clone(),
             ..Default::default()

@@ -48,4 +48,19 @@ impl Decider for LiveDecider {
         let raw = req.raw.to_vec();
         Box::pin(async move { Ok(p.scan(raw).await) })
     }
+
+    fn prepare<'a>(&'a self, raw: Arc<Vec<u8>>) -> BoxFuture<'a, super::Prepared> {
+        let p = self.current();
+        Box::pin(async move { super::Prepared::from_input(p.parse_shared(raw).await) })
+    }
+
+    fn decide_prepared<'a>(
+        &'a self,
+        account: &'a str,
+        mailbox: &'a str,
+        prepared: &'a super::Prepared,
+    ) -> BoxFuture<'a, Result<Decision, ScanError>> {
+        let p = self.current();
+        Box::pin(async move { p.decide_prepared(account, mailbox, prepared).await })
+    }
 }

@@ -19,6 +19,7 @@ pub mod learn;
 mod live;
 mod pipeline;
 mod policy;
+mod prepared;
 pub mod qr;
 pub mod registry;
 pub mod scanners;
@@ -31,6 +32,9 @@ pub use input::{InputOptions, ScanInput};
 pub use live::LiveDecider;
 pub use pipeline::Pipeline;
 pub use policy::{DEFAULT_POLICY, Policy, PolicyError, Weight};
+pub use prepared::Prepared;
+#[cfg(test)]
+pub(crate) use prepared::count::parses as prepared_parses;
 pub use smtp::SmtpEnvelope;
 
 use crate::domain::{Decision, Finding};
@@ -79,6 +83,24 @@ pub trait Decider: Send + Sync {
     fn id(&self) -> &'static str;
     /// Decides on one message.
     fn decide<'a>(&'a self, req: ScanRequest<'a>) -> BoxFuture<'a, Result<Decision, ScanError>>;
+
+    /// Parses a message once for everything that reads it (issue 21): the
+    /// worker takes its envelope from the result and hands it back to
+    /// [`Decider::decide_prepared`]. The default reads the headers only,
+    /// for deciders that look at raw bytes.
+    fn prepare<'a>(&'a self, raw: std::sync::Arc<Vec<u8>>) -> BoxFuture<'a, Prepared> {
+        Box::pin(async move { Prepared::headers_only(raw) })
+    }
+
+    /// Decides on a message [`Decider::prepare`] parsed, without parsing
+    /// it again.
+    fn decide_prepared<'a>(&'a self, account: &'a str, mailbox: &'a str, p: &'a Prepared) -> BoxFuture<'a, Result<Decision, ScanError>> {
+        self.decide(ScanRequest {
+            account,
+            mailbox,
+            raw: &p.raw,
+        })
+    }
 }
 
 /// What a scanner's failure means for the verdict.

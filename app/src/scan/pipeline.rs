@@ -90,8 +90,13 @@ impl Pipeline {
     }
 
     async fn parse(&self, raw: Vec<u8>) -> ScanInput {
+        self.parse_shared(Arc::new(raw)).await
+    }
+
+    /// Parses a buffer the caller shares (the worker keeps it for the EML
+    /// copy), under the same budget as [`Pipeline::scan`].
+    pub async fn parse_shared(&self, raw: Arc<Vec<u8>>) -> ScanInput {
         let opts = self.opts.clone();
-        let raw = Arc::new(raw);
         let shared = raw.clone();
         let parse = tokio::task::spawn_blocking(move || ScanInput::parse_shared(shared, &opts));
         match tokio::time::timeout(budget::PARSE_BUDGET, parse).await {
@@ -180,6 +185,26 @@ impl Decider for Pipeline {
 
     fn decide<'a>(&'a self, req: ScanRequest<'a>) -> BoxFuture<'a, Result<Decision, ScanError>> {
         Box::pin(async move { Ok(self.scan(req.raw.to_vec()).await) })
+    }
+
+    fn prepare<'a>(&'a self, raw: Arc<Vec<u8>>) -> BoxFuture<'a, super::Prepared> {
+        Box::pin(async move { super::Prepared::from_input(self.parse_shared(raw).await) })
+    }
+
+    fn decide_prepared<'a>(
+        &'a self,
+        account: &'a str,
+        mailbox: &'a str,
+        p: &'a super::Prepared,
+    ) -> BoxFuture<'a, Result<Decision, ScanError>> {
+        match &p.input {
+            Some(input) => Box::pin(async move { Ok(self.scan_input(input.clone()).await) }),
+            None => self.decide(ScanRequest {
+                account,
+                mailbox,
+                raw: &p.raw,
+            }),
+        }
     }
 }
 

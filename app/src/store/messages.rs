@@ -37,6 +37,17 @@ pub struct NewMessage {
     pub meta: MessageMeta,
 }
 
+/// What [`Store::record_decision_owned`] wrote, with the decision handed back.
+#[derive(Debug)]
+pub struct Recorded {
+    /// The message row.
+    pub id: i64,
+    /// The pending intent, if an action was planned.
+    pub intent: Option<i64>,
+    /// The decision that was recorded, moved back to the caller.
+    pub decision: Decision,
+}
+
 /// Processing state of a stored message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageStatus {
@@ -152,6 +163,31 @@ pub struct MessageRow {
 }
 
 impl Store {
+    /// Which of `uids` (one folder generation) have a row: one query for a
+    /// whole chunk instead of a status read per message (issue 21).
+    pub async fn recorded_uids(&self, account: &str, mailbox: &str, uidvalidity: u32, uids: &[u32]) -> Result<Vec<u32>> {
+        let (Some(&lo), Some(&hi)) = (uids.iter().min(), uids.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let (a, m, want) = (account.to_string(), mailbox.to_string(), uids.to_vec());
+        self.call(move |c, _| {
+            let mut st =
+                c.prepare_cached("SELECT uid FROM messages WHERE account=?1 AND mailbox=?2 AND uidvalidity=?3 AND uid BETWEEN ?4 AND ?5")?;
+            let rows = st.query_map(params![a, m, uidvalidity, lo, hi], |r| r.get::<_, u32>(0))?;
+            let mut out = Vec::new();
+            for uid in rows {
+                let uid = uid?;
+                if want.contains(&uid) {
+                    out.push(uid);
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            Ok(out)
+        })
+        .await
+    }
+
     /// The stored status of a message copy, if any.
     pub async fn message_status(&self, key: &MessageKey) -> Result<Option<(i64, MessageStatus)>> {
         let key = key.clone();
@@ -222,7 +258,43 @@ impl Store {
         observe_only: bool,
         eml_path: Option<String>,
     ) -> Result<(i64, Option<i64>)> {
-        let (m, d, action) = (m.clone(), decision.clone(), action.cloned());
+        let r = self
+            .record_decision_owned(m.clone(), decision.clone(), action.cloned(), observe_only, eml_path)
+            .await?;
+        Ok((r.id, r.intent))
+    }
+
+    /// [`Store::record_decision`] for the per-message path (issue 21): the
+    /// message, decision and scanner reports move to the database thread
+    /// and come back with the ids, instead of being cloned for the write.
+    pub async fn record_decision_owned(
+        &self,
+        m: NewMessage,
+        d: Decision,
+        action: Option<Action>,
+        observe_only: bool,
+        eml_path: Option<String>,
+    ) -> Result<Recorded> {
+        self.record_row(m, d, action, observe_only, eml_path, true).await
+    }
+
+    /// Records a message that was not fetched (over the size limit) without
+    /// moving the cursor: older UIDs of the same backlog may still be
+    /// scanning, and the listener moves the cursor once a whole chunk has
+    /// rows (issue 21: the cursor never passes a gap).
+    pub async fn record_unfetched(&self, m: NewMessage, d: Decision) -> Result<i64> {
+        Ok(self.record_row(m, d, None, true, None, false).await?.id)
+    }
+
+    async fn record_row(
+        &self,
+        m: NewMessage,
+        d: Decision,
+        action: Option<Action>,
+        observe_only: bool,
+        eml_path: Option<String>,
+        move_cursor: bool,
+    ) -> Result<Recorded> {
         self.call(move |c, ctx| {
             let tx = c.transaction()?;
             let status = if action.is_some() { "decided" } else { "done" };
@@ -240,7 +312,9 @@ impl Store {
                 }
                 None => None,
             };
-            advance(&tx, &ctx.now, &m.key, None)?;
+            if move_cursor {
+                advance(&tx, &ctx.now, &m.key, None)?;
+            }
             let planned = match (&action, observe_only, d.verdict) {
                 (Some(a), _, _) => format!("; intent: {}", a.name()),
                 (None, true, v) if v != Verdict::Pass => "; observe-only, no action".to_string(),
@@ -257,7 +331,7 @@ impl Store {
                 ),
             )?;
             tx.commit()?;
-            Ok((id, intent))
+            Ok(Recorded { id, intent, decision: d })
         })
         .await
     }
@@ -413,7 +487,7 @@ pub(super) fn insert_message(
             status,
             d.map(|d| d.verdict.as_str()),
             d.map(|d| d.tags.join(",")),
-            d.map(|d| d.reason.clone()),
+            d.map(|d| d.reason.as_str()),
             observe_only,
             eml_path,
             now,

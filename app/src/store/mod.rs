@@ -32,7 +32,7 @@ pub use incidents::{INCIDENT_STATUSES, IncidentItem, IncidentRow};
 pub use intel::{IndicatorRow, RecentObservable, SightingRow};
 pub use learning::{Lesson, UserFeedback, user_actor};
 pub use logwatch::{AttackRecord, AttackRow, Position};
-pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage};
+pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage, Recorded};
 pub use milter::{MILTER_ACCOUNT, MilterEarlier, MilterRecord, body_of, body_sha256};
 pub use milter_hold::MilterHeld;
 pub use oauth::OAuthTokens;
