@@ -4,7 +4,7 @@ use super::auth::Admin;
 use super::security::Nonce;
 use super::templates::{PageCx, render};
 use super::{AppState, WebError, chart, error::html_error};
-use crate::store::MessageFilter;
+use crate::runtime::records::MessageFilter;
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -47,6 +47,7 @@ impl Flash {
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct ListQuery {
     verdict: Option<String>,
+    category: Option<String>,
     account: Option<String>,
     q: Option<String>,
     before: Option<i64>,
@@ -56,6 +57,7 @@ impl ListQuery {
     fn filter(&self, quarantined: bool) -> MessageFilter {
         MessageFilter {
             verdict: self.verdict.clone(),
+            category: self.category.clone(),
             account: self.account.clone(),
             q: self.q.clone(),
             quarantined,
@@ -78,11 +80,12 @@ async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool
         Some(st.rt.store.daily_counts(&today).await?.into_iter().next().unwrap_or_default())
     };
     let in_quarantine = st.rt.store.quarantine_count().await?;
-    // Folders that need the operator (stuck, or a broken server) head the dashboard.
+    // Folders that need the operator (failing to connect, stuck, or a
+    // broken server) head the dashboard.
     let attention: Vec<_> = if quarantined {
         Vec::new()
     } else {
-        st.rt.manager.status().into_iter().filter(|l| l.needs_attention()).collect()
+        st.rt.manager.status().into_iter().filter(|l| l.failing()).collect()
     };
     Ok(render(
         st,
@@ -90,7 +93,8 @@ async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool
         &cx,
         context! {
             rows, next_before, accounts, counts, in_quarantine, attention,
-            f => context! { verdict => f.verdict, account => f.account, q => f.q, quarantined },
+            categories => crate::scan::category::FILTERS,
+            f => context! { verdict => f.verdict, category => f.category, account => f.account, q => f.q, quarantined },
         },
     ))
 }

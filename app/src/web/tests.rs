@@ -12,6 +12,7 @@ use tower::ServiceExt;
 
 mod export;
 mod roles;
+mod triage;
 
 const PASSWORD: &str = "correct horse battery staple";
 
