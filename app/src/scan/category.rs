@@ -157,7 +157,9 @@ mod tests {
         let db = rusqlite::Connection::open_in_memory().unwrap();
         db.execute_batch("CREATE TABLE messages (id INTEGER PRIMARY KEY, verdict TEXT, tags TEXT, reason TEXT, observe_only INTEGER)")
             .unwrap();
-        let rows: &[(Option<&str>, Option<&str>, Option<&str>, i64)] = &[
+        // (verdict, tags, reason, observe_only)
+        type Row<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, i64);
+        let rows: &[Row<'_>] = &[
             (Some("quarantine"), Some("AV_VIRUS,LIST_SENDER_BLOCKED"), Some("score 37"), 0),
             (Some("quarantine"), Some("LIST_SENDER_BLOCKED"), Some("blocked"), 0),
             (Some("quarantine"), Some("RSPAMD_RESULT"), Some("fail-closed: rspamd"), 0),
