@@ -151,11 +151,17 @@ pub(crate) async fn stats(State(st): State<AppState>, Extension(nonce): Extensio
     async {
         let data = super::api::stats_data(&st, 30).await?;
         let svg = chart::verdict_bars(&data.days);
+        let since = (st.rt.clock.now() - chrono::Duration::days(29)).format("%Y-%m-%d").to_string();
+        let b = st.rt.store.breakdown(&since).await?;
+        let fp = b.false_positive_percent().map(|p| format!("{p:.1}%"));
         Ok::<_, WebError>(render(
             &st,
             "stats.html",
             &cx,
-            context! { chart => svg, totals => data.totals, senders => data.top_senders, domains => data.top_domains },
+            context! {
+                chart => svg, totals => data.totals, senders => data.top_senders, domains => data.top_domains,
+                categories => b.by_category, accounts => b.by_account, acted => b.acted, released => b.released, fp,
+            },
         ))
     }
     .await

@@ -206,3 +206,36 @@ async fn issue_22_the_health_page_lists_switched_off_scanners_apart_from_failure
     assert!(off.contains("scanner:rspamd"), "{html}");
     assert!(!html.contains(r#"data-health="failing""#), "{html}");
 }
+
+#[tokio::test]
+async fn issue_22_stats_break_down_by_category_and_account_with_the_release_rate() {
+    let f = fixture().await;
+    decide(&f, 40, "virus-one", Verdict::Quarantine, &["AV_VIRUS"], 37.0, false).await;
+    let released = decide(&f, 41, "spam-released", Verdict::Quarantine, &["RSPAMD_SPAM"], 12.0, false).await;
+    f.state
+        .rt
+        .store
+        .call(move |db, _| {
+            db.execute("UPDATE messages SET disposition = 'released' WHERE id = ?1", [released])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let b = f.state.rt.store.breakdown("2026-11-01").await.unwrap();
+    let n = |label: &str| b.by_category.iter().find(|(l, _)| l == label).map_or(-1, |(_, n)| *n);
+    // The seeded blocked sender, the virus and the (released) spam.
+    assert_eq!((n("blocked sender"), n("virus"), n("spam"), n("phishing")), (1, 1, 1, 0), "{b:?}");
+    assert_eq!((b.acted, b.released), (3, 1), "{b:?}");
+    assert_eq!(b.by_account[0].name, "alice");
+    let (session, _) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let html = page(&f, &session, "/stats").await;
+    assert!(html.contains("<strong>33.3%</strong> (1 of 3"), "{html}");
+}
+
+#[tokio::test]
+async fn issue_22_the_quarantine_offers_bulk_release_and_learn_ham() {
+    let f = fixture().await;
+    let (session, _) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let html = page(&f, &session, "/quarantine").await;
+    assert!(html.contains(r#"data-bulk="release-learn""#), "{html}");
+}
