@@ -7,7 +7,7 @@ DEMO_DIR ?= /tmp/postern-demo
 BENCH_CORPUS ?= $(CURDIR)/target/bench-corpus
 
 .PHONY: models quality test-ai soak build release test unit it lint fmt demo demo-stop bench stack stack-down check-config css web-deps browser-deps \
-	fuzz deb rpm test-deb cargo-deb cargo-generate-rpm compose-check docker-build up down logs
+	fuzz deb rpm test-deb test-rpm cargo-deb cargo-generate-rpm compose-check docker-build up down logs
 
 CARGO_DEB_VERSION ?= 3.8.0
 CARGO_GENERATE_RPM_VERSION ?= 0.21.1
@@ -153,6 +153,12 @@ cargo-generate-rpm:
 ## It packages the debug binary `make test` built; see packaging/test-deb.sh.
 test-deb: cargo-deb
 	bash packaging/test-deb.sh
+
+## The .rpm inspection test (rpm -qlp, modes, owners, %config, scriptlets;
+## nothing is installed). It packages the same debug binary; see
+## packaging/test-rpm.sh.
+test-rpm: cargo-generate-rpm
+	bash packaging/test-rpm.sh
 
 ## Validate the compose files with Debian's docker-compose (images are not pulled).
 compose-check:

@@ -55,6 +55,9 @@ function rowMatches(table, r) {
   const d = table.dataset;
   if (d.quarantined === "true" && !r.quarantined) return false;
   if (d.verdict && r.verdict !== d.verdict) return false;
+  // The category filter is decided by the server's SQL; a live row cannot be
+  // matched here exactly, so the page shows new rows only after a reload.
+  if (d.category) return false;
   if (d.account && r.account !== d.account) return false;
   if (d.q) {
     const q = d.q.toLowerCase();
@@ -88,6 +91,9 @@ function buildRow(table, r) {
   b.textContent = r.verdict || r.status;
   v.appendChild(b);
   tr.appendChild(v);
+  const why = cell(r.category || "", "whitespace-nowrap");
+  why.dataset.category = "";
+  tr.appendChild(why);
   tr.appendChild(cell(r.score == null ? "" : Number(r.score).toFixed(1), "text-right tabular-nums"));
   tr.appendChild(cell(r.disposition || r.location || r.mailbox, "text-gray-600"));
   return tr;

@@ -248,7 +248,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&decision)?);
             } else {
-                print!("{}", postern::scan::explain(&decision, pipeline.policy(), explain));
+                print!(
+                    "{}",
+                    postern::scan::explain(&decision, pipeline.policy(), explain, pipeline.disabled())
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -291,6 +294,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(c) => {
                 println!("configuration OK: {} account(s) from {}", c.accounts.len(), c.config_path.display());
+                for w in c.warnings(&Config::process_vars()) {
+                    eprintln!("warning: {w}");
+                }
                 for a in &c.accounts {
                     println!(
                         "  - {} {}@{}:{} ({:?}, {:?}) folders {:?}",
@@ -311,6 +317,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             postern::logging::init(config.settings.log_format);
+            // The admin-hash warning comes later, once the database can say
+            // whether a hash was set on the settings page.
+            let vars = Config::process_vars();
+            for w in postern::config::unknown_vars(&vars)
+                .into_iter()
+                .chain(postern::config::same_mailbox(&config.accounts))
+            {
+                tracing::warn!(setting = %w.path, hint = %w.hint, "{}", w.message);
+            }
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             rt.block_on(serve(config))?;
             Ok(ExitCode::SUCCESS)

@@ -93,6 +93,36 @@ fn generated_secrets_pass_check_config() {
 }
 
 #[test]
+fn issue_22_check_config_warns_about_typos_and_a_missing_admin_hash() {
+    let (_, secrets, _) = postern(&["gen-secrets"], &[]);
+    let key = secrets
+        .lines()
+        .find_map(|l| l.strip_prefix("POSTERN_DB_ENCRYPTION_KEY="))
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        "accounts:\n  - {name: a, host: imap.example.org, user: u, pass: s3cret-imap-pw, mode: shadow}\n",
+    )
+    .unwrap();
+    let (code, _, err) = postern(
+        &["check-config"],
+        &[
+            ("POSTERN_CONFIG", cfg.to_str().unwrap()),
+            ("POSTERN_DB_ENCRYPTION_KEY", &key),
+            ("POSTERN_TRHESHOLD_FLAG", "5"),
+        ],
+    );
+    // Warnings do not fail the check; they are printed.
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: POSTERN_TRHESHOLD_FLAG"), "{err}");
+    assert!(err.contains("did you mean POSTERN_THRESHOLD_FLAG?"), "{err}");
+    assert!(err.contains("warning: POSTERN_ADMIN_PASSWORD_HASH: is not set"), "{err}");
+}
+
+#[test]
 fn hash_password_reads_stdin_and_refuses_weak_input() {
     let run = |input: &str| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_postern"))

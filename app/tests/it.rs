@@ -32,6 +32,7 @@ mod logwatch;
 mod milter;
 mod oauth;
 mod ops;
+mod readme_sync;
 mod scan_peers;
 mod service;
 mod soak;

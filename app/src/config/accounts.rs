@@ -159,8 +159,11 @@ impl Ctx<'_> {
         match serde_norway::from_value::<T>(v.clone()) {
             Ok(t) => Some(t),
             Err(e) => {
-                self.problems
-                    .push(Problem::new(format!("{path}.{key}"), format!("invalid value: {e}"), hint));
+                self.problems.push(Problem::new(
+                    format!("{path}.{key}"),
+                    super::suggest::invalid_value(&e.to_string()),
+                    hint,
+                ));
                 None
             }
         }
@@ -174,6 +177,11 @@ impl Ctx<'_> {
         self.field(map, key, path, hint)
     }
 }
+
+/// The top-level keys of config.yaml.
+const TOP_KEYS: &[&str] = &["accounts", "policy", "logwatch"];
+/// The keys of `policy:`.
+const POLICY_KEYS: &[&str] = &["allow_senders", "block_senders", "block_verdict"];
 
 const ACCOUNT_KEYS: &[&str] = &[
     "name",
@@ -233,9 +241,12 @@ pub fn parse_accounts(text: &str, base: &Path, problems: &mut Vec<Problem>) -> (
     };
     for k in root.keys() {
         let k = k.as_str().unwrap_or("?");
-        if !["accounts", "policy", "logwatch"].contains(&k) {
-            ctx.problems
-                .push(Problem::new(k, "unknown top-level key", "allowed keys: accounts, policy, logwatch"));
+        if !TOP_KEYS.contains(&k) {
+            ctx.problems.push(Problem::new(
+                k,
+                "unknown top-level key",
+                super::suggest::unknown_key_hint(k, TOP_KEYS),
+            ));
         }
     }
     let mut accounts = Vec::new();
@@ -298,7 +309,7 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
             ctx.problems.push(Problem::new(
                 format!("{path}.{k}"),
                 "unknown key",
-                format!("allowed keys: {}", ACCOUNT_KEYS.join(", ")),
+                super::suggest::unknown_key_hint(k, ACCOUNT_KEYS),
             ));
         }
     }
@@ -635,11 +646,11 @@ fn parse_start_at(ctx: &mut Ctx<'_>, m: &Mapping, path: &str) -> StartAt {
 fn parse_policy(ctx: &mut Ctx<'_>, m: &Mapping) -> PolicyConfig {
     for k in m.keys() {
         let k = k.as_str().unwrap_or("?");
-        if !["allow_senders", "block_senders", "block_verdict"].contains(&k) {
+        if !POLICY_KEYS.contains(&k) {
             ctx.problems.push(Problem::new(
                 format!("policy.{k}"),
                 "unknown key",
-                "allowed keys: allow_senders, block_senders, block_verdict",
+                super::suggest::unknown_key_hint(k, POLICY_KEYS),
             ));
         }
     }
@@ -803,6 +814,20 @@ policy:
         ] {
             assert!(paths.contains(&want), "{want} missing from {paths:?}");
         }
+    }
+
+    #[test]
+    fn issue_22_problems_say_invalid_value_once_and_guess_typos() {
+        let (_, _, p) = parse(
+            "accounts:\n  - {name: a, host: h.example, port: 99999, user: u, pass: s3cr3t-Pw, hots: x}\npolicy: {block_sender: []}\nacounts: []\n",
+        );
+        let port = p.iter().find(|p| p.path == "accounts[0].port").expect("port problem");
+        assert!(port.message.starts_with("invalid value:"), "{port:?}");
+        assert!(!port.message.contains("invalid value: invalid value"), "{port:?}");
+        let hint = |path: &str| p.iter().find(|p| p.path == path).map(|p| p.hint.clone()).unwrap_or_default();
+        assert!(hint("accounts[0].hots").starts_with("did you mean `host`?"), "{p:?}");
+        assert!(hint("policy.block_sender").starts_with("did you mean `block_senders`?"), "{p:?}");
+        assert!(hint("acounts").starts_with("did you mean `accounts`?"), "{p:?}");
     }
 
     #[test]

@@ -224,8 +224,39 @@ pub(super) struct Reader<'a> {
     pub(super) problems: &'a mut Vec<Problem>,
 }
 
+thread_local! {
+    /// The names `Reader::get` was asked for while [`read_names`] runs. A
+    /// thread-local rather than a `Reader` field so that every place that
+    /// builds a `Reader` keeps working unchanged; it is `None` (nothing is
+    /// recorded) outside `read_names`.
+    static ASKED: std::cell::RefCell<Option<std::collections::BTreeSet<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Every variable name the settings parser asks for when given `vars`
+/// (names read only under some other setting count only when that setting
+/// is there, which is the truth: otherwise they are ignored).
+pub(super) fn read_names(vars: &BTreeMap<String, String>) -> std::collections::BTreeSet<String> {
+    ASKED.with(|a| *a.borrow_mut() = Some(Default::default()));
+    let mut scratch = Vec::new();
+    let _ = parse_settings(vars, &mut scratch);
+    let _ = super::logwatch::parse(
+        &mut Reader {
+            vars,
+            problems: &mut scratch,
+        },
+        Default::default(),
+    );
+    ASKED.with(|a| a.borrow_mut().take()).unwrap_or_default()
+}
+
 impl Reader<'_> {
     pub(super) fn get(&self, key: &str) -> Option<&str> {
+        ASKED.with(|a| {
+            if let Some(seen) = a.borrow_mut().as_mut() {
+                seen.insert(key.to_string());
+            }
+        });
         self.vars.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 

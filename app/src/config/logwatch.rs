@@ -125,7 +125,7 @@ pub(super) fn from_yaml(text: &str, problems: &mut Vec<Problem>) -> FromFile {
             problems.push(Problem::new(
                 format!("logwatch.{k}"),
                 "unknown key",
-                format!("allowed keys: {}", LOGWATCH_KEYS.join(", ")),
+                super::suggest::unknown_key_hint(k, LOGWATCH_KEYS),
             ));
         }
     }

@@ -14,9 +14,9 @@ mod milter;
 mod oauth;
 mod ops;
 mod problem;
-#[cfg(test)]
-mod readme_sync;
 mod secret;
+mod suggest;
+mod warnings;
 
 pub use accounts::{
     AccountConfig, DEFAULT_FLAG_KEYWORD, DigestFrequency, JunkFolder, PolicyConfig, StartAt, TlsMode, is_keyword, parse_account_value,
@@ -30,6 +30,8 @@ pub use oauth::{ClientAuth, GOOGLE_SCOPE, GOOGLE_TOKEN_URL, M365_APP_SCOPE, M365
 pub use ops::{DigestSettings, MaintenanceSettings, NotifySettings, OpsSettings};
 pub use problem::{ConfigError, Problem};
 pub use secret::{decode_key, looks_like_placeholder};
+pub use suggest::closest;
+pub use warnings::{same_mailbox, unknown_vars};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,8 +52,17 @@ pub struct Config {
 impl Config {
     /// Reads the process environment and the config file it names.
     pub fn from_process_env() -> Result<Config, ConfigError> {
-        let vars: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("POSTERN_")).collect();
-        Self::load(&vars)
+        Self::load(&Self::process_vars())
+    }
+
+    /// The process's `POSTERN_*` variables, as [`Config::load`] reads them.
+    pub fn process_vars() -> BTreeMap<String, String> {
+        std::env::vars().filter(|(k, _)| k.starts_with("POSTERN_")).collect()
+    }
+
+    /// What is valid but probably not meant (see [`warnings::warnings`]).
+    pub fn warnings(&self, vars: &BTreeMap<String, String>) -> Vec<Problem> {
+        warnings::warnings(self, vars)
     }
 
     /// Validates settings from `vars` and the accounts file they point to,

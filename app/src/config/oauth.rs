@@ -239,7 +239,7 @@ pub(super) fn parse_oauth(v: &Value, path: &str, base: &Path, problems: &mut Vec
     for k in m.keys() {
         let k = k.as_str().unwrap_or("?");
         if !KEYS.contains(&k) {
-            p.problem(k, "unknown key", format!("allowed keys: {}", KEYS.join(", ")));
+            p.problem(k, "unknown key", super::suggest::unknown_key_hint(k, KEYS));
         }
     }
     let provider = p.text("provider").unwrap_or_else(|| "custom".into());

@@ -132,8 +132,8 @@ impl Conn {
             async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => ImapError::Auth {
                 user: acct.user.clone(),
                 detail: match extra {
-                    Some(x) => format!("{d} (server said {x})"),
-                    None => d,
+                    Some(x) => format!("{} (server said {x})", super::server_text(&d)),
+                    None => super::server_text(&d),
                 },
             },
             other => ImapError::Client(other),

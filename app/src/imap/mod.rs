@@ -8,6 +8,7 @@ mod folders;
 mod guard;
 mod idle;
 mod names;
+mod plain;
 mod sasl;
 mod session;
 mod special_use;
@@ -20,6 +21,7 @@ pub use folders::{FolderCheck, check_folders};
 pub use guard::LiteralRefused;
 pub use idle::{IdleOutcome, IdleTimers};
 pub use names::{Namespace, decode_mutf7, encode_mutf7, quote};
+pub use plain::server_text;
 pub use session::{Fetched, MoveOutcome, Selected, flag_name, uid_set};
 pub use tls::{fingerprint_of, parse_fingerprint};
 
@@ -77,7 +79,7 @@ pub enum ImapError {
     #[error("{0}")]
     LiteralTooLarge(LiteralRefused),
     /// Error from the IMAP client library.
-    #[error("imap: {0}")]
+    #[error("imap: {}", plain::client_text(.0))]
     Client(async_imap::error::Error),
     /// Transport I/O error.
     #[error("i/o: {0}")]

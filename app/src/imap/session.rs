@@ -121,7 +121,7 @@ impl Conn {
             r.map_err(|e| match e {
                 async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => ImapError::Refused {
                     command: format!("SELECT {target}"),
-                    detail: d,
+                    detail: super::server_text(&d),
                 },
                 async_imap::error::Error::Validate(v) => ImapError::Argument(format!("{target:?}: {v}")),
                 other => ImapError::Client(other),

@@ -18,7 +18,7 @@ impl Conn {
             let refused = |e: async_imap::error::Error| match e {
                 async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => ImapError::Refused {
                     command: format!("LIST \"\" {pattern}"),
-                    detail: d,
+                    detail: super::server_text(&d),
                 },
                 e => e.into(),
             };

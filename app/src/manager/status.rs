@@ -75,6 +75,12 @@ impl ListenerStatus {
     pub fn needs_attention(&self) -> bool {
         self.stuck || self.folder_problem.is_some() || matches!(self.state, ListenerState::Broken { .. })
     }
+
+    /// Not working right now: waiting to reconnect after a failure, or
+    /// broken. The dashboard shows such an account red, never "running".
+    pub fn failing(&self) -> bool {
+        self.needs_attention() || matches!(self.state, ListenerState::Backoff { .. })
+    }
 }
 
 /// Shared, cheaply updated status cell.

@@ -42,6 +42,7 @@ fn summary(verdict: &str) -> MessageSummary {
         quarantined: true,
         disposition: None,
         observe_only: false,
+        category: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! then a fresh pipeline is built and swapped in. A setting that cannot
 //! build a pipeline is refused before it is stored.
 
+mod account_check;
 mod digest;
 mod failed;
 pub mod incidents;
@@ -13,12 +14,16 @@ mod milter_hold;
 mod ops;
 mod outbound;
 mod quarantine;
+pub mod records;
 pub mod tags;
 pub use outbound::{refused_oauth_urls, refused_outbound_urls};
 mod upkeep;
 mod users;
 pub use users::{BUILTIN_ADMIN, Role, check_user_name};
 
+/// What the dashboard shows of each folder's listener.
+pub use crate::manager::{ListenerState, ListenerStatus};
+pub use account_check::AccountTestError;
 pub use digest::LinkError;
 pub use intel::Intel;
 pub use ops::OpsState;

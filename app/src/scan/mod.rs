@@ -9,6 +9,7 @@ pub mod ai;
 pub mod archive;
 pub mod attach;
 pub mod budget;
+pub mod category;
 mod explain;
 mod headers;
 pub mod htmlbound;

@@ -33,7 +33,7 @@ impl Store {
                  ORDER BY id DESC LIMIT ?3"
             );
             let mut st = db.prepare(&sql)?;
-            let rows = st.query_map(params![a, s, limit], |r| Ok((summary(r)?, r.get(14)?)))?;
+            let rows = st.query_map(params![a, s, limit], |r| Ok((summary(r)?, r.get("sha256")?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await

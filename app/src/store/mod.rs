@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod breakdown;
 pub mod crypto;
 mod dashboard;
 mod digest;

@@ -14,6 +14,10 @@ pub struct MessageFilter {
     pub account: Option<String>,
     /// Substring of sender or subject.
     pub q: Option<String>,
+    /// Only this category (`crate::scan::category::FILTERS`), e.g. `virus`
+    /// or `observe`.
+    #[serde(default)]
+    pub category: Option<String>,
     /// Only messages sitting in quarantine or hold.
     #[serde(default)]
     pub quarantined: bool,
@@ -54,6 +58,9 @@ pub struct MessageSummary {
     pub disposition: Option<String>,
     /// Scanned without acting.
     pub observe_only: bool,
+    /// Why, in a word: virus, phishing, spam, blocked sender, scanner down
+    /// (`None` for mail that passed or was not scanned).
+    pub category: Option<&'static str>,
 }
 
 /// Everything about one message.
@@ -99,6 +106,14 @@ pub struct DayCounts {
     pub quarantine: i64,
     /// Held ("delete").
     pub delete: i64,
+    /// Would have been acted on but was only recorded (shadow mode,
+    /// backfill): counted here, not under its verdict.
+    #[serde(default)]
+    pub observed: i64,
+    /// Acted on, then released by an operator: counted here, not under its
+    /// verdict (it was a false positive).
+    #[serde(default)]
+    pub released: i64,
 }
 
 /// A name and how often it was seen.
@@ -113,24 +128,29 @@ pub struct Count {
 }
 
 pub(super) const SUMMARY_COLS: &str = "id, first_seen, account, mailbox, from_addr, subject, verdict, score, tags, status,
-    location_mailbox, quarantined, disposition, observe_only";
+    location_mailbox, quarantined, disposition, observe_only, reason";
 
+/// Reads a row selected with [`SUMMARY_COLS`] (by column name, so a query
+/// may add columns of its own before or after them).
 pub(super) fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageSummary> {
+    let (verdict, tags, reason): (Option<String>, Option<String>, Option<String>) = (r.get("verdict")?, r.get("tags")?, r.get("reason")?);
+    let category = crate::scan::category::Category::of(verdict.as_deref(), tags.as_deref(), reason.as_deref()).map(|c| c.label());
     Ok(MessageSummary {
-        id: r.get(0)?,
-        first_seen: r.get(1)?,
-        account: r.get(2)?,
-        mailbox: r.get(3)?,
-        from: r.get(4)?,
-        subject: r.get(5)?,
-        verdict: r.get(6)?,
-        score: r.get(7)?,
-        tags: r.get(8)?,
-        status: r.get(9)?,
-        location: r.get(10)?,
-        quarantined: r.get(11)?,
-        disposition: r.get(12)?,
-        observe_only: r.get(13)?,
+        id: r.get("id")?,
+        first_seen: r.get("first_seen")?,
+        account: r.get("account")?,
+        mailbox: r.get("mailbox")?,
+        from: r.get("from_addr")?,
+        subject: r.get("subject")?,
+        verdict,
+        score: r.get("score")?,
+        tags,
+        status: r.get("status")?,
+        location: r.get("location_mailbox")?,
+        quarantined: r.get("quarantined")?,
+        disposition: r.get("disposition")?,
+        observe_only: r.get("observe_only")?,
+        category,
     })
 }
 
@@ -143,11 +163,19 @@ impl Store {
                 let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
                 format!("%{escaped}%")
             });
+            // An unknown category matches nothing rather than everything.
+            let category = match f.category.as_deref().filter(|c| !c.is_empty()) {
+                None => "1".to_string(),
+                Some(c) => crate::scan::category::sql_condition(c).unwrap_or_else(|| "0".into()),
+            };
+            // `known` rows are copies of mail already listed (a released
+            // message coming back, a recognised one after a UIDVALIDITY
+            // change): one message is one row.
             let sql = format!(
                 "SELECT {SUMMARY_COLS} FROM messages
                  WHERE (?1 IS NULL OR verdict = ?1) AND (?2 IS NULL OR account = ?2)
                    AND (?3 IS NULL OR from_addr LIKE ?3 ESCAPE '\\' OR subject LIKE ?3 ESCAPE '\\')
-                   AND (?4 = 0 OR quarantined = 1) AND id < ?5
+                   AND (?4 = 0 OR quarantined = 1) AND id < ?5 AND status <> 'known' AND {category}
                  ORDER BY id DESC LIMIT ?6"
             );
             let mut st = db.prepare_cached(&sql)?;
@@ -254,8 +282,14 @@ impl Store {
         let since = since_day.to_string();
         self.call(move |db, _| {
             let mut st = db.prepare(
-                "SELECT substr(first_seen, 1, 10) AS day, verdict, COUNT(*) FROM messages
-                 WHERE first_seen >= ?1 AND verdict IS NOT NULL GROUP BY day, verdict ORDER BY day",
+                // Mail that was only observed, or released, is not "quarantined
+                // today": it is not in quarantine.
+                "SELECT substr(first_seen, 1, 10) AS day,
+                        CASE WHEN verdict <> 'pass' AND observe_only = 1 THEN 'observed'
+                             WHEN disposition = 'released' THEN 'released'
+                             ELSE verdict END AS bucket,
+                        COUNT(*) FROM messages
+                 WHERE first_seen >= ?1 AND verdict IS NOT NULL GROUP BY day, bucket ORDER BY day",
             )?;
             let mut out: Vec<DayCounts> = Vec::new();
             let rows = st.query_map(params![since], |r| {
@@ -276,6 +310,8 @@ impl Store {
                         "junk" => d.junk += n,
                         "quarantine" => d.quarantine += n,
                         "delete" => d.delete += n,
+                        "observed" => d.observed += n,
+                        "released" => d.released += n,
                         _ => {}
                     }
                 }

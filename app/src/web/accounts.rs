@@ -11,7 +11,7 @@ use super::security::Nonce;
 use super::templates::{PageCx, render};
 use super::{AppState, WebError, error::html_error};
 use crate::config::{AccountConfig, parse_account_value};
-use crate::imap::Conn;
+use crate::runtime::AccountTestError;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
@@ -39,7 +39,10 @@ pub(crate) struct AccountView {
     digest_to: Option<String>,
     source: String,
     running: bool,
-    listeners: Vec<crate::manager::ListenerStatus>,
+    /// Running, but a folder is in backoff or broken: shown red, never as
+    /// a green "running".
+    failing: bool,
+    listeners: Vec<crate::runtime::ListenerStatus>,
 }
 
 async fn views(st: &AppState) -> Result<Vec<AccountView>, WebError> {
@@ -48,9 +51,11 @@ async fn views(st: &AppState) -> Result<Vec<AccountView>, WebError> {
     let mut out = Vec::new();
     for a in st.rt.store.accounts().await? {
         let source = st.rt.store.account_source(&a.name).await?.map(|s| s.source).unwrap_or_default();
+        let listeners: Vec<_> = status.iter().filter(|s| s.account == a.name).cloned().collect();
         out.push(AccountView {
             running: running.contains(&a.name),
-            listeners: status.iter().filter(|s| s.account == a.name).cloned().collect(),
+            failing: listeners.iter().any(|l| l.failing()),
+            listeners,
             backfill_days: match a.start_at {
                 crate::config::StartAt::Backfill { days } => Some(days),
                 crate::config::StartAt::New => None,
@@ -81,11 +86,12 @@ async fn views(st: &AppState) -> Result<Vec<AccountView>, WebError> {
 pub(crate) struct AccountInput {
     name: String,
     host: String,
-    #[serde(default)]
+    /// A number in JSON (as `GET /api/accounts` returns it) or text from the form.
+    #[serde(default, deserialize_with = "super::lenient::text")]
     port: Option<String>,
     #[serde(default)]
     tls: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::text")]
     tls_skip_verify: Option<String>,
     /// PEM file on the Postern host: a CA, or the server's own certificate.
     #[serde(default)]
@@ -96,7 +102,8 @@ pub(crate) struct AccountInput {
     user: String,
     #[serde(default)]
     pass: String,
-    #[serde(default)]
+    /// A list in JSON or comma-separated text.
+    #[serde(default, deserialize_with = "super::lenient::text")]
     folders: Option<String>,
     #[serde(default)]
     quarantine_folder: Option<String>,
@@ -104,7 +111,7 @@ pub(crate) struct AccountInput {
     hold_folder: Option<String>,
     #[serde(default)]
     mode: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::text")]
     backfill_days: Option<String>,
     #[serde(default)]
     digest: Option<String>,
@@ -113,6 +120,10 @@ pub(crate) struct AccountInput {
     /// Set by the edit form: the account must exist.
     #[serde(default)]
     existing: Option<String>,
+    /// Log in and check the folders before saving; nothing is saved when
+    /// that fails (the form sends it checked).
+    #[serde(default, deserialize_with = "super::lenient::text")]
+    test: Option<String>,
 }
 
 fn nonempty(v: &Option<String>) -> Option<&str> {
@@ -182,8 +193,10 @@ fn to_config(i: &AccountInput, stored_pass: Option<String>, base: &std::path::Pa
     })
 }
 
-/// Creates or updates a dashboard-managed account and (re)starts it.
-async fn save(st: &AppState, i: AccountInput, actor: &str) -> Result<String, WebError> {
+/// Creates or updates a dashboard-managed account and (re)starts it;
+/// returns its name and notes for the operator (the login test's result,
+/// a warning when another account watches the same mailbox).
+async fn save(st: &AppState, i: AccountInput, actor: &str) -> Result<(String, Vec<String>), WebError> {
     let name = i.name.trim().to_string();
     let existing = st.rt.store.account_source(&name).await?;
     let editing = i.existing.is_some();
@@ -215,22 +228,35 @@ async fn save(st: &AppState, i: AccountInput, actor: &str) -> Result<String, Web
             "the server or its TLS settings changed: enter the password again".into(),
         ));
     }
+    let mut notes = Vec::new();
+    if matches!(nonempty(&i.test), Some("on" | "true" | "1")) {
+        match st.rt.test_account(&cfg).await {
+            Ok(m) => notes.push(m),
+            Err(AccountTestError::Failed(m)) => return Err(WebError::BadRequest(format!("not saved: {m}"))),
+            Err(e) => return Err(test_error(e)),
+        }
+    }
+    notes.extend(
+        st.rt
+            .same_mailbox_warnings(&cfg)
+            .await?
+            .into_iter()
+            .map(|w| format!("Warning: {w}; each message would be handled twice.")),
+    );
     st.rt.store.upsert_account(&cfg, "web").await?;
     st.rt
-        .store
-        .audit(crate::store::AuditEntry {
-            actor: actor.into(),
-            account: Some(name.clone()),
-            event: if editing { "account_updated" } else { "account_created" }.into(),
-            detail: format!(
+        .audit_account(
+            actor,
+            &name,
+            if editing { "account_updated" } else { "account_created" },
+            format!(
                 "{}@{}:{} folders {:?} mode {:?}",
                 cfg.user, cfg.host, cfg.port, cfg.folders, cfg.mode
             ),
-            ..Default::default()
-        })
+        )
         .await?;
     st.rt.manager.start_account(cfg).await;
-    Ok(name)
+    Ok((name, notes))
 }
 
 /// Everything that decides where the password is sent and how safely.
@@ -269,31 +295,14 @@ async fn remove(st: &AppState, name: &str, actor: &str) -> Result<(), WebError> 
 
 /// Logs in with the stored settings and reports what the server offers.
 async fn test(st: &AppState, name: &str) -> Result<String, WebError> {
-    let a = st.rt.store.account(name).await?.ok_or(WebError::NotFound)?;
-    let timeout = st.rt.settings.imap.command_timeout.min(std::time::Duration::from_secs(20));
-    let conn = match &a.oauth2 {
-        None => Conn::connect(&a, timeout).await,
-        // OAuth2 accounts log in with a token from the daemon's broker.
-        Some(_) => match st.rt.manager.engine().oauth.access_token(&a).await {
-            Ok(t) => Conn::connect_with(&a, crate::imap::Login::Bearer(&t), timeout, crate::imap::DEFAULT_MAX_LITERAL).await,
-            Err(e) => return Err(WebError::BadRequest(format!("login to {}:{} failed: {e}", a.host, a.port))),
-        },
-    };
-    match conn {
-        Ok(c) => {
-            let caps: Vec<&str> = ["IDLE", "MOVE", "UIDPLUS", "CONDSTORE", "QRESYNC"]
-                .into_iter()
-                .filter(|k| c.has(k))
-                .collect();
-            let missing_move = !c.has("MOVE") && !c.has("UIDPLUS");
-            c.logout().await;
-            let mut msg = format!("login to {}:{} OK; server offers {}", a.host, a.port, caps.join(" "));
-            if missing_move {
-                msg.push_str(". Warning: no MOVE or UIDPLUS, so Postern cannot quarantine on this server");
-            }
-            Ok(msg)
-        }
-        Err(e) => Err(WebError::BadRequest(format!("login to {}:{} failed: {e}", a.host, a.port))),
+    st.rt.test_stored_account(name).await.map_err(test_error)
+}
+
+fn test_error(e: AccountTestError) -> WebError {
+    match e {
+        AccountTestError::NotFound => WebError::NotFound,
+        AccountTestError::Failed(m) => WebError::BadRequest(m),
+        AccountTestError::Runtime(e) => e.into(),
     }
 }
 
@@ -305,14 +314,7 @@ async fn set_running(st: &AppState, name: &str, run: bool, actor: &str) -> Resul
         st.rt.manager.stop_account(name).await;
     }
     st.rt
-        .store
-        .audit(crate::store::AuditEntry {
-            actor: actor.into(),
-            account: Some(name.into()),
-            event: if run { "account_started" } else { "account_stopped" }.into(),
-            detail: String::new(),
-            ..Default::default()
-        })
+        .audit_account(actor, name, if run { "account_started" } else { "account_stopped" }, String::new())
         .await?;
     Ok(())
 }
@@ -355,7 +357,13 @@ fn back(r: Result<String, WebError>) -> Response {
 }
 
 pub(crate) async fn save_form(State(st): State<AppState>, Extension(a): Extension<Admin>, Form(i): Form<AccountInput>) -> Response {
-    back(save(&st, i, a.actor()).await.map(|_| "ok=account_saved".into()))
+    back(save(&st, i, a.actor()).await.map(|(_, notes)| {
+        if notes.is_empty() {
+            "ok=account_saved".into()
+        } else {
+            format!("ok=account_saved&{}", super::flash::query("tested", &notes.join(" ")))
+        }
+    }))
 }
 
 pub(crate) async fn delete_form(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(name): Path<String>) -> Response {
@@ -384,7 +392,8 @@ pub(crate) async fn create_api(
     Json(mut i): Json<AccountInput>,
 ) -> Result<Json<Value>, WebError> {
     i.existing = None;
-    Ok(Json(json!({ "name": save(&st, i, a.actor()).await?, "started": true })))
+    let (name, notes) = save(&st, i, a.actor()).await?;
+    Ok(Json(json!({ "name": name, "started": true, "notes": notes })))
 }
 
 pub(crate) async fn update_api(
@@ -399,7 +408,8 @@ pub(crate) async fn update_api(
         ));
     }
     i.existing = Some(name);
-    Ok(Json(json!({ "name": save(&st, i, a.actor()).await?, "restarted": true })))
+    let (name, notes) = save(&st, i, a.actor()).await?;
+    Ok(Json(json!({ "name": name, "restarted": true, "notes": notes })))
 }
 
 pub(crate) async fn delete_api(

@@ -4,9 +4,9 @@
 use super::auth::Admin;
 use super::forms;
 use super::{AppState, WebError};
+use crate::runtime::records::{AuditRow, Count, DayCounts, ListEntry, MessageDetail, MessageFilter, MessageSummary, OpKind};
 use crate::runtime::{OpResult, Overrides, SECRET_KEYS, SWITCHABLE};
 use crate::scan::learn::Class;
-use crate::store::{AuditRow, Count, DayCounts, ListEntry, MessageDetail, MessageFilter, MessageSummary, OpKind};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -151,6 +151,8 @@ pub(crate) async fn stats_data(st: &AppState, days: i64) -> Result<Stats, WebErr
         totals.junk += c.junk;
         totals.quarantine += c.quarantine;
         totals.delete += c.delete;
+        totals.observed += c.observed;
+        totals.released += c.released;
         all.push(c);
     }
     Ok(Stats {

@@ -2,7 +2,7 @@
 //! that the CSP would have to allow. Only numbers and our own date labels go
 //! into the markup.
 
-use crate::store::DayCounts;
+use crate::runtime::records::DayCounts;
 use minijinja::Value;
 use std::fmt::Write as _;
 

@@ -18,7 +18,7 @@ pub enum WebError {
     Template(#[from] minijinja::Error),
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::runtime::records::StoreError),
     /// Settings or pipeline failure.
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),

@@ -9,7 +9,7 @@
 
 use super::pages::AuditQuery;
 use super::{AppState, WebError};
-use crate::store::{MessageFilter, MessageSummary};
+use crate::runtime::records::{MessageFilter, MessageSummary};
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};

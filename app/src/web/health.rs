@@ -1,7 +1,7 @@
 //! Liveness, component health, Prometheus metrics and the scan API.
 
 use super::{AppState, WebError};
-use crate::manager::ListenerState;
+use crate::runtime::ListenerState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -31,10 +31,14 @@ pub(crate) async fn healthz() -> &'static str {
 /// One component's health.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct Component {
-    name: String,
-    ok: bool,
-    critical: bool,
-    detail: String,
+    pub(crate) name: String,
+    pub(crate) ok: bool,
+    pub(crate) critical: bool,
+    pub(crate) detail: String,
+    /// Switched off on purpose (a scanner not configured, an account
+    /// stopped): not a failure, so `ok` stays true.
+    #[serde(default)]
+    pub(crate) off: bool,
 }
 
 /// Every component: the database, each scanner (pinged) and each account
@@ -47,6 +51,7 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
         ok: db.is_ok(),
         critical: true,
         detail: db.map_or_else(|e| e.to_string(), |_| "answers".into()),
+        off: false,
     });
     if let Some(r) = st.rt.last_maintenance() {
         let problems: Vec<&str> = r.integrity.iter().chain(&r.errors).map(String::as_str).collect();
@@ -59,6 +64,7 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
             } else {
                 format!("last run {} found problems: {}", r.at, problems.join("; "))
             },
+            off: false,
         });
     }
     let pipeline = st.rt.live.current();
@@ -67,13 +73,15 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
         ok: r.is_ok(),
         critical,
         detail: r.unwrap_or_else(|e| e),
+        off: false,
     }));
     for (id, why) in pipeline.disabled() {
         out.push(Component {
             name: format!("scanner:{id}"),
-            ok: false,
+            ok: true,
             critical: false,
             detail: format!("disabled: {why}"),
+            off: true,
         });
     }
     for f in st.rt.intel.feed_status() {
@@ -88,6 +96,7 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
                 Some(e) => format!("{} entries kept, {when}; last attempt failed: {e}", f.entries),
                 None => format!("{} entries, {when}", f.entries),
             },
+            off: false,
         });
     }
     // Where each account's spam goes (issue 14): shown so an account
@@ -102,11 +111,14 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
                 ok: j.folder.is_some(),
                 critical: false,
                 detail: j.why.clone(),
+                off: false,
             });
         }
     }
     for l in st.rt.manager.status() {
-        let ok = !matches!(l.state, ListenerState::Backoff { .. } | ListenerState::Stopped) && !l.needs_attention();
+        // A stopped account was stopped by an operator: off, not failing.
+        let off = matches!(l.state, ListenerState::Stopped);
+        let ok = off || (!matches!(l.state, ListenerState::Backoff { .. }) && !l.needs_attention());
         let state = serde_json::to_value(&l.state).map(|v| v.to_string()).unwrap_or_default();
         let detail = match (&l.state, &l.last_error) {
             (ListenerState::Broken { reason }, _) => format!("broken: {reason}"),
@@ -123,6 +135,7 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
             ok,
             critical: true,
             detail,
+            off,
         });
     }
     out

@@ -4,7 +4,7 @@
 use super::auth::Admin;
 use super::{AppState, WebError};
 use crate::intel::ioc::Submitted;
-use crate::store::{IndicatorRow, SightingRow};
+use crate::runtime::records::{IndicatorRow, SightingRow};
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use serde_json::{Value, json};

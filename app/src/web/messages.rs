@@ -81,7 +81,10 @@ pub(crate) async fn drawer(
         &st,
         "drawer.html",
         &cx,
-        context! { m => d, engines, auth, urls, attachments, has_copy => input.is_some() },
+        context! {
+            m => d, engines, auth, urls, attachments, has_copy => input.is_some(),
+            from_name => input.as_ref().and_then(|i| i.from_name.clone()).filter(|n| !n.trim().is_empty()),
+        },
     )?;
     Ok(Html(html).into_response())
 }

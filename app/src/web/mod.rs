@@ -17,13 +17,16 @@ mod export;
 mod flash;
 mod forms;
 mod health;
+mod health_page;
 mod host;
 mod incidents;
 mod intel;
+mod lenient;
 mod limiter;
 mod messages;
 mod pages;
 mod security;
+mod sender_lists;
 mod sse;
 mod templates;
 #[cfg(test)]
@@ -162,7 +165,9 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/lists", Session), post(forms::list_add)),
         (spec(M::POST, "/lists/import", Session), post(forms::list_import)),
         (spec(M::POST, "/lists/{id}/delete", Session), post(forms::list_delete)),
+        (spec(M::POST, "/messages/{id}/sender-list", Session), post(sender_lists::add)),
         (spec(M::GET, "/stats", Viewer), get(pages::stats)),
+        (spec(M::GET, "/system", Viewer), get(health_page::page)),
         (spec(M::GET, "/audit", Viewer), get(pages::audit)),
         (spec(M::GET, "/incidents", Viewer), get(incidents::page)),
         (spec(M::GET, "/incidents/{id}", Viewer), get(incidents::detail)),

@@ -4,7 +4,7 @@ use super::auth::Admin;
 use super::security::Nonce;
 use super::templates::{PageCx, render};
 use super::{AppState, WebError, chart, error::html_error};
-use crate::store::MessageFilter;
+use crate::runtime::records::MessageFilter;
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -47,6 +47,7 @@ impl Flash {
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct ListQuery {
     verdict: Option<String>,
+    category: Option<String>,
     account: Option<String>,
     q: Option<String>,
     before: Option<i64>,
@@ -56,6 +57,7 @@ impl ListQuery {
     fn filter(&self, quarantined: bool) -> MessageFilter {
         MessageFilter {
             verdict: self.verdict.clone(),
+            category: self.category.clone(),
             account: self.account.clone(),
             q: self.q.clone(),
             quarantined,
@@ -78,11 +80,12 @@ async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool
         Some(st.rt.store.daily_counts(&today).await?.into_iter().next().unwrap_or_default())
     };
     let in_quarantine = st.rt.store.quarantine_count().await?;
-    // Folders that need the operator (stuck, or a broken server) head the dashboard.
+    // Folders that need the operator (failing to connect, stuck, or a
+    // broken server) head the dashboard.
     let attention: Vec<_> = if quarantined {
         Vec::new()
     } else {
-        st.rt.manager.status().into_iter().filter(|l| l.needs_attention()).collect()
+        st.rt.manager.status().into_iter().filter(|l| l.failing()).collect()
     };
     Ok(render(
         st,
@@ -90,7 +93,8 @@ async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool
         &cx,
         context! {
             rows, next_before, accounts, counts, in_quarantine, attention,
-            f => context! { verdict => f.verdict, account => f.account, q => f.q, quarantined },
+            categories => crate::scan::category::FILTERS,
+            f => context! { verdict => f.verdict, category => f.category, account => f.account, q => f.q, quarantined },
         },
     ))
 }
@@ -147,11 +151,17 @@ pub(crate) async fn stats(State(st): State<AppState>, Extension(nonce): Extensio
     async {
         let data = super::api::stats_data(&st, 30).await?;
         let svg = chart::verdict_bars(&data.days);
+        let since = (st.rt.clock.now() - chrono::Duration::days(29)).format("%Y-%m-%d").to_string();
+        let b = st.rt.store.breakdown(&since).await?;
+        let fp = b.false_positive_percent().map(|p| format!("{p:.1}%"));
         Ok::<_, WebError>(render(
             &st,
             "stats.html",
             &cx,
-            context! { chart => svg, totals => data.totals, senders => data.top_senders, domains => data.top_domains },
+            context! {
+                chart => svg, totals => data.totals, senders => data.top_senders, domains => data.top_domains,
+                categories => b.by_category, accounts => b.by_account, acted => b.acted, released => b.released, fp,
+            },
         ))
     }
     .await

@@ -22,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("password.html", include_str!("../../templates/password.html")),
     ("incidents.html", include_str!("../../templates/incidents.html")),
     ("incident.html", include_str!("../../templates/incident.html")),
+    ("health.html", include_str!("../../templates/health.html")),
 ];
 
 /// Builds the template environment (fails on a template syntax error).

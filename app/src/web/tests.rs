@@ -13,6 +13,7 @@ use tower::ServiceExt;
 mod export;
 mod incidents;
 mod roles;
+mod triage;
 
 const PASSWORD: &str = "correct horse battery staple";
 

@@ -1,4 +1,5 @@
-//! Keeps README.md's configuration reference and the code in sync.
+//! Keeps README.md's configuration reference and the code in sync. (Test
+//! code only, so it lives with the tests; it reads the sources as text.)
 //!
 //! The README is the operator's documentation, so every setting the code
 //! reads must have a row in its "Configuration reference" tables, and every
@@ -21,7 +22,7 @@
 //! README documents that the code does not know. It also checks that every
 //! `POSTERN_…` name mentioned anywhere in the README's prose exists in the
 //! code (typos; a template's instances such as `POSTERN_FEED_URLHAUS_URL`
-//! count, expanded from [`super::FEEDS`]), and that the reference mentions
+//! count, expanded from [`postern::config::FEEDS`]), and that the reference mentions
 //! every feed name.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -490,7 +491,7 @@ fn readme_config_reference_matches_code() {
     let instances: BTreeSet<String> = code_env
         .iter()
         .filter(|t| t.contains("{}"))
-        .flat_map(|t| super::FEEDS.iter().map(move |f| t.replace("{}", &f.to_ascii_uppercase())))
+        .flat_map(|t| postern::config::FEEDS.iter().map(move |f| t.replace("{}", &f.to_ascii_uppercase())))
         .collect();
     let mentioned = readme_mentions(&readme);
     report(
@@ -507,7 +508,7 @@ fn readme_config_reference_matches_code() {
         .take_while(|l| !l.starts_with("## "))
         .collect::<Vec<_>>()
         .join("\n");
-    let feeds: Vec<String> = super::FEEDS.iter().map(|f| f.to_string()).collect();
+    let feeds: Vec<String> = postern::config::FEEDS.iter().map(|f| f.to_string()).collect();
     report(
         "feeds (config::FEEDS) the configuration reference does not name",
         feeds.iter().filter(|f| !section.contains(f.as_str())).collect(),
