@@ -10,6 +10,8 @@ mod learning;
 pub mod logwatch;
 mod ops;
 mod outbound;
+mod owner;
+pub use owner::{OwnerRelease, owner_actor, owner_may_release};
 mod quarantine;
 pub mod tags;
 pub use outbound::{refused_oauth_urls, refused_outbound_urls};

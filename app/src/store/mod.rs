@@ -16,6 +16,7 @@ mod migrations;
 mod milter;
 mod oauth;
 mod ops;
+mod owner;
 mod recheck;
 mod sync;
 mod upkeep;
@@ -33,6 +34,7 @@ pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, 
 pub use milter::{MILTER_ACCOUNT, MilterEarlier, MilterRecord, body_of, body_sha256};
 pub use oauth::OAuthTokens;
 pub use ops::{Op, OpKind, OpRefusal, OpState};
+pub use owner::{OwnerLink, OwnerSessionRow, ReleaseRequest};
 pub use recheck::RecheckOutcome;
 pub use sync::MailboxState;
 pub use upkeep::{Pruned, RetentionCutoffs};
