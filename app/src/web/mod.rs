@@ -21,7 +21,9 @@ mod host;
 mod intel;
 mod limiter;
 mod messages;
+mod owner;
 mod pages;
+mod requests;
 mod security;
 mod sse;
 mod templates;
@@ -142,6 +144,14 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/login", Public), post(auth::login)),
         (spec(M::GET, "/digest/{token}", Public), get(digest::confirm_page)),
         (spec(M::POST, "/digest/{token}", Public), post(digest::redeem)),
+        (spec(M::GET, "/my/login", Public), get(owner::login_page)),
+        (spec(M::POST, "/my/login/link", Public), post(owner::login_link)),
+        (spec(M::POST, "/my/login/imap", Public), post(owner::login_imap)),
+        (spec(M::GET, "/my/link/{token}", Public), get(owner::link_page)),
+        (spec(M::POST, "/my/link/{token}", Public), post(owner::link_redeem)),
+        (spec(M::GET, "/my", Public), get(owner::page)),
+        (spec(M::POST, "/my/messages/{id}/release", Public), post(owner::release)),
+        (spec(M::POST, "/my/logout", Public), post(owner::logout)),
         (spec(M::GET, "/metrics", MetricsCidr), get(health::metrics)),
         (
             spec(M::POST, "/api/scan", ScanCidr),
@@ -163,6 +173,9 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/lists/{id}/delete", Session), post(forms::list_delete)),
         (spec(M::GET, "/stats", Viewer), get(pages::stats)),
         (spec(M::GET, "/audit", Viewer), get(pages::audit)),
+        (spec(M::GET, "/requests", Analyst), get(requests::page)),
+        (spec(M::POST, "/requests/{id}/approve", Analyst), post(requests::approve)),
+        (spec(M::POST, "/requests/{id}/deny", Analyst), post(requests::deny)),
         (spec(M::GET, "/settings", Session), get(pages::settings)),
         (spec(M::POST, "/settings", Session), post(forms::settings_save)),
         (spec(M::POST, "/settings/secrets", Session), post(forms::secret_save)),

@@ -20,6 +20,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("accounts.html", include_str!("../../templates/accounts.html")),
     ("digest.html", include_str!("../../templates/digest.html")),
     ("password.html", include_str!("../../templates/password.html")),
+    ("owner_login.html", include_str!("../../templates/owner_login.html")),
+    ("owner_link.html", include_str!("../../templates/owner_link.html")),
+    ("owner.html", include_str!("../../templates/owner.html")),
+    ("requests.html", include_str!("../../templates/requests.html")),
 ];
 
 /// Builds the template environment (fails on a template syntax error).
