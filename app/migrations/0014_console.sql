@@ -41,3 +41,10 @@ CREATE TABLE release_requests (
 );
 -- At most one open request per message.
 CREATE UNIQUE INDEX release_requests_one_open ON release_requests (message) WHERE state = 'pending';
+
+-- Issue 22, item 4: backfill progress per folder in messages, so the
+-- dashboard, /health and /metrics show done/total and a rate. `remaining`
+-- is what the server still lists in the window after the last chunk.
+ALTER TABLE mailbox_state ADD COLUMN backfill_processed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailbox_state ADD COLUMN backfill_remaining INTEGER;
+ALTER TABLE mailbox_state ADD COLUMN backfill_started_at TEXT;

@@ -11,6 +11,8 @@ pub mod logwatch;
 mod ops;
 mod outbound;
 mod owner;
+mod progress;
+pub use progress::BackfillProgress;
 pub use owner::{OwnerRelease, owner_actor, owner_may_release};
 mod quarantine;
 pub mod tags;

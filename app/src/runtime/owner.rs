@@ -40,14 +40,10 @@ pub fn owner_actor(account: &str) -> String {
 /// Whether an owner may release mail with these tags (comma-separated, as
 /// stored) without an analyst: only when every tag is a spam or junk sign.
 pub fn owner_may_release(tags: Option<&str>) -> bool {
-    tags.unwrap_or("")
-        .split(',')
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-        .all(|t| {
-            let name: String = t.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            SELF_RELEASE.contains(&name.as_str())
-        })
+    tags.unwrap_or("").split(',').map(|t| t.trim()).filter(|t| !t.is_empty()).all(|t| {
+        let name: String = t.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        SELF_RELEASE.contains(&name.as_str())
+    })
 }
 
 /// What an owner's release did.
@@ -74,7 +70,9 @@ impl Runtime {
         let wanted = address.trim().to_ascii_lowercase();
         let mut sent = 0;
         for a in self.store.accounts().await? {
-            let Some(to) = a.digest_recipient().filter(|r| r.eq_ignore_ascii_case(&wanted)) else { continue };
+            let Some(to) = a.digest_recipient().filter(|r| r.eq_ignore_ascii_case(&wanted)) else {
+                continue;
+            };
             let token = self.issue_owner_link(&a.name, to).await?;
             let body = format!(
                 "Someone (hopefully you) asked to see the Postern quarantine of {acct}.\n\n\
@@ -167,7 +165,9 @@ impl Runtime {
         let login = login.trim();
         let accounts = self.store.accounts().await?;
         // OAuth2 accounts have no IMAP password to prove.
-        let found = accounts.into_iter().find(|a| a.user == login && a.oauth2.is_none() && !login.is_empty());
+        let found = accounts
+            .into_iter()
+            .find(|a| a.user == login && a.oauth2.is_none() && !login.is_empty());
         let timeout = self.settings.imap.command_timeout.min(std::time::Duration::from_secs(20));
         let shown: String = login.chars().filter(|c| !c.is_control()).take(64).collect();
         let Some(mut a) = found else {
@@ -224,7 +224,12 @@ impl Runtime {
 
     /// The account and CSRF token of a live owner session; an idle or too
     /// old one is ended instead.
-    pub async fn owner_session(&self, token_hash: &str, idle: std::time::Duration, max: std::time::Duration) -> Result<Option<(String, String)>, RuntimeError> {
+    pub async fn owner_session(
+        &self,
+        token_hash: &str,
+        idle: std::time::Duration,
+        max: std::time::Duration,
+    ) -> Result<Option<(String, String)>, RuntimeError> {
         let now = self.clock.now();
         let cut = |d: std::time::Duration| super::upkeep::stamp(now - chrono::Duration::from_std(d).unwrap_or_default());
         let (idle_cut, max_cut) = (cut(idle), cut(max));
@@ -243,7 +248,8 @@ impl Runtime {
     pub async fn owner_logout(&self, token_hash: &str, account: &str) -> Result<(), RuntimeError> {
         // Empty cut-offs: no stored time sorts below "", so only this session goes.
         self.store.delete_owner_session(token_hash, "", "").await?;
-        self.audit_owner(account, &owner_actor(account), "owner_logout", String::new()).await
+        self.audit_owner(account, &owner_actor(account), "owner_logout", String::new())
+            .await
     }
 
     /// The owner's quarantine: this account's mail in quarantine, newest first.
@@ -336,7 +342,12 @@ mod tests {
 
     #[test]
     fn owners_release_spam_and_junk_alone_but_nothing_dangerous() {
-        for ok in [Some("RSPAMD_REJECT"), Some("RSPAMD_SPAM, AI_SPAM"), Some("LIST_SENDER_BLOCKED"), None] {
+        for ok in [
+            Some("RSPAMD_REJECT"),
+            Some("RSPAMD_SPAM, AI_SPAM"),
+            Some("LIST_SENDER_BLOCKED"),
+            None,
+        ] {
             assert!(owner_may_release(ok), "{ok:?}");
         }
         for bad in [

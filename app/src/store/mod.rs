@@ -17,6 +17,7 @@ mod milter;
 mod oauth;
 mod ops;
 mod owner;
+mod progress;
 mod recheck;
 mod sync;
 mod upkeep;
@@ -35,6 +36,7 @@ pub use milter::{MILTER_ACCOUNT, MilterEarlier, MilterRecord, body_of, body_sha2
 pub use oauth::OAuthTokens;
 pub use ops::{Op, OpKind, OpRefusal, OpState};
 pub use owner::{OwnerLink, OwnerSessionRow, ReleaseRequest};
+pub use progress::BackfillRow;
 pub use recheck::RecheckOutcome;
 pub use sync::MailboxState;
 pub use upkeep::{Pruned, RetentionCutoffs};

@@ -150,7 +150,10 @@ impl Store {
     pub async fn touch_owner_session(&self, token_hash: &str) -> Result<()> {
         let t = token_hash.to_string();
         self.call(move |db, ctx| {
-            db.execute("UPDATE owner_sessions SET last_seen = ?2 WHERE token_hash = ?1", params![t, ctx.now])?;
+            db.execute(
+                "UPDATE owner_sessions SET last_seen = ?2 WHERE token_hash = ?1",
+                params![t, ctx.now],
+            )?;
             Ok(())
         })
         .await

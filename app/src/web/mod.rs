@@ -23,6 +23,7 @@ mod limiter;
 mod messages;
 mod owner;
 mod pages;
+mod progress;
 mod requests;
 mod security;
 mod sse;
@@ -162,6 +163,7 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/logout", Viewer), post(auth::logout)),
         (spec(M::GET, "/health", Viewer), get(health::health)),
         (spec(M::GET, "/events", Viewer), get(sse::events)),
+        (spec(M::GET, "/events/backfill", Viewer), get(progress::events)),
         (spec(M::GET, "/", Viewer), get(pages::dashboard)),
         (spec(M::GET, "/quarantine", Viewer), get(pages::quarantine)),
         (spec(M::GET, "/messages/{id}/drawer", Viewer), get(messages::drawer)),

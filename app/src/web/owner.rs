@@ -55,7 +55,9 @@ struct Owner {
 }
 
 async fn owner(st: &AppState, headers: &HeaderMap) -> Result<Option<Owner>, WebError> {
-    let Some(tok) = cookie_value(headers, session_cookie(st)) else { return Ok(None) };
+    let Some(tok) = cookie_value(headers, session_cookie(st)) else {
+        return Ok(None);
+    };
     let th = hash(&tok);
     Ok(st
         .rt
@@ -85,8 +87,10 @@ fn form_ok(st: &AppState, headers: &HeaderMap, body: &[u8]) -> bool {
 }
 
 fn with_form_cookie(st: &AppState, mut r: Response, t: &str) -> Response {
-    r.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(st, form_cookie(st), t, Some(Duration::from_secs(3600))));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(st, form_cookie(st), t, Some(Duration::from_secs(3600))),
+    );
     r
 }
 
@@ -254,14 +258,15 @@ pub(crate) async fn page(
     };
     let messages = st.rt.owner_quarantine(&o.account, None).await?;
     let requests = st.rt.owner_requests(&o.account).await?;
-    let ok = flash::verified("ok", f.ok.as_deref(), f.ok_sig.as_deref());
-    let err = flash::verified("err", f.err.as_deref(), f.err_sig.as_deref());
+    // Not `ok`/`err`: base.html would show those a second time.
+    let notice = flash::verified("ok", f.ok.as_deref(), f.ok_sig.as_deref());
+    let problem = flash::verified("err", f.err.as_deref(), f.err_sig.as_deref());
     let pending: Vec<i64> = requests.iter().filter(|r| r.state == "pending").map(|r| r.message).collect();
     Ok(render(
         &st,
         "owner.html",
         &PageCx::anonymous(&nonce),
-        context! { account => o.account, owner_csrf => o.csrf, messages, requests, pending, ok, err },
+        context! { account => o.account, owner_csrf => o.csrf, messages, requests, pending, notice, problem },
     ))
 }
 
@@ -271,7 +276,9 @@ pub(crate) async fn release(State(st): State<AppState>, Path(id): Path<i64>, hea
         Err(r) => return r,
     };
     let q = match st.rt.owner_release(&o.account, id).await {
-        Ok(OwnerRelease::Released(r)) if r.state == "pending" => flash::query("ok", "Release queued; it happens as soon as the mail server is reachable."),
+        Ok(OwnerRelease::Released(r)) if r.state == "pending" => {
+            flash::query("ok", "Release queued; it happens as soon as the mail server is reachable.")
+        }
         Ok(OwnerRelease::Released(r)) if r.state == "done" => flash::query("ok", "Released to your inbox."),
         Ok(OwnerRelease::Released(r)) => flash::query("err", &format!("Not released: {}", r.detail)),
         Ok(OwnerRelease::Requested(_)) => flash::query(

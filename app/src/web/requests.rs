@@ -28,10 +28,11 @@ pub(crate) async fn page(
     Query(f): Query<RequestsFlash>,
 ) -> Result<Response, WebError> {
     let requests = st.rt.release_requests(false).await?;
-    let ok = flash::verified("ok", f.ok.as_deref(), f.ok_sig.as_deref());
-    let err = flash::verified("err", f.err.as_deref(), f.err_sig.as_deref());
+    // Not `ok`/`err`: base.html would show those a second time.
+    let notice = flash::verified("ok", f.ok.as_deref(), f.ok_sig.as_deref());
+    let problem = flash::verified("err", f.err.as_deref(), f.err_sig.as_deref());
     let cx = PageCx::admin(&nonce, &admin, "requests");
-    Ok(render(&st, "requests.html", &cx, context! { requests, ok, err }))
+    Ok(render(&st, "requests.html", &cx, context! { requests, notice, problem }))
 }
 
 async fn decide(st: &AppState, admin: &Admin, id: i64, approve: bool) -> Response {

@@ -24,6 +24,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("owner_link.html", include_str!("../../templates/owner_link.html")),
     ("owner.html", include_str!("../../templates/owner.html")),
     ("requests.html", include_str!("../../templates/requests.html")),
+    ("backfill.html", include_str!("../../templates/backfill.html")),
 ];
 
 /// Builds the template environment (fails on a template syntax error).
