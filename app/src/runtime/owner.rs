@@ -56,6 +56,17 @@ pub enum OwnerRelease {
     Requested(Option<i64>),
 }
 
+/// The sign-in mail; `None` when an address does not parse.
+fn sign_in_mail(from: &str, to: &str, account: &str, body: String) -> Option<Message> {
+    let from: Mailbox = format!("Postern <{from}>").parse().ok()?;
+    Message::builder()
+        .from(from)
+        .to(to.parse().ok()?)
+        .subject(format!("[Postern] Sign in to the quarantine of {account}"))
+        .body(body)
+        .ok()
+}
+
 impl Runtime {
     /// Sends a sign-in link to `address` for each account whose digest goes
     /// there. Returns how many were sent; the caller shows the same answer
@@ -80,15 +91,7 @@ impl Runtime {
                  If you did not ask, ignore this message. Postern never asks for your password.\n",
                 acct = a.name
             );
-            let msg = (|| -> Option<Message> {
-                let from: Mailbox = format!("Postern <{from}>").parse().ok()?;
-                Message::builder()
-                    .from(from)
-                    .to(to.parse().ok()?)
-                    .subject(format!("[Postern] Sign in to the quarantine of {}", a.name))
-                    .body(body)
-                    .ok()
-            })();
+            let msg = sign_in_mail(from, to, &a.name, body);
             let result = match msg {
                 Some(m) => mailer.send(m).await.map_err(|e| e.to_string()),
                 None => Err(format!("bad address {to:?}")),
