@@ -38,3 +38,4 @@ mod service;
 mod soak;
 mod web_accounts;
 mod web_quarantine;
+mod browser_console;

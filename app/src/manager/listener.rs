@@ -444,6 +444,11 @@ impl Listener {
             .set_backfill_done(&self.acct.name, &self.mailbox, sel.uidvalidity, new_done)
             .await?;
         state.backfill_done_uid = Some(new_done);
+        let remaining = (uids.len() - chunk.len()) as u64;
+        self.engine
+            .store
+            .record_backfill_chunk(&self.acct.name, &self.mailbox, chunk.len() as u64, remaining)
+            .await?;
         info!(done = new_done, until, remaining = uids.len() - chunk.len(), "backfill progress");
         Ok(new_done < until)
     }

@@ -19,6 +19,8 @@ mod milter;
 mod milter_hold;
 mod oauth;
 mod ops;
+mod owner;
+mod progress;
 mod recheck;
 mod sync;
 mod upkeep;
@@ -38,6 +40,8 @@ pub use milter::{MILTER_ACCOUNT, MilterEarlier, MilterRecord, body_of, body_sha2
 pub use milter_hold::MilterHeld;
 pub use oauth::OAuthTokens;
 pub use ops::{Op, OpKind, OpRefusal, OpState};
+pub use owner::{OwnerLink, OwnerSessionRow, ReleaseRequest};
+pub use progress::BackfillRow;
 pub use recheck::RecheckOutcome;
 pub use sync::MailboxState;
 pub use upkeep::{Pruned, RetentionCutoffs};

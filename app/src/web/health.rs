@@ -153,6 +153,7 @@ pub(crate) async fn health(State(st): State<AppState>) -> Result<Response, WebEr
         "today": counts,
         "quarantined": st.rt.store.quarantine_count().await?,
         "pending": { "actions": intents, "operator_actions": ops },
+        "backfill": st.rt.backfill_progress().await?,
         "version": env!("CARGO_PKG_VERSION"),
     });
     let code = if degraded {
@@ -188,6 +189,23 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebE
     );
     let _ = writeln!(m, "postern_pending_actions{{kind=\"automatic\"}} {intents}");
     let _ = writeln!(m, "postern_pending_actions{{kind=\"operator\"}} {ops}");
+    let _ = writeln!(
+        m,
+        "# HELP postern_backfill_messages Backfill per folder: messages done and in the window.\n# TYPE postern_backfill_messages gauge"
+    );
+    for b in st.rt.backfill_progress().await? {
+        let (a, f) = (esc(&b.account), esc(&b.mailbox));
+        let _ = writeln!(
+            m,
+            "postern_backfill_messages{{account=\"{a}\",mailbox=\"{f}\",state=\"done\"}} {}",
+            b.done
+        );
+        let _ = writeln!(
+            m,
+            "postern_backfill_messages{{account=\"{a}\",mailbox=\"{f}\",state=\"total\"}} {}",
+            b.total
+        );
+    }
     let _ = writeln!(
         m,
         "# HELP postern_component_up Component health (1 up, 0 down).\n# TYPE postern_component_up gauge"

@@ -24,7 +24,10 @@ mod intel;
 mod lenient;
 mod limiter;
 mod messages;
+mod owner;
 mod pages;
+mod progress;
+mod requests;
 mod security;
 mod sender_lists;
 mod sse;
@@ -146,6 +149,14 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/login", Public), post(auth::login)),
         (spec(M::GET, "/digest/{token}", Public), get(digest::confirm_page)),
         (spec(M::POST, "/digest/{token}", Public), post(digest::redeem)),
+        (spec(M::GET, "/my/login", Public), get(owner::login_page)),
+        (spec(M::POST, "/my/login/link", Public), post(owner::login_link)),
+        (spec(M::POST, "/my/login/imap", Public), post(owner::login_imap)),
+        (spec(M::GET, "/my/link/{token}", Public), get(owner::link_page)),
+        (spec(M::POST, "/my/link/{token}", Public), post(owner::link_redeem)),
+        (spec(M::GET, "/my", Public), get(owner::page)),
+        (spec(M::POST, "/my/messages/{id}/release", Public), post(owner::release)),
+        (spec(M::POST, "/my/logout", Public), post(owner::logout)),
         (spec(M::GET, "/metrics", MetricsCidr), get(health::metrics)),
         (
             spec(M::POST, "/api/scan", ScanCidr),
@@ -156,6 +167,7 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/logout", Viewer), post(auth::logout)),
         (spec(M::GET, "/health", Viewer), get(health::health)),
         (spec(M::GET, "/events", Viewer), get(sse::events)),
+        (spec(M::GET, "/events/backfill", Viewer), get(progress::events)),
         (spec(M::GET, "/", Viewer), get(pages::dashboard)),
         (spec(M::GET, "/quarantine", Viewer), get(pages::quarantine)),
         (spec(M::GET, "/messages/{id}/drawer", Viewer), get(messages::drawer)),
@@ -174,6 +186,9 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/incidents/{id}/status", Analyst), post(incidents::set_status)),
         (spec(M::GET, "/api/incidents", Viewer), get(incidents::list_api)),
         (spec(M::GET, "/api/incidents/{id}", Viewer), get(incidents::one_api)),
+        (spec(M::GET, "/requests", Analyst), get(requests::page)),
+        (spec(M::POST, "/requests/{id}/approve", Analyst), post(requests::approve)),
+        (spec(M::POST, "/requests/{id}/deny", Analyst), post(requests::deny)),
         (spec(M::GET, "/settings", Session), get(pages::settings)),
         (spec(M::POST, "/settings", Session), post(forms::settings_save)),
         (spec(M::POST, "/settings/secrets", Session), post(forms::secret_save)),

@@ -23,6 +23,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("incidents.html", include_str!("../../templates/incidents.html")),
     ("incident.html", include_str!("../../templates/incident.html")),
     ("health.html", include_str!("../../templates/health.html")),
+    ("owner_login.html", include_str!("../../templates/owner_login.html")),
+    ("owner_link.html", include_str!("../../templates/owner_link.html")),
+    ("owner.html", include_str!("../../templates/owner.html")),
+    ("requests.html", include_str!("../../templates/requests.html")),
+    ("backfill.html", include_str!("../../templates/backfill.html")),
 ];
 
 /// Builds the template environment (fails on a template syntax error).

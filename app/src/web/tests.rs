@@ -12,6 +12,7 @@ use tower::ServiceExt;
 
 mod export;
 mod incidents;
+mod owner;
 mod roles;
 mod triage;
 
