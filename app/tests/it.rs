@@ -9,6 +9,7 @@ mod common;
 
 #[cfg(feature = "ai")]
 mod ai_tier;
+mod bootstrap;
 mod browser;
 mod checks;
 mod cli;

@@ -3,6 +3,7 @@
 //! then a fresh pipeline is built and swapped in. A setting that cannot
 //! build a pipeline is refused before it is stored.
 
+mod bootstrap;
 mod digest;
 mod failed;
 mod intel;
@@ -17,6 +18,7 @@ mod upkeep;
 mod users;
 pub use users::{BUILTIN_ADMIN, Role, check_user_name};
 
+pub use bootstrap::LearningProgress;
 pub use digest::LinkError;
 pub use intel::Intel;
 pub use ops::OpsState;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod bootstrap;
 pub mod crypto;
 mod dashboard;
 mod digest;
@@ -24,6 +25,7 @@ mod views;
 
 pub use accounts::AccountSource;
 pub use audit::{AuditEntry, AuditRow};
+pub use bootstrap::{BootItem, BootOutcome, BootstrapProgress, LessonCounts};
 pub use dashboard::{ListEntry, SessionRow};
 pub use digest::DigestLink;
 pub use intel::{IndicatorRow, RecentObservable, SightingRow};

@@ -78,6 +78,11 @@ async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool
         Some(st.rt.store.daily_counts(&today).await?.into_iter().next().unwrap_or_default())
     };
     let in_quarantine = st.rt.store.quarantine_count().await?;
+    let learning = if quarantined {
+        None
+    } else {
+        Some(st.rt.learning_progress().await?)
+    };
     // Folders that need the operator (stuck, or a broken server) head the dashboard.
     let attention: Vec<_> = if quarantined {
         Vec::new()
@@ -89,7 +94,7 @@ async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool
         template,
         &cx,
         context! {
-            rows, next_before, accounts, counts, in_quarantine, attention,
+            rows, next_before, accounts, counts, in_quarantine, attention, learning,
             f => context! { verdict => f.verdict, account => f.account, q => f.q, quarantined },
         },
     ))

@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("accounts.html", include_str!("../../templates/accounts.html")),
     ("digest.html", include_str!("../../templates/digest.html")),
     ("password.html", include_str!("../../templates/password.html")),
+    ("learning.html", include_str!("../../templates/learning.html")),
 ];
 
 /// Builds the template environment (fails on a template syntax error).

@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 mod export;
+mod learning;
 mod roles;
 
 const PASSWORD: &str = "correct horse battery staple";
