@@ -37,3 +37,4 @@ mod service;
 mod soak;
 mod web_accounts;
 mod web_quarantine;
+mod export_training;

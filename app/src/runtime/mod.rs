@@ -5,6 +5,7 @@
 
 mod bootstrap;
 mod digest;
+mod export;
 mod failed;
 mod intel;
 mod learning;
@@ -20,6 +21,7 @@ pub use users::{BUILTIN_ADMIN, Role, check_user_name};
 
 pub use bootstrap::LearningProgress;
 pub use digest::LinkError;
+pub use export::{ExportError, ExportReport, export_training, training_labels};
 pub use intel::Intel;
 pub use ops::OpsState;
 pub use upkeep::MaintenanceReport;
