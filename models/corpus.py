@@ -100,6 +100,31 @@ def messages(work: str):
     return out
 
 
+FEEDBACK_LABELS = ("ham", "spam", "phish")
+
+
+def folder_messages(root: str):
+    """A labelled folder tree as `postern export-training` writes it (and
+    `postern simulate` reads it): ROOT/<label>/<source>/<file>, label one of
+    ham, spam, phish (other folders and ROOT/labels.csv are ignored). The
+    source becomes `feedback-<source>`, the key `feedback/<label>/<source>/<file>`,
+    so these messages get the same TRAIN/VALIDATION split as the corpus."""
+    out = []
+    for label in FEEDBACK_LABELS:
+        top = os.path.join(root, label)
+        if not os.path.isdir(top):
+            continue
+        for current, dirs, files in os.walk(top):
+            dirs.sort()
+            rel = os.path.relpath(current, top)
+            src = "-" if rel == "." else rel.split(os.sep)[0]
+            for f in sorted(files):
+                p = os.path.join(current, f)
+                key = "feedback/" + os.path.relpath(p, root).replace(os.sep, "/")
+                out.append(Message(label, f"feedback-{src}", key, path=p))
+    return out
+
+
 def by_hash(msgs, cap=None):
     """Deterministic sample: ordered by the key's full sha256, first `cap`."""
     ordered = sorted(msgs, key=lambda m: hashlib.sha256(m.key.encode()).hexdigest())

@@ -1,6 +1,6 @@
 """Trains Postern's two AI-tier models and exports them to ONNX.
 
-    python3 models/train.py [--corpus ../shared/corpus] [--work /tmp/corpus] [--no-dga]
+    python3 models/train.py [--corpus ../shared/corpus] [--work /tmp/corpus] [--no-dga] [--feedback DIR]
 
 Seeded and reproducible. The mail model trains on the TRAIN split of
 models/corpus.py only (old and modern ham side by side), picks thresholds on
@@ -112,11 +112,14 @@ def fold(key: str) -> int:
 FOLDS = 5
 
 
-def mail_samples(work, trec_per_class, validation_cap):
+def mail_samples(work, trec_per_class, validation_cap, feedback=()):
     """Messages used: every TRAIN message except TREC (capped per class, by
-    hash), and VALIDATION capped per source for the metrics."""
+    hash), and VALIDATION capped per source for the metrics. Each feedback
+    folder (`postern export-training`) adds the operator's own labelled
+    mail, split the same way."""
     groups = {}
-    for m in corpus.messages(work):
+    extra = [m for d in feedback for m in corpus.folder_messages(d)]
+    for m in corpus.messages(work) + extra:
         groups.setdefault((m.label, m.source, part(m.key) == "validation"), []).append(m)
     out = []
     for (label, source, val), msgs in sorted(groups.items()):
@@ -322,7 +325,7 @@ def apply_calibration(model, t, b):
 
 
 def train_mail(work, args):
-    msgs = mail_samples(work, args.trec_per_class, args.validation_cap)
+    msgs = mail_samples(work, args.trec_per_class, args.validation_cap, args.feedback)
     rows = cached_rows(msgs, work)
     X = matrix(rows, MAIL_DIM)
     labels = [m.label for m in msgs]
@@ -455,6 +458,13 @@ def main():
     ap.add_argument("--c", type=float, default=4.0, help="inverse regularisation of the mail model")
     ap.add_argument("--dga-per-class", type=int, default=60000)
     ap.add_argument("--no-dga", action="store_true", help="keep dga.onnx, its threshold, metrics and golden vectors")
+    ap.add_argument(
+        "--feedback",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also train on a labelled tree from `postern export-training` (repeatable)",
+    )
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     extract(args.corpus, args.work)

@@ -54,6 +54,13 @@ enum Command {
         #[arg(long)]
         dump: Option<PathBuf>,
     },
+    /// Export what users taught (learned spam and ham) as a labelled folder
+    /// tree, DIR/<label>/<account>/<sha256>.eml plus DIR/labels.csv, which
+    /// `postern simulate DIR` and `models/train.py --feedback DIR` read.
+    ExportTraining {
+        /// A new or empty folder.
+        dir: PathBuf,
+    },
     /// Manage threat indicators (IOCs) in the database the daemon uses.
     Ioc {
         #[command(subcommand)]
@@ -255,6 +262,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::ExportTraining { dir } => {
+            let config = match env_config() {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(export_training(&config.settings, &dir))
+        }
         Command::Ioc { cmd } => {
             let config = match env_config() {
                 Ok(c) => c,
@@ -377,6 +392,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     rt.spawn_intel(shutdown.clone());
     rt.spawn_ops(shutdown.clone());
     rt.spawn_learning(shutdown.clone());
+    rt.spawn_bootstrap(shutdown.clone());
     rt.spawn_logwatch(shutdown.clone()).await.context("starting log watch")?;
     let web = web::AppState::new(rt.clone(), s.web.clone(), shutdown.clone())?;
     // Bind before reporting ready, so a taken port fails the start visibly.
@@ -469,6 +485,29 @@ async fn oauth(cmd: OauthCommand, config: &Config) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `export-training`: the labelled tree of user feedback.
+async fn export_training(s: &postern::config::Settings, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = Store::open(&s.db_path, &s.db_key, clock).with_context(|| format!("opening {}", s.db_path.display()))?;
+    match runtime::export_training(&store, dir).await {
+        Ok(r) => {
+            for (label, n) in &r.written {
+                println!("{label}: {n} message(s)");
+            }
+            if !r.missing.is_empty() {
+                println!("{} label(s) left out: their stored copy is gone (retention)", r.missing.len());
+            }
+            println!("written to {}; run `postern simulate {}` to measure", dir.display(), dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ runtime::ExportError::NotEmpty(_)) => {
+            eprintln!("postern: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The `ioc` subcommands. A running daemon picks changes up within a minute

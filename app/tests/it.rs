@@ -10,6 +10,7 @@ mod common;
 #[cfg(feature = "ai")]
 mod ai_tier;
 mod backlog_window;
+mod bootstrap;
 mod browser;
 mod checks;
 mod cli;
@@ -39,3 +40,4 @@ mod soak;
 mod web_accounts;
 mod web_quarantine;
 mod browser_console;
+mod export_training;

@@ -104,7 +104,29 @@ pub struct AccountConfig {
     /// mail moved back out of Junk or Quarantine as ham.
     #[serde(default)]
     pub learn_from_folders: bool,
+    /// Learn once from the mail already there (`learn_bootstrap`, default
+    /// off; issue 17): Junk as spam, old read mail as ham. Observe-only.
+    #[serde(default)]
+    pub learn_bootstrap: Option<BootstrapConfig>,
 }
+
+/// How the first-run bootstrap learns from existing mail (issue 17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BootstrapConfig {
+    /// Read mail in a watched folder older than this many days is ham
+    /// (`bootstrap_ham_days`, default 30): a user who read it long ago and
+    /// kept it has judged it.
+    pub ham_days: u32,
+    /// Messages fetched and queued per minute (`bootstrap_per_minute`,
+    /// default 120), so the first run does not load the IMAP server or the
+    /// Rspamd controller.
+    pub per_minute: u32,
+}
+
+/// `bootstrap_ham_days` unless set.
+pub const DEFAULT_BOOTSTRAP_HAM_DAYS: u32 = 30;
+/// `bootstrap_per_minute` unless set.
+pub const DEFAULT_BOOTSTRAP_PER_MINUTE: u32 = 120;
 
 /// The keyword the flag verdict adds unless `flag_keyword` says otherwise:
 /// registered for exactly this (RFC 9051 §2.3.2 / IANA IMAP keywords), and
@@ -206,6 +228,9 @@ const ACCOUNT_KEYS: &[&str] = &[
     "junk_folder",
     "flag_keyword",
     "learn_from_folders",
+    "learn_bootstrap",
+    "bootstrap_ham_days",
+    "bootstrap_per_minute",
 ];
 
 /// Parses one account given as a YAML mapping (the dashboard's account form
@@ -469,6 +494,7 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
         ));
     }
     let learn_from_folders = ctx.field(m, "learn_from_folders", path, "true or false").unwrap_or(false);
+    let learn_bootstrap = parse_bootstrap(ctx, m, path);
     if ctx.problems.len() > before {
         return None;
     }
@@ -493,6 +519,33 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
         junk_folder,
         flag_keyword,
         learn_from_folders,
+        learn_bootstrap,
+    })
+}
+
+/// `learn_bootstrap: true` with its `bootstrap_ham_days` and
+/// `bootstrap_per_minute`; the two tuning keys alone are a mistake.
+fn parse_bootstrap(ctx: &mut Ctx<'_>, m: &Mapping, path: &str) -> Option<BootstrapConfig> {
+    let on = ctx.field(m, "learn_bootstrap", path, "true or false").unwrap_or(false);
+    let ham_days: Option<u32> = ctx.field(m, "bootstrap_ham_days", path, "a number of days, e.g. 30");
+    let per_minute: Option<u32> = ctx.field(m, "bootstrap_per_minute", path, "messages per minute, e.g. 120");
+    if per_minute == Some(0) {
+        ctx.problems.push(Problem::new(
+            format!("{path}.bootstrap_per_minute"),
+            "must be at least 1",
+            "messages per minute, e.g. 120",
+        ));
+    }
+    if !on && (ham_days.is_some() || per_minute.is_some()) {
+        ctx.problems.push(Problem::new(
+            format!("{path}.learn_bootstrap"),
+            "bootstrap_ham_days and bootstrap_per_minute only apply with learn_bootstrap: true",
+            "add learn_bootstrap: true, or remove them",
+        ));
+    }
+    on.then(|| BootstrapConfig {
+        ham_days: ham_days.unwrap_or(DEFAULT_BOOTSTRAP_HAM_DAYS),
+        per_minute: per_minute.unwrap_or(DEFAULT_BOOTSTRAP_PER_MINUTE).max(1),
     })
 }
 
@@ -728,6 +781,42 @@ mod tests {
             a.is_empty() && p.iter().any(|p| p.to_string().contains("learn_from_folders")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn issue_17_learn_bootstrap_is_opt_in_with_defaults() {
+        let one = |extra: &str| {
+            parse(&format!(
+                "accounts:\n  - {{name: a, host: imap.example.org, user: u, pass: s3cr3t-Pw{extra}}}\n"
+            ))
+        };
+        let (a, _, p) = one("");
+        assert!(p.is_empty() && a[0].learn_bootstrap.is_none(), "off unless asked for: {p:?}");
+        let (a, _, p) = one(", learn_bootstrap: true");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            a[0].learn_bootstrap,
+            Some(BootstrapConfig {
+                ham_days: DEFAULT_BOOTSTRAP_HAM_DAYS,
+                per_minute: DEFAULT_BOOTSTRAP_PER_MINUTE
+            })
+        );
+        let (a, _, p) = one(", learn_bootstrap: true, bootstrap_ham_days: 7, bootstrap_per_minute: 600");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            a[0].learn_bootstrap,
+            Some(BootstrapConfig {
+                ham_days: 7,
+                per_minute: 600
+            })
+        );
+        for bad in [", bootstrap_ham_days: 7", ", learn_bootstrap: true, bootstrap_per_minute: 0"] {
+            let (a, _, p) = one(bad);
+            assert!(
+                a.is_empty() && p.iter().any(|p| p.to_string().contains("bootstrap")),
+                "{bad}: {p:?}"
+            );
+        }
     }
 
     #[test]

@@ -19,8 +19,8 @@ mod suggest;
 mod warnings;
 
 pub use accounts::{
-    AccountConfig, DEFAULT_FLAG_KEYWORD, DigestFrequency, JunkFolder, PolicyConfig, StartAt, TlsMode, is_keyword, parse_account_value,
-    parse_accounts,
+    AccountConfig, BootstrapConfig, DEFAULT_FLAG_KEYWORD, DigestFrequency, JunkFolder, PolicyConfig, StartAt, TlsMode, is_keyword,
+    parse_account_value, parse_accounts,
 };
 pub use env::{AiSettings, ImapTuning, LogFormat, ScanSettings, Settings, WebSettings, parse_settings};
 pub use intel::{FEEDS, IntelSettings};

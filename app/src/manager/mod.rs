@@ -4,6 +4,7 @@
 //! decision engine meet.
 
 mod backoff;
+mod bootstrap;
 mod chunk;
 mod identity;
 mod learn;
@@ -14,6 +15,7 @@ mod status;
 mod window;
 
 pub use backoff::Backoff;
+pub use bootstrap::BootstrapError;
 pub use status::{JunkRoute, ListenerState, ListenerStatus};
 
 use crate::config::AccountConfig;
@@ -247,6 +249,7 @@ mod tests {
             junk_folder: Default::default(),
             flag_keyword: None,
             learn_from_folders: false,
+            learn_bootstrap: None,
         }
     }
 

@@ -54,8 +54,12 @@ impl Runtime {
         let rt = self.clone();
         tokio::spawn(async move {
             loop {
-                if let Err(e) = rt.learn_due().await {
-                    tracing::warn!(error = %e, "learning from user feedback failed");
+                match rt.learn_due().await {
+                    // A full batch: more may be due (a bootstrap queues
+                    // hundreds), so the next one goes at once.
+                    Ok(n) if n >= BATCH as usize && !cancel.is_cancelled() => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "learning from user feedback failed"),
                 }
                 tokio::select! {
                     _ = cancel.cancelled() => break,

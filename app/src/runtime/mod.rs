@@ -4,7 +4,9 @@
 //! build a pipeline is refused before it is stored.
 
 mod account_check;
+mod bootstrap;
 mod digest;
+mod export;
 mod failed;
 pub mod incidents;
 mod intel;
@@ -28,7 +30,9 @@ pub use users::{BUILTIN_ADMIN, Role, check_user_name};
 /// What the dashboard shows of each folder's listener.
 pub use crate::manager::{ListenerState, ListenerStatus};
 pub use account_check::AccountTestError;
+pub use bootstrap::LearningProgress;
 pub use digest::LinkError;
+pub use export::{ExportError, ExportReport, export_training, training_labels};
 pub use intel::Intel;
 pub use ops::OpsState;
 pub use upkeep::MaintenanceReport;

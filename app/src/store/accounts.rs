@@ -30,6 +30,8 @@ struct Settings {
     flag_keyword: Option<String>,
     #[serde(default)]
     learn_from_folders: bool,
+    #[serde(default)]
+    learn_bootstrap: Option<crate::config::BootstrapConfig>,
 }
 
 fn context(name: &str) -> String {
@@ -67,6 +69,7 @@ impl Store {
                 junk_folder: a.junk_folder.clone(),
                 flag_keyword: a.flag_keyword.clone(),
                 learn_from_folders: a.learn_from_folders,
+                learn_bootstrap: a.learn_bootstrap,
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let tls = serde_json::to_value(a.tls)
@@ -145,6 +148,7 @@ impl Store {
                     junk_folder: s.junk_folder,
                     flag_keyword: s.flag_keyword,
                     learn_from_folders: s.learn_from_folders,
+                    learn_bootstrap: s.learn_bootstrap,
                 });
             }
             Ok(out)

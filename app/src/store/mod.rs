@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod breakdown;
+mod bootstrap;
 pub mod crypto;
 mod dashboard;
 mod digest;
@@ -11,6 +12,7 @@ pub mod eml;
 mod failed;
 mod incidents;
 mod intel;
+mod labels;
 mod learning;
 mod logwatch;
 mod messages;
@@ -29,10 +31,12 @@ mod views;
 
 pub use accounts::AccountSource;
 pub use audit::{AuditEntry, AuditRow};
+pub use bootstrap::{BootItem, BootOutcome, BootstrapProgress, LessonCounts};
 pub use dashboard::{ListEntry, SessionRow};
 pub use digest::DigestLink;
 pub use incidents::{INCIDENT_STATUSES, IncidentItem, IncidentRow};
 pub use intel::{IndicatorRow, RecentObservable, SightingRow};
+pub use labels::Labelled;
 pub use learning::{Lesson, UserFeedback, user_actor};
 pub use logwatch::{AttackRecord, AttackRow, Position};
 pub use messages::{Intent, IntentState, MessageMeta, MessageRow, MessageStatus, NewMessage, Recorded};

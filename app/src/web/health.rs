@@ -154,6 +154,7 @@ pub(crate) async fn health(State(st): State<AppState>) -> Result<Response, WebEr
         "quarantined": st.rt.store.quarantine_count().await?,
         "pending": { "actions": intents, "operator_actions": ops },
         "backfill": st.rt.backfill_progress().await?,
+        "learning": st.rt.learning_progress().await?,
         "version": env!("CARGO_PKG_VERSION"),
     });
     let code = if degraded {
@@ -279,7 +280,37 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebE
         st.rt.intel.index.load().len()
     );
     ops_metrics(&mut m, &st.rt);
+    learning_metrics(&mut m, &st.rt.learning_progress().await?);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m).into_response())
+}
+
+/// The lesson queue and each account's bootstrap (issue 17).
+fn learning_metrics(m: &mut String, p: &crate::runtime::LearningProgress) {
+    let _ = writeln!(
+        m,
+        "# HELP postern_lessons Lessons for the Rspamd controller, by state.\n# TYPE postern_lessons gauge"
+    );
+    let l = &p.lessons;
+    for (state, n) in [
+        ("pending", l.pending),
+        ("learned", l.learned),
+        ("skipped", l.skipped),
+        ("failed", l.failed),
+    ] {
+        let _ = writeln!(m, "postern_lessons{{state=\"{state}\"}} {n}");
+    }
+    let _ = writeln!(
+        m,
+        "# HELP postern_bootstrap_messages Messages a bootstrap listed (total) and has handled (done).\n# TYPE postern_bootstrap_messages gauge"
+    );
+    for b in &p.bootstrap {
+        let a = esc(&b.account);
+        let _ = writeln!(
+            m,
+            "postern_bootstrap_messages{{account=\"{a}\",of=\"total\"}} {}\npostern_bootstrap_messages{{account=\"{a}\",of=\"done\"}} {}",
+            b.total, b.done
+        );
+    }
 }
 
 /// Maintenance, notifications and digests.

@@ -80,6 +80,11 @@ async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool
         Some(st.rt.store.daily_counts(&today).await?.into_iter().next().unwrap_or_default())
     };
     let in_quarantine = st.rt.store.quarantine_count().await?;
+    let learning = if quarantined {
+        None
+    } else {
+        Some(st.rt.learning_progress().await?)
+    };
     // Folders that need the operator (failing to connect, stuck, or a
     // broken server) head the dashboard.
     let attention: Vec<_> = if quarantined {
@@ -92,7 +97,7 @@ async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool
         template,
         &cx,
         context! {
-            rows, next_before, accounts, counts, in_quarantine, attention,
+            rows, next_before, accounts, counts, in_quarantine, attention, learning,
             categories => crate::scan::category::FILTERS,
             f => context! { verdict => f.verdict, category => f.category, account => f.account, q => f.q, quarantined },
         },

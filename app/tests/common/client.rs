@@ -22,6 +22,11 @@ impl TestClient {
         self.s.append(mailbox, flags, None, raw).await.unwrap();
     }
 
+    /// APPEND with an INTERNALDATE (`"01-Jun-2025 10:00:00 +0000"`), for mail that arrived long ago.
+    pub async fn append_at(&mut self, mailbox: &str, flags: Option<&str>, date: &str, raw: &[u8]) {
+        self.s.append(mailbox, flags, Some(date), raw).await.unwrap();
+    }
+
     pub async fn create(&mut self, mailbox: &str) {
         self.s.create(mailbox).await.unwrap();
     }
