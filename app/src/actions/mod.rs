@@ -305,6 +305,7 @@ mod tests {
             junk_folder: Default::default(),
             flag_keyword: None,
             learn_from_folders: false,
+            report_folder: None,
         }
     }
 

@@ -52,6 +52,9 @@ pub(crate) enum Role {
     /// The Junk folder of an account that learns from its user: new mail
     /// there is the user's spam verdict (issue 17); nothing is scanned or moved.
     Junk,
+    /// The report folder: new mail there is a user's phishing report
+    /// (issue 17); it is re-scanned and queued, never moved or flagged.
+    Report,
 }
 
 pub(crate) struct Listener {
@@ -394,6 +397,7 @@ impl Listener {
             match self.role {
                 Role::Watch => self.process_chunk(conn, sel, chunk, cx).await?,
                 Role::Junk => self.learn_chunk(conn, sel, chunk).await?,
+                Role::Report => self.report_chunk(conn, sel, chunk).await?,
             }
             let last = chunk.last().copied().unwrap_or(state.last_uid);
             self.engine

@@ -9,6 +9,7 @@ mod identity;
 mod learn;
 mod listener;
 mod login;
+mod report;
 mod runner;
 mod status;
 
@@ -123,6 +124,19 @@ impl ManagerHandle {
             let w = learn::JunkWatch {
                 engine: engine.clone(),
                 acct: acct.clone(),
+                status,
+                actions: notify.clone(),
+                probe: self.inner.probe.clone(),
+            };
+            tasks.push(tokio::spawn(w.run(cancel.clone())));
+        }
+        if let Some(folder) = &config.report_folder {
+            let status = StatusCell::new(&config.name, &format!("{folder} (reports)"));
+            statuses.push(status.clone());
+            let w = report::ReportWatch {
+                engine: engine.clone(),
+                acct: acct.clone(),
+                folder: folder.clone(),
                 status,
                 actions: notify.clone(),
                 probe: self.inner.probe.clone(),
@@ -246,6 +260,7 @@ mod tests {
             junk_folder: Default::default(),
             flag_keyword: None,
             learn_from_folders: false,
+            report_folder: None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod attach;
 pub mod budget;
 mod explain;
+pub mod fuzzy;
 mod headers;
 pub mod htmlbound;
 pub mod input;

@@ -30,6 +30,8 @@ struct Settings {
     flag_keyword: Option<String>,
     #[serde(default)]
     learn_from_folders: bool,
+    #[serde(default)]
+    report_folder: Option<String>,
 }
 
 fn context(name: &str) -> String {
@@ -67,6 +69,7 @@ impl Store {
                 junk_folder: a.junk_folder.clone(),
                 flag_keyword: a.flag_keyword.clone(),
                 learn_from_folders: a.learn_from_folders,
+                report_folder: a.report_folder.clone(),
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let tls = serde_json::to_value(a.tls)
@@ -145,6 +148,7 @@ impl Store {
                     junk_folder: s.junk_folder,
                     flag_keyword: s.flag_keyword,
                     learn_from_folders: s.learn_from_folders,
+                    report_folder: s.report_folder,
                 });
             }
             Ok(out)

@@ -17,6 +17,7 @@ mod milter;
 mod oauth;
 mod ops;
 mod recheck;
+mod reports;
 mod sync;
 mod upkeep;
 mod users;
@@ -34,6 +35,7 @@ pub use milter::{MILTER_ACCOUNT, MilterEarlier, MilterRecord, body_of, body_sha2
 pub use oauth::OAuthTokens;
 pub use ops::{Op, OpKind, OpRefusal, OpState};
 pub use recheck::RecheckOutcome;
+pub use reports::{CampaignRow, NewReport, ReportRow};
 pub use sync::MailboxState;
 pub use upkeep::{Pruned, RetentionCutoffs};
 pub use users::UserRow;

@@ -71,6 +71,7 @@ pub fn account(name: &str, port: u16, user: &str, pass: &str, folders: &[&str]) 
         junk_folder: Default::default(),
         flag_keyword: None,
         learn_from_folders: false,
+        report_folder: None,
     }
 }
 
