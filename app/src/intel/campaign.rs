@@ -47,7 +47,7 @@ pub struct Member {
 pub struct Campaign {
     /// The smallest member message id: stable while the campaign grows.
     pub id: i64,
-    /// Member message ids (reported copies that are not rows excluded).
+    /// Member ids (a reported copy that is not a message row is negative).
     pub members: Vec<i64>,
     /// Distinct mailboxes (accounts) it reached.
     pub mailboxes: usize,
@@ -176,9 +176,9 @@ pub fn cluster(members: &[Member]) -> Vec<Campaign> {
             for m in &ms {
                 *verdicts.entry(m.verdict.clone().unwrap_or_else(|| "reported".into())).or_insert(0) += 1;
             }
-            let ids: Vec<i64> = ms.iter().map(|m| m.id).filter(|id| *id > 0).collect();
+            let ids: Vec<i64> = ms.iter().map(|m| m.id).collect();
             Campaign {
-                id: ids.iter().copied().min().unwrap_or(0),
+                id: ids.iter().copied().filter(|id| *id > 0).min().unwrap_or(0),
                 members: ids,
                 mailboxes: ms.iter().map(|m| m.account.as_str()).collect::<BTreeSet<_>>().len(),
                 first_seen: ms.iter().map(|m| m.first_seen.clone()).min().unwrap_or_default(),

@@ -3,6 +3,7 @@
 //! then a fresh pipeline is built and swapped in. A setting that cannot
 //! build a pipeline is refused before it is stored.
 
+mod campaigns;
 mod digest;
 mod failed;
 mod intel;
@@ -11,6 +12,7 @@ pub mod logwatch;
 mod ops;
 mod outbound;
 mod quarantine;
+mod reports;
 pub mod tags;
 pub use outbound::{refused_oauth_urls, refused_outbound_urls};
 mod upkeep;
@@ -22,7 +24,9 @@ pub use intel::Intel;
 pub use ops::OpsState;
 pub use upkeep::MaintenanceReport;
 
+pub use campaigns::{CampaignMessage, CampaignView};
 pub use quarantine::{OpError, OpResult};
+pub use reports::ReportOutcome;
 
 use crate::clock::SharedClock;
 use crate::config::{PolicyConfig, ScanSettings, Settings};

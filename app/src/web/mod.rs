@@ -22,6 +22,7 @@ mod intel;
 mod limiter;
 mod messages;
 mod pages;
+mod reports;
 mod security;
 mod sse;
 mod templates;
@@ -217,6 +218,15 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/api/accounts/{name}/test", Session), post(accounts::test_api)),
         (spec(M::POST, "/api/accounts/{name}/start", Session), post(accounts::start_api)),
         (spec(M::POST, "/api/accounts/{name}/stop", Session), post(accounts::stop_api)),
+        (spec(M::GET, "/reports", Viewer), get(reports::reports_page)),
+        (spec(M::POST, "/reports/{id}/confirm", Analyst), post(reports::confirm_form)),
+        (spec(M::POST, "/reports/{id}/reject", Analyst), post(reports::reject_form)),
+        (spec(M::GET, "/campaigns", Viewer), get(reports::campaigns_page)),
+        (spec(M::POST, "/campaigns/{id}/release", Analyst), post(reports::campaign_release_form)),
+        (spec(M::GET, "/api/reports", Viewer), get(reports::reports_api)),
+        (spec(M::POST, "/api/reports/{id}/confirm", Analyst), post(reports::confirm_api)),
+        (spec(M::POST, "/api/reports/{id}/reject", Analyst), post(reports::reject_api)),
+        (spec(M::GET, "/api/campaigns", Viewer), get(reports::campaigns_api)),
     ]
 }
 

@@ -20,6 +20,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("accounts.html", include_str!("../../templates/accounts.html")),
     ("digest.html", include_str!("../../templates/digest.html")),
     ("password.html", include_str!("../../templates/password.html")),
+    ("reports.html", include_str!("../../templates/reports.html")),
+    ("campaigns.html", include_str!("../../templates/campaigns.html")),
 ];
 
 /// Builds the template environment (fails on a template syntax error).
