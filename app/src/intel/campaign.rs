@@ -240,21 +240,6 @@ mod tests {
     }
 
     #[test]
-    fn near_identical_bodies_join_without_a_shared_link_and_chain_to_a_third() {
-        let bob = PHISH.replace("Dear colleague", "Dear Bob").replace("24 hours", "12 hours");
-        let c = cluster(&[
-            m(1, "alice", "it@desk-a.test", "Quota", &["https://a.test/x"], PHISH),
-            m(2, "bob", "admin@desk-b.test", "Storage", &["https://b.test/y"], &bob),
-            m(3, "carol", "admin@desk-b.test", "Storage", &[], "Completely different words here, enough of them for a digest."),
-        ]);
-        assert_eq!(c.len(), 1, "{c:?}");
-        assert_eq!(c[0].members, vec![1, 2, 3], "3 joins 2 by sender and subject");
-        assert!(c[0].links.contains(&"similar body".to_string()), "{:?}", c[0].links);
-        assert!(c[0].links.contains(&"same sender and subject".to_string()), "{:?}", c[0].links);
-        assert_eq!(c[0].mailboxes, 3);
-    }
-
-    #[test]
     fn two_newsletters_from_one_sender_are_not_a_campaign() {
         // The same shop, two different issues: shared footer links and the
         // same logo image, different subjects and texts.
