@@ -468,7 +468,10 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
     if let Some(f) = &report_folder
         && (f.is_empty()
             || f.contains(['\r', '\n', '\0', '*', '%'])
-            || [&quarantine_folder, &hold_folder].into_iter().chain(&folders).any(|w| w.eq_ignore_ascii_case(f)))
+            || [&quarantine_folder, &hold_folder]
+                .into_iter()
+                .chain(&folders)
+                .any(|w| w.eq_ignore_ascii_case(f)))
     {
         ctx.problems.push(Problem::new(
             format!("{path}.report_folder"),
@@ -752,7 +755,10 @@ mod tests {
         assert_eq!(a[0].report_folder.as_deref(), Some("Report Phishing"));
         for bad in [", report_folder: inbox", ", report_folder: Quarantine", ", report_folder: \"Re*\""] {
             let (a, _, p) = one(bad);
-            assert!(a.is_empty() && p.iter().any(|p| p.to_string().contains("report_folder")), "{bad}: {p:?}");
+            assert!(
+                a.is_empty() && p.iter().any(|p| p.to_string().contains("report_folder")),
+                "{bad}: {p:?}"
+            );
         }
     }
 

@@ -184,7 +184,12 @@ pub fn cluster(members: &[Member]) -> Vec<Campaign> {
                 first_seen: ms.iter().map(|m| m.first_seen.clone()).min().unwrap_or_default(),
                 last_seen: ms.iter().map(|m| m.first_seen.clone()).max().unwrap_or_default(),
                 verdicts,
-                senders: ms.iter().filter_map(|m| m.from.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
+                senders: ms
+                    .iter()
+                    .filter_map(|m| m.from.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
                 links: reasons.remove(&root).unwrap_or_default().into_iter().collect(),
             }
         })
@@ -228,14 +233,38 @@ mod tests {
     fn one_link_in_two_mailboxes_from_two_senders_is_one_campaign() {
         let link = "https://mail-quota.test/validate?u=1";
         let c = cluster(&[
-            m(1, "alice", "it@desk-a.test", "Mailbox full", &[link], "Short note one about the quota."),
-            m(2, "bob", "helpdesk@desk-b.test", "Action required", &[link], "A different short text, nothing alike."),
-            m(3, "carol", "friend@example.test", "Lunch", &["https://example.test/menu"], "Lunch at noon?"),
+            m(
+                1,
+                "alice",
+                "it@desk-a.test",
+                "Mailbox full",
+                &[link],
+                "Short note one about the quota.",
+            ),
+            m(
+                2,
+                "bob",
+                "helpdesk@desk-b.test",
+                "Action required",
+                &[link],
+                "A different short text, nothing alike.",
+            ),
+            m(
+                3,
+                "carol",
+                "friend@example.test",
+                "Lunch",
+                &["https://example.test/menu"],
+                "Lunch at noon?",
+            ),
         ]);
         assert_eq!(c.len(), 1, "{c:?}");
         assert_eq!((c[0].members.clone(), c[0].mailboxes), (vec![1, 2], 2));
         assert_eq!(c[0].links, vec![format!("url {link}")]);
-        assert_eq!((c[0].first_seen.as_str(), c[0].last_seen.as_str()), ("2026-11-22T10:00:01Z", "2026-11-22T10:00:02Z"));
+        assert_eq!(
+            (c[0].first_seen.as_str(), c[0].last_seen.as_str()),
+            ("2026-11-22T10:00:01Z", "2026-11-22T10:00:02Z")
+        );
         assert_eq!(c[0].verdicts.get("pass"), Some(&2));
     }
 
@@ -265,7 +294,14 @@ mod tests {
         a.hashes = vec!["ab".repeat(32)];
         b.hashes = a.hashes.clone();
         // A third, unrelated sender links only to the same big homepage.
-        let c3 = m(3, "bob", "friend@example.test", "Look", &["https://shop.test/"], "Have you seen this shop? Worth a look.");
+        let c3 = m(
+            3,
+            "bob",
+            "friend@example.test",
+            "Look",
+            &["https://shop.test/"],
+            "Have you seen this shop? Worth a look.",
+        );
         let c = cluster(&[a, b, c3]);
         assert!(c.is_empty(), "{c:?}");
     }

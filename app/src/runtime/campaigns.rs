@@ -45,13 +45,7 @@ pub struct CampaignView {
 }
 
 fn member(r: &CampaignRow) -> Member {
-    let of = |kind: &str| -> Vec<String> {
-        r.observables
-            .iter()
-            .filter(|(k, _)| k == kind)
-            .map(|(_, v)| v.clone())
-            .collect()
-    };
+    let of = |kind: &str| -> Vec<String> { r.observables.iter().filter(|(k, _)| k == kind).map(|(_, v)| v.clone()).collect() };
     Member {
         id: r.id,
         account: r.account.clone(),
@@ -133,7 +127,9 @@ impl Runtime {
             .await
             .map_err(|e| RuntimeError::Invalid(format!("clustering failed: {e}")))?;
         let mine = found.into_iter().find(|c| c.members.contains(&-r.id));
-        Ok(mine.map(|c| c.members.into_iter().filter(|id| *id > 0).collect()).unwrap_or_default())
+        Ok(mine
+            .map(|c| c.members.into_iter().filter(|id| *id > 0).collect())
+            .unwrap_or_default())
     }
 
     /// Releases every quarantined message of a campaign (through each

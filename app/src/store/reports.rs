@@ -213,8 +213,11 @@ impl Store {
 
     /// One report.
     pub async fn report(&self, id: i64) -> Result<Option<ReportRow>> {
-        self.call(move |c, _| Ok(c.query_row(&format!("SELECT {COLUMNS} FROM reports WHERE id = ?1"), [id], row).optional()?))
-            .await
+        self.call(move |c, _| {
+            Ok(c.query_row(&format!("SELECT {COLUMNS} FROM reports WHERE id = ?1"), [id], row)
+                .optional()?)
+        })
+        .await
     }
 
     /// Reports, newest first; only those in `state` when given.
@@ -317,7 +320,8 @@ impl Store {
                     })
                 })?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut obs = c.prepare_cached("SELECT kind, value FROM observables WHERE message = ?1 AND kind IN ('url', 'sha256', 'tlsh')")?;
+            let mut obs =
+                c.prepare_cached("SELECT kind, value FROM observables WHERE message = ?1 AND kind IN ('url', 'sha256', 'tlsh')")?;
             for r in &mut rows {
                 r.observables = obs
                     .query_map([r.id], |x| Ok((x.get(0)?, x.get(1)?)))?
@@ -368,10 +372,20 @@ mod tests {
         let r = s.report(id).await.unwrap().unwrap();
         assert_eq!((r.state.as_str(), r.reporter.as_str()), ("new", "user:alice"));
         assert!(r.decision.is_some());
-        assert!(s.advance_report(id, &["new"], "open", "postern", "report_notified", "told".into()).await.unwrap());
-        assert!(s.advance_report(id, &["new", "open"], "confirmed", "admin:a", "report_confirmed", "ok".into()).await.unwrap());
         assert!(
-            !s.advance_report(id, &["new", "open"], "rejected", "admin:b", "report_rejected", "no".into()).await.unwrap(),
+            s.advance_report(id, &["new"], "open", "postern", "report_notified", "told".into())
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.advance_report(id, &["new", "open"], "confirmed", "admin:a", "report_confirmed", "ok".into())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.advance_report(id, &["new", "open"], "rejected", "admin:b", "report_rejected", "no".into())
+                .await
+                .unwrap(),
             "a decided report stays decided"
         );
         let r = s.report(id).await.unwrap().unwrap();

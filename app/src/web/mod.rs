@@ -222,7 +222,10 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/reports/{id}/confirm", Analyst), post(reports::confirm_form)),
         (spec(M::POST, "/reports/{id}/reject", Analyst), post(reports::reject_form)),
         (spec(M::GET, "/campaigns", Viewer), get(reports::campaigns_page)),
-        (spec(M::POST, "/campaigns/{id}/release", Analyst), post(reports::campaign_release_form)),
+        (
+            spec(M::POST, "/campaigns/{id}/release", Analyst),
+            post(reports::campaign_release_form),
+        ),
         (spec(M::GET, "/api/reports", Viewer), get(reports::reports_api)),
         (spec(M::POST, "/api/reports/{id}/confirm", Analyst), post(reports::confirm_api)),
         (spec(M::POST, "/api/reports/{id}/reject", Analyst), post(reports::reject_api)),

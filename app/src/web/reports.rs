@@ -61,11 +61,17 @@ pub(crate) async fn reports_page(
 }
 
 pub(crate) async fn confirm_form(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(id): Path<i64>) -> Response {
-    back("/reports", st.rt.confirm_report(id, a.actor()).await.map(|o| said(&o)).map_err(Into::into))
+    back(
+        "/reports",
+        st.rt.confirm_report(id, a.actor()).await.map(|o| said(&o)).map_err(Into::into),
+    )
 }
 
 pub(crate) async fn reject_form(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(id): Path<i64>) -> Response {
-    back("/reports", st.rt.reject_report(id, a.actor()).await.map(|o| said(&o)).map_err(Into::into))
+    back(
+        "/reports",
+        st.rt.reject_report(id, a.actor()).await.map(|o| said(&o)).map_err(Into::into),
+    )
 }
 
 pub(crate) async fn campaigns_page(
@@ -97,11 +103,19 @@ pub(crate) async fn reports_api(State(st): State<AppState>) -> Result<Json<serde
     Ok(Json(serde_json::json!({ "items": st.rt.report_queue(None, LIMIT).await? })))
 }
 
-pub(crate) async fn confirm_api(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(id): Path<i64>) -> Result<Json<ReportOutcome>, WebError> {
+pub(crate) async fn confirm_api(
+    State(st): State<AppState>,
+    Extension(a): Extension<Admin>,
+    Path(id): Path<i64>,
+) -> Result<Json<ReportOutcome>, WebError> {
     Ok(Json(st.rt.confirm_report(id, a.actor()).await?))
 }
 
-pub(crate) async fn reject_api(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(id): Path<i64>) -> Result<Json<ReportOutcome>, WebError> {
+pub(crate) async fn reject_api(
+    State(st): State<AppState>,
+    Extension(a): Extension<Admin>,
+    Path(id): Path<i64>,
+) -> Result<Json<ReportOutcome>, WebError> {
     Ok(Json(st.rt.reject_report(id, a.actor()).await?))
 }
 
