@@ -108,7 +108,7 @@ pub struct Decision {
 /// One thing a message points at, as a later indicator would name it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Observable {
-    /// `url`, `domain`, `ip`, `sha256` or `email`.
+    /// `url`, `domain`, `ip`, `sha256`, `email` or `tlsh` (the body's fuzzy hash).
     pub kind: String,
     /// Normalised value.
     pub value: String,

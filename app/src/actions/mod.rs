@@ -306,6 +306,7 @@ mod tests {
             flag_keyword: None,
             learn_from_folders: false,
             learn_bootstrap: None,
+            report_folder: None,
         }
     }
 

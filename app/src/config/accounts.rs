@@ -108,6 +108,11 @@ pub struct AccountConfig {
     /// off; issue 17): Junk as spam, old read mail as ham. Observe-only.
     #[serde(default)]
     pub learn_bootstrap: Option<BootstrapConfig>,
+    /// The folder users drop phishing into (`report_folder`, default none,
+    /// which is off; issue 17): watched like Junk, never flagged, every
+    /// arrival re-scanned and queued for the operator.
+    #[serde(default)]
+    pub report_folder: Option<String>,
 }
 
 /// How the first-run bootstrap learns from existing mail (issue 17).
@@ -231,6 +236,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "learn_bootstrap",
     "bootstrap_ham_days",
     "bootstrap_per_minute",
+    "report_folder",
 ];
 
 /// Parses one account given as a YAML mapping (the dashboard's account form
@@ -495,6 +501,21 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
     }
     let learn_from_folders = ctx.field(m, "learn_from_folders", path, "true or false").unwrap_or(false);
     let learn_bootstrap = parse_bootstrap(ctx, m, path);
+    let report_folder: Option<String> = ctx.field(m, "report_folder", path, "a folder name such as Report Phishing");
+    if let Some(f) = &report_folder
+        && (f.is_empty()
+            || f.contains(['\r', '\n', '\0', '*', '%'])
+            || [&quarantine_folder, &hold_folder]
+                .into_iter()
+                .chain(&folders)
+                .any(|w| w.eq_ignore_ascii_case(f)))
+    {
+        ctx.problems.push(Problem::new(
+            format!("{path}.report_folder"),
+            format!("{f:?} cannot be the report folder"),
+            "pick a folder of its own (not watched, not the quarantine or hold folder), e.g. Report Phishing",
+        ));
+    }
     if ctx.problems.len() > before {
         return None;
     }
@@ -520,6 +541,7 @@ fn parse_account(ctx: &mut Ctx<'_>, item: &Value, path: &str) -> Option<AccountC
         flag_keyword,
         learn_from_folders,
         learn_bootstrap,
+        report_folder,
     })
 }
 
@@ -814,6 +836,27 @@ mod tests {
             let (a, _, p) = one(bad);
             assert!(
                 a.is_empty() && p.iter().any(|p| p.to_string().contains("bootstrap")),
+                "{bad}: {p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn issue_17_the_report_folder_is_off_unless_set_and_a_folder_of_its_own() {
+        let one = |extra: &str| {
+            parse(&format!(
+                "accounts:\n  - {{name: a, host: imap.example.org, user: u, pass: s3cr3t-Pw{extra}}}\n"
+            ))
+        };
+        let (a, _, p) = one("");
+        assert!(p.is_empty() && a[0].report_folder.is_none(), "off unless set: {p:?}");
+        let (a, _, p) = one(", report_folder: Report Phishing");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(a[0].report_folder.as_deref(), Some("Report Phishing"));
+        for bad in [", report_folder: inbox", ", report_folder: Quarantine", ", report_folder: \"Re*\""] {
+            let (a, _, p) = one(bad);
+            assert!(
+                a.is_empty() && p.iter().any(|p| p.to_string().contains("report_folder")),
                 "{bad}: {p:?}"
             );
         }

@@ -56,6 +56,13 @@ pub struct IntelSettings {
     /// Outbound requests may reach 127.0.0.1 (`POSTERN_TEST_ONLY_ALLOW_LOOPBACK_FETCH`):
     /// for test fixtures only; never set it in production.
     pub allow_loopback_for_tests: bool,
+    /// A reported message whose re-scan scores at least this is confirmed
+    /// without an operator (`POSTERN_REPORT_AUTO_CONFIRM_SCORE`, default off;
+    /// issue 17).
+    pub report_auto_confirm: Option<f64>,
+    /// Lifetime of the IOCs a confirmed report creates
+    /// (`POSTERN_REPORT_IOC_DAYS`, default 30).
+    pub report_ioc_days: u32,
 }
 
 fn duration(s: &str) -> Option<Duration> {
@@ -115,6 +122,18 @@ pub(super) fn parse(r: &mut Reader<'_>, data_dir: &Path) -> IntelSettings {
         }
     };
     let key = |r: &Reader<'_>, k: &str| r.get(k).map(str::to_string);
+    let report_auto_confirm = match r.get("POSTERN_REPORT_AUTO_CONFIRM_SCORE").map(str::parse::<f64>) {
+        None => None,
+        Some(Ok(v)) if v.is_finite() && (0.0..=1000.0).contains(&v) => Some(v),
+        Some(_) => {
+            r.problems.push(Problem::new(
+                "POSTERN_REPORT_AUTO_CONFIRM_SCORE",
+                "is not a score between 0 and 1000",
+                "e.g. 15, or leave it unset to confirm every report by hand",
+            ));
+            None
+        }
+    };
     IntelSettings {
         feeds,
         phishtank_key: key(r, "POSTERN_PHISHTANK_KEY"),
@@ -142,6 +161,8 @@ pub(super) fn parse(r: &mut Reader<'_>, data_dir: &Path) -> IntelSettings {
             .url("POSTERN_VIRUSTOTAL_URL")
             .unwrap_or_else(|| "https://www.virustotal.com/api/v3".into()),
         allow_loopback_for_tests: r.parse("POSTERN_TEST_ONLY_ALLOW_LOOPBACK_FETCH", false, "true or false"),
+        report_auto_confirm,
+        report_ioc_days: r.ranged("POSTERN_REPORT_IOC_DAYS", 30, 1, 365, "days") as u32,
     }
 }
 

@@ -7,6 +7,7 @@
 //! caches that must outlive a restart are reached through small traits
 //! (`rep::RepCache`) that the runtime implements with the store.
 
+pub mod campaign;
 pub mod feeds;
 pub mod index;
 pub mod ioc;

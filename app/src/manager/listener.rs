@@ -59,6 +59,9 @@ pub(crate) enum Role {
     /// The Junk folder of an account that learns from its user: new mail
     /// there is the user's spam verdict (issue 17); nothing is scanned or moved.
     Junk,
+    /// The report folder: new mail there is a user's phishing report
+    /// (issue 17); it is re-scanned and queued, never moved or flagged.
+    Report,
 }
 
 pub(crate) struct Listener {
@@ -401,6 +404,16 @@ impl Listener {
             Role::Junk => {
                 for chunk in uids.chunks(self.engine.tuning.fetch_chunk as usize) {
                     self.learn_chunk(conn, sel, chunk).await?;
+                    let last = chunk.last().copied().unwrap_or(state.last_uid);
+                    self.engine
+                        .store
+                        .advance_cursor(&self.acct.name, &self.mailbox, sel.uidvalidity, last, sel.highest_modseq)
+                        .await?;
+                }
+            }
+            Role::Report => {
+                for chunk in uids.chunks(self.engine.tuning.fetch_chunk as usize) {
+                    self.report_chunk(conn, sel, chunk).await?;
                     let last = chunk.last().copied().unwrap_or(state.last_uid);
                     self.engine
                         .store

@@ -10,6 +10,7 @@ mod identity;
 mod learn;
 mod listener;
 mod login;
+mod report;
 mod runner;
 mod status;
 mod window;
@@ -126,6 +127,19 @@ impl ManagerHandle {
             let w = learn::JunkWatch {
                 engine: engine.clone(),
                 acct: acct.clone(),
+                status,
+                actions: notify.clone(),
+                probe: self.inner.probe.clone(),
+            };
+            tasks.push(tokio::spawn(w.run(cancel.clone())));
+        }
+        if let Some(folder) = &config.report_folder {
+            let status = StatusCell::new(&config.name, &format!("{folder} (reports)"));
+            statuses.push(status.clone());
+            let w = report::ReportWatch {
+                engine: engine.clone(),
+                acct: acct.clone(),
+                folder: folder.clone(),
                 status,
                 actions: notify.clone(),
                 probe: self.inner.probe.clone(),
@@ -250,6 +264,7 @@ mod tests {
             flag_keyword: None,
             learn_from_folders: false,
             learn_bootstrap: None,
+            report_folder: None,
         }
     }
 

@@ -57,6 +57,8 @@ pub enum NoticeKind {
     AccountError,
     /// Log watch saw a login succeed after failures: a password may be known.
     CompromiseSuspicion,
+    /// A user reported a message as phishing (issue 17).
+    UserReport,
 }
 
 /// One notification, before masking.

@@ -17,6 +17,7 @@ fn style(n: &Notice) -> (u8, &'static str) {
         (NoticeKind::Maintenance, _) => (4, "wrench"),
         (NoticeKind::AccountError, _) => (4, "mailbox_with_no_mail"),
         (NoticeKind::CompromiseSuspicion, _) => (5, "key"),
+        (NoticeKind::UserReport, _) => (4, "fishing_pole_and_fish"),
     }
 }
 

@@ -353,7 +353,7 @@ impl Runtime {
     }
 
     /// Queues `(message, reason)` re-checks and wakes the runners.
-    async fn request_rechecks(&self, items: impl IntoIterator<Item = (i64, String)>, why: &str) -> Result<usize, RuntimeError> {
+    pub(super) async fn request_rechecks(&self, items: impl IntoIterator<Item = (i64, String)>, why: &str) -> Result<usize, RuntimeError> {
         let mut queued = 0;
         let shadow = self.shadow_accounts().await?;
         for (message, reason) in items {

@@ -5,6 +5,7 @@
 
 mod account_check;
 mod bootstrap;
+mod campaigns;
 mod digest;
 mod export;
 mod failed;
@@ -21,6 +22,7 @@ pub use progress::BackfillProgress;
 pub use owner::{OwnerRelease, owner_actor, owner_may_release};
 mod quarantine;
 pub mod records;
+mod reports;
 pub mod tags;
 pub use outbound::{refused_oauth_urls, refused_outbound_urls};
 mod upkeep;
@@ -37,7 +39,9 @@ pub use intel::Intel;
 pub use ops::OpsState;
 pub use upkeep::MaintenanceReport;
 
+pub use campaigns::{CampaignMessage, CampaignView};
 pub use quarantine::{OpError, OpResult};
+pub use reports::ReportOutcome;
 
 use crate::clock::SharedClock;
 use crate::config::{PolicyConfig, ScanSettings, Settings};

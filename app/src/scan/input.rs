@@ -141,6 +141,11 @@ impl ScanInput {
                 });
             }
         };
+        // First, so a message with hundreds of links still keeps it: the
+        // body's fuzzy hash joins campaigns across mailboxes (issue 17).
+        if let Some(h) = super::fuzzy::body_tlsh(self) {
+            add("tlsh", &h);
+        }
         for a in [&self.from_addr, &self.reply_to].into_iter().flatten() {
             add("email", a);
         }

@@ -11,6 +11,7 @@ pub mod attach;
 pub mod budget;
 pub mod category;
 mod explain;
+pub mod fuzzy;
 mod headers;
 pub mod htmlbound;
 pub mod input;

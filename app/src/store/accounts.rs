@@ -32,6 +32,7 @@ struct Settings {
     learn_from_folders: bool,
     #[serde(default)]
     learn_bootstrap: Option<crate::config::BootstrapConfig>,
+    report_folder: Option<String>,
 }
 
 fn context(name: &str) -> String {
@@ -70,6 +71,7 @@ impl Store {
                 flag_keyword: a.flag_keyword.clone(),
                 learn_from_folders: a.learn_from_folders,
                 learn_bootstrap: a.learn_bootstrap,
+                report_folder: a.report_folder.clone(),
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let tls = serde_json::to_value(a.tls)
@@ -149,6 +151,7 @@ impl Store {
                     flag_keyword: s.flag_keyword,
                     learn_from_folders: s.learn_from_folders,
                     learn_bootstrap: s.learn_bootstrap,
+                    report_folder: s.report_folder,
                 });
             }
             Ok(out)

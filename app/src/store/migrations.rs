@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_milter.sql"),
     include_str!("../../migrations/0010_logwatch.sql"),
     include_str!("../../migrations/0011_users.sql"),
+    include_str!("../../migrations/0012_reports.sql"),
     include_str!("../../migrations/0013_bootstrap.sql"),
     include_str!("../../migrations/0014_console.sql"),
     include_str!("../../migrations/0015_incidents.sql"),

@@ -28,6 +28,7 @@ mod owner;
 mod pages;
 mod progress;
 mod requests;
+mod reports;
 mod security;
 mod sender_lists;
 mod sse;
@@ -243,6 +244,18 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/api/accounts/{name}/test", Session), post(accounts::test_api)),
         (spec(M::POST, "/api/accounts/{name}/start", Session), post(accounts::start_api)),
         (spec(M::POST, "/api/accounts/{name}/stop", Session), post(accounts::stop_api)),
+        (spec(M::GET, "/reports", Viewer), get(reports::reports_page)),
+        (spec(M::POST, "/reports/{id}/confirm", Analyst), post(reports::confirm_form)),
+        (spec(M::POST, "/reports/{id}/reject", Analyst), post(reports::reject_form)),
+        (spec(M::GET, "/campaigns", Viewer), get(reports::campaigns_page)),
+        (
+            spec(M::POST, "/campaigns/{id}/release", Analyst),
+            post(reports::campaign_release_form),
+        ),
+        (spec(M::GET, "/api/reports", Viewer), get(reports::reports_api)),
+        (spec(M::POST, "/api/reports/{id}/confirm", Analyst), post(reports::confirm_api)),
+        (spec(M::POST, "/api/reports/{id}/reject", Analyst), post(reports::reject_api)),
+        (spec(M::GET, "/api/campaigns", Viewer), get(reports::campaigns_api)),
     ]
 }
 

@@ -20,7 +20,6 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("accounts.html", include_str!("../../templates/accounts.html")),
     ("digest.html", include_str!("../../templates/digest.html")),
     ("password.html", include_str!("../../templates/password.html")),
-<<<<<<< HEAD
     ("incidents.html", include_str!("../../templates/incidents.html")),
     ("incident.html", include_str!("../../templates/incident.html")),
     ("health.html", include_str!("../../templates/health.html")),
@@ -29,9 +28,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("owner.html", include_str!("../../templates/owner.html")),
     ("requests.html", include_str!("../../templates/requests.html")),
     ("backfill.html", include_str!("../../templates/backfill.html")),
-=======
     ("learning.html", include_str!("../../templates/learning.html")),
->>>>>>> boot
+    ("reports.html", include_str!("../../templates/reports.html")),
+    ("campaigns.html", include_str!("../../templates/campaigns.html")),
 ];
 
 /// Builds the template environment (fails on a template syntax error).

@@ -11,12 +11,9 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 mod export;
-<<<<<<< HEAD
 mod incidents;
 mod owner;
-=======
 mod learning;
->>>>>>> boot
 mod roles;
 mod triage;
 

@@ -72,6 +72,7 @@ pub fn account(name: &str, port: u16, user: &str, pass: &str, folders: &[&str]) 
         flag_keyword: None,
         learn_from_folders: false,
         learn_bootstrap: None,
+        report_folder: None,
     }
 }
 
