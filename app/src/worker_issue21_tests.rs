@@ -57,6 +57,8 @@ fn account() -> AccountConfig {
         junk_folder: Default::default(),
         flag_keyword: None,
         learn_from_folders: false,
+        learn_bootstrap: None,
+        report_folder: None,
     }
 }
 

@@ -92,7 +92,7 @@ fn norm_subject(s: &str) -> String {
 /// A link that names a page or carries a query; a bare homepage does not
 /// identify a campaign.
 fn distinctive_url(u: &str) -> bool {
-    url::Url::parse(u).is_ok_and(|p| p.path().trim_matches('/') != "" || p.query().is_some())
+    url::Url::parse(u).is_ok_and(|p| !p.path().trim_matches('/').is_empty() || p.query().is_some())
 }
 
 /// Joins members that share `key` when at least two senders do.

@@ -189,7 +189,7 @@ async fn list(
 
 /// A fetched body, or why the message is not learned.
 enum Fetch {
-    Body(Vec<u8>),
+    Body(std::sync::Arc<Vec<u8>>),
     Done(BootOutcome),
 }
 
@@ -222,8 +222,13 @@ async fn fetch(engine: &Engine, conn: &mut Conn, batch: &[BootItem]) -> Result<V
 /// A fetched message's outcome: its copy kept and its lesson queued,
 /// unless Postern moved it into Junk itself (Postern's opinion, not the
 /// user's).
-async fn learn_outcome(engine: &Engine, acct: &AccountConfig, item: &BootItem, raw: Vec<u8>) -> Result<BootOutcome, BootstrapError> {
-    let sha256 = hex::encode(Sha256::digest(&raw));
+async fn learn_outcome(
+    engine: &Engine,
+    acct: &AccountConfig,
+    item: &BootItem,
+    raw: std::sync::Arc<Vec<u8>>,
+) -> Result<BootOutcome, BootstrapError> {
+    let sha256 = hex::encode(Sha256::digest(raw.as_slice()));
     if item.class == Class::Spam && engine.store.postern_moved(&acct.name, &sha256).await? {
         return Ok(BootOutcome::Skip("moved there by Postern; not the user's opinion".into()));
     }

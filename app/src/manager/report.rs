@@ -120,7 +120,7 @@ impl Listener {
 
     async fn take_report(&self, sel: &Selected, msg: &Fetched) -> Result<(), ListenerError> {
         let e = &self.engine;
-        let sha256 = hex::encode(Sha256::digest(&msg.raw));
+        let sha256 = hex::encode(Sha256::digest(msg.raw.as_slice()));
         // Every engine, as for new mail: a fail-closed scanner that cannot
         // answer leaves the report for the next pass rather than queue it
         // with half a verdict.
@@ -186,7 +186,7 @@ impl ManagerHandle {
                 return Ok(None);
             }
             for f in conn.fetch_bodies(&candidates).await? {
-                if hex::encode(Sha256::digest(&f.raw)) == sha256 {
+                if hex::encode(Sha256::digest(f.raw.as_slice())) == sha256 {
                     let m = conn.move_uid(f.uid, "INBOX").await?;
                     return Ok(Some((f.uid, m)));
                 }

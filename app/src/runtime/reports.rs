@@ -88,10 +88,9 @@ impl Runtime {
                 .await?;
             if let Some(min) = self.settings.intel.report_auto_confirm
                 && r.score >= min
+                && let Err(e) = self.confirm_report(r.id, AUTO_ACTOR).await
             {
-                if let Err(e) = self.confirm_report(r.id, AUTO_ACTOR).await {
-                    tracing::warn!(report = r.id, error = %e, "automatic confirmation failed");
-                }
+                tracing::warn!(report = r.id, error = %e, "automatic confirmation failed");
             }
         }
         Ok(fresh.len())

@@ -3,8 +3,8 @@
 
 mod accounts;
 mod audit;
-mod breakdown;
 mod bootstrap;
+mod breakdown;
 pub mod crypto;
 mod dashboard;
 mod digest;

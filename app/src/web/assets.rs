@@ -8,7 +8,11 @@ use axum::response::{IntoResponse, Response};
 const FILES: &[(&str, &str, &[u8])] = &[
     ("app.css", "text/css; charset=utf-8", include_bytes!("../../assets/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/app.js")),
-    ("backfill.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/backfill.js")),
+    (
+        "backfill.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/backfill.js"),
+    ),
     (
         "alpine-csp.min.js",
         "text/javascript; charset=utf-8",

@@ -12,8 +12,8 @@ use tower::ServiceExt;
 
 mod export;
 mod incidents;
-mod owner;
 mod learning;
+mod owner;
 mod roles;
 mod triage;
 
