@@ -10,6 +10,7 @@
 
 use crate::common::client::TestClient;
 use crate::common::harness::account;
+use crate::common::proxy::Proxy;
 use crate::common::stack::shared;
 use crate::common::unique;
 use crate::common::web::{ADMIN_PASSWORD, Scanners, WebPostern};
@@ -122,7 +123,11 @@ async fn issue_22_console_acceptance_in_chromium() {
         );
         c.append("INBOX", None, raw.as_bytes()).await;
     }
-    let mut bulk = account("bulk", d.imap_port, &bulk_user, &bulk_pass, &["INBOX"]);
+    // The backfill reaches Dovecot through a proxy that pauses it for
+    // 0.8 s in every 1.2 s until it is done: the pipeline scans 500 small
+    // messages in seconds, faster than a page (or a person) can watch.
+    let slow = Proxy::start(d.imap_port).await;
+    let mut bulk = account("bulk", slow.port, &bulk_user, &bulk_pass, &["INBOX"]);
     bulk.start_at = postern::config::StartAt::Backfill { days: 30 };
     let accounts = vec![
         account("owner", d.imap_port, &owner_user, &owner_pass, &["INBOX"]),
@@ -147,6 +152,28 @@ async fn issue_22_console_acceptance_in_chromium() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let control_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, control).await });
+
+    let _pacer = {
+        let rt = p.rt.clone();
+        tokio::spawn(async move {
+            loop {
+                let finished = rt
+                    .backfill_progress()
+                    .await
+                    .map(|b| b.iter().any(|b| b.account == "bulk" && b.finished))
+                    .unwrap_or(false);
+                if finished {
+                    slow.set_blackhole(false);
+                    // The proxy stays up: the account keeps watching through it.
+                    std::future::pending::<()>().await;
+                }
+                slow.set_blackhole(true);
+                tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+                slow.set_blackhole(false);
+                tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            }
+        })
+    };
 
     let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/browser-artifacts/console");
     std::fs::create_dir_all(&artifacts).unwrap();

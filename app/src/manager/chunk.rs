@@ -21,8 +21,10 @@ use tracing::{info, warn};
 pub(super) enum Span {
     /// New mail: the folder's `last_uid`.
     CatchUp,
-    /// Observe-only backfill: `backfill_done_uid`.
-    Backfill,
+    /// Observe-only backfill: `backfill_done_uid`, and the progress the
+    /// dashboard shows, per chunk so it moves while a long span runs.
+    /// `beyond` counts the backfill's UIDs after this span.
+    Backfill { beyond: u64 },
 }
 
 /// The newest open chunk has all its bodies in the window: it is complete
@@ -75,6 +77,8 @@ impl Listener {
         let mut todo: VecDeque<(u32, u32)> = VecDeque::new();
         let mut sizes: Vec<(u32, u32)> = Vec::new();
         let mut acted = false;
+        // UIDs of this span whose chunk has been passed (backfill progress).
+        let mut passed_uids = 0u64;
         loop {
             // Record whatever is next in UID order, then close every chunk
             // whose bodies are all recorded.
@@ -88,7 +92,9 @@ impl Listener {
             while open.front().is_some_and(|(end, _)| *end <= w.done_seq()) {
                 if let Some((_, chunk)) = open.pop_front() {
                     self.confirm_recorded(sel, &chunk).await?;
-                    self.passed(sel, &chunk, span).await?;
+                    passed_uids += chunk.len() as u64;
+                    let left = (uids.len() as u64).saturating_sub(passed_uids);
+                    self.passed(sel, &chunk, span, left).await?;
                 }
             }
             if acted {
@@ -170,8 +176,9 @@ impl Listener {
         Ok((wanted, sizes))
     }
 
-    /// Moves the cursor of `span` past a chunk whose UIDs all have rows.
-    async fn passed(&self, sel: &Selected, chunk: &[u32], span: Span) -> Result<(), ListenerError> {
+    /// Moves the cursor of `span` past a chunk whose UIDs all have rows;
+    /// `left` UIDs of the span come after it.
+    async fn passed(&self, sel: &Selected, chunk: &[u32], span: Span, left: u64) -> Result<(), ListenerError> {
         let Some(&last) = chunk.last() else { return Ok(()) };
         let store = &self.engine.store;
         match span {
@@ -180,9 +187,12 @@ impl Listener {
                     .advance_cursor(&self.acct.name, &self.mailbox, sel.uidvalidity, last, sel.highest_modseq)
                     .await?
             }
-            Span::Backfill => {
+            Span::Backfill { beyond } => {
                 store
                     .set_backfill_done(&self.acct.name, &self.mailbox, sel.uidvalidity, last)
+                    .await?;
+                store
+                    .record_backfill_chunk(&self.acct.name, &self.mailbox, chunk.len() as u64, left + beyond)
                     .await?
             }
         }

@@ -444,8 +444,10 @@ impl Listener {
             watch_since: &state.watch_since,
             junk: junk.as_deref(),
         };
+        let remaining = (uids.len() - chunk.len()) as u64;
         if !chunk.is_empty() {
-            self.process_span(conn, sel, &chunk, cx, Span::Backfill).await?;
+            self.process_span(conn, sel, &chunk, cx, Span::Backfill { beyond: remaining })
+                .await?;
         }
         let new_done = if chunk.len() < uids.len() {
             chunk.last().copied().unwrap_or(until)
@@ -457,11 +459,13 @@ impl Listener {
             .set_backfill_done(&self.acct.name, &self.mailbox, sel.uidvalidity, new_done)
             .await?;
         state.backfill_done_uid = Some(new_done);
-        let remaining = (uids.len() - chunk.len()) as u64;
-        self.engine
-            .store
-            .record_backfill_chunk(&self.acct.name, &self.mailbox, chunk.len() as u64, remaining)
-            .await?;
+        if chunk.is_empty() {
+            // Nothing left to scan: the dashboard shows the backfill finished.
+            self.engine
+                .store
+                .record_backfill_chunk(&self.acct.name, &self.mailbox, 0, 0)
+                .await?;
+        }
         info!(done = new_done, until, remaining = uids.len() - chunk.len(), "backfill progress");
         Ok(new_done < until)
     }
