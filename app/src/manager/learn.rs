@@ -99,6 +99,24 @@ impl Listener {
     /// filed there is recorded as spam feedback. Messages over the size
     /// limit are not fetched (nothing to learn from without the body).
     pub(super) async fn learn_chunk(&self, conn: &mut crate::imap::Conn, sel: &Selected, chunk: &[u32]) -> Result<(), ListenerError> {
+        for msg in self.fetch_side_chunk(conn, sel, chunk, "Junk folder").await? {
+            self.file_as_spam(sel, &msg).await?;
+        }
+        Ok(())
+    }
+
+    /// The bodies of a chunk of a side folder (Junk, report) in UID order,
+    /// for the roles that read a message once and never act on it. UIDs
+    /// over the size limit, or gone, are left out; a body the server sends
+    /// larger than it declared leaves the whole chunk out rather than
+    /// retry it forever.
+    pub(super) async fn fetch_side_chunk(
+        &self,
+        conn: &mut crate::imap::Conn,
+        sel: &Selected,
+        chunk: &[u32],
+        folder: &str,
+    ) -> Result<Vec<Fetched>, ListenerError> {
         let limit = self.engine.tuning.max_message_bytes;
         let sizes = conn.fetch_sizes(chunk).await?;
         let wanted: Vec<u32> = chunk
@@ -109,30 +127,29 @@ impl Listener {
         if wanted.len() < chunk.len() {
             info!(
                 skipped = chunk.len() - wanted.len(),
-                "messages over the size limit or gone are not learned"
+                folder, "messages over the size limit or gone are not read"
             );
         }
         if wanted.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let bodies = match conn.fetch_bodies(&wanted).await {
+        let mut bodies = match conn.fetch_bodies(&wanted).await {
             Ok(b) => b,
             Err(ImapError::LiteralTooLarge(r)) => {
-                // The server announced more than it declared: leave the
-                // chunk unlearned rather than retry it forever.
-                warn!(error = %r, "a body over the limit in the Junk folder; this chunk is not learned");
+                warn!(error = %r, folder, "a body over the limit; this chunk is not read");
                 self.reopen(conn, sel).await?;
-                return Ok(());
+                return Ok(Vec::new());
             }
             Err(e) => return Err(e.into()),
         };
+        let mut out = Vec::with_capacity(wanted.len());
         for uid in wanted {
-            let Some(msg) = bodies.iter().find(|f| f.uid == uid) else {
-                return Err(ImapError::Protocol(format!("FETCH never returned UID {uid} of the Junk folder")).into());
+            let Some(i) = bodies.iter().position(|f| f.uid == uid) else {
+                return Err(ImapError::Protocol(format!("FETCH never returned UID {uid} of the {folder}")).into());
             };
-            self.file_as_spam(sel, msg).await?;
+            out.push(bodies.swap_remove(i));
         }
-        Ok(())
+        Ok(out)
     }
 
     async fn file_as_spam(&self, sel: &Selected, msg: &Fetched) -> Result<(), ListenerError> {

@@ -84,36 +84,8 @@ impl Listener {
     /// re-scanned and recorded as a report. Messages over the size limit
     /// are not fetched (recorded nowhere; the log says so).
     pub(super) async fn report_chunk(&self, conn: &mut crate::imap::Conn, sel: &Selected, chunk: &[u32]) -> Result<(), ListenerError> {
-        let limit = self.engine.tuning.max_message_bytes;
-        let sizes = conn.fetch_sizes(chunk).await?;
-        let wanted: Vec<u32> = chunk
-            .iter()
-            .copied()
-            .filter(|u| sizes.iter().any(|(s, n)| s == u && *n <= limit))
-            .collect();
-        if wanted.len() < chunk.len() {
-            warn!(
-                skipped = chunk.len() - wanted.len(),
-                "reported messages over the size limit or gone are not queued"
-            );
-        }
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        let bodies = match conn.fetch_bodies(&wanted).await {
-            Ok(b) => b,
-            Err(ImapError::LiteralTooLarge(r)) => {
-                warn!(error = %r, "a body over the limit in the report folder; this chunk is not queued");
-                self.reopen(conn, sel).await?;
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        for uid in wanted {
-            let Some(msg) = bodies.iter().find(|f| f.uid == uid) else {
-                return Err(ImapError::Protocol(format!("FETCH never returned UID {uid} of the report folder")).into());
-            };
-            self.take_report(sel, msg).await?;
+        for msg in self.fetch_side_chunk(conn, sel, chunk, "report folder").await? {
+            self.take_report(sel, &msg).await?;
         }
         Ok(())
     }

@@ -19,11 +19,18 @@ pub const MAX_FUZZY_BYTES: usize = 256 * 1024;
 pub fn body_tlsh(input: &ScanInput) -> Option<String> {
     let text = if input.text.trim().is_empty() {
         // Markup is the sender's template, not the message: two different
-        // newsletters share it, so only the visible text counts.
+        // newsletters share it, so only the visible text counts. Only the
+        // bounded prefix becomes a tree, as everywhere else (issue 18).
         input
             .html
             .iter()
-            .map(|h| Html::parse_document(h).root_element().text().collect::<Vec<_>>().join(" "))
+            .map(|h| {
+                Html::parse_document(super::htmlbound::bound(h).html)
+                    .root_element()
+                    .text()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect::<Vec<_>>()
             .join(" ")
     } else {
