@@ -233,16 +233,32 @@ PHISH_HAM_QUANTILE = 0.999
 SPAM_HAM_QUANTILE = 0.995
 
 
+# A source with fewer than 1 / (1 - quantile) messages has no such
+# quantile: its maximum stands in, which understates the tail it was drawn
+# from (19 newsletters decide the phishing threshold). The threshold then
+# clears that maximum by this margin in log-odds.
+SMALL_SOURCE_MARGIN = 0.5
+
+
+def _logit(p):
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return float(np.log(p / (1 - p)))
+
+
 def thresholds(proba, labels, sources):
     """Per class: above the given quantile of that class's probability on
-    every ham source (the worst source decides), never below 0.5."""
+    every ham source (the worst source decides), never below 0.5; above a
+    small source's maximum by SMALL_SOURCE_MARGIN."""
     th = {}
     for c, q in (("phish", PHISH_HAM_QUANTILE), ("spam", SPAM_HAM_QUANTILE)):
         k = CLASSES.index(c)
         worst = 0.0
         for src in sorted(set(s for l, s in zip(labels, sources) if l == "ham")):
             v = proba[[l == "ham" and s == src for l, s in zip(labels, sources)], k]
-            worst = max(worst, float(np.quantile(v, q, method="higher")))
+            cut = float(np.quantile(v, q, method="higher"))
+            if len(v) * (1 - q) < 1:
+                cut = float(1 / (1 + np.exp(-(_logit(float(v.max())) + SMALL_SOURCE_MARGIN))))
+            worst = max(worst, cut)
         th[c] = round(max(0.5, worst + 1e-3), 4)
     return th
 
@@ -453,7 +469,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpus"))
     ap.add_argument("--work", default="/tmp/corpus")
-    ap.add_argument("--trec-per-class", type=int, default=3000, help="TREC messages per class from TRAIN")
+    ap.add_argument("--trec-per-class", type=int, default=8000, help="TREC messages per class from TRAIN")
     ap.add_argument("--validation-cap", type=int, default=1500, help="VALIDATION messages per source for the metrics")
     ap.add_argument("--c", type=float, default=4.0, help="inverse regularisation of the mail model")
     ap.add_argument("--dga-per-class", type=int, default=60000)
