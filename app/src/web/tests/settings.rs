@@ -266,3 +266,56 @@ async fn only_an_admin_may_read_or_set_settings() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(!store.has_secret_setting("virustotal_key").await.unwrap());
 }
+
+/// Reads the event stream until the next `counts` event; returns its data.
+async fn next_counts(body: &mut Body, buf: &mut String, from: &mut usize) -> serde_json::Value {
+    loop {
+        if let Some(i) = buf[*from..].find("event: counts\n") {
+            let start = *from + i;
+            if let Some(end) = buf[start..].find("\n\n") {
+                let block = &buf[start..start + end];
+                *from = start + end;
+                let data = block.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+                return serde_json::from_str(data).unwrap();
+            }
+        }
+        let frame = body.frame().await.expect("stream ended").unwrap();
+        if let Ok(data) = frame.into_data() {
+            buf.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
+
+/// Issue 22, item 4: the stream opens with the cards' numbers and sends
+/// them again after a change, so the page never shows stale counts.
+#[tokio::test]
+async fn the_event_stream_carries_the_cards_counts() {
+    let f = fixture().await;
+    let (session, _) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let r = send(
+        &f.app,
+        req(&Method::GET, "/events", "127.0.0.1")
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut body = r.into_body();
+    let (mut buf, mut from) = (String::new(), 0);
+    let want = serde_json::to_value(f.state.rt.live_counts().await.unwrap()).unwrap();
+    // A liveness bound, not a speed goal.
+    let limit = std::time::Duration::from_secs(30);
+    let first = tokio::time::timeout(limit, next_counts(&mut body, &mut buf, &mut from))
+        .await
+        .unwrap();
+    assert_eq!(first, want);
+    assert!(first["in_quarantine"].is_i64());
+
+    f.state.rt.events.send(crate::domain::Event::Updated { id: 1 }).unwrap();
+    let again = tokio::time::timeout(limit, next_counts(&mut body, &mut buf, &mut from))
+        .await
+        .unwrap();
+    assert_eq!(again, want);
+    assert!(buf.contains("event: message\n"), "the row came too: {buf}");
+}
