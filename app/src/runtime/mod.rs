@@ -216,7 +216,16 @@ impl Runtime {
         let o = stored_overrides(&store).await?;
         let keys = live_settings::intel_keys(&settings, &store, &o).await?;
         let intel = Arc::new(Intel::build(&settings, keys, &store, &clock)?);
-        let (ops_settings, smtp) = live_settings::ops_settings(&settings, &store, &o).await?;
+        // Stored rules that no longer fit a changed environment (retention)
+        // must not stop the gateway from starting: the environment's apply.
+        let (ops_settings, smtp) = match live_settings::ops_settings(&settings, &store, &o).await {
+            Ok(v) => v,
+            Err(RuntimeError::Invalid(why)) => {
+                tracing::warn!(%why, "dashboard rules conflict with the environment; using the environment's until fixed on the settings page");
+                (settings.ops.clone(), None)
+            }
+            Err(e) => return Err(e),
+        };
         let ops = Arc::new(OpsState::build(&settings, ops_settings, smtp, &clock)?);
         let pipeline = pipeline_for(&settings, &file_lists, &store, &intel, &o).await?;
         let live = Arc::new(LiveDecider::new(pipeline));
