@@ -1,7 +1,7 @@
 //! Issue 22, item 4: the dashboard's cards and the menu's "Quarantine (N)"
 //! follow a new quarantine and a release live, over SSE, without a reload
-//! (app/web/e2e/counts.mjs in headless Chromium). The stack's Rspamd
-//! quarantines GTUBE; the release moves the message back in Dovecot. The
+//! (app/web/e2e/counts.mjs in headless Chromium). A credential phish is
+//! quarantined; the release moves it back to Dovecot's INBOX. The
 //! settings page then shows an environment token as "set (environment)",
 //! and sets and clears a VirusTotal key without ever echoing it.
 
@@ -10,8 +10,8 @@ use crate::common::harness::account;
 use crate::common::stack::shared;
 use crate::common::unique;
 use crate::common::web::{ADMIN_PASSWORD, Scanners, WebPostern};
-use axum::extract::State;
-use axum::routing::post;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -19,18 +19,31 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 const ENV_TOKEN: &str = "tk-env-browser-0123456789";
-const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
-/// Appends a GTUBE message to the account's INBOX and answers its subject.
+/// Appends a credential phish (the stack quarantines it; GTUBE would go to
+/// Junk) to the account's INBOX; answers its subject and Message-ID.
 async fn deliver(State(c): State<Arc<Mutex<TestClient>>>) -> Json<Value> {
     let id = unique("n");
     let subject = format!("Live count {id}");
     let raw = format!(
-        "From: Bulk <bulk@spam.example>\r\nTo: user@example.test\r\nSubject: {subject}\r\n\
-         Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{id}@counts.test>\r\n\r\nBuy now.\r\n{GTUBE}\r\n"
+        "From: \"PayPal Security\" <service@paypa1-account-check.example>\r\nTo: user@example.test\r\n\
+         Subject: {subject}\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{id}@counts.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+         <html><body><p>Your account is limited. Confirm your password now.</p>\
+         <form action=\"https://paypa1-account-check.example/collect\" method=\"post\">\
+         <input type=\"password\" name=\"pw\"><button>Confirm</button></form>\
+         <a href=\"https://www.paypal.com@paypa1-account-check.example/login\">https://www.paypal.com/login</a>\
+         </body></html>\r\n"
     );
     c.lock().await.append("INBOX", None, raw.as_bytes()).await;
-    Json(json!({ "subject": subject }))
+    Json(json!({ "subject": subject, "message_id": format!("{id}@counts.test") }))
+}
+
+/// The Message-IDs in one of the account's folders.
+async fn folder(State(c): State<Arc<Mutex<TestClient>>>, Path(name): Path<String>) -> Json<Value> {
+    let mut c = c.lock().await;
+    let ids = if c.exists(&name).await { c.ids(&name).await } else { Vec::new() };
+    Json(json!({ "ids": ids }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,7 +65,10 @@ async fn issue_22_count_cards_follow_quarantine_and_release_live() {
     )
     .await;
     let client = Arc::new(Mutex::new(TestClient::connect(d.imap_port, &user, &pass).await));
-    let control = Router::new().route("/deliver", post(deliver)).with_state(client);
+    let control = Router::new()
+        .route("/deliver", post(deliver))
+        .route("/folder/{name}", get(folder))
+        .with_state(client);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let control_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, control).await });

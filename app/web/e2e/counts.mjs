@@ -58,7 +58,9 @@ try {
 
   step("a new quarantine raises the cards and the menu");
   const r = await fetch(`${CONTROL}/deliver`, { method: "POST" });
-  const { subject } = await r.json();
+  const { subject, message_id: mid } = await r.json();
+  const inFolder = async (f) => (await (await fetch(`${CONTROL}/folder/${f}`)).json()).ids.some((x) => x.includes(mid));
+  await until("the phish in Quarantine", () => inFolder("Quarantine"), 90000);
   await until("in-quarantine card +1", async () => (await card("in_quarantine")) === before.held + 1, 90000);
   await until("quarantined-today card +1", async () => (await card("quarantine")) === before.today + 1);
   await until("menu count +1", async () => (await nav()) === `(${before.held + 1})`);
@@ -69,6 +71,7 @@ try {
   await until("the row on the page", async () => (await row.count()) === 1);
   await row.click();
   await page.locator("#drawer button[data-action='release']").click();
+  await until("released to INBOX", () => inFolder("INBOX"), 90000);
   await until("in-quarantine card back", async () => (await card("in_quarantine")) === before.held, 90000);
   await until("quarantined-today card back", async () => (await card("quarantine")) === before.today);
   await until("menu count back", async () => (await nav()) === `(${before.held})`);
