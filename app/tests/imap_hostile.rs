@@ -154,7 +154,7 @@ async fn issue_18_a_uid_never_returned_holds_the_cursor_and_escalates() {
         .await
         .unwrap();
     assert!(page.contains("folder INBOX: stuck since"), "dashboard banner missing");
-    let n = p.rt.ops.notifier.clone().expect("webhook configured");
+    let n = p.rt.ops.notifier().expect("webhook configured");
     p.rt.check_listeners(&n).await;
     let alert = eventually(T, "stuck-folder alert", || async {
         receiver

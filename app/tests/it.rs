@@ -13,6 +13,7 @@ mod backlog_window;
 mod bootstrap;
 mod browser;
 mod browser_console;
+mod browser_counts;
 mod checks;
 mod cli;
 mod cli_users;

@@ -102,11 +102,19 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     /// A client for `url` (`smtps://`, `smtp://…?tls=required`, or plain `smtp://` on loopback).
     pub fn from_url(url: &str) -> Result<Mailer, DigestError> {
-        let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        Self::from_url_with(url, None)
+    }
+
+    /// A client for `url` that logs in with `credentials` (user, password)
+    /// instead of any the URL carries: the dashboard keeps them sealed apart.
+    pub fn from_url_with(url: &str, credentials: Option<(String, String)>) -> Result<Mailer, DigestError> {
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| DigestError::Smtp(e.to_string()))?
-            .timeout(Some(std::time::Duration::from_secs(60)))
-            .build();
-        Ok(Mailer(t))
+            .timeout(Some(std::time::Duration::from_secs(60)));
+        if let Some((user, pass)) = credentials {
+            b = b.credentials(lettre::transport::smtp::authentication::Credentials::new(user, pass));
+        }
+        Ok(Mailer(b.build()))
     }
 
     /// Sends one message.

@@ -49,8 +49,9 @@ impl Runtime {
     /// Sends `a`'s digest of mail quarantined since `since`; returns how
     /// many messages it listed (none: nothing is sent).
     pub async fn send_digest(&self, a: &AccountConfig, since: &str) -> Result<usize, RuntimeError> {
-        let d = &self.settings.ops.digest;
-        let (Some(mailer), Some(from), Some(public)) = (&self.ops.mailer, &d.from, &d.public_url) else {
+        let ops = self.ops.current();
+        let d = &ops.settings.digest;
+        let (Some(mailer), Some(from), Some(public)) = (&ops.mailer, &d.from, &d.public_url) else {
             return Ok(0);
         };
         let Some(to) = a.digest_recipient() else {

@@ -63,20 +63,54 @@ struct Watermarks {
     yara: Option<u64>,
 }
 
-/// Feeds, index, unshortener and reputation scanners, built once.
+/// The keys and feed choice in force: the dashboard's where it set one,
+/// else the environment's (issue 22: they change without a restart).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IntelKeys {
+    /// Enabled feeds with an optional URL override.
+    pub feeds: Vec<(String, Option<String>)>,
+    /// PhishTank application key.
+    pub phishtank: Option<String>,
+    /// abuse.ch Auth-Key.
+    pub abusech: Option<String>,
+    /// AbuseIPDB key.
+    pub abuseipdb: Option<String>,
+    /// VirusTotal key.
+    pub virustotal: Option<String>,
+}
+
+/// The parts that depend on keys, swapped whole when a key changes.
+#[derive(Default)]
+struct Keyed {
+    feeds: Option<Arc<FeedManager>>,
+    reputation: Vec<Arc<dyn Scanner>>,
+    disabled: Vec<Disabled>,
+    keys: IntelKeys,
+}
+
+/// Feeds, index, unshortener and reputation services. The index, the
+/// unshortener and RDAP are built once (their caches and rate limits must
+/// outlive pipeline rebuilds); feeds and reputation scanners are rebuilt
+/// when their keys change in the dashboard.
 pub struct Intel {
     /// The index the threat scanner reads.
     pub index: SharedIndex,
-    feeds: Option<Arc<FeedManager>>,
     rdap: Option<Arc<rdap::RdapScanner>>,
     scanners: Vec<Arc<dyn Scanner>>,
     disabled: Vec<Disabled>,
+    keyed: ArcSwap<Keyed>,
+    client: SafeClient,
+    cache: Arc<dyn RepCache>,
+    clock: SharedClock,
+    cache_dir: std::path::PathBuf,
+    abuseipdb_url: String,
+    virustotal_url: String,
     marks: Mutex<Watermarks>,
 }
 
 impl Intel {
-    /// Builds everything the settings enable.
-    pub fn build(s: &Settings, store: &Store, clock: &SharedClock) -> Result<Intel, RuntimeError> {
+    /// Builds everything the settings and `keys` enable.
+    pub fn build(s: &Settings, keys: IntelKeys, store: &Store, clock: &SharedClock) -> Result<Intel, RuntimeError> {
         let i = &s.intel;
         let policy = NetPolicy {
             allow_loopback_for_tests: i.allow_loopback_for_tests,
@@ -87,22 +121,6 @@ impl Intel {
         let client = SafeClient::new(policy, Duration::from_secs(30)).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
         let index: SharedIndex = Arc::new(ArcSwap::from_pointee(Index::default()));
         let mut disabled: Vec<Disabled> = Vec::new();
-        let specs: Vec<_> = i
-            .feeds
-            .iter()
-            .filter_map(|(name, url)| feeds::builtin(name, url.as_deref(), i.phishtank_key.as_deref(), i.abusech_key.as_deref()))
-            .collect();
-        let feeds = if specs.is_empty() {
-            disabled.push(("feeds".into(), "no feeds configured (POSTERN_FEEDS)".into()));
-            None
-        } else {
-            Some(Arc::new(FeedManager::new(
-                specs,
-                client.clone(),
-                i.cache_dir.join("feeds"),
-                clock.clone(),
-            )))
-        };
         let unshortener = i.unshorten.then(|| {
             let opts = UnshortenOptions {
                 max_hops: i.unshorten_max_hops,
@@ -144,44 +162,114 @@ impl Intel {
         if rdap.is_none() {
             disabled.push(("rdap".into(), "not enabled (POSTERN_RDAP)".into()));
         }
-        match &i.abuseipdb_key {
-            Some(key) => scanners.push(Arc::new(abuseipdb::AbuseIpdbScanner::new(
-                client.clone(),
-                &i.abuseipdb_url,
-                key,
-                cache.clone(),
-                clock.clone(),
-            ))),
-            None => disabled.push(("abuseipdb".into(), "no key (POSTERN_ABUSEIPDB_KEY)".into())),
-        }
-        match &i.virustotal_key {
-            Some(key) => scanners.push(Arc::new(virustotal::VirusTotalScanner::new(
-                client.clone(),
-                &i.virustotal_url,
-                key,
-                cache.clone(),
-                clock.clone(),
-            ))),
-            None => disabled.push(("virustotal".into(), "no key (POSTERN_VIRUSTOTAL_KEY)".into())),
-        }
-        Ok(Intel {
+        let intel = Intel {
             index,
-            feeds,
             rdap,
             scanners,
             disabled,
+            keyed: ArcSwap::from_pointee(Keyed::default()),
+            client,
+            cache,
+            clock: clock.clone(),
+            cache_dir: i.cache_dir.clone(),
+            abuseipdb_url: i.abuseipdb_url.clone(),
+            virustotal_url: i.virustotal_url.clone(),
             marks: Mutex::new(Watermarks::default()),
-        })
+        };
+        intel.keyed.store(Arc::new(intel.keyed_for(keys)));
+        Ok(intel)
+    }
+
+    /// Feeds and reputation scanners for `keys`.
+    fn keyed_for(&self, keys: IntelKeys) -> Keyed {
+        let mut disabled: Vec<Disabled> = Vec::new();
+        let specs: Vec<_> = keys
+            .feeds
+            .iter()
+            .filter_map(|(name, url)| feeds::builtin(name, url.as_deref(), keys.phishtank.as_deref(), keys.abusech.as_deref()))
+            .collect();
+        let feeds = if specs.is_empty() {
+            disabled.push(("feeds".into(), "no feeds configured (POSTERN_FEEDS or the settings page)".into()));
+            None
+        } else {
+            Some(Arc::new(FeedManager::new(
+                specs,
+                self.client.clone(),
+                self.cache_dir.join("feeds"),
+                self.clock.clone(),
+            )))
+        };
+        let mut reputation: Vec<Arc<dyn Scanner>> = Vec::new();
+        match &keys.abuseipdb {
+            Some(key) => reputation.push(Arc::new(abuseipdb::AbuseIpdbScanner::new(
+                self.client.clone(),
+                &self.abuseipdb_url,
+                key,
+                self.cache.clone(),
+                self.clock.clone(),
+            ))),
+            None => disabled.push(("abuseipdb".into(), "no key (POSTERN_ABUSEIPDB_KEY or the settings page)".into())),
+        }
+        match &keys.virustotal {
+            Some(key) => reputation.push(Arc::new(virustotal::VirusTotalScanner::new(
+                self.client.clone(),
+                &self.virustotal_url,
+                key,
+                self.cache.clone(),
+                self.clock.clone(),
+            ))),
+            None => disabled.push(("virustotal".into(), "no key (POSTERN_VIRUSTOTAL_KEY or the settings page)".into())),
+        }
+        Keyed {
+            feeds,
+            reputation,
+            disabled,
+            keys,
+        }
+    }
+
+    /// Swaps in feeds and reputation scanners for `keys`. Returns the new
+    /// feed manager when the feeds changed (it still has to load its cache),
+    /// and whether anything changed at all.
+    pub(super) fn set_keys(&self, keys: IntelKeys) -> (Option<Arc<FeedManager>>, bool) {
+        let old = self.keyed.load();
+        if old.keys == keys {
+            return (None, false);
+        }
+        let feeds_changed = old.keys.feeds != keys.feeds || old.keys.phishtank != keys.phishtank || old.keys.abusech != keys.abusech;
+        let mut next = self.keyed_for(keys);
+        if !feeds_changed {
+            // Same feeds: keep the manager and what it downloaded.
+            next.feeds = old.feeds.clone();
+        }
+        let fresh = if feeds_changed { next.feeds.clone() } else { None };
+        self.keyed.store(Arc::new(next));
+        (fresh, true)
+    }
+
+    /// The feed manager in force, if any feed is enabled.
+    fn feeds(&self) -> Option<Arc<FeedManager>> {
+        self.keyed.load().feeds.clone()
+    }
+
+    /// The keys in force.
+    pub(super) fn keys(&self) -> IntelKeys {
+        self.keyed.load().keys.clone()
     }
 
     /// The scanners every pipeline gets, and the ones left out.
     pub fn scanners(&self) -> (Vec<Arc<dyn Scanner>>, Vec<Disabled>) {
-        (self.scanners.clone(), self.disabled.clone())
+        let k = self.keyed.load();
+        let mut scanners = self.scanners.clone();
+        scanners.extend(k.reputation.iter().cloned());
+        let mut disabled = self.disabled.clone();
+        disabled.extend(k.disabled.iter().cloned());
+        (scanners, disabled)
     }
 
     /// Feed state for health, metrics and the API.
     pub fn feed_status(&self) -> Vec<feeds::FeedStatus> {
-        self.feeds.as_ref().map(|f| f.status()).unwrap_or_default()
+        self.feeds().map(|f| f.status()).unwrap_or_default()
     }
 }
 
@@ -223,7 +311,7 @@ impl Runtime {
     /// IOCs, and swaps it in. Returns the number of entries.
     pub async fn rebuild_index(&self) -> Result<usize, RuntimeError> {
         let iocs: Vec<IocEntry> = self.store.all_indicators().await?.iter().filter_map(ioc_entry).collect();
-        let feeds: Vec<(String, Arc<Vec<FeedEntry>>)> = self.intel.feeds.as_ref().map(|f| f.entries()).unwrap_or_default();
+        let feeds: Vec<(String, Arc<Vec<FeedEntry>>)> = self.intel.feeds().map(|f| f.entries()).unwrap_or_default();
         let now = self.clock.now().timestamp();
         // A million entries take a moment to hash: keep it off the async workers.
         let index = tokio::task::spawn_blocking(move || {
@@ -288,8 +376,8 @@ impl Runtime {
 
     /// Refreshes every feed now; rebuilds the index and claws back on change.
     pub async fn refresh_feeds(&self) -> Result<Value, RuntimeError> {
-        let Some(f) = &self.intel.feeds else {
-            return Ok(json!({ "feeds": [], "note": "no feeds configured (POSTERN_FEEDS)" }));
+        let Some(f) = self.intel.feeds() else {
+            return Ok(json!({ "feeds": [], "note": "no feeds configured (POSTERN_FEEDS or the settings page)" }));
         };
         let report = f.refresh_all().await;
         let changed = report.changes.iter().any(|c| !c.added.is_empty() || c.removed > 0);
@@ -424,17 +512,18 @@ impl Runtime {
         let rt = self.clone();
         let c = cancel.clone();
         tokio::spawn(async move {
-            if let Some(f) = rt.intel.feeds.clone() {
+            if let Some(f) = rt.intel.feeds() {
                 let _ = tokio::task::spawn_blocking(move || f.load_cached()).await;
             }
             if let Err(e) = rt.rebuild_index().await {
                 tracing::error!(error = %e, "threat index build failed");
             }
-            if rt.intel.feeds.is_none() {
-                return;
-            }
+            // Feeds may be switched on later in the dashboard: the loop
+            // runs regardless and refreshes whatever is in force.
             loop {
-                if let Err(e) = rt.refresh_feeds().await {
+                if rt.intel.feeds().is_some()
+                    && let Err(e) = rt.refresh_feeds().await
+                {
                     tracing::warn!(error = %e, "feed refresh failed");
                 }
                 tokio::select! {
@@ -474,7 +563,7 @@ impl Runtime {
         json!({
             "indexed": self.intel.index.load().len(),
             "feeds": self.intel.feed_status(),
-            "disabled": self.intel.disabled.iter().map(|(id, why)| json!({ "id": id, "why": why })).collect::<Vec<_>>(),
+            "disabled": self.intel.scanners().1.iter().map(|(id, why)| json!({ "id": id, "why": why })).collect::<Vec<_>>(),
             "clawback_hours": self.settings.intel.clawback_hours,
             "rescan_after": self.settings.intel.rescan_after.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
         })

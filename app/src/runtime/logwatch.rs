@@ -213,7 +213,7 @@ impl Runtime {
         tokio::spawn(async move {
             loop {
                 let round = w.round().await;
-                if let (Ok(r), Some(n)) = (&round, &rt.ops.notifier) {
+                if let (Ok(r), Some(n)) = (&round, &rt.ops.notifier()) {
                     for (key, line) in &r.compromises {
                         let notice = Notice::plain(NoticeKind::CompromiseSuspicion, "Possible account compromise".into(), line.clone());
                         n.alert(key, notice).await;

@@ -6,12 +6,16 @@
 mod account_check;
 mod bootstrap;
 mod campaigns;
+mod counts;
+pub use counts::LiveCounts;
 mod digest;
 mod export;
 mod failed;
 pub mod incidents;
 mod intel;
 mod learning;
+mod live_settings;
+pub use live_settings::{SECRETS, SecretSource, SecretSpec, SecretStatus};
 pub mod logwatch;
 mod milter_hold;
 mod ops;
@@ -35,8 +39,8 @@ pub use account_check::AccountTestError;
 pub use bootstrap::LearningProgress;
 pub use digest::LinkError;
 pub use export::{ExportError, ExportReport, export_training, training_labels};
-pub use intel::Intel;
-pub use ops::OpsState;
+pub use intel::{Intel, IntelKeys};
+pub use ops::{OpsLive, OpsState};
 pub use upkeep::MaintenanceReport;
 
 pub use campaigns::{CampaignMessage, CampaignView};
@@ -54,9 +58,6 @@ use std::sync::Arc;
 
 const OVERRIDES_KEY: &str = "overrides";
 const ADMIN_HASH_KEY: &str = "admin_password_hash";
-/// Secret settings the dashboard manages: (key, label). Values are sealed
-/// with the store key and never shown again once saved.
-pub const SECRET_KEYS: &[(&str, &str)] = &[(RSPAMD_PASSWORD_KEY, "Rspamd controller password")];
 /// Scanners an operator may switch off (built-in heuristics always run).
 pub const SWITCHABLE: &[&str] = &["rspamd", "clamav", "yara"];
 
@@ -80,6 +81,7 @@ pub enum RuntimeError {
 
 /// Settings the dashboard overrides; `None` keeps the environment's value.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Overrides {
     /// Score at which mail is flagged.
     pub threshold_flag: Option<f64>,
@@ -92,8 +94,27 @@ pub struct Overrides {
     /// clamd `host:port`.
     pub clamd_addr: Option<String>,
     /// Scanner ids switched off.
-    #[serde(default)]
     pub disabled: Vec<String>,
+    /// Feeds switched on (names from `POSTERN_FEEDS`' list).
+    pub feeds: Option<Vec<String>>,
+    /// Verdicts sent to ntfy.
+    pub ntfy_verdicts: Option<Vec<crate::domain::Verdict>>,
+    /// Verdicts sent to the webhook.
+    pub webhook_verdicts: Option<Vec<crate::domain::Verdict>>,
+    /// Mask From and Subject in notifications.
+    pub notify_mask: Option<bool>,
+    /// Least minutes between two alerts of one kind.
+    pub alert_gap_mins: Option<u32>,
+    /// Local time digests go out, `HH:MM`.
+    pub digest_at: Option<String>,
+    /// Days an EML copy of clean mail is kept.
+    pub retention_clean_days: Option<u32>,
+    /// Days an EML copy of quarantined mail is kept.
+    pub retention_quarantine_days: Option<u32>,
+    /// Days an EML copy of held mail is kept.
+    pub retention_held_days: Option<u32>,
+    /// Days held mail stays in the hold folder.
+    pub hold_expunge_days: Option<u32>,
 }
 
 impl Overrides {
@@ -134,7 +155,7 @@ impl Overrides {
         if let Some(d) = self.disabled.iter().find(|d| !SWITCHABLE.contains(&d.as_str())) {
             return bad(format!("unknown scanner {d:?}"));
         }
-        Ok(())
+        live_settings::validate(self)
     }
 }
 
@@ -193,8 +214,19 @@ impl Runtime {
         clock: SharedClock,
     ) -> Result<Runtime, RuntimeError> {
         let o = stored_overrides(&store).await?;
-        let intel = Arc::new(Intel::build(&settings, &store, &clock)?);
-        let ops = Arc::new(OpsState::build(&settings, &clock)?);
+        let keys = live_settings::intel_keys(&settings, &store, &o).await?;
+        let intel = Arc::new(Intel::build(&settings, keys, &store, &clock)?);
+        // Stored rules that no longer fit a changed environment (retention)
+        // must not stop the gateway from starting: the environment's apply.
+        let (ops_settings, smtp) = match live_settings::ops_settings(&settings, &store, &o).await {
+            Ok(v) => v,
+            Err(RuntimeError::Invalid(why)) => {
+                tracing::warn!(%why, "dashboard rules conflict with the environment; using the environment's until fixed on the settings page");
+                (settings.ops.clone(), None)
+            }
+            Err(e) => return Err(e),
+        };
+        let ops = Arc::new(OpsState::build(&settings, ops_settings, smtp, &clock)?);
         let pipeline = pipeline_for(&settings, &file_lists, &store, &intel, &o).await?;
         let live = Arc::new(LiveDecider::new(pipeline));
         let (events, _) = tokio::sync::broadcast::channel(1024);
@@ -236,6 +268,9 @@ impl Runtime {
     /// Validates, builds, stores and swaps in new overrides.
     pub async fn set_overrides(&self, o: Overrides, actor: &str) -> Result<(), RuntimeError> {
         o.validate()?;
+        // Rules that only make sense together (retention) are checked
+        // against the environment's values before anything is stored.
+        live_settings::ops_settings(&self.settings, &self.store, &o).await?;
         let before = self.effective_scan(&self.overrides().await?).rspamd_controller_url;
         let after = self.effective_scan(&o).rspamd_controller_url;
         let pipeline = self.build(&o).await?;
@@ -249,7 +284,7 @@ impl Runtime {
             self.store.set_secret_setting(RSPAMD_PASSWORD_KEY, None, actor).await?;
             tracing::warn!("Rspamd controller moved to another origin; its stored password was dropped");
         }
-        Ok(())
+        self.apply_settings().await
     }
 
     /// Rebuilds the pipeline from the environment, overrides and lists.

@@ -6,11 +6,12 @@
 use super::upkeep::{JOB, MaintenanceReport, stamp};
 use super::{Runtime, RuntimeError};
 use crate::clock::SharedClock;
-use crate::config::{DigestFrequency, Settings};
+use crate::config::{DigestFrequency, OpsSettings, Settings};
 use crate::digest::{Mailer, links::LinkKey};
 use crate::domain::Event;
 use crate::intel::net::{NetPolicy, SafeClient};
 use crate::notify::{Notice, NoticeKind, Notifier};
+use arc_swap::ArcSwap;
 use chrono::{DateTime, NaiveTime, Utc, Weekday};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -22,12 +23,22 @@ const TICK: Duration = Duration::from_secs(30);
 /// How often scanner health is checked for alerts.
 const HEALTH_EVERY: Duration = Duration::from_secs(60);
 
-/// Notifier, digest mailer and what the last runs reported.
-pub struct OpsState {
+/// The channels in force and the settings they were built from; swapped
+/// whole when the dashboard changes a key or a rule (issue 22).
+pub struct OpsLive {
     /// Configured notification channels, if any.
     pub notifier: Option<Arc<Notifier>>,
-    /// Digest SMTP client, when `POSTERN_SMTP_URL` is set.
+    /// Digest SMTP client, when an SMTP URL is set.
     pub mailer: Option<Mailer>,
+    /// Notification rules, digest schedule and retention in force.
+    pub settings: OpsSettings,
+}
+
+/// Notifier, digest mailer and what the last runs reported.
+pub struct OpsState {
+    live: ArcSwap<OpsLive>,
+    client: SafeClient,
+    clock: SharedClock,
     /// Signs digest links.
     pub link_key: LinkKey,
     /// The last maintenance run.
@@ -36,26 +47,61 @@ pub struct OpsState {
     pub digests_sent: AtomicU64,
 }
 
+/// SMTP user and password given apart from the URL.
+pub type SmtpCredentials = Option<(String, String)>;
+
 impl OpsState {
-    /// Builds the channels the settings enable.
-    pub fn build(s: &Settings, clock: &SharedClock) -> Result<OpsState, RuntimeError> {
+    /// Builds the channels `ops` enables.
+    pub fn build(s: &Settings, ops: OpsSettings, smtp: SmtpCredentials, clock: &SharedClock) -> Result<OpsState, RuntimeError> {
         let policy = NetPolicy {
             allow_loopback_for_tests: s.intel.allow_loopback_for_tests,
         };
         let client = SafeClient::new(policy, Duration::from_secs(15)).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
-        let notifier = Notifier::new(&s.ops.notify, client, clock.clone()).map(Arc::new);
-        let mailer = match &s.ops.digest.smtp_url {
-            Some(u) => Some(Mailer::from_url(u).map_err(|e| RuntimeError::Invalid(format!("POSTERN_SMTP_URL: {e}")))?),
-            None => None,
-        };
+        let live = live_for(ops, smtp, &client, clock)?;
         Ok(OpsState {
-            notifier,
-            mailer,
+            live: ArcSwap::from_pointee(live),
+            client,
+            clock: clock.clone(),
             link_key: LinkKey::derive(&s.db_key),
             last_maintenance: Mutex::new(None),
             digests_sent: AtomicU64::new(0),
         })
     }
+
+    /// Validates and swaps in channels for `ops`.
+    pub(super) fn set(&self, ops: OpsSettings, smtp: SmtpCredentials) -> Result<(), RuntimeError> {
+        let live = live_for(ops, smtp, &self.client, &self.clock)?;
+        self.live.store(Arc::new(live));
+        Ok(())
+    }
+
+    /// Channels and rules in force now.
+    pub fn current(&self) -> Arc<OpsLive> {
+        self.live.load_full()
+    }
+
+    /// The notifier in force, if a channel is configured.
+    pub fn notifier(&self) -> Option<Arc<Notifier>> {
+        self.live.load().notifier.clone()
+    }
+
+    /// The digest mailer in force, if SMTP is configured.
+    pub fn mailer(&self) -> Option<Mailer> {
+        self.live.load().mailer.clone()
+    }
+}
+
+fn live_for(ops: OpsSettings, smtp: SmtpCredentials, client: &SafeClient, clock: &SharedClock) -> Result<OpsLive, RuntimeError> {
+    let notifier = Notifier::new(&ops.notify, client.clone(), clock.clone()).map(Arc::new);
+    let mailer = match &ops.digest.smtp_url {
+        Some(u) => Some(Mailer::from_url_with(u, smtp).map_err(|e| RuntimeError::Invalid(format!("SMTP URL: {e}")))?),
+        None => None,
+    };
+    Ok(OpsLive {
+        notifier,
+        mailer,
+        settings: ops,
+    })
 }
 
 impl Runtime {
@@ -75,10 +121,11 @@ impl Runtime {
 
     /// Runs whatever is due: maintenance, then each account's digest.
     pub async fn ops_tick(&self) -> Result<(), RuntimeError> {
-        if self.due(JOB, self.settings.ops.maintenance.at, None).await?.is_some() {
+        let ops = self.ops.current();
+        if self.due(JOB, ops.settings.maintenance.at, None).await?.is_some() {
             self.run_maintenance().await?;
         }
-        if self.ops.mailer.is_none() {
+        if ops.mailer.is_none() {
             return Ok(());
         }
         for a in self.store.accounts().await? {
@@ -88,12 +135,12 @@ impl Runtime {
                 DigestFrequency::Weekly => Some(Weekday::Mon),
             };
             let job = format!("digest:{}", a.name);
-            if let Some(since) = self.due(&job, self.settings.ops.digest.at, weekday).await? {
+            if let Some(since) = self.due(&job, ops.settings.digest.at, weekday).await? {
                 // The run is recorded before sending: a failed send is
                 // audited and alerted, not retried every tick.
                 self.store.set_last_run(&job, &stamp(self.clock.now()), None).await?;
                 if let Err(e) = self.send_digest(&a, &since).await
-                    && let Some(n) = &self.ops.notifier
+                    && let Some(n) = self.ops.notifier()
                 {
                     let notice = Notice::plain(NoticeKind::Maintenance, format!("Digest for {} not sent", a.name), e.to_string());
                     n.alert(&job, notice).await;
@@ -127,10 +174,10 @@ impl Runtime {
 
     /// Sends verdict and claw-back notices from the event bus, and watches
     /// scanner health for alerts, when a channel is configured.
+    /// The channel in force is looked up per event, so one configured later
+    /// in the dashboard is used at once.
     pub fn spawn_notifier(&self, cancel: CancellationToken) {
-        let Some(n) = self.ops.notifier.clone() else { return };
         let (rt, c, mut rx) = (self.clone(), cancel.clone(), self.events.subscribe());
-        let notifier = n.clone();
         tokio::spawn(async move {
             loop {
                 let ev = tokio::select! {
@@ -138,7 +185,11 @@ impl Runtime {
                     ev = rx.recv() => ev,
                 };
                 match ev {
-                    Ok(ev) => rt.notify_event(&notifier, ev).await,
+                    Ok(ev) => {
+                        if let Some(n) = rt.ops.notifier() {
+                            rt.notify_event(&n, ev).await;
+                        }
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(k)) => {
                         tracing::warn!(missed = k, "notifier fell behind the event bus");
                     }
@@ -153,8 +204,10 @@ impl Runtime {
                     _ = cancel.cancelled() => break,
                     _ = tokio::time::sleep(HEALTH_EVERY) => {}
                 }
-                rt.check_scanners(&n).await;
-                rt.check_listeners(&n).await;
+                if let Some(n) = rt.ops.notifier() {
+                    rt.check_scanners(&n).await;
+                    rt.check_listeners(&n).await;
+                }
             }
         });
     }

@@ -72,8 +72,9 @@ impl Runtime {
     /// there. Returns how many were sent; the caller shows the same answer
     /// either way, so the form does not tell which addresses exist.
     pub async fn send_owner_links(&self, address: &str) -> Result<usize, RuntimeError> {
-        let d = &self.settings.ops.digest;
-        let (Some(mailer), Some(from), Some(public)) = (&self.ops.mailer, &d.from, &d.public_url) else {
+        let ops = self.ops.current();
+        let d = &ops.settings.digest;
+        let (Some(mailer), Some(from), Some(public)) = (&ops.mailer, &d.from, &d.public_url) else {
             return Err(RuntimeError::Invalid(
                 "sign-in links need mail: ask the administrator to set POSTERN_SMTP_URL, the digest sender and POSTERN_PUBLIC_URL".into(),
             ));

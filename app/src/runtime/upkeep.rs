@@ -54,7 +54,8 @@ impl Runtime {
     /// Runs maintenance now. Every step runs even when an earlier one
     /// failed; the report says what failed.
     pub async fn run_maintenance(&self) -> Result<MaintenanceReport, RuntimeError> {
-        let m = &self.settings.ops.maintenance;
+        let ops = self.ops.current();
+        let m = &ops.settings.maintenance;
         let now = self.clock.now();
         let days = |d: u32| stamp(now - Duration::days(i64::from(d)));
         let mut r = MaintenanceReport {
@@ -201,7 +202,7 @@ impl Runtime {
             tracing::info!(%detail, "maintenance finished");
         } else {
             tracing::error!(%detail, "maintenance found problems");
-            if let Some(n) = &self.ops.notifier {
+            if let Some(n) = &self.ops.notifier() {
                 n.alert(
                     "maintenance",
                     Notice::plain(NoticeKind::Maintenance, "Postern maintenance found problems".into(), detail),

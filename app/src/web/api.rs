@@ -5,7 +5,7 @@ use super::auth::Admin;
 use super::forms;
 use super::{AppState, WebError};
 use crate::runtime::records::{AuditRow, Count, DayCounts, ListEntry, MessageDetail, MessageFilter, MessageSummary, OpKind};
-use crate::runtime::{OpResult, Overrides, SECRET_KEYS, SWITCHABLE};
+use crate::runtime::{OpResult, Overrides, SWITCHABLE};
 use crate::scan::learn::Class;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -203,10 +203,7 @@ pub(crate) async fn settings_view(st: &AppState) -> Result<Value, WebError> {
     let eff = st.rt.effective_scan(&o);
     let p = st.rt.live.current();
     let running: Vec<&str> = p.scanners().iter().map(|s| s.id()).collect();
-    let mut secrets = Vec::new();
-    for (key, label) in SECRET_KEYS {
-        secrets.push(json!({ "key": key, "label": label, "set": st.rt.store.has_secret_setting(key).await? }));
-    }
+    let more = super::settings::view(st).await?;
     let scanners: Vec<Value> = SWITCHABLE
         .iter()
         .map(|id| json!({ "id": id, "enabled": !o.disabled.iter().any(|d| d == id), "running": running.contains(id) }))
@@ -222,7 +219,10 @@ pub(crate) async fn settings_view(st: &AppState) -> Result<Value, WebError> {
             "scanners": running,
         },
         "scanners": scanners,
-        "secrets": secrets,
+        "secrets": more["secrets"],
+        "feeds": more["feeds"],
+        "rules": more["rules"],
+        "verdict_choices": more["verdict_choices"],
     }))
 }
 
@@ -233,24 +233,4 @@ pub(crate) async fn settings(State(st): State<AppState>) -> ApiResult<Value> {
 pub(crate) async fn settings_put(State(st): State<AppState>, Extension(a): Extension<Admin>, Json(o): Json<Overrides>) -> ApiResult<Value> {
     st.rt.set_overrides(o, a.actor()).await?;
     Ok(Json(settings_view(&st).await?))
-}
-
-#[derive(serde::Deserialize)]
-pub(crate) struct SecretValue {
-    value: String,
-}
-
-pub(crate) async fn secret_put(
-    State(st): State<AppState>,
-    Extension(a): Extension<Admin>,
-    Path(key): Path<String>,
-    Json(v): Json<SecretValue>,
-) -> ApiResult<Value> {
-    forms::set_secret(&st, &key, Some(&v.value), a.actor()).await?;
-    Ok(Json(json!({ "ok": true })))
-}
-
-pub(crate) async fn secret_delete(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(key): Path<String>) -> ApiResult<Value> {
-    forms::set_secret(&st, &key, None, a.actor()).await?;
-    Ok(Json(json!({ "ok": true })))
 }

@@ -14,6 +14,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/backfill.js"),
     ),
     (
+        "counts.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/counts.js"),
+    ),
+    (
         "alpine-csp.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/alpine-csp.min.js"),

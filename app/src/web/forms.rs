@@ -6,7 +6,7 @@ use super::pages::{Flash, lists_page};
 use super::security::Nonce;
 use super::templates::PageCx;
 use super::{AppState, WebError, error::html_error};
-use crate::runtime::{Overrides, SECRET_KEYS, SWITCHABLE};
+use crate::runtime::{Overrides, SWITCHABLE};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
@@ -201,6 +201,7 @@ fn overrides_from_form(fields: &[(String, String)]) -> Result<Overrides, WebErro
             .filter(|id| get(&format!("scanner_{id}")).is_none())
             .map(|s| s.to_string())
             .collect(),
+        ..Default::default()
     })
 }
 
@@ -210,42 +211,13 @@ pub(crate) async fn settings_save(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
     let r = async {
-        let o = overrides_from_form(&fields)?;
+        let mut o = overrides_from_form(&fields)?;
+        super::settings::rules_from_form(&st, &fields, &mut o)?;
         st.rt.set_overrides(o, admin.actor()).await?;
         Ok::<_, WebError>("settings")
     }
     .await;
     back("/settings", r)
-}
-
-#[derive(serde::Deserialize)]
-pub(crate) struct SecretForm {
-    key: String,
-    #[serde(default)]
-    value: String,
-    #[serde(default)]
-    clear: Option<String>,
-}
-
-/// Stores or clears one secret setting.
-pub(crate) async fn set_secret(st: &AppState, key: &str, value: Option<&str>, actor: &str) -> Result<(), WebError> {
-    if !SECRET_KEYS.iter().any(|(k, _)| *k == key) {
-        return Err(WebError::BadRequest(format!("unknown secret {key:?}")));
-    }
-    if let Some(v) = value
-        && (v.is_empty() || v.len() > 4096)
-    {
-        return Err(WebError::BadRequest("the value must be 1 to 4096 characters".into()));
-    }
-    st.rt.store.set_secret_setting(key, value, actor).await?;
-    Ok(())
-}
-
-pub(crate) async fn secret_save(State(st): State<AppState>, Extension(admin): Extension<Admin>, Form(f): Form<SecretForm>) -> Response {
-    let clear = f.clear.is_some();
-    let value = (!clear).then_some(f.value.as_str());
-    let r = set_secret(&st, &f.key, value, admin.actor()).await;
-    back("/settings", r.map(|_| if clear { "secret_cleared" } else { "secret" }))
 }
 
 #[cfg(test)]

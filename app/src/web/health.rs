@@ -347,7 +347,7 @@ postern_backups {}",
 postern_digests_sent_total {}",
         rt.ops.digests_sent.load(Ordering::Relaxed)
     );
-    if let Some(n) = &rt.ops.notifier {
+    if let Some(n) = &rt.ops.notifier() {
         let c = &n.counters;
         let _ = writeln!(
             m,

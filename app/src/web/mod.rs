@@ -31,6 +31,7 @@ mod reports;
 mod requests;
 mod security;
 mod sender_lists;
+mod settings;
 mod sse;
 mod templates;
 #[cfg(test)]
@@ -192,7 +193,7 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/requests/{id}/deny", Analyst), post(requests::deny)),
         (spec(M::GET, "/settings", Session), get(pages::settings)),
         (spec(M::POST, "/settings", Session), post(forms::settings_save)),
-        (spec(M::POST, "/settings/secrets", Session), post(forms::secret_save)),
+        (spec(M::POST, "/settings/secrets", Session), post(settings::secret_save)),
         (spec(M::GET, "/password", Viewer), get(auth::password_page)),
         (spec(M::POST, "/settings/password", Viewer), post(auth::change_password_form)),
         (spec(M::GET, "/accounts", Session), get(accounts::page)),
@@ -234,8 +235,11 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::GET, "/api/audit", Viewer), get(api::audit)),
         (spec(M::GET, "/api/settings", Session), get(api::settings)),
         (spec(M::PUT, "/api/settings", Session), put(api::settings_put)),
-        (spec(M::PUT, "/api/settings/secrets/{key}", Session), put(api::secret_put)),
-        (spec(M::DELETE, "/api/settings/secrets/{key}", Session), delete(api::secret_delete)),
+        (spec(M::PUT, "/api/settings/secrets/{key}", Session), put(settings::secret_put)),
+        (
+            spec(M::DELETE, "/api/settings/secrets/{key}", Session),
+            delete(settings::secret_delete),
+        ),
         (spec(M::POST, "/api/password", Viewer), post(auth::change_password_api)),
         (spec(M::GET, "/api/accounts", Session), get(accounts::list_api)),
         (spec(M::POST, "/api/accounts", Session), post(accounts::create_api)),

@@ -15,6 +15,7 @@ mod incidents;
 mod learning;
 mod owner;
 mod roles;
+mod settings;
 mod triage;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -74,6 +75,11 @@ async fn seed(store: &Store, settings: &Settings) {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+/// A fixture whose environment `adjust` changes first.
+async fn fixture_with(adjust: impl FnOnce(&mut Settings)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::new(chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().into());
     let shared: SharedClock = Arc::new(clock.clone());
@@ -82,6 +88,7 @@ async fn fixture() -> Fixture {
     settings.admin_password_hash = Some(bcrypt::hash(PASSWORD, 4).unwrap());
     settings.web.insecure_cookies = true;
     settings.web.login_max_failures = 3;
+    adjust(&mut settings);
     let store = Store::open(&settings.db_path, &settings.db_key, shared.clone()).unwrap();
     seed(&store, &settings).await;
     let rt = Runtime::assemble(Arc::new(settings.clone()), Default::default(), store, shared)

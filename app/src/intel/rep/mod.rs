@@ -12,7 +12,7 @@ pub mod rdap;
 pub mod virustotal;
 
 #[cfg(test)]
-mod testserver;
+pub(crate) mod testserver;
 
 pub use bootstrap::Bootstrap;
 
