@@ -121,18 +121,26 @@ bench: stack
 	@if [ -f ../shared/corpus/mail-train.tar.xz ] && [ ! -d $(BENCH_CORPUS)/train ]; then \
 	  echo "extracting ../shared/corpus/mail-train.tar.xz for the benchmarks"; \
 	  mkdir -p $(BENCH_CORPUS) && tar -xJf ../shared/corpus/mail-train.tar.xz -C $(BENCH_CORPUS); fi
+	@echo "load before: $$(uptime)"
 	set -a; . $(STACK_BASE)/peers.env; set +a; \
 	  RSPAMD_URL=$$RSPAMD_URL CLAMD_ADDR=127.0.0.1:$$CLAMD_PORT POSTERN_AI_RUNTIME=$$(bash scripts/onnxruntime.sh) \
 	  BENCH_CORPUS=$$([ -d $(BENCH_CORPUS)/train ] && echo $(BENCH_CORPUS)/train) \
 	  $(CARGO) bench --locked --features ai --bench pipeline
+	@echo "load before: $$(uptime)"
 	$(CARGO) bench --locked --bench hostile
+	@echo "load before: $$(uptime)"
 	$(CARGO) bench --locked --bench dashboard
+	@echo "load before: $$(uptime)"
 	$(CARGO) bench --locked --bench intel
+	@echo "load before: $$(uptime)"
 	$(CARGO) bench --locked --bench logingest
+	@echo "load before: $$(uptime)"
 	PEERS_BASE=$(STACK_BASE) BENCH_CORPUS=$$([ -d $(BENCH_CORPUS)/train ] && echo $(BENCH_CORPUS)/train) \
 	  $(CARGO) bench --locked --bench milter
+	@echo "load before: $$(uptime)"
 	PEERS_BASE=$(STACK_BASE) BENCH_CORPUS=$$([ -d $(BENCH_CORPUS)/train ] && echo $(BENCH_CORPUS)/train) \
 	  $(CARGO) bench --locked --bench e2e
+	@echo "load after: $$(uptime)"
 	@cat bench/results/summary.md
 
 ## Packages. `make deb` builds the release binary and target/debian/postern_*.deb;

@@ -27,6 +27,7 @@
 #                             rspamd start in ~1 s instead of ~16 s (default BASE/rspamd/hs)
 #   RSPAMD_ANTIVIRUS=1        let rspamd's antivirus module scan via our clamd (EICAR -> reject)
 #   DOVECOT_INOTIFY_INSTANCES=1024  raise fs.inotify.max_user_instances (many IDLE sessions)
+#   DOVECOT_IMAP_PROCESS_LIMIT=1024  service imap process_limit: one per IMAP session (P7 bench)
 #   PEERS_SKIP_INSTALL=1      do not call apt-get at all
 #   PEERS_START_TIMEOUT=90    seconds to wait for each daemon
 #   DOVECOT_IMAP_CAPABILITY="IMAP4rev1 ..."  override Dovecot's post-login CAPABILITY list
@@ -284,7 +285,7 @@ service imap-login {
   }
 }
 service imap {
-  process_limit = 1024
+  process_limit = ${DOVECOT_IMAP_PROCESS_LIMIT:-1024}
 }
 # LMTP for the test Postfix (peers-postfix.sh): alice@example.test is user alice.
 service lmtp {

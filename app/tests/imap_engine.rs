@@ -408,3 +408,56 @@ async fn accounts_start_and_stop_at_runtime_and_passwords_are_encrypted_at_rest(
     }
     assert_eq!(p.store.accounts().await.unwrap()[0].pass, pass, "and it decrypts back");
 }
+
+/// Issue 21: an account with nothing to act on holds one connection (its
+/// IDLE); the action connection opens when an intent is pending and closes
+/// after `action_idle` of quiet. Two per account hit Dovecot's
+/// `process_limit` at 512 of 1,000 accounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_with_nothing_to_act_on_holds_one_connection() {
+    use crate::common::proxy::Proxy;
+    let d = shared();
+    let (user, pass) = d.new_user("lazy");
+    let proxy = Proxy::start(d.imap_port).await;
+    let mut t = tuning();
+    t.action_idle = Duration::from_secs(1);
+    let p = Postern::start(vec![account("a", proxy.port, &user, &pass, &["INBOX"])], t, None).await;
+    let runner = || p.manager.status().into_iter().find(|s| s.mailbox == "(actions)").unwrap();
+    p.wait_watching("a").await;
+    // The runner has looked for work at least once (it starts Connecting).
+    eventually(T, "runner idle", || async {
+        (runner().state == postern::manager::ListenerState::Idling).then_some(())
+    })
+    .await;
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.append("INBOX", None, &mail("friend@good.test", "hello", &unique("h"))).await;
+    p.wait_done("a", 1).await;
+    assert_eq!(runner().connects, 0, "{:?}", runner());
+    assert_eq!(proxy.accepted.load(Ordering::SeqCst), 1, "only the listener connected");
+
+    // A pending move opens the action connection, once.
+    c.append("INBOX", None, &mail("bad@evil.test", "invoice", &unique("e"))).await;
+    p.wait_done("a", 2).await;
+    eventually(T, "evil mail in Quarantine", || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        (c.count("Quarantine").await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(runner().connects, 1, "{:?}", runner());
+    // Quiet for action_idle: back to the one IDLE connection.
+    eventually(T, "action connection closed", || async {
+        (proxy.open.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    assert_eq!(proxy.accepted.load(Ordering::SeqCst), 2);
+
+    // The next action connects again.
+    c.append("INBOX", None, &mail("bad@evil.test", "invoice 2", &unique("e"))).await;
+    eventually(T, "second evil mail in Quarantine", || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        (c.count("Quarantine").await == 2).then_some(())
+    })
+    .await;
+    assert_eq!(runner().connects, 2, "{:?}", runner());
+    p.manager.shutdown().await;
+}

@@ -32,6 +32,10 @@ impl Private {
             .env("DOVECOT_USERS", list.join(" "))
             // One inotify instance per IDLE session, or Dovecot falls back to polling.
             .env("DOVECOT_INOTIFY_INSTANCES", "4096")
+            // Room for every account's IDLE session plus the action
+            // connections of accounts with pending moves and the bench's
+            // own APPEND sessions; the idle count is measured below.
+            .env("DOVECOT_IMAP_PROCESS_LIMIT", "1536")
             .env("PEERS_SKIP_INSTALL", "1")
             .output()
             .expect("peers-setup.sh");
@@ -74,6 +78,16 @@ fn cpu_s(pid: u32) -> f64 {
         .unwrap_or(100.0);
     // utime and stime are fields 14 and 15; after the name, 12 and 13 (0-based 11, 12).
     (f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)) as f64 / tck
+}
+
+/// Established TCP connections from `pid` to the IMAP `port` (from `ss`).
+fn imap_connections(pid: u32, port: u16) -> Option<usize> {
+    let out = Command::new("ss")
+        .args(["-Htnp", "state", "established", &format!("( dport = :{port} )")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    Some(text.lines().filter(|l| l.contains(&format!("pid={pid},"))).count())
 }
 
 /// APPEND → action for each message, to the account `pick` chooses.
@@ -130,6 +144,7 @@ pub(super) async fn p7(shared: &Env, n: usize, msgs: &[Vec<u8>]) -> serde_json::
     tokio::time::sleep(Duration::from_secs(20)).await;
     let idle_cpu = (cpu_s(p.child.id()) - c0) / t0.elapsed().as_secs_f64() * 100.0;
     let (rss, hwm) = (kib(p.child.id(), "VmRSS:"), kib(p.child.id(), "VmHWM:"));
+    let conns = imap_connections(p.child.id(), dovecot.port);
     // Mail to a random account (a fixed-seed LCG: the same run every time).
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let many = latencies(&env, &p, &users, msgs, "p7many", || {
@@ -140,7 +155,7 @@ pub(super) async fn p7(shared: &Env, n: usize, msgs: &[Vec<u8>]) -> serde_json::
     p.stop();
     drop(dovecot);
     println!(
-        "P7 {n} accounts: all watching in {watching:.1} s; idle RSS {:.1} MiB (peak {:.1}), idle CPU {idle_cpu:.2}% of one core; \
+        "P7 {n} accounts: all watching in {watching:.1} s; {conns:?} IMAP connections when idle; idle RSS {:.1} MiB (peak {:.1}), idle CPU {idle_cpu:.2}% of one core; \
          arrival→action to a random account p50 {:.1} p99 {:.1} ms | one account alone p50 {:.1} p99 {:.1} ms ({} msgs each)",
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0,
@@ -151,7 +166,7 @@ pub(super) async fn p7(shared: &Env, n: usize, msgs: &[Vec<u8>]) -> serde_json::
         msgs.len()
     );
     serde_json::json!({
-        "accounts": n, "all_watching_s": watching, "login_concurrency": 16,
+        "accounts": n, "all_watching_s": watching, "login_concurrency": 16, "idle_imap_connections": conns,
         "idle_rss_mib": rss as f64 / 1024.0, "peak_rss_mib": hwm as f64 / 1024.0, "idle_cpu_pct_one_core": idle_cpu,
         "messages": msgs.len(),
         "random_p50_ms": pct(&many, 0.5), "random_p95_ms": pct(&many, 0.95), "random_p99_ms": pct(&many, 0.99),

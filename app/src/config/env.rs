@@ -195,6 +195,12 @@ pub struct ImapTuning {
     /// How long the server has to answer IDLE or DONE. Fixed at 15 s, the
     /// DONE timeout long-running clients settled on (chatmail/core).
     pub probe_timeout: Duration,
+    /// How long the action connection stays open with nothing to do. The
+    /// intent runner connects only when actions are pending and logs out
+    /// after this much quiet, so an idle account holds only its IDLE
+    /// connections (issue 21: two per account hit Dovecot's
+    /// `process_limit` at 512 accounts). Fixed at 60 s.
+    pub action_idle: Duration,
     /// A folder failing this long without a healthy pass becomes an account
     /// error with an alert (`POSTERN_IMAP_STUCK_MINS`; issue 18, item 10).
     pub stuck_after: Duration,
@@ -214,6 +220,7 @@ impl Default for ImapTuning {
             action_max_attempts: 10,
             probe_every: Duration::from_secs(45),
             probe_timeout: Duration::from_secs(15),
+            action_idle: Duration::from_secs(60),
             stuck_after: Duration::from_secs(30 * 60),
         }
     }
@@ -534,6 +541,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         // found within about a minute.
         probe_every: Duration::from_secs(r.ranged("POSTERN_IMAP_PROBE_SECS", d.probe_every.as_secs(), 5, 25 * 60, "seconds")),
         probe_timeout: d.probe_timeout,
+        action_idle: d.action_idle,
         stuck_after: Duration::from_secs(60 * r.ranged("POSTERN_IMAP_STUCK_MINS", d.stuck_after.as_secs() / 60, 1, 7 * 24 * 60, "minutes")),
     };
     let log_format = match r.get("POSTERN_LOG_FORMAT").unwrap_or("pretty") {

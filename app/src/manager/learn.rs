@@ -73,6 +73,7 @@ impl JunkWatch {
             status: self.status,
             actions: self.actions,
             probe: self.probe,
+            prepares: None,
             role: Role::Junk,
         };
         l.run(cancel).await;

@@ -12,6 +12,7 @@ use super::chunk::Span;
 use super::status::{JunkRoute, ListenerState, StatusCell};
 use super::{Probe, ProbePoint};
 use crate::config::{AccountConfig, JunkFolder, StartAt};
+use crate::domain::Mode;
 use crate::imap::{Conn, IdleOutcome, IdleTimers, ImapError, Selected};
 use crate::store::{MailboxState, StoreError};
 use crate::worker::{Context, Engine, WorkerError};
@@ -72,6 +73,9 @@ pub(crate) struct Listener {
     pub(crate) actions: Arc<Notify>,
     pub(crate) probe: Option<Arc<dyn Probe>>,
     pub(crate) role: Role,
+    /// The account's action runner status, given to its first watched
+    /// folder only: that listener creates the action folders at connect.
+    pub(crate) prepares: Option<StatusCell>,
 }
 
 impl Listener {
@@ -132,6 +136,17 @@ impl Listener {
     pub(super) async fn open(&self) -> Result<(Conn, Selected), ListenerError> {
         let mut conn = super::login::connect(&self.engine, &self.acct).await?;
         self.status.update(|s| s.connects += 1);
+        // Shadow mode never creates folders. A folder that cannot be
+        // created is the runner's problem (shown on its status); watching
+        // goes on.
+        if let Some(runner) = &self.prepares
+            && self.acct.mode != Mode::Shadow
+        {
+            match super::runner::prepare_folders(&mut conn, &self.acct, runner).await {
+                Ok(()) | Err(ImapError::FolderUnavailable { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let sel = conn.select(&self.mailbox).await?;
         Ok((conn, sel))
     }

@@ -104,10 +104,10 @@ impl ManagerHandle {
             engine: engine.clone(),
             acct: acct.clone(),
             notify: notify.clone(),
-            status: rstatus,
+            status: rstatus.clone(),
         };
         tasks.push(tokio::spawn(runner.run(cancel.clone())));
-        for folder in &config.folders {
+        for (i, folder) in config.folders.iter().enumerate() {
             let status = StatusCell::new(&config.name, folder);
             statuses.push(status.clone());
             let l = listener::Listener {
@@ -118,6 +118,7 @@ impl ManagerHandle {
                 actions: notify.clone(),
                 probe: self.inner.probe.clone(),
                 role: listener::Role::Watch,
+                prepares: (i == 0).then(|| rstatus.clone()),
             };
             tasks.push(tokio::spawn(l.run(cancel.clone())));
         }

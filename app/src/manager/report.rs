@@ -63,6 +63,7 @@ impl ReportWatch {
             status: self.status,
             actions: self.actions,
             probe: self.probe,
+            prepares: None,
             role: Role::Report,
         };
         l.run(cancel).await;

@@ -1,6 +1,10 @@
 //! The per-account intent runner: one pooled connection that executes
 //! pending intents in order. It is the only place actions happen, so
 //! resuming after a crash is the same code path as normal operation.
+//!
+//! The connection is opened only when something is pending and closed
+//! after `action_idle` of quiet: an idle account holds only its IDLE
+//! connections, one per watched folder (issue 21).
 
 use super::backoff::Backoff;
 use super::status::{ListenerState, StatusCell};
@@ -9,12 +13,14 @@ use crate::config::AccountConfig;
 use crate::domain::{Event, Mode};
 use crate::failpoint;
 use crate::imap::{Conn, ImapError};
-use crate::store::{IntentState, OpKind, OpState, RecheckOutcome, StoreError};
+use crate::store::{Intent, IntentState, Op, OpKind, OpState, RecheckOutcome, StoreError};
 use crate::worker::Engine;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 #[derive(Debug, thiserror::Error)]
 enum RunnerError {
@@ -36,22 +42,41 @@ pub(crate) struct Runner {
     pub(crate) status: StatusCell,
 }
 
+/// The action connection and when it last did work.
+struct Pooled {
+    conn: Option<Conn>,
+    used: Instant,
+}
+
+impl Pooled {
+    /// How long until the open connection has been quiet for `idle`; none
+    /// when nothing is open.
+    fn idle_left(&self, idle: Duration) -> Option<Duration> {
+        self.conn.as_ref().map(|_| idle.saturating_sub(self.used.elapsed()))
+    }
+}
+
 impl Runner {
     pub(crate) async fn run(self, cancel: CancellationToken) {
         let span = info_span!("actions", account = %self.acct.name);
         async {
             let t = &self.engine.tuning;
             let mut backoff = Backoff::new(t.backoff_min, t.backoff_max);
-            let mut conn: Option<Conn> = None;
+            let mut pool = Pooled {
+                conn: None,
+                used: Instant::now(),
+            };
             loop {
-                let wait = match self.drain(&mut conn).await {
+                let wait = match self.drain(&mut pool).await {
                     Ok(()) => {
                         backoff.reset();
                         self.status.set(ListenerState::Idling);
-                        t.action_retry
+                        // Wake in time to close a connection gone quiet.
+                        pool.idle_left(t.action_idle)
+                            .map_or(t.action_retry, |left| left.min(t.action_retry))
                     }
                     Err(e) => {
-                        conn = None;
+                        pool.conn = None;
                         let d = backoff.next_delay();
                         warn!(error = %e, retry_in_ms = d.as_millis() as u64, "action connection failed");
                         let state = match &e {
@@ -73,8 +98,14 @@ impl Runner {
                     _ = self.notify.notified() => {}
                     _ = tokio::time::sleep(wait) => {}
                 }
+                if pool.idle_left(t.action_idle) == Some(Duration::ZERO)
+                    && let Some(c) = pool.conn.take()
+                {
+                    debug!("closing the quiet action connection");
+                    c.logout().await;
+                }
             }
-            if let Some(c) = conn {
+            if let Some(c) = pool.conn.take() {
                 c.logout().await;
             }
             self.status.set(ListenerState::Stopped);
@@ -86,38 +117,41 @@ impl Runner {
     async fn connect(&self) -> Result<Conn, RunnerError> {
         self.status.set(ListenerState::Connecting);
         let mut c = super::login::connect(&self.engine, &self.acct).await?;
-        for folder in [&self.acct.quarantine_folder, &self.acct.hold_folder] {
-            match c.ensure_mailbox(folder).await {
-                Ok(true) => info!(folder = %folder, as_named = %c.resolved(folder), "created folder"),
-                Ok(false) => {}
-                Err(e @ ImapError::FolderUnavailable { .. }) => {
-                    // Shown on /health and the dashboard, not only logged.
-                    self.status.update(|s| s.folder_problem = Some(e.to_string()));
-                    return Err(e.into());
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.status.update(|s| s.folder_problem = None);
+        prepare_folders(&mut c, &self.acct, &self.status).await?;
         self.status.update(|s| s.connects += 1);
         Ok(c)
     }
 
-    /// Executes every pending intent; transport failures bubble up so the
+    /// Executes every pending intent and operator request, connecting
+    /// first only when there is one; transport failures bubble up so the
     /// connection is replaced, the intent stays pending.
-    async fn drain(&self, conn: &mut Option<Conn>) -> Result<(), RunnerError> {
+    async fn drain(&self, pool: &mut Pooled) -> Result<(), RunnerError> {
         if self.acct.mode == Mode::Shadow {
             return self.refuse_shadow().await;
         }
-        if conn.is_none() {
-            *conn = Some(self.connect().await?);
-        }
         let store = &self.engine.store;
-        for intent in store.pending_intents(&self.acct.name).await? {
+        let intents = store.pending_intents(&self.acct.name).await?;
+        let ops = store.pending_ops(&self.acct.name).await?;
+        if intents.is_empty() && ops.is_empty() {
+            return Ok(());
+        }
+        if pool.conn.is_none() {
+            pool.conn = Some(self.connect().await?);
+        }
+        let Some(conn) = pool.conn.as_mut() else { return Ok(()) };
+        pool.used = Instant::now();
+        self.drain_intents(conn, intents).await?;
+        self.drain_ops(conn, ops).await?;
+        pool.used = Instant::now();
+        Ok(())
+    }
+
+    async fn drain_intents(&self, c: &mut Conn, intents: Vec<Intent>) -> Result<(), RunnerError> {
+        let store = &self.engine.store;
+        for intent in intents {
             failpoint::hit(failpoint::AFTER_DECISION).await;
-            let Some(c) = conn.as_mut() else { break };
             self.status.set(ListenerState::Syncing);
-            let intent = crate::store::Intent {
+            let intent = Intent {
                 action: actions::retarget(&intent.action, &self.acct),
                 ..intent
             };
@@ -143,7 +177,7 @@ impl Runner {
             }
             let _ = self.engine.events.send(Event::Updated { id: intent.message });
         }
-        self.drain_ops(conn).await
+        Ok(())
     }
 
     /// Shadow mode never acts, whoever asked: an intent decided before the
@@ -178,10 +212,9 @@ impl Runner {
     }
 
     /// Executes operator requests (release, delete) the same way.
-    async fn drain_ops(&self, conn: &mut Option<Conn>) -> Result<(), RunnerError> {
+    async fn drain_ops(&self, c: &mut Conn, ops: Vec<Op>) -> Result<(), RunnerError> {
         let store = &self.engine.store;
-        for op in store.pending_ops(&self.acct.name).await? {
-            let Some(c) = conn.as_mut() else { break };
+        for op in ops {
             self.status.set(ListenerState::Syncing);
             if op.kind == OpKind::Recheck {
                 let e = &self.engine;
@@ -231,4 +264,25 @@ impl Runner {
         }
         Ok(())
     }
+}
+
+/// Creates the folders actions move mail into, and shows a folder that
+/// cannot be created on the runner's `status` (/health and the dashboard,
+/// not only the log). The runner does it when it connects; the account's
+/// first listener does it at its own connect, so a missing folder shows at
+/// start although the runner connects only when it has work.
+pub(super) async fn prepare_folders(c: &mut Conn, acct: &AccountConfig, status: &StatusCell) -> Result<(), ImapError> {
+    for folder in [&acct.quarantine_folder, &acct.hold_folder] {
+        match c.ensure_mailbox(folder).await {
+            Ok(true) => info!(folder = %folder, as_named = %c.resolved(folder), "created folder"),
+            Ok(false) => {}
+            Err(e @ ImapError::FolderUnavailable { .. }) => {
+                status.update(|s| s.folder_problem = Some(e.to_string()));
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    status.update(|s| s.folder_problem = None);
+    Ok(())
 }

@@ -45,6 +45,7 @@ pub fn tuning() -> ImapTuning {
         action_max_attempts: 10,
         probe_every: Duration::from_secs(20),
         probe_timeout: Duration::from_secs(5),
+        action_idle: Duration::from_secs(60),
         stuck_after: Duration::from_secs(3600),
     }
 }

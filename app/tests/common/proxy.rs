@@ -12,6 +12,8 @@ pub struct Proxy {
     cut: watch::Sender<u64>,
     blackhole: Arc<AtomicBool>,
     pub accepted: Arc<AtomicU64>,
+    /// Connections accepted and not yet closed.
+    pub open: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -22,16 +24,18 @@ impl Proxy {
         let (cut, rx) = watch::channel(0u64);
         let blackhole = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicU64::new(0));
-        let (bh, acc) = (blackhole.clone(), accepted.clone());
+        let open = Arc::new(AtomicU64::new(0));
+        let (bh, acc, live) = (blackhole.clone(), accepted.clone(), open.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 acc.fetch_add(1, Ordering::SeqCst);
-                let (rx, bh) = (rx.clone(), bh.clone());
+                live.fetch_add(1, Ordering::SeqCst);
+                let (rx, bh, live) = (rx.clone(), bh.clone(), live.clone());
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
-                        return;
-                    };
-                    pipe(client, server, rx, bh).await;
+                    if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await {
+                        pipe(client, server, rx, bh).await;
+                    }
+                    live.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -40,6 +44,7 @@ impl Proxy {
             cut,
             blackhole,
             accepted,
+            open,
             task,
         }
     }
