@@ -5,6 +5,7 @@
 
 mod account_check;
 mod bootstrap;
+mod campaign_actions;
 mod campaigns;
 mod digest;
 mod export;
@@ -41,7 +42,7 @@ pub use upkeep::MaintenanceReport;
 
 pub use campaigns::{CampaignMessage, CampaignView};
 pub use quarantine::{OpError, OpResult};
-pub use reports::ReportOutcome;
+pub use reports::{AUTO_ACTOR, ReportOutcome};
 
 use crate::clock::SharedClock;
 use crate::config::{PolicyConfig, ScanSettings, Settings};
