@@ -225,7 +225,11 @@ async fn issue_17_confirmed_and_rejected_reports_export_as_phish_and_ham() {
     let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(summary["messages"], 2, "{summary}");
     assert!(
-        summary["groups"].as_array().unwrap().iter().any(|g| g["class"] == "phish" && g["n"] == 1),
+        summary["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["class"] == "phish" && g["n"] == 1),
         "{summary}"
     );
 }

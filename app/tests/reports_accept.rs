@@ -40,8 +40,20 @@ fn letters(tag: &str) -> String {
 fn phish(tag: &str, to: &str, id: &str) -> Vec<u8> {
     let own = letters(tag);
     let words: String = [
-        "mailbox", "quota", "verify", "account", "suspend", "password", "confirm", "urgent", "billing", "security", "notice", "update",
-        "credentials", "restore",
+        "mailbox",
+        "quota",
+        "verify",
+        "account",
+        "suspend",
+        "password",
+        "confirm",
+        "urgent",
+        "billing",
+        "security",
+        "notice",
+        "update",
+        "credentials",
+        "restore",
     ]
     .iter()
     .map(|w| format!("{w}{own} "))
@@ -94,9 +106,10 @@ async fn wait_listening(p: &WebPostern, accounts: &[&str]) {
         accounts
             .iter()
             .all(|a| {
-                folders
-                    .iter()
-                    .all(|m| st.iter().any(|s| s.account == *a && s.mailbox == *m && s.state == ListenerState::Idling))
+                folders.iter().all(|m| {
+                    st.iter()
+                        .any(|s| s.account == *a && s.mailbox == *m && s.state == ListenerState::Idling)
+                })
             })
             .then_some(())
     })
@@ -182,7 +195,11 @@ async fn a_confirmed_report_claws_the_campaign_back_from_another_mailbox() {
     let (code, queue) = admin.get("/api/reports").await;
     assert_eq!(code, 200);
     assert!(
-        queue["items"].as_array().unwrap().iter().any(|x| x["id"] == r.id && x["state"] == "open"),
+        queue["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == r.id && x["state"] == "open"),
         "{queue}"
     );
 
@@ -317,8 +334,12 @@ async fn a_report_scoring_above_the_auto_confirm_score_is_confirmed_without_the_
          Content-Type: text/plain; charset=utf-8\r\n\r\nVerify at https://verify-{tag}.test/now today.\r\n"
     );
     c.append(REPORT, None, spoofed.as_bytes()).await;
-    c.append(REPORT, None, &crate::common::mail("friend@partner.test", &format!("Plain {tag}"), &format!("p-{tag}")))
-        .await;
+    c.append(
+        REPORT,
+        None,
+        &crate::common::mail("friend@partner.test", &format!("Plain {tag}"), &format!("p-{tag}")),
+    )
+    .await;
 
     let auto = report_in(&p, "dave", "confirmed").await;
     assert!(auto.score >= 4.0, "{auto:?}");
@@ -336,10 +357,7 @@ async fn a_report_scoring_above_the_auto_confirm_score_is_confirmed_without_the_
     let confirmed = p.rt.store.audit_rows(Some("dave"), Some("report_confirmed"), 5).await.unwrap();
     assert_eq!(confirmed.len(), 1, "{confirmed:?}");
     assert_eq!(confirmed[0].actor, postern::runtime::AUTO_ACTOR);
-    assert!(
-        confirmed[0].detail.contains("POSTERN_REPORT_AUTO_CONFIRM_SCORE"),
-        "{confirmed:?}"
-    );
+    assert!(confirmed[0].detail.contains("POSTERN_REPORT_AUTO_CONFIRM_SCORE"), "{confirmed:?}");
     p.stop().await;
 }
 
@@ -347,7 +365,10 @@ async fn campaign_of(admin: &Admin, subject: &str) -> Value {
     eventually(WAIT, "the campaign listed", || async move {
         let (_, all) = admin.get("/api/campaigns").await;
         all.as_array()
-            .and_then(|cs| cs.iter().find(|c| c["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["subject"] == subject))))
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["subject"] == subject)))
+            })
             .cloned()
     })
     .await
@@ -429,7 +450,12 @@ async fn a_campaign_is_quarantined_everywhere_released_and_its_sender_blocked() 
     assert!(done_not(&p, "sam").await, "the shadow account's refusal is audited");
     let (_, after) = admin.get("/api/campaigns").await;
     let c = after.as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
-    let q = c["messages"].as_array().unwrap().iter().filter(|m| m["quarantined"] == true).count();
+    let q = c["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["quarantined"] == true)
+        .count();
     assert_eq!(q, 2, "{c}");
 
     // Block the sender: on the block list, applied at once.
@@ -441,9 +467,7 @@ async fn a_campaign_is_quarantined_everywhere_released_and_its_sender_blocked() 
     assert!(lists.to_string().contains(&sender), "{lists}");
     let (_, again) = admin.post(&format!("/api/campaigns/{id}/block-sender")).await;
     assert_eq!(again["results"][0], format!("{sender}: already on the block list"), "{again}");
-    clients[0]
-        .append("INBOX", None, &phish(&tag, &ua, &format!("e2-{tag}")))
-        .await;
+    clients[0].append("INBOX", None, &phish(&tag, &ua, &format!("e2-{tag}"))).await;
     eventually(WAIT, "new mail from the sender is quarantined", || async {
         let q = TestClient::connect(d.imap_port, &ua, &pa).await.ids("Quarantine").await;
         q.iter().any(|m| m.contains(&format!("e2-{tag}"))).then_some(())
@@ -463,6 +487,10 @@ async fn a_campaign_is_quarantined_everywhere_released_and_its_sender_blocked() 
 }
 
 async fn done_not(p: &WebPostern, account: &str) -> bool {
-    let rows = p.rt.store.audit_rows(Some(account), Some("operator_quarantine_not_done"), 5).await.unwrap();
+    let rows =
+        p.rt.store
+            .audit_rows(Some(account), Some("operator_quarantine_not_done"), 5)
+            .await
+            .unwrap();
     rows.len() == 1 && rows[0].detail.contains("shadow mode")
 }

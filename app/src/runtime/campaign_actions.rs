@@ -48,7 +48,10 @@ impl Runtime {
             let line = if m.account == crate::store::MILTER_ACCOUNT {
                 "seen in-line by the milter, not in a mailbox; nothing to move".to_string()
             } else if shadow.contains(&m.account) {
-                let why = format!("{reason}: account {} is in shadow mode, Postern never moves its mail; left in place", m.account);
+                let why = format!(
+                    "{reason}: account {} is in shadow mode, Postern never moves its mail; left in place",
+                    m.account
+                );
                 if let Some(d) = self.store.message_detail(m.id).await? {
                     let key = crate::domain::MessageKey {
                         account: d.summary.account.clone(),
@@ -142,7 +145,15 @@ mod tests {
     #[test]
     fn only_plain_addresses_go_on_the_block_list() {
         assert_eq!(block_pattern(" Phish@Evil.Example "), Some("phish@evil.example".into()));
-        for bad in ["", "no-address", "@evil.example", "a@localhost", "a b@evil.example", "a@.example", "a@evil."] {
+        for bad in [
+            "",
+            "no-address",
+            "@evil.example",
+            "a@localhost",
+            "a b@evil.example",
+            "a@.example",
+            "a@evil.",
+        ] {
             assert_eq!(block_pattern(bad), None, "{bad:?}");
         }
         assert_eq!(block_pattern(&format!("{}@evil.example", "a".repeat(250))), None);

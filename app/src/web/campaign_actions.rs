@@ -76,7 +76,11 @@ pub(crate) async fn block_form(State(st): State<AppState>, Extension(a): Extensi
     form(st, a, Act::Block, id).await
 }
 
-pub(crate) async fn release_api(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(id): Path<i64>) -> Result<Json<Done>, WebError> {
+pub(crate) async fn release_api(
+    State(st): State<AppState>,
+    Extension(a): Extension<Admin>,
+    Path(id): Path<i64>,
+) -> Result<Json<Done>, WebError> {
     Ok(Json(run(&st, Act::Release, id, a.actor()).await?))
 }
 
@@ -88,6 +92,10 @@ pub(crate) async fn quarantine_api(
     Ok(Json(run(&st, Act::Quarantine, id, a.actor()).await?))
 }
 
-pub(crate) async fn block_api(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(id): Path<i64>) -> Result<Json<Done>, WebError> {
+pub(crate) async fn block_api(
+    State(st): State<AppState>,
+    Extension(a): Extension<Admin>,
+    Path(id): Path<i64>,
+) -> Result<Json<Done>, WebError> {
     Ok(Json(run(&st, Act::Block, id, a.actor()).await?))
 }

@@ -32,10 +32,7 @@ async fn second_copy(f: &Fixture) {
             internal_date: None,
         },
     };
-    store
-        .record_decision(&new, &Decision::default(), None, false, None)
-        .await
-        .unwrap();
+    store.record_decision(&new, &Decision::default(), None, false, None).await.unwrap();
 }
 
 fn post(path: &str, session: &str, csrf: Option<&str>) -> Request<Body> {
