@@ -393,6 +393,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     rt.spawn_ops(shutdown.clone());
     rt.spawn_learning(shutdown.clone());
     rt.spawn_bootstrap(shutdown.clone());
+    // Reported phishing: notify the operator, auto-confirm above the score.
+    rt.spawn_reports(shutdown.clone());
     rt.spawn_logwatch(shutdown.clone()).await.context("starting log watch")?;
     let web = web::AppState::new(rt.clone(), s.web.clone(), shutdown.clone())?;
     // Bind before reporting ready, so a taken port fails the start visibly.

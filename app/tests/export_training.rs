@@ -153,3 +153,83 @@ async fn issue_17_feedback_exports_as_a_tree_simulate_and_train_py_read() {
         "[('ham', 'feedback-main', True), ('spam', 'feedback-main', True), ('spam', 'feedback-main', True)]"
     );
 }
+
+/// Issue 17, item 6: decided reports are labels too. A confirmed report is
+/// `phish`, a rejected one `ham` (the operator said the user was wrong);
+/// an undecided one is no label yet.
+#[tokio::test]
+async fn issue_17_confirmed_and_rejected_reports_export_as_phish_and_ham() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), 143, "u", "secret-Pw-1", &["INBOX"]);
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = Store::open(&dir.path().join("postern.db"), &KEY, clock).unwrap();
+    let mut ids = Vec::new();
+    for n in [11u32, 12, 13] {
+        let r = raw(n);
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&r));
+        let path = postern::store::eml::store(&dir.path().join("eml"), "main", &sha256, &r).unwrap();
+        let report = postern::store::NewReport {
+            key: key("Report Phishing", n),
+            sha256,
+            message_id: Some(format!("{n}@export.test")),
+            from_addr: Some(format!("a{n}@example.test")),
+            subject: Some(format!("message {n}")),
+            decision: Default::default(),
+            eml_path: path.to_string_lossy().into_owned(),
+        };
+        ids.push(store.record_report(report).await.unwrap().unwrap());
+    }
+    let decide = |id: i64, to: &'static str| {
+        let store = store.clone();
+        async move {
+            assert!(
+                store
+                    .advance_report(id, &["new", "open"], to, "admin:admin", "test", String::new())
+                    .await
+                    .unwrap()
+            );
+        }
+    };
+    decide(ids[0], "confirmed").await;
+    decide(ids[1], "rejected").await;
+    drop(store);
+
+    let out = dir.path().join("export");
+    let (code, stdout, stderr) = postern(dir.path(), &["export-training", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("phish: 1 message(s)") && stdout.contains("ham: 1 message(s)"),
+        "{stdout}"
+    );
+    let names = |label: &str| -> Vec<String> {
+        std::fs::read_dir(out.join(label).join("main"))
+            .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    };
+    let sha = |n: u32| format!("{}.eml", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(raw(n))));
+    assert_eq!(names("phish"), vec![sha(11)], "the confirmed report");
+    assert_eq!(names("ham"), vec![sha(12)], "the rejected report");
+    assert!(names("spam").is_empty(), "the open report is no label yet");
+    let manifest = std::fs::read_to_string(out.join("labels.csv")).unwrap();
+    assert_eq!(manifest.lines().count(), 3, "{manifest}");
+    assert!(
+        manifest.contains(&format!("report #{} confirmed by admin:admin", ids[0]))
+            && manifest.contains(&format!("report #{} rejected by admin:admin", ids[1])),
+        "{manifest}"
+    );
+
+    // `postern simulate` reads the phish folder as phishing.
+    let json = dir.path().join("sim.json");
+    let (code, report, stderr) = postern(dir.path(), &["simulate", out.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(summary["messages"], 2, "{summary}");
+    assert!(
+        summary["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["class"] == "phish" && g["n"] == 1),
+        "{summary}"
+    );
+}

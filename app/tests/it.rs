@@ -37,6 +37,7 @@ mod milter;
 mod oauth;
 mod ops;
 mod readme_sync;
+mod reports_accept;
 mod scan_peers;
 mod service;
 mod soak;

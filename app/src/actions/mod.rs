@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 mod ops;
 mod recheck;
 pub use ops::{OpOutcome, execute_op};
-pub use recheck::recheck;
+pub use recheck::{quarantine, recheck};
 
 /// Marker added with the flag verdict's keyword so users and filters can
 /// tell who marked the message.

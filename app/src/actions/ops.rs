@@ -32,8 +32,9 @@ fn outcome(state: OpState, detail: String) -> OpOutcome {
 /// Executes one op on `conn`. Transport errors are returned (the op stays
 /// pending); every decided outcome comes back as [`OpOutcome`].
 pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOutcome, ImapError> {
-    if op.kind == OpKind::Recheck {
-        // Rechecks need the decider; the runner sends them to `recheck`.
+    if matches!(op.kind, OpKind::Recheck | OpKind::Quarantine) {
+        // Rechecks need the decider; the runner sends them (and operator
+        // quarantines, which search like them) to `recheck`.
         return Ok(outcome(OpState::Refused, "a recheck is not an operator action".into()));
     }
     let (folder, known_uid) = (&op.location.0, op.location.1);
@@ -70,7 +71,7 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
                 detail: format!("moved from {folder} UID {uid} back to {dest} (new UID {new_uid})"),
             })
         }
-        OpKind::Recheck => Ok(outcome(OpState::Refused, "a recheck is not an operator action".into())),
+        OpKind::Recheck | OpKind::Quarantine => Ok(outcome(OpState::Refused, "a recheck is not an operator action".into())),
         OpKind::Delete => {
             let copy = keep_copy(op, eml_dir, raw).await.map_err(|e| ImapError::Refused {
                 command: "delete".into(),

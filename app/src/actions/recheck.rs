@@ -103,8 +103,25 @@ pub async fn recheck(
             ..ended(OpState::Done, String::new())
         });
     }
+    let why = format!("{} ({})", d.verdict, d.reason);
+    let mut out = to_quarantine(conn, acct, op, eml_dir, (folder, uid, raw), &why).await?;
+    if out.moved_to.is_some() {
+        out.decision = Some(d);
+    }
+    Ok(out)
+}
+
+/// Moves a found message to quarantine, after keeping an EML copy.
+async fn to_quarantine(
+    conn: &mut Conn,
+    acct: &AccountConfig,
+    op: &Op,
+    eml_dir: &Path,
+    (folder, uid, raw): (String, u32, Vec<u8>),
+    why: &str,
+) -> Result<RecheckOutcome, ImapError> {
     let copy = keep_copy(op, eml_dir, raw).await.map_err(|e| ImapError::Refused {
-        command: "recheck".into(),
+        command: op.kind.as_str().into(),
         detail: format!("cannot keep an EML copy ({e}); not moved"),
     })?;
     let dest = &acct.quarantine_folder;
@@ -117,9 +134,23 @@ pub async fn recheck(
     };
     Ok(RecheckOutcome {
         state: OpState::Done,
-        detail: format!("found in {folder} UID {uid}, moved to {dest}: {} ({})", d.verdict, d.reason),
-        decision: Some(d),
+        detail: format!("found in {folder} UID {uid}, moved to {dest}: {why}"),
+        decision: None,
         moved_to: Some((dest.clone(), moved.new_uid)),
         eml_path: Some(copy),
     })
+}
+
+/// Quarantines one message on an operator's word (a campaign quarantined
+/// everywhere): found wherever the user filed it, like a recheck, always
+/// confirmed by content hash, but not re-scanned: the operator decided.
+/// Transport errors are returned (the op stays pending).
+pub async fn quarantine(conn: &mut Conn, acct: &AccountConfig, op: &Op, eml_dir: &Path) -> Result<RecheckOutcome, ImapError> {
+    let Some(found) = find(conn, acct, op).await? else {
+        return Ok(ended(
+            OpState::Gone,
+            "not found in any folder (deleted by the user?); nothing touched".into(),
+        ));
+    };
+    to_quarantine(conn, acct, op, eml_dir, found, "on the operator's word, not re-scanned").await
 }

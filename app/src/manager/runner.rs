@@ -194,7 +194,7 @@ impl Runner {
             let _ = self.engine.events.send(Event::Updated { id: intent.message });
         }
         for op in store.pending_ops(&self.acct.name).await? {
-            if op.kind == OpKind::Recheck {
+            if matches!(op.kind, OpKind::Recheck | OpKind::Quarantine) {
                 let out = RecheckOutcome {
                     state: OpState::Refused,
                     decision: None,
@@ -216,9 +216,14 @@ impl Runner {
         let store = &self.engine.store;
         for op in ops {
             self.status.set(ListenerState::Syncing);
-            if op.kind == OpKind::Recheck {
+            if matches!(op.kind, OpKind::Recheck | OpKind::Quarantine) {
                 let e = &self.engine;
-                match actions::recheck(c, &self.acct, &op, e.decider.as_ref(), &e.eml_dir).await {
+                let done = if op.kind == OpKind::Quarantine {
+                    actions::quarantine(c, &self.acct, &op, &e.eml_dir).await
+                } else {
+                    actions::recheck(c, &self.acct, &op, e.decider.as_ref(), &e.eml_dir).await
+                };
+                match done {
                     Ok(out) => {
                         info!(op = op.id, state = out.state.as_str(), detail = %out.detail, "recheck finished");
                         let clawed = out.moved_to.is_some();

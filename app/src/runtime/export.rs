@@ -55,11 +55,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
     }
 }
 
-/// Every label users gave, from each source. Reported phishing (issue 17,
-/// item 3) adds its confirmed reports (`phish`) and rejected ones (`ham`)
-/// here, as one more source.
+/// Every label users gave, from each source: Junk-folder feedback and the
+/// bootstrap (`spam`, `ham`), then decided reports (issue 17, item 3):
+/// confirmed ones as `phish`, rejected ones as `ham`.
 pub async fn training_labels(store: &Store) -> Result<Vec<Labelled>, RuntimeError> {
-    Ok(store.feedback_labels().await?)
+    let mut all = store.feedback_labels().await?;
+    all.extend(store.report_labels().await?);
+    Ok(all)
 }
 
 /// Writes the labelled tree into `dir` (created; must be empty). Used by

@@ -69,7 +69,7 @@ impl Runtime {
         let args: Vec<&str> = match kind {
             OpKind::Release => vec!["-H", &qid],
             OpKind::Delete => vec!["-d", &qid, "hold"],
-            OpKind::Recheck => return Err(OpError::NotQuarantined),
+            OpKind::Recheck | OpKind::Quarantine => return Err(OpError::NotQuarantined),
         };
         let cmd = &self.settings.milter.postsuper;
         let Some((program, fixed)) = cmd.split_first() else {

@@ -5,6 +5,7 @@
 
 mod account_check;
 mod bootstrap;
+mod campaign_actions;
 mod campaigns;
 mod counts;
 pub use counts::LiveCounts;
@@ -45,7 +46,7 @@ pub use upkeep::MaintenanceReport;
 
 pub use campaigns::{CampaignMessage, CampaignView};
 pub use quarantine::{OpError, OpResult};
-pub use reports::ReportOutcome;
+pub use reports::{AUTO_ACTOR, ReportOutcome};
 
 use crate::clock::SharedClock;
 use crate::config::{PolicyConfig, ScanSettings, Settings};

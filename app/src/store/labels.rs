@@ -48,4 +48,30 @@ impl Store {
         })
         .await
     }
+
+    /// Decided reports with their stored copy: a confirmed report is
+    /// `phish`, a rejected one `ham` (the operator looked at it and said
+    /// the user was wrong). The operator's decision is the label's origin.
+    pub async fn report_labels(&self) -> Result<Vec<Labelled>> {
+        self.call(move |c, _| {
+            let mut st = c.prepare(
+                "SELECT CASE state WHEN 'confirmed' THEN 'phish' ELSE 'ham' END, account, sha256, message_id, eml_path,
+                        'report #' || id || ' ' || state || ' by ' || COALESCE(decided_by, '?'), COALESCE(decided_at, updated_at)
+                 FROM reports WHERE state IN ('confirmed', 'rejected') ORDER BY id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(Labelled {
+                    label: r.get(0)?,
+                    account: r.get(1)?,
+                    sha256: r.get(2)?,
+                    message_id: r.get(3)?,
+                    eml_path: r.get(4)?,
+                    origin: r.get(5)?,
+                    at: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
 }

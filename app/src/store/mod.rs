@@ -47,7 +47,7 @@ pub use oauth::OAuthTokens;
 pub use ops::{Op, OpKind, OpRefusal, OpState};
 pub use owner::{OwnerLink, OwnerSessionRow, ReleaseRequest};
 pub use progress::BackfillRow;
-pub use recheck::RecheckOutcome;
+pub use recheck::{QuarantineRequest, RecheckOutcome};
 pub use reports::{CampaignRow, NewReport, ReportRow};
 pub use sync::MailboxState;
 pub use upkeep::{Pruned, RetentionCutoffs};

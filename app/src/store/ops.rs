@@ -18,6 +18,10 @@ pub enum OpKind {
     /// Claw-back: find the message wherever the user moved it, scan it
     /// again with every engine, and quarantine it if it is now malicious.
     Recheck,
+    /// Claw-back on an operator's word (a campaign quarantined everywhere):
+    /// found the same way as a recheck and moved to quarantine without a
+    /// re-scan. Ends through [`Store::finish_recheck`].
+    Quarantine,
 }
 
 impl OpKind {
@@ -27,6 +31,7 @@ impl OpKind {
             Self::Release => "release",
             Self::Delete => "delete",
             Self::Recheck => "recheck",
+            Self::Quarantine => "quarantine",
         }
     }
 
@@ -35,6 +40,7 @@ impl OpKind {
             "release" => Some(Self::Release),
             "delete" => Some(Self::Delete),
             "recheck" => Some(Self::Recheck),
+            "quarantine" => Some(Self::Quarantine),
             _ => None,
         }
     }

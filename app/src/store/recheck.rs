@@ -2,7 +2,7 @@
 //! requested by Postern itself, and how a recheck ends.
 
 use super::audit::{self, AuditEntry};
-use super::{Op, OpState, Result, Store};
+use super::{Op, OpKind, OpState, Result, Store};
 use crate::domain::{Decision, MessageKey};
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -73,7 +73,61 @@ fn queue(tx: &Transaction<'_>, now: &str, message: i64, reason: &str, actor: &st
     Ok(Some(id))
 }
 
+/// What asking for an operator quarantine found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuarantineRequest {
+    /// Queued as this op.
+    Queued(i64),
+    /// No such message.
+    Missing,
+    /// Already in quarantine (or held).
+    AlreadyQuarantined,
+    /// Deleted, or gone from the mailbox: nothing to move.
+    Gone,
+    /// Another op on it has not finished yet.
+    Busy,
+}
+
 impl Store {
+    /// Asks the account's runner to find a message wherever the user filed
+    /// it and quarantine it without a re-scan (the operator decided, e.g.
+    /// for a whole campaign). A released message may be quarantined again.
+    pub async fn request_quarantine(&self, message: i64, reason: &str, actor: &str) -> Result<QuarantineRequest> {
+        let (r, a) = (reason.to_string(), actor.to_string());
+        self.call(move |db, ctx| {
+            let tx = db.transaction()?;
+            let Some((key, _, quarantined, disposition)) = key_of(&tx, message)? else {
+                return Ok(QuarantineRequest::Missing);
+            };
+            if quarantined {
+                return Ok(QuarantineRequest::AlreadyQuarantined);
+            }
+            if matches!(disposition.as_deref(), Some("deleted" | "gone")) {
+                return Ok(QuarantineRequest::Gone);
+            }
+            let busy: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM ops WHERE message = ?1 AND state = 'pending')",
+                params![message],
+                |x| x.get(0),
+            )?;
+            if busy {
+                return Ok(QuarantineRequest::Busy);
+            }
+            tx.execute(
+                "INSERT INTO ops (message, account, kind, actor, state, reason, created_at, updated_at)
+                 VALUES (?1, ?2, 'quarantine', ?3, 'pending', ?4, ?5, ?5)",
+                params![message, key.account, a, r, ctx.now],
+            )?;
+            let id = tx.last_insert_rowid();
+            let mut e = AuditEntry::message(&key, Some(message), "quarantine_requested", r.clone());
+            e.actor = a;
+            audit::insert(&tx, &ctx.now, &e)?;
+            tx.commit()?;
+            Ok(QuarantineRequest::Queued(id))
+        })
+        .await
+    }
+
     /// Asks the account's runner to re-check a message (claw-back). `None`
     /// when it is quarantined, released, deleted, observe-only or busy.
     pub async fn request_recheck(&self, message: i64, reason: &str, actor: &str) -> Result<Option<i64>> {
@@ -147,16 +201,18 @@ impl Store {
             }
             if let Some((folder, uid)) = &out.moved_to {
                 tx.execute(
-                    "UPDATE messages SET quarantined = 1, location_mailbox = ?2, location_uid = ?3,
+                    "UPDATE messages SET quarantined = 1, disposition = NULL, location_mailbox = ?2, location_uid = ?3,
                        eml_path = COALESCE(?4, eml_path), updated_at = ?5 WHERE id = ?1",
                     params![op.message, folder, uid, out.eml_path, ctx.now],
                 )?;
                 tx.execute("DELETE FROM rechecks WHERE message = ?1 AND state = 'pending'", params![op.message])?;
             }
-            let event = match (&out.moved_to, out.state) {
-                (Some(_), _) => "retro_quarantine",
-                (None, OpState::Done) => "rechecked",
-                (None, _) => "recheck_not_done",
+            let event = match (&out.moved_to, out.state, op.kind) {
+                (Some(_), _, OpKind::Quarantine) => "operator_quarantine",
+                (None, _, OpKind::Quarantine) => "operator_quarantine_not_done",
+                (Some(_), _, _) => "retro_quarantine",
+                (None, OpState::Done, _) => "rechecked",
+                (None, _, _) => "recheck_not_done",
             };
             let reason = op.reason.as_deref().unwrap_or("re-check");
             let mut e = AuditEntry::message(&op.key, Some(op.message), event, format!("{reason}: {}", out.detail));

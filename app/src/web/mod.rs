@@ -10,6 +10,7 @@ mod accounts;
 mod api;
 mod assets;
 mod auth;
+mod campaign_actions;
 mod chart;
 mod digest;
 mod error;
@@ -260,6 +261,26 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/api/reports/{id}/confirm", Analyst), post(reports::confirm_api)),
         (spec(M::POST, "/api/reports/{id}/reject", Analyst), post(reports::reject_api)),
         (spec(M::GET, "/api/campaigns", Viewer), get(reports::campaigns_api)),
+        (
+            spec(M::POST, "/campaigns/{id}/quarantine", Analyst),
+            post(campaign_actions::quarantine_form),
+        ),
+        (
+            spec(M::POST, "/campaigns/{id}/block-sender", Analyst),
+            post(campaign_actions::block_form),
+        ),
+        (
+            spec(M::POST, "/api/campaigns/{id}/release", Analyst),
+            post(campaign_actions::release_api),
+        ),
+        (
+            spec(M::POST, "/api/campaigns/{id}/quarantine", Analyst),
+            post(campaign_actions::quarantine_api),
+        ),
+        (
+            spec(M::POST, "/api/campaigns/{id}/block-sender", Analyst),
+            post(campaign_actions::block_api),
+        ),
     ]
 }
 
