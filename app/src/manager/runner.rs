@@ -143,7 +143,8 @@ impl Runner {
             }
             let _ = self.engine.events.send(Event::Updated { id: intent.message });
         }
-        self.drain_ops(conn).await
+        self.drain_ops(conn).await?;
+        self.drain_purges(conn).await
     }
 
     /// Shadow mode never acts, whoever asked: an intent decided before the
@@ -173,6 +174,39 @@ impl Runner {
                 store.finish_op(&op, OpState::Refused, None, None, SHADOW_REFUSAL.into()).await?;
             }
             let _ = self.engine.events.send(Event::Updated { id: op.message });
+        }
+        for item in store.pending_purge_items(&self.acct.name).await? {
+            let detail = format!(
+                "{SHADOW_REFUSAL}; would have moved UID {} of {} to {}",
+                item.key.uid, item.key.mailbox, self.acct.quarantine_folder
+            );
+            let done = crate::store::PurgeDone {
+                state: "observed",
+                detail,
+                eml_path: None,
+                moved_to: None,
+            };
+            store.finish_purge_item(&item, done).await?;
+            if let Some(id) = item.message {
+                let _ = self.engine.events.send(Event::Updated { id });
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the matches of running purge jobs to quarantine (issue 17,
+    /// item 5), one message at a time, each closed and audited on its own.
+    async fn drain_purges(&self, conn: &mut Option<Conn>) -> Result<(), RunnerError> {
+        let store = &self.engine.store;
+        for item in store.pending_purge_items(&self.acct.name).await? {
+            let Some(c) = conn.as_mut() else { break };
+            self.status.set(ListenerState::Syncing);
+            let done = super::search::purge_one(c, &self.acct, &item, &self.engine.eml_dir).await?;
+            info!(purge = item.job, uid = item.key.uid, state = done.state, detail = %done.detail, "purge item finished");
+            store.finish_purge_item(&item, done).await?;
+            if let Some(id) = item.message {
+                let _ = self.engine.events.send(Event::Updated { id });
+            }
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ mod export;
 mod incidents;
 mod learning;
 mod owner;
+mod purge;
 mod roles;
 mod triage;
 
