@@ -47,6 +47,28 @@ pub struct MoveOutcome {
     pub fallback: bool,
 }
 
+/// The text search keys Postern sends (RFC 3501 section 6.4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchKey {
+    /// The From header.
+    From,
+    /// The Subject header.
+    Subject,
+    /// The body text.
+    Body,
+}
+
+impl SearchKey {
+    /// Wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::From => "FROM",
+            Self::Subject => "SUBJECT",
+            Self::Body => "BODY",
+        }
+    }
+}
+
 /// Formats sorted UIDs as a compact sequence set (`1:3,7,9:10`).
 pub fn uid_set(uids: &[u32]) -> String {
     let mut out = Vec::new();
@@ -164,6 +186,17 @@ impl Conn {
     pub async fn search_header(&mut self, field: &str, value: &str) -> Result<Vec<u32>> {
         let charset = if value.is_ascii() || self.utf8 { "" } else { "CHARSET UTF-8 " };
         let q = format!("{charset}HEADER {} {}", self.astring(field)?, self.astring(value)?);
+        self.uid_search(&q).await
+    }
+
+    /// `UID SEARCH key value` for a fixed search key (`FROM`, `SUBJECT`,
+    /// `BODY`), the value sent like [`Conn::search_header`]'s: quoted or as
+    /// a literal, never spliced in raw, so operator text cannot add search
+    /// keys or commands. A value IMAP cannot carry (CR, LF, NUL) is refused
+    /// before anything is sent.
+    pub async fn search_text(&mut self, key: SearchKey, value: &str) -> Result<Vec<u32>> {
+        let charset = if value.is_ascii() || self.utf8 { "" } else { "CHARSET UTF-8 " };
+        let q = format!("{charset}{} {}", key.as_str(), self.astring(value)?);
         self.uid_search(&q).await
     }
 

@@ -12,11 +12,13 @@ mod listener;
 mod login;
 mod report;
 mod runner;
+mod search;
 mod status;
 mod window;
 
 pub use backoff::Backoff;
 pub use bootstrap::BootstrapError;
+pub use search::{Candidate, Criterion, FolderHits, SearchError};
 pub use status::{JunkRoute, ListenerState, ListenerStatus};
 
 use crate::config::AccountConfig;
@@ -193,6 +195,25 @@ impl ManagerHandle {
     pub fn nudge(&self, account: &str) -> bool {
         let n = self.inner.map().get(account).map(|t| t.actions.clone());
         n.map(|n| n.notify_one()).is_some()
+    }
+
+    /// Searches every watched folder of a running account (issue 17, item
+    /// 5) on a short-lived connection through the account's login path;
+    /// `candidates` are the local index's hits, confirmed on the server.
+    pub async fn search(
+        &self,
+        account: &str,
+        criterion: Criterion,
+        value: &str,
+        candidates: &[Candidate],
+    ) -> Result<Vec<FolderHits>, SearchError> {
+        let config = self.inner.map().get(account).map(|t| t.config.clone());
+        let acct = config.ok_or_else(|| SearchError::NotRunning(account.to_string()))?;
+        let engine = &self.inner.engine;
+        let mut conn = login::connect(engine, &acct).await.map_err(|e| SearchError::Login(e.to_string()))?;
+        let found = search::search(&mut conn, &acct, criterion, value, candidates).await;
+        conn.logout().await;
+        found
     }
 
     /// The engine every account shares.

@@ -13,7 +13,7 @@ use crate::config::AccountConfig;
 use crate::domain::{Event, Mode};
 use crate::failpoint;
 use crate::imap::{Conn, ImapError};
-use crate::store::{Intent, IntentState, Op, OpKind, OpState, RecheckOutcome, StoreError};
+use crate::store::{Intent, IntentState, Op, OpKind, OpState, PurgeItem, RecheckOutcome, StoreError};
 use crate::worker::Engine;
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,7 +132,8 @@ impl Runner {
         let store = &self.engine.store;
         let intents = store.pending_intents(&self.acct.name).await?;
         let ops = store.pending_ops(&self.acct.name).await?;
-        if intents.is_empty() && ops.is_empty() {
+        let purges = store.pending_purge_items(&self.acct.name).await?;
+        if intents.is_empty() && ops.is_empty() && purges.is_empty() {
             return Ok(());
         }
         if pool.conn.is_none() {
@@ -142,6 +143,7 @@ impl Runner {
         pool.used = Instant::now();
         self.drain_intents(conn, intents).await?;
         self.drain_ops(conn, ops).await?;
+        self.drain_purges(conn, purges).await?;
         pool.used = Instant::now();
         Ok(())
     }
@@ -207,6 +209,38 @@ impl Runner {
                 store.finish_op(&op, OpState::Refused, None, None, SHADOW_REFUSAL.into()).await?;
             }
             let _ = self.engine.events.send(Event::Updated { id: op.message });
+        }
+        for item in store.pending_purge_items(&self.acct.name).await? {
+            let detail = format!(
+                "{SHADOW_REFUSAL}; would have moved UID {} of {} to {}",
+                item.key.uid, item.key.mailbox, self.acct.quarantine_folder
+            );
+            let done = crate::store::PurgeDone {
+                state: "observed",
+                detail,
+                eml_path: None,
+                moved_to: None,
+            };
+            store.finish_purge_item(&item, done).await?;
+            if let Some(id) = item.message {
+                let _ = self.engine.events.send(Event::Updated { id });
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the matches of running purge jobs to quarantine (issue 17,
+    /// item 5), one message at a time, each closed and audited on its own.
+    async fn drain_purges(&self, c: &mut Conn, items: Vec<PurgeItem>) -> Result<(), RunnerError> {
+        let store = &self.engine.store;
+        for item in items {
+            self.status.set(ListenerState::Syncing);
+            let done = super::search::purge_one(c, &self.acct, &item, &self.engine.eml_dir).await?;
+            info!(purge = item.job, uid = item.key.uid, state = done.state, detail = %done.detail, "purge item finished");
+            store.finish_purge_item(&item, done).await?;
+            if let Some(id) = item.message {
+                let _ = self.engine.events.send(Event::Updated { id });
+            }
         }
         Ok(())
     }

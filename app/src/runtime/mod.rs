@@ -23,6 +23,7 @@ mod ops;
 mod outbound;
 mod owner;
 mod progress;
+mod purge;
 pub use owner::{OwnerRelease, owner_actor, owner_may_release};
 pub use progress::BackfillProgress;
 mod quarantine;
@@ -45,6 +46,7 @@ pub use ops::{OpsLive, OpsState};
 pub use upkeep::MaintenanceReport;
 
 pub use campaigns::{CampaignMessage, CampaignView};
+pub use purge::{MAX_SEARCH_LEN, PurgeItemRow, PurgeJobRow, PurgeView};
 pub use quarantine::{OpError, OpResult};
 pub use reports::{AUTO_ACTOR, ReportOutcome};
 

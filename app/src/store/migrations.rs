@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0013_bootstrap.sql"),
     include_str!("../../migrations/0014_console.sql"),
     include_str!("../../migrations/0015_incidents.sql"),
+    include_str!("../../migrations/0016_purge.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -28,6 +28,7 @@ mod messages;
 mod owner;
 mod pages;
 mod progress;
+mod purge;
 mod reports;
 mod requests;
 mod security;
@@ -281,6 +282,15 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             spec(M::POST, "/api/campaigns/{id}/block-sender", Analyst),
             post(campaign_actions::block_api),
         ),
+        (spec(M::GET, "/purge", Analyst), get(purge::page)),
+        (spec(M::POST, "/purge/search", Analyst), post(purge::search_form)),
+        (spec(M::GET, "/purge/{id}", Analyst), get(purge::job_page)),
+        (spec(M::POST, "/purge/{id}/start", Analyst), post(purge::start_form)),
+        (spec(M::GET, "/events/purge/{id}", Analyst), get(purge::events)),
+        (spec(M::GET, "/api/purge", Analyst), get(purge::list_api)),
+        (spec(M::POST, "/api/purge", Analyst), post(purge::search_api)),
+        (spec(M::GET, "/api/purge/{id}", Analyst), get(purge::one_api)),
+        (spec(M::POST, "/api/purge/{id}/start", Analyst), post(purge::start_api)),
     ]
 }
 

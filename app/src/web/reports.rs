@@ -26,7 +26,7 @@ pub(crate) struct Done {
 }
 
 impl Done {
-    fn texts(&self) -> (Option<String>, Option<String>) {
+    pub(crate) fn texts(&self) -> (Option<String>, Option<String>) {
         (
             super::flash::verified("done", self.done.as_deref(), self.done_sig.as_deref()),
             super::flash::verified("err", self.err.as_deref(), self.err_sig.as_deref()),

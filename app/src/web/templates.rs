@@ -31,6 +31,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("learning.html", include_str!("../../templates/learning.html")),
     ("reports.html", include_str!("../../templates/reports.html")),
     ("campaigns.html", include_str!("../../templates/campaigns.html")),
+    ("purge.html", include_str!("../../templates/purge.html")),
+    ("purge_job.html", include_str!("../../templates/purge_job.html")),
 ];
 
 /// Builds the template environment (fails on a template syntax error).

@@ -15,6 +15,7 @@ mod export;
 mod incidents;
 mod learning;
 mod owner;
+mod purge;
 mod roles;
 mod settings;
 mod triage;
