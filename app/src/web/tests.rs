@@ -10,6 +10,7 @@ use axum::http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+mod attacks;
 mod export;
 mod incidents;
 mod learning;
