@@ -345,7 +345,7 @@ impl Store {
     /// creation), for the admin digest.
     pub async fn logwatch_summary(&self, since: i64, top: u32) -> Result<LogwatchSummary> {
         self.call(move |db, ctx| {
-            let (attacks, attackers): (i64, i64) = db.query_row(
+            let (attacks, addresses): (i64, i64) = db.query_row(
                 "SELECT COUNT(*), COUNT(DISTINCT ip) FROM logwatch_alerts WHERE at >= ?1",
                 params![since],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -360,17 +360,17 @@ impl Store {
             let mut st = db.prepare(
                 "SELECT detail FROM logwatch_alerts WHERE at >= ?1 AND kind = 'compromise_suspicion' AND ip IS NOT NULL ORDER BY at, id LIMIT 100",
             )?;
-            let compromises = st.query_map(params![since], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let compromises: Vec<String> = st.query_map(params![since], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             let since_text = chrono::DateTime::from_timestamp(since, 0)
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
                 .unwrap_or_default();
             let mut st = db.prepare("SELECT id, title FROM incidents WHERE created_at >= ?1 ORDER BY id LIMIT 100")?;
-            let incidents = st
+            let incidents: Vec<(i64, String)> = st
                 .query_map(params![since_text], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(LogwatchSummary {
                 attacks,
-                attackers,
+                attackers: addresses,
                 attempts,
                 top,
                 compromises,
