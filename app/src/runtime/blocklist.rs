@@ -152,7 +152,7 @@ mod tests {
             })
         };
         for i in 0..60 {
-            write_atomic(&path, if i % 2 == 0 { &b } else { &a }).unwrap();
+            write_atomic(&path, if i % 2 == 0 { b.as_str() } else { a.as_str() }).unwrap();
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(reader.join().unwrap() > 0);
