@@ -25,7 +25,15 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// One IMAP LOGIN then LOGOUT (Dovecot logs the attempt on disconnect).
 async fn login(port: u16, user: &str, pass: &str) -> bool {
-    let s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    login_from("127.0.0.1".parse().unwrap(), port, user, pass).await
+}
+
+/// [`login`] from the loopback address `src` (any 127.0.0.x is this host),
+/// so Dovecot logs it as that client.
+async fn login_from(src: std::net::IpAddr, port: u16, user: &str, pass: &str) -> bool {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(std::net::SocketAddr::new(src, 0)).unwrap();
+    let s = sock.connect(([127, 0, 0, 1], port).into()).await.unwrap();
     let (r, mut w) = s.into_split();
     let mut r = BufReader::new(r);
     let mut line = String::new();
@@ -247,4 +255,218 @@ fn issue_20_sigkill_of_the_real_binary_neither_rereads_nor_skips() {
         TOTAL as i64,
         "skipped lines"
     );
+}
+
+/// A loopback address of this run's own, so Dovecot's per-address auth
+/// penalty and the attack windows see only this test's logins.
+fn own_loopback() -> std::net::IpAddr {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    unique("lwip").hash(&mut h);
+    std::net::IpAddr::from([127, 0, 0, 2 + (h.finish() % 250) as u8])
+}
+
+// Issue 20: an address that sprays the real test-stack Dovecot's IMAP
+// logins (read from Dovecot's own log file by the running log watch), then
+// sends phishing whose trusted Received hop is that address into a watched
+// mailbox, ends up as one incident with both; the attacker is an indicator
+// with sightings, the message carries the log-watch tag, the login after
+// the spray reaches ntfy and the webhook, and the outputs (blocklist file,
+// attacks page and API, CSV exports, admin digest) all name it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_20_an_ip_that_sprays_dovecot_then_sends_phishing_is_one_incident_with_both() {
+    use crate::common::client::TestClient;
+    use crate::common::harness::account;
+    use crate::common::receiver::Receiver;
+    use crate::common::smtp_sink::SmtpSink;
+    use crate::common::web::{Admin, Scanners, WebPostern};
+    use crate::common::{eventually, stack::shared};
+    const WAIT: Duration = Duration::from_secs(60);
+
+    let d = shared();
+    let log = PathBuf::from(&parse_env(&d.base.join("peers.env"))["DOVECOT_LOG"]);
+    let attacker = own_loopback();
+    let (user, pass) = d.new_user("lwinc");
+    let (victim, victim_pass) = d.new_user("lwvictim");
+    let hook = Receiver::start().await;
+    let sink = SmtpSink::start().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let blocklist = scratch.path().join("attackers.txt");
+    let rules = DEFAULT
+        .replace("ignore = [\"127.0.0.0/8\", \"::1\"]", "ignore = []")
+        .replace("spray_users_per_ip = 5", "spray_users_per_ip = 3")
+        .replace("success_after_failures = 5", "success_after_failures = 3");
+    let (hook_base, smtp, bl) = (hook.base.clone(), format!("smtp://127.0.0.1:{}", sink.port), blocklist.clone());
+    let p = WebPostern::start_with(vec![account("a", d.imap_port, &user, &pass, &["INBOX"])], Scanners::Local, |s| {
+        s.logwatch.files = vec![log];
+        s.logwatch.rules = Rules::parse(&rules).unwrap();
+        s.logwatch.poll = Duration::from_secs(1);
+        s.logwatch.blocklist = Some(bl);
+        s.intel.allow_loopback_for_tests = true;
+        s.ops.notify.ntfy_url = Some(format!("{hook_base}/postern-alerts"));
+        s.ops.notify.webhook_url = Some(format!("{hook_base}/hook"));
+        s.ops.digest.smtp_url = Some(smtp);
+        s.ops.digest.from = Some("postern@example.test".into());
+        s.ops.digest.public_url = Some("https://postern.example.test".into());
+        s.ops.digest.admin_to = Some("postmaster@example.test".into());
+    })
+    .await;
+    let since = p.rt.store.now();
+    p.rt.spawn_logwatch(p.shutdown.clone()).await.unwrap();
+    // Log watch follows the log from its end: wait until it has read it once.
+    eventually(WAIT, "the blocklist's first write", || async { blocklist.exists().then_some(()) }).await;
+    p.wait_idling().await;
+
+    // The spray: wrong passwords for three users, then a login that works.
+    let sprayed: Vec<String> = (0..3).map(|i| unique(&format!("lwincspray{i}x"))).collect();
+    for u in &sprayed {
+        assert!(!login_from(attacker, d.imap_port, u, "wrong-password").await);
+    }
+    assert!(login_from(attacker, d.imap_port, &victim, &victim_pass).await);
+    let ip = attacker.to_string();
+    let ioc = eventually(WAIT, "the sprayer as a log-watch indicator", || async {
+        let iocs = p.rt.store.all_indicators().await.unwrap();
+        iocs.into_iter()
+            .find(|i| i.ind.value == ip && i.ind.source == "logwatch" && i.ind.kind == "ip")
+    })
+    .await;
+    // The login after the spray: a compromise suspicion on both channels.
+    let (ntfy, webhook) = eventually(WAIT, "compromise alerts on ntfy and the webhook", || async {
+        let all = hook.all();
+        let ntfy = all
+            .iter()
+            .find(|r| r.json()["topic"] == "postern-alerts" && r.json()["tags"][0] == "key")
+            .cloned();
+        let webhook = all
+            .iter()
+            .find(|r| r.header("x-postern-event").as_deref() == Some("compromise_suspicion"))
+            .cloned();
+        Some((ntfy?, webhook?))
+    })
+    .await;
+    for r in [&ntfy, &webhook] {
+        let text = r.json()["message"].as_str().unwrap_or_default().to_string();
+        assert!(text.contains(&ip) && text.contains(&victim), "{text}");
+    }
+    assert_eq!(ntfy.json()["priority"], 5);
+    // The blocklist file follows the attacker set.
+    eventually(WAIT, "the attacker in the blocklist", || async {
+        let text = std::fs::read_to_string(&blocklist).ok()?;
+        text.lines().any(|l| l == ip).then_some(())
+    })
+    .await;
+
+    // Then phishing from that address reaches the watched INBOX.
+    p.rt.sync_indicators().await.unwrap();
+    let subject = unique("Your mailbox password expires today");
+    let phish = format!(
+        "Received: from mail.evil-login.test (mail.evil-login.test [{ip}]) by mx.example.org with ESMTP; Wed, 02 Dec 2026 10:00:00 +0000\r\n\
+         From: IT Helpdesk <helpdesk@evil-login.test>\r\nTo: {user}@example.org\r\nSubject: {subject}\r\nMessage-ID: <{}@evil-login.test>\r\n\
+         Date: Wed, 02 Dec 2026 10:00:00 +0000\r\n\r\nConfirm your password at http://evil-login.test/verify today.\r\n",
+        unique("ph")
+    );
+    TestClient::connect(d.imap_port, &user, &pass)
+        .await
+        .append("INBOX", None, phish.as_bytes())
+        .await;
+    let m = eventually(WAIT, "the phishing scanned", || async {
+        let rows = p.rt.store.list_messages(&Default::default()).await.unwrap();
+        rows.into_iter()
+            .find(|m| m.subject.as_deref() == Some(subject.as_str()) && m.verdict.is_some())
+    })
+    .await;
+    assert!(
+        m.tags.as_deref().unwrap_or("").contains(TAG_AUTH_ATTACKER),
+        "the log-watch tag on the message: {m:?}"
+    );
+
+    // One incident for the address, with the attack burst and the mail.
+    let (inc, items) = eventually(WAIT, "the mail in the incident", || async {
+        let mine: Vec<_> =
+            p.rt.incidents(None, 1000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|i| i.ip == ip)
+                .collect();
+        assert!(mine.len() <= 1, "one incident per attacker: {mine:?}");
+        let (inc, items) = p.rt.incident(mine.first()?.id).await.unwrap()?;
+        items
+            .iter()
+            .any(|t| t.kind == "mail" && t.target == Some(m.id))
+            .then_some((inc, items))
+    })
+    .await;
+    assert!(inc.attacks >= 1 && inc.mails == 1, "{inc:?} {items:?}");
+    let attack_items: Vec<_> = items.iter().filter(|t| t.kind == "attack").collect();
+    assert!(
+        attack_items.iter().any(|t| t.detail.contains("password spraying")),
+        "the spray is on the timeline: {items:?}"
+    );
+    assert!(
+        items.iter().any(|t| t.kind == "ioc_hit" && t.detail.contains(&ip)),
+        "the indicator's hit on the mail is on the timeline: {items:?}"
+    );
+    assert!(items.iter().any(|t| t.kind == "mail" && t.link.contains(&ip)), "{items:?}");
+
+    // The indicator, with its sightings: every attack, and the message.
+    let sightings = p.rt.store.sightings(ioc.id, 100).await.unwrap();
+    assert!(
+        sightings.iter().any(|s| s.message == m.id && s.source == "logwatch"),
+        "{sightings:?}"
+    );
+    let attacks = p.rt.store.logwatch_attacks(10_000).await.unwrap();
+    let mine: Vec<_> = attacks.iter().filter(|a| a.ip.as_deref() == Some(ip.as_str())).collect();
+    assert!(!mine.is_empty() && mine.iter().all(|a| a.indicator == Some(ioc.id)), "{mine:?}");
+
+    // The outputs: page, API, CSV exports (with the page's filters), digest.
+    let admin = Admin::login(&p.base).await;
+    let (status, page) = admin.page(&format!("/attacks?days=1&ip={ip}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<svg") && page.contains(&ip) && page.contains("id=\"incidents-link\""),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"), "no inline script");
+    let (status, api) = admin.get("/api/attacks?days=1").await;
+    assert_eq!(status, 200);
+    let row = api["attackers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["ip"] == ip.as_str())
+        .cloned();
+    let row = row.unwrap_or_else(|| panic!("{api}"));
+    assert_eq!(row["ioc"], "active");
+    assert!(
+        row["attempts"].as_i64().unwrap() >= 3 && row["users"].as_i64().unwrap() >= 3,
+        "{row}"
+    );
+    let (status, csv) = admin.page(&format!("/export/attempts.csv?days=1&ip={ip}")).await;
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("id,time,source,service,outcome,ip,user,attempts"), "{csv}");
+    assert!(
+        lines.len() > 4 && lines[1..].iter().all(|l| l.contains(&ip)),
+        "only this address: {csv}"
+    );
+    assert!(sprayed.iter().all(|u| csv.contains(u.as_str())), "{csv}");
+    let (_, csv) = admin.page(&format!("/export/attackers.csv?days=1&ip={ip}")).await;
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.lines().nth(1).unwrap().starts_with(&format!("{ip},")), "{csv}");
+
+    assert!(p.rt.send_admin_digest(&since).await.unwrap());
+    let mail = eventually(WAIT, "the admin digest", || async {
+        sink.all()
+            .into_iter()
+            .find(|m| m.to.iter().any(|t| t.contains("postmaster@example.test")))
+    })
+    .await;
+    let body = postern::scan::ScanInput::parse(mail.data.into_bytes(), &Default::default()).text;
+    assert!(body.contains("COMPROMISE SUSPICIONS") && body.contains(&ip), "{body}");
+    assert!(
+        body.contains(&format!("/incidents/{}", inc.id)),
+        "the opened incident is linked: {body}"
+    );
+    p.stop().await;
 }

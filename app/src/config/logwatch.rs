@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Keys of config.yaml's `logwatch:` section.
-pub const LOGWATCH_KEYS: &[&str] = &["files", "journal", "rules", "geoip", "rdns"];
+pub const LOGWATCH_KEYS: &[&str] = &["files", "journal", "rules", "geoip", "rdns", "blocklist"];
 
 /// Log watch settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +38,10 @@ pub struct LogwatchSettings {
     pub rdns_timeout: Duration,
     /// How often the files are read (`POSTERN_LOGWATCH_POLL_SECS`, default 5).
     pub poll: Duration,
+    /// A plain blocklist file of current attacker addresses and networks,
+    /// one per line, for nftables sets or fail2ban
+    /// (`POSTERN_LOGWATCH_BLOCKLIST` or `logwatch.blocklist`); unset: none.
+    pub blocklist: Option<PathBuf>,
 }
 
 impl Default for LogwatchSettings {
@@ -52,6 +56,7 @@ impl Default for LogwatchSettings {
             rdns: false,
             rdns_timeout: Duration::from_millis(1000),
             poll: Duration::from_secs(5),
+            blocklist: None,
         }
     }
 }
@@ -99,6 +104,7 @@ pub(super) struct FromFile {
     rules: Option<PathBuf>,
     geoip: Vec<PathBuf>,
     rdns: Option<bool>,
+    blocklist: Option<PathBuf>,
 }
 
 /// Reads the `logwatch:` section of config.yaml's text (problems are
@@ -161,6 +167,15 @@ pub(super) fn from_yaml(text: &str, problems: &mut Vec<Problem>) -> FromFile {
     out.geoip = list("geoip", problems);
     out.journal = list("journal", problems).into_iter().map(|p| p.display().to_string()).collect();
     out.rules = m.get("rules").and_then(Value::as_str).map(PathBuf::from);
+    match m.get("blocklist") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => out.blocklist = Some(PathBuf::from(s)),
+        Some(_) => problems.push(Problem::new(
+            "logwatch.blocklist",
+            "must be a path",
+            "e.g. `blocklist: /var/lib/postern/attackers.txt`",
+        )),
+    }
     match m.get("rdns") {
         None | Some(Value::Null) => {}
         Some(Value::Bool(b)) => out.rdns = Some(*b),
@@ -199,6 +214,23 @@ pub(super) fn parse(r: &mut Reader<'_>, file: FromFile) -> LogwatchSettings {
             ));
         }
     }
+    let blocklist = r.get("POSTERN_LOGWATCH_BLOCKLIST").map(PathBuf::from).or(file.blocklist);
+    if let Some(p) = &blocklist {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+        if !p.is_absolute() {
+            r.problems.push(Problem::new(
+                "POSTERN_LOGWATCH_BLOCKLIST",
+                format!("{} is not an absolute path", p.display()),
+                "e.g. /var/lib/postern/attackers.txt",
+            ));
+        } else if !dir.is_some_and(|d| d.is_dir()) || p.is_dir() {
+            r.problems.push(Problem::new(
+                "POSTERN_LOGWATCH_BLOCKLIST",
+                format!("{}: its folder must exist and the path must not be a folder", p.display()),
+                "the file is replaced by a rename in the same folder, so Postern needs write access to that folder",
+            ));
+        }
+    }
     for p in &geoip {
         if let Err(e) = std::fs::metadata(p) {
             r.problems.push(Problem::new(
@@ -232,6 +264,7 @@ pub(super) fn parse(r: &mut Reader<'_>, file: FromFile) -> LogwatchSettings {
         rdns,
         rdns_timeout,
         poll,
+        blocklist,
     }
 }
 
@@ -260,9 +293,10 @@ mod tests {
         assert!(s.files.is_empty() && p.is_empty());
         let (s, p) = load(
             &[],
-            "logwatch:\n  files: [/var/log/mail.log, /var/log/dovecot.log]\n  journal: [dovecot.service]\n  rdns: true\n",
+            "logwatch:\n  files: [/var/log/mail.log, /var/log/dovecot.log]\n  journal: [dovecot.service]\n  rdns: true\n  blocklist: /tmp/attackers.txt\n",
         );
         assert!(p.is_empty(), "{p:?}");
+        assert_eq!(s.blocklist, Some(PathBuf::from("/tmp/attackers.txt")));
         assert_eq!(s.files.len(), 2);
         assert_eq!(s.journal, vec!["dovecot.service".to_string()]);
         assert!(s.rdns);
@@ -285,6 +319,7 @@ mod tests {
                 ("POSTERN_LOGWATCH_GEOIP", "/nonexistent/GeoLite2-ASN.mmdb"),
                 ("POSTERN_LOGWATCH_POLL_SECS", "0"),
                 ("POSTERN_LOGWATCH_JOURNAL", "--all"),
+                ("POSTERN_LOGWATCH_BLOCKLIST", "/nonexistent-dir/attackers.txt"),
             ],
             "logwatch:\n  file: x\n  rdns: maybe\n",
         );
@@ -297,6 +332,7 @@ mod tests {
             "GeoLite2-ASN.mmdb",
             "POSTERN_LOGWATCH_POLL_SECS",
             "not a unit name",
+            "nonexistent-dir/attackers.txt: its folder must exist",
         ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }

@@ -71,6 +71,9 @@ pub struct DigestSettings {
     pub at: NaiveTime,
     /// Hours a digest link stays valid (`POSTERN_DIGEST_LINK_HOURS`, default 72).
     pub link_hours: u32,
+    /// The admin's address for the daily report of what log watch saw
+    /// (`POSTERN_DIGEST_ADMIN_TO`); unset: no admin digest.
+    pub admin_to: Option<String>,
 }
 
 fn time_of_day(r: &mut Reader<'_>, key: &str, default: NaiveTime) -> NaiveTime {
@@ -193,7 +196,18 @@ fn digest(r: &mut Reader<'_>) -> DigestSettings {
             ));
         }
     }
+    let admin_to = r.get("POSTERN_DIGEST_ADMIN_TO").map(str::to_string);
+    if let Some(a) = &admin_to
+        && a.parse::<lettre::Address>().is_err()
+    {
+        r.problems.push(Problem::new(
+            "POSTERN_DIGEST_ADMIN_TO",
+            format!("{a:?} is not an email address"),
+            "e.g. postmaster@example.org",
+        ));
+    }
     DigestSettings {
+        admin_to,
         smtp_url,
         from,
         public_url,

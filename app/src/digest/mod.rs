@@ -3,6 +3,7 @@
 //! links open a confirmation page (see `web::digest`), so a mail filter
 //! that prefetches links cannot act on them.
 
+pub mod admin;
 pub mod links;
 
 use crate::store::MessageSummary;

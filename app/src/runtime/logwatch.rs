@@ -199,7 +199,28 @@ impl LogWatcher {
     }
 }
 
+/// How often the blocklist file is checked for expired entries.
+const BLOCKLIST_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Runtime {
+    /// What follows a stored round: compromise suspicions go to ntfy and
+    /// the webhook as alerts (rate-limited per address and user), and new
+    /// or strengthened attacker indicators rebuild the threat index.
+    pub async fn after_logwatch_round(&self, r: &Round) {
+        if let Some(n) = self.ops.notifier() {
+            for (key, line) in &r.compromises {
+                let notice = Notice::plain(NoticeKind::CompromiseSuspicion, "Possible account compromise".into(), line.clone());
+                n.alert(key, notice).await;
+            }
+        }
+        if r.indicators > 0 {
+            tracing::info!(attacks = r.attacks, indicators = r.indicators, "log watch: new attackers");
+            if let Err(e) = self.sync_indicators().await {
+                tracing::warn!(error = %e, "log watch: index rebuild failed");
+            }
+        }
+    }
+
     /// Starts log watch when logs are configured; a MaxMind database that
     /// cannot be opened stops the start.
     pub async fn spawn_logwatch(&self, cancel: CancellationToken) -> Result<(), RuntimeError> {
@@ -211,23 +232,23 @@ impl Runtime {
         tracing::info!(files = ?s.files, journal = ?s.journal, geoip = s.geoip.len(), rdns = s.rdns, "log watch started");
         let (rt, poll) = (self.clone(), s.poll);
         tokio::spawn(async move {
+            // The blocklist is also rewritten on a timer, so expired
+            // attackers leave it even when no new ones come.
+            let mut last_blocklist: Option<tokio::time::Instant> = None;
             loop {
                 let round = w.round().await;
-                if let (Ok(r), Some(n)) = (&round, &rt.ops.notifier()) {
-                    for (key, line) in &r.compromises {
-                        let notice = Notice::plain(NoticeKind::CompromiseSuspicion, "Possible account compromise".into(), line.clone());
-                        n.alert(key, notice).await;
-                    }
+                if let Ok(r) = &round {
+                    rt.after_logwatch_round(r).await;
                 }
-                match round {
-                    Ok(r) if r.indicators > 0 => {
-                        tracing::info!(attacks = r.attacks, indicators = r.indicators, "log watch: new attackers");
-                        if let Err(e) = rt.sync_indicators().await {
-                            tracing::warn!(error = %e, "log watch: index rebuild failed");
-                        }
+                let changed = matches!(&round, Ok(r) if r.indicators > 0);
+                if let Err(e) = &round {
+                    tracing::warn!(error = %e, "log watch round failed");
+                }
+                if changed || last_blocklist.is_none_or(|t| t.elapsed() >= BLOCKLIST_EVERY) {
+                    last_blocklist = Some(tokio::time::Instant::now());
+                    if let Err(e) = rt.refresh_blocklist().await {
+                        tracing::warn!(error = %e, "log watch: blocklist not written");
                     }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "log watch round failed"),
                 }
                 tokio::select! {
                     _ = cancel.cancelled() => break,

@@ -4,6 +4,9 @@
 //! build a pipeline is refused before it is stored.
 
 mod account_check;
+mod admin_digest;
+pub mod attacks;
+mod blocklist;
 mod bootstrap;
 mod campaign_actions;
 mod campaigns;

@@ -128,6 +128,18 @@ impl Runtime {
         if ops.mailer.is_none() {
             return Ok(());
         }
+        if ops.settings.digest.admin_to.is_some()
+            && let Some(since) = self.due(super::admin_digest::ADMIN_JOB, ops.settings.digest.at, None).await?
+        {
+            let job = super::admin_digest::ADMIN_JOB;
+            self.store.set_last_run(job, &stamp(self.clock.now()), None).await?;
+            if let Err(e) = self.send_admin_digest(&since).await
+                && let Some(n) = self.ops.notifier()
+            {
+                let notice = Notice::plain(NoticeKind::Maintenance, "Admin digest not sent".into(), e.to_string());
+                n.alert(job, notice).await;
+            }
+        }
         for a in self.store.accounts().await? {
             let weekday = match a.digest {
                 DigestFrequency::Never => continue,

@@ -19,11 +19,11 @@ use std::borrow::Cow;
 use std::future::Future;
 
 /// Rows read from the store per chunk.
-const PAGE: u32 = 200;
+pub(super) const PAGE: u32 = 200;
 /// Rows one export writes at most, so an export is bounded work.
 const MAX_ROWS: usize = 1_000_000;
 
-type Rows = Vec<Vec<String>>;
+pub(super) type Rows = Vec<Vec<String>>;
 
 /// `s`, made inert for spreadsheets.
 pub(crate) fn cell(s: &str) -> Cow<'_, str> {
@@ -33,7 +33,7 @@ pub(crate) fn cell(s: &str) -> Cow<'_, str> {
     }
 }
 
-fn text(s: Option<&str>) -> String {
+pub(super) fn text(s: Option<&str>) -> String {
     cell(s.unwrap_or_default()).into_owned()
 }
 
@@ -48,7 +48,7 @@ fn encode(rows: Rows) -> Result<Bytes, std::io::Error> {
 
 /// A body that writes `header`, then pages from `fetch` until it returns no
 /// next cursor. `fetch(before)` gives rows and the cursor of the next page.
-fn paged<F, Fut>(header: &'static [&'static str], mut fetch: F) -> Body
+pub(super) fn paged<F, Fut>(header: &'static [&'static str], mut fetch: F) -> Body
 where
     F: FnMut(Option<i64>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(Rows, Option<i64>), WebError>> + Send + 'static,
@@ -76,7 +76,7 @@ where
     Body::from_stream(futures::stream::once(async move { head }).chain(pages))
 }
 
-fn csv_response(st: &AppState, what: &str, body: Body) -> Response {
+pub(super) fn csv_response(st: &AppState, what: &str, body: Body) -> Response {
     let day = st.rt.clock.now().format("%Y-%m-%d");
     let mut resp = body.into_response();
     let h = resp.headers_mut();

@@ -9,6 +9,7 @@
 mod accounts;
 mod api;
 mod assets;
+mod attacks;
 mod auth;
 mod campaign_actions;
 mod chart;
@@ -190,6 +191,8 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/incidents/{id}/status", Analyst), post(incidents::set_status)),
         (spec(M::GET, "/api/incidents", Viewer), get(incidents::list_api)),
         (spec(M::GET, "/api/incidents/{id}", Viewer), get(incidents::one_api)),
+        (spec(M::GET, "/attacks", Viewer), get(attacks::page)),
+        (spec(M::GET, "/api/attacks", Viewer), get(attacks::api)),
         (spec(M::GET, "/requests", Analyst), get(requests::page)),
         (spec(M::POST, "/requests/{id}/approve", Analyst), post(requests::approve)),
         (spec(M::POST, "/requests/{id}/deny", Analyst), post(requests::deny)),
@@ -207,6 +210,8 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::GET, "/export/messages.csv", Viewer), get(export::messages)),
         (spec(M::GET, "/export/audit.csv", Viewer), get(export::audit)),
         (spec(M::GET, "/export/stats.csv", Viewer), get(export::stats)),
+        (spec(M::GET, "/export/attackers.csv", Viewer), get(attacks::attackers_csv)),
+        (spec(M::GET, "/export/attempts.csv", Viewer), get(attacks::attempts_csv)),
         (spec(M::GET, "/api/openapi.json", Viewer), get(api::openapi)),
         (spec(M::GET, "/api/status", Viewer), get(api::status)),
         (spec(M::GET, "/api/messages", Viewer), get(api::messages)),

@@ -15,6 +15,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("drawer.html", include_str!("../../templates/drawer.html")),
     ("lists.html", include_str!("../../templates/lists.html")),
     ("stats.html", include_str!("../../templates/stats.html")),
+    ("attacks.html", include_str!("../../templates/attacks.html")),
     ("audit.html", include_str!("../../templates/audit.html")),
     ("settings.html", include_str!("../../templates/settings.html")),
     ("accounts.html", include_str!("../../templates/accounts.html")),

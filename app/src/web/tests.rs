@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 mod campaigns;
+mod attacks;
 mod export;
 mod incidents;
 mod learning;
