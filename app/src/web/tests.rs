@@ -13,6 +13,7 @@ use tower::ServiceExt;
 mod export;
 mod incidents;
 mod learning;
+mod live;
 mod owner;
 mod roles;
 mod triage;
