@@ -66,6 +66,8 @@ function rowMatches(table, r) {
   return true;
 }
 
+// Same columns and classes as templates/messages_table.html: at phone width
+// the subject and verdict stay, the less important columns hide.
 function buildRow(table, r) {
   const tr = document.createElement("tr");
   tr.dataset.id = r.id;
@@ -81,21 +83,23 @@ function buildRow(table, r) {
     td.appendChild(cb);
     tr.appendChild(td);
   }
-  tr.appendChild(cell((r.first_seen || "").replace("T", " ").slice(0, 19), "whitespace-nowrap text-gray-500"));
-  tr.appendChild(cell(r.account));
-  tr.appendChild(cell(r.from || "", "max-w-xs truncate"));
-  tr.appendChild(cell(r.subject || "(no subject)", "max-w-md truncate"));
+  tr.appendChild(cell((r.first_seen || "").replace("T", " ").slice(0, 19), "hidden sm:table-cell whitespace-nowrap text-gray-500"));
+  tr.appendChild(cell(r.account, "hidden md:table-cell"));
+  tr.appendChild(cell(r.from || "", "hidden sm:table-cell max-w-xs truncate"));
+  const subject = cell(r.subject || "(no subject)", "max-w-[14rem] sm:max-w-md truncate");
+  subject.dataset.subject = "";
+  tr.appendChild(subject);
   const v = document.createElement("td");
   const b = document.createElement("span");
   b.className = BADGES[r.verdict] || "badge badge-muted";
   b.textContent = r.verdict || r.status;
   v.appendChild(b);
   tr.appendChild(v);
-  const why = cell(r.category || "", "whitespace-nowrap");
+  const why = cell(r.category || "", "hidden sm:table-cell whitespace-nowrap");
   why.dataset.category = "";
   tr.appendChild(why);
-  tr.appendChild(cell(r.score == null ? "" : Number(r.score).toFixed(1), "text-right tabular-nums"));
-  tr.appendChild(cell(r.disposition || r.location || r.mailbox, "text-gray-600"));
+  tr.appendChild(cell(r.score == null ? "" : Number(r.score).toFixed(1), "hidden md:table-cell text-right tabular-nums"));
+  tr.appendChild(cell(r.disposition || r.location || r.mailbox, "hidden md:table-cell text-gray-600"));
   return tr;
 }
 
@@ -178,11 +182,20 @@ document.addEventListener("click", (e) => {
   const act = e.target.closest("button[data-action]");
   if (act) { e.preventDefault(); runAction(act); return; }
   if (e.target.closest("[data-close]")) { closeDrawer(); return; }
+  // Audit rows link to their message: the drawer where there is one.
+  const link = e.target.closest("a[data-open-message]");
+  if (link && document.getElementById("drawer")) { e.preventDefault(); openDrawer(link.dataset.openMessage); return; }
   const row = e.target.closest("tr[data-open]");
   if (row && !e.target.closest("input,a,button,label")) openDrawer(row.dataset.id);
 });
 
 document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeDrawer(); });
+
+// `/?message=ID` (the audit log's links) opens that message's drawer.
+document.addEventListener("DOMContentLoaded", () => {
+  const id = new URLSearchParams(window.location.search).get("message");
+  if (id && /^[0-9]+$/.test(id)) openDrawer(id);
+});
 
 document.addEventListener("change", (e) => {
   if (e.target.matches("input[data-select-all]")) {

@@ -10,6 +10,7 @@ mod identity;
 mod learn;
 mod listener;
 mod login;
+mod peek;
 mod report;
 mod runner;
 mod search;
@@ -19,6 +20,7 @@ mod window;
 pub use backoff::Backoff;
 pub use bootstrap::BootstrapError;
 pub use search::{Candidate, Criterion, FolderHits, SearchError};
+pub use peek::PeekError;
 pub use status::{JunkRoute, ListenerState, ListenerStatus};
 
 use crate::config::AccountConfig;

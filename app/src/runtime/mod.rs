@@ -20,6 +20,7 @@ mod intel;
 mod learning;
 mod live_settings;
 pub use live_settings::{SECRETS, SecretSource, SecretSpec, SecretStatus};
+mod live;
 pub mod logwatch;
 mod milter_hold;
 mod ops;
@@ -32,12 +33,14 @@ pub use progress::BackfillProgress;
 mod quarantine;
 pub mod records;
 mod reports;
+mod stats;
 pub mod tags;
 pub use outbound::{refused_oauth_urls, refused_outbound_urls};
 mod upkeep;
 mod users;
 pub use users::{BUILTIN_ADMIN, Role, check_user_name};
 
+pub use crate::manager::PeekError;
 /// What the dashboard shows of each folder's listener.
 pub use crate::manager::{ListenerState, ListenerStatus};
 pub use account_check::AccountTestError;
@@ -45,6 +48,7 @@ pub use bootstrap::LearningProgress;
 pub use digest::LinkError;
 pub use export::{ExportError, ExportReport, export_training, training_labels};
 pub use intel::{Intel, IntelKeys};
+pub use live::fetchable;
 pub use ops::{OpsLive, OpsState};
 pub use upkeep::MaintenanceReport;
 

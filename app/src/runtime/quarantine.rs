@@ -1,6 +1,6 @@
 //! Operator actions on stored messages: release and delete go through the
-//! account's runner (one connection, durable op rows); rescan and learn use
-//! the stored EML copy and never touch the mailbox.
+//! account's runner (one connection, durable op rows); rescan uses the stored
+//! EML copy; learn uses it, or reads mail let through (never its flags).
 
 use super::{Runtime, RuntimeError};
 use crate::domain::{Decision, Event};
@@ -37,6 +37,12 @@ pub enum OpError {
     /// The stored copy could not be read.
     #[error("cannot read the stored copy: {0}")]
     Io(String),
+    /// The message could not be read from its mailbox (plain language).
+    #[error(transparent)]
+    Fetch(#[from] super::PeekError),
+    /// Refused for a reason the operator can read.
+    #[error("{0}")]
+    Refused(String),
     /// Rspamd learning failed.
     #[error(transparent)]
     Learn(#[from] LearnError),
@@ -128,7 +134,8 @@ impl Runtime {
 
     /// Teaches Rspamd's classifier with the stored copy.
     pub async fn learn(&self, message: i64, class: Class, actor: &str) -> Result<String, OpError> {
-        let raw = self.raw_copy(message).await?;
+        // Mail let through has no copy: it is read from the mailbox.
+        let raw = self.message_source(message).await?;
         let (url, pass) = (self.controller_url().await?, self.rspamd_password().await?);
         let result = learn::teach(url.as_deref(), pass.as_deref(), raw, class).await;
         let d = self.store.message_detail(message).await?.ok_or(OpError::NotFound)?;

@@ -6,5 +6,5 @@
 
 pub use crate::store::{
     AuditEntry, AuditRow, Count, DayCounts, IndicatorRow, ListEntry, MessageDetail, MessageFilter, MessageSummary, OpKind, SightingRow,
-    StoreError,
+    StoreError, TopStats,
 };

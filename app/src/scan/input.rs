@@ -157,6 +157,8 @@ impl ScanInput {
         }
         for a in &self.attachments {
             add("sha256", &a.sha256);
+            // For the stats page's attachment types (issue 22).
+            add("filetype", a.ext.as_deref().unwrap_or(&a.declared));
         }
         for u in self.urls.iter().chain(&self.qr_urls) {
             add("url", u);

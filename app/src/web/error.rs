@@ -67,7 +67,9 @@ impl From<crate::runtime::OpError> for WebError {
         use crate::runtime::OpError as E;
         match e {
             E::NotFound => Self::NotFound,
-            E::NotQuarantined | E::NotFailed | E::Busy | E::NoCopy | E::Shadow => Self::Conflict(e.to_string()),
+            E::NotQuarantined | E::NotFailed | E::Busy | E::NoCopy | E::Shadow | E::Refused(_) => Self::Conflict(e.to_string()),
+            E::Fetch(f @ crate::runtime::PeekError::Unreachable(_)) => Self::Upstream(f.to_string()),
+            E::Fetch(f) => Self::Conflict(f.to_string()),
             E::Learn(l) => Self::Upstream(l.to_string()),
             E::Io(m) => Self::Internal(m),
             E::Runtime(r) => Self::Runtime(r),

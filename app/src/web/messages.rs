@@ -22,7 +22,23 @@ const MAX_PREVIEW_HTML: usize = 512 * 1024;
 
 /// Parses the stored copy, if there is one and it is readable.
 async fn parsed(st: &AppState, id: i64) -> Option<ScanInput> {
-    let raw = st.rt.raw_copy(id).await.ok()?;
+    parse(st, st.rt.raw_copy(id).await.ok()?).await
+}
+
+/// The stored copy, else the message read from its mailbox (mail let
+/// through keeps no copy); the error is plain language for the preview.
+async fn parsed_or_fetched(st: &AppState, id: i64) -> Result<ScanInput, String> {
+    if let Some(i) = parsed(st, id).await {
+        return Ok(i);
+    }
+    let raw = st.rt.message_source(id).await.map_err(|e| match e {
+        crate::runtime::OpError::NoCopy => "Postern kept no copy of this message, so there is nothing to preview.".to_string(),
+        e => format!("The message could not be read from the mailbox: {e}."),
+    })?;
+    parse(st, raw).await.ok_or_else(|| "The message could not be parsed.".to_string())
+}
+
+async fn parse(st: &AppState, raw: Vec<u8>) -> Option<ScanInput> {
     let opts = InputOptions {
         authserv_id: st.rt.settings.scan.authserv_id.clone(),
         trusted_hops: st.rt.settings.scan.trusted_hops,
@@ -56,6 +72,8 @@ pub(crate) async fn drawer(
         })
         .collect();
     let input = parsed(&st, id).await;
+    // No copy, but still in its folder: preview and actions read it on demand.
+    let live = input.is_none() && st.rt.can_fetch(id).await?;
     let (auth, urls, attachments) = match &input {
         Some(i) => {
             let mut seen = HashSet::new();
@@ -82,7 +100,7 @@ pub(crate) async fn drawer(
         "drawer.html",
         &cx,
         context! {
-            m => d, engines, auth, urls, attachments, has_copy => input.is_some(),
+            m => d, engines, auth, urls, attachments, has_copy => input.is_some(), live,
             from_name => input.as_ref().and_then(|i| i.from_name.clone()).filter(|n| !n.trim().is_empty()),
         },
     )?;
@@ -127,9 +145,9 @@ pub(crate) async fn preview(
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
     st.rt.store.message_summary(id).await?.ok_or(WebError::NotFound)?;
-    let body = match parsed(&st, id).await {
-        None => "<p class=\"pv-note\">Postern kept no copy of this message, so there is nothing to preview.</p>".to_string(),
-        Some(i) if !i.html.is_empty() => {
+    let body = match parsed_or_fetched(&st, id).await {
+        Err(why) => format!("<p class=\"pv-note\">{}</p>", minijinja::HtmlEscape(&why)),
+        Ok(i) if !i.html.is_empty() => {
             let mut src = i.html.join("\n<hr>\n");
             if src.len() > MAX_PREVIEW_HTML {
                 let mut cut = MAX_PREVIEW_HTML;
@@ -146,7 +164,7 @@ pub(crate) async fn preview(
             };
             format!("{note}{clean}")
         }
-        Some(i) => format!("<pre>{}</pre>", minijinja::HtmlEscape(&i.text)),
+        Ok(i) => format!("<pre>{}</pre>", minijinja::HtmlEscape(&i.text)),
     };
     let n = &nonce.0;
     let doc = format!(

@@ -25,6 +25,7 @@ mod incidents;
 mod intel;
 mod lenient;
 mod limiter;
+mod live;
 mod messages;
 mod owner;
 mod pages;
@@ -36,6 +37,7 @@ mod security;
 mod sender_lists;
 mod settings;
 mod sse;
+mod stats_top;
 mod templates;
 #[cfg(test)]
 mod tests;
@@ -221,6 +223,7 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::POST, "/api/messages/{id}/learn-spam", Analyst), post(api::learn_spam)),
         (spec(M::POST, "/api/messages/{id}/learn-ham", Analyst), post(api::learn_ham)),
         (spec(M::POST, "/api/messages/{id}/delete", Analyst), post(api::delete)),
+        (spec(M::POST, "/api/messages/{id}/quarantine", Analyst), post(live::quarantine)),
         (spec(M::POST, "/api/messages/{id}/rescan", Analyst), post(api::rescan)),
         (spec(M::POST, "/api/messages/{id}/retry-action", Analyst), post(api::retry_action)),
         (
@@ -239,6 +242,7 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::GET, "/api/feeds", Viewer), get(intel::feeds)),
         (spec(M::POST, "/api/feeds/refresh", Session), post(intel::refresh)),
         (spec(M::GET, "/api/stats", Viewer), get(api::stats)),
+        (spec(M::GET, "/api/stats/top", Viewer), get(stats_top::top)),
         (spec(M::GET, "/api/audit", Viewer), get(api::audit)),
         (spec(M::GET, "/api/settings", Session), get(api::settings)),
         (spec(M::PUT, "/api/settings", Session), put(api::settings_put)),

@@ -159,6 +159,7 @@ pub(crate) async fn stats(State(st): State<AppState>, Extension(nonce): Extensio
         let since = (st.rt.clock.now() - chrono::Duration::days(29)).format("%Y-%m-%d").to_string();
         let b = st.rt.store.breakdown(&since).await?;
         let fp = b.false_positive_percent().map(|p| format!("{p:.1}%"));
+        let top = st.rt.top_stats(30, 10).await?;
         Ok::<_, WebError>(render(
             &st,
             "stats.html",
@@ -166,6 +167,7 @@ pub(crate) async fn stats(State(st): State<AppState>, Extension(nonce): Extensio
             context! {
                 chart => svg, totals => data.totals, senders => data.top_senders, domains => data.top_domains,
                 categories => b.by_category, accounts => b.by_account, acted => b.acted, released => b.released, fp,
+                engines => top.by_engine, url_domains => top.url_domains, file_types => top.attachment_types,
             },
         ))
     }
@@ -195,11 +197,12 @@ pub(crate) async fn audit(
             .audit_page(q.account.as_deref(), q.event.as_deref(), q.actor.as_deref(), q.before, 100)
             .await?;
         let next_before = (rows.len() == 100).then(|| rows.last().map(|r| r.id)).flatten();
+        let subjects = st.rt.audit_subjects(&rows).await?;
         Ok::<_, WebError>(render(
             &st,
             "audit.html",
             &cx,
-            context! { rows, next_before, f => context! { account => q.account, event => q.event, actor => q.actor } },
+            context! { rows, next_before, subjects, f => context! { account => q.account, event => q.event, actor => q.actor } },
         ))
     }
     .await

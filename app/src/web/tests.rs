@@ -15,6 +15,7 @@ mod attacks;
 mod export;
 mod incidents;
 mod learning;
+mod live;
 mod owner;
 mod purge;
 mod roles;
