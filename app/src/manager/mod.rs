@@ -19,8 +19,8 @@ mod window;
 
 pub use backoff::Backoff;
 pub use bootstrap::BootstrapError;
-pub use search::{Candidate, Criterion, FolderHits, SearchError};
 pub use peek::PeekError;
+pub use search::{Candidate, Criterion, FolderHits, SearchError};
 pub use status::{JunkRoute, ListenerState, ListenerStatus};
 
 use crate::config::AccountConfig;

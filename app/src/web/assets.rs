@@ -13,7 +13,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/backfill.js"),
     ),
-    ("purge.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/purge.js")),
+    (
+        "purge.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/purge.js"),
+    ),
     (
         "counts.js",
         "text/javascript; charset=utf-8",

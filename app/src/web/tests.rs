@@ -10,8 +10,8 @@ use axum::http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-mod campaigns;
 mod attacks;
+mod campaigns;
 mod export;
 mod incidents;
 mod learning;
