@@ -33,17 +33,7 @@ impl Store {
                  WHERE f.id = (SELECT MAX(g.id) FROM feedback g WHERE g.account = f.account AND g.sha256 = f.sha256)
                  ORDER BY f.id",
             )?;
-            let rows = st.query_map([], |r| {
-                Ok(Labelled {
-                    label: r.get(0)?,
-                    account: r.get(1)?,
-                    sha256: r.get(2)?,
-                    message_id: r.get(3)?,
-                    eml_path: r.get(4)?,
-                    origin: r.get(5)?,
-                    at: r.get(6)?,
-                })
-            })?;
+            let rows = st.query_map([], labelled)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
@@ -59,19 +49,22 @@ impl Store {
                         'report #' || id || ' ' || state || ' by ' || COALESCE(decided_by, '?'), COALESCE(decided_at, updated_at)
                  FROM reports WHERE state IN ('confirmed', 'rejected') ORDER BY id",
             )?;
-            let rows = st.query_map([], |r| {
-                Ok(Labelled {
-                    label: r.get(0)?,
-                    account: r.get(1)?,
-                    sha256: r.get(2)?,
-                    message_id: r.get(3)?,
-                    eml_path: r.get(4)?,
-                    origin: r.get(5)?,
-                    at: r.get(6)?,
-                })
-            })?;
+            let rows = st.query_map([], labelled)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
     }
+}
+
+/// One label row; both queries select the same seven columns in order.
+fn labelled(r: &rusqlite::Row<'_>) -> rusqlite::Result<Labelled> {
+    Ok(Labelled {
+        label: r.get(0)?,
+        account: r.get(1)?,
+        sha256: r.get(2)?,
+        message_id: r.get(3)?,
+        eml_path: r.get(4)?,
+        origin: r.get(5)?,
+        at: r.get(6)?,
+    })
 }
