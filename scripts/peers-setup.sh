@@ -109,6 +109,14 @@ mkdir -p "$BASE"
 . "$(dirname "${BASH_SOURCE[0]}")/peers-postfix.sh"
 chmod 755 "$BASE"
 
+# replace_if_changed NEW DEST: moves NEW over DEST (mode 644) when they
+# differ and returns 1; otherwise drops NEW and returns 0. An unchanged file
+# keeps its mtime, so Dovecot does not re-read it for nothing.
+replace_if_changed() {
+  if [ -f "$2" ] && cmp -s "$1" "$2"; then rm -f "$1"; return 0; fi
+  chmod 644 "$1"; mv "$1" "$2"; return 1
+}
+
 pid_alive() { # pidfile expected-comm-substring
   [ -s "$1" ] || return 1
   local p; p=$(tr -dc 0-9 < "$1")
@@ -183,13 +191,20 @@ start_dovecot() {
       -keyout "$D/tls/key.pem" -out "$D/tls/cert.pem" 2>/dev/null
     chmod 600 "$D/tls/key.pem"
   fi
+  # The configured users, plus every user someone else added since (tests and
+  # benches append their own while others run): running `up` again must not
+  # take a user away from a test that is logged in as it.
   : > "$D/users.new"
   for u in $DOVECOT_USERS; do printf '%s:{PLAIN}%s::::::\n' "${u%%:*}" "${u#*:}" >> "$D/users.new"; done
-  mv "$D/users.new" "$D/users"; chmod 644 "$D/users"
+  if [ -f "$D/users" ]; then
+    awk -F: 'NR == FNR { mine[$1] = 1; next } !($1 in mine)' "$D/users.new" "$D/users" >> "$D/users.new"
+  fi
+  replace_if_changed "$D/users.new" "$D/users" || true
   # OAuth2 (issue 15): a user with no password, known to the userdb only;
   # its tokens are checked by the test's introspection mock.
-  printf '%s::::::\n' "$DOVECOT_OAUTH_USER" > "$D/oauth-users"; chmod 644 "$D/oauth-users"
-  cat > "$D/oauth2.conf.ext" <<EOF
+  printf '%s::::::\n' "$DOVECOT_OAUTH_USER" > "$D/oauth-users.new"
+  replace_if_changed "$D/oauth-users.new" "$D/oauth-users" || true
+  cat > "$D/oauth2.conf.ext.new" <<EOF
 introspection_mode = post
 introspection_url = $DOVECOT_OAUTH_INTROSPECT_URL
 force_introspection = yes
@@ -197,8 +212,9 @@ username_attribute = username
 active_attribute = active
 active_value = true
 EOF
+  replace_if_changed "$D/oauth2.conf.ext.new" "$D/oauth2.conf.ext" || true
 
-  cat > "$D/dovecot.conf" <<EOF
+  cat > "$D/dovecot.conf.new" <<EOF
 # Test-only Dovecot $(dovecot --version | cut -d' ' -f1) instance; everything lives under $D
 instance_name = dovecot-peers
 base_dir = $D/run
@@ -302,12 +318,20 @@ ${DOVECOT_IMAP_CAPABILITY:+protocol imap {
   imap_capability = $DOVECOT_IMAP_CAPABILITY
 \}}
 EOF
-  doveconf -c "$D/dovecot.conf" -n >/dev/null
+  doveconf -c "$D/dovecot.conf.new" -n >/dev/null
+  local changed=0
+  replace_if_changed "$D/dovecot.conf.new" "$D/dovecot.conf" || changed=1
 
   if pid_alive "$D/run/master.pid" dovecot.conf; then
-    # A changed config (e.g. the OAuth2 passdb) applies without a restart.
-    doveadm -c "$D/dovecot.conf" reload
-    log "dovecot already running (pid $(cat "$D/run/master.pid")); config reloaded"
+    # A changed config (e.g. the OAuth2 passdb) applies without a restart. A
+    # reload ends every IMAP session, so an unchanged one is left alone: tests
+    # that run `up` for another peer must not cut the others' connections.
+    if [ "$changed" = 1 ]; then
+      doveadm -c "$D/dovecot.conf" reload
+      log "dovecot already running (pid $(cat "$D/run/master.pid")); config changed and reloaded"
+    else
+      log "dovecot already running (pid $(cat "$D/run/master.pid")); config unchanged"
+    fi
   else
     check_port_free "$DOVECOT_IMAP_PORT" dovecot
     check_port_free "$DOVECOT_IMAPS_PORT" dovecot

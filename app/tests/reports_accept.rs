@@ -91,6 +91,21 @@ async fn rspamd_learned() -> u64 {
     v["learned"].as_u64().expect("learned in /stat")
 }
 
+/// The symbols Rspamd's normal worker (`/checkv2`) gives `raw`.
+async fn rspamd_symbols(raw: &[u8]) -> serde_json::Map<String, Value> {
+    let url = shared().rspamd_url.clone().expect("rspamd in the stack");
+    let v: Value = reqwest::Client::new()
+        .post(format!("{}/checkv2", url.trim_end_matches('/')))
+        .body(raw.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["symbols"].as_object().cloned().unwrap_or_default()
+}
+
 fn reporting(name: &str, user: &str, pass: &str) -> AccountConfig {
     let mut a = account(name, shared().imap_port, user, pass, &["INBOX"]);
     a.report_folder = Some(REPORT.into());
@@ -247,13 +262,25 @@ async fn a_confirmed_report_claws_the_campaign_back_from_another_mailbox() {
     let retro = p.rt.store.audit_rows(Some("bob"), Some("retro_quarantine"), 10).await.unwrap();
     assert_eq!(retro.len(), 1, "{retro:?}");
 
-    // Rspamd learned it as spam, once.
-    eventually(WAIT, "the spam lesson learned", || async {
+    // The lesson reaches Rspamd once. Its Bayes is shared by the whole suite
+    // (and by earlier runs of this same campaign template), so its default
+    // learn condition may answer 204 "already in class spam" instead of
+    // learning: then Rspamd must indeed class this campaign as Bayes spam.
+    let lesson = eventually(WAIT, "the spam lesson answered by Rspamd", || async {
         let l = p.rt.store.lessons(50).await.unwrap();
-        l.iter().any(|l| l.class == "spam" && l.state == "learned").then_some(())
+        l.into_iter()
+            .find(|l| l.class == "spam" && matches!(l.state.as_str(), "learned" | "skipped"))
     })
     .await;
-    assert!(rspamd_learned().await > learned_before, "Rspamd's learned count rose");
+    if lesson.state == "learned" {
+        assert!(rspamd_learned().await > learned_before, "Rspamd's learned count rose");
+    } else {
+        let symbols = rspamd_symbols(&phish(&tag, &ua, &ida)).await;
+        assert!(
+            symbols.contains_key("BAYES_SPAM"),
+            "declined only as already spam: {lesson:?} {symbols:?}"
+        );
+    }
 
     // Every step is in the audit log.
     let alice = events(&p, "alice").await;
@@ -264,7 +291,12 @@ async fn a_confirmed_report_claws_the_campaign_back_from_another_mailbox() {
         "report_iocs",
         "report_clawback",
         "report_learn",
-        "user_learned_spam",
+        // The lesson's own row says what Rspamd did with it.
+        if lesson.state == "learned" {
+            "user_learned_spam"
+        } else {
+            "learn_skipped"
+        },
     ] {
         assert!(alice.iter().any(|x| x == e), "{e} in {alice:?}");
     }

@@ -41,3 +41,9 @@ pub(crate) async fn serve(Path(file): Path<String>) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     r
 }
+
+/// `/favicon.ico`: browsers ask for it on pages that name no icon (and on
+/// error pages); a 404 there is noise in every browser console.
+pub(crate) async fn favicon() -> Response {
+    serve(Path("favicon.svg".to_string())).await
+}

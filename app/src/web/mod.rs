@@ -152,6 +152,7 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     vec![
         (spec(M::GET, "/healthz", Public), get(health::healthz)),
         (spec(M::GET, "/static/{file}", Public), get(assets::serve)),
+        (spec(M::GET, "/favicon.ico", Public), get(assets::favicon)),
         (spec(M::GET, "/login", Public), get(auth::login_page)),
         (spec(M::POST, "/login", Public), post(auth::login)),
         (spec(M::GET, "/digest/{token}", Public), get(digest::confirm_page)),
