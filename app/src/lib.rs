@@ -8,15 +8,16 @@
 //!
 //! Modules depend in one direction:
 //! `clock`, `domain` → `config` → `store` | `imap` | `scan` → `intel` → `actions` →
-//! `worker`, `manager` → `notify`, `digest`, `upkeep` → `runtime` → `web` → `main`.
+//! `worker`, `manager` → `notify`, `digest_mail`, `housekeeping` → `runtime` → `web` → `main`.
 #![forbid(unsafe_code)]
 
 pub mod actions;
 pub mod clock;
 pub mod config;
-pub mod digest;
+pub mod digest_mail;
 pub mod domain;
 pub mod failpoint;
+pub mod housekeeping;
 pub mod imap;
 pub mod intel;
 pub mod logging;
@@ -31,6 +32,5 @@ pub mod secrets;
 pub mod service;
 pub mod simulate;
 pub mod store;
-pub mod upkeep;
 pub mod web;
 pub mod worker;

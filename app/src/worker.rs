@@ -31,8 +31,10 @@ pub fn oversize_decision(size: u64, limit: u32) -> Decision {
     }
 }
 
-/// Everything a listener needs to process messages.
-pub struct Engine {
+/// The dependencies every account's listeners, runner and bootstrap share
+/// (store, decider, tuning, clock, bus, OAuth broker), plus the per-message
+/// path over them. A bundle handed to each task, not an engine of its own.
+pub struct Deps {
     /// Persistence.
     pub store: Store,
     /// Decision maker.
@@ -100,7 +102,7 @@ pub struct Context<'a> {
 pub const SCAN_PARALLEL: usize = 4;
 
 /// A message parsed once and, unless the milter or an earlier record
-/// already settled it, decided ([`Engine::prescan`]).
+/// already settled it, decided ([`Deps::prescan`]).
 #[derive(Debug)]
 pub struct Scanned {
     /// The one parse of the message.
@@ -109,14 +111,14 @@ pub struct Scanned {
     pub decision: Option<Decision>,
 }
 
-impl Engine {
+impl Deps {
     /// Processes one fetched message exactly once.
     pub async fn process(&self, acct: &AccountConfig, key: MessageKey, msg: &Fetched, cx: Context<'_>) -> Result<Processed, WorkerError> {
         self.process_scanned(acct, key, msg, cx, None).await
     }
 
-    /// Like [`Engine::process`], with the message already parsed (and
-    /// perhaps decided) by [`Engine::prescan`] (`None`: parse and decide now).
+    /// Like [`Deps::process`], with the message already parsed (and
+    /// perhaps decided) by [`Deps::prescan`] (`None`: parse and decide now).
     pub async fn process_scanned(
         &self,
         acct: &AccountConfig,

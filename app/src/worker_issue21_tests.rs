@@ -62,10 +62,10 @@ fn account() -> AccountConfig {
     }
 }
 
-fn engine(dir: &std::path::Path, decider: Arc<dyn Decider>) -> Engine {
+fn deps(dir: &std::path::Path, decider: Arc<dyn Decider>) -> Deps {
     let clock: SharedClock = Arc::new(SystemClock);
     let store = Store::open(&dir.join("p.db"), &[7; 32], clock.clone()).unwrap();
-    Engine {
+    Deps {
         oauth: Arc::new(crate::oauth::TokenBroker::new(store.clone(), Default::default())),
         store,
         decider,
@@ -108,7 +108,7 @@ async fn a_message_is_parsed_once_and_its_bytes_are_never_copied() {
     let dir = tempfile::tempdir().unwrap();
     let sees = Arc::new(SeesRaw::default());
     let pipeline = Pipeline::new(vec![sees.clone()], Policy::default_policy().unwrap(), InputOptions::default());
-    let e = engine(dir.path(), Arc::new(LiveDecider::new(pipeline)));
+    let e = deps(dir.path(), Arc::new(LiveDecider::new(pipeline)));
     // Both ways in: the backlog's prescan then process, and process alone.
     let (m1, m2) = (fetched(1, "prescanned"), fetched(2, "direct"));
     let pre = e.prescan(&[key(1)], std::slice::from_ref(&m1)).await;
@@ -135,7 +135,7 @@ async fn a_stored_decision_is_moved_to_the_database_not_cloned() {
     let dir = tempfile::tempdir().unwrap();
     let sees = Arc::new(SeesRaw::default());
     let pipeline = Pipeline::new(vec![sees], Policy::default_policy().unwrap(), InputOptions::default());
-    let e = engine(dir.path(), Arc::new(LiveDecider::new(pipeline)));
+    let e = deps(dir.path(), Arc::new(LiveDecider::new(pipeline)));
     let d = Decision {
         reports: vec![ScannerReport {
             scanner: "x".into(),

@@ -60,7 +60,7 @@ async fn issue_22_count_cards_follow_quarantine_and_release_live() {
         vec![account("counts", d.imap_port, &user, &pass, &["INBOX"])],
         Scanners::Stack,
         |s| {
-            s.ops.notify.ntfy_token = Some(ENV_TOKEN.into());
+            s.background.notify.ntfy_token = Some(ENV_TOKEN.into());
         },
     )
     .await;

@@ -126,7 +126,7 @@ async fn issue_18_a_uid_never_returned_holds_the_cursor_and_escalates() {
     let p = WebPostern::start_with(vec![account("a", fake.port, "u", "p", &["INBOX"])], Scanners::Local, |s| {
         s.imap.stuck_after = Duration::from_secs(1);
         s.intel.allow_loopback_for_tests = true;
-        s.ops.notify.webhook_url = Some(url);
+        s.background.notify.webhook_url = Some(url);
     })
     .await;
     let m = p.rt.manager.clone();
@@ -154,7 +154,7 @@ async fn issue_18_a_uid_never_returned_holds_the_cursor_and_escalates() {
         .await
         .unwrap();
     assert!(page.contains("folder INBOX: stuck since"), "dashboard banner missing");
-    let n = p.rt.ops.notifier().expect("webhook configured");
+    let n = p.rt.background.notifier().expect("webhook configured");
     p.rt.check_listeners(&n).await;
     let alert = eventually(T, "stuck-folder alert", || async {
         receiver

@@ -9,6 +9,7 @@ mod common;
 
 #[cfg(feature = "ai")]
 mod ai_tier;
+mod background;
 mod backlog_window;
 mod bootstrap;
 mod browser;
@@ -37,12 +38,12 @@ mod learning;
 mod logwatch;
 mod milter;
 mod oauth;
-mod ops;
 mod owner_link_mail;
 mod purge;
 mod readme_sync;
 mod reports_accept;
 mod scan_peers;
+mod secrets_logs;
 mod service;
 mod soak;
 mod web_accounts;

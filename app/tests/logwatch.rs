@@ -303,12 +303,12 @@ async fn issue_20_an_ip_that_sprays_dovecot_then_sends_phishing_is_one_incident_
         s.logwatch.poll = Duration::from_secs(1);
         s.logwatch.blocklist = Some(bl);
         s.intel.allow_loopback_for_tests = true;
-        s.ops.notify.ntfy_url = Some(format!("{hook_base}/postern-alerts"));
-        s.ops.notify.webhook_url = Some(format!("{hook_base}/hook"));
-        s.ops.digest.smtp_url = Some(smtp);
-        s.ops.digest.from = Some("postern@example.test".into());
-        s.ops.digest.public_url = Some("https://postern.example.test".into());
-        s.ops.digest.admin_to = Some("postmaster@example.test".into());
+        s.background.notify.ntfy_url = Some(format!("{hook_base}/postern-alerts"));
+        s.background.notify.webhook_url = Some(format!("{hook_base}/hook"));
+        s.background.digest.smtp_url = Some(smtp);
+        s.background.digest.from = Some("postern@example.test".into());
+        s.background.digest.public_url = Some("https://postern.example.test".into());
+        s.background.digest.admin_to = Some("postmaster@example.test".into());
     })
     .await;
     let since = p.rt.store.now();

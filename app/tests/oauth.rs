@@ -137,7 +137,7 @@ async fn oauth_xoauth2_and_oauthbearer_log_in_to_dovecot_and_a_revoked_grant_is_
     let p = Postern::start(vec![], tuning(), None).await;
     let a = oauth_account("dev", d.imap_port, user, device_flow(&mock), &mock.token_url(), SaslMechanism::Auto);
     p.store.upsert_account(&a, "config").await.unwrap();
-    let pb = &p.manager.engine().oauth;
+    let pb = &p.manager.deps().oauth;
     postern::oauth::device_login(pb, &a, |_| {}).await.unwrap();
     p.manager.start_account(a.clone()).await;
     p.wait_watching("dev").await;

@@ -28,9 +28,9 @@ async fn the_sign_in_link_is_mailed_to_the_digest_address_and_works_once() {
     acct.digest_to = Some("owner-olm@example.test".into());
     let smtp = format!("smtp://127.0.0.1:{}", sink.port);
     let p = WebPostern::start_with(vec![acct], Scanners::Local, |s| {
-        s.ops.digest.smtp_url = Some(smtp);
-        s.ops.digest.from = Some("postern@example.test".into());
-        s.ops.digest.public_url = Some(PUBLIC.into());
+        s.background.digest.smtp_url = Some(smtp);
+        s.background.digest.from = Some("postern@example.test".into());
+        s.background.digest.public_url = Some(PUBLIC.into());
     })
     .await;
     let http = reqwest::Client::builder()

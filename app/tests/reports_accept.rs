@@ -170,7 +170,7 @@ async fn a_confirmed_report_claws_the_campaign_back_from_another_mailbox() {
             s.scan.rspamd_controller_url = Some(url);
             s.scan.rspamd_password = Some(rpass);
             s.intel.allow_loopback_for_tests = true;
-            s.ops.notify.webhook_url = Some(hook_url);
+            s.background.notify.webhook_url = Some(hook_url);
         },
     )
     .await;

@@ -17,9 +17,9 @@ use crate::imap::{Conn, ImapError};
 use crate::store::{Intent, IntentState};
 use sha2::{Digest, Sha256};
 
-mod ops;
+mod operator;
 mod recheck;
-pub use ops::{OpOutcome, execute_op};
+pub use operator::{OpOutcome, execute_op};
 pub use recheck::{quarantine, recheck};
 
 /// Marker added with the flag verdict's keyword so users and filters can

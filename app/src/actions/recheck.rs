@@ -6,7 +6,7 @@
 //! because a scanner was down never moves mail the user may be reading.
 
 use super::find_copy;
-use super::ops::{keep_copy, locate};
+use super::operator::{keep_copy, locate};
 use crate::config::AccountConfig;
 use crate::domain::{Decision, Verdict};
 use crate::imap::{Conn, ImapError};

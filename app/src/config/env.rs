@@ -49,7 +49,7 @@ pub struct Settings {
     /// Feeds, reputation services and claw-back.
     pub intel: super::IntelSettings,
     /// Maintenance, notifications and digests.
-    pub ops: super::OpsSettings,
+    pub background: super::BackgroundSettings,
     /// In-line mode: the milter (issue 19).
     pub milter: super::MilterSettings,
     /// Mail-server log watch (read with config.yaml by `Config::load`).
@@ -517,7 +517,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
     }
 
     let intel = super::intel::parse(&mut r, &data_dir);
-    let ops = super::ops::parse(&mut r, &data_dir);
+    let background = super::background::parse(&mut r, &data_dir);
     let milter = super::milter::parse(&mut r);
     let d = ImapTuning::default();
     let imap = ImapTuning {
@@ -573,7 +573,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
         threshold_quarantine,
         imap,
         intel,
-        ops,
+        background,
         milter,
         logwatch: super::LogwatchSettings::default(),
         log_format,
@@ -606,7 +606,7 @@ impl Settings {
             },
             &data_dir,
         );
-        let ops = super::ops::parse(
+        let background = super::background::parse(
             &mut Reader {
                 vars: &vars,
                 problems: &mut problems,
@@ -615,7 +615,7 @@ impl Settings {
         );
         Settings {
             intel,
-            ops,
+            background,
             milter: super::MilterSettings::default(),
             logwatch: super::LogwatchSettings::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -7,12 +7,12 @@
 //! an operator can repair a config in one pass.
 
 mod accounts;
+mod background;
 mod env;
 mod intel;
 mod logwatch;
 mod milter;
 mod oauth;
-mod ops;
 mod problem;
 mod secret;
 mod suggest;
@@ -22,12 +22,12 @@ pub use accounts::{
     AccountConfig, BootstrapConfig, DEFAULT_FLAG_KEYWORD, DigestFrequency, JunkFolder, PolicyConfig, StartAt, TlsMode, is_keyword,
     parse_account_value, parse_accounts,
 };
+pub use background::{BackgroundSettings, DigestSettings, MaintenanceSettings, NotifySettings};
 pub use env::{AiSettings, ImapTuning, LogFormat, ScanSettings, Settings, WebSettings, parse_settings};
 pub use intel::{FEEDS, IntelSettings};
 pub use logwatch::{LOGWATCH_KEYS, LogwatchSettings};
 pub use milter::{MilterListen, MilterReply, MilterSettings, POSTFIX_CONTENT_TIMEOUT};
 pub use oauth::{ClientAuth, GOOGLE_SCOPE, GOOGLE_TOKEN_URL, M365_APP_SCOPE, M365_USER_SCOPE, OAuthConfig, OAuthFlow, SaslMechanism};
-pub use ops::{DigestSettings, MaintenanceSettings, NotifySettings, OpsSettings};
 pub use problem::{ConfigError, Problem};
 pub use secret::{decode_key, looks_like_placeholder};
 pub use suggest::closest;

@@ -14,7 +14,7 @@ use crate::imap::{Conn, ImapError, Selected};
 use crate::scan::envelope;
 use crate::scan::learn::Class;
 use crate::store::{BootItem, BootOutcome, StoreError};
-use crate::worker::Engine;
+use crate::worker::Deps;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -43,14 +43,14 @@ impl ManagerHandle {
     /// Runs (or resumes) the account's bootstrap until it is done (true) or
     /// `cancel` fires (false).
     pub async fn bootstrap(&self, acct: &AccountConfig, cfg: BootstrapConfig, cancel: &CancellationToken) -> Result<bool, BootstrapError> {
-        let engine = self.engine().clone();
-        let store = &engine.store;
+        let deps = self.deps().clone();
+        let store = &deps.store;
         match store.bootstrap_started(&acct.name).await? {
             Some(true) => return Ok(true),
             Some(false) => {}
             None => {
-                let mut conn = connect(&engine, acct).await?;
-                let (items, detail) = list(&engine, acct, cfg, &mut conn).await?;
+                let mut conn = connect(&deps, acct).await?;
+                let (items, detail) = list(&deps, acct, cfg, &mut conn).await?;
                 conn.logout().await;
                 info!(account = %acct.name, messages = items.len(), %detail, "bootstrap listed the mail to learn");
                 store.begin_bootstrap(&acct.name, cfg.ham_days, items, detail).await?;
@@ -58,8 +58,8 @@ impl ManagerHandle {
         }
         store.resume_bootstrap(&acct.name).await?;
         let pace = Duration::from_millis(60_000 / u64::from(cfg.per_minute.max(1)));
-        let chunk = engine.tuning.fetch_chunk.clamp(1, MAX_CHUNK);
-        let mut conn = connect(&engine, acct).await?;
+        let chunk = deps.tuning.fetch_chunk.clamp(1, MAX_CHUNK);
+        let mut conn = connect(&deps, acct).await?;
         let mut selected: Option<Selected> = None;
         let mut last: Option<Instant> = None;
         loop {
@@ -81,13 +81,13 @@ impl ManagerHandle {
             }
             let fresh = selected.as_ref().is_some_and(|s| s.uidvalidity == uidvalidity);
             let outcomes = if fresh {
-                match fetch(&engine, &mut conn, &batch).await {
+                match fetch(&deps, &mut conn, &batch).await {
                     Ok(o) => o,
                     Err(BootstrapError::Imap(ImapError::LiteralTooLarge(r))) => {
                         // The server sent more than it declared: skip this
                         // chunk rather than retry it forever, on a new
                         // connection (the old one is mid-literal).
-                        conn = connect(&engine, acct).await?;
+                        conn = connect(&deps, acct).await?;
                         selected = None;
                         let why = format!("the server sent a body over the limit: {r}");
                         batch.iter().map(|_| Fetch::Done(BootOutcome::Skip(why.clone()))).collect()
@@ -114,7 +114,7 @@ impl ManagerHandle {
                 last = Some(Instant::now());
                 let outcome = match outcome {
                     Fetch::Done(o) => o,
-                    Fetch::Body(raw) => learn_outcome(&engine, acct, item, raw).await?,
+                    Fetch::Body(raw) => learn_outcome(&deps, acct, item, raw).await?,
                 };
                 store.finish_boot_item(item, outcome).await?;
             }
@@ -122,8 +122,8 @@ impl ManagerHandle {
     }
 }
 
-async fn connect(engine: &Engine, acct: &AccountConfig) -> Result<Conn, BootstrapError> {
-    login::connect(engine, acct).await.map_err(|e| BootstrapError::Other(e.to_string()))
+async fn connect(deps: &Deps, acct: &AccountConfig) -> Result<Conn, BootstrapError> {
+    login::connect(deps, acct).await.map_err(|e| BootstrapError::Other(e.to_string()))
 }
 
 /// The account's Junk folder, if it has one that is not a watched folder
@@ -145,12 +145,7 @@ async fn junk_folder(acct: &AccountConfig, conn: &mut Conn) -> Result<Option<Str
 /// Lists what the bootstrap learns: everything in Junk, and read mail in
 /// the watched folders that arrived before the cut-off and carries neither
 /// Postern's flag keyword nor `$Junk` (Postern's own verdicts).
-async fn list(
-    engine: &Engine,
-    acct: &AccountConfig,
-    cfg: BootstrapConfig,
-    conn: &mut Conn,
-) -> Result<(Vec<BootItem>, String), BootstrapError> {
+async fn list(deps: &Deps, acct: &AccountConfig, cfg: BootstrapConfig, conn: &mut Conn) -> Result<(Vec<BootItem>, String), BootstrapError> {
     let mut items = Vec::new();
     let mut parts = Vec::new();
     let mut add = |sel: &Selected, uids: Vec<u32>, class: Class, parts: &mut Vec<String>| {
@@ -173,7 +168,7 @@ async fn list(
         }
         None => parts.push("no Junk folder to learn spam from".into()),
     }
-    let cutoff = engine.clock.now() - chrono::Duration::days(i64::from(cfg.ham_days));
+    let cutoff = deps.clock.now() - chrono::Duration::days(i64::from(cfg.ham_days));
     let keyword = acct.flag_keyword.as_deref().unwrap_or(DEFAULT_FLAG_KEYWORD);
     let query = format!(
         "SEEN BEFORE {} NOT KEYWORD {keyword} NOT KEYWORD {JUNK_KEYWORD}",
@@ -195,8 +190,8 @@ enum Fetch {
 
 /// Fetches one chunk of the selected folder with `BODY.PEEK[]` (never
 /// `\Seen`): one entry per item, in order.
-async fn fetch(engine: &Engine, conn: &mut Conn, batch: &[BootItem]) -> Result<Vec<Fetch>, BootstrapError> {
-    let limit = engine.tuning.max_message_bytes;
+async fn fetch(deps: &Deps, conn: &mut Conn, batch: &[BootItem]) -> Result<Vec<Fetch>, BootstrapError> {
+    let limit = deps.tuning.max_message_bytes;
     let uids: Vec<u32> = batch.iter().map(|i| i.key.uid).collect();
     let sizes = conn.fetch_sizes(&uids).await?;
     let wanted: Vec<u32> = uids
@@ -223,17 +218,17 @@ async fn fetch(engine: &Engine, conn: &mut Conn, batch: &[BootItem]) -> Result<V
 /// unless Postern moved it into Junk itself (Postern's opinion, not the
 /// user's).
 async fn learn_outcome(
-    engine: &Engine,
+    deps: &Deps,
     acct: &AccountConfig,
     item: &BootItem,
     raw: std::sync::Arc<Vec<u8>>,
 ) -> Result<BootOutcome, BootstrapError> {
     let sha256 = hex::encode(Sha256::digest(raw.as_slice()));
-    if item.class == Class::Spam && engine.store.postern_moved(&acct.name, &sha256).await? {
+    if item.class == Class::Spam && deps.store.postern_moved(&acct.name, &sha256).await? {
         return Ok(BootOutcome::Skip("moved there by Postern; not the user's opinion".into()));
     }
     let message_id = envelope(&raw).message_id;
-    let eml_path = engine
+    let eml_path = deps
         .keep_copy(&acct.name, &sha256, raw)
         .await
         .map_err(|e| BootstrapError::Other(e.to_string()))?;

@@ -67,12 +67,12 @@ impl Listener {
         cx: Context<'_>,
         span: Span,
     ) -> Result<(), ListenerError> {
-        let engine = &*self.engine;
+        let deps = &*self.deps;
         let mut w: Window<'_, (Fetched, MessageKey, Scanned)> = Window::new(BOUNDS);
         // Chunks fetched, waiting for their last body to be recorded: the
         // window sequence number after that body, and the chunk's UIDs.
         let mut open: VecDeque<(u64, Vec<u32>)> = VecDeque::new();
-        let mut chunks = uids.chunks(self.engine.tuning.fetch_chunk.max(1) as usize);
+        let mut chunks = uids.chunks(self.deps.tuning.fetch_chunk.max(1) as usize);
         // The current chunk's bodies still to fetch, with their sizes.
         let mut todo: VecDeque<(u32, u32)> = VecDeque::new();
         let mut sizes: Vec<(u32, u32)> = Vec::new();
@@ -83,7 +83,7 @@ impl Listener {
             // Record whatever is next in UID order, then close every chunk
             // whose bodies are all recorded.
             while let Some((msg, key, scanned)) = w.pop_ready() {
-                let r = self.engine.process_scanned(&self.acct, key, &msg, cx, Some(scanned)).await?;
+                let r = self.deps.process_scanned(&self.acct, key, &msg, cx, Some(scanned)).await?;
                 if let Processed::Decided { intent, .. } = r {
                     acted |= intent.is_some();
                     self.status.update(|s| s.processed += 1);
@@ -121,7 +121,7 @@ impl Listener {
                 for msg in self.fetch_complete(conn, sel, &batch, &sizes).await? {
                     let key = self.key(sel, msg.uid);
                     w.push(msg.raw.len(), async move {
-                        let scanned = engine.prescan_one(&key, &msg).await;
+                        let scanned = deps.prescan_one(&key, &msg).await;
                         (msg, key, scanned)
                     });
                 }
@@ -141,7 +141,7 @@ impl Listener {
     /// A chunk's sizes, with the oversize UIDs recorded, and the UIDs still
     /// to fetch (no row yet) with their sizes, ascending.
     async fn plan(&self, conn: &mut Conn, sel: &Selected, chunk: &[u32]) -> Result<(Vec<(u32, u32)>, Vec<(u32, u32)>), ListenerError> {
-        let limit = self.engine.tuning.max_message_bytes;
+        let limit = self.deps.tuning.max_message_bytes;
         let mut sizes = conn.fetch_sizes(chunk).await?;
         sizes.retain(|(u, _)| chunk.contains(u));
         sizes.sort_unstable();
@@ -156,7 +156,7 @@ impl Listener {
         // UIDs recorded on an earlier pass (a replay after a reconnect, or a
         // refused literal) are not fetched again: one query per chunk.
         let recorded = self
-            .engine
+            .deps
             .store
             .recorded_uids(&self.acct.name, &self.mailbox, sel.uidvalidity, chunk)
             .await?;
@@ -168,7 +168,7 @@ impl Listener {
             if size > limit {
                 // Recorded without moving the cursor: older UIDs may still be
                 // in the window.
-                self.engine.record_oversize(self.key(sel, uid), size).await?;
+                self.deps.record_oversize(self.key(sel, uid), size).await?;
             } else {
                 wanted.push((uid, size));
             }
@@ -180,7 +180,7 @@ impl Listener {
     /// `left` UIDs of the span come after it.
     async fn passed(&self, sel: &Selected, chunk: &[u32], span: Span, left: u64) -> Result<(), ListenerError> {
         let Some(&last) = chunk.last() else { return Ok(()) };
-        let store = &self.engine.store;
+        let store = &self.deps.store;
         match span {
             Span::CatchUp => {
                 store
@@ -248,9 +248,7 @@ impl Listener {
                 Ok(b) => batch.bodies.extend(b),
                 Err(ImapError::LiteralTooLarge(r)) => {
                     let declared = sizes.iter().find(|(u, _)| *u == uid).map_or(0, |(_, s)| *s);
-                    self.engine
-                        .record_refused_literal(self.key(sel, uid), declared, r.announced)
-                        .await?;
+                    self.deps.record_refused_literal(self.key(sel, uid), declared, r.announced).await?;
                     batch.refused.push(uid);
                     self.reopen(conn, sel).await?;
                 }
@@ -280,7 +278,7 @@ impl Listener {
     /// against the store itself, whatever the FETCH looked like.
     async fn confirm_recorded(&self, sel: &Selected, chunk: &[u32]) -> Result<(), ListenerError> {
         let recorded = self
-            .engine
+            .deps
             .store
             .recorded_uids(&self.acct.name, &self.mailbox, sel.uidvalidity, chunk)
             .await?;

@@ -15,7 +15,7 @@ use crate::imap::{Fetched, ImapError, Selected};
 use crate::scan::envelope;
 use crate::scan::learn::Class;
 use crate::store::UserFeedback;
-use crate::worker::Engine;
+use crate::worker::Deps;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -25,7 +25,7 @@ use tracing::{Instrument, info, info_span, warn};
 /// Finds the account's Junk folder, then watches it as a [`Role::Junk`]
 /// listener.
 pub(crate) struct JunkWatch {
-    pub(crate) engine: Arc<Engine>,
+    pub(crate) deps: Arc<Deps>,
     pub(crate) acct: Arc<AccountConfig>,
     pub(crate) status: StatusCell,
     pub(crate) actions: Arc<Notify>,
@@ -35,7 +35,7 @@ pub(crate) struct JunkWatch {
 impl JunkWatch {
     pub(crate) async fn run(self, cancel: CancellationToken) {
         let span = info_span!("junk_learning", account = %self.acct.name);
-        let t = &self.engine.tuning;
+        let t = &self.deps.tuning;
         let mut backoff = Backoff::new(t.backoff_min, t.backoff_max);
         let folder = loop {
             match self.resolve().instrument(span.clone()).await {
@@ -67,7 +67,7 @@ impl JunkWatch {
         }
         self.status.update(|s| s.mailbox = format!("{folder} (learning)"));
         let l = Listener {
-            engine: self.engine,
+            deps: self.deps,
             acct: self.acct,
             mailbox: folder,
             status: self.status,
@@ -84,7 +84,7 @@ impl JunkWatch {
         if let JunkFolder::Folder(f) = &self.acct.junk_folder {
             return Ok(Some(f.clone()));
         }
-        let mut conn = login::connect(&self.engine, &self.acct).await?;
+        let mut conn = login::connect(&self.deps, &self.acct).await?;
         let found = conn.junk_mailbox().await;
         conn.logout().await;
         match found {
@@ -118,7 +118,7 @@ impl Listener {
         chunk: &[u32],
         folder: &str,
     ) -> Result<Vec<Fetched>, ListenerError> {
-        let limit = self.engine.tuning.max_message_bytes;
+        let limit = self.deps.tuning.max_message_bytes;
         let sizes = conn.fetch_sizes(chunk).await?;
         let wanted: Vec<u32> = chunk
             .iter()
@@ -154,13 +154,13 @@ impl Listener {
     }
 
     async fn file_as_spam(&self, sel: &Selected, msg: &Fetched) -> Result<(), ListenerError> {
-        let store = &self.engine.store;
+        let store = &self.deps.store;
         let sha256 = hex::encode(Sha256::digest(msg.raw.as_slice()));
         if store.postern_moved(&self.acct.name, &sha256).await? {
             info!(uid = msg.uid, "moved here by Postern; not the user's opinion, not learned");
             return Ok(());
         }
-        let eml_path = self.engine.keep_copy(&self.acct.name, &sha256, msg.raw.clone()).await?;
+        let eml_path = self.deps.keep_copy(&self.acct.name, &sha256, msg.raw.clone()).await?;
         let f = UserFeedback {
             key: MessageKey {
                 account: self.acct.name.clone(),

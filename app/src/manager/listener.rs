@@ -15,7 +15,7 @@ use crate::config::{AccountConfig, JunkFolder, StartAt};
 use crate::domain::Mode;
 use crate::imap::{Conn, IdleOutcome, IdleTimers, ImapError, Selected};
 use crate::store::{MailboxState, StoreError};
-use crate::worker::{Context, Engine, WorkerError};
+use crate::worker::{Context, Deps, WorkerError};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -66,7 +66,7 @@ pub(crate) enum Role {
 }
 
 pub(crate) struct Listener {
-    pub(crate) engine: Arc<Engine>,
+    pub(crate) deps: Arc<Deps>,
     pub(crate) acct: Arc<AccountConfig>,
     pub(crate) mailbox: String,
     pub(crate) status: StatusCell,
@@ -82,7 +82,7 @@ impl Listener {
     pub(crate) async fn run(self, cancel: CancellationToken) {
         let span = info_span!("listener", account = %self.acct.name, folder = %self.mailbox);
         async {
-            let t = &self.engine.tuning;
+            let t = &self.deps.tuning;
             let mut backoff = Backoff::new(t.backoff_min, t.backoff_max);
             while !cancel.is_cancelled() {
                 // A broken folder stays reported broken until a healthy pass.
@@ -134,7 +134,7 @@ impl Listener {
 
     /// A fresh connection with the folder selected.
     pub(super) async fn open(&self) -> Result<(Conn, Selected), ListenerError> {
-        let mut conn = super::login::connect(&self.engine, &self.acct).await?;
+        let mut conn = super::login::connect(&self.deps, &self.acct).await?;
         self.status.update(|s| s.connects += 1);
         // Shadow mode never creates folders. A folder that cannot be
         // created is the runner's problem (shown on its status); watching
@@ -192,7 +192,7 @@ impl Listener {
     }
 
     async fn session(&self, cancel: &CancellationToken, backoff: &mut Backoff) -> Result<(), ListenerError> {
-        let t = self.engine.tuning.clone();
+        let t = self.deps.tuning.clone();
         let timers = IdleTimers {
             renew: t.idle_renew,
             probe_every: t.probe_every,
@@ -271,7 +271,7 @@ impl Listener {
     }
 
     async fn reload_state(&self, sel: &Selected) -> Result<MailboxState, ListenerError> {
-        self.engine
+        self.deps
             .store
             .mailbox_state(&self.acct.name, &self.mailbox)
             .await?
@@ -282,7 +282,7 @@ impl Listener {
     /// First sight records where to start; a changed UIDVALIDITY voids every
     /// cached UID and restarts the cursor at 0 (re-sync).
     pub(super) async fn sync_state(&self, conn: &mut Conn, sel: &Selected) -> Result<MailboxState, ListenerError> {
-        let store = &self.engine.store;
+        let store = &self.deps.store;
         match store.mailbox_state(&self.acct.name, &self.mailbox).await? {
             Some(st) if st.uidvalidity == sel.uidvalidity => Ok(st),
             Some(st) => {
@@ -306,7 +306,7 @@ impl Listener {
                     None => conn.uid_next_fallback(&self.mailbox, sel.exists).await?,
                 };
                 let last_uid = uid_next.saturating_sub(1);
-                let now = self.engine.clock.now();
+                let now = self.deps.clock.now();
                 // Learning starts with what the user files from now on.
                 let start_at = if self.role == Role::Watch {
                     self.acct.start_at
@@ -342,8 +342,8 @@ impl Listener {
     /// until the server keeps one UIDVALIDITY long enough for the window to
     /// pass.
     async fn bound_churn(&self, st: &MailboxState, sel: &Selected) -> Result<(), ListenerError> {
-        let store = &self.engine.store;
-        let since = (self.engine.clock.now() - CHURN_WINDOW).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let store = &self.deps.store;
+        let since = (self.deps.clock.now() - CHURN_WINDOW).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let recent = store
             .mailbox_events_since(&self.acct.name, &self.mailbox, "uidvalidity_changed", &since)
             .await?;
@@ -379,14 +379,14 @@ impl Listener {
     /// (an account error on the dashboard and `/health`, alerted by the
     /// runtime) with one audit row (issue 18, item 10).
     async fn escalate_if_stuck(&self) {
-        let now = self.engine.clock.now();
+        let now = self.deps.clock.now();
         let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut newly = None;
         self.status.update(|s| {
             let since = s.failing_since.get_or_insert(stamp).clone();
             let failing =
                 chrono::DateTime::parse_from_rfc3339(&since).map_or(chrono::Duration::zero(), |t| now - t.with_timezone(&chrono::Utc));
-            let limit = chrono::Duration::from_std(self.engine.tuning.stuck_after).unwrap_or(chrono::Duration::MAX);
+            let limit = chrono::Duration::from_std(self.deps.tuning.stuck_after).unwrap_or(chrono::Duration::MAX);
             if !s.stuck && failing >= limit {
                 s.stuck = true;
                 newly = Some((since, s.last_error.clone().unwrap_or_default()));
@@ -396,7 +396,7 @@ impl Listener {
         let detail = format!("failing since {since} without a healthy pass; last error: {error}");
         warn!(%since, error = %error, "folder stuck; escalated as an account error");
         let entry = crate::store::AuditEntry::mailbox(&self.acct.name, &self.mailbox, "folder_stuck", detail);
-        if let Err(e) = self.engine.store.audit(entry).await {
+        if let Err(e) = self.deps.store.audit(entry).await {
             warn!(error = %e, "cannot record the stuck folder");
         }
     }
@@ -417,20 +417,20 @@ impl Listener {
         match self.role {
             Role::Watch => self.process_span(conn, sel, &uids, cx, Span::CatchUp).await?,
             Role::Junk => {
-                for chunk in uids.chunks(self.engine.tuning.fetch_chunk as usize) {
+                for chunk in uids.chunks(self.deps.tuning.fetch_chunk as usize) {
                     self.learn_chunk(conn, sel, chunk).await?;
                     let last = chunk.last().copied().unwrap_or(state.last_uid);
-                    self.engine
+                    self.deps
                         .store
                         .advance_cursor(&self.acct.name, &self.mailbox, sel.uidvalidity, last, sel.highest_modseq)
                         .await?;
                 }
             }
             Role::Report => {
-                for chunk in uids.chunks(self.engine.tuning.fetch_chunk as usize) {
+                for chunk in uids.chunks(self.deps.tuning.fetch_chunk as usize) {
                     self.report_chunk(conn, sel, chunk).await?;
                     let last = chunk.last().copied().unwrap_or(state.last_uid);
-                    self.engine
+                    self.deps
                         .store
                         .advance_cursor(&self.acct.name, &self.mailbox, sel.uidvalidity, last, sel.highest_modseq)
                         .await?;
@@ -469,17 +469,14 @@ impl Listener {
         } else {
             until
         };
-        self.engine
+        self.deps
             .store
             .set_backfill_done(&self.acct.name, &self.mailbox, sel.uidvalidity, new_done)
             .await?;
         state.backfill_done_uid = Some(new_done);
         if chunk.is_empty() {
             // Nothing left to scan: the dashboard shows the backfill finished.
-            self.engine
-                .store
-                .record_backfill_chunk(&self.acct.name, &self.mailbox, 0, 0)
-                .await?;
+            self.deps.store.record_backfill_chunk(&self.acct.name, &self.mailbox, 0, 0).await?;
         }
         info!(done = new_done, until, remaining = uids.len() - chunk.len(), "backfill progress");
         Ok(new_done < until)

@@ -5,7 +5,7 @@
 use crate::config::AccountConfig;
 use crate::imap::{Conn, ImapError, Login};
 use crate::oauth::OAuthError;
-use crate::worker::Engine;
+use crate::worker::Deps;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LoginError {
@@ -41,25 +41,25 @@ static LOGINS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CO
 
 /// Connects and logs in as the account says, at most
 /// [`MAX_CONCURRENT_LOGINS`] at a time.
-pub(crate) async fn connect(engine: &Engine, acct: &AccountConfig) -> Result<Conn, LoginError> {
+pub(crate) async fn connect(deps: &Deps, acct: &AccountConfig) -> Result<Conn, LoginError> {
     // The semaphore is never closed; were it, logging in unbounded beats
     // not logging in.
     let _slot = LOGINS.acquire().await.ok();
-    login(engine, acct).await
+    login(deps, acct).await
 }
 
-async fn login(engine: &Engine, acct: &AccountConfig) -> Result<Conn, LoginError> {
-    let t = &engine.tuning;
+async fn login(deps: &Deps, acct: &AccountConfig) -> Result<Conn, LoginError> {
+    let t = &deps.tuning;
     if acct.oauth2.is_none() {
         return Ok(Conn::connect_limited(acct, t.command_timeout, t.max_message_bytes.into()).await?);
     }
-    let token = engine.oauth.access_token(acct).await?;
+    let token = deps.oauth.access_token(acct).await?;
     match Conn::connect_with(acct, Login::Bearer(&token), t.command_timeout, t.max_message_bytes.into()).await {
         Ok(c) => Ok(c),
         Err(ImapError::Auth { user, detail }) => {
             // The token may have been revoked before it expired: the next
             // attempt asks for a new one instead of replaying it.
-            engine.oauth.forget_access(acct).await?;
+            deps.oauth.forget_access(acct).await?;
             Err(LoginError::TokenRefused { user, detail })
         }
         Err(e) => Err(e.into()),

@@ -24,7 +24,7 @@ pub use search::{Candidate, Criterion, FolderHits, SearchError};
 pub use status::{JunkRoute, ListenerState, ListenerStatus};
 
 use crate::config::AccountConfig;
-use crate::worker::Engine;
+use crate::worker::Deps;
 use futures::future::BoxFuture;
 use status::StatusCell;
 use std::collections::BTreeMap;
@@ -58,7 +58,7 @@ struct AccountTasks {
 }
 
 struct Inner {
-    engine: Arc<Engine>,
+    deps: Arc<Deps>,
     probe: Option<Arc<dyn Probe>>,
     accounts: Mutex<BTreeMap<String, AccountTasks>>,
     root: CancellationToken,
@@ -82,10 +82,10 @@ pub struct ManagerHandle {
 
 impl ManagerHandle {
     /// A manager with no accounts yet.
-    pub fn new(engine: Arc<Engine>, probe: Option<Arc<dyn Probe>>) -> Self {
+    pub fn new(deps: Arc<Deps>, probe: Option<Arc<dyn Probe>>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                engine,
+                deps,
                 probe,
                 accounts: Mutex::new(BTreeMap::new()),
                 root: CancellationToken::new(),
@@ -96,7 +96,7 @@ impl ManagerHandle {
     /// Starts (or restarts) an account.
     pub async fn start_account(&self, config: AccountConfig) {
         self.stop_account(&config.name).await;
-        let engine = self.inner.engine.clone();
+        let deps = self.inner.deps.clone();
         let acct = Arc::new(config.clone());
         let cancel = self.inner.root.child_token();
         let notify = Arc::new(Notify::new());
@@ -105,7 +105,7 @@ impl ManagerHandle {
         let rstatus = StatusCell::new(&config.name, "(actions)");
         statuses.push(rstatus.clone());
         let runner = runner::Runner {
-            engine: engine.clone(),
+            deps: deps.clone(),
             acct: acct.clone(),
             notify: notify.clone(),
             status: rstatus.clone(),
@@ -115,7 +115,7 @@ impl ManagerHandle {
             let status = StatusCell::new(&config.name, folder);
             statuses.push(status.clone());
             let l = listener::Listener {
-                engine: engine.clone(),
+                deps: deps.clone(),
                 acct: acct.clone(),
                 mailbox: folder.clone(),
                 status,
@@ -130,7 +130,7 @@ impl ManagerHandle {
             let status = StatusCell::new(&config.name, "(Junk, learning)");
             statuses.push(status.clone());
             let w = learn::JunkWatch {
-                engine: engine.clone(),
+                deps: deps.clone(),
                 acct: acct.clone(),
                 status,
                 actions: notify.clone(),
@@ -142,7 +142,7 @@ impl ManagerHandle {
             let status = StatusCell::new(&config.name, &format!("{folder} (reports)"));
             statuses.push(status.clone());
             let w = report::ReportWatch {
-                engine: engine.clone(),
+                deps: deps.clone(),
                 acct: acct.clone(),
                 folder: folder.clone(),
                 status,
@@ -211,16 +211,16 @@ impl ManagerHandle {
     ) -> Result<Vec<FolderHits>, SearchError> {
         let config = self.inner.map().get(account).map(|t| t.config.clone());
         let acct = config.ok_or_else(|| SearchError::NotRunning(account.to_string()))?;
-        let engine = &self.inner.engine;
-        let mut conn = login::connect(engine, &acct).await.map_err(|e| SearchError::Login(e.to_string()))?;
+        let deps = &self.inner.deps;
+        let mut conn = login::connect(deps, &acct).await.map_err(|e| SearchError::Login(e.to_string()))?;
         let found = search::search(&mut conn, &acct, criterion, value, candidates).await;
         conn.logout().await;
         found
     }
 
     /// The engine every account shares.
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.inner.engine
+    pub fn deps(&self) -> &Arc<Deps> {
+        &self.inner.deps
     }
 
     /// Names of running accounts.
@@ -297,7 +297,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock: SharedClock = Arc::new(SystemClock);
         let store = crate::store::Store::open(&dir.path().join("p.db"), &[7; 32], clock.clone()).unwrap();
-        let engine = Arc::new(Engine {
+        let deps = Arc::new(Deps {
             oauth: Arc::new(crate::oauth::TokenBroker::new(store.clone(), Default::default())),
             store,
             decider: Arc::new(PassAll),
@@ -307,7 +307,7 @@ mod tests {
             events: tokio::sync::broadcast::channel(4).0,
             rescan_after: Vec::new(),
         });
-        let m = ManagerHandle::new(engine, None);
+        let m = ManagerHandle::new(deps, None);
         let inner = m.inner.clone();
         let _ = std::thread::spawn(move || {
             let _held = inner.accounts.lock();

@@ -66,11 +66,11 @@ impl ManagerHandle {
     /// Fetches the message at `key` from `acct`'s server with `BODY.PEEK[]`,
     /// over a connection of its own (the runner's stays free for actions).
     pub async fn peek(&self, acct: &AccountConfig, key: &MessageKey) -> Result<Vec<u8>, PeekError> {
-        let engine = self.engine();
-        let mut conn = login::connect(engine, acct)
+        let deps = self.deps();
+        let mut conn = login::connect(deps, acct)
             .await
             .map_err(|e| PeekError::Unreachable(e.to_string()))?;
-        let out = read_one(&mut conn, key, engine.tuning.max_message_bytes).await;
+        let out = read_one(&mut conn, key, deps.tuning.max_message_bytes).await;
         conn.logout().await;
         out
     }

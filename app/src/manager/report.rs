@@ -17,7 +17,7 @@ use crate::domain::MessageKey;
 use crate::imap::{Fetched, ImapError, Selected};
 use crate::scan::{ScanRequest, envelope};
 use crate::store::NewReport;
-use crate::worker::Engine;
+use crate::worker::Deps;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -27,7 +27,7 @@ use tracing::{Instrument, info, info_span, warn};
 /// Makes sure the account's report folder exists (users need it to drop
 /// mail into), then watches it as a [`Role::Report`] listener.
 pub(crate) struct ReportWatch {
-    pub(crate) engine: Arc<Engine>,
+    pub(crate) deps: Arc<Deps>,
     pub(crate) acct: Arc<AccountConfig>,
     pub(crate) folder: String,
     pub(crate) status: StatusCell,
@@ -38,7 +38,7 @@ pub(crate) struct ReportWatch {
 impl ReportWatch {
     pub(crate) async fn run(self, cancel: CancellationToken) {
         let span = info_span!("report_folder", account = %self.acct.name, folder = %self.folder);
-        let t = &self.engine.tuning;
+        let t = &self.deps.tuning;
         let mut backoff = Backoff::new(t.backoff_min, t.backoff_max);
         loop {
             match self.ensure().instrument(span.clone()).await {
@@ -57,7 +57,7 @@ impl ReportWatch {
             }
         }
         let l = Listener {
-            engine: self.engine,
+            deps: self.deps,
             acct: self.acct,
             mailbox: self.folder,
             status: self.status,
@@ -70,7 +70,7 @@ impl ReportWatch {
     }
 
     async fn ensure(&self) -> Result<(), ListenerError> {
-        let mut conn = login::connect(&self.engine, &self.acct).await?;
+        let mut conn = login::connect(&self.deps, &self.acct).await?;
         let r = conn.ensure_mailbox(&self.folder).await;
         conn.logout().await;
         if r? {
@@ -92,7 +92,7 @@ impl Listener {
     }
 
     async fn take_report(&self, sel: &Selected, msg: &Fetched) -> Result<(), ListenerError> {
-        let e = &self.engine;
+        let e = &self.deps;
         let sha256 = hex::encode(Sha256::digest(msg.raw.as_slice()));
         // Every engine, as for new mail: a fail-closed scanner that cannot
         // answer leaves the report for the next pass rather than queue it
@@ -143,8 +143,8 @@ impl ManagerHandle {
             .get(&key.account)
             .map(|t| t.config.clone())
             .ok_or_else(|| format!("account {} is not running", key.account))?;
-        let engine = self.inner.engine.clone();
-        let mut conn = login::connect(&engine, &acct).await.map_err(|e| e.to_string())?;
+        let deps = self.inner.deps.clone();
+        let mut conn = login::connect(&deps, &acct).await.map_err(|e| e.to_string())?;
         let r = async {
             let sel = conn.select(&key.mailbox).await?;
             let mut candidates = if sel.uidvalidity == key.uidvalidity {

@@ -14,7 +14,7 @@ use crate::domain::{Event, Mode};
 use crate::failpoint;
 use crate::imap::{Conn, ImapError};
 use crate::store::{Intent, IntentState, Op, OpKind, OpState, PurgeItem, RecheckOutcome, StoreError};
-use crate::worker::Engine;
+use crate::worker::Deps;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -36,7 +36,7 @@ enum RunnerError {
 pub(crate) const SHADOW_REFUSAL: &str = "account is in shadow mode: Postern never acts on its mailbox; nothing touched";
 
 pub(crate) struct Runner {
-    pub(crate) engine: Arc<Engine>,
+    pub(crate) deps: Arc<Deps>,
     pub(crate) acct: Arc<AccountConfig>,
     pub(crate) notify: Arc<Notify>,
     pub(crate) status: StatusCell,
@@ -60,7 +60,7 @@ impl Runner {
     pub(crate) async fn run(self, cancel: CancellationToken) {
         let span = info_span!("actions", account = %self.acct.name);
         async {
-            let t = &self.engine.tuning;
+            let t = &self.deps.tuning;
             let mut backoff = Backoff::new(t.backoff_min, t.backoff_max);
             let mut pool = Pooled {
                 conn: None,
@@ -116,7 +116,7 @@ impl Runner {
 
     async fn connect(&self) -> Result<Conn, RunnerError> {
         self.status.set(ListenerState::Connecting);
-        let mut c = super::login::connect(&self.engine, &self.acct).await?;
+        let mut c = super::login::connect(&self.deps, &self.acct).await?;
         prepare_folders(&mut c, &self.acct, &self.status).await?;
         self.status.update(|s| s.connects += 1);
         Ok(c)
@@ -129,7 +129,7 @@ impl Runner {
         if self.acct.mode == Mode::Shadow {
             return self.refuse_shadow().await;
         }
-        let store = &self.engine.store;
+        let store = &self.deps.store;
         let intents = store.pending_intents(&self.acct.name).await?;
         let ops = store.pending_ops(&self.acct.name).await?;
         let purges = store.pending_purge_items(&self.acct.name).await?;
@@ -149,7 +149,7 @@ impl Runner {
     }
 
     async fn drain_intents(&self, c: &mut Conn, intents: Vec<Intent>) -> Result<(), RunnerError> {
-        let store = &self.engine.store;
+        let store = &self.deps.store;
         for intent in intents {
             failpoint::hit(failpoint::AFTER_DECISION).await;
             self.status.set(ListenerState::Syncing);
@@ -157,7 +157,7 @@ impl Runner {
                 action: actions::retarget(&intent.action, &self.acct),
                 ..intent
             };
-            let max = self.engine.tuning.action_max_attempts;
+            let max = self.deps.tuning.action_max_attempts;
             match actions::execute(c, &intent).await {
                 Ok(done) => {
                     info!(intent = intent.id, uid = intent.key.uid, state = done.state.as_str(), detail = %done.detail, "action finished");
@@ -177,7 +177,7 @@ impl Runner {
                     return Err(e.into());
                 }
             }
-            let _ = self.engine.events.send(Event::Updated { id: intent.message });
+            let _ = self.deps.events.send(Event::Updated { id: intent.message });
         }
         Ok(())
     }
@@ -188,12 +188,12 @@ impl Runner {
     /// even connects (it would create the quarantine folders). This is the
     /// one place actions happen, so refusing here covers every path.
     async fn refuse_shadow(&self) -> Result<(), RunnerError> {
-        let store = &self.engine.store;
+        let store = &self.deps.store;
         for intent in store.pending_intents(&self.acct.name).await? {
             store
                 .finish_intent(&intent, IntentState::Refused, None, SHADOW_REFUSAL.into())
                 .await?;
-            let _ = self.engine.events.send(Event::Updated { id: intent.message });
+            let _ = self.deps.events.send(Event::Updated { id: intent.message });
         }
         for op in store.pending_ops(&self.acct.name).await? {
             if matches!(op.kind, OpKind::Recheck | OpKind::Quarantine) {
@@ -208,7 +208,7 @@ impl Runner {
             } else {
                 store.finish_op(&op, OpState::Refused, None, None, SHADOW_REFUSAL.into()).await?;
             }
-            let _ = self.engine.events.send(Event::Updated { id: op.message });
+            let _ = self.deps.events.send(Event::Updated { id: op.message });
         }
         for item in store.pending_purge_items(&self.acct.name).await? {
             let detail = format!(
@@ -223,7 +223,7 @@ impl Runner {
             };
             store.finish_purge_item(&item, done).await?;
             if let Some(id) = item.message {
-                let _ = self.engine.events.send(Event::Updated { id });
+                let _ = self.deps.events.send(Event::Updated { id });
             }
         }
         Ok(())
@@ -232,14 +232,14 @@ impl Runner {
     /// Moves the matches of running purge jobs to quarantine (issue 17,
     /// item 5), one message at a time, each closed and audited on its own.
     async fn drain_purges(&self, c: &mut Conn, items: Vec<PurgeItem>) -> Result<(), RunnerError> {
-        let store = &self.engine.store;
+        let store = &self.deps.store;
         for item in items {
             self.status.set(ListenerState::Syncing);
-            let done = super::search::purge_one(c, &self.acct, &item, &self.engine.eml_dir).await?;
+            let done = super::search::purge_one(c, &self.acct, &item, &self.deps.eml_dir).await?;
             info!(purge = item.job, uid = item.key.uid, state = done.state, detail = %done.detail, "purge item finished");
             store.finish_purge_item(&item, done).await?;
             if let Some(id) = item.message {
-                let _ = self.engine.events.send(Event::Updated { id });
+                let _ = self.deps.events.send(Event::Updated { id });
             }
         }
         Ok(())
@@ -247,11 +247,11 @@ impl Runner {
 
     /// Executes operator requests (release, delete) the same way.
     async fn drain_ops(&self, c: &mut Conn, ops: Vec<Op>) -> Result<(), RunnerError> {
-        let store = &self.engine.store;
+        let store = &self.deps.store;
         for op in ops {
             self.status.set(ListenerState::Syncing);
             if matches!(op.kind, OpKind::Recheck | OpKind::Quarantine) {
-                let e = &self.engine;
+                let e = &self.deps;
                 let done = if op.kind == OpKind::Quarantine {
                     actions::quarantine(c, &self.acct, &op, &e.eml_dir).await
                 } else {
@@ -263,7 +263,7 @@ impl Runner {
                         let clawed = out.moved_to.is_some();
                         store.finish_recheck(&op, out).await?;
                         if clawed {
-                            let _ = self.engine.events.send(Event::Clawback { id: op.message });
+                            let _ = self.deps.events.send(Event::Clawback { id: op.message });
                         }
                     }
                     Err(ImapError::Refused { command, detail }) => {
@@ -281,10 +281,10 @@ impl Runner {
                         return Err(e.into());
                     }
                 }
-                let _ = self.engine.events.send(Event::Updated { id: op.message });
+                let _ = self.deps.events.send(Event::Updated { id: op.message });
                 continue;
             }
-            match actions::execute_op(c, &op, &self.engine.eml_dir).await {
+            match actions::execute_op(c, &op, &self.deps.eml_dir).await {
                 Ok(done) => {
                     info!(op = op.id, kind = op.kind.as_str(), state = done.state.as_str(), detail = %done.detail, "operator action finished");
                     store.finish_op(&op, done.state, done.location, done.eml_path, done.detail).await?;
@@ -299,7 +299,7 @@ impl Runner {
                     return Err(e.into());
                 }
             }
-            let _ = self.engine.events.send(Event::Updated { id: op.message });
+            let _ = self.deps.events.send(Event::Updated { id: op.message });
         }
         Ok(())
     }

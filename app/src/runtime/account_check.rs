@@ -48,7 +48,7 @@ impl Runtime {
         let mut c = match &a.oauth2 {
             None => Conn::connect(a, timeout).await.map_err(fail)?,
             // OAuth2 accounts log in with a token from the daemon's broker.
-            Some(_) => match self.manager.engine().oauth.access_token(a).await {
+            Some(_) => match self.manager.deps().oauth.access_token(a).await {
                 Ok(t) => Conn::connect_with(a, Login::Bearer(&t), timeout, DEFAULT_MAX_LITERAL)
                     .await
                     .map_err(fail)?,

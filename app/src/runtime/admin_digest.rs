@@ -2,7 +2,7 @@
 //! one, mailed to `POSTERN_DIGEST_ADMIN_TO` at `POSTERN_DIGEST_AT`.
 
 use super::{Runtime, RuntimeError};
-use crate::digest::admin::compose_admin;
+use crate::digest_mail::admin::compose_admin;
 use crate::store::{AuditEntry, LogwatchSummary};
 
 /// The schedule's job name.
@@ -24,9 +24,9 @@ impl Runtime {
     /// no mailer, sender, public URL or admin address is configured. Sent
     /// (and audited) even on a quiet day: silence would look like an outage.
     pub async fn send_admin_digest(&self, since: &str) -> Result<bool, RuntimeError> {
-        let ops = self.ops.current();
-        let d = &ops.settings.digest;
-        let (Some(mailer), Some(from), Some(public), Some(to)) = (&ops.mailer, &d.from, &d.public_url, &d.admin_to) else {
+        let bg = self.background.current();
+        let d = &bg.settings.digest;
+        let (Some(mailer), Some(from), Some(public), Some(to)) = (&bg.mailer, &d.from, &d.public_url, &d.admin_to) else {
             return Ok(false);
         };
         let s = self.logwatch_summary(since).await?;
@@ -56,7 +56,7 @@ impl Runtime {
             })
             .await?;
         sent.map_err(|_| RuntimeError::Invalid(detail))?;
-        self.ops.digests_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.background.digests_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(true)
     }
 }

@@ -5,7 +5,7 @@
 
 use super::{OpError, OpResult, Runtime, RuntimeError};
 use crate::config::AccountConfig;
-use crate::digest::{self, Item, links::LinkKey};
+use crate::digest_mail::{self, Item, links::LinkKey};
 use crate::store::{AuditEntry, DigestLink, MessageSummary, OpKind};
 use chrono::Duration;
 
@@ -49,9 +49,9 @@ impl Runtime {
     /// Sends `a`'s digest of mail quarantined since `since`; returns how
     /// many messages it listed (none: nothing is sent).
     pub async fn send_digest(&self, a: &AccountConfig, since: &str) -> Result<usize, RuntimeError> {
-        let ops = self.ops.current();
-        let d = &ops.settings.digest;
-        let (Some(mailer), Some(from), Some(public)) = (&ops.mailer, &d.from, &d.public_url) else {
+        let bg = self.background.current();
+        let d = &bg.settings.digest;
+        let (Some(mailer), Some(from), Some(public)) = (&bg.mailer, &d.from, &d.public_url) else {
             return Ok(0);
         };
         let Some(to) = a.digest_recipient() else {
@@ -64,7 +64,7 @@ impl Runtime {
         }
         let now = self.clock.now();
         let expires = now + Duration::hours(i64::from(d.link_hours));
-        let expires_at = super::upkeep::stamp(expires);
+        let expires_at = super::maintenance::stamp(expires);
         let mut items = Vec::with_capacity(rows.len());
         for (m, sha256) in rows {
             let release = self.issue_digest_link(m.id, &sha256, "release", to, &expires_at).await?;
@@ -81,7 +81,7 @@ impl Runtime {
         };
         let when = expires.format("%Y-%m-%d %H:%M UTC").to_string();
         let n = items.len();
-        let sent = match digest::compose(from, to, &a.name, period, &when, &items) {
+        let sent = match digest_mail::compose(from, to, &a.name, period, &when, &items) {
             Ok(msg) => mailer.send(msg).await,
             Err(e) => Err(e),
         };
@@ -100,7 +100,7 @@ impl Runtime {
             .await?;
         match sent {
             Ok(()) => {
-                self.ops.digests_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.background.digests_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(account = %a.name, n, %to, "digest sent");
                 Ok(n)
             }
@@ -129,7 +129,7 @@ impl Runtime {
             expires_at: expires_at.to_string(),
             used_at: None,
         };
-        let (token, hash) = self.ops.link_key.issue(&link);
+        let (token, hash) = self.background.link_key.issue(&link);
         self.store.add_digest_link(&hash, link).await?;
         Ok(token)
     }
@@ -143,7 +143,7 @@ impl Runtime {
     async fn checked_link(&self, token: &str) -> Result<(String, DigestLink, MessageSummary), LinkError> {
         let (hash, token) = LinkKey::parse(token).ok_or(LinkError::Invalid)?;
         let link = self.store.digest_link(&hash).await?.ok_or(LinkError::Invalid)?;
-        if !self.ops.link_key.verify(&token, &link) {
+        if !self.background.link_key.verify(&token, &link) {
             return Err(LinkError::Invalid);
         }
         if link.used_at.is_some() {

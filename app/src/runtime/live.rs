@@ -88,7 +88,7 @@ impl Runtime {
             None => {
                 let raw = self.fetch_live(&d).await?;
                 self.manager
-                    .engine()
+                    .deps()
                     .keep_copy(&account, &d.sha256, std::sync::Arc::new(raw))
                     .await
                     .map_err(|e| OpError::Io(format!("cannot keep an EML copy ({e}); not moved")))?

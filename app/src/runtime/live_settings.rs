@@ -7,10 +7,10 @@
 //! environment's. Secrets are sealed in SQLite and only their presence and
 //! source are ever shown.
 
+use super::background::SmtpCredentials;
 use super::intel::IntelKeys;
-use super::ops::SmtpCredentials;
 use super::{Overrides, Runtime, RuntimeError};
-use crate::config::{FEEDS, OpsSettings, Settings};
+use crate::config::{BackgroundSettings, FEEDS, Settings};
 use crate::domain::Verdict;
 use crate::store::Store;
 use chrono::NaiveTime;
@@ -74,40 +74,21 @@ pub struct SecretStatus {
 
 /// Undoes a URL's percent-encoding (user information may hide `@` or `:`).
 fn decode(v: &str) -> String {
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(x)) => {
-                out.push(x);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()
 }
 
 /// A secret's value in the environment (SMTP credentials come from the
 /// URL's user information).
 fn env_secret(s: &Settings, key: &str) -> Option<String> {
-    let smtp = || s.ops.digest.smtp_url.as_deref().and_then(|u| url::Url::parse(u).ok());
+    let smtp = || s.background.digest.smtp_url.as_deref().and_then(|u| url::Url::parse(u).ok());
     let v = match key {
         super::RSPAMD_PASSWORD_KEY => s.scan.rspamd_password.clone(),
         "virustotal_key" => s.intel.virustotal_key.clone(),
         "abuseipdb_key" => s.intel.abuseipdb_key.clone(),
         "phishtank_key" => s.intel.phishtank_key.clone(),
         "abusech_key" => s.intel.abusech_key.clone(),
-        "ntfy_token" => s.ops.notify.ntfy_token.clone(),
-        "webhook_secret" => s.ops.notify.webhook_secret.clone(),
+        "ntfy_token" => s.background.notify.ntfy_token.clone(),
+        "webhook_secret" => s.background.notify.webhook_secret.clone(),
         "smtp_username" => smtp().map(|u| decode(u.username())),
         "smtp_password" => smtp().and_then(|u| u.password().map(decode)),
         _ => None,
@@ -140,9 +121,13 @@ pub(super) async fn intel_keys(s: &Settings, store: &Store, o: &Overrides) -> Re
 
 /// Notification rules, digest schedule and retention in force for `o`,
 /// and SMTP credentials set apart from the URL.
-pub(super) async fn ops_settings(s: &Settings, store: &Store, o: &Overrides) -> Result<(OpsSettings, SmtpCredentials), RuntimeError> {
-    let mut ops = s.ops.clone();
-    let n = &mut ops.notify;
+pub(super) async fn background_settings(
+    s: &Settings,
+    store: &Store,
+    o: &Overrides,
+) -> Result<(BackgroundSettings, SmtpCredentials), RuntimeError> {
+    let mut bg = s.background.clone();
+    let n = &mut bg.notify;
     n.ntfy_token = dashboard_or_env(s, store, "ntfy_token").await?;
     n.webhook_secret = dashboard_or_env(s, store, "webhook_secret").await?;
     if let Some(v) = &o.ntfy_verdicts {
@@ -157,10 +142,16 @@ pub(super) async fn ops_settings(s: &Settings, store: &Store, o: &Overrides) -> 
     if let Some(g) = o.alert_gap_mins {
         n.alert_gap_mins = g;
     }
-    if let Some(at) = &o.digest_at {
-        ops.digest.at = parse_time(at)?;
+    if let Some(u) = &o.ntfy_url {
+        n.ntfy_url = Some(u.clone());
     }
-    let m = &mut ops.maintenance;
+    if let Some(u) = &o.webhook_url {
+        n.webhook_url = Some(u.clone());
+    }
+    if let Some(at) = &o.digest_at {
+        bg.digest.at = parse_time(at)?;
+    }
+    let m = &mut bg.maintenance;
     for (slot, v) in [
         (&mut m.clean_days, o.retention_clean_days),
         (&mut m.quarantine_days, o.retention_quarantine_days),
@@ -189,7 +180,7 @@ pub(super) async fn ops_settings(s: &Settings, store: &Store, o: &Overrides) -> 
     } else {
         None
     };
-    Ok((ops, smtp))
+    Ok((bg, smtp))
 }
 
 fn parse_time(at: &str) -> Result<NaiveTime, RuntimeError> {
@@ -223,6 +214,11 @@ pub(super) fn validate(o: &Overrides) -> Result<(), RuntimeError> {
     if let Some(at) = &o.digest_at {
         parse_time(at)?;
     }
+    for (name, u) in [("ntfy", &o.ntfy_url), ("webhook", &o.webhook_url)] {
+        if let Some(u) = u {
+            check_notify_url(name, u)?;
+        }
+    }
     let pass: &[Verdict] = &[Verdict::Pass];
     if o.ntfy_verdicts
         .iter()
@@ -231,6 +227,28 @@ pub(super) fn validate(o: &Overrides) -> Result<(), RuntimeError> {
         .any(|v| pass.contains(v))
     {
         return bad("notifications are for flagged, quarantined or held mail, not passed mail".into());
+    }
+    Ok(())
+}
+
+/// Refuses a notification URL that cannot work or would leak: only http(s)
+/// with a host, and no credentials in it (they would be shown on the page
+/// and in logs; the ntfy token and the webhook secret are kept sealed
+/// instead). Where it may point is checked when it is used: notifications
+/// go through the SSRF-safe client.
+fn check_notify_url(name: &str, u: &str) -> Result<(), RuntimeError> {
+    let bad = |why: &str| Err(RuntimeError::Invalid(format!("the {name} URL {why}")));
+    if u.len() > 2048 || u.chars().any(char::is_control) {
+        return bad("must be at most 2048 characters, without control characters");
+    }
+    let Ok(url) = url::Url::parse(u) else {
+        return bad("is not a URL (e.g. https://ntfy.example.org/postern)");
+    };
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return bad("must be an http or https URL with a host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad("must not carry a user or password: set the ntfy token or the webhook secret instead");
     }
     Ok(())
 }
@@ -302,8 +320,8 @@ impl Runtime {
     /// the environment, and swaps it in with the pipeline.
     pub async fn apply_settings(&self) -> Result<(), RuntimeError> {
         let o = self.overrides().await?;
-        let (ops, smtp) = ops_settings(&self.settings, &self.store, &o).await?;
-        self.ops.set(ops, smtp)?;
+        let (bg, smtp) = background_settings(&self.settings, &self.store, &o).await?;
+        self.background.set(bg, smtp)?;
         let keys = intel_keys(&self.settings, &self.store, &o).await?;
         let (fresh, changed) = self.intel.set_keys(keys);
         if changed {
@@ -338,10 +356,10 @@ mod tests {
     #[test]
     fn smtp_credentials_come_from_the_url() {
         let mut s = Settings::for_data_dir("/tmp/x".into(), [7u8; 32]);
-        s.ops.digest.smtp_url = Some("smtps://digest%40example.org:p%3Ass@mail.example.org".into());
+        s.background.digest.smtp_url = Some("smtps://digest%40example.org:p%3Ass@mail.example.org".into());
         assert_eq!(env_secret(&s, "smtp_username").as_deref(), Some("digest@example.org"));
         assert_eq!(env_secret(&s, "smtp_password").as_deref(), Some("p:ss"));
-        s.ops.digest.smtp_url = Some("smtps://mail.example.org".into());
+        s.background.digest.smtp_url = Some("smtps://mail.example.org".into());
         assert_eq!(env_secret(&s, "smtp_username"), None);
     }
 

@@ -207,7 +207,7 @@ impl Runtime {
     /// the webhook as alerts (rate-limited per address and user), and new
     /// or strengthened attacker indicators rebuild the threat index.
     pub async fn after_logwatch_round(&self, r: &Round) {
-        if let Some(n) = self.ops.notifier() {
+        if let Some(n) = self.background.notifier() {
             for (key, line) in &r.compromises {
                 let notice = Notice::plain(NoticeKind::CompromiseSuspicion, "Possible account compromise".into(), line.clone());
                 n.alert(key, notice).await;

@@ -20,10 +20,10 @@ mod intel;
 mod learning;
 mod live_settings;
 pub use live_settings::{SECRETS, SecretSource, SecretSpec, SecretStatus};
+mod background;
 mod live;
 pub mod logwatch;
 mod milter_hold;
-mod ops;
 mod outbound;
 mod owner;
 mod progress;
@@ -36,7 +36,7 @@ mod reports;
 mod stats;
 pub mod tags;
 pub use outbound::{refused_oauth_urls, refused_outbound_urls};
-mod upkeep;
+mod maintenance;
 mod users;
 pub use users::{BUILTIN_ADMIN, Role, check_user_name};
 
@@ -44,13 +44,13 @@ pub use crate::manager::PeekError;
 /// What the dashboard shows of each folder's listener.
 pub use crate::manager::{ListenerState, ListenerStatus};
 pub use account_check::AccountTestError;
+pub use background::{BackgroundLive, BackgroundState};
 pub use bootstrap::LearningProgress;
 pub use digest::LinkError;
 pub use export::{ExportError, ExportReport, export_training, training_labels};
 pub use intel::{Intel, IntelKeys};
 pub use live::fetchable;
-pub use ops::{OpsLive, OpsState};
-pub use upkeep::MaintenanceReport;
+pub use maintenance::MaintenanceReport;
 
 pub use campaigns::{CampaignMessage, CampaignView};
 pub use purge::{MAX_SEARCH_LEN, PurgeItemRow, PurgeJobRow, PurgeView};
@@ -63,7 +63,7 @@ use crate::domain::EventSender;
 use crate::manager::ManagerHandle;
 use crate::scan::{InputOptions, LiveDecider, Pipeline, Policy, PolicyError, ScanError};
 use crate::store::{Store, StoreError};
-use crate::worker::Engine;
+use crate::worker::Deps;
 use std::sync::Arc;
 
 const OVERRIDES_KEY: &str = "overrides";
@@ -115,6 +115,10 @@ pub struct Overrides {
     pub notify_mask: Option<bool>,
     /// Least minutes between two alerts of one kind.
     pub alert_gap_mins: Option<u32>,
+    /// Where ntfy notifications go (a topic URL).
+    pub ntfy_url: Option<String>,
+    /// Where webhook notifications go.
+    pub webhook_url: Option<String>,
     /// Local time digests go out, `HH:MM`.
     pub digest_at: Option<String>,
     /// Days an EML copy of clean mail is kept.
@@ -189,7 +193,7 @@ pub struct Runtime {
     /// Feeds, IOC index and reputation services.
     pub intel: Arc<Intel>,
     /// Notifications, digests and maintenance state.
-    pub ops: Arc<OpsState>,
+    pub background: Arc<BackgroundState>,
 }
 
 async fn stored_overrides(store: &Store) -> Result<Overrides, RuntimeError> {
@@ -228,19 +232,19 @@ impl Runtime {
         let intel = Arc::new(Intel::build(&settings, keys, &store, &clock)?);
         // Stored rules that no longer fit a changed environment (retention)
         // must not stop the gateway from starting: the environment's apply.
-        let (ops_settings, smtp) = match live_settings::ops_settings(&settings, &store, &o).await {
+        let (background_settings, smtp) = match live_settings::background_settings(&settings, &store, &o).await {
             Ok(v) => v,
             Err(RuntimeError::Invalid(why)) => {
                 tracing::warn!(%why, "dashboard rules conflict with the environment; using the environment's until fixed on the settings page");
-                (settings.ops.clone(), None)
+                (settings.background.clone(), None)
             }
             Err(e) => return Err(e),
         };
-        let ops = Arc::new(OpsState::build(&settings, ops_settings, smtp, &clock)?);
+        let background = Arc::new(BackgroundState::build(&settings, background_settings, smtp, &clock)?);
         let pipeline = pipeline_for(&settings, &file_lists, &store, &intel, &o).await?;
         let live = Arc::new(LiveDecider::new(pipeline));
         let (events, _) = tokio::sync::broadcast::channel(1024);
-        let engine = Arc::new(Engine {
+        let deps = Arc::new(Deps {
             store: store.clone(),
             decider: live.clone(),
             tuning: settings.imap.clone(),
@@ -256,7 +260,7 @@ impl Runtime {
             )),
         });
         let rt = Runtime {
-            manager: ManagerHandle::new(engine, None),
+            manager: ManagerHandle::new(deps, None),
             settings,
             file_lists,
             store,
@@ -264,7 +268,7 @@ impl Runtime {
             events,
             clock,
             intel,
-            ops,
+            background,
         };
         rt.load_maintenance_report().await?;
         Ok(rt)
@@ -280,7 +284,7 @@ impl Runtime {
         o.validate()?;
         // Rules that only make sense together (retention) are checked
         // against the environment's values before anything is stored.
-        live_settings::ops_settings(&self.settings, &self.store, &o).await?;
+        live_settings::background_settings(&self.settings, &self.store, &o).await?;
         let before = self.effective_scan(&self.overrides().await?).rspamd_controller_url;
         let after = self.effective_scan(&o).rspamd_controller_url;
         let pipeline = self.build(&o).await?;

@@ -7,7 +7,7 @@
 //! with the real actor, `owner:<account>`.
 
 use super::{LinkError, OpError, OpResult, Runtime, RuntimeError};
-use crate::digest::links::LinkKey;
+use crate::digest_mail::links::LinkKey;
 use crate::store::{AuditEntry, MessageFilter, MessageSummary, OpKind, OwnerLink, ReleaseRequest};
 use chrono::Duration;
 use lettre::message::{Mailbox, Message};
@@ -72,9 +72,9 @@ impl Runtime {
     /// there. Returns how many were sent; the caller shows the same answer
     /// either way, so the form does not tell which addresses exist.
     pub async fn send_owner_links(&self, address: &str) -> Result<usize, RuntimeError> {
-        let ops = self.ops.current();
-        let d = &ops.settings.digest;
-        let (Some(mailer), Some(from), Some(public)) = (&ops.mailer, &d.from, &d.public_url) else {
+        let bg = self.background.current();
+        let d = &bg.settings.digest;
+        let (Some(mailer), Some(from), Some(public)) = (&bg.mailer, &d.from, &d.public_url) else {
             return Err(RuntimeError::Invalid(
                 "sign-in links need mail: ask the administrator to set POSTERN_SMTP_URL, the digest sender and POSTERN_PUBLIC_URL".into(),
             ));
@@ -114,10 +114,10 @@ impl Runtime {
         let link = OwnerLink {
             account: account.to_string(),
             recipient: recipient.to_string(),
-            expires_at: super::upkeep::stamp(expires),
+            expires_at: super::maintenance::stamp(expires),
             used_at: None,
         };
-        let (token, hash) = self.ops.link_key.issue_owner(&link);
+        let (token, hash) = self.background.link_key.issue_owner(&link);
         self.store.add_owner_link(&hash, link).await?;
         Ok(token)
     }
@@ -130,7 +130,7 @@ impl Runtime {
     async fn checked_owner_link(&self, token: &str) -> Result<(String, OwnerLink), LinkError> {
         let (hash, token) = LinkKey::parse(token).ok_or(LinkError::Invalid)?;
         let link = self.store.owner_link(&hash).await?.ok_or(LinkError::Invalid)?;
-        if !self.ops.link_key.verify_owner(&token, &link) {
+        if !self.background.link_key.verify_owner(&token, &link) {
             return Err(LinkError::Invalid);
         }
         if link.used_at.is_some() {
@@ -235,7 +235,7 @@ impl Runtime {
         max: std::time::Duration,
     ) -> Result<Option<(String, String)>, RuntimeError> {
         let now = self.clock.now();
-        let cut = |d: std::time::Duration| super::upkeep::stamp(now - chrono::Duration::from_std(d).unwrap_or_default());
+        let cut = |d: std::time::Duration| super::maintenance::stamp(now - chrono::Duration::from_std(d).unwrap_or_default());
         let (idle_cut, max_cut) = (cut(idle), cut(max));
         let Some(row) = self.store.owner_session(token_hash).await? else {
             return Ok(None);

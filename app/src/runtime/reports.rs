@@ -59,7 +59,7 @@ impl Runtime {
     pub async fn reports_tick(&self) -> Result<usize, RuntimeError> {
         let fresh = self.store.reports(Some("new"), 50).await?;
         for r in &fresh {
-            let told = match &self.ops.notifier() {
+            let told = match &self.background.notifier() {
                 Some(n) => {
                     let mut notice = Notice::plain(
                         NoticeKind::UserReport,

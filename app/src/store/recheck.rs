@@ -197,7 +197,7 @@ impl Store {
                 return Ok(());
             }
             if let Some(d) = &out.decision {
-                super::ops::set_verdict(&tx, &ctx.now, op.message, d)?;
+                super::operator::set_verdict(&tx, &ctx.now, op.message, d)?;
             }
             if let Some((folder, uid)) = &out.moved_to {
                 tx.execute(

@@ -345,9 +345,9 @@ postern_backups {}",
         "# HELP postern_digests_sent_total Quarantine digests sent since start.
 # TYPE postern_digests_sent_total counter
 postern_digests_sent_total {}",
-        rt.ops.digests_sent.load(Ordering::Relaxed)
+        rt.background.digests_sent.load(Ordering::Relaxed)
     );
-    if let Some(n) = &rt.ops.notifier() {
+    if let Some(n) = &rt.background.notifier() {
         let c = &n.counters;
         let _ = writeln!(
             m,

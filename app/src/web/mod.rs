@@ -13,7 +13,7 @@ mod attacks;
 mod auth;
 mod campaign_actions;
 mod chart;
-mod digest;
+mod digest_links;
 mod error;
 mod export;
 mod flash;
@@ -128,7 +128,7 @@ impl AppState {
         let templates = templates::environment()?;
         let limiter = limiter::LoginLimiter::new(web.login_max_failures, web.login_max_global, web.login_lockout);
         let s = &rt.settings;
-        let hosts = host::AllowedHosts::new(&web.allowed_hosts, s.ops.digest.public_url.as_deref(), s.listen);
+        let hosts = host::AllowedHosts::new(&web.allowed_hosts, s.background.digest.public_url.as_deref(), s.listen);
         Ok(Self(Arc::new(Inner {
             hosts: arc_swap::ArcSwap::from_pointee(hosts),
             rt,
@@ -155,8 +155,8 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (spec(M::GET, "/favicon.ico", Public), get(assets::favicon)),
         (spec(M::GET, "/login", Public), get(auth::login_page)),
         (spec(M::POST, "/login", Public), post(auth::login)),
-        (spec(M::GET, "/digest/{token}", Public), get(digest::confirm_page)),
-        (spec(M::POST, "/digest/{token}", Public), post(digest::redeem)),
+        (spec(M::GET, "/digest/{token}", Public), get(digest_links::confirm_page)),
+        (spec(M::POST, "/digest/{token}", Public), post(digest_links::redeem)),
         (spec(M::GET, "/my/login", Public), get(owner::login_page)),
         (spec(M::POST, "/my/login/link", Public), post(owner::login_link)),
         (spec(M::POST, "/my/login/imap", Public), post(owner::login_imap)),

@@ -70,8 +70,8 @@ pub(crate) async fn view(st: &AppState) -> Result<Value, WebError> {
         .iter()
         .map(|f| json!({ "id": f, "enabled": enabled.iter().any(|e| e == f) }))
         .collect();
-    let ops = st.rt.ops.current();
-    let (n, d, m) = (&ops.settings.notify, &ops.settings.digest, &ops.settings.maintenance);
+    let bg = st.rt.background.current();
+    let (n, d, m) = (&bg.settings.notify, &bg.settings.digest, &bg.settings.maintenance);
     Ok(json!({
         "secrets": secrets,
         "feeds": feeds,
@@ -80,6 +80,8 @@ pub(crate) async fn view(st: &AppState) -> Result<Value, WebError> {
             "webhook_verdicts": n.webhook_verdicts,
             "notify_mask": n.mask,
             "alert_gap_mins": n.alert_gap_mins,
+            "ntfy_url": n.ntfy_url,
+            "webhook_url": n.webhook_url,
             "digest_at": d.at.format("%H:%M").to_string(),
             "retention_clean_days": m.clean_days,
             "retention_quarantine_days": m.quarantine_days,
@@ -136,11 +138,13 @@ pub(crate) fn rules_from_form(st: &AppState, fields: &[(String, String)], o: &mu
         e.sort();
         (v != e).then_some(v)
     };
-    o.ntfy_verdicts = verdicts("ntfy_", &env.ops.notify.ntfy_verdicts);
-    o.webhook_verdicts = verdicts("webhook_", &env.ops.notify.webhook_verdicts);
+    o.ntfy_verdicts = verdicts("ntfy_", &env.background.notify.ntfy_verdicts);
+    o.webhook_verdicts = verdicts("webhook_", &env.background.notify.webhook_verdicts);
     let mask = get("notify_mask").is_some();
-    o.notify_mask = (mask != env.ops.notify.mask).then_some(mask);
+    o.notify_mask = (mask != env.background.notify.mask).then_some(mask);
     o.alert_gap_mins = whole(get("alert_gap_mins"), "the alert interval")?;
+    o.ntfy_url = opt(get("ntfy_url"));
+    o.webhook_url = opt(get("webhook_url"));
     o.digest_at = opt(get("digest_at"));
     o.retention_clean_days = whole(get("retention_clean_days"), "retention")?;
     o.retention_quarantine_days = whole(get("retention_quarantine_days"), "retention")?;

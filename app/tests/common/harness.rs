@@ -7,7 +7,7 @@ use postern::manager::{ManagerHandle, Probe};
 use postern::scan::scanners::lists::ListScanner;
 use postern::scan::{Decider, InputOptions, Pipeline, Policy};
 use postern::store::Store;
-use postern::worker::Engine;
+use postern::worker::Deps;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,7 +113,7 @@ impl Postern {
         let clock: SharedClock = Arc::new(SystemClock);
         let store = Store::open(&dir.path().join("postern.db"), &KEY, clock.clone()).unwrap();
         store.sync_config_accounts(&accounts).await.unwrap();
-        let engine = Arc::new(Engine {
+        let deps = Arc::new(Deps {
             oauth: Arc::new(postern::oauth::TokenBroker::new(
                 store.clone(),
                 postern::intel::net::NetPolicy {
@@ -128,7 +128,7 @@ impl Postern {
             events: tokio::sync::broadcast::channel(64).0,
             rescan_after,
         });
-        let manager = ManagerHandle::new(engine, probe);
+        let manager = ManagerHandle::new(deps, probe);
         for a in store.accounts().await.unwrap() {
             manager.start_account(a).await;
         }

@@ -122,7 +122,7 @@ async fn a_virustotal_key_set_in_the_dashboard_is_used_by_the_next_scan() {
 #[tokio::test]
 async fn values_from_the_environment_say_so_and_stay_hidden() {
     let f = fixture_with(|s| {
-        s.ops.notify.ntfy_token = Some("tk_env_token_value".into());
+        s.background.notify.ntfy_token = Some("tk_env_token_value".into());
         s.intel.abusech_key = Some("abusech-env-key".into());
     })
     .await;
@@ -151,7 +151,10 @@ async fn values_from_the_environment_say_so_and_stay_hidden() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(f.state.rt.ops.current().settings.notify.ntfy_token.as_deref(), Some("tk_dash"));
+    assert_eq!(
+        f.state.rt.background.current().settings.notify.ntfy_token.as_deref(),
+        Some("tk_dash")
+    );
     let (_, view) = api(&f, &session, &csrf, Method::GET, "/api/settings", serde_json::json!({})).await;
     let view: serde_json::Value = serde_json::from_str(&view).unwrap();
     assert_eq!(secret(&view, "ntfy_token")["source"], "dashboard");
@@ -166,7 +169,7 @@ async fn values_from_the_environment_say_so_and_stay_hidden() {
     )
     .await;
     assert_eq!(
-        f.state.rt.ops.current().settings.notify.ntfy_token.as_deref(),
+        f.state.rt.background.current().settings.notify.ntfy_token.as_deref(),
         Some("tk_env_token_value")
     );
 
@@ -193,11 +196,11 @@ async fn rules_schedule_retention_and_feeds_apply_without_restart() {
     });
     let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/settings", put).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let ops = f.state.rt.ops.current();
-    assert_eq!(ops.settings.maintenance.clean_days, 5);
-    assert_eq!(ops.settings.digest.at.format("%H:%M").to_string(), "06:15");
-    assert_eq!(ops.settings.notify.ntfy_verdicts, vec![crate::domain::Verdict::Delete]);
-    assert!(ops.settings.notify.mask);
+    let bg = f.state.rt.background.current();
+    assert_eq!(bg.settings.maintenance.clean_days, 5);
+    assert_eq!(bg.settings.digest.at.format("%H:%M").to_string(), "06:15");
+    assert_eq!(bg.settings.notify.ntfy_verdicts, vec![crate::domain::Verdict::Delete]);
+    assert!(bg.settings.notify.mask);
     let view: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(view["rules"]["digest_at"], "06:15");
 
@@ -206,7 +209,7 @@ async fn rules_schedule_retention_and_feeds_apply_without_restart() {
     let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/settings", bad).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(
-        f.state.rt.ops.current().settings.maintenance.clean_days,
+        f.state.rt.background.current().settings.maintenance.clean_days,
         5,
         "a refused change changes nothing"
     );
@@ -232,11 +235,59 @@ async fn rules_schedule_retention_and_feeds_apply_without_restart() {
         r.headers()
     );
     assert_eq!(f.state.rt.feeds_enabled(), vec!["openphish".to_string()]);
-    let ops = f.state.rt.ops.current();
-    assert_eq!(ops.settings.digest.at.format("%H:%M").to_string(), "07:45");
-    assert_eq!(ops.settings.notify.webhook_verdicts, vec![crate::domain::Verdict::Quarantine]);
+    let bg = f.state.rt.background.current();
+    assert_eq!(bg.settings.digest.at.format("%H:%M").to_string(), "07:45");
+    assert_eq!(bg.settings.notify.webhook_verdicts, vec![crate::domain::Verdict::Quarantine]);
     let changed = f.state.rt.store.audit_rows(None, Some("setting_changed"), 10).await.unwrap();
     assert!(changed.iter().all(|a| a.actor == "admin:admin") && changed.len() >= 2);
+}
+
+#[tokio::test]
+async fn notification_urls_are_set_in_the_dashboard_and_credentials_in_them_are_refused() {
+    let f = fixture().await;
+    let (session, csrf) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
+    let put = serde_json::json!({
+        "ntfy_url": "https://ntfy.example.org/postern-alerts",
+        "webhook_url": "https://hooks.example.org/postern",
+    });
+    let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/settings", put).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let n = f.state.rt.background.current().settings.notify.clone();
+    assert_eq!(n.ntfy_url.as_deref(), Some("https://ntfy.example.org/postern-alerts"));
+    assert_eq!(n.webhook_url.as_deref(), Some("https://hooks.example.org/postern"));
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["rules"]["webhook_url"], "https://hooks.example.org/postern");
+
+    // Not http(s), no host, credentials in the URL, a header break: refused,
+    // and the URLs in force stay as they were.
+    for bad in [
+        serde_json::json!({ "ntfy_url": "file:///etc/passwd" }),
+        serde_json::json!({ "ntfy_url": "https://" }),
+        serde_json::json!({ "webhook_url": "https://user:hunter2@hooks.example.org/x" }),
+        serde_json::json!({ "webhook_url": "https://hooks.example.org/x\r\nX-Injected: 1" }),
+        serde_json::json!({ "webhook_url": "not a url" }),
+    ] {
+        let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/settings", bad.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(!body.contains("hunter2"), "a refused URL's password is not echoed: {body}");
+    }
+    let n = f.state.rt.background.current().settings.notify.clone();
+    assert_eq!(n.webhook_url.as_deref(), Some("https://hooks.example.org/postern"));
+
+    // The form: an empty field falls back to the environment's (none here).
+    let form = format!("_csrf={csrf}&rules_shown=1&scanner_rspamd=on&scanner_clamav=on&scanner_yara=on&ntfy_url=&webhook_url=");
+    let r = send(
+        &f.app,
+        req(&Method::POST, "/settings", "127.0.0.1")
+            .header(header::COOKIE, &session)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let n = f.state.rt.background.current().settings.notify.clone();
+    assert_eq!((n.ntfy_url, n.webhook_url), (None, None), "cleared: the environment has none");
 }
 
 #[tokio::test]

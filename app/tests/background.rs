@@ -1,4 +1,4 @@
-//! Operations end to end on an injected clock: the maintenance run against
+//! The background duties end to end on an injected clock: the maintenance run against
 //! the real Dovecot (held mail expunged from the hold folder only after its
 //! retention, with the copy kept; copies pruned by class; backups rotated;
 //! orphans swept), an integrity failure reported and alerted, and the
@@ -62,9 +62,9 @@ async fn maintenance_expunges_held_mail_after_retention_and_keeps_backups_rotate
         shared_clock,
         |s| {
             s.scan.policy_path = Some(policy);
-            s.ops.maintenance.backup_keep = 2;
-            s.ops.maintenance.hold_expunge_days = 30;
-            s.ops.maintenance.held_days = 90;
+            s.background.maintenance.backup_keep = 2;
+            s.background.maintenance.hold_expunge_days = 30;
+            s.background.maintenance.held_days = 90;
         },
     )
     .await;
@@ -125,7 +125,7 @@ async fn maintenance_expunges_held_mail_after_retention_and_keeps_backups_rotate
         let r = p.rt.run_maintenance().await.unwrap();
         assert_eq!(r.backups, 2, "{r:?}");
     }
-    let kept = std::fs::read_dir(&p.rt.settings.ops.maintenance.backup_dir).unwrap().count();
+    let kept = std::fs::read_dir(&p.rt.settings.background.maintenance.backup_dir).unwrap().count();
     assert_eq!(kept, 2);
 
     // Day 92: past the held-copy retention: the copy goes, the row stays.
@@ -156,7 +156,7 @@ async fn an_integrity_failure_is_reported_alerted_and_keeps_old_backups() {
     let url = format!("{}/hook", hook.base);
     let p = WebPostern::start_with(vec![], Scanners::Local, |s| {
         s.intel.allow_loopback_for_tests = true;
-        s.ops.notify.webhook_url = Some(url);
+        s.background.notify.webhook_url = Some(url);
     })
     .await;
     let good = p.rt.run_maintenance().await.unwrap();
@@ -178,7 +178,7 @@ async fn an_integrity_failure_is_reported_alerted_and_keeps_old_backups() {
     assert!(!bad.ok());
     assert!(bad.integrity.iter().any(|l| l.contains("missing from index scratch_a")), "{bad:?}");
     assert!(bad.backup.is_none(), "no backup of a damaged database");
-    let backups = std::fs::read_dir(&p.rt.settings.ops.maintenance.backup_dir).unwrap().count();
+    let backups = std::fs::read_dir(&p.rt.settings.background.maintenance.backup_dir).unwrap().count();
     assert_eq!(backups, 1, "the last good backup is not rotated away");
     let audit = p.rt.store.audit_rows(None, Some("maintenance"), 1).await.unwrap();
     assert!(
@@ -248,12 +248,12 @@ async fn digest_links_release_once_and_expire() {
     let (smtp, hook_url) = (format!("smtp://127.0.0.1:{}", sink.port), format!("{}/hook", hook.base));
     let p = WebPostern::start_clocked(vec![acct], Scanners::Local, Arc::new(clock.clone()), |s| {
         s.intel.allow_loopback_for_tests = true;
-        s.ops.digest.smtp_url = Some(smtp);
-        s.ops.digest.from = Some("postern@example.test".into());
-        s.ops.digest.public_url = Some(PUBLIC.into());
-        s.ops.notify.webhook_url = Some(hook_url);
-        s.ops.notify.webhook_secret = Some("hook secret".into());
-        s.ops.notify.mask = true;
+        s.background.digest.smtp_url = Some(smtp);
+        s.background.digest.from = Some("postern@example.test".into());
+        s.background.digest.public_url = Some(PUBLIC.into());
+        s.background.notify.webhook_url = Some(hook_url);
+        s.background.notify.webhook_secret = Some("hook secret".into());
+        s.background.notify.mask = true;
     })
     .await;
     // The digest names the public URL (a reverse proxy's); here that is us.

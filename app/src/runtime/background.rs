@@ -1,13 +1,13 @@
-//! Operations at run time: the notifier, the digest mailer and link key,
+//! The background duties at run time: the notifier, the digest mailer and link key,
 //! and the background tasks that drive them: the schedule (maintenance and
 //! digests on the injected clock), the verdict notifier fed by the event
 //! bus, and the scanner health watch behind rate-limited alerts.
 
-use super::upkeep::{JOB, MaintenanceReport, stamp};
+use super::maintenance::{JOB, MaintenanceReport, stamp};
 use super::{Runtime, RuntimeError};
 use crate::clock::SharedClock;
-use crate::config::{DigestFrequency, OpsSettings, Settings};
-use crate::digest::{Mailer, links::LinkKey};
+use crate::config::{BackgroundSettings, DigestFrequency, Settings};
+use crate::digest_mail::{Mailer, links::LinkKey};
 use crate::domain::Event;
 use crate::intel::net::{NetPolicy, SafeClient};
 use crate::notify::{Notice, NoticeKind, Notifier};
@@ -25,18 +25,18 @@ const HEALTH_EVERY: Duration = Duration::from_secs(60);
 
 /// The channels in force and the settings they were built from; swapped
 /// whole when the dashboard changes a key or a rule (issue 22).
-pub struct OpsLive {
+pub struct BackgroundLive {
     /// Configured notification channels, if any.
     pub notifier: Option<Arc<Notifier>>,
     /// Digest SMTP client, when an SMTP URL is set.
     pub mailer: Option<Mailer>,
     /// Notification rules, digest schedule and retention in force.
-    pub settings: OpsSettings,
+    pub settings: BackgroundSettings,
 }
 
 /// Notifier, digest mailer and what the last runs reported.
-pub struct OpsState {
-    live: ArcSwap<OpsLive>,
+pub struct BackgroundState {
+    live: ArcSwap<BackgroundLive>,
     client: SafeClient,
     clock: SharedClock,
     /// Signs digest links.
@@ -50,15 +50,20 @@ pub struct OpsState {
 /// SMTP user and password given apart from the URL.
 pub type SmtpCredentials = Option<(String, String)>;
 
-impl OpsState {
+impl BackgroundState {
     /// Builds the channels `ops` enables.
-    pub fn build(s: &Settings, ops: OpsSettings, smtp: SmtpCredentials, clock: &SharedClock) -> Result<OpsState, RuntimeError> {
+    pub fn build(
+        s: &Settings,
+        bg: BackgroundSettings,
+        smtp: SmtpCredentials,
+        clock: &SharedClock,
+    ) -> Result<BackgroundState, RuntimeError> {
         let policy = NetPolicy {
             allow_loopback_for_tests: s.intel.allow_loopback_for_tests,
         };
         let client = SafeClient::new(policy, Duration::from_secs(15)).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
-        let live = live_for(ops, smtp, &client, clock)?;
-        Ok(OpsState {
+        let live = live_for(bg, smtp, &client, clock)?;
+        Ok(BackgroundState {
             live: ArcSwap::from_pointee(live),
             client,
             clock: clock.clone(),
@@ -69,14 +74,14 @@ impl OpsState {
     }
 
     /// Validates and swaps in channels for `ops`.
-    pub(super) fn set(&self, ops: OpsSettings, smtp: SmtpCredentials) -> Result<(), RuntimeError> {
-        let live = live_for(ops, smtp, &self.client, &self.clock)?;
+    pub(super) fn set(&self, bg: BackgroundSettings, smtp: SmtpCredentials) -> Result<(), RuntimeError> {
+        let live = live_for(bg, smtp, &self.client, &self.clock)?;
         self.live.store(Arc::new(live));
         Ok(())
     }
 
     /// Channels and rules in force now.
-    pub fn current(&self) -> Arc<OpsLive> {
+    pub fn current(&self) -> Arc<BackgroundLive> {
         self.live.load_full()
     }
 
@@ -91,16 +96,21 @@ impl OpsState {
     }
 }
 
-fn live_for(ops: OpsSettings, smtp: SmtpCredentials, client: &SafeClient, clock: &SharedClock) -> Result<OpsLive, RuntimeError> {
-    let notifier = Notifier::new(&ops.notify, client.clone(), clock.clone()).map(Arc::new);
-    let mailer = match &ops.digest.smtp_url {
+fn live_for(
+    bg: BackgroundSettings,
+    smtp: SmtpCredentials,
+    client: &SafeClient,
+    clock: &SharedClock,
+) -> Result<BackgroundLive, RuntimeError> {
+    let notifier = Notifier::new(&bg.notify, client.clone(), clock.clone()).map(Arc::new);
+    let mailer = match &bg.digest.smtp_url {
         Some(u) => Some(Mailer::from_url_with(u, smtp).map_err(|e| RuntimeError::Invalid(format!("SMTP URL: {e}")))?),
         None => None,
     };
-    Ok(OpsLive {
+    Ok(BackgroundLive {
         notifier,
         mailer,
-        settings: ops,
+        settings: bg,
     })
 }
 
@@ -115,26 +125,26 @@ impl Runtime {
             self.store.set_last_run(job, &stamp(now), None).await?;
             return Ok(None);
         };
-        let next = crate::upkeep::next_after(&chrono::Local, prev.with_timezone(&Utc), at, weekday);
+        let next = crate::housekeeping::next_after(&chrono::Local, prev.with_timezone(&Utc), at, weekday);
         Ok((now >= next).then_some(last))
     }
 
     /// Runs whatever is due: maintenance, then each account's digest.
     pub async fn ops_tick(&self) -> Result<(), RuntimeError> {
-        let ops = self.ops.current();
-        if self.due(JOB, ops.settings.maintenance.at, None).await?.is_some() {
+        let bg = self.background.current();
+        if self.due(JOB, bg.settings.maintenance.at, None).await?.is_some() {
             self.run_maintenance().await?;
         }
-        if ops.mailer.is_none() {
+        if bg.mailer.is_none() {
             return Ok(());
         }
-        if ops.settings.digest.admin_to.is_some()
-            && let Some(since) = self.due(super::admin_digest::ADMIN_JOB, ops.settings.digest.at, None).await?
+        if bg.settings.digest.admin_to.is_some()
+            && let Some(since) = self.due(super::admin_digest::ADMIN_JOB, bg.settings.digest.at, None).await?
         {
             let job = super::admin_digest::ADMIN_JOB;
             self.store.set_last_run(job, &stamp(self.clock.now()), None).await?;
             if let Err(e) = self.send_admin_digest(&since).await
-                && let Some(n) = self.ops.notifier()
+                && let Some(n) = self.background.notifier()
             {
                 let notice = Notice::plain(NoticeKind::Maintenance, "Admin digest not sent".into(), e.to_string());
                 n.alert(job, notice).await;
@@ -147,12 +157,12 @@ impl Runtime {
                 DigestFrequency::Weekly => Some(Weekday::Mon),
             };
             let job = format!("digest:{}", a.name);
-            if let Some(since) = self.due(&job, ops.settings.digest.at, weekday).await? {
+            if let Some(since) = self.due(&job, bg.settings.digest.at, weekday).await? {
                 // The run is recorded before sending: a failed send is
                 // audited and alerted, not retried every tick.
                 self.store.set_last_run(&job, &stamp(self.clock.now()), None).await?;
                 if let Err(e) = self.send_digest(&a, &since).await
-                    && let Some(n) = self.ops.notifier()
+                    && let Some(n) = self.background.notifier()
                 {
                     let notice = Notice::plain(NoticeKind::Maintenance, format!("Digest for {} not sent", a.name), e.to_string());
                     n.alert(&job, notice).await;
@@ -198,7 +208,7 @@ impl Runtime {
                 };
                 match ev {
                     Ok(ev) => {
-                        if let Some(n) = rt.ops.notifier() {
+                        if let Some(n) = rt.background.notifier() {
                             rt.notify_event(&n, ev).await;
                         }
                     }
@@ -216,7 +226,7 @@ impl Runtime {
                     _ = cancel.cancelled() => break,
                     _ = tokio::time::sleep(HEALTH_EVERY) => {}
                 }
-                if let Some(n) = rt.ops.notifier() {
+                if let Some(n) = rt.background.notifier() {
                     rt.check_scanners(&n).await;
                     rt.check_listeners(&n).await;
                 }

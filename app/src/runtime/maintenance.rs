@@ -5,9 +5,9 @@
 //! the injected clock, and writes one audit row per run.
 
 use super::{Runtime, RuntimeError};
+use crate::housekeeping;
 use crate::notify::{Notice, NoticeKind};
 use crate::store::{AuditEntry, OpKind, RetentionCutoffs, StoreError};
-use crate::upkeep;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
 
@@ -54,8 +54,8 @@ impl Runtime {
     /// Runs maintenance now. Every step runs even when an earlier one
     /// failed; the report says what failed.
     pub async fn run_maintenance(&self) -> Result<MaintenanceReport, RuntimeError> {
-        let ops = self.ops.current();
-        let m = &ops.settings.maintenance;
+        let bg = self.background.current();
+        let m = &bg.settings.maintenance;
         let now = self.clock.now();
         let days = |d: u32| stamp(now - Duration::days(i64::from(d)));
         let mut r = MaintenanceReport {
@@ -132,12 +132,12 @@ impl Runtime {
         }
         // A damaged database must not rotate the last good backups away.
         if m.backup_keep > 0 && r.integrity.is_empty() {
-            let dest = m.backup_dir.join(upkeep::backup_name(now));
+            let dest = m.backup_dir.join(housekeeping::backup_name(now));
             match self.store.backup_to(&dest).await {
                 Ok(()) => r.backup = Some(dest.display().to_string()),
                 Err(e) => fail(&mut r, "backup", e.to_string()),
             }
-            match upkeep::rotate_backups(&m.backup_dir, m.backup_keep as usize) {
+            match housekeeping::rotate_backups(&m.backup_dir, m.backup_keep as usize) {
                 Ok(left) => r.backups = left.len(),
                 Err(e) => fail(&mut r, "backup rotation", e.to_string()),
             }
@@ -146,7 +146,7 @@ impl Runtime {
         match self.store.eml_references().await {
             Ok(refs) => {
                 let dir = self.settings.eml_dir.clone();
-                let swept = tokio::task::spawn_blocking(move || upkeep::sweep_orphans(&dir, &refs, now, Duration::hours(24))).await;
+                let swept = tokio::task::spawn_blocking(move || housekeeping::sweep_orphans(&dir, &refs, now, Duration::hours(24))).await;
                 match swept {
                     Ok(Ok(gone)) => r.orphans_removed = gone.len(),
                     Ok(Err(e)) => fail(&mut r, "orphan sweep", e.to_string()),
@@ -195,14 +195,14 @@ impl Runtime {
             .await?;
         let json = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.store.set_last_run(JOB, &r.at, Some(&json)).await?;
-        if let Ok(mut last) = self.ops.last_maintenance.lock() {
+        if let Ok(mut last) = self.background.last_maintenance.lock() {
             *last = Some(r.clone());
         }
         if r.ok() {
             tracing::info!(%detail, "maintenance finished");
         } else {
             tracing::error!(%detail, "maintenance found problems");
-            if let Some(n) = &self.ops.notifier() {
+            if let Some(n) = &self.background.notifier() {
                 n.alert(
                     "maintenance",
                     Notice::plain(NoticeKind::Maintenance, "Postern maintenance found problems".into(), detail),
@@ -219,7 +219,7 @@ impl Runtime {
         if let Some(json) = self.store.last_report(JOB).await? {
             match serde_json::from_str::<MaintenanceReport>(&json) {
                 Ok(r) => {
-                    if let Ok(mut last) = self.ops.last_maintenance.lock() {
+                    if let Ok(mut last) = self.background.last_maintenance.lock() {
                         *last = Some(r);
                     }
                 }
@@ -231,6 +231,6 @@ impl Runtime {
 
     /// The last maintenance run's report, for `/metrics` and `/health`.
     pub fn last_maintenance(&self) -> Option<MaintenanceReport> {
-        self.ops.last_maintenance.lock().ok().and_then(|l| l.clone())
+        self.background.last_maintenance.lock().ok().and_then(|l| l.clone())
     }
 }

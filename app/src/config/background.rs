@@ -1,4 +1,4 @@
-//! Operations settings: the daily maintenance run, notifications and the
+//! Settings of the background duties: the daily maintenance run, notifications and the
 //! quarantine digest. Every outbound channel is off until configured.
 
 use super::env::Reader;
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Maintenance, notifications and digests.
 #[derive(Debug, Clone)]
-pub struct OpsSettings {
+pub struct BackgroundSettings {
     /// The daily maintenance run.
     pub maintenance: MaintenanceSettings,
     /// ntfy and webhook notifications.
@@ -112,7 +112,7 @@ fn days(r: &mut Reader<'_>, key: &str, default: u64) -> u32 {
     u32::try_from(r.ranged(key, default, 1, 3650, "days")).unwrap_or(30)
 }
 
-pub(super) fn parse(r: &mut Reader<'_>, data_dir: &Path) -> OpsSettings {
+pub(super) fn parse(r: &mut Reader<'_>, data_dir: &Path) -> BackgroundSettings {
     let at = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or(NaiveTime::MIN);
     let maintenance = MaintenanceSettings {
         at: time_of_day(r, "POSTERN_MAINTENANCE_AT", at(3)),
@@ -147,7 +147,7 @@ pub(super) fn parse(r: &mut Reader<'_>, data_dir: &Path) -> OpsSettings {
         mask: r.parse("POSTERN_NOTIFY_MASK", false, "true or false"),
         alert_gap_mins: u32::try_from(r.ranged("POSTERN_NOTIFY_ALERT_MINS", 60, 1, 10080, "minutes")).unwrap_or(60),
     };
-    OpsSettings {
+    BackgroundSettings {
         maintenance,
         notify,
         digest: digest(r),

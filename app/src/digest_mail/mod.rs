@@ -1,6 +1,6 @@
 //! Quarantine digests: a per-recipient email listing the mail quarantined
 //! since the last one, each item with a release and a delete link. The
-//! links open a confirmation page (see `web::digest`), so a mail filter
+//! links open a confirmation page (see `web::digest_links`), so a mail filter
 //! that prefetches links cannot act on them.
 
 pub mod admin;
