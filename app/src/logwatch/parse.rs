@@ -99,11 +99,15 @@ pub enum Parsed {
 
 /// Parses one line; `now` dates lines without a year and lines without a time.
 pub fn parse_line(line: &str, now: DateTime<Utc>) -> Parsed {
-    let at = timestamp(line, now).unwrap_or(now).timestamp();
-    if let Some(p) = postfix(line, at) {
-        return p;
+    // Most lines of a busy host are delivery chatter that is no event: the
+    // time (a date parse in local time) is read only for the events.
+    match postfix(line).or_else(|| dovecot(line)).unwrap_or(Parsed::Unknown) {
+        Parsed::Event(mut e) => {
+            e.at = timestamp(line, now).unwrap_or(now).timestamp();
+            Parsed::Event(e)
+        }
+        other => other,
     }
-    dovecot(line, at).unwrap_or(Parsed::Unknown)
 }
 
 /// The text after `start` up to (not including) the first of `ends`.
@@ -133,13 +137,13 @@ fn bracket_ip(s: &str, marker: &str) -> Option<IpAddr> {
     inner.strip_prefix("IPv6:").unwrap_or(inner).parse().ok()
 }
 
-fn postfix(line: &str, at: i64) -> Option<Parsed> {
+fn postfix(line: &str) -> Option<Parsed> {
     if !line.contains(" postfix/") {
         return None;
     }
     let ev = |outcome, ip, user: Option<String>| {
         Some(Parsed::Event(AuthEvent {
-            at,
+            at: 0,
             service: Service::Smtp,
             outcome,
             ip,
@@ -186,7 +190,7 @@ fn login_service(line: &str) -> Option<(Service, &str)> {
     None
 }
 
-fn dovecot(line: &str, at: i64) -> Option<Parsed> {
+fn dovecot(line: &str) -> Option<Parsed> {
     let Some((service, msg)) = login_service(line) else {
         // The auth process says `passwd-file(user,ip,<session>): Password
         // mismatch` for the same attempt the login process reports.
@@ -200,7 +204,7 @@ fn dovecot(line: &str, at: i64) -> Option<Parsed> {
     let u = between(msg, "user=<", &['>']).and_then(user);
     let ev = |outcome, attempts| {
         Some(Parsed::Event(AuthEvent {
-            at,
+            at: 0,
             service,
             outcome,
             ip: ip?,
