@@ -86,12 +86,22 @@ impl Store {
         .await
     }
 
-    /// Marks a session as used now.
-    pub async fn touch_session(&self, token_hash: &str) -> Result<()> {
+    /// Marks a session as used now; returns whether the row was written.
+    /// Every dashboard request calls this, and each write is a durable
+    /// commit on the one connection every reader waits for, so a session
+    /// is written at most once a second (the idle expiry is exact to the
+    /// second): 50 clients were serialised behind a disk flush per request
+    /// (P5 p99 115 ms against 30 ms before the per-request touch).
+    pub async fn touch_session(&self, token_hash: &str) -> Result<bool> {
         let t = token_hash.to_string();
+        let floor = (self.clock.now() - chrono::Duration::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         self.call(move |db, ctx| {
-            db.execute("UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1", params![t, ctx.now])?;
-            Ok(())
+            // Same format on both sides (RFC 3339, UTC, millis): text order is time order.
+            let n = db.execute(
+                "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1 AND last_seen <= ?3",
+                params![t, ctx.now, floor],
+            )?;
+            Ok(n > 0)
         })
         .await
     }
@@ -274,5 +284,38 @@ impl Store {
             Ok(true)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::TestClock;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_session_is_written_at_most_once_a_second_and_its_idle_time_stays_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().to_utc();
+        let clock = TestClock::new(t0);
+        let store = Store::open(&dir.path().join("db"), &[7; 32], Arc::new(clock.clone())).unwrap();
+        store.create_session("h", "c", "127.0.0.1", "admin").await.unwrap();
+        let seen = || async { store.session("h").await.unwrap().unwrap().last_seen };
+        let created = seen().await;
+
+        // A burst of requests within the second: no write at all.
+        clock.advance(chrono::Duration::milliseconds(400));
+        for _ in 0..20 {
+            assert!(!store.touch_session("h").await.unwrap());
+        }
+        assert_eq!(seen().await, created);
+        // A second after the last write: written, with the request's time.
+        clock.advance(chrono::Duration::milliseconds(600));
+        assert!(store.touch_session("h").await.unwrap());
+        assert_eq!(seen().await, store.now());
+        clock.advance(chrono::Duration::minutes(29));
+        assert!(store.touch_session("h").await.unwrap());
+        assert_eq!(seen().await, store.now(), "the idle clock moved to the latest request");
+        assert!(!store.touch_session("unknown").await.unwrap());
     }
 }
