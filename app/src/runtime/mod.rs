@@ -4,6 +4,8 @@
 //! build a pipeline is refused before it is stored.
 
 mod account_check;
+mod accounts;
+pub use accounts::{AccountRemoveError, AccountState};
 mod admin_digest;
 pub mod attacks;
 mod blocklist;
@@ -18,6 +20,7 @@ mod failed;
 pub mod incidents;
 mod intel;
 mod learning;
+mod lists;
 mod live_settings;
 pub use live_settings::{SECRETS, SecretSource, SecretSpec, SecretStatus};
 mod background;
@@ -31,9 +34,12 @@ mod purge;
 pub use owner::{OwnerRelease, owner_actor, owner_may_release};
 pub use progress::BackfillProgress;
 mod quarantine;
+mod queries;
 pub mod records;
 mod reports;
+mod sessions;
 mod stats;
+mod status;
 pub mod tags;
 pub use outbound::{refused_oauth_urls, refused_outbound_urls};
 mod maintenance;

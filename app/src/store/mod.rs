@@ -38,6 +38,7 @@ mod views;
 pub use accounts::AccountSource;
 pub use audit::{AuditEntry, AuditRow};
 pub use bootstrap::{BootItem, BootOutcome, BootstrapProgress, LessonCounts};
+pub use breakdown::Breakdown;
 pub use dashboard::{ListEntry, SessionRow};
 pub use digest::DigestLink;
 pub use incidents::{INCIDENT_STATUSES, IncidentItem, IncidentRow};
