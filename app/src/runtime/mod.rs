@@ -2,6 +2,11 @@
 //! dashboard (thresholds, endpoints, scanner switches, lists) are stored,
 //! then a fresh pipeline is built and swapped in. A setting that cannot
 //! build a pipeline is refused before it is stored.
+//!
+//! The dashboard reaches the system only through [`Runtime`]'s verbs,
+//! grouped by topic in this module's files (`queries`, `status`,
+//! `sessions`, `accounts`, `lists`, `quarantine`, ...); its parts stay
+//! private.
 
 mod account_check;
 mod accounts;
