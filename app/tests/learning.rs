@@ -90,7 +90,7 @@ async fn junk_folder_moves_teach_rspamd_once() {
         ..Default::default()
     };
     let scan = p.rt.effective_scan(&Default::default());
-    let mut policy = load_policy(&p.rt.settings()).unwrap();
+    let mut policy = load_policy(p.rt.settings()).unwrap();
     policy.block_verdict = lists.block_verdict;
     p.rt.live().swap(build_pipeline(&scan, &lists, policy).unwrap());
     p.rt.spawn_learning(p.shutdown.clone());

@@ -12,7 +12,7 @@ const VIEWER_PW: &str = "viewer horse battery";
 async fn second_copy(f: &Fixture) {
     use crate::domain::{Decision, MessageKey};
     use crate::store::{MessageMeta, NewMessage};
-    let store = &f.state.rt.store();
+    let store = f.state.rt.store();
     for (name, role, pw) in [("ann", "analyst", ANALYST_PW), ("vic", "viewer", VIEWER_PW)] {
         assert!(store.add_user(name, role, &bcrypt::hash(pw, 4).unwrap(), "test").await.unwrap());
     }

@@ -74,7 +74,7 @@ async fn message_export_keeps_the_filters_and_defuses_formulas() {
     assert_eq!(rows[1][5], "Invoice +1", "ordinary text is left alone");
     // The quarantine page's export holds only quarantined mail: the seeded
     // message, once its move is done.
-    let store = &f.state.rt.store();
+    let store = f.state.rt.store();
     let intent = store.pending_intents("alice").await.unwrap().remove(0);
     let loc = Some(("Quarantine".to_string(), Some(7)));
     store

@@ -7,7 +7,7 @@ use super::*;
 async fn quarantined(f: &Fixture, account: &str, uid: u32, subject: &str, tags: &[&str]) -> i64 {
     use crate::domain::{Action, Decision, MessageKey, Verdict};
     use crate::store::{MessageMeta, NewMessage};
-    let store = &f.state.rt.store();
+    let store = f.state.rt.store();
     if store.account(account).await.unwrap().is_none() {
         let acct: crate::config::AccountConfig = serde_json::from_value(serde_json::json!({
             "name": account, "host": "127.0.0.1", "port": 143, "tls": "plain", "tls_skip_verify": false, "ca_file": null,

@@ -8,7 +8,7 @@ const ANALYST_PW: &str = "analyst horse battery";
 const VIEWER_PW: &str = "viewer horse battery";
 
 async fn with_users(f: &Fixture) {
-    let store = &f.state.rt.store();
+    let store = f.state.rt.store();
     for (name, role, pw) in [("ann", "analyst", ANALYST_PW), ("vic", "viewer", VIEWER_PW)] {
         assert!(store.add_user(name, role, &bcrypt::hash(pw, 4).unwrap(), "test").await.unwrap());
     }
@@ -81,7 +81,7 @@ async fn an_analyst_reviews_mail_but_cannot_open_settings() {
         "no links it may not follow"
     );
     // The seeded message's quarantine move is done, so it can be released.
-    let store = &f.state.rt.store();
+    let store = f.state.rt.store();
     let intent = store.pending_intents("alice").await.unwrap().remove(0);
     let loc = Some(("Quarantine".to_string(), Some(7)));
     store

@@ -293,7 +293,7 @@ async fn notification_urls_are_set_in_the_dashboard_and_credentials_in_them_are_
 #[tokio::test]
 async fn only_an_admin_may_read_or_set_settings() {
     let f = fixture().await;
-    let store = &f.state.rt.store();
+    let store = f.state.rt.store();
     assert!(
         store
             .add_user("ana", "analyst", &bcrypt::hash("analyst horse battery", 4).unwrap(), "test")
