@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod records;
+pub use records::{AuditEntry, Intent, Op, OpKind, OpRefusal, OpState};
+
 /// The identity of one message copy on the server. UIDs are only meaningful
 /// together with the mailbox's UIDVALIDITY (RFC 3501 §2.3.1.1), so all four
 /// parts travel together and no action is ever issued on a bare UID.

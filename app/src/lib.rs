@@ -9,6 +9,10 @@
 //! Modules depend in one direction:
 //! `clock`, `domain` → `config` → `store` | `imap` | `scan` → `intel` → `actions` →
 //! `worker`, `manager` → `notify`, `digest_mail`, `housekeeping` → `runtime` → `web` → `main`.
+//! Records several layers share (intents, operator ops, audit entries) live
+//! in `domain`. `runtime` is a closed application layer: its parts are
+//! private and `web` calls its verbs only (tests/layering.rs enforces both
+//! this and which modules `web` may name).
 #![forbid(unsafe_code)]
 
 pub mod actions;

@@ -383,7 +383,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let rt = Runtime::assemble(s.clone(), config.policy.clone(), store.clone(), clock)
         .await
         .context("building the scanning pipeline")?;
-    let (live, manager) = (rt.live.clone(), rt.manager.clone());
+    let (live, manager) = (rt.live().clone(), rt.manager().clone());
     tracing::info!(scanners = ?live.current().scanners().iter().map(|x| x.id()).collect::<Vec<_>>(), "scanning pipeline ready");
     if s.admin_password_hash.is_none() && rt.admin_hash().await?.is_none() {
         tracing::warn!("no POSTERN_ADMIN_PASSWORD_HASH: the dashboard will refuse every login");
@@ -411,7 +411,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let milter = Arc::new(postern::milter::Milter {
             live: live.clone(),
             store: store.clone(),
-            events: rt.events.clone(),
+            events: rt.events().clone(),
             settings: s.milter.clone(),
             max_message_bytes: s.imap.max_message_bytes,
             eml_dir: Some(s.eml_dir.clone()),

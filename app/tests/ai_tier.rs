@@ -22,8 +22,12 @@ async fn phishing_only_the_ai_tier_catches_is_quarantined() {
     let d = shared();
     let (user, pass) = d.new_user("ai");
     let p = WebPostern::start(vec![account("ai", d.imap_port, &user, &pass, &["INBOX"])], Scanners::LocalAi).await;
-    let running: Vec<_> = p.rt.live.current().scanners().iter().map(|s| s.id()).collect();
-    assert!(running.contains(&"ai"), "AI tier not loaded: {:?}", p.rt.live.current().disabled());
+    let running: Vec<_> = p.rt.live().current().scanners().iter().map(|s| s.id()).collect();
+    assert!(
+        running.contains(&"ai"),
+        "AI tier not loaded: {:?}",
+        p.rt.live().current().disabled()
+    );
     let admin = Admin::login(&p.base).await;
     p.wait_idling().await;
     let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
@@ -53,7 +57,7 @@ async fn phishing_only_the_ai_tier_catches_is_quarantined() {
         ),
     )
     .await;
-    let store = p.rt.store.clone();
+    let store = p.rt.store().clone();
     let rows = eventually(Duration::from_secs(30), "both messages decided", || {
         let store = store.clone();
         async move {

@@ -79,7 +79,7 @@ async fn maintenance_expunges_held_mail_after_retention_and_keeps_backups_rotate
     .await;
     let id = held["id"].as_i64().unwrap();
     let eml =
-        p.rt.store
+        p.rt.store()
             .message_detail(id)
             .await
             .unwrap()
@@ -90,7 +90,7 @@ async fn maintenance_expunges_held_mail_after_retention_and_keeps_backups_rotate
     assert_eq!(c.count("Postern-Held").await, 1);
 
     // A stray file nobody refers to (say, left by a crash mid-write).
-    let stray = p.rt.settings.eml_dir.join("a").join("0000stray.eml");
+    let stray = p.rt.settings().eml_dir.join("a").join("0000stray.eml");
     std::fs::write(&stray, b"orphan").unwrap();
 
     // Day 0: nothing is old enough; a backup is taken.
@@ -114,7 +114,7 @@ async fn maintenance_expunges_held_mail_after_retention_and_keeps_backups_rotate
     assert_eq!(c.count("INBOX").await, 0, "nothing went anywhere else");
     assert!(std::path::Path::new(&eml).is_file(), "the EML copy outlives the mailbox copy");
     // (The admin's session expired with the clock jump; read the store.)
-    let audit = p.rt.store.audit_rows(Some("a"), None, 50).await.unwrap();
+    let audit = p.rt.store().audit_rows(Some("a"), None, 50).await.unwrap();
     let text = format!("{audit:?}");
     assert!(text.contains("postern:maintenance"), "{text}");
     assert!(text.contains("expunged UID"), "the expunge has its own audit row: {text}");
@@ -125,7 +125,9 @@ async fn maintenance_expunges_held_mail_after_retention_and_keeps_backups_rotate
         let r = p.rt.run_maintenance().await.unwrap();
         assert_eq!(r.backups, 2, "{r:?}");
     }
-    let kept = std::fs::read_dir(&p.rt.settings.background.maintenance.backup_dir).unwrap().count();
+    let kept = std::fs::read_dir(&p.rt.settings().background.maintenance.backup_dir)
+        .unwrap()
+        .count();
     assert_eq!(kept, 2);
 
     // Day 92: past the held-copy retention: the copy goes, the row stays.
@@ -133,10 +135,10 @@ async fn maintenance_expunges_held_mail_after_retention_and_keeps_backups_rotate
     let r = p.rt.run_maintenance().await.unwrap();
     assert_eq!(r.eml_pruned, (0, 0, 1), "{r:?}");
     assert!(!std::path::Path::new(&eml).exists());
-    assert!(p.rt.store.message_detail(id).await.unwrap().unwrap().eml_path.is_none());
+    assert!(p.rt.store().message_detail(id).await.unwrap().unwrap().eml_path.is_none());
 
     // The schedule: not due again until the next 03:00 local after the last run.
-    let runs = || async { p.rt.store.audit_rows(None, Some("maintenance"), 50).await.unwrap().len() };
+    let runs = || async { p.rt.store().audit_rows(None, Some("maintenance"), 50).await.unwrap().len() };
     let before = runs().await;
     p.rt.ops_tick().await.unwrap();
     clock.advance(chrono::Duration::hours(25));
@@ -163,7 +165,7 @@ async fn an_integrity_failure_is_reported_alerted_and_keeps_old_backups() {
     assert!(good.ok() && good.backups == 1, "{good:?}");
 
     // Damage an index behind Postern's back, as a bad disk would.
-    let db = rusqlite::Connection::open(&p.rt.settings.db_path).unwrap();
+    let db = rusqlite::Connection::open(&p.rt.settings().db_path).unwrap();
     db.execute_batch("CREATE TABLE scratch(a INTEGER); CREATE INDEX scratch_a ON scratch(a); INSERT INTO scratch VALUES (1),(2),(3);")
         .unwrap();
     let v: i64 = db.query_row("PRAGMA schema_version", [], |r| r.get(0)).unwrap();
@@ -178,9 +180,11 @@ async fn an_integrity_failure_is_reported_alerted_and_keeps_old_backups() {
     assert!(!bad.ok());
     assert!(bad.integrity.iter().any(|l| l.contains("missing from index scratch_a")), "{bad:?}");
     assert!(bad.backup.is_none(), "no backup of a damaged database");
-    let backups = std::fs::read_dir(&p.rt.settings.background.maintenance.backup_dir).unwrap().count();
+    let backups = std::fs::read_dir(&p.rt.settings().background.maintenance.backup_dir)
+        .unwrap()
+        .count();
     assert_eq!(backups, 1, "the last good backup is not rotated away");
-    let audit = p.rt.store.audit_rows(None, Some("maintenance"), 1).await.unwrap();
+    let audit = p.rt.store().audit_rows(None, Some("maintenance"), 1).await.unwrap();
     assert!(
         audit[0].detail.starts_with("FAILED") && audit[0].detail.contains("scratch_a"),
         "{audit:?}"
@@ -199,9 +203,9 @@ async fn an_integrity_failure_is_reported_alerted_and_keeps_old_backups() {
 
     // A restart remembers the failed run: /health and /metrics do not reset to "fine".
     let clock: SharedClock = Arc::new(SystemClock);
-    let s = p.rt.settings.clone();
+    let s = p.rt.settings().clone();
     let store = postern::store::Store::open(&s.db_path, &s.db_key, clock.clone()).unwrap();
-    let restarted = postern::runtime::Runtime::assemble(s, p.rt.file_lists.clone(), store, clock)
+    let restarted = postern::runtime::Runtime::assemble(s, p.rt.file_lists().clone(), store, clock)
         .await
         .unwrap();
     let last = restarted.last_maintenance().expect("the report survives a restart");

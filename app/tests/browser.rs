@@ -99,11 +99,11 @@ async fn digest_link(State(rt): State<Runtime>, Json(l): Json<LinkFor>) -> Json<
         quarantined: true,
         ..Default::default()
     };
-    let Some(m) = rt.store.list_messages(&f).await.unwrap().into_iter().next() else {
+    let Some(m) = rt.store().list_messages(&f).await.unwrap().into_iter().next() else {
         return Json(json!({ "token": null }));
     };
-    let sha = rt.store.message_sha(m.id).await.unwrap().unwrap();
-    let expires = (rt.clock.now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let sha = rt.store().message_sha(m.id).await.unwrap().unwrap();
+    let expires = (rt.clock().now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let token = rt
         .issue_digest_link(m.id, &sha, "release", "browser@example.test", &expires)
         .await

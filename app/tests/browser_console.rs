@@ -136,7 +136,7 @@ async fn issue_22_console_acceptance_in_chromium() {
     ];
     let p = WebPostern::start(accounts, Scanners::Stack).await;
     let hash = bcrypt::hash(ANALYST_PASSWORD, 4).unwrap();
-    assert!(p.rt.store.add_user("ann", "analyst", &hash, "test").await.unwrap());
+    assert!(p.rt.store().add_user("ann", "analyst", &hash, "test").await.unwrap());
     let mb = Arc::new(Mailboxes {
         port: d.imap_port,
         logins: HashMap::from([
@@ -200,7 +200,7 @@ async fn issue_22_console_acceptance_in_chromium() {
         artifacts.display()
     );
     // The audit log names the real actors of the flow.
-    let rows = p.rt.store.audit_rows(None, None, 500).await.unwrap();
+    let rows = p.rt.store().audit_rows(None, None, 500).await.unwrap();
     let has = |actor: &str, event: &str| rows.iter().any(|r| r.actor == actor && r.event == event);
     assert!(has("owner:owner", "owner_login"), "owner sign-in not audited");
     assert!(has("owner:owner", "op_requested"), "the owner's own release not audited");

@@ -98,7 +98,7 @@ async fn issue_22_count_cards_follow_quarantine_and_release_live() {
     let c = p.rt.live_counts().await.unwrap();
     assert_eq!((c.in_quarantine, c.quarantine), (0, 0), "{c:?}");
     // The secret set and cleared in the page is audited under the admin's name.
-    let rows = p.rt.store.audit_rows(None, Some("secret_changed"), 10).await.unwrap();
+    let rows = p.rt.store().audit_rows(None, Some("secret_changed"), 10).await.unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(
         rows.iter()

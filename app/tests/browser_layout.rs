@@ -13,7 +13,7 @@ use std::path::PathBuf;
 /// A quarantined message with a long subject, and audit rows whose detail
 /// is one long unbroken token (a hash, a URL, a server's answer).
 async fn seed(p: &WebPostern, subject: &str) {
-    let store = &p.rt.store;
+    let store = p.rt.store();
     let key = MessageKey {
         account: "layout".into(),
         mailbox: "INBOX".into(),

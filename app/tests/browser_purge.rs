@@ -67,7 +67,7 @@ async fn issue_17_search_and_purge_in_chromium() {
     }
     let p = WebPostern::start(accounts, Scanners::Local).await;
     let hash = bcrypt::hash(VIEWER_PASSWORD, 4).unwrap();
-    assert!(p.rt.store.add_user("vic", "viewer", &hash, "test").await.unwrap());
+    assert!(p.rt.store().add_user("vic", "viewer", &hash, "test").await.unwrap());
     eventually(Duration::from_secs(60), "backfill of purge_a", || async {
         let b = p.rt.backfill_progress().await.ok()?;
         b.iter().any(|b| b.account == "purge_a" && b.finished && b.done == 2).then_some(())
@@ -118,11 +118,11 @@ async fn issue_17_search_and_purge_in_chromium() {
     // The scanned one is linked to its store row, which now says quarantined.
     let scanned = job.items.iter().find(|i| i.account == "purge_a").unwrap();
     let id = scanned.message.expect("purge_a's match was scanned by the backfill");
-    let row = p.rt.store.message_summary(id).await.unwrap().unwrap();
+    let row = p.rt.store().message_summary(id).await.unwrap().unwrap();
     assert!(row.quarantined, "{row:?}");
     assert!(job.items.iter().find(|i| i.account == "purge_b").unwrap().message.is_none());
     // Audited per message, with the operator as actor.
-    let purged = p.rt.store.audit_rows(None, Some("purged"), 50).await.unwrap();
+    let purged = p.rt.store().audit_rows(None, Some("purged"), 50).await.unwrap();
     for name in names {
         assert!(
             purged

@@ -32,7 +32,7 @@ async fn issue_15_refused_actions_end_failed_and_the_operator_dismisses_or_retri
         c.append("INBOX", None, &mail("bad@evil.test", "refused", id)).await;
     }
     let failed = eventually(T, "three failed actions", || async {
-        let a = p.rt.store.audit_rows(Some("a"), Some("action_failed"), 10).await.unwrap();
+        let a = p.rt.store().audit_rows(Some("a"), Some("action_failed"), 10).await.unwrap();
         (a.len() == 3).then_some(a)
     })
     .await;
@@ -42,7 +42,7 @@ async fn issue_15_refused_actions_end_failed_and_the_operator_dismisses_or_retri
             .all(|r| r.detail.contains("after 3 attempts") && r.detail.contains("UID MOVE")),
         "{failed:?}"
     );
-    let rows = p.rt.store.message_rows("a").await.unwrap();
+    let rows = p.rt.store().message_rows("a").await.unwrap();
     assert!(rows.iter().all(|r| r.status == "failed"), "{rows:?}");
     let row = |id: &str| {
         rows.iter()
@@ -51,7 +51,7 @@ async fn issue_15_refused_actions_end_failed_and_the_operator_dismisses_or_retri
             .id
     };
     let (dismiss, gone, retry) = (row(&ids[0]), row(&ids[1]), row(&ids[2]));
-    assert_eq!(p.rt.store.pending_work().await.unwrap().0, 0, "nothing retries any more");
+    assert_eq!(p.rt.store().pending_work().await.unwrap().0, 0, "nothing retries any more");
 
     let admin = Admin::login(&p.base).await;
     let drawer = reqwest::Client::new()
@@ -74,7 +74,7 @@ async fn issue_15_refused_actions_end_failed_and_the_operator_dismisses_or_retri
     let (code, body) = admin.post(&format!("/api/messages/{gone}/retry-action")).await;
     assert_eq!((code, body["state"].as_str()), (200, Some("pending")), "{body}");
     let skipped = eventually(T, "the deleted message's action ends gone", || async {
-        let a = p.rt.store.audit_rows(Some("a"), Some("action_skipped_gone"), 10).await.unwrap();
+        let a = p.rt.store().audit_rows(Some("a"), Some("action_skipped_gone"), 10).await.unwrap();
         (!a.is_empty()).then_some(a)
     })
     .await;
@@ -90,7 +90,7 @@ async fn issue_15_refused_actions_end_failed_and_the_operator_dismisses_or_retri
     .await;
     let inbox = c.ids("INBOX").await;
     assert!(inbox.iter().any(|m| m.contains(&ids[0])), "the dismissed message stays: {inbox:?}");
-    let audit = p.rt.store.audit_rows(Some("a"), None, 100).await.unwrap();
+    let audit = p.rt.store().audit_rows(Some("a"), None, 100).await.unwrap();
     for event in ["action_dismissed", "action_retry", "action_done"] {
         assert!(audit.iter().any(|r| r.event == event), "{event} missing: {audit:?}");
     }

@@ -129,16 +129,16 @@ async fn issue_18_a_uid_never_returned_holds_the_cursor_and_escalates() {
         s.background.notify.webhook_url = Some(url);
     })
     .await;
-    let m = p.rt.manager.clone();
+    let m = p.rt.manager().clone();
     let st = eventually(T, "folder escalated as stuck", || {
         let st = m.status();
         async move { st.into_iter().find(|s| s.mailbox == "INBOX" && s.stuck) }
     })
     .await;
     assert!(st.last_error.as_deref().unwrap_or("").contains("UID(s) [2]"), "{st:?}");
-    let cursor = p.rt.store.mailbox_state("a", "INBOX").await.unwrap().map_or(0, |s| s.last_uid);
+    let cursor = p.rt.store().mailbox_state("a", "INBOX").await.unwrap().map_or(0, |s| s.last_uid);
     assert!(cursor < 2, "the cursor never passes the unrecorded UID 2 (at {cursor})");
-    let audit = p.rt.store.audit_rows(Some("a"), Some("folder_stuck"), 10).await.unwrap();
+    let audit = p.rt.store().audit_rows(Some("a"), Some("folder_stuck"), 10).await.unwrap();
     assert_eq!(audit.len(), 1, "escalated once: {audit:?}");
     let admin = Admin::login(&p.base).await;
     let (code, health) = admin.get("/health").await;
@@ -154,7 +154,7 @@ async fn issue_18_a_uid_never_returned_holds_the_cursor_and_escalates() {
         .await
         .unwrap();
     assert!(page.contains("folder INBOX: stuck since"), "dashboard banner missing");
-    let n = p.rt.background.notifier().expect("webhook configured");
+    let n = p.rt.background().notifier().expect("webhook configured");
     p.rt.check_listeners(&n).await;
     let alert = eventually(T, "stuck-folder alert", || async {
         receiver
@@ -224,7 +224,7 @@ async fn issue_18_uidvalidity_churn_is_bounded_and_reported_broken() {
         (fake.conns.load(Ordering::SeqCst) >= 14).then_some(())
     })
     .await;
-    let rows = p.rt.store.message_rows("a").await.unwrap();
+    let rows = p.rt.store().message_rows("a").await.unwrap();
     // First sight plus three re-syncs of two messages, then no more.
     assert!(
         rows.len() <= 8,
@@ -232,9 +232,9 @@ async fn issue_18_uidvalidity_churn_is_bounded_and_reported_broken() {
         rows.len(),
         fake.conns.load(Ordering::SeqCst)
     );
-    let st = p.rt.manager.status().into_iter().find(|s| s.mailbox == "INBOX").unwrap();
+    let st = p.rt.manager().status().into_iter().find(|s| s.mailbox == "INBOX").unwrap();
     assert!(matches!(st.state, postern::manager::ListenerState::Broken { .. }), "{st:?}");
-    let unstable = p.rt.store.audit_rows(Some("a"), Some("uidvalidity_unstable"), 10).await.unwrap();
+    let unstable = p.rt.store().audit_rows(Some("a"), Some("uidvalidity_unstable"), 10).await.unwrap();
     assert_eq!(unstable.len(), 1, "{unstable:?}");
     let (code, health) = Admin::login(&p.base).await.get("/health").await;
     assert_eq!(code, 503);

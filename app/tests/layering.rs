@@ -4,6 +4,10 @@
 //! or `imap`. Exceptions would be listed in [`ALLOWED`] (empty now): the list may
 //! only shrink, so the test also fails when a file needs fewer than listed
 //! (then lower the count).
+//!
+//! Runtime is a closed application layer: the web layer calls its verbs and
+//! never its parts (store, manager, pipeline, clock...), by field or by the
+//! accessors kept for setup and tests ([`INTERNALS`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,4 +98,97 @@ fn layers_name_only_what_they_may() {
 fn the_scanner_finds_grouped_and_plain_paths() {
     let names = modules_named("use crate::{store::Store, imap};\nlet x = crate::web::router;\nuse super::super::manager::X;");
     assert_eq!(names, ["store", "imap", "web", "manager"]);
+}
+
+/// Runtime's parts: the web layer must use verbs instead.
+const INTERNALS: &[&str] = &[
+    "store",
+    "manager",
+    "live",
+    "intel",
+    "background",
+    "events",
+    "clock",
+    "settings",
+    "file_lists",
+];
+
+/// (line, text) of each `rt.<part>` in `src`, a field or its accessor,
+/// also when rustfmt split the chain over lines (`st\n    .rt\n    .store()`).
+fn internals_touched(src: &str) -> Vec<(usize, String)> {
+    // Whitespace before a `.` is dropped, each kept byte remembering its line.
+    let (mut flat, mut line_of) = (String::new(), Vec::new());
+    let mut line = 1;
+    let mut pending: Vec<char> = Vec::new();
+    for c in src.chars() {
+        if c.is_whitespace() {
+            pending.push(c);
+            if c == '\n' {
+                line += 1;
+            }
+            continue;
+        }
+        if c != '.' {
+            for w in pending.drain(..) {
+                flat.push(w);
+                line_of.extend(std::iter::repeat_n(line, w.len_utf8()));
+            }
+        }
+        pending.clear();
+        flat.push(c);
+        line_of.extend(std::iter::repeat_n(line, c.len_utf8()));
+    }
+    let mut out = Vec::new();
+    for (i, _) in flat.match_indices("rt.") {
+        if flat[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let rest = &flat[i + 3..];
+        let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if INTERNALS.contains(&word.as_str()) {
+            out.push((line_of[i + 3], format!("rt.{word}")));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_web_layer_uses_runtime_verbs_not_its_parts() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src.join("web"), &mut files);
+    let mut scanned = 0;
+    let mut problems = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+        // Unit tests may seed and inspect the parts through the accessors.
+        if rel.ends_with("/tests.rs") || rel.contains("/tests/") {
+            continue;
+        }
+        scanned += 1;
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (line, what) in internals_touched(&text) {
+            problems.push(format!("src/{rel}:{line}: {what}: call a Runtime verb instead"));
+        }
+    }
+    assert!(scanned > 20, "the web directory moved: {scanned} files");
+    assert!(
+        problems.is_empty(),
+        "the web layer touches Runtime's parts:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_internals_scanner_finds_fields_accessors_and_split_chains() {
+    let snippet = "let a = st.rt.store.accounts();\nlet n = st.rt.now();\nlet b = st\n    .rt\n    .manager()\n    .status();\nlet c = start.rt_store; let d = st.rt.settings_view();\nlet e = &rt.clock;";
+    let found = internals_touched(snippet);
+    assert_eq!(
+        found,
+        [
+            (1, "rt.store".to_string()),
+            (5, "rt.manager".to_string()),
+            (8, "rt.clock".to_string())
+        ]
+    );
 }

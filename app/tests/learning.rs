@@ -56,13 +56,13 @@ async fn rspamd_learned() -> u64 {
 }
 
 async fn learned_count(p: &WebPostern, class: &str) -> usize {
-    let all = p.rt.store.lessons(100).await.unwrap();
+    let all = p.rt.store().lessons(100).await.unwrap();
     all.iter().filter(|l| l.class == class && l.state == "learned").count()
 }
 
 async fn wait_junk_idling(p: &WebPostern) {
     eventually(WAIT, "Junk learning listener idling", || async {
-        p.rt.manager
+        p.rt.manager()
             .status()
             .iter()
             .any(|s| s.mailbox == "Junk (learning)" && s.state == ListenerState::Idling)
@@ -90,9 +90,9 @@ async fn junk_folder_moves_teach_rspamd_once() {
         ..Default::default()
     };
     let scan = p.rt.effective_scan(&Default::default());
-    let mut policy = load_policy(&p.rt.settings).unwrap();
+    let mut policy = load_policy(p.rt.settings()).unwrap();
     policy.block_verdict = lists.block_verdict;
-    p.rt.live.swap(build_pipeline(&scan, &lists, policy).unwrap());
+    p.rt.live().swap(build_pipeline(&scan, &lists, policy).unwrap());
     p.rt.spawn_learning(p.shutdown.clone());
     let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
     p.wait_idling().await;
@@ -107,7 +107,7 @@ async fn junk_folder_moves_teach_rspamd_once() {
         junk.iter().any(|m| m.contains(&spam)).then_some(())
     })
     .await;
-    let rows = p.rt.store.message_rows("learn").await.unwrap();
+    let rows = p.rt.store().message_rows("learn").await.unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
 
     // The user files the legitimate-looking one as spam.
@@ -118,7 +118,7 @@ async fn junk_folder_moves_teach_rspamd_once() {
     })
     .await;
     assert!(rspamd_learned().await > before, "Rspamd's learned count rose");
-    let marked = p.rt.store.audit_rows(Some("learn"), Some("user_marked_spam"), 10).await.unwrap();
+    let marked = p.rt.store().audit_rows(Some("learn"), Some("user_marked_spam"), 10).await.unwrap();
     assert_eq!(marked.len(), 1, "only the user's move is their opinion, not Postern's: {marked:?}");
     assert_eq!(marked[0].actor, "user:learn");
     assert_eq!(marked[0].mailbox.as_deref(), Some("Junk"));
@@ -134,7 +134,7 @@ async fn junk_folder_moves_teach_rspamd_once() {
     })
     .await;
     assert!(rspamd_learned().await >= before + 2, "Rspamd's learned count rose by two");
-    let returned = p.rt.store.audit_rows(Some("learn"), Some("user_marked_ham"), 10).await.unwrap();
+    let returned = p.rt.store().audit_rows(Some("learn"), Some("user_marked_ham"), 10).await.unwrap();
     assert_eq!(returned.len(), 2, "{returned:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let inbox = c.ids("INBOX").await;
@@ -142,22 +142,22 @@ async fn junk_folder_moves_teach_rspamd_once() {
         inbox.iter().any(|m| m.contains(&spam)) && inbox.iter().any(|m| m.contains(&ham)),
         "{inbox:?}"
     );
-    let (_, pending) = p.rt.store.pending_work().await.unwrap();
+    let (_, pending) = p.rt.store().pending_work().await.unwrap();
     assert_eq!(pending, 0, "no action was planned for the returned mail");
 
     // A restart re-syncs every folder and learns nothing twice; filing the
     // same message into Junk again is no new lesson either.
-    p.rt.manager.stop_account("learn").await;
-    p.rt.manager.start_account(acct).await;
+    p.rt.manager().stop_account("learn").await;
+    p.rt.manager().start_account(acct).await;
     p.wait_idling().await;
     wait_junk_idling(&p).await;
     c.move_message("INBOX", &ham, "Junk").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let lessons = p.rt.store.lessons(100).await.unwrap();
+    let lessons = p.rt.store().lessons(100).await.unwrap();
     assert_eq!(lessons.len(), 3, "{lessons:?}");
     assert!(lessons.iter().all(|l| l.state == "learned" && l.attempts == 1), "{lessons:?}");
     let learned_rows = |e: &'static str| {
-        let store = p.rt.store.clone();
+        let store = p.rt.store().clone();
         async move { store.audit_rows(Some("learn"), Some(e), 10).await.unwrap().len() }
     };
     assert_eq!(learned_rows("user_learned_spam").await + learned_rows("user_learned_ham").await, 3);

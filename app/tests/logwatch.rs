@@ -311,7 +311,7 @@ async fn issue_20_an_ip_that_sprays_dovecot_then_sends_phishing_is_one_incident_
         s.background.digest.admin_to = Some("postmaster@example.test".into());
     })
     .await;
-    let since = p.rt.store.now();
+    let since = p.rt.store().now();
     p.rt.spawn_logwatch(p.shutdown.clone()).await.unwrap();
     // Log watch follows the log from its end: wait until it has read it once.
     eventually(WAIT, "the blocklist's first write", || async { blocklist.exists().then_some(()) }).await;
@@ -325,7 +325,7 @@ async fn issue_20_an_ip_that_sprays_dovecot_then_sends_phishing_is_one_incident_
     assert!(login_from(attacker, d.imap_port, &victim, &victim_pass).await);
     let ip = attacker.to_string();
     let ioc = eventually(WAIT, "the sprayer as a log-watch indicator", || async {
-        let iocs = p.rt.store.all_indicators().await.unwrap();
+        let iocs = p.rt.store().all_indicators().await.unwrap();
         iocs.into_iter()
             .find(|i| i.ind.value == ip && i.ind.source == "logwatch" && i.ind.kind == "ip")
     })
@@ -376,7 +376,7 @@ async fn issue_20_an_ip_that_sprays_dovecot_then_sends_phishing_is_one_incident_
         .append("INBOX", None, phish.as_bytes())
         .await;
     let m = eventually(WAIT, "the phishing scanned", || async {
-        let rows = p.rt.store.list_messages(&Default::default()).await.unwrap();
+        let rows = p.rt.store().list_messages(&Default::default()).await.unwrap();
         rows.into_iter()
             .find(|m| m.subject.as_deref() == Some(subject.as_str()) && m.verdict.is_some())
     })
@@ -416,12 +416,12 @@ async fn issue_20_an_ip_that_sprays_dovecot_then_sends_phishing_is_one_incident_
     assert!(items.iter().any(|t| t.kind == "mail" && t.link.contains(&ip)), "{items:?}");
 
     // The indicator, with its sightings: every attack, and the message.
-    let sightings = p.rt.store.sightings(ioc.id, 100).await.unwrap();
+    let sightings = p.rt.store().sightings(ioc.id, 100).await.unwrap();
     assert!(
         sightings.iter().any(|s| s.message == m.id && s.source == "logwatch"),
         "{sightings:?}"
     );
-    let attacks = p.rt.store.logwatch_attacks(10_000).await.unwrap();
+    let attacks = p.rt.store().logwatch_attacks(10_000).await.unwrap();
     let mine: Vec<_> = attacks.iter().filter(|a| a.ip.as_deref() == Some(ip.as_str())).collect();
     assert!(!mine.is_empty() && mine.iter().all(|a| a.indicator == Some(ioc.id)), "{mine:?}");
 

@@ -564,10 +564,10 @@ async fn issue_19_held_mail_is_released_or_deleted_through_postsuper() {
         s.milter.postqueue = vec!["postqueue".into(), "-c".into(), conf.clone()];
     })
     .await;
-    let eml = web.rt.settings.eml_dir.clone();
+    let eml = web.rt.settings().eml_dir.clone();
     let _stop = start_milter_with(
-        web.rt.store.clone(),
-        web.rt.live.clone(),
+        web.rt.store().clone(),
+        web.rt.live().clone(),
         MilterSettings::default(),
         1 << 20,
         Some(eml),
@@ -586,7 +586,7 @@ async fn issue_19_held_mail_is_released_or_deleted_through_postsuper() {
     let held = held_queue_ids();
     assert!(held.contains(&keep_q) && held.contains(&drop_q), "{held:?}");
 
-    let db = web.rt.settings.db_path.clone();
+    let db = web.rt.settings().db_path.clone();
     let q = |sql: &str| crate::common::harness::query_i64(&db, sql);
     let row = |qid: &str| q(&format!("SELECT message FROM milter_decisions WHERE queue_id = '{qid}'"));
     let (keep, drop) = (row(&keep_q), row(&drop_q));
@@ -597,7 +597,7 @@ async fn issue_19_held_mail_is_released_or_deleted_through_postsuper() {
     );
     let copy: String = web
         .rt
-        .store
+        .store()
         .message_detail(keep)
         .await
         .unwrap()

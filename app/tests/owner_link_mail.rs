@@ -90,7 +90,7 @@ async fn the_sign_in_link_is_mailed_to_the_digest_address_and_works_once() {
     assert_eq!(again.status(), 410, "a link works once");
     assert_eq!(http.get(&link).send().await.unwrap().status(), 410);
 
-    let rows = p.rt.store.audit_rows(Some("olm"), Some("owner_link_sent"), 10).await.unwrap();
+    let rows = p.rt.store().audit_rows(Some("olm"), Some("owner_link_sent"), 10).await.unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     p.stop().await;
 }

@@ -98,10 +98,10 @@ async fn issue_17_hostile_search_text_is_data_not_imap_syntax() {
     assert!(has(&quarantine, &m_hostile), "{quarantine:?}");
     assert!(has(&inbox, &m_plain) && has(&inbox, &m_other), "{inbox:?}");
     assert!(!has(&inbox, &m_hostile));
-    let audit = p.rt.store.audit_rows(Some("h"), Some("purged"), 10).await.unwrap();
+    let audit = p.rt.store().audit_rows(Some("h"), Some("purged"), 10).await.unwrap();
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0].actor, "admin:admin");
-    let all = p.rt.store.audit_rows(None, None, 200).await.unwrap();
+    let all = p.rt.store().audit_rows(None, None, 200).await.unwrap();
     for e in ["purge_search", "purge_started", "purge_finished"] {
         assert!(
             all.iter().any(|r| r.event == e && r.detail.contains(&format!("#{}", v.job.id))),
@@ -138,7 +138,7 @@ async fn issue_17_purge_in_shadow_mode_moves_nothing_and_records_it() {
     let inbox = c.ids("INBOX").await;
     assert!(has(&inbox, &hit) && has(&inbox, &miss), "nothing moved: {inbox:?}");
     assert!(!c.exists("Quarantine").await || c.count("Quarantine").await == 0);
-    let audit = p.rt.store.audit_rows(Some("s"), Some("purge_observed"), 10).await.unwrap();
+    let audit = p.rt.store().audit_rows(Some("s"), Some("purge_observed"), 10).await.unwrap();
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0].actor, "analyst:ann");
     assert!(audit[0].detail.contains("would have moved"), "{}", audit[0].detail);

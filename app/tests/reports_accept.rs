@@ -117,7 +117,7 @@ async fn wait_listening(p: &WebPostern, accounts: &[&str]) {
     let report = format!("{REPORT} (reports)");
     let folders = ["INBOX", report.as_str()];
     eventually(WAIT, "INBOX and report listeners idling", || async {
-        let st = p.rt.manager.status();
+        let st = p.rt.manager().status();
         accounts
             .iter()
             .all(|a| {
@@ -134,7 +134,7 @@ async fn wait_listening(p: &WebPostern, accounts: &[&str]) {
 /// The row of the message whose Message-ID contains `id`, once recorded.
 async fn message_id(p: &WebPostern, account: &str, id: &str) -> i64 {
     eventually(WAIT, &format!("{id} recorded in {account}"), || async {
-        let rows = p.rt.store.message_rows(account).await.unwrap();
+        let rows = p.rt.store().message_rows(account).await.unwrap();
         rows.iter()
             .find(|m| m.message_id.as_deref().is_some_and(|x| x.contains(id)) && m.verdict.is_some())
             .map(|m| m.id)
@@ -151,7 +151,7 @@ async fn report_in(p: &WebPostern, account: &str, state: &str) -> ReportRow {
 }
 
 async fn events(p: &WebPostern, account: &str) -> Vec<String> {
-    let rows = p.rt.store.audit_rows(Some(account), None, 500).await.unwrap();
+    let rows = p.rt.store().audit_rows(Some(account), None, 500).await.unwrap();
     rows.into_iter().map(|r| r.event).collect()
 }
 
@@ -190,7 +190,7 @@ async fn a_confirmed_report_claws_the_campaign_back_from_another_mailbox() {
     cb.append("INBOX", None, &phish(&tag, &ub, &idb)).await;
     let (ma, mb) = (message_id(&p, "alice", &ida).await, message_id(&p, "bob", &idb).await);
     for m in [ma, mb] {
-        let s = p.rt.store.message_summary(m).await.unwrap().unwrap();
+        let s = p.rt.store().message_summary(m).await.unwrap().unwrap();
         assert!(matches!(s.verdict.as_deref(), Some("pass" | "flag")), "delivered: {s:?}");
     }
 
@@ -227,7 +227,7 @@ async fn a_confirmed_report_claws_the_campaign_back_from_another_mailbox() {
     assert_eq!(code, 400, "confirmed once only: {again}");
 
     // IOCs for the sender, the link and the attachment, with source and expiry.
-    let iocs = p.rt.store.all_indicators().await.unwrap();
+    let iocs = p.rt.store().all_indicators().await.unwrap();
     let from_report: Vec<_> = iocs.iter().filter(|i| i.ind.source == "report").collect();
     let has = |kind: &str, want: &dyn Fn(&str) -> bool| {
         from_report
@@ -250,16 +250,16 @@ async fn a_confirmed_report_claws_the_campaign_back_from_another_mailbox() {
     })
     .await;
     assert!(cb.ids("INBOX").await.iter().all(|m| !m.contains(&idb)), "gone from bob's INBOX");
-    let bob = p.rt.store.message_summary(mb).await.unwrap().unwrap();
+    let bob = p.rt.store().message_summary(mb).await.unwrap().unwrap();
     assert_eq!(bob.verdict.as_deref(), Some("quarantine"), "{bob:?}");
-    let sightings = p.rt.store.message_sightings(mb).await.unwrap();
+    let sightings = p.rt.store().message_sightings(mb).await.unwrap();
     for kind in ["email", "url", "sha256"] {
         assert!(
             sightings.iter().any(|(src, _, k, _)| src == "report" && k == kind),
             "{kind} sighting: {sightings:?}"
         );
     }
-    let retro = p.rt.store.audit_rows(Some("bob"), Some("retro_quarantine"), 10).await.unwrap();
+    let retro = p.rt.store().audit_rows(Some("bob"), Some("retro_quarantine"), 10).await.unwrap();
     assert_eq!(retro.len(), 1, "{retro:?}");
 
     // The lesson reaches Rspamd once. Its Bayes is shared by the whole suite
@@ -267,7 +267,7 @@ async fn a_confirmed_report_claws_the_campaign_back_from_another_mailbox() {
     // learn condition may answer 204 "already in class spam" instead of
     // learning: then Rspamd must indeed class this campaign as Bayes spam.
     let lesson = eventually(WAIT, "the spam lesson answered by Rspamd", || async {
-        let l = p.rt.store.lessons(50).await.unwrap();
+        let l = p.rt.store().lessons(50).await.unwrap();
         l.into_iter()
             .find(|l| l.class == "spam" && matches!(l.state.as_str(), "learned" | "skipped"))
     })
@@ -300,7 +300,7 @@ async fn a_confirmed_report_claws_the_campaign_back_from_another_mailbox() {
     ] {
         assert!(alice.iter().any(|x| x == e), "{e} in {alice:?}");
     }
-    let confirmed = p.rt.store.audit_rows(Some("alice"), Some("report_confirmed"), 5).await.unwrap();
+    let confirmed = p.rt.store().audit_rows(Some("alice"), Some("report_confirmed"), 5).await.unwrap();
     assert_eq!(confirmed[0].actor, "admin:admin", "{confirmed:?}");
     let bob_events = events(&p, "bob").await;
     assert!(
@@ -333,14 +333,19 @@ async fn a_rejected_report_goes_back_to_the_reporters_inbox_and_teaches_nothing(
     assert_eq!(out["state"], "rejected", "{out}");
     assert!(c.ids("INBOX").await.iter().any(|m| m.contains(&id)), "back in the INBOX");
     assert!(c.ids(REPORT).await.iter().all(|m| !m.contains(&id)), "gone from the report folder");
-    let row = p.rt.store.report(r.id).await.unwrap().unwrap();
+    let row = p.rt.store().report(r.id).await.unwrap().unwrap();
     assert_eq!((row.state.as_str(), row.decided_by.as_deref()), ("rejected", Some("admin:admin")));
-    let rejected = p.rt.store.audit_rows(Some("carol"), Some("report_rejected"), 5).await.unwrap();
+    let rejected = p.rt.store().audit_rows(Some("carol"), Some("report_rejected"), 5).await.unwrap();
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert!(rejected[0].detail.contains("back to INBOX"), "{rejected:?}");
-    assert!(p.rt.store.lessons(50).await.unwrap().is_empty(), "nothing learned");
+    assert!(p.rt.store().lessons(50).await.unwrap().is_empty(), "nothing learned");
     assert!(
-        p.rt.store.all_indicators().await.unwrap().iter().all(|i| i.ind.source != "report"),
+        p.rt.store()
+            .all_indicators()
+            .await
+            .unwrap()
+            .iter()
+            .all(|i| i.ind.source != "report"),
         "no IOCs"
     );
     p.stop().await;
@@ -380,13 +385,13 @@ async fn a_report_scoring_above_the_auto_confirm_score_is_confirmed_without_the_
     let plain = report_in(&p, "dave", "open").await;
     assert!(plain.score < 4.0, "{plain:?}");
     assert_eq!(plain.subject.as_deref(), Some(format!("Plain {tag}").as_str()));
-    let iocs = p.rt.store.all_indicators().await.unwrap();
+    let iocs = p.rt.store().all_indicators().await.unwrap();
     assert!(
         iocs.iter()
             .any(|i| i.ind.source == "report" && i.ind.value == format!("alerts@spoof-{tag}.test")),
         "{iocs:?}"
     );
-    let confirmed = p.rt.store.audit_rows(Some("dave"), Some("report_confirmed"), 5).await.unwrap();
+    let confirmed = p.rt.store().audit_rows(Some("dave"), Some("report_confirmed"), 5).await.unwrap();
     assert_eq!(confirmed.len(), 1, "{confirmed:?}");
     assert_eq!(confirmed[0].actor, postern::runtime::AUTO_ACTOR);
     assert!(confirmed[0].detail.contains("POSTERN_REPORT_AUTO_CONFIRM_SCORE"), "{confirmed:?}");
@@ -424,7 +429,7 @@ async fn a_campaign_is_quarantined_everywhere_released_and_its_sender_blocked() 
     )
     .await;
     eventually(WAIT, "three INBOX listeners idling", || async {
-        let st = p.rt.manager.status();
+        let st = p.rt.manager().status();
         (st.iter()
             .filter(|s| s.mailbox == "INBOX" && s.state == ListenerState::Idling)
             .count()
@@ -472,10 +477,10 @@ async fn a_campaign_is_quarantined_everywhere_released_and_its_sender_blocked() 
         "shadow mode never moves mail"
     );
     for a in ["erin", "finn"] {
-        let done = p.rt.store.audit_rows(Some(a), Some("operator_quarantine"), 5).await.unwrap();
+        let done = p.rt.store().audit_rows(Some(a), Some("operator_quarantine"), 5).await.unwrap();
         assert_eq!(done.len(), 1, "{a}: {done:?}");
         assert_eq!(done[0].actor, "admin:admin");
-        let m = p.rt.store.message_detail(done[0].message.unwrap()).await.unwrap().unwrap();
+        let m = p.rt.store().message_detail(done[0].message.unwrap()).await.unwrap().unwrap();
         let eml = m.eml_path.expect("an EML copy is kept");
         assert!(std::fs::metadata(&eml).unwrap().len() > 0, "{eml}");
     }
@@ -520,7 +525,7 @@ async fn a_campaign_is_quarantined_everywhere_released_and_its_sender_blocked() 
 
 async fn done_not(p: &WebPostern, account: &str) -> bool {
     let rows =
-        p.rt.store
+        p.rt.store()
             .audit_rows(Some(account), Some("operator_quarantine_not_done"), 5)
             .await
             .unwrap();

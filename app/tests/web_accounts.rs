@@ -20,7 +20,7 @@ async fn view(admin: &Admin, name: &str) -> Option<Value> {
 }
 
 fn idling(p: &WebPostern, name: &str) -> bool {
-    p.rt.manager
+    p.rt.manager()
         .status()
         .iter()
         .any(|s| s.account == name && s.mailbox == "INBOX" && format!("{:?}", s.state) == "Idling")
@@ -88,7 +88,7 @@ async fn accounts_from_the_api_watch_mail_and_keep_their_digest_settings() {
     assert_eq!(code, 200, "{r}");
     let v = view(&admin, "dash").await.unwrap();
     assert_eq!((v["digest"].as_str(), v["digest_to"].as_str()), (Some("never"), None));
-    let stored = p.rt.store.account("dash").await.unwrap().unwrap();
+    let stored = p.rt.store().account("dash").await.unwrap().unwrap();
     assert_eq!(stored.pass, pass, "the stored password survived the edit");
     eventually(WAIT, "idling after the edit", || async { idling(&p, "dash").then_some(()) }).await;
 

@@ -60,7 +60,7 @@ async fn mail_let_through_is_previewed_quarantined_and_learned_from_the_mailbox(
         scanned(&admin, &gone).await,
     );
     for id in [idk, idt, idg] {
-        let m = p.rt.store.message_detail(id).await.unwrap().unwrap();
+        let m = p.rt.store().message_detail(id).await.unwrap().unwrap();
         assert!(m.eml_path.is_none() && !m.summary.quarantined, "let through, no copy: {m:?}");
     }
 
@@ -86,7 +86,7 @@ async fn mail_let_through_is_previewed_quarantined_and_learned_from_the_mailbox(
     // Learn as ham, from the mailbox, against the stack's Rspamd.
     let (code, r) = admin.post(&format!("/api/messages/{idk}/learn-ham")).await;
     assert_eq!(code, 200, "{r}");
-    let rows = p.rt.store.audit_rows(Some("wlive"), None, 100).await.unwrap();
+    let rows = p.rt.store().audit_rows(Some("wlive"), None, 100).await.unwrap();
     assert!(
         rows.iter()
             .any(|r| r.message == Some(idk) && (r.event == "learned_ham" || r.event == "learn_skipped") && r.actor.starts_with("admin")),
@@ -96,14 +96,14 @@ async fn mail_let_through_is_previewed_quarantined_and_learned_from_the_mailbox(
     // Quarantine: copy kept first, moved by the runner, audited as the admin.
     let (code, r) = admin.post(&format!("/api/messages/{idt}/quarantine")).await;
     assert_eq!((code, r["state"].as_str()), (200, Some("done")), "{r}");
-    let m = p.rt.store.message_detail(idt).await.unwrap().unwrap();
+    let m = p.rt.store().message_detail(idt).await.unwrap().unwrap();
     assert!(m.summary.quarantined, "{m:?}");
     let copy = std::fs::read(m.eml_path.as_deref().expect("EML copy kept")).unwrap();
     assert_eq!(hex::encode(Sha256::digest(copy)), m.sha256);
     assert!(c.ids("Quarantine").await.iter().any(|i| i.contains(&format!("t-{tag}"))));
     assert!(!c.ids("INBOX").await.iter().any(|i| i.contains(&format!("t-{tag}"))));
     let rows =
-        p.rt.store
+        p.rt.store()
             .audit_rows(Some("wlive"), Some("quarantine_requested"), 10)
             .await
             .unwrap();
@@ -125,17 +125,17 @@ async fn mail_let_through_is_previewed_quarantined_and_learned_from_the_mailbox(
     assert_eq!(code, 409, "{r}");
     assert!(r["error"].as_str().unwrap_or("").contains("no longer in INBOX"), "{r}");
     assert!(c.ids("Archive").await.iter().any(|i| i.contains(&format!("g-{tag}"))));
-    assert!(p.rt.store.message_detail(idg).await.unwrap().unwrap().eml_path.is_none());
+    assert!(p.rt.store().message_detail(idg).await.unwrap().unwrap().eml_path.is_none());
 
     // A folder reset (new UIDVALIDITY) is named as such.
-    let g = p.rt.store.message_detail(idk).await.unwrap().unwrap();
+    let g = p.rt.store().message_detail(idk).await.unwrap().unwrap();
     let key = MessageKey {
         account: "wlive".into(),
         mailbox: "INBOX".into(),
         uidvalidity: g.uidvalidity + 1,
         uid: g.uid,
     };
-    let e = p.rt.manager.peek(&acct, &key).await.unwrap_err().to_string();
+    let e = p.rt.manager().peek(&acct, &key).await.unwrap_err().to_string();
     assert!(e.contains("was reset on the server"), "{e}");
     p.stop().await;
 }

@@ -54,7 +54,7 @@ async fn release_delete_rescan_and_learn_through_the_api() {
     // Release: back to INBOX, and it stays there.
     let (code, r) = admin.post(&format!("/api/messages/{ida}/release")).await;
     assert_eq!((code, r["state"].as_str()), (200, Some("done")), "{r}");
-    let store = p.rt.store.clone();
+    let store = p.rt.store().clone();
     eventually(WAIT, "released copy recognised", || {
         let store = store.clone();
         async move {
@@ -69,7 +69,7 @@ async fn release_delete_rescan_and_learn_through_the_api() {
         "released message is in INBOX: {inbox:?}"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (_, pending) = p.rt.store.pending_work().await.unwrap();
+    let (_, pending) = p.rt.store().pending_work().await.unwrap();
     assert_eq!(pending, 0);
     assert!(
         c.ids("INBOX").await.iter().any(|m| m.contains(&format!("ra-{tag}"))),

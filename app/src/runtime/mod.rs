@@ -2,8 +2,15 @@
 //! dashboard (thresholds, endpoints, scanner switches, lists) are stored,
 //! then a fresh pipeline is built and swapped in. A setting that cannot
 //! build a pipeline is refused before it is stored.
+//!
+//! The dashboard reaches the system only through [`Runtime`]'s verbs,
+//! grouped by topic in this module's files (`queries`, `status`,
+//! `sessions`, `accounts`, `lists`, `quarantine`, ...); its parts stay
+//! private.
 
 mod account_check;
+mod accounts;
+pub use accounts::{AccountRemoveError, AccountState};
 mod admin_digest;
 pub mod attacks;
 mod blocklist;
@@ -18,6 +25,7 @@ mod failed;
 pub mod incidents;
 mod intel;
 mod learning;
+mod lists;
 mod live_settings;
 pub use live_settings::{SECRETS, SecretSource, SecretSpec, SecretStatus};
 mod background;
@@ -31,9 +39,12 @@ mod purge;
 pub use owner::{OwnerRelease, owner_actor, owner_may_release};
 pub use progress::BackfillProgress;
 mod quarantine;
+mod queries;
 pub mod records;
 mod reports;
+mod sessions;
 mod stats;
+mod status;
 pub mod tags;
 pub use outbound::{refused_oauth_urls, refused_outbound_urls};
 mod maintenance;
@@ -173,27 +184,73 @@ impl Overrides {
     }
 }
 
-/// Everything the dashboard needs to observe and steer the system.
+/// The running system as one closed application layer: the dashboard
+/// gets operations ("verbs", grouped by topic in this module's files), not
+/// the parts behind them. The parts stay private; the accessors below are
+/// for the binary's setup and for tests only (tests/layering.rs keeps the
+/// web layer off them).
 #[derive(Clone)]
 pub struct Runtime {
     /// Settings from the environment.
-    pub settings: Arc<Settings>,
+    settings: Arc<Settings>,
     /// Allow/block lists from config.yaml (dashboard lists add to them).
-    pub file_lists: PolicyConfig,
+    file_lists: PolicyConfig,
     /// Persistence.
-    pub store: Store,
+    store: Store,
     /// The pipeline new scans use.
-    pub live: Arc<LiveDecider>,
+    live: Arc<LiveDecider>,
     /// Accounts.
-    pub manager: ManagerHandle,
+    manager: ManagerHandle,
     /// Live updates.
-    pub events: EventSender,
+    events: EventSender,
     /// Time.
-    pub clock: SharedClock,
+    clock: SharedClock,
     /// Feeds, IOC index and reputation services.
-    pub intel: Arc<Intel>,
+    intel: Arc<Intel>,
     /// Notifications, digests and maintenance state.
-    pub background: Arc<BackgroundState>,
+    background: Arc<BackgroundState>,
+}
+
+/// The runtime's parts, for the binary's setup and for tests. The web
+/// layer must not use them: it calls verbs (see tests/layering.rs).
+#[doc(hidden)]
+impl Runtime {
+    /// Persistence (setup and tests only; the web layer must not use it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    /// Settings from the environment (setup and tests only).
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+    /// Lists from config.yaml (setup and tests only).
+    pub fn file_lists(&self) -> &PolicyConfig {
+        &self.file_lists
+    }
+    /// The pipeline switch (setup and tests only).
+    pub fn live(&self) -> &Arc<LiveDecider> {
+        &self.live
+    }
+    /// The account manager (setup and tests only).
+    pub fn manager(&self) -> &ManagerHandle {
+        &self.manager
+    }
+    /// The event bus (setup and tests only).
+    pub fn events(&self) -> &EventSender {
+        &self.events
+    }
+    /// The clock (setup and tests only).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+    /// Feeds and reputation services (setup and tests only).
+    pub fn intel(&self) -> &Arc<Intel> {
+        &self.intel
+    }
+    /// Notification and maintenance state (setup and tests only).
+    pub fn background(&self) -> &Arc<BackgroundState> {
+        &self.background
+    }
 }
 
 async fn stored_overrides(store: &Store) -> Result<Overrides, RuntimeError> {

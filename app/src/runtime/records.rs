@@ -4,7 +4,7 @@
 //! them through here, so that it depends on the runtime alone (the
 //! layering test, app/tests/layering.rs, holds it to that).
 
+pub use crate::domain::{AuditEntry, OpKind};
 pub use crate::store::{
-    AuditEntry, AuditRow, Count, DayCounts, IndicatorRow, ListEntry, MessageDetail, MessageFilter, MessageSummary, OpKind, SightingRow,
-    StoreError, TopStats,
+    AuditRow, Count, DayCounts, IndicatorRow, ListEntry, MessageDetail, MessageFilter, MessageSummary, SightingRow, StoreError, TopStats,
 };

@@ -1,57 +1,8 @@
 //! Append-only audit log of every automatic and manual action.
 
 use super::{Result, Store};
-use crate::domain::MessageKey;
+pub use crate::domain::AuditEntry;
 use rusqlite::{Connection, params};
-
-/// A row to append.
-#[derive(Debug, Clone, Default)]
-pub struct AuditEntry {
-    /// `postern` or `admin:<name>`.
-    pub actor: String,
-    /// Account, when the event concerns one.
-    pub account: Option<String>,
-    /// Mailbox, when the event concerns one.
-    pub mailbox: Option<String>,
-    /// UIDVALIDITY of the message.
-    pub uidvalidity: Option<u32>,
-    /// UID of the message.
-    pub uid: Option<u32>,
-    /// Message row id.
-    pub message: Option<i64>,
-    /// Event name, e.g. `action_done`.
-    pub event: String,
-    /// Free text.
-    pub detail: String,
-}
-
-impl AuditEntry {
-    /// An event about a mailbox.
-    pub fn mailbox(account: &str, mailbox: &str, event: &str, detail: String) -> Self {
-        Self {
-            actor: "postern".into(),
-            account: Some(account.into()),
-            mailbox: Some(mailbox.into()),
-            event: event.into(),
-            detail,
-            ..Default::default()
-        }
-    }
-
-    /// An event about one message.
-    pub fn message(key: &MessageKey, message: Option<i64>, event: &str, detail: String) -> Self {
-        Self {
-            actor: "postern".into(),
-            account: Some(key.account.clone()),
-            mailbox: Some(key.mailbox.clone()),
-            uidvalidity: Some(key.uidvalidity),
-            uid: Some(key.uid),
-            message,
-            event: event.into(),
-            detail,
-        }
-    }
-}
 
 /// A stored audit row.
 #[derive(Debug, Clone, serde::Serialize)]

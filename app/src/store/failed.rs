@@ -7,8 +7,8 @@
 //! left where it is).
 
 use super::audit::{self, AuditEntry};
-use super::messages::Intent;
 use super::{Result, Store};
+use crate::domain::Intent;
 use rusqlite::{OptionalExtension, params};
 
 impl Store {

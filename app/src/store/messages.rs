@@ -5,10 +5,11 @@
 //! transaction together with its audit row. A crash between the two leaves a
 //! `pending` intent that is resumed (idempotently) on the next start.
 
-use super::audit::{self, AuditEntry};
+use super::audit;
 use super::sync::advance;
 use super::{Result, Store, StoreError};
 use crate::domain::{Action, Decision, MessageKey, Verdict};
+use crate::domain::{AuditEntry, Intent};
 use rusqlite::{OptionalExtension, params};
 
 /// Facts about a fetched message.
@@ -106,25 +107,6 @@ impl IntentState {
             Self::Mismatch => "mismatch",
         }
     }
-}
-
-/// A pending action with everything needed to execute it safely.
-#[derive(Debug, Clone)]
-pub struct Intent {
-    /// Intent id.
-    pub id: i64,
-    /// Message row id.
-    pub message: i64,
-    /// Where the message was when the decision was taken.
-    pub key: MessageKey,
-    /// What to do.
-    pub action: Action,
-    /// Message-ID, used to find the message if a previous attempt already moved it.
-    pub message_id: Option<String>,
-    /// SHA-256 of the raw message.
-    pub sha256: String,
-    /// Attempts so far.
-    pub attempts: u32,
 }
 
 /// A stored message (for inspection and tests).

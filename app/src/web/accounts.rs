@@ -11,7 +11,7 @@ use super::security::Nonce;
 use super::templates::{PageCx, render};
 use super::{AppState, WebError, error::html_error};
 use crate::config::{AccountConfig, parse_account_value};
-use crate::runtime::AccountTestError;
+use crate::runtime::{AccountRemoveError, AccountTestError};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
@@ -46,16 +46,13 @@ pub(crate) struct AccountView {
 }
 
 async fn views(st: &AppState) -> Result<Vec<AccountView>, WebError> {
-    let running = st.rt.manager.accounts();
-    let status = st.rt.manager.status();
     let mut out = Vec::new();
-    for a in st.rt.store.accounts().await? {
-        let source = st.rt.store.account_source(&a.name).await?.map(|s| s.source).unwrap_or_default();
-        let listeners: Vec<_> = status.iter().filter(|s| s.account == a.name).cloned().collect();
+    for s in st.rt.account_states().await? {
+        let a = s.config;
         out.push(AccountView {
-            running: running.contains(&a.name),
-            failing: listeners.iter().any(|l| l.failing()),
-            listeners,
+            running: s.running,
+            failing: s.listeners.iter().any(|l| l.failing()),
+            listeners: s.listeners,
             backfill_days: match a.start_at {
                 crate::config::StartAt::Backfill { days } => Some(days),
                 crate::config::StartAt::New => None,
@@ -74,7 +71,7 @@ async fn views(st: &AppState) -> Result<Vec<AccountView>, WebError> {
             quarantine_folder: a.quarantine_folder,
             hold_folder: a.hold_folder,
             mode: a.mode,
-            source,
+            source: s.source,
         });
     }
     Ok(out)
@@ -198,7 +195,7 @@ fn to_config(i: &AccountInput, stored_pass: Option<String>, base: &std::path::Pa
 /// a warning when another account watches the same mailbox).
 async fn save(st: &AppState, i: AccountInput, actor: &str) -> Result<(String, Vec<String>), WebError> {
     let name = i.name.trim().to_string();
-    let existing = st.rt.store.account_source(&name).await?;
+    let existing = st.rt.account_source(&name).await?;
     let editing = i.existing.is_some();
     match (&existing, editing) {
         (Some(s), _) if s.source == "config" => {
@@ -208,10 +205,10 @@ async fn save(st: &AppState, i: AccountInput, actor: &str) -> Result<(String, Ve
         (None, true) => return Err(WebError::NotFound),
         _ => {}
     }
-    let stored = st.rt.store.account(&name).await?;
+    let stored = st.rt.account(&name).await?;
     let base = st
         .rt
-        .settings
+        .environment()
         .config_path
         .parent()
         .map(std::path::Path::to_path_buf)
@@ -243,19 +240,7 @@ async fn save(st: &AppState, i: AccountInput, actor: &str) -> Result<(String, Ve
             .into_iter()
             .map(|w| format!("Warning: {w}; each message would be handled twice.")),
     );
-    st.rt.store.upsert_account(&cfg, "web").await?;
-    st.rt
-        .audit_account(
-            actor,
-            &name,
-            if editing { "account_updated" } else { "account_created" },
-            format!(
-                "{}@{}:{} folders {:?} mode {:?}",
-                cfg.user, cfg.host, cfg.port, cfg.folders, cfg.mode
-            ),
-        )
-        .await?;
-    st.rt.manager.start_account(cfg).await;
+    st.rt.save_account(cfg, editing, actor).await?;
     Ok((name, notes))
 }
 
@@ -281,16 +266,11 @@ fn same_endpoint(a: &AccountConfig, b: &AccountConfig) -> bool {
 }
 
 async fn remove(st: &AppState, name: &str, actor: &str) -> Result<(), WebError> {
-    match st.rt.store.account_source(name).await? {
-        None => return Err(WebError::NotFound),
-        Some(s) if s.source == "config" => {
-            return Err(WebError::Conflict(format!("{name} is defined in config.yaml; remove it there")));
-        }
-        _ => {}
-    }
-    st.rt.manager.stop_account(name).await;
-    st.rt.store.disable_account(name, actor).await?;
-    Ok(())
+    st.rt.remove_account(name, actor).await.map_err(|e| match e {
+        AccountRemoveError::NotFound => WebError::NotFound,
+        AccountRemoveError::FromConfig => WebError::Conflict(format!("{name} is defined in config.yaml; remove it there")),
+        AccountRemoveError::Runtime(e) => e.into(),
+    })
 }
 
 /// Logs in with the stored settings and reports what the server offers.
@@ -307,15 +287,9 @@ fn test_error(e: AccountTestError) -> WebError {
 }
 
 async fn set_running(st: &AppState, name: &str, run: bool, actor: &str) -> Result<(), WebError> {
-    let a = st.rt.store.account(name).await?.ok_or(WebError::NotFound)?;
-    if run {
-        st.rt.manager.start_account(a).await;
-    } else {
-        st.rt.manager.stop_account(name).await;
+    if !st.rt.set_account_running(name, run, actor).await? {
+        return Err(WebError::NotFound);
     }
-    st.rt
-        .audit_account(actor, name, if run { "account_started" } else { "account_stopped" }, String::new())
-        .await?;
     Ok(())
 }
 

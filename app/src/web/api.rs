@@ -20,7 +20,7 @@ pub(crate) async fn openapi() -> impl IntoResponse {
 }
 
 pub(crate) async fn status(State(st): State<AppState>) -> ApiResult<Value> {
-    Ok(Json(json!({ "listeners": st.rt.manager.status() })))
+    Ok(Json(json!({ "listeners": st.rt.listeners() })))
 }
 
 #[derive(serde::Serialize)]
@@ -32,13 +32,13 @@ pub(crate) struct Page<T> {
 
 pub(crate) async fn messages(State(st): State<AppState>, Query(f): Query<MessageFilter>) -> ApiResult<Page<MessageSummary>> {
     let limit = f.limit.unwrap_or(50).clamp(1, 200);
-    let items = st.rt.store.list_messages(&f).await?;
+    let items = st.rt.messages(&f).await?;
     let next_before = (items.len() as u32 == limit).then(|| items.last().map(|r| r.id)).flatten();
     Ok(Json(Page { items, next_before }))
 }
 
 pub(crate) async fn message(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<MessageDetail> {
-    Ok(Json(st.rt.store.message_detail(id).await?.ok_or(WebError::NotFound)?))
+    Ok(Json(st.rt.message_detail(id).await?.ok_or(WebError::NotFound)?))
 }
 
 pub(crate) async fn release(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(id): Path<i64>) -> ApiResult<OpResult> {
@@ -84,7 +84,7 @@ pub(crate) async fn rescan(State(st): State<AppState>, Extension(a): Extension<A
 }
 
 pub(crate) async fn lists(State(st): State<AppState>) -> ApiResult<Vec<ListEntry>> {
-    Ok(Json(st.rt.store.list_entries().await?))
+    Ok(Json(st.rt.list_entries().await?))
 }
 
 #[derive(serde::Deserialize)]
@@ -130,10 +130,10 @@ pub(crate) struct Stats {
 
 /// The last `days` days, every day present (zero when quiet).
 pub(crate) async fn stats_data(st: &AppState, days: i64) -> Result<Stats, WebError> {
-    let today = st.rt.clock.now().date_naive();
+    let today = st.rt.now().date_naive();
     let first = today - chrono::Duration::days(days - 1);
     let since = first.format("%Y-%m-%d").to_string();
-    let got = st.rt.store.daily_counts(&since).await?;
+    let got = st.rt.daily_counts(&since).await?;
     let mut all = Vec::new();
     let mut totals = DayCounts {
         day: format!("{since}..{}", today.format("%Y-%m-%d")),
@@ -158,8 +158,8 @@ pub(crate) async fn stats_data(st: &AppState, days: i64) -> Result<Stats, WebErr
     Ok(Stats {
         days: all,
         totals,
-        top_senders: st.rt.store.top_senders(&since, false, 10).await?,
-        top_domains: st.rt.store.top_senders(&since, true, 10).await?,
+        top_senders: st.rt.top_senders(&since, false, 10).await?,
+        top_domains: st.rt.top_senders(&since, true, 10).await?,
     })
 }
 
@@ -184,7 +184,6 @@ pub(crate) struct AuditQuery {
 pub(crate) async fn audit(State(st): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Vec<AuditRow>> {
     Ok(Json(
         st.rt
-            .store
             .audit_page(
                 q.account.as_deref(),
                 q.event.as_deref(),
@@ -201,7 +200,7 @@ pub(crate) async fn audit(State(st): State<AppState>, Query(q): Query<AuditQuery
 pub(crate) async fn settings_view(st: &AppState) -> Result<Value, WebError> {
     let o = st.rt.overrides().await?;
     let eff = st.rt.effective_scan(&o);
-    let p = st.rt.live.current();
+    let p = st.rt.pipeline();
     let running: Vec<&str> = p.scanners().iter().map(|s| s.id()).collect();
     let more = super::settings::view(st).await?;
     let scanners: Vec<Value> = SWITCHABLE

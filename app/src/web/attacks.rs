@@ -30,7 +30,7 @@ fn when(at: i64) -> String {
 
 /// Every day of the period, oldest first, so quiet days show as gaps.
 fn period_days(st: &AppState, days: i64) -> Vec<String> {
-    let today = st.rt.clock.now().date_naive();
+    let today = st.rt.now().date_naive();
     (0..days)
         .rev()
         .map(|back| (today - chrono::Duration::days(back)).format("%Y-%m-%d").to_string())

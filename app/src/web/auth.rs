@@ -138,17 +138,17 @@ pub(crate) async fn require_session(State((st, need)): State<(AppState, Role)>, 
         return unauthenticated(&req);
     };
     let th = hash(&tok);
-    let row = match st.rt.store.session(&th).await {
+    let row = match st.rt.session(&th).await {
         Ok(r) => r,
         Err(e) => return WebError::from(e).into_response(),
     };
     let Some(row) = row else { return unauthenticated(&req) };
-    let now = st.rt.clock.now();
+    let now = st.rt.now();
     let idle = chrono::Duration::from_std(st.web.session_idle).unwrap_or_default();
     let max = chrono::Duration::from_std(st.web.session_max).unwrap_or_default();
     let expired = parse_time(&row.last_seen).is_none_or(|t| now - t > idle) || parse_time(&row.created_at).is_none_or(|t| now - t > max);
     if expired {
-        let _ = st.rt.store.delete_session(&th).await;
+        let _ = st.rt.end_session(&th).await;
         return unauthenticated(&req);
     }
     // The role is looked up on every request: a removed user (no row, and
@@ -172,7 +172,7 @@ pub(crate) async fn require_session(State((st, need)): State<(AppState, Role)>, 
     };
     // Every request moves the idle clock, so the idle expiry is exact
     // (issue 16: writing at most once a minute let it fire 60 s early).
-    if let Err(e) = st.rt.store.touch_session(&th).await {
+    if let Err(e) = st.rt.touch_session(&th).await {
         return WebError::from(e).into_response();
     }
     let mut req = req;
@@ -245,7 +245,7 @@ pub(crate) async fn login(
     if cookie.is_empty() || !same(&cookie, &field("_csrf")) {
         return forbidden();
     }
-    let now = st.rt.clock.now();
+    let now = st.rt.now();
     // Reserve the attempt before bcrypt runs (issue 16): parallel requests
     // cannot all slip past the check and be evaluated.
     if let Err(Locked(mins)) = st.limiter.reserve(ip, now) {
@@ -290,7 +290,7 @@ pub(crate) async fn login(
     st.limiter.succeeded(ip);
     prune_sessions(&st).await;
     let (tok, csrf) = (token(), token());
-    if let Err(e) = st.rt.store.create_session(&hash(&tok), &csrf, &ip.to_string(), &name).await {
+    if let Err(e) = st.rt.open_session(&hash(&tok), &csrf, &ip.to_string(), &name).await {
         return WebError::from(e).into_response();
     }
     record(&st, audit).await;
@@ -310,7 +310,7 @@ pub(crate) async fn login(
 /// Whether any stored user exists (then a missing environment admin is not
 /// an outage: the others can still log in).
 async fn has_other_users(st: &AppState) -> bool {
-    st.rt.store.users().await.map(|u| !u.is_empty()).unwrap_or(false)
+    st.rt.has_users().await.unwrap_or(false)
 }
 
 /// A bcrypt hash of a random secret at the production cost, made once.
@@ -328,17 +328,7 @@ async fn decoy_hash() -> String {
 /// Drops expired sessions (run at each login, so the table stays small
 /// without a timer).
 async fn prune_sessions(st: &AppState) {
-    let now = st.rt.clock.now();
-    let fmt = |d: std::time::Duration| {
-        let t = now - chrono::Duration::from_std(d).unwrap_or_default();
-        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    };
-    if let Err(e) = st
-        .rt
-        .store
-        .prune_sessions(&fmt(st.web.session_idle), &fmt(st.web.session_max))
-        .await
-    {
+    if let Err(e) = st.rt.prune_sessions(st.web.session_idle, st.web.session_max).await {
         tracing::warn!(error = %e, "cannot prune expired sessions");
     }
 }
@@ -347,7 +337,7 @@ async fn prune_sessions(st: &AppState) {
 /// since a missing login or logout row is what an investigation looks for.
 async fn record(st: &AppState, entry: AuditEntry) {
     let event = entry.event.clone();
-    if let Err(e) = st.rt.store.audit(entry).await {
+    if let Err(e) = st.rt.audit_login(entry).await {
         tracing::error!(error = %e, %event, "cannot write the audit row");
     }
 }
@@ -355,7 +345,7 @@ async fn record(st: &AppState, entry: AuditEntry) {
 pub(crate) async fn logout(State(st): State<AppState>, Extension(admin): Extension<Admin>) -> Response {
     // A session that could not be deleted is still valid: saying "logged
     // out" would be a lie, so the failure is reported.
-    if let Err(e) = st.rt.store.delete_session(&admin.token_hash).await {
+    if let Err(e) = st.rt.end_session(&admin.token_hash).await {
         return WebError::from(e).into_response();
     }
     record(
@@ -399,7 +389,7 @@ async fn change_password(st: &AppState, admin: &Admin, p: PasswordChange) -> Res
     st.rt
         .set_user_hash(&admin.user, &hashed, admin.actor(), Some(&admin.token_hash))
         .await?;
-    Ok(st.rt.store.delete_other_sessions(&admin.token_hash).await?)
+    Ok(st.rt.end_other_sessions(&admin.token_hash).await?)
 }
 
 pub(crate) async fn change_password_form(

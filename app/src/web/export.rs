@@ -77,7 +77,7 @@ where
 }
 
 pub(super) fn csv_response(st: &AppState, what: &str, body: Body) -> Response {
-    let day = st.rt.clock.now().format("%Y-%m-%d");
+    let day = st.rt.now().format("%Y-%m-%d");
     let mut resp = body.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
@@ -126,10 +126,10 @@ fn message_row(m: &MessageSummary) -> Vec<String> {
 /// `GET /export/messages.csv`: the dashboard's or the quarantine's list
 /// (`quarantined=true`), with its verdict, account and search filters.
 pub(crate) async fn messages(State(st): State<AppState>, Query(f): Query<MessageFilter>) -> Response {
-    let store = st.rt.store.clone();
+    let rt = st.rt.clone();
     let body = paged(MESSAGE_COLUMNS, move |before| {
-        let (store, f) = (
-            store.clone(),
+        let (rt, f) = (
+            rt.clone(),
             MessageFilter {
                 before,
                 limit: Some(PAGE),
@@ -137,7 +137,7 @@ pub(crate) async fn messages(State(st): State<AppState>, Query(f): Query<Message
             },
         );
         async move {
-            let rows = store.list_messages(&f).await?;
+            let rows = rt.messages(&f).await?;
             let more = (rows.len() == PAGE as usize).then(|| rows.last().map(|r| r.id)).flatten();
             Ok((rows.iter().map(message_row).collect(), more))
         }
@@ -149,11 +149,11 @@ const AUDIT_COLUMNS: &[&str] = &["id", "time", "actor", "account", "mailbox", "u
 
 /// `GET /export/audit.csv`: the audit log with the audit page's filters.
 pub(crate) async fn audit(State(st): State<AppState>, Query(q): Query<AuditQuery>) -> Response {
-    let store = st.rt.store.clone();
+    let rt = st.rt.clone();
     let body = paged(AUDIT_COLUMNS, move |before| {
-        let (store, account, event, actor) = (store.clone(), q.account.clone(), q.event.clone(), q.actor.clone());
+        let (rt, account, event, actor) = (rt.clone(), q.account.clone(), q.event.clone(), q.actor.clone());
         async move {
-            let rows = store
+            let rows = rt
                 .audit_page(account.as_deref(), event.as_deref(), actor.as_deref(), before, PAGE)
                 .await?;
             let more = (rows.len() == PAGE as usize).then(|| rows.last().map(|r| r.id)).flatten();

@@ -59,14 +59,10 @@ pub(crate) async fn add_entry(st: &AppState, kind: &str, pattern: &str, reason: 
     if reason.trim().is_empty() {
         return Err(WebError::BadRequest("give a reason, so the next admin knows why".into()));
     }
-    let id = st
-        .rt
-        .store
+    st.rt
         .add_list_entry(kind, &p, reason.trim(), actor)
         .await?
-        .ok_or_else(|| WebError::Conflict(format!("{p} is already on the {kind} list")))?;
-    st.rt.rebuild().await?;
-    Ok(id)
+        .ok_or_else(|| WebError::Conflict(format!("{p} is already on the {kind} list")))
 }
 
 /// Result of a bulk import.
@@ -90,6 +86,7 @@ pub(crate) struct ImportError {
 pub(crate) async fn import(st: &AppState, kind: &str, text: &str, reason: &str, actor: &str) -> Result<ImportReport, WebError> {
     let kind = kind_ok(kind)?;
     let mut report = ImportReport::default();
+    let mut good = Vec::new();
     for (i, line) in text.lines().enumerate().take(10_000) {
         let (pat, why) = line.split_once('#').map_or((line, ""), |(p, w)| (p, w.trim()));
         if pat.trim().is_empty() {
@@ -103,23 +100,17 @@ pub(crate) async fn import(st: &AppState, kind: &str, text: &str, reason: &str, 
                 text: line.chars().take(200).collect(),
                 error,
             }),
-            Ok(p) => match st.rt.store.add_list_entry(kind, &p, why, actor).await? {
-                Some(_) => report.added += 1,
-                None => report.duplicates += 1,
-            },
+            Ok(p) => good.push((p, why.to_string())),
         }
     }
-    if report.added > 0 {
-        st.rt.rebuild().await?;
-    }
+    (report.added, report.duplicates) = st.rt.add_list_entries(kind, &good, actor).await?;
     Ok(report)
 }
 
 pub(crate) async fn remove_entry(st: &AppState, id: i64, actor: &str) -> Result<(), WebError> {
-    if !st.rt.store.delete_list_entry(id, actor).await? {
+    if !st.rt.remove_list_entry(id, actor).await? {
         return Err(WebError::NotFound);
     }
-    st.rt.rebuild().await?;
     Ok(())
 }
 

@@ -45,7 +45,7 @@ pub(crate) struct Component {
 /// connection. Critical ones make the whole answer 503.
 pub(crate) async fn components(st: &AppState) -> Vec<Component> {
     let mut out = Vec::new();
-    let db = st.rt.store.ping().await;
+    let db = st.rt.database_ping().await;
     out.push(Component {
         name: "database".into(),
         ok: db.is_ok(),
@@ -67,7 +67,7 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
             off: false,
         });
     }
-    let pipeline = st.rt.live.current();
+    let pipeline = st.rt.pipeline();
     out.extend(pipeline.probe().await.into_iter().map(|(id, critical, r)| Component {
         name: format!("scanner:{id}"),
         ok: r.is_ok(),
@@ -84,7 +84,7 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
             off: true,
         });
     }
-    for f in st.rt.intel.feed_status() {
+    for f in st.rt.feed_status() {
         let when = f
             .last_refresh
             .map_or("never refreshed".to_string(), |t| format!("refreshed {}", t.to_rfc3339()));
@@ -102,7 +102,7 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
     // Where each account's spam goes (issue 14): shown so an account
     // without a Junk folder, whose spam is only marked, is no surprise.
     let mut seen = std::collections::BTreeSet::new();
-    for l in st.rt.manager.status() {
+    for l in st.rt.listeners() {
         if let Some(j) = &l.junk
             && seen.insert(l.account.clone())
         {
@@ -115,7 +115,7 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
             });
         }
     }
-    for l in st.rt.manager.status() {
+    for l in st.rt.listeners() {
         // A stopped account was stopped by an operator: off, not failing.
         let off = matches!(l.state, ListenerState::Stopped);
         let ok = off || (!matches!(l.state, ListenerState::Backoff { .. }) && !l.needs_attention());
@@ -144,14 +144,13 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
 pub(crate) async fn health(State(st): State<AppState>) -> Result<Response, WebError> {
     let comps = components(&st).await;
     let degraded = comps.iter().any(|c| c.critical && !c.ok);
-    let today = st.rt.clock.now().format("%Y-%m-%d").to_string();
-    let counts = st.rt.store.daily_counts(&today).await?.into_iter().next().unwrap_or_default();
-    let (intents, ops) = st.rt.store.pending_work().await?;
+    let counts = st.rt.today_counts().await?;
+    let (intents, ops) = st.rt.pending_work().await?;
     let body = json!({
         "status": if degraded { "degraded" } else { "ok" },
         "components": comps,
         "today": counts,
-        "quarantined": st.rt.store.quarantine_count().await?,
+        "quarantined": st.rt.quarantine_count().await?,
         "pending": { "actions": intents, "operator_actions": ops },
         "backfill": st.rt.backfill_progress().await?,
         "learning": st.rt.learning_progress().await?,
@@ -175,15 +174,15 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebE
         m,
         "# HELP postern_messages_total Messages scanned, by verdict.\n# TYPE postern_messages_total counter"
     );
-    for (v, n) in st.rt.store.verdict_totals().await? {
+    for (v, n) in st.rt.verdict_totals().await? {
         let _ = writeln!(m, "postern_messages_total{{verdict=\"{}\"}} {n}", esc(&v));
     }
-    let (intents, ops) = st.rt.store.pending_work().await?;
+    let (intents, ops) = st.rt.pending_work().await?;
     let _ = writeln!(
         m,
         "# HELP postern_quarantined Messages Postern moved to quarantine, hold or Junk, not yet released.\n# TYPE postern_quarantined gauge"
     );
-    let _ = writeln!(m, "postern_quarantined {}", st.rt.store.quarantine_count().await?);
+    let _ = writeln!(m, "postern_quarantined {}", st.rt.quarantine_count().await?);
     let _ = writeln!(
         m,
         "# HELP postern_pending_actions Actions waiting to run.\n# TYPE postern_pending_actions gauge"
@@ -224,7 +223,7 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebE
         m,
         "# HELP postern_imap_logins_total Successful IMAP logins.\n# TYPE postern_imap_logins_total counter"
     );
-    let status = st.rt.manager.status();
+    let status = st.rt.listeners();
     for l in &status {
         let _ = writeln!(
             m,
@@ -246,7 +245,7 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebE
             c.load(Ordering::Relaxed)
         );
     }
-    let feeds = st.rt.intel.feed_status();
+    let feeds = st.rt.feed_status();
     let _ = writeln!(
         m,
         "# HELP postern_feed_entries Entries served per threat feed.\n# TYPE postern_feed_entries gauge"
@@ -277,7 +276,7 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<Response, WebE
     let _ = writeln!(
         m,
         "# HELP postern_threat_index_entries Feed entries and IOCs in the lookup index.\n# TYPE postern_threat_index_entries gauge\npostern_threat_index_entries {}",
-        st.rt.intel.index.load().len()
+        st.rt.threat_index_len()
     );
     ops_metrics(&mut m, &st.rt);
     learning_metrics(&mut m, &st.rt.learning_progress().await?);
@@ -345,9 +344,9 @@ postern_backups {}",
         "# HELP postern_digests_sent_total Quarantine digests sent since start.
 # TYPE postern_digests_sent_total counter
 postern_digests_sent_total {}",
-        rt.background.digests_sent.load(Ordering::Relaxed)
+        rt.digests_sent()
     );
-    if let Some(n) = &rt.background.notifier() {
+    if let Some(n) = &rt.notifier() {
         let c = &n.counters;
         let _ = writeln!(
             m,
@@ -375,7 +374,7 @@ pub(crate) async fn scan_api(State(st): State<AppState>, body: Bytes) -> Result<
     if body.is_empty() {
         return Err(WebError::BadRequest("send the raw message as the request body".into()));
     }
-    let d = st.rt.live.current().scan(body.to_vec()).await;
+    let d = st.rt.pipeline().scan(body.to_vec()).await;
     Ok(Json(json!({
         "verdict": d.verdict, "score": d.score, "tags": d.tags, "reason": d.reason, "reports": d.reports,
     })))

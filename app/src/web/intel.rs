@@ -58,15 +58,15 @@ pub(crate) async fn add(State(st): State<AppState>, Extension(a): Extension<Admi
 }
 
 pub(crate) async fn list(State(st): State<AppState>, Query(q): Query<PageQuery>) -> ApiResult<Vec<IndicatorRow>> {
-    Ok(Json(st.rt.store.list_indicators(q.limit.clamp(1, 1000), q.offset).await?))
+    Ok(Json(st.rt.indicators(q.limit.clamp(1, 1000), q.offset).await?))
 }
 
 pub(crate) async fn one(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<IndicatorRow> {
-    st.rt.store.indicator(id).await?.map(Json).ok_or(WebError::NotFound)
+    st.rt.indicator(id).await?.map(Json).ok_or(WebError::NotFound)
 }
 
 pub(crate) async fn remove(State(st): State<AppState>, Extension(a): Extension<Admin>, Path(id): Path<i64>) -> ApiResult<Value> {
-    if !st.rt.store.delete_indicator(id, a.actor()).await? {
+    if !st.rt.delete_indicator(id, a.actor()).await? {
         return Err(WebError::NotFound);
     }
     st.rt.sync_indicators().await?;
@@ -74,7 +74,7 @@ pub(crate) async fn remove(State(st): State<AppState>, Extension(a): Extension<A
 }
 
 pub(crate) async fn sightings(State(st): State<AppState>, Path(id): Path<i64>, Query(q): Query<PageQuery>) -> ApiResult<Vec<SightingRow>> {
-    Ok(Json(st.rt.store.sightings(id, q.limit.clamp(1, 1000)).await?))
+    Ok(Json(st.rt.sightings(id, q.limit.clamp(1, 1000)).await?))
 }
 
 pub(crate) async fn feeds(State(st): State<AppState>) -> ApiResult<Value> {

@@ -10,7 +10,7 @@ use super::security::Nonce;
 use super::templates::{PageCx, defang, render_string};
 use super::{AppState, WebError};
 use crate::domain::ScannerReport;
-use crate::scan::{InputOptions, ScanInput};
+use crate::scan::ScanInput;
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -39,11 +39,7 @@ async fn parsed_or_fetched(st: &AppState, id: i64) -> Result<ScanInput, String> 
 }
 
 async fn parse(st: &AppState, raw: Vec<u8>) -> Option<ScanInput> {
-    let opts = InputOptions {
-        authserv_id: st.rt.settings.scan.authserv_id.clone(),
-        trusted_hops: st.rt.settings.scan.trusted_hops,
-        trusted_relays: st.rt.settings.scan.trusted_relays.clone(),
-    };
+    let opts = st.rt.input_options();
     tokio::task::spawn_blocking(move || ScanInput::parse(raw, &opts)).await.ok()
 }
 
@@ -53,13 +49,13 @@ pub(crate) async fn drawer(
     Extension(admin): Extension<Admin>,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    let d = st.rt.store.message_detail(id).await?.ok_or(WebError::NotFound)?;
+    let d = st.rt.message_detail(id).await?.ok_or(WebError::NotFound)?;
     let reports: Vec<ScannerReport> = d
         .scan_json
         .as_deref()
         .and_then(|j| serde_json::from_str(j).ok())
         .unwrap_or_default();
-    let policy = st.rt.live.current();
+    let policy = st.rt.pipeline();
     let engines: Vec<_> = reports
         .iter()
         .map(|r| {
@@ -144,7 +140,7 @@ pub(crate) async fn preview(
     Extension(nonce): Extension<Nonce>,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    st.rt.store.message_summary(id).await?.ok_or(WebError::NotFound)?;
+    st.rt.message_summary(id).await?.ok_or(WebError::NotFound)?;
     let body = match parsed_or_fetched(&st, id).await {
         Err(why) => format!("<p class=\"pv-note\">{}</p>", minijinja::HtmlEscape(&why)),
         Ok(i) if !i.html.is_empty() => {

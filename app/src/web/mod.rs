@@ -127,7 +127,7 @@ impl AppState {
     pub fn new(rt: Runtime, web: WebSettings, shutdown: CancellationToken) -> Result<Self, WebError> {
         let templates = templates::environment()?;
         let limiter = limiter::LoginLimiter::new(web.login_max_failures, web.login_max_global, web.login_lockout);
-        let s = &rt.settings;
+        let s = rt.environment();
         let hosts = host::AllowedHosts::new(&web.allowed_hosts, s.background.digest.public_url.as_deref(), s.listen);
         Ok(Self(Arc::new(Inner {
             hosts: arc_swap::ArcSwap::from_pointee(hosts),

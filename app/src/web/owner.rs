@@ -127,7 +127,7 @@ pub(crate) async fn login_link(
     if !form_ok(&st, &headers, &body) {
         return forbidden();
     }
-    if let Err(Locked(mins)) = st.limiter.reserve(ip, st.rt.clock.now()) {
+    if let Err(Locked(mins)) = st.limiter.reserve(ip, st.rt.now()) {
         return locked(&st, &nonce, mins);
     }
     match st.rt.send_owner_links(&field(&body, "address")).await {
@@ -162,7 +162,7 @@ pub(crate) async fn login_imap(
     if !form_ok(&st, &headers, &body) {
         return forbidden();
     }
-    if let Err(Locked(mins)) = st.limiter.reserve(ip, st.rt.clock.now()) {
+    if let Err(Locked(mins)) = st.limiter.reserve(ip, st.rt.now()) {
         return locked(&st, &nonce, mins);
     }
     let (tok, csrf) = (token(), token());

@@ -69,17 +69,12 @@ impl ListQuery {
 
 async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool, template: &str) -> Result<Response, WebError> {
     let f = q.filter(quarantined);
-    let rows = st.rt.store.list_messages(&f).await?;
+    let rows = st.rt.messages(&f).await?;
     let next_before = (rows.len() == 50).then(|| rows.last().map(|r| r.id)).flatten();
-    let accounts = st.rt.store.accounts().await?.into_iter().map(|a| a.name).collect::<Vec<_>>();
+    let accounts = st.rt.account_names().await?;
     // Today's counts are a GROUP BY over the day's rows; only the dashboard shows them.
-    let counts = if quarantined {
-        None
-    } else {
-        let today = st.rt.clock.now().format("%Y-%m-%d").to_string();
-        Some(st.rt.store.daily_counts(&today).await?.into_iter().next().unwrap_or_default())
-    };
-    let in_quarantine = st.rt.store.quarantine_count().await?;
+    let counts = if quarantined { None } else { Some(st.rt.today_counts().await?) };
+    let in_quarantine = st.rt.quarantine_count().await?;
     let learning = if quarantined {
         None
     } else {
@@ -90,7 +85,7 @@ async fn message_page(st: &AppState, cx: PageCx, q: ListQuery, quarantined: bool
     let attention: Vec<_> = if quarantined {
         Vec::new()
     } else {
-        st.rt.manager.status().into_iter().filter(|l| l.failing()).collect()
+        st.rt.listeners().into_iter().filter(|l| l.failing()).collect()
     };
     Ok(render(
         st,
@@ -126,8 +121,8 @@ pub(crate) async fn quarantine(
 
 /// The lists page; `import` is the report of an import just made.
 pub(crate) async fn lists_page(st: &AppState, cx: PageCx, flash: &Flash, import: Option<minijinja::Value>) -> Result<Response, WebError> {
-    let entries = st.rt.store.list_entries().await?;
-    let file = &st.rt.file_lists;
+    let entries = st.rt.list_entries().await?;
+    let file = st.rt.config_lists();
     Ok(render(
         st,
         "lists.html",
@@ -156,8 +151,8 @@ pub(crate) async fn stats(State(st): State<AppState>, Extension(nonce): Extensio
     async {
         let data = super::api::stats_data(&st, 30).await?;
         let svg = chart::verdict_bars(&data.days);
-        let since = (st.rt.clock.now() - chrono::Duration::days(29)).format("%Y-%m-%d").to_string();
-        let b = st.rt.store.breakdown(&since).await?;
+        let since = (st.rt.now() - chrono::Duration::days(29)).format("%Y-%m-%d").to_string();
+        let b = st.rt.breakdown(&since).await?;
         let fp = b.false_positive_percent().map(|p| format!("{p:.1}%"));
         let top = st.rt.top_stats(30, 10).await?;
         Ok::<_, WebError>(render(
@@ -193,7 +188,6 @@ pub(crate) async fn audit(
     async {
         let rows = st
             .rt
-            .store
             .audit_page(q.account.as_deref(), q.event.as_deref(), q.actor.as_deref(), q.before, 100)
             .await?;
         let next_before = (rows.len() == 100).then(|| rows.last().map(|r| r.id)).flatten();

@@ -47,7 +47,7 @@ pub(crate) async fn add(
     Form(f): Form<SenderListForm>,
 ) -> Response {
     let r = async {
-        let m = st.rt.store.message_summary(id).await?.ok_or(WebError::NotFound)?;
+        let m = st.rt.message_summary(id).await?.ok_or(WebError::NotFound)?;
         let (kind, pattern) = entry_for(&f.action, m.from.as_deref().unwrap_or(""))?;
         let reason = match f.reason.trim() {
             "" => format!("from the dashboard, message #{id}"),

@@ -70,7 +70,7 @@ pub(crate) async fn view(st: &AppState) -> Result<Value, WebError> {
         .iter()
         .map(|f| json!({ "id": f, "enabled": enabled.iter().any(|e| e == f) }))
         .collect();
-    let bg = st.rt.background.current();
+    let bg = st.rt.background_live();
     let (n, d, m) = (&bg.settings.notify, &bg.settings.digest, &bg.settings.maintenance);
     Ok(json!({
         "secrets": secrets,
@@ -119,7 +119,7 @@ pub(crate) fn rules_from_form(st: &AppState, fields: &[(String, String)], o: &mu
     if get("rules_shown").is_none() {
         return Ok(());
     }
-    let env = &st.rt.settings;
+    let env = st.rt.environment();
     let feeds: Vec<String> = FEEDS
         .iter()
         .map(|f| f.to_string())

@@ -82,7 +82,7 @@ impl Feed {
 
 pub(crate) async fn events(State(st): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let feed = Feed {
-        rx: st.rt.events.subscribe(),
+        rx: st.rt.subscribe_events(),
         rt: st.rt.clone(),
         sent: None,
         pending: false,

@@ -704,7 +704,7 @@ async fn issue_16_moving_an_account_needs_its_password_again() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("password again"), "{body}");
     assert_eq!(
-        f.state.rt.store.account("bob").await.unwrap().unwrap().host,
+        f.state.rt.store().account("bob").await.unwrap().unwrap().host,
         "127.0.0.1",
         "unchanged"
     );
@@ -729,7 +729,7 @@ async fn issue15_account_api_accepts_ca_file_and_tls_fingerprint() {
     let acct = |fp: &str, pass: &str| serde_json::json!({ "name": "carol", "host": "imap.example.org", "tls": "implicit", "user": "carol", "pass": pass, "ca_file": ca.to_str().unwrap(), "tls_fingerprint": fp });
     let (s, body) = api(&f, &session, &csrf, Method::POST, "/api/accounts", acct(&pin, "carol-pw")).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let stored = f.state.rt.store.account("carol").await.unwrap().unwrap();
+    let stored = f.state.rt.store().account("carol").await.unwrap().unwrap();
     assert_eq!(stored.ca_file.as_deref(), Some(ca.as_path()));
     assert_eq!(stored.tls_fingerprint, Some(format!("sha256:{}", "ab".repeat(32))));
     let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/accounts/carol", acct("sha256:1234", "")).await;

@@ -80,7 +80,7 @@ impl WebPostern {
         let rt = Runtime::assemble(Arc::new(s.clone()), policy(), store.clone(), clock)
             .await
             .unwrap();
-        let manager = rt.manager.clone();
+        let manager = rt.manager().clone();
         let shutdown = CancellationToken::new();
         let state = AppState::new(rt.clone(), s.web.clone(), shutdown.clone()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -100,7 +100,7 @@ impl WebPostern {
     pub async fn wait_idling(&self) {
         super::eventually(std::time::Duration::from_secs(30), "listener idling", || async {
             self.rt
-                .manager
+                .manager()
                 .status()
                 .iter()
                 .any(|s| s.mailbox == "INBOX" && format!("{:?}", s.state) == "Idling")
@@ -111,7 +111,7 @@ impl WebPostern {
 
     pub async fn stop(&self) {
         self.shutdown.cancel();
-        self.rt.manager.shutdown().await;
+        self.rt.manager().shutdown().await;
     }
 }
 

@@ -14,7 +14,7 @@ const EVIL: &str = "=HYPERLINK(\"http://evil.test\",\"<b>x</b>\")";
 #[tokio::test]
 async fn issue_20_attacks_page_api_and_exports_show_the_attackers_safely() {
     let f = fixture().await;
-    let store = &f.state.rt.store;
+    let store = f.state.rt.store();
     let event = |user: &str| AuthEvent {
         at: NOW - 60,
         service: Service::Imap,

@@ -12,7 +12,7 @@ const VIEWER_PW: &str = "viewer horse battery";
 async fn second_copy(f: &Fixture) {
     use crate::domain::{Decision, MessageKey};
     use crate::store::{MessageMeta, NewMessage};
-    let store = &f.state.rt.store;
+    let store = f.state.rt.store();
     for (name, role, pw) in [("ann", "analyst", ANALYST_PW), ("vic", "viewer", VIEWER_PW)] {
         assert!(store.add_user(name, role, &bcrypt::hash(pw, 4).unwrap(), "test").await.unwrap());
     }
@@ -86,7 +86,7 @@ async fn issue_17_campaign_actions_need_an_analyst_and_the_csrf_token() {
         let r = send(&f.app, post(path, &ann, None)).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF {path}");
     }
-    let lists = f.state.rt.store.list_entries().await.unwrap();
+    let lists = f.state.rt.store().list_entries().await.unwrap();
     assert!(lists.is_empty(), "nothing a refused call asked for happened: {lists:?}");
 
     // The analyst blocks the sender: one list entry, applied, audited by name.
@@ -95,9 +95,9 @@ async fn issue_17_campaign_actions_need_an_analyst_and_the_csrf_token() {
     let body: serde_json::Value = serde_json::from_str(&text(r).await).unwrap();
     assert_eq!(body["action"], "block-sender", "{body}");
     assert_eq!(body["results"], serde_json::json!(["m@evil.example: blocked"]), "{body}");
-    let lists = f.state.rt.store.list_entries().await.unwrap();
+    let lists = f.state.rt.store().list_entries().await.unwrap();
     assert_eq!(lists.len(), 1, "{lists:?}");
-    let rows = f.state.rt.store.audit_rows(None, Some("list_added"), 5).await.unwrap();
+    let rows = f.state.rt.store().audit_rows(None, Some("list_added"), 5).await.unwrap();
     assert_eq!(rows[0].actor, "analyst:ann", "{rows:?}");
     assert!(rows[0].detail.contains("campaign #1"), "{rows:?}");
 

@@ -27,7 +27,7 @@ async fn add_message(f: &Fixture, uid: u32, from: &str, subject: &str, verdict: 
         reason: "test".into(),
         ..Default::default()
     };
-    f.state.rt.store.record_decision(&new, &d, None, false, None).await.unwrap();
+    f.state.rt.store().record_decision(&new, &d, None, false, None).await.unwrap();
 }
 
 async fn get_csv(f: &Fixture, session: &str, path: &str) -> (Response<Body>, Vec<Vec<String>>) {
@@ -74,7 +74,7 @@ async fn message_export_keeps_the_filters_and_defuses_formulas() {
     assert_eq!(rows[1][5], "Invoice +1", "ordinary text is left alone");
     // The quarantine page's export holds only quarantined mail: the seeded
     // message, once its move is done.
-    let store = &f.state.rt.store;
+    let store = f.state.rt.store();
     let intent = store.pending_intents("alice").await.unwrap().remove(0);
     let loc = Some(("Quarantine".to_string(), Some(7)));
     store
@@ -95,7 +95,7 @@ async fn exports_stream_every_page() {
     for i in 0..450 {
         let mut e = AuditEntry::mailbox("alice", "INBOX", "test_event", format!("-{i}+1"));
         e.actor = "analyst:ann".into();
-        f.state.rt.store.audit(e).await.unwrap();
+        f.state.rt.store().audit(e).await.unwrap();
     }
     let (session, _) = login(&f.app, "127.0.0.1", PASSWORD).await.unwrap();
     let (_, rows) = get_csv(&f, &session, "/export/messages.csv?q=bulk").await;

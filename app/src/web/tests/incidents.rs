@@ -19,7 +19,7 @@ fn call(method: &Method, path: &str, session: &str, csrf: &str, form: &str) -> R
 #[tokio::test]
 async fn issue_20_incidents_are_listed_and_only_analysts_change_their_status() {
     let f = fixture().await;
-    let store = &f.state.rt.store;
+    let store = f.state.rt.store();
     for (name, role, pw) in [("ann", "analyst", ANALYST_PW), ("vic", "viewer", VIEWER_PW)] {
         assert!(store.add_user(name, role, &bcrypt::hash(pw, 4).unwrap(), "test").await.unwrap());
     }

@@ -9,7 +9,7 @@ use crate::store::{BootItem, BootOutcome};
 #[tokio::test]
 async fn issue_17_bootstrap_progress_is_on_the_dashboard_health_and_metrics() {
     let f = fixture().await;
-    let store = &f.state.rt.store;
+    let store = f.state.rt.store();
     let item = |uid| BootItem {
         key: MessageKey {
             account: "alice".into(),

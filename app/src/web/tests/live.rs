@@ -29,7 +29,7 @@ async fn passed(f: &Fixture) -> i64 {
     };
     f.state
         .rt
-        .store
+        .store()
         .record_decision(&m, &Decision::pass("clean"), None, false, None)
         .await
         .unwrap()
@@ -48,7 +48,7 @@ fn call(method: &Method, path: &str, session: &str, csrf: &str) -> Request<Body>
 #[tokio::test]
 async fn only_analysts_and_admins_act_on_mail_let_through() {
     let f = fixture().await;
-    let store = &f.state.rt.store;
+    let store = f.state.rt.store();
     for (name, role, pw) in [("ann", "analyst", ANALYST_PW), ("vic", "viewer", VIEWER_PW)] {
         assert!(store.add_user(name, role, &bcrypt::hash(pw, 4).unwrap(), "test").await.unwrap());
     }

@@ -7,7 +7,7 @@ use super::*;
 async fn quarantined(f: &Fixture, account: &str, uid: u32, subject: &str, tags: &[&str]) -> i64 {
     use crate::domain::{Action, Decision, MessageKey, Verdict};
     use crate::store::{MessageMeta, NewMessage};
-    let store = &f.state.rt.store;
+    let store = f.state.rt.store();
     if store.account(account).await.unwrap().is_none() {
         let acct: crate::config::AccountConfig = serde_json::from_value(serde_json::json!({
             "name": account, "host": "127.0.0.1", "port": 143, "tls": "plain", "tls_skip_verify": false, "ca_file": null,
@@ -153,7 +153,7 @@ async fn an_owner_sees_and_releases_only_their_own_quarantine() {
     assert_eq!(open.len(), 1);
     assert_eq!((open[0].message, open[0].requested_by.as_str()), (phish, "owner:carol"));
 
-    let rows = f.state.rt.store.audit_rows(None, None, 200).await.unwrap();
+    let rows = f.state.rt.store().audit_rows(None, None, 200).await.unwrap();
     let has = |actor: &str, event: &str, msg: Option<i64>| {
         rows.iter()
             .any(|r| r.actor == actor && r.event == event && (msg.is_none() || r.message == msg))
@@ -176,7 +176,7 @@ async fn an_owner_sees_and_releases_only_their_own_quarantine() {
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(f.state.rt.release_requests(true).await.unwrap().is_empty());
-    let rows = f.state.rt.store.audit_rows(None, None, 200).await.unwrap();
+    let rows = f.state.rt.store().audit_rows(None, None, 200).await.unwrap();
     assert!(
         rows.iter()
             .any(|r| r.actor == "admin:admin" && r.event == "release_approved" && r.message == Some(phish))

@@ -8,7 +8,7 @@ use crate::store::{PurgeDone, PurgeHit};
 #[tokio::test]
 async fn purge_pages_render_a_real_job_escaped() {
     let f = fixture().await;
-    let store = &f.state.rt.store;
+    let store = f.state.rt.store();
     let hostile = "<b>x</b>\" {5}";
     let counts = serde_json::json!([
         { "account": "alice", "mailbox": "INBOX", "matches": 2, "shadow": false, "error": null },

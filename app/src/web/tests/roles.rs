@@ -8,7 +8,7 @@ const ANALYST_PW: &str = "analyst horse battery";
 const VIEWER_PW: &str = "viewer horse battery";
 
 async fn with_users(f: &Fixture) {
-    let store = &f.state.rt.store;
+    let store = f.state.rt.store();
     for (name, role, pw) in [("ann", "analyst", ANALYST_PW), ("vic", "viewer", VIEWER_PW)] {
         assert!(store.add_user(name, role, &bcrypt::hash(pw, 4).unwrap(), "test").await.unwrap());
     }
@@ -24,7 +24,7 @@ fn call(method: &Method, path: &str, session: &str, csrf: &str) -> Request<Body>
 }
 
 async fn actors(f: &Fixture) -> Vec<(String, String)> {
-    let rows = f.state.rt.store.audit_rows(None, None, 200).await.unwrap();
+    let rows = f.state.rt.store().audit_rows(None, None, 200).await.unwrap();
     rows.into_iter().map(|r| (r.actor, r.event)).collect()
 }
 
@@ -81,7 +81,7 @@ async fn an_analyst_reviews_mail_but_cannot_open_settings() {
         "no links it may not follow"
     );
     // The seeded message's quarantine move is done, so it can be released.
-    let store = &f.state.rt.store;
+    let store = f.state.rt.store();
     let intent = store.pending_intents("alice").await.unwrap().remove(0);
     let loc = Some(("Quarantine".to_string(), Some(7)));
     store
@@ -154,6 +154,6 @@ async fn removing_a_user_or_changing_a_password_ends_only_their_sessions() {
     assert_eq!(page.status(), StatusCode::OK);
     assert!(text(page).await.contains("viewer"));
     // A removed user is logged out on the next request.
-    assert!(f.state.rt.store.remove_user("vic", "test").await.unwrap());
+    assert!(f.state.rt.store().remove_user("vic", "test").await.unwrap());
     assert_eq!(send(&f.app, status(&vic)).await.status(), StatusCode::UNAUTHORIZED);
 }

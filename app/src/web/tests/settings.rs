@@ -64,7 +64,7 @@ async fn a_virustotal_key_set_in_the_dashboard_is_used_by_the_next_scan() {
     let view: serde_json::Value = serde_json::from_str(&view).unwrap();
     assert_eq!(secret(&view, "virustotal_key")["source"], "unset");
 
-    f.state.rt.live.current().scan(with_zip(1)).await;
+    f.state.rt.live().current().scan(with_zip(1)).await;
     assert!(keys.lock().unwrap().is_empty(), "no key, no lookup");
 
     let (s, body) = api(
@@ -77,7 +77,7 @@ async fn a_virustotal_key_set_in_the_dashboard_is_used_by_the_next_scan() {
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    f.state.rt.live.current().scan(with_zip(2)).await;
+    f.state.rt.live().current().scan(with_zip(2)).await;
     assert_eq!(
         keys.lock().unwrap().as_slice(),
         [VT_KEY.to_string()],
@@ -94,7 +94,7 @@ async fn a_virustotal_key_set_in_the_dashboard_is_used_by_the_next_scan() {
     let view: serde_json::Value = serde_json::from_str(&api_view).unwrap();
     assert_eq!(secret(&view, "virustotal_key")["source"], "dashboard");
     assert_eq!(secret(&view, "virustotal_key")["set"], true);
-    let audit = f.state.rt.store.audit_rows(None, Some("secret_changed"), 10).await.unwrap();
+    let audit = f.state.rt.store().audit_rows(None, Some("secret_changed"), 10).await.unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].actor, "admin:admin", "the real actor");
     assert!(audit[0].detail.contains("virustotal_key") && !audit[0].detail.contains(VT_KEY));
@@ -110,7 +110,7 @@ async fn a_virustotal_key_set_in_the_dashboard_is_used_by_the_next_scan() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    f.state.rt.live.current().scan(with_zip(3)).await;
+    f.state.rt.live().current().scan(with_zip(3)).await;
     assert_eq!(keys.lock().unwrap().len(), 1, "a cleared key is not used");
     let (_, page) = get_html(&f, &session, "/settings").await;
     assert!(
@@ -152,7 +152,7 @@ async fn values_from_the_environment_say_so_and_stay_hidden() {
     .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
-        f.state.rt.background.current().settings.notify.ntfy_token.as_deref(),
+        f.state.rt.background().current().settings.notify.ntfy_token.as_deref(),
         Some("tk_dash")
     );
     let (_, view) = api(&f, &session, &csrf, Method::GET, "/api/settings", serde_json::json!({})).await;
@@ -169,7 +169,7 @@ async fn values_from_the_environment_say_so_and_stay_hidden() {
     )
     .await;
     assert_eq!(
-        f.state.rt.background.current().settings.notify.ntfy_token.as_deref(),
+        f.state.rt.background().current().settings.notify.ntfy_token.as_deref(),
         Some("tk_env_token_value")
     );
 
@@ -196,7 +196,7 @@ async fn rules_schedule_retention_and_feeds_apply_without_restart() {
     });
     let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/settings", put).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let bg = f.state.rt.background.current();
+    let bg = f.state.rt.background().current();
     assert_eq!(bg.settings.maintenance.clean_days, 5);
     assert_eq!(bg.settings.digest.at.format("%H:%M").to_string(), "06:15");
     assert_eq!(bg.settings.notify.ntfy_verdicts, vec![crate::domain::Verdict::Delete]);
@@ -209,7 +209,7 @@ async fn rules_schedule_retention_and_feeds_apply_without_restart() {
     let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/settings", bad).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(
-        f.state.rt.background.current().settings.maintenance.clean_days,
+        f.state.rt.background().current().settings.maintenance.clean_days,
         5,
         "a refused change changes nothing"
     );
@@ -235,10 +235,10 @@ async fn rules_schedule_retention_and_feeds_apply_without_restart() {
         r.headers()
     );
     assert_eq!(f.state.rt.feeds_enabled(), vec!["openphish".to_string()]);
-    let bg = f.state.rt.background.current();
+    let bg = f.state.rt.background().current();
     assert_eq!(bg.settings.digest.at.format("%H:%M").to_string(), "07:45");
     assert_eq!(bg.settings.notify.webhook_verdicts, vec![crate::domain::Verdict::Quarantine]);
-    let changed = f.state.rt.store.audit_rows(None, Some("setting_changed"), 10).await.unwrap();
+    let changed = f.state.rt.store().audit_rows(None, Some("setting_changed"), 10).await.unwrap();
     assert!(changed.iter().all(|a| a.actor == "admin:admin") && changed.len() >= 2);
 }
 
@@ -252,7 +252,7 @@ async fn notification_urls_are_set_in_the_dashboard_and_credentials_in_them_are_
     });
     let (s, body) = api(&f, &session, &csrf, Method::PUT, "/api/settings", put).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let n = f.state.rt.background.current().settings.notify.clone();
+    let n = f.state.rt.background().current().settings.notify.clone();
     assert_eq!(n.ntfy_url.as_deref(), Some("https://ntfy.example.org/postern-alerts"));
     assert_eq!(n.webhook_url.as_deref(), Some("https://hooks.example.org/postern"));
     let view: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -271,7 +271,7 @@ async fn notification_urls_are_set_in_the_dashboard_and_credentials_in_them_are_
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert!(!body.contains("hunter2"), "a refused URL's password is not echoed: {body}");
     }
-    let n = f.state.rt.background.current().settings.notify.clone();
+    let n = f.state.rt.background().current().settings.notify.clone();
     assert_eq!(n.webhook_url.as_deref(), Some("https://hooks.example.org/postern"));
 
     // The form: an empty field falls back to the environment's (none here).
@@ -286,14 +286,14 @@ async fn notification_urls_are_set_in_the_dashboard_and_credentials_in_them_are_
     )
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let n = f.state.rt.background.current().settings.notify.clone();
+    let n = f.state.rt.background().current().settings.notify.clone();
     assert_eq!((n.ntfy_url, n.webhook_url), (None, None), "cleared: the environment has none");
 }
 
 #[tokio::test]
 async fn only_an_admin_may_read_or_set_settings() {
     let f = fixture().await;
-    let store = &f.state.rt.store;
+    let store = f.state.rt.store();
     assert!(
         store
             .add_user("ana", "analyst", &bcrypt::hash("analyst horse battery", 4).unwrap(), "test")
@@ -363,7 +363,7 @@ async fn the_event_stream_carries_the_cards_counts() {
     assert_eq!(first, want);
     assert!(first["in_quarantine"].is_i64());
 
-    f.state.rt.events.send(crate::domain::Event::Updated { id: 1 }).unwrap();
+    f.state.rt.events().send(crate::domain::Event::Updated { id: 1 }).unwrap();
     let again = tokio::time::timeout(limit, next_counts(&mut body, &mut buf, &mut from))
         .await
         .unwrap();

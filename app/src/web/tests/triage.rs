@@ -34,7 +34,13 @@ async fn decide(f: &Fixture, uid: u32, subject: &str, verdict: Verdict, tags: &[
         ..Default::default()
     };
     let m = new_message(uid, "x@triage.example", subject);
-    f.state.rt.store.record_decision(&m, &d, None, observe_only, None).await.unwrap().0
+    f.state
+        .rt
+        .store()
+        .record_decision(&m, &d, None, observe_only, None)
+        .await
+        .unwrap()
+        .0
 }
 
 async fn page(f: &Fixture, session: &str, path: &str) -> String {
@@ -115,7 +121,7 @@ async fn issue_22_quarantined_today_counts_only_mail_in_quarantine_and_a_release
     let released = decide(&f, 32, "released-later", Verdict::Quarantine, &["AV_VIRUS"], 37.0, false).await;
     f.state
         .rt
-        .store
+        .store()
         .call(move |db, _| {
             db.execute("UPDATE messages SET disposition = 'released' WHERE id = ?1", [released])?;
             Ok(())
@@ -126,11 +132,11 @@ async fn issue_22_quarantined_today_counts_only_mail_in_quarantine_and_a_release
     let back = new_message(33, "x@triage.example", "released-later");
     f.state
         .rt
-        .store
+        .store()
         .record_known_as(&back, "released_returned", format!("copy of #{released}"))
         .await
         .unwrap();
-    let counts = f.state.rt.store.daily_counts("2026-11-22").await.unwrap();
+    let counts = f.state.rt.store().daily_counts("2026-11-22").await.unwrap();
     let today = counts.first().unwrap();
     // The seeded message and `kept`: the observed and the released ones are counted apart.
     assert_eq!((today.quarantine, today.observed, today.released), (2, 1, 1), "{today:?} (#{kept})");
@@ -159,7 +165,7 @@ async fn issue_22_the_drawer_names_the_sender_and_blocks_or_allows_from_there() 
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()[header::LOCATION], "/lists?ok=list_added");
-    let entries = f.state.rt.store.list_entries().await.unwrap();
+    let entries = f.state.rt.store().list_entries().await.unwrap();
     let e = entries.iter().find(|e| e.pattern == "@evil.example").expect("entry added");
     assert_eq!(e.kind, "block");
     assert!(e.reason.contains("#1"), "{}", e.reason);
@@ -178,7 +184,7 @@ async fn issue_22_an_account_from_get_posts_back_and_a_second_watcher_is_warned(
     a["pass"] = "another-secret".into();
     let (s, body) = api(&f, &session, &csrf, Method::POST, "/api/accounts", a).await;
     assert_eq!(s, StatusCode::OK, "GET's own shape is accepted: {body}");
-    let stored = f.state.rt.store.account("alice2").await.unwrap().unwrap();
+    let stored = f.state.rt.store().account("alice2").await.unwrap().unwrap();
     assert_eq!((stored.port, stored.folders.clone()), (143, vec!["INBOX".to_string()]));
     assert!(body.contains("account alice watches too"), "{body}");
 }
@@ -192,7 +198,7 @@ async fn issue_22_testing_before_saving_keeps_a_broken_account_out() {
     let (s, body) = api(&f, &session, &csrf, Method::POST, "/api/accounts", a).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("not saved") && body.contains("Fix:"), "{body}");
-    assert!(f.state.rt.store.account("dave").await.unwrap().is_none());
+    assert!(f.state.rt.store().account("dave").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -214,14 +220,14 @@ async fn issue_22_stats_break_down_by_category_and_account_with_the_release_rate
     let released = decide(&f, 41, "spam-released", Verdict::Quarantine, &["RSPAMD_SPAM"], 12.0, false).await;
     f.state
         .rt
-        .store
+        .store()
         .call(move |db, _| {
             db.execute("UPDATE messages SET disposition = 'released' WHERE id = ?1", [released])?;
             Ok(())
         })
         .await
         .unwrap();
-    let b = f.state.rt.store.breakdown("2026-11-01").await.unwrap();
+    let b = f.state.rt.store().breakdown("2026-11-01").await.unwrap();
     let n = |label: &str| b.by_category.iter().find(|(l, _)| l == label).map_or(-1, |(_, n)| *n);
     // The seeded blocked sender, the virus and the (released) spam.
     assert_eq!((n("blocked sender"), n("virus"), n("spam"), n("phishing")), (1, 1, 1, 0), "{b:?}");
