@@ -52,22 +52,31 @@ fn modules_named(src: &str) -> Vec<String> {
     out
 }
 
+/// The shipped (non-test) files of a layer, as (path under src/, text).
+/// Unit tests may seed the store and inspect Runtime's parts through the
+/// accessors; only shipped code is held to the rules.
+fn shipped_files(src: &Path, layer: &str) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    rust_files(&src.join(layer), &mut files);
+    files
+        .into_iter()
+        .map(|f| (f.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/"), f))
+        .filter(|(rel, _)| !(rel.ends_with("/tests.rs") || rel.contains("/tests/")))
+        .map(|(rel, f)| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (rel, text)
+        })
+        .collect()
+}
+
 #[test]
 fn layers_name_only_what_they_may() {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut found: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut scanned = 0;
     for (layer, banned) in RULES {
-        let mut files = Vec::new();
-        rust_files(&src.join(layer), &mut files);
-        for f in files {
-            let rel = f.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
-            // Test code may seed the store; only shipped code is held to the rule.
-            if rel.ends_with("/tests.rs") || rel.contains("/tests/") {
-                continue;
-            }
+        for (rel, text) in shipped_files(&src, layer) {
             scanned += 1;
-            let text = std::fs::read_to_string(&f).unwrap();
             for m in modules_named(&text) {
                 if banned.contains(&m.as_str()) {
                     *found.entry((rel.clone(), m)).or_default() += 1;
@@ -155,18 +164,10 @@ fn internals_touched(src: &str) -> Vec<(usize, String)> {
 #[test]
 fn the_web_layer_uses_runtime_verbs_not_its_parts() {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src.join("web"), &mut files);
     let mut scanned = 0;
     let mut problems = Vec::new();
-    for f in files {
-        let rel = f.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
-        // Unit tests may seed and inspect the parts through the accessors.
-        if rel.ends_with("/tests.rs") || rel.contains("/tests/") {
-            continue;
-        }
+    for (rel, text) in shipped_files(&src, "web") {
         scanned += 1;
-        let text = std::fs::read_to_string(&f).unwrap();
         for (line, what) in internals_touched(&text) {
             problems.push(format!("src/{rel}:{line}: {what}: call a Runtime verb instead"));
         }

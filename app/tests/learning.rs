@@ -3,6 +3,7 @@
 
 use crate::common::client::TestClient;
 use crate::common::harness::account;
+use crate::common::rspamd;
 use crate::common::stack::shared;
 use crate::common::web::{Scanners, WebPostern};
 use crate::common::{eventually, unique};
@@ -38,21 +39,6 @@ fn long_mail(from: &str, id: &str) -> Vec<u8> {
          Content-Type: text/plain; charset=utf-8\r\n\r\n{words}\r\n"
     )
     .into_bytes()
-}
-
-/// Rspamd's count of learned messages (controller `/stat`).
-async fn rspamd_learned() -> u64 {
-    let (url, pass) = shared().rspamd_controller.clone().expect("rspamd controller");
-    let v: serde_json::Value = reqwest::Client::new()
-        .get(format!("{url}/stat"))
-        .header("Password", pass)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["learned"].as_u64().expect("learned in /stat")
 }
 
 async fn learned_count(p: &WebPostern, class: &str) -> usize {
@@ -111,13 +97,13 @@ async fn junk_folder_moves_teach_rspamd_once() {
     assert_eq!(rows.len(), 2, "{rows:?}");
 
     // The user files the legitimate-looking one as spam.
-    let before = rspamd_learned().await;
+    let before = rspamd::learned().await;
     c.move_message("INBOX", &ham, "Junk").await;
     eventually(WAIT, "spam lesson learned", || async {
         (learned_count(&p, "spam").await == 1).then_some(())
     })
     .await;
-    assert!(rspamd_learned().await > before, "Rspamd's learned count rose");
+    assert!(rspamd::learned().await > before, "Rspamd's learned count rose");
     let marked = p.rt.store().audit_rows(Some("learn"), Some("user_marked_spam"), 10).await.unwrap();
     assert_eq!(marked.len(), 1, "only the user's move is their opinion, not Postern's: {marked:?}");
     assert_eq!(marked[0].actor, "user:learn");
@@ -126,14 +112,14 @@ async fn junk_folder_moves_teach_rspamd_once() {
 
     // Both go back to the inbox: each is learned as ham, and the one
     // Postern had junked is not moved straight back.
-    let before = rspamd_learned().await;
+    let before = rspamd::learned().await;
     c.move_message("Junk", &ham, "INBOX").await;
     c.move_message("Junk", &spam, "INBOX").await;
     eventually(WAIT, "two ham lessons learned", || async {
         (learned_count(&p, "ham").await == 2).then_some(())
     })
     .await;
-    assert!(rspamd_learned().await >= before + 2, "Rspamd's learned count rose by two");
+    assert!(rspamd::learned().await >= before + 2, "Rspamd's learned count rose by two");
     let returned = p.rt.store().audit_rows(Some("learn"), Some("user_marked_ham"), 10).await.unwrap();
     assert_eq!(returned.len(), 2, "{returned:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;

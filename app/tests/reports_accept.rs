@@ -10,6 +10,7 @@
 use crate::common::client::TestClient;
 use crate::common::harness::account;
 use crate::common::receiver::Receiver;
+use crate::common::rspamd;
 use crate::common::stack::shared;
 use crate::common::web::{Admin, Scanners, WebPostern};
 use crate::common::{eventually, unique};
@@ -74,36 +75,6 @@ fn phish(tag: &str, to: &str, id: &str) -> Vec<u8> {
 fn base64_lines(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-/// Rspamd's count of learned messages (controller `/stat`).
-async fn rspamd_learned() -> u64 {
-    let (url, pass) = shared().rspamd_controller.clone().expect("rspamd controller");
-    let v: Value = reqwest::Client::new()
-        .get(format!("{url}/stat"))
-        .header("Password", pass)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["learned"].as_u64().expect("learned in /stat")
-}
-
-/// The symbols Rspamd's normal worker (`/checkv2`) gives `raw`.
-async fn rspamd_symbols(raw: &[u8]) -> serde_json::Map<String, Value> {
-    let url = shared().rspamd_url.clone().expect("rspamd in the stack");
-    let v: Value = reqwest::Client::new()
-        .post(format!("{}/checkv2", url.trim_end_matches('/')))
-        .body(raw.to_vec())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["symbols"].as_object().cloned().unwrap_or_default()
 }
 
 fn reporting(name: &str, user: &str, pass: &str) -> AccountConfig {
@@ -219,7 +190,7 @@ async fn a_confirmed_report_claws_the_campaign_back_from_another_mailbox() {
     );
 
     // One click confirms it.
-    let learned_before = rspamd_learned().await;
+    let learned_before = rspamd::learned().await;
     let (code, out) = admin.post(&format!("/api/reports/{}/confirm", r.id)).await;
     assert_eq!(code, 200, "{out}");
     assert_eq!(out["state"], "confirmed", "{out}");
@@ -273,9 +244,9 @@ async fn a_confirmed_report_claws_the_campaign_back_from_another_mailbox() {
     })
     .await;
     if lesson.state == "learned" {
-        assert!(rspamd_learned().await > learned_before, "Rspamd's learned count rose");
+        assert!(rspamd::learned().await > learned_before, "Rspamd's learned count rose");
     } else {
-        let symbols = rspamd_symbols(&phish(&tag, &ua, &ida)).await;
+        let symbols = rspamd::symbols(&phish(&tag, &ua, &ida)).await;
         assert!(
             symbols.contains_key("BAYES_SPAM"),
             "declined only as already spam: {lesson:?} {symbols:?}"

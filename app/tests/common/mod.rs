@@ -9,6 +9,7 @@ pub mod mutate;
 pub mod oauth_mock;
 pub mod proxy;
 pub mod receiver;
+pub mod rspamd;
 pub mod servers;
 pub mod smtp_sink;
 pub mod stack;

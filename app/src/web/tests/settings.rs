@@ -47,6 +47,19 @@ async fn get_html(f: &Fixture, session: &str, path: &str) -> (StatusCode, String
     (s, text(r).await)
 }
 
+/// The settings page's form, sent as the browser sends it.
+async fn post_settings_form(f: &Fixture, session: &str, form: String) -> Response<Body> {
+    send(
+        &f.app,
+        req(&Method::POST, "/settings", "127.0.0.1")
+            .header(header::COOKIE, session)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap(),
+    )
+    .await
+}
+
 fn secret<'a>(view: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
     view["secrets"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap()
 }
@@ -219,15 +232,7 @@ async fn rules_schedule_retention_and_feeds_apply_without_restart() {
         "_csrf={csrf}&rules_shown=1&scanner_rspamd=on&scanner_clamav=on&scanner_yara=on&feed_openphish=on\
          &webhook_quarantine=on&digest_at=07%3A45&retention_clean_days=9"
     );
-    let r = send(
-        &f.app,
-        req(&Method::POST, "/settings", "127.0.0.1")
-            .header(header::COOKIE, &session)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form))
-            .unwrap(),
-    )
-    .await;
+    let r = post_settings_form(&f, &session, form).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(
         !r.headers()[header::LOCATION].to_str().unwrap().contains("err="),
@@ -276,15 +281,7 @@ async fn notification_urls_are_set_in_the_dashboard_and_credentials_in_them_are_
 
     // The form: an empty field falls back to the environment's (none here).
     let form = format!("_csrf={csrf}&rules_shown=1&scanner_rspamd=on&scanner_clamav=on&scanner_yara=on&ntfy_url=&webhook_url=");
-    let r = send(
-        &f.app,
-        req(&Method::POST, "/settings", "127.0.0.1")
-            .header(header::COOKIE, &session)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form))
-            .unwrap(),
-    )
-    .await;
+    let r = post_settings_form(&f, &session, form).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let n = f.state.rt.background().current().settings.notify.clone();
     assert_eq!((n.ntfy_url, n.webhook_url), (None, None), "cleared: the environment has none");
