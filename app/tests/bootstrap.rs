@@ -6,7 +6,7 @@
 
 use crate::common::client::TestClient;
 use crate::common::harness::{Child, query_i64};
-use crate::common::stack::shared;
+use crate::common::stack::{free_port, shared};
 use crate::common::{eventually, unique};
 use std::path::Path;
 use std::time::Duration;
@@ -60,10 +60,6 @@ fn spawn(dir: &Path, listen: &str) -> Child {
             ("POSTERN_LISTEN", listen),
         ],
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,14 +9,10 @@
 
 use crate::common::harness::{Child, write_config};
 use crate::common::receiver::Receiver;
-use crate::common::stack::shared;
+use crate::common::stack::{free_port, shared};
 use crate::common::web::{ADMIN_PASSWORD, Admin};
 use crate::common::{eventually, unique};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_log_or_the_database_in_clear() {

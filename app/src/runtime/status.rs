@@ -29,14 +29,10 @@ impl Runtime {
         self.live.current()
     }
 
-    /// How parsing treats authentication results and relays, as scans do.
+    /// How parsing treats authentication results and relays: the options
+    /// of the pipeline in force, so a preview parses as scans do.
     pub fn input_options(&self) -> InputOptions {
-        let s = &self.settings.scan;
-        InputOptions {
-            authserv_id: s.authserv_id.clone(),
-            trusted_hops: s.trusted_hops,
-            trusted_relays: s.trusted_relays.clone(),
-        }
+        self.live.current().input_options().clone()
     }
 
     /// Each threat feed's last refresh and size.

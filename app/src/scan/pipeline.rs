@@ -67,6 +67,11 @@ impl Pipeline {
         join_all(checks).await
     }
 
+    /// How this pipeline parses mail (authentication results, relays).
+    pub fn input_options(&self) -> &InputOptions {
+        &self.opts
+    }
+
     /// The policy.
     pub fn policy(&self) -> &Policy {
         &self.policy

@@ -148,7 +148,10 @@ pub(crate) async fn require_session(State((st, need)): State<(AppState, Role)>, 
     let max = chrono::Duration::from_std(st.web.session_max).unwrap_or_default();
     let expired = parse_time(&row.last_seen).is_none_or(|t| now - t > idle) || parse_time(&row.created_at).is_none_or(|t| now - t > max);
     if expired {
-        let _ = st.rt.end_session(&th).await;
+        // The expired row is refused either way; a failed delete is pruned later.
+        if let Err(e) = st.rt.end_session(&th).await {
+            tracing::warn!(error = %e, "could not delete an expired session");
+        }
         return unauthenticated(&req);
     }
     // The role is looked up on every request: a removed user (no row, and
