@@ -14,6 +14,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// jemalloc with two arenas (app/Cargo.toml, .cargo/config.toml): glibc's
+/// per-thread arenas kept a backlog's peak RSS at 200-300 MiB (issue 21).
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "postern",
