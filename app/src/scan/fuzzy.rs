@@ -5,7 +5,6 @@
 //! attachment is shared exactly.
 
 use super::input::ScanInput;
-use scraper::Html;
 
 /// Body bytes hashed at most: enough for any phishing text, and it bounds
 /// the work on a huge body.
@@ -19,20 +18,8 @@ pub const MAX_FUZZY_BYTES: usize = 256 * 1024;
 pub fn body_tlsh(input: &ScanInput) -> Option<String> {
     let text = if input.text.trim().is_empty() {
         // Markup is the sender's template, not the message: two different
-        // newsletters share it, so only the visible text counts. Only the
-        // bounded prefix becomes a tree, as everywhere else (issue 18).
-        input
-            .html
-            .iter()
-            .map(|h| {
-                Html::parse_document(super::htmlbound::bound(h).html)
-                    .root_element()
-                    .text()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        // newsletters share it, so only the text of the (bounded) trees counts.
+        input.html_text.join(" ")
     } else {
         input.text.clone()
     };
@@ -90,10 +77,12 @@ mod tests {
 
     #[test]
     fn html_counts_only_its_visible_text_and_tiny_bodies_have_no_digest() {
-        let html = ScanInput {
-            html: vec![format!("<html><body><table><tr><td><p>{PHISH}</p></td></tr></table></body></html>")],
-            ..Default::default()
-        };
+        let raw = format!(
+            "From: a@example.com\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n\
+             <html><body><table><tr><td><p>{PHISH}</p></td></tr></table></body></html>\r\n"
+        );
+        let html = ScanInput::parse(raw.into_bytes(), &crate::scan::InputOptions::default());
+        assert!(html.text.trim().is_empty(), "an HTML-only message has no plain text");
         assert_eq!(body_tlsh(&html), body_tlsh(&input(PHISH)));
         assert_eq!(body_tlsh(&input("hi")), None);
         assert_eq!(distance("nonsense", "T1"), None);

@@ -94,6 +94,16 @@ pub struct ScanInput {
     pub text: String,
     /// HTML bodies and HTML attachments, each bounded.
     pub html: Vec<String>,
+    /// Per entry of `html`: every text node of its bounded tree, joined by
+    /// spaces (the campaign fuzzy hash reads it).
+    pub html_text: Vec<String>,
+    /// Per entry of `html`: the text a reader sees (no script, style, head
+    /// or title), as the AI tier's models were trained on it.
+    pub html_visible: Vec<String>,
+    /// What the HTML trees showed (hidden text, a password field), found
+    /// while each tree exists: scraper's tree cannot cross threads, and
+    /// building it again per check cost more than the checks (issue 21).
+    pub html_findings: Vec<crate::domain::Finding>,
     /// Normalised, de-duplicated URLs.
     pub urls: Vec<String>,
     /// HTML links with their visible text (bounded).
@@ -354,7 +364,30 @@ fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
     urls::anchors(&doc, &mut input.links, &mut input.downloads);
     let text: String = doc.root_element().text().collect::<Vec<_>>().join(" ");
     urls::from_text(&text, urls);
+    super::scanners::hidden::hidden_text(&doc, &mut input.html_findings);
+    super::scanners::html::password_form(&doc, &mut input.html_findings);
+    input.html_visible.push(visible_text(&doc));
+    input.html_text.push(text);
     input.html.push(html.to_string());
+}
+
+/// The text a reader sees: text nodes outside script, style, head and
+/// title, each followed by a space (the AI tier's training extraction).
+fn visible_text(doc: &Html) -> String {
+    let mut out = String::new();
+    for node in doc.root_element().descendants() {
+        let Some(text) = node.value().as_text() else { continue };
+        let hidden = node.ancestors().any(|a| {
+            a.value()
+                .as_element()
+                .is_some_and(|e| matches!(e.name(), "script" | "style" | "head" | "title"))
+        });
+        if !hidden {
+            out.push_str(text);
+            out.push(' ');
+        }
+    }
+    out
 }
 
 /// Picks the sending IP. Received lines are prepended by each hop, so the

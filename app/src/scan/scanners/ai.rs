@@ -55,24 +55,8 @@ fn body_text(input: &ScanInput) -> String {
     if !input.text.trim().is_empty() {
         return input.text.clone();
     }
-    let mut out = String::new();
-    for h in &input.html {
-        // Bounded like every HTML tree (issue 18).
-        let doc = scraper::Html::parse_document(crate::scan::htmlbound::bound(h).html);
-        for node in doc.root_element().descendants() {
-            let Some(text) = node.value().as_text() else { continue };
-            let hidden = node.ancestors().any(|a| {
-                a.value()
-                    .as_element()
-                    .is_some_and(|e| matches!(e.name(), "script" | "style" | "head" | "title"))
-            });
-            if !hidden {
-                out.push_str(text);
-                out.push(' ');
-            }
-        }
-    }
-    out
+    // Extracted from each bounded tree when the input was built.
+    input.html_visible.concat()
 }
 
 fn domains(input: &ScanInput) -> Vec<(String, String)> {
@@ -155,7 +139,7 @@ impl Scanner for AiScanner {
         let owned = ScanInput {
             subject: input.subject.clone(),
             text: input.text.clone(),
-            html: input.html.clone(),
+            html_visible: input.html_visible.clone(),
             from_domain: input.from_domain.clone(),
             urls: input.urls.clone(),
             qr_urls: input.qr_urls.clone(),

@@ -121,7 +121,7 @@ fn media_classes(doc: &Html) -> HashSet<String> {
 }
 
 /// Adds HTML_HIDDEN_TEXT when the document hides enough text.
-pub(super) fn hidden_text(doc: &Html, out: &mut Vec<Finding>) {
+pub(crate) fn hidden_text(doc: &Html, out: &mut Vec<Finding>) {
     let responsive = media_classes(doc);
     let mut blocks: Vec<(usize, &'static str)> = Vec::new();
     // Whether the first hidden block came before any visible text.

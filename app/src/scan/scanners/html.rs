@@ -107,7 +107,7 @@ fn smuggling(html: &str, out: &mut Vec<Finding>) {
 
 /// A password field inside the message itself (issue 14): mail that asks
 /// for a password in place, in its body or an HTML/SVG attachment.
-fn password_form(doc: &Html, out: &mut Vec<Finding>) {
+pub(crate) fn password_form(doc: &Html, out: &mut Vec<Finding>) {
     let Ok(sel) = Selector::parse("input") else { return };
     let found = doc
         .select(&sel)
@@ -138,12 +138,10 @@ impl Scanner for HtmlScanner {
             let mut out = Vec::new();
             for h in &input.html {
                 smuggling(h, &mut out);
-                // Only the bounded prefix becomes a tree (issue 18); the
-                // input builder reports the cut as HTML_LIMIT_EXCEEDED.
-                let doc = Html::parse_document(crate::scan::htmlbound::bound(h).html);
-                super::hidden::hidden_text(&doc, &mut out);
-                password_form(&doc, &mut out);
             }
+            // Hidden text and password fields were found on the one tree
+            // the input builder made of each body's bounded prefix.
+            out.extend(input.html_findings.iter().cloned());
             super::smuggle::downloads(&input.downloads, &mut out);
             out.dedup_by(|a, b| a.tag == b.tag);
             Ok(out)

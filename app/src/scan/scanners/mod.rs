@@ -6,7 +6,7 @@ pub mod ai;
 pub mod attachments;
 pub mod brands;
 pub mod clamav;
-mod hidden;
+pub(crate) mod hidden;
 pub mod html;
 mod links;
 pub mod lists;

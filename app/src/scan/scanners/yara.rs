@@ -7,6 +7,7 @@
 use crate::domain::Finding;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
 use futures::future::BoxFuture;
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime};
@@ -21,6 +22,44 @@ pub const TAG_LOW: &str = "YARA_MATCH_LOW";
 pub const TAGS: &[&str] = &[TAG_HIGH, TAG_MEDIUM, TAG_LOW];
 
 type Fingerprint = Vec<(PathBuf, Option<SystemTime>, u64)>;
+
+type ScannerOf<'r> = yara_x::Scanner<'r>;
+
+self_cell::self_cell!(
+    /// A YARA-X scanner together with the rule set it borrows.
+    struct CachedScanner {
+        owner: Arc<yara_x::Rules>,
+        #[not_covariant]
+        dependent: ScannerOf,
+    }
+);
+
+thread_local! {
+    /// This thread's scanner for the active rule set. Building one sets up
+    /// a WebAssembly instance, which cost more than scanning a typical
+    /// message (issue 21); a reload is noticed by pointer and replaces it.
+    static SCANNER: RefCell<Option<CachedScanner>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's scanner for `rules`.
+fn with_scanner<T>(rules: &Arc<yara_x::Rules>, f: impl FnOnce(&mut yara_x::Scanner<'_>) -> T) -> T {
+    SCANNER.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let mut cached = match slot.take() {
+            Some(c) if Arc::ptr_eq(c.borrow_owner(), rules) => c,
+            _ => CachedScanner::new(rules.clone(), |r| {
+                let mut s = yara_x::Scanner::new(r);
+                // Every rule only asks whether a pattern occurs: stop at
+                // the first match of each.
+                s.fast_scan(true);
+                s
+            }),
+        };
+        let out = cached.with_dependent_mut(|_, s| f(s));
+        *slot = Some(cached);
+        out
+    })
+}
 
 /// Health of the loaded rule set.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -169,8 +208,19 @@ impl YaraScanner {
         });
     }
 
-    fn scan_blocking(rules: &yara_x::Rules, targets: &[(String, Arc<Vec<u8>>)], timeout: Duration) -> Result<Vec<Finding>, ScanError> {
-        let mut scanner = yara_x::Scanner::new(rules);
+    fn scan_targets<'t>(
+        rules: &Arc<yara_x::Rules>,
+        targets: impl Iterator<Item = (std::borrow::Cow<'t, str>, &'t [u8])>,
+        timeout: Duration,
+    ) -> Result<Vec<Finding>, ScanError> {
+        with_scanner(rules, |scanner| Self::scan_with(scanner, targets, timeout))
+    }
+
+    fn scan_with<'t>(
+        scanner: &mut yara_x::Scanner<'_>,
+        targets: impl Iterator<Item = (std::borrow::Cow<'t, str>, &'t [u8])>,
+        timeout: Duration,
+    ) -> Result<Vec<Finding>, ScanError> {
         scanner.set_timeout(timeout);
         let mut out: Vec<Finding> = Vec::new();
         for (label, data) in targets {
@@ -209,6 +259,9 @@ impl Scanner for YaraScanner {
     fn failure_mode(&self) -> FailureMode {
         self.mode
     }
+    fn cpu_bound(&self) -> bool {
+        true
+    }
     fn tags(&self) -> &'static [&'static str] {
         TAGS
     }
@@ -230,17 +283,20 @@ impl Scanner for YaraScanner {
                 .read()
                 .map(|r| r.clone())
                 .map_err(|_| ScanError::scanner("yara", "rule lock poisoned"))?;
-            let mut targets: Vec<(String, Arc<Vec<u8>>)> = vec![("message".into(), input.raw.clone())];
-            for a in input.attachments.iter().take(64) {
-                targets.push((a.name.clone().unwrap_or_else(|| "attachment".into()), a.data.clone()));
-            }
-            for (i, h) in input.html.iter().enumerate().take(16) {
-                targets.push((format!("html body {}", i + 1), Arc::new(h.clone().into_bytes())));
-            }
-            let limit = self.timeout;
-            tokio::task::spawn_blocking(move || Self::scan_blocking(&rules, &targets, limit))
-                .await
-                .map_err(|e| ScanError::scanner("yara", e))?
+            // The pipeline runs this on its blocking pool (`cpu_bound`), so
+            // the message's own buffers are scanned in place, not copied.
+            let message = std::iter::once((std::borrow::Cow::Borrowed("message"), input.raw.as_slice()));
+            let attachments = input.attachments.iter().take(64).map(|a| {
+                let label = a.name.as_deref().map_or(std::borrow::Cow::Borrowed("attachment"), std::borrow::Cow::Borrowed);
+                (label, a.data.as_slice())
+            });
+            let html = input
+                .html
+                .iter()
+                .enumerate()
+                .take(16)
+                .map(|(i, h)| (std::borrow::Cow::Owned(format!("html body {}", i + 1)), h.as_bytes()));
+            Self::scan_targets(&rules, message.chain(attachments).chain(html), self.timeout)
         })
     }
 }
@@ -277,6 +333,8 @@ mod tests {
         )
         .unwrap();
         assert!(s.reload_if_changed());
+        // Same thread, so this also proves the thread's cached scanner is
+        // replaced when the rule set is.
         assert_eq!(scan(&s, "\r\n\r\nbeta-marker"), vec![TAG_HIGH]);
         std::fs::write(d.path().join("c.yar"), "rule C { condition: this is not yara }").unwrap();
         assert!(!s.reload_if_changed());
