@@ -150,11 +150,17 @@ impl Deps {
     /// Parses `msg` once and decides on it, unless the milter decided it
     /// in-line already (`process` then takes the milter's decision).
     pub async fn prescan_one(&self, key: &MessageKey, msg: &Fetched) -> Scanned {
-        let prepared = self.decider.prepare(msg.raw.clone()).await;
+        let mut prepared = self.decider.prepare(msg.raw.clone()).await;
         let decision = match self.milter_decision(msg, prepared.envelope.message_id.as_deref()).await {
             Ok(None) => self.decider.decide_prepared(&key.account, &key.mailbox, &prepared).await.ok(),
             _ => None,
         };
+        if decision.is_some() {
+            // Only the envelope is read from here on. The parse (decoded
+            // attachments, HTML and its text) is let go now rather than
+            // held while the result waits for older UIDs (issue 21).
+            prepared.input = None;
+        }
         Scanned { prepared, decision }
     }
 

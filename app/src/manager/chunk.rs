@@ -12,7 +12,8 @@ use super::listener::{Listener, ListenerError};
 use super::window::{BOUNDS, Window};
 use crate::domain::MessageKey;
 use crate::imap::{Conn, Fetched, ImapError, Selected};
-use crate::worker::{Context, Processed, Scanned};
+use crate::scan::ScanError;
+use crate::worker::{Context, Processed, Scanned, WorkerError};
 use std::collections::VecDeque;
 use tracing::{info, warn};
 
@@ -67,8 +68,7 @@ impl Listener {
         cx: Context<'_>,
         span: Span,
     ) -> Result<(), ListenerError> {
-        let deps = &*self.deps;
-        let mut w: Window<'_, (Fetched, MessageKey, Scanned)> = Window::new(BOUNDS);
+        let mut w: Window<'_, Result<(Fetched, MessageKey, Scanned), ScanError>> = Window::new(BOUNDS);
         // Chunks fetched, waiting for their last body to be recorded: the
         // window sequence number after that body, and the chunk's UIDs.
         let mut open: VecDeque<(u64, Vec<u32>)> = VecDeque::new();
@@ -82,7 +82,8 @@ impl Listener {
         loop {
             // Record whatever is next in UID order, then close every chunk
             // whose bodies are all recorded.
-            while let Some((msg, key, scanned)) = w.pop_ready() {
+            while let Some(ready) = w.pop_ready() {
+                let (msg, key, scanned) = ready.map_err(WorkerError::Scan)?;
                 let r = self.deps.process_scanned(&self.acct, key, &msg, cx, Some(scanned)).await?;
                 if let Processed::Decided { intent, .. } = r {
                     acted |= intent.is_some();
@@ -119,10 +120,20 @@ impl Listener {
             if n > 0 {
                 let batch: Vec<u32> = todo.drain(..n).map(|(u, _)| u).collect();
                 for msg in self.fetch_complete(conn, sel, &batch, &sizes).await? {
+                    let size = msg.raw.len();
                     let key = self.key(sel, msg.uid);
-                    w.push(msg.raw.len(), async move {
+                    let deps = self.deps.clone();
+                    // Each scan is a task of its own, so it goes on while
+                    // this loop records, fetches or waits on the server
+                    // (issue 21: as a future polled only in `wait_any`, a
+                    // scan stood still during every durable write).
+                    let task = tokio::spawn(async move {
                         let scanned = deps.prescan_one(&key, &msg).await;
                         (msg, key, scanned)
+                    });
+                    w.push(size, async move {
+                        task.await
+                            .map_err(|e| ScanError::scanner("pipeline", format!("the scan task ended: {e}")))
                     });
                 }
                 if todo.is_empty() {

@@ -123,6 +123,10 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // 8 MiB of page cache instead of SQLite's 2: a backlog's decision
+        // rows pushed the index pages out, and each message then cost about
+        // 150 page reads (issue 21).
+        conn.pragma_update(None, "cache_size", -8192)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // The database holds sealed credentials and session hashes: if it
         // cannot be made private, refuse to run rather than carry on with a
