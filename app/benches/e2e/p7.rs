@@ -69,15 +69,16 @@ fn cpu_s(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    // Counted from the state field (0): utime is 11, stime 12. Fields are
+    // not filtered, since some (tpgid) are negative.
+    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
     let tck = Command::new("getconf")
         .arg("CLK_TCK")
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse::<f64>().ok())
         .unwrap_or(100.0);
-    // utime and stime are fields 14 and 15; after the name, 12 and 13 (0-based 11, 12).
-    (f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)) as f64 / tck
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / tck
 }
 
 /// Established TCP connections from `pid` to the IMAP `port` (from `ss`).
