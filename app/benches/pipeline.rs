@@ -284,7 +284,10 @@ fn main() {
     }
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results");
     let _ = std::fs::create_dir_all(&out);
-    let parts_json: Vec<String> = parts.iter().map(|(n, ms)| format!("{{\"name\":\"{n}\",\"ms_per_msg\":{ms:.4}}}")).collect();
+    let parts_json: Vec<String> = parts
+        .iter()
+        .map(|(n, ms)| format!("{{\"name\":\"{n}\",\"ms_per_msg\":{ms:.4}}}"))
+        .collect();
     let mut items: Vec<String> = stats.iter().map(Stat::json).collect();
     items.push(format!("{{\"name\":\"breakdown\",\"parts\":[{}]}}", parts_json.join(",")));
     let json = format!("[{}]\n", items.join(",\n"));

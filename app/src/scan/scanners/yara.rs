@@ -287,7 +287,10 @@ impl Scanner for YaraScanner {
             // the message's own buffers are scanned in place, not copied.
             let message = std::iter::once((std::borrow::Cow::Borrowed("message"), input.raw.as_slice()));
             let attachments = input.attachments.iter().take(64).map(|a| {
-                let label = a.name.as_deref().map_or(std::borrow::Cow::Borrowed("attachment"), std::borrow::Cow::Borrowed);
+                let label = a
+                    .name
+                    .as_deref()
+                    .map_or(std::borrow::Cow::Borrowed("attachment"), std::borrow::Cow::Borrowed);
                 (label, a.data.as_slice())
             });
             let html = input
