@@ -104,7 +104,10 @@ fn pin_to_one_cpu() {
         .status();
     match status {
         Ok(s) => std::process::exit(s.code().unwrap_or(1)),
-        Err(e) => panic!("taskset (util-linux) is needed to pin the bench to one CPU: {e}"),
+        Err(e) => {
+            eprintln!("taskset (util-linux) is needed to pin the bench to one CPU: {e}");
+            std::process::exit(2)
+        }
     }
 }
 
