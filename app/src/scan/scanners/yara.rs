@@ -7,6 +7,7 @@
 use crate::domain::Finding;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
 use futures::future::BoxFuture;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -208,17 +209,9 @@ impl YaraScanner {
         });
     }
 
-    fn scan_targets<'t>(
-        rules: &Arc<yara_x::Rules>,
-        targets: impl Iterator<Item = (std::borrow::Cow<'t, str>, &'t [u8])>,
-        timeout: Duration,
-    ) -> Result<Vec<Finding>, ScanError> {
-        with_scanner(rules, |scanner| Self::scan_with(scanner, targets, timeout))
-    }
-
     fn scan_with<'t>(
         scanner: &mut yara_x::Scanner<'_>,
-        targets: impl Iterator<Item = (std::borrow::Cow<'t, str>, &'t [u8])>,
+        targets: impl Iterator<Item = (Cow<'t, str>, &'t [u8])>,
         timeout: Duration,
     ) -> Result<Vec<Finding>, ScanError> {
         scanner.set_timeout(timeout);
@@ -285,21 +278,20 @@ impl Scanner for YaraScanner {
                 .map_err(|_| ScanError::scanner("yara", "rule lock poisoned"))?;
             // The pipeline runs this on its blocking pool (`cpu_bound`), so
             // the message's own buffers are scanned in place, not copied.
-            let message = std::iter::once((std::borrow::Cow::Borrowed("message"), input.raw.as_slice()));
-            let attachments = input.attachments.iter().take(64).map(|a| {
-                let label = a
-                    .name
-                    .as_deref()
-                    .map_or(std::borrow::Cow::Borrowed("attachment"), std::borrow::Cow::Borrowed);
-                (label, a.data.as_slice())
-            });
+            let message = std::iter::once((Cow::Borrowed("message"), input.raw.as_slice()));
+            let attachments = input
+                .attachments
+                .iter()
+                .take(64)
+                .map(|a| (Cow::Borrowed(a.name.as_deref().unwrap_or("attachment")), a.data.as_slice()));
             let html = input
                 .html
                 .iter()
                 .enumerate()
                 .take(16)
-                .map(|(i, h)| (std::borrow::Cow::Owned(format!("html body {}", i + 1)), h.as_bytes()));
-            Self::scan_targets(&rules, message.chain(attachments).chain(html), self.timeout)
+                .map(|(i, h)| (Cow::Owned(format!("html body {}", i + 1)), h.as_bytes()));
+            let targets = message.chain(attachments).chain(html);
+            with_scanner(&rules, |scanner| Self::scan_with(scanner, targets, self.timeout))
         })
     }
 }
