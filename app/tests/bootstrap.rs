@@ -150,7 +150,9 @@ async fn issue_17_bootstrap_of_500_moves_nothing_shows_progress_and_resumes_afte
 fn lessons(db: &Path, filter: &str) -> Vec<(String, u32)> {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     c.busy_timeout(Duration::from_secs(5)).unwrap();
-    let mut st = c.prepare(&format!("SELECT eml_path, attempts FROM learned WHERE {filter}")).unwrap();
+    let mut st = c
+        .prepare(&format!("SELECT eml_path, attempts FROM learned WHERE {filter}"))
+        .unwrap();
     let rows: Vec<(String, u32)> = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
@@ -202,7 +204,10 @@ fn sent_as_recorded(log: &Path, recorded: &[(String, u32)], finished_at_kill: &B
         .map(|(m, n)| (m, n - recorded.get(m).copied().unwrap_or(0)))
         .collect();
     let cut: u32 = unrecorded.iter().map(|(_, n)| n).sum();
-    assert!(cut <= 1, "sends Postern did not record, beyond the one a kill can cut: {unrecorded:?}");
+    assert!(
+        cut <= 1,
+        "sends Postern did not record, beyond the one a kill can cut: {unrecorded:?}"
+    );
     let again: Vec<_> = unrecorded.iter().filter(|(m, _)| finished_at_kill.contains(*m)).collect();
     assert!(again.is_empty(), "finished before the kill, sent again after it: {again:?}");
     let twice: Vec<_> = learned.iter().filter(|(_, n)| **n > 1).collect();

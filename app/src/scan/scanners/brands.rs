@@ -39,11 +39,18 @@ pub struct Brand {
     /// Consumer mail domains it runs, where only system senders are it.
     #[serde(default)]
     pub mailbox: Vec<String>,
+    /// Where anyone publishes under the brand's domains (shared documents,
+    /// forms, payment requests): `host` or `host/path-prefix`, lower case.
+    /// A link there is the brand's hosting, not the brand speaking.
+    #[serde(default)]
+    pub shared: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    #[serde(default)]
+    neutral: Vec<String>,
     #[serde(default)]
     brand: Vec<Brand>,
 }
@@ -52,6 +59,9 @@ struct File {
 #[derive(Debug, Clone, Default)]
 pub struct Brands {
     list: Vec<Brand>,
+    /// Registrable domains every sender links to besides its own (its
+    /// pages on social networks, its app in the app stores).
+    neutral: Vec<String>,
 }
 
 impl Brands {
@@ -71,9 +81,17 @@ impl Brands {
                 labels: labels(b.labels),
                 domains: regs(b.domains),
                 mailbox: regs(b.mailbox),
+                shared: b
+                    .shared
+                    .iter()
+                    .map(|x| x.trim().trim_end_matches('/').to_ascii_lowercase())
+                    .collect(),
             })
             .collect();
-        Ok(Self { list })
+        Ok(Self {
+            list,
+            neutral: regs(file.neutral),
+        })
     }
 
     /// The shipped table. It is checked by a unit test, so an unreadable
@@ -99,6 +117,7 @@ impl Brands {
             labels: Vec::new(),
             domains: vec![reg],
             mailbox: Vec::new(),
+            shared: Vec::new(),
         });
     }
 
@@ -126,6 +145,16 @@ impl Brands {
         self.list.iter().find(|b| b.owns(&reg))
     }
 
+    /// Whether the URL is a neutral destination: on a social network or
+    /// app store (`neutral`), and not where that network lets anyone post
+    /// or redirect (its brand's `shared` entries).
+    pub fn neutral(&self, url: &url::Url) -> bool {
+        let Some(reg) = url.host_str().and_then(registrable) else {
+            return false;
+        };
+        self.neutral.contains(&reg) && !self.list.iter().any(|b| b.owns(&reg) && b.hosts_others(url))
+    }
+
     /// The first brand a display name names, by whole words or phrases.
     pub fn named_in(&self, display_name: &str) -> Option<&Brand> {
         let padded = format!(" {} ", phrase(display_name));
@@ -146,14 +175,34 @@ impl Brand {
         self.labels.iter().any(|l| l == label) && country_or_com(suffix)
     }
 
+    /// Whether the URL points into a place where anyone can publish under
+    /// the brand's name (`docs.google.com`, `paypal.com/invoice`): the host
+    /// itself or a subdomain of it, with the path prefix when one is given.
+    pub fn hosts_others(&self, url: &url::Url) -> bool {
+        let Some(host) = url.host_str() else { return false };
+        let host = host.to_ascii_lowercase();
+        let path = url.path().to_ascii_lowercase();
+        self.shared.iter().any(|entry| {
+            let (h, prefix) = entry.split_once('/').map_or((entry.as_str(), ""), |(h, p)| (h, p));
+            let host_matches = host == h || host.ends_with(&format!(".{h}"));
+            host_matches && (prefix.is_empty() || path.trim_start_matches('/').starts_with(prefix))
+        })
+    }
+
     /// Whether mail from `addr` (registrable domain `reg`) is the brand's
     /// own: an owned domain, or a system sender on its consumer mail domain.
     pub fn sends_as(&self, addr: Option<&str>, reg: &str) -> bool {
         if self.owns(reg) {
             return true;
         }
-        let local = addr.and_then(|a| a.rsplit_once('@')).map(|(l, _)| l).unwrap_or("");
-        self.mailbox.iter().any(|m| m == reg) && SYSTEM_LOCALPARTS.contains(&local)
+        if !self.mailbox.iter().any(|m| m == reg) {
+            return false;
+        }
+        let (local, host) = addr.and_then(|a| a.rsplit_once('@')).unwrap_or(("", ""));
+        // Customers get addresses at the bare domain; a subdomain
+        // (reply.yahoo.com) is the brand's own system.
+        let subdomain = host.len() > reg.len() && host.to_ascii_lowercase().ends_with(&format!(".{reg}"));
+        subdomain || SYSTEM_LOCALPARTS.contains(&local)
     }
 
     /// Whether the display name also names the sender's own domain, as a
@@ -244,6 +293,28 @@ mod tests {
         let ms = b.named_in("Microsoft Outlook").unwrap();
         assert!(ms.sends_as(Some("postmaster@outlook.com"), "outlook.com"));
         assert!(!ms.sends_as(Some("support.team77@outlook.com"), "outlook.com"));
+        let yahoo = b.named_in("Yahoo!News").unwrap();
+        assert!(
+            yahoo.sends_as(Some("refertofriend@reply.yahoo.com"), "yahoo.com"),
+            "a subdomain is the brand's system"
+        );
+        assert!(!yahoo.sends_as(Some("yahoo.news.team@yahoo.com"), "yahoo.com"));
+        assert!(!yahoo.sends_as(Some("x@evilyahoo.com"), "evilyahoo.com"));
+    }
+
+    #[test]
+    fn shared_entries_match_hosts_and_path_prefixes() {
+        let b = Brands::shipped();
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        let google = b.named_in("Google").unwrap();
+        assert!(google.hosts_others(&url("https://docs.google.com/forms/d/x")));
+        assert!(!google.hosts_others(&url("https://myaccount.google.com/notifications")));
+        let paypal = b.named_in("PayPal").unwrap();
+        assert!(paypal.hosts_others(&url("https://www.paypal.com/invoice/p/#ABC")));
+        assert!(!paypal.hosts_others(&url("https://www.paypal.com/myaccount/summary")));
+        assert!(b.neutral(&url("https://www.facebook.com/amazon")));
+        assert!(!b.neutral(&url("https://l.facebook.com/l.php?u=https%3A%2F%2Fevil.test")));
+        assert!(!b.neutral(&url("https://evil.test/facebook.com")));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod ai;
 pub mod attachments;
 pub mod brands;
 pub mod clamav;
+pub mod consistent;
 pub(crate) mod hidden;
 pub mod html;
 mod links;

@@ -33,8 +33,10 @@ pub const TAG_REPLY_TO_FREEMAIL: &str = "SPOOF_REPLY_TO_FREEMAIL";
 /// A link or form goes to free hosting, an IPFS gateway, a form builder or
 /// a dynamic-DNS name (issue 14; the list is `rules/free_hosting.txt`).
 pub const TAG_FREE_HOSTING: &str = "URL_FREE_HOSTING";
+pub use super::consistent::TAG_BRAND_CONSISTENT;
 /// Every tag this scanner can emit.
 pub const TAGS: &[&str] = &[
+    TAG_BRAND_CONSISTENT,
     TAG_REPLY_TO_FREEMAIL,
     TAG_FREE_HOSTING,
     TAG_URL_USERINFO,
@@ -148,6 +150,7 @@ impl SpoofScanner {
             }
         }
         out.extend(super::links::deceptive(input, &self.brands));
+        out.extend(super::consistent::brand_consistent(input, &self.brands));
         out
     }
 }
@@ -231,9 +234,12 @@ mod tests {
         assert!(tags("From: \"Amazon.co.uk\" <shipment-tracking@amazon.co.uk>\r\n\r\nx").is_empty());
         assert!(tags("From: \"Amazon.it\" <order-update@amazon.it>\r\n\r\nx").is_empty());
         assert!(tags("From: Microsoft Outlook <postmaster@outlook.com>\r\n\r\nx").is_empty());
-        assert!(
-            tags("From: \"Amazon\" <ship@amazon.co.uk>\r\n\r\nsee https://www.amazon.co.uk/gp/t https://amazon.co/x https://amzn.eu/d/1 https://www.amazon.de/")
-                .is_empty()
+        // Nothing spoofed, and every link is Amazon's own.
+        assert_eq!(
+            tags(
+                "From: \"Amazon\" <ship@amazon.co.uk>\r\n\r\nsee https://www.amazon.co.uk/gp/t https://amazon.co/x https://amzn.eu/d/1 https://www.amazon.de/"
+            ),
+            vec![TAG_BRAND_CONSISTENT]
         );
         assert_eq!(
             tags("From: \"Amazon.co.uk\" <ship@amazon-track.test>\r\n\r\nx"),
