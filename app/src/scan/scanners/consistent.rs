@@ -10,7 +10,8 @@
 //! elsewhere, or lands where anyone can publish under the brand's name
 //! (shared documents, forms, payment requests: the `shared` entries of
 //! `rules/brands.toml`), when Reply-To is not the brand's, when the page
-//! offers a download, or when no link is the brand's. Links to the brand's
+//! offers a download, when anything but an image is attached, or when no
+//! link is the brand's. Links to the brand's
 //! pages on social networks and app stores (the table's `neutral`
 //! domains) neither count for it nor break it.
 
@@ -40,7 +41,9 @@ pub fn brand_consistent(input: &ScanInput, brands: &Brands) -> Option<Finding> {
             return None;
         }
     }
-    if !input.downloads.is_empty() {
+    // A document or archive can carry what the body does not show (a link
+    // in a PDF, a macro); only images (logos, inline pictures) may ride along.
+    if !input.downloads.is_empty() || !input.attachments.iter().all(is_image) {
         return None;
     }
     let targets = destinations(input)?;
@@ -66,6 +69,11 @@ pub fn brand_consistent(input: &ScanInput, brands: &Brands) -> Option<Finding> {
         TAG_BRAND_CONSISTENT,
         format!("sent from {from_reg}; every link goes to {} ({own}){social}", brand.name),
     ))
+}
+
+fn is_image(a: &crate::scan::attach::Attachment) -> bool {
+    let sniffed = a.sniffed.as_deref().unwrap_or(a.declared.as_str());
+    sniffed.starts_with("image/") && sniffed != "image/svg+xml" && a.declared != "image/svg+xml"
 }
 
 /// Where a reader can go from the message: HTML links and forms, QR codes,
@@ -152,6 +160,16 @@ mod tests {
         assert_eq!(judge(AMAZON, redirect), None);
         let download = "<a href=\"https://www.amazon.co.uk/invoice.html\" download>Invoice</a>";
         assert_eq!(judge(AMAZON, download), None);
+        let pdf = format!(
+            "{AMAZON}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n\
+             <a href=\"https://www.amazon.co.uk/track\">Track</a>\r\n--b\r\nContent-Type: application/pdf; name=invoice.pdf\r\n\
+             Content-Disposition: attachment; filename=invoice.pdf\r\n\r\n%PDF-1.4 /URI (https://evil.test/)\r\n--b--\r\n"
+        );
+        let input = ScanInput::parse(pdf.into_bytes(), &InputOptions::default());
+        assert!(
+            brand_consistent(&input, &Brands::shipped()).is_none(),
+            "a PDF may carry its own link"
+        );
         let reply = format!("{AMAZON}Reply-To: refunds@gmail.com\r\n");
         assert_eq!(judge(&reply, "<a href=\"https://www.amazon.co.uk/track\">Track</a>"), None);
         assert_eq!(
