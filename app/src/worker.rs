@@ -10,7 +10,7 @@ use crate::config::{AccountConfig, ImapTuning};
 use crate::domain::{Decision, Event, EventSender, MessageKey, Mode, Verdict};
 use crate::imap::Fetched;
 use crate::scan::{Decider, Prepared, ScanError};
-use crate::store::{MessageMeta, NewMessage, Store, StoreError, eml};
+use crate::store::{MessageMeta, NewMessage, Prior, Store, StoreError, eml};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -172,14 +172,15 @@ impl Deps {
         cx: Context<'_>,
         pre: Option<Scanned>,
     ) -> Result<Processed, WorkerError> {
-        // The one status read per message: a replayed FETCH after a
-        // reconnect finds its row and stops here.
-        if self.store.message_status(&key).await?.is_some() {
-            return Ok(Processed::AlreadyRecorded);
-        }
         let (prepared, pre) = match pre {
             Some(s) => (s.prepared, s.decision),
-            None => (self.decider.prepare(msg.raw.clone()).await, None),
+            None => {
+                // Not parsed yet: a replayed FETCH should not cost a parse.
+                if self.store.message_status(&key).await?.is_some() {
+                    return Ok(Processed::AlreadyRecorded);
+                }
+                (self.decider.prepare(msg.raw.clone()).await, None)
+            }
         };
         let sha256 = hex::encode(Sha256::digest(msg.raw.as_slice()));
         let env = &prepared.envelope;
@@ -194,31 +195,45 @@ impl Deps {
                 internal_date: msg.internal_date.clone(),
             },
         };
-        if let Some(released) = self.store.released_copy(&key.account, &sha256).await? {
-            let detail = format!("returned by the operator's release of record #{released}; not scanned again on the same evidence");
-            let id = self.store.record_known_as(&new, "released_returned", detail).await?;
-            let _ = self.events.send(Event::Scanned { id });
-            info!(released, "message released by the operator is back; no action");
-            return Ok(Processed::Recognised);
-        }
-        if acct.learn_from_folders
-            && let Some(from) = self.store.returned_from(&key.account, &sha256).await?
-        {
-            // The user took it back out of Junk or Quarantine: their "not
-            // spam" (issue 17). Scanning it again would move it straight back.
-            let path = self.keep_copy(&key.account, &sha256, msg.raw.clone()).await?;
-            let id = self.store.record_user_returned(&new, &from, path).await?;
-            let _ = self.events.send(Event::Scanned { id });
-            info!(%from, "the user moved it back; queued to learn as ham, not scanned again");
-            return Ok(Processed::Recognised);
-        }
-        if let Some(earlier) = self.store.find_handled_copy(&key, &sha256, env.message_id.as_deref()).await? {
-            self.store.record_known(&new, earlier).await?;
-            info!(earlier, "recognised message handled before a UIDVALIDITY change");
-            return Ok(Processed::Recognised);
+        // One trip to the store for everything it may know already; a
+        // replayed FETCH after a reconnect finds its row and stops here.
+        let prior = self
+            .store
+            .prior(&key, &sha256, env.message_id.as_deref(), acct.learn_from_folders)
+            .await?;
+        match prior {
+            Prior::New => {}
+            Prior::Recorded => return Ok(Processed::AlreadyRecorded),
+            Prior::Released(released) => {
+                let detail = format!("returned by the operator's release of record #{released}; not scanned again on the same evidence");
+                let id = self.store.record_known_as(&new, "released_returned", detail).await?;
+                let _ = self.events.send(Event::Scanned { id });
+                info!(released, "message released by the operator is back; no action");
+                return Ok(Processed::Recognised);
+            }
+            Prior::Returned(from) => {
+                // The user took it back out of Junk or Quarantine: their "not
+                // spam" (issue 17). Scanning it again would move it straight back.
+                let path = self.keep_copy(&key.account, &sha256, msg.raw.clone()).await?;
+                let id = self.store.record_user_returned(&new, &from, path).await?;
+                let _ = self.events.send(Event::Scanned { id });
+                info!(%from, "the user moved it back; queued to learn as ham, not scanned again");
+                return Ok(Processed::Recognised);
+            }
+            Prior::Handled(earlier) => {
+                self.store.record_known(&new, earlier).await?;
+                info!(earlier, "recognised message handled before a UIDVALIDITY change");
+                return Ok(Processed::Recognised);
+            }
         }
         let mut pre = pre;
-        if let Some(earlier) = self.milter_decision(msg, env.message_id.as_deref()).await? {
+        // A prescan that decided has asked the milter already (the milter
+        // sees a message before the mailbox does, so the answer stands).
+        let milter = match pre {
+            Some(_) => None,
+            None => self.milter_decision(msg, env.message_id.as_deref()).await?,
+        };
+        if let Some(earlier) = milter {
             let queue = earlier.queue_id.as_deref().unwrap_or("-");
             if earlier.reply == "hold" {
                 // Held by the milter, then released from Postfix's hold
@@ -333,6 +348,9 @@ impl Deps {
     /// `message_id` comes from the caller's parse of the message, so this
     /// adds no second parse to the per-message path.
     async fn milter_decision(&self, msg: &Fetched, message_id: Option<&str>) -> Result<Option<crate::store::MilterEarlier>, StoreError> {
+        if !self.store.milter_may_know() {
+            return Ok(None);
+        }
         let body = crate::store::body_sha256(crate::store::body_of(&msg.raw));
         self.store.find_milter_decision(message_id, &body).await
     }

@@ -131,27 +131,7 @@ impl Store {
     /// (spam feedback) or by Postern (a moving verdict or a claw-back).
     pub async fn returned_from(&self, account: &str, sha256: &str) -> Result<Option<String>> {
         let (a, s) = (account.to_string(), sha256.to_string());
-        self.call(move |c, _| {
-            let user: Option<String> = c
-                .query_row(
-                    "SELECT mailbox FROM feedback WHERE account = ?1 AND sha256 = ?2 AND class = 'spam' ORDER BY id DESC LIMIT 1",
-                    params![a, s],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(m) = user {
-                return Ok(Some(format!("{m} (filed there by the user)")));
-            }
-            Ok(c.query_row(
-                "SELECT COALESCE(location_mailbox, '?') FROM messages WHERE account = ?1 AND sha256 = ?2 AND quarantined = 1
-                 ORDER BY id DESC LIMIT 1",
-                params![a, s],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?
-            .map(|m| format!("{m} (moved there by Postern)")))
-        })
-        .await
+        self.call(move |c, _| returned_from_in(c, &a, &s)).await
     }
 
     /// Records a message the user filed into Junk. Returns false when this
@@ -275,6 +255,28 @@ fn lesson(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lesson> {
         account: r.get(5)?,
         detail: r.get(6)?,
     })
+}
+
+/// [`Store::returned_from`] on a connection already held.
+pub(super) fn returned_from_in(c: &rusqlite::Connection, account: &str, sha256: &str) -> Result<Option<String>> {
+    let user: Option<String> = c
+        .query_row(
+            "SELECT mailbox FROM feedback WHERE account = ?1 AND sha256 = ?2 AND class = 'spam' ORDER BY id DESC LIMIT 1",
+            params![account, sha256],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(m) = user {
+        return Ok(Some(format!("{m} (filed there by the user)")));
+    }
+    Ok(c.query_row(
+        "SELECT COALESCE(location_mailbox, '?') FROM messages WHERE account = ?1 AND sha256 = ?2 AND quarantined = 1
+         ORDER BY id DESC LIMIT 1",
+        params![account, sha256],
+        |r| r.get::<_, String>(0),
+    )
+    .optional()?
+    .map(|m| format!("{m} (moved there by Postern)")))
 }
 
 #[cfg(test)]

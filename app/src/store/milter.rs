@@ -84,6 +84,9 @@ impl Store {
     /// envelope, a `messages` row for the dashboard and an audit entry, in
     /// one transaction. Returns the `messages` row id.
     pub async fn record_milter(&self, r: &MilterRecord, d: &Decision) -> Result<i64> {
+        // Set before the row exists: a lookup racing the insert then looks
+        // (and finds nothing yet) rather than skipping a row it should see.
+        self.milter_seen.store(true, std::sync::atomic::Ordering::SeqCst);
         let (r, d) = (r.clone(), d.clone());
         self.call(move |c, ctx| {
             let tx = c.transaction()?;
@@ -142,6 +145,13 @@ impl Store {
     /// The milter's decision on a message that was let through (accepted,
     /// possibly with headers, or held and then released by the operator),
     /// matched by body hash and, when both have one, Message-ID.
+    /// Whether the milter may have decided a message in this database; when
+    /// not, [`Store::find_milter_decision`] cannot find anything and callers
+    /// skip hashing the body for it.
+    pub fn milter_may_know(&self) -> bool {
+        self.milter_seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub async fn find_milter_decision(&self, message_id: Option<&str>, body_sha256: &str) -> Result<Option<MilterEarlier>> {
         let (mid, sha) = (message_id.map(str::to_string), body_sha256.to_string());
         self.call(move |c, _| {

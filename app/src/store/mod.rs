@@ -25,6 +25,7 @@ mod milter_hold;
 mod oauth;
 mod operator;
 mod owner;
+mod prior;
 mod progress;
 mod purge;
 mod recheck;
@@ -56,6 +57,7 @@ pub use milter::{MILTER_ACCOUNT, MilterEarlier, MilterRecord, body_of, body_sha2
 pub use milter_hold::MilterHeld;
 pub use oauth::OAuthTokens;
 pub use owner::{OwnerLink, OwnerSessionRow, ReleaseRequest};
+pub use prior::Prior;
 pub use progress::BackfillRow;
 pub use purge::{PurgeDone, PurgeHit, PurgeItem, PurgeItemRow, PurgeJobRow, PurgeRefusal};
 pub use recheck::{QuarantineRequest, RecheckOutcome};
@@ -109,6 +111,10 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
     secrets: SecretBox,
     clock: SharedClock,
+    /// Whether the milter has recorded anything in this database: until it
+    /// has, no fetched message can be one it decided, and the per-message
+    /// body hash and lookup are skipped (issue 21).
+    milter_seen: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -135,10 +141,12 @@ impl Store {
         migrations::migrate(&mut conn)?;
         // After the first writes, so the WAL files exist and are covered.
         restrict_permissions(path)?;
+        let milter_seen: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM milter_decisions)", [], |r| r.get(0))?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             secrets: SecretBox::new(key),
             clock,
+            milter_seen: Arc::new(std::sync::atomic::AtomicBool::new(milter_seen)),
         })
     }
 

@@ -200,25 +200,6 @@ impl Store {
         .await
     }
 
-    /// The message a release (pending or done) put back into `account`'s
-    /// folders with this content, so the listener does not quarantine it
-    /// again on the same evidence.
-    pub async fn released_copy(&self, account: &str, sha256: &str) -> Result<Option<i64>> {
-        let (a, s) = (account.to_string(), sha256.to_string());
-        self.call(move |db, _| {
-            Ok(db
-                .query_row(
-                    "SELECT m.id FROM ops o JOIN messages m ON m.id = o.message
-                     WHERE o.account = ?1 AND o.kind = 'release' AND o.state IN ('pending', 'done') AND m.sha256 = ?2
-                     ORDER BY o.id DESC LIMIT 1",
-                    params![a, s],
-                    |r| r.get(0),
-                )
-                .optional()?)
-        })
-        .await
-    }
-
     /// Replaces a message's stored verdict after a rescan; nothing moves.
     pub async fn record_rescan(&self, message: i64, d: &Decision, actor: &str) -> Result<()> {
         let (d, a) = (d.clone(), actor.to_string());
@@ -279,4 +260,19 @@ pub(super) fn set_verdict(tx: &rusqlite::Transaction<'_>, now: &str, message: i6
         ],
     )?;
     super::intel::record_evidence(tx, now, message, d)
+}
+
+/// A message of the account with this content that the operator released
+/// (its record id): when it comes back into a watched folder it is not
+/// scanned again on the same evidence.
+pub(super) fn released_copy_in(db: &rusqlite::Connection, account: &str, sha256: &str) -> Result<Option<i64>> {
+    Ok(db
+        .query_row(
+            "SELECT m.id FROM ops o JOIN messages m ON m.id = o.message
+             WHERE o.account = ?1 AND o.kind = 'release' AND o.state IN ('pending', 'done') AND m.sha256 = ?2
+             ORDER BY o.id DESC LIMIT 1",
+            params![account, sha256],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
