@@ -9,6 +9,10 @@ use scraper::{Html, Selector};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+/// Elements that point somewhere, parsed once per process.
+static LINKING: std::sync::LazyLock<Option<Selector>> =
+    std::sync::LazyLock::new(|| Selector::parse("[href], [src], [action], [formaction]").ok());
+
 /// Parts looked at per message (nested messages included).
 pub const MAX_PARTS: usize = 1000;
 /// Nesting of message/rfc822 parts that is followed.
@@ -301,8 +305,10 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
             let a = attach::describe(part.attachment_name(), &declared, data, &mut input.archive_budget);
             let is_image = a.sniffed.as_deref().is_some_and(|m| m.starts_with("image/"));
             if is_image && input.images_scanned < super::qr::MAX_IMAGES {
-                input.images_scanned += 1;
                 let qr = super::qr::scan(data);
+                if !qr.too_small {
+                    input.images_scanned += 1;
+                }
                 if let Some(why) = qr.limit {
                     let name = a.name.as_deref().unwrap_or("image");
                     super::budget::Limits::push(&mut input.limits.qr, format!("{name}: {why}"));
@@ -340,14 +346,14 @@ fn bounded(s: &str) -> &str {
 fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
     // Only a bounded prefix becomes a tree (issue 18); URLs in the rest are
     // still picked up from the raw markup, which is linear to search.
-    let bounded = super::htmlbound::bound(html);
-    if let Some(why) = bounded.limit {
+    let parsed = super::htmlbound::parse(html);
+    if let Some(why) = parsed.limit {
         super::budget::Limits::push(&mut input.limits.html, why);
-        urls::from_text(&html[bounded.html.len()..], urls);
+        urls::from_text(&html[parsed.html.len()..], urls);
     }
-    let doc = Html::parse_document(bounded.html);
-    if let Ok(sel) = Selector::parse("[href], [src], [action], [formaction]") {
-        for el in doc.select(&sel) {
+    let doc = parsed.doc;
+    if let Some(sel) = LINKING.as_ref() {
+        for el in doc.select(sel) {
             for attr in ["href", "src", "action", "formaction"] {
                 if let Some(v) = el.value().attr(attr)
                     && urls.len() < urls::MAX_URLS
@@ -362,32 +368,47 @@ fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
         }
     }
     urls::anchors(&doc, &mut input.links, &mut input.downloads);
-    let text: String = doc.root_element().text().collect::<Vec<_>>().join(" ");
+    let (text, visible) = texts(&doc);
     urls::from_text(&text, urls);
     super::scanners::hidden::hidden_text(&doc, &mut input.html_findings);
     super::scanners::html::password_form(&doc, &mut input.html_findings);
-    input.html_visible.push(visible_text(&doc));
+    input.html_visible.push(visible);
     input.html_text.push(text);
     input.html.push(html.to_string());
 }
 
-/// The text a reader sees: text nodes outside script, style, head and
-/// title, each followed by a space (the AI tier's training extraction).
-fn visible_text(doc: &Html) -> String {
-    let mut out = String::new();
-    for node in doc.root_element().descendants() {
-        let Some(text) = node.value().as_text() else { continue };
-        let hidden = node.ancestors().any(|a| {
-            a.value()
-                .as_element()
-                .is_some_and(|e| matches!(e.name(), "script" | "style" | "head" | "title"))
-        });
-        if !hidden {
-            out.push_str(text);
-            out.push(' ');
+/// Every text node, joined by spaces (the fuzzy hash and the URL search
+/// read it), and the text a reader sees: text nodes outside script, style,
+/// head and title, each followed by a space (the AI tier's training
+/// extraction). One walk that carries how many hiding elements are open,
+/// instead of asking each text node's ancestors (issue 21).
+fn texts(doc: &Html) -> (String, String) {
+    use ego_tree::iter::Edge;
+    let hides = |n: &scraper::Node| {
+        n.as_element()
+            .is_some_and(|e| matches!(e.name(), "script" | "style" | "head" | "title"))
+    };
+    let (mut all, mut visible, mut hidden, mut first) = (String::new(), String::new(), 0usize, true);
+    for edge in doc.root_element().traverse() {
+        match edge {
+            Edge::Open(node) if hides(node.value()) => hidden += 1,
+            Edge::Close(node) if hides(node.value()) => hidden = hidden.saturating_sub(1),
+            Edge::Open(node) => {
+                let Some(text) = node.value().as_text() else { continue };
+                if !first {
+                    all.push(' ');
+                }
+                first = false;
+                all.push_str(text);
+                if hidden == 0 {
+                    visible.push_str(text);
+                    visible.push(' ');
+                }
+            }
+            Edge::Close(_) => {}
         }
     }
-    out
+    (all, visible)
 }
 
 /// Picks the sending IP. Received lines are prepended by each hop, so the
@@ -464,6 +485,17 @@ mod tests {
             authserv_id: Some("mx.example.org".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn html_text_and_visible_text_come_from_one_walk() {
+        let doc = Html::parse_document(
+            "<html><head><title>T</title><style>p{}</style></head><body><p>a<script>s</script>b</p>\
+             <div><span>c</span></div></body></html>",
+        );
+        let (all, visible) = texts(&doc);
+        assert_eq!(all, "T p{} a s b c");
+        assert_eq!(visible, "a b c ");
     }
 
     #[test]

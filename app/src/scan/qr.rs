@@ -21,6 +21,13 @@ const MAX_DIM: u32 = 4096;
 pub const MAX_PIXELS: u64 = 1024 * 1024;
 /// Grids decoded per image.
 const MAX_GRIDS: usize = 8;
+/// The smallest side that can hold a QR code: version 1 has 21 modules a
+/// side, and a module needs at least a pixel. Tracking pixels, spacers and
+/// icons are smaller; they are not decoded and do not use up
+/// [`MAX_IMAGES`], so padding a message with them cannot push a real code
+/// past the per-message budget (issue 21: decoding them was most of the
+/// QR work on ordinary mail).
+pub const MIN_SIDE: u32 = 21;
 
 /// What searching one image found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +40,9 @@ pub struct QrScan {
     pub shrunk_from: Option<(u32, u32)>,
     /// Why the image could not be fully searched.
     pub limit: Option<String>,
+    /// The image's header says it is too small to hold a code
+    /// ([`MIN_SIDE`]); it was not decoded.
+    pub too_small: bool,
 }
 
 /// Texts of every QR code found in `data` (an image file).
@@ -42,12 +52,19 @@ pub fn decode(data: &[u8]) -> Vec<String> {
 
 /// Searches `data` (an image file) for QR codes within the pixel budget.
 pub fn scan(data: &[u8]) -> QrScan {
+    if too_small(data) {
+        return QrScan {
+            too_small: true,
+            ..Default::default()
+        };
+    }
     match load(data) {
         Ok(Some(Loaded { luma, shrunk_from })) => QrScan {
             pixels: u64::from(luma.width()) * u64::from(luma.height()),
             texts: detect(&luma),
             shrunk_from,
             limit: None,
+            too_small: false,
         },
         Ok(None) => QrScan::default(),
         Err(why) => QrScan {
@@ -55,6 +72,16 @@ pub fn scan(data: &[u8]) -> QrScan {
             ..Default::default()
         },
     }
+}
+
+/// Whether the image's header (read without decoding it) gives a size too
+/// small for a QR code. Anything unreadable is left to [`load`].
+fn too_small(data: &[u8]) -> bool {
+    image::ImageReader::new(Cursor::new(data))
+        .with_guessed_format()
+        .ok()
+        .and_then(|r| r.into_dimensions().ok())
+        .is_some_and(|(w, h)| w.min(h) < MIN_SIDE)
 }
 
 /// An image ready for the detector.
@@ -159,6 +186,16 @@ mod tests {
             assert!(u64::from(nw) * u64::from(nh) <= MAX_PIXELS, "{w}x{h} -> {nw}x{nh}");
             assert!(nw >= 1 && nh >= 1);
         }
+    }
+
+    #[test]
+    fn images_too_small_for_a_code_are_not_decoded() {
+        for (w, h) in [(1, 1), (20, 400), (600, 16)] {
+            let r = scan(&png(&GrayImage::from_pixel(w, h, image::Luma([255]))));
+            assert!(r.too_small && r.pixels == 0 && r.limit.is_none(), "{w}x{h}: {r:?}");
+        }
+        let r = scan(&png(&GrayImage::from_pixel(21, 21, image::Luma([255]))));
+        assert!(!r.too_small && r.pixels == 441, "{r:?}");
     }
 
     #[test]

@@ -7,6 +7,10 @@ use linkify::{LinkFinder, LinkKind};
 use std::collections::BTreeSet;
 use url::Url;
 
+/// Links, parsed once per process.
+static ANCHORS: std::sync::LazyLock<Option<scraper::Selector>> =
+    std::sync::LazyLock::new(|| scraper::Selector::parse("a[href], area[href]").ok());
+
 /// Upper bound on URLs kept per message (a message with more is itself odd).
 pub const MAX_URLS: usize = 2000;
 /// Links (visible text and target) kept per message.
@@ -39,10 +43,10 @@ pub struct Download {
 /// checks (a shown domain against the real target), and links that carry a
 /// `download` attribute.
 pub fn anchors(doc: &scraper::Html, links: &mut Vec<Link>, downloads: &mut Vec<Download>) {
-    let Ok(sel) = scraper::Selector::parse("a[href], area[href]") else {
+    let Some(sel) = ANCHORS.as_ref() else {
         return;
     };
-    for el in doc.select(&sel) {
+    for el in doc.select(sel) {
         if links.len() >= MAX_LINKS || downloads.len() >= MAX_LINKS {
             return;
         }

@@ -18,6 +18,9 @@ use crate::domain::Finding;
 use scraper::{ElementRef, Html};
 use std::collections::HashSet;
 
+/// Stylesheets, parsed once per process.
+static STYLES: std::sync::LazyLock<Option<scraper::Selector>> = std::sync::LazyLock::new(|| scraper::Selector::parse("style").ok());
+
 /// Text hidden from the reader.
 pub const TAG_HIDDEN_TEXT: &str = "HTML_HIDDEN_TEXT";
 
@@ -103,8 +106,8 @@ fn visible_chars(text: &str) -> usize {
 /// Class names that `@media` rules of the message's stylesheets refer to.
 fn media_classes(doc: &Html) -> HashSet<String> {
     let mut out = HashSet::new();
-    let Ok(sel) = scraper::Selector::parse("style") else { return out };
-    for style in doc.select(&sel) {
+    let Some(sel) = STYLES.as_ref() else { return out };
+    for style in doc.select(sel) {
         let css: String = style.text().collect();
         let Some(at) = css.find("@media") else { continue };
         for piece in css[at..].split('.').skip(1) {

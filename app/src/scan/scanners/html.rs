@@ -12,6 +12,9 @@ use futures::future::BoxFuture;
 use scraper::{Html, Selector};
 use std::time::Duration;
 
+/// Form fields, parsed once per process.
+static INPUTS: std::sync::LazyLock<Option<Selector>> = std::sync::LazyLock::new(|| Selector::parse("input").ok());
+
 /// JavaScript assembling a file from an embedded blob.
 pub const TAG_SMUGGLING: &str = "HTML_SMUGGLING";
 /// A data: URI with an executable content type.
@@ -108,9 +111,9 @@ fn smuggling(html: &str, out: &mut Vec<Finding>) {
 /// A password field inside the message itself (issue 14): mail that asks
 /// for a password in place, in its body or an HTML/SVG attachment.
 pub(crate) fn password_form(doc: &Html, out: &mut Vec<Finding>) {
-    let Ok(sel) = Selector::parse("input") else { return };
+    let Some(sel) = INPUTS.as_ref() else { return };
     let found = doc
-        .select(&sel)
+        .select(sel)
         .any(|i| i.value().attr("type").is_some_and(|t| t.trim().eq_ignore_ascii_case("password")));
     if found {
         out.push(Finding::new(TAG_PASSWORD_FORM, "a form field asks for a password"));
