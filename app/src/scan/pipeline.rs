@@ -7,6 +7,8 @@ use futures::future::{BoxFuture, join_all};
 use std::sync::Arc;
 use std::time::Instant;
 
+mod cpu_group;
+
 /// How long one scanner's health check may take.
 pub const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
 
@@ -132,8 +134,19 @@ impl Pipeline {
 
     /// Scans an already parsed input.
     pub async fn scan_input(&self, input: Arc<ScanInput>) -> Decision {
-        let runs = self.scanners.iter().map(|s| run_one(s.clone(), input.clone()));
-        let mut reports = join_all(runs).await;
+        let (cpu, net): (Vec<_>, Vec<_>) = self.scanners.iter().cloned().enumerate().partition(|(_, s)| s.cpu_bound());
+        let (cpu_idx, cpu): (Vec<usize>, Vec<_>) = cpu.into_iter().unzip();
+        let (net_idx, net): (Vec<usize>, Vec<_>) = net.into_iter().unzip();
+        let (cpu_reports, net_reports) = futures::join!(
+            cpu_group::run(cpu, input.clone()),
+            join_all(net.into_iter().map(|s| run_one(s, input.clone())))
+        );
+        // Back in the scanners' order, which the reports and tests read.
+        let mut slots: Vec<Option<ScannerReport>> = vec![None; self.scanners.len()];
+        for (i, r) in cpu_idx.into_iter().zip(cpu_reports).chain(net_idx.into_iter().zip(net_reports)) {
+            slots[i] = Some(r);
+        }
+        let mut reports: Vec<ScannerReport> = slots.into_iter().flatten().collect();
         let timed_out: Vec<String> = reports
             .iter()
             .zip(&self.scanners)
@@ -147,14 +160,16 @@ impl Pipeline {
     }
 }
 
-const TIMED_OUT: &str = "timed out";
+pub(super) const TIMED_OUT: &str = "timed out";
 
 /// Runs one scanner under its deadline. A CPU-bound scanner runs on the
 /// blocking pool: work inside an `async fn` that never yields would hold a
 /// runtime thread, and the deadline could not fire until it finished
 /// (issue 18: a 5 s deadline reported `elapsed_ms 9556`). A timed-out
 /// blocking task is abandoned and finishes on its own; its work is bounded.
-async fn run_one(s: Arc<dyn Scanner>, input: Arc<ScanInput>) -> ScannerReport {
+/// The pipeline runs a message's CPU-bound scanners together
+/// ([`cpu_group`]); this is for the ones that group gave back.
+pub(super) async fn run_one(s: Arc<dyn Scanner>, input: Arc<ScanInput>) -> ScannerReport {
     let start = Instant::now();
     let result = if s.cpu_bound() {
         let (scanner, handle) = (s.clone(), tokio::runtime::Handle::current());
@@ -165,11 +180,19 @@ async fn run_one(s: Arc<dyn Scanner>, input: Arc<ScanInput>) -> ScannerReport {
     } else {
         tokio::time::timeout(s.timeout(), s.scan(&input)).await
     };
-    let elapsed_ms = start.elapsed().as_millis() as u64;
+    report(&*s, result.map_err(|_| ()), start.elapsed())
+}
+
+/// A scanner's report from its result (`Err(())`: its deadline passed).
+pub(super) fn report(
+    s: &dyn Scanner,
+    result: Result<Result<Vec<crate::domain::Finding>, ScanError>, ()>,
+    elapsed: std::time::Duration,
+) -> ScannerReport {
     let (findings, error) = match result {
         Ok(Ok(f)) => (f, None),
         Ok(Err(e)) => (Vec::new(), Some(e.to_string())),
-        Err(_) => (Vec::new(), Some(format!("{TIMED_OUT} after {} ms", s.timeout().as_millis()))),
+        Err(()) => (Vec::new(), Some(format!("{TIMED_OUT} after {} ms", s.timeout().as_millis()))),
     };
     if let Some(e) = &error {
         tracing::warn!(scanner = s.id(), error = %e, critical = s.failure_mode() == FailureMode::Closed, "scanner failed");
@@ -178,7 +201,7 @@ async fn run_one(s: Arc<dyn Scanner>, input: Arc<ScanInput>) -> ScannerReport {
         scanner: s.id().to_string(),
         critical: s.failure_mode() == FailureMode::Closed,
         findings,
-        elapsed_ms,
+        elapsed_ms: elapsed.as_millis() as u64,
         error,
     }
 }
