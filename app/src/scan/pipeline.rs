@@ -244,16 +244,34 @@ mod tests {
     use std::sync::mpsc::{Receiver, channel};
     use std::time::Duration;
 
-    /// A local scanner that never yields on the message titled "slow":
-    /// it holds its thread until the test lets go (or 20 s pass).
-    struct Stall(Mutex<Receiver<()>>);
+    /// What a test scanner does with its thread.
+    pub(super) enum Hold {
+        /// Returns at once.
+        Nothing,
+        /// Sleeps the thread (CPU work that never yields).
+        Sleep(Duration),
+        /// Panics.
+        Panic,
+        /// On the message titled "slow", holds the thread until the test
+        /// lets go (or 20 s pass).
+        OnSlow(Mutex<Receiver<()>>),
+    }
 
-    impl Scanner for Stall {
+    /// A CPU-bound test scanner; it reports its id, upper-cased, as a tag
+    /// when `tags` is set (a tag the policy does not know).
+    pub(super) struct Fake {
+        pub(super) id: &'static str,
+        pub(super) timeout: Duration,
+        pub(super) hold: Hold,
+        pub(super) tags: bool,
+    }
+
+    impl Scanner for Fake {
         fn id(&self) -> &'static str {
-            "stall"
+            self.id
         }
         fn timeout(&self) -> Duration {
-            Duration::from_millis(200)
+            self.timeout
         }
         fn failure_mode(&self) -> FailureMode {
             FailureMode::Open
@@ -266,10 +284,23 @@ mod tests {
         }
         fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
             Box::pin(async move {
-                if input.subject.as_deref() == Some("slow") {
-                    let _ = self.0.lock().map(|rx| rx.recv_timeout(Duration::from_secs(20)));
+                match &self.hold {
+                    Hold::Nothing => {}
+                    // Holding the thread is the point: CPU work that never yields.
+                    #[allow(clippy::disallowed_methods)]
+                    Hold::Sleep(d) => std::thread::sleep(*d),
+                    Hold::Panic => panic!("{} panics", self.id),
+                    Hold::OnSlow(rx) => {
+                        if input.subject.as_deref() == Some("slow") {
+                            let _ = rx.lock().map(|rx| rx.recv_timeout(Duration::from_secs(20)));
+                        }
+                    }
                 }
-                Ok(Vec::new())
+                Ok(if self.tags {
+                    vec![Finding::new(&self.id.to_uppercase(), "")]
+                } else {
+                    Vec::new()
+                })
             })
         }
     }
@@ -284,7 +315,12 @@ mod tests {
     async fn issue_18_a_stalled_message_costs_its_budget_and_the_rest_go_on() {
         let (release, rx) = channel();
         let p = Pipeline::new(
-            vec![Arc::new(Stall(Mutex::new(rx)))],
+            vec![Arc::new(Fake {
+                id: "stall",
+                timeout: Duration::from_millis(200),
+                hold: Hold::OnSlow(Mutex::new(rx)),
+                tags: false,
+            })],
             Policy::default_policy().unwrap(),
             InputOptions::default(),
         );

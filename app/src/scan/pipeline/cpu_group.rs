@@ -89,52 +89,20 @@ pub(super) async fn run(scanners: Vec<Arc<dyn Scanner>>, input: Arc<ScanInput>) 
 #[cfg(test)]
 mod tests {
     use super::super::TIMED_OUT;
+    use super::super::tests::{Fake, Hold};
     use super::*;
-    use crate::scan::FailureMode;
-    use futures::future::BoxFuture;
-
-    /// A CPU-bound scanner that sleeps its thread, panics, or reports a tag.
-    struct Fake {
-        id: &'static str,
-        hold: Duration,
-        panics: bool,
-        timeout: Duration,
-    }
-
-    impl Scanner for Fake {
-        fn id(&self) -> &'static str {
-            self.id
-        }
-        fn timeout(&self) -> Duration {
-            self.timeout
-        }
-        fn failure_mode(&self) -> FailureMode {
-            FailureMode::Open
-        }
-        fn cpu_bound(&self) -> bool {
-            true
-        }
-        fn tags(&self) -> &'static [&'static str] {
-            &[]
-        }
-        fn scan<'a>(&'a self, _input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
-            // Holding the thread is the point: CPU work that never yields.
-            #[allow(clippy::disallowed_methods)]
-            Box::pin(async move {
-                std::thread::sleep(self.hold);
-                assert!(!self.panics, "{} panics", self.id);
-                Ok(vec![Finding::new(&self.id.to_uppercase(), "")])
-            })
-        }
-    }
 
     fn fake(id: &'static str, hold_ms: u64, panics: bool) -> Arc<dyn Scanner> {
         Arc::new(Fake {
             id,
-            hold: Duration::from_millis(hold_ms),
-            panics,
+            hold: match (panics, hold_ms) {
+                (true, _) => Hold::Panic,
+                (false, 0) => Hold::Nothing,
+                (false, ms) => Hold::Sleep(Duration::from_millis(ms)),
+            },
             // Long enough for a panic hook that prints a backtrace.
             timeout: Duration::from_millis(if panics { 10_000 } else { 300 }),
+            tags: true,
         })
     }
 
