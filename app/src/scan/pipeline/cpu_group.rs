@@ -75,9 +75,13 @@ pub(super) async fn run(scanners: Vec<Arc<dyn Scanner>>, input: Arc<ScanInput>) 
             }
         }
     }
-    let alone = (group_end..n).map(|i| run_one(scanners[i].clone(), input.clone()));
-    for (i, r) in (group_end..n).zip(join_all(alone).await) {
-        out[i] = Some(r);
+    // A scanner whose deadline passed before the group reached it (no
+    // thread was free in time) keeps its timeout: its deadline counted the
+    // wait, as when each scanner had its own blocking task.
+    let left: Vec<usize> = (group_end..n).filter(|&i| out[i].is_none()).collect();
+    let alone = left.iter().map(|&i| run_one(scanners[i].clone(), input.clone()));
+    for (i, r) in left.iter().zip(join_all(alone).await) {
+        out[*i] = Some(r);
     }
     debug_assert!(!out.iter().any(Option::is_none));
     out.into_iter()
