@@ -134,19 +134,18 @@ impl Pipeline {
 
     /// Scans an already parsed input.
     pub async fn scan_input(&self, input: Arc<ScanInput>) -> Decision {
-        let (cpu, net): (Vec<_>, Vec<_>) = self.scanners.iter().cloned().enumerate().partition(|(_, s)| s.cpu_bound());
-        let (cpu_idx, cpu): (Vec<usize>, Vec<_>) = cpu.into_iter().unzip();
-        let (net_idx, net): (Vec<usize>, Vec<_>) = net.into_iter().unzip();
-        let (cpu_reports, net_reports) = futures::join!(
+        let (cpu, net): (Vec<_>, Vec<_>) = self.scanners.iter().cloned().partition(|s| s.cpu_bound());
+        let (cpu, net) = futures::join!(
             cpu_group::run(cpu, input.clone()),
             join_all(net.into_iter().map(|s| run_one(s, input.clone())))
         );
         // Back in the scanners' order, which the reports and tests read.
-        let mut slots: Vec<Option<ScannerReport>> = vec![None; self.scanners.len()];
-        for (i, r) in cpu_idx.into_iter().zip(cpu_reports).chain(net_idx.into_iter().zip(net_reports)) {
-            slots[i] = Some(r);
-        }
-        let mut reports: Vec<ScannerReport> = slots.into_iter().flatten().collect();
+        let (mut cpu, mut net) = (cpu.into_iter(), net.into_iter());
+        let mut reports: Vec<ScannerReport> = self
+            .scanners
+            .iter()
+            .filter_map(|s| if s.cpu_bound() { cpu.next() } else { net.next() })
+            .collect();
         let timed_out: Vec<String> = reports
             .iter()
             .zip(&self.scanners)
@@ -160,7 +159,7 @@ impl Pipeline {
     }
 }
 
-pub(super) const TIMED_OUT: &str = "timed out";
+const TIMED_OUT: &str = "timed out";
 
 /// Runs one scanner under its deadline. A CPU-bound scanner runs on the
 /// blocking pool: work inside an `async fn` that never yields would hold a
@@ -169,7 +168,7 @@ pub(super) const TIMED_OUT: &str = "timed out";
 /// blocking task is abandoned and finishes on its own; its work is bounded.
 /// The pipeline runs a message's CPU-bound scanners together
 /// ([`cpu_group`]); this is for the ones that group gave back.
-pub(super) async fn run_one(s: Arc<dyn Scanner>, input: Arc<ScanInput>) -> ScannerReport {
+async fn run_one(s: Arc<dyn Scanner>, input: Arc<ScanInput>) -> ScannerReport {
     let start = Instant::now();
     let result = if s.cpu_bound() {
         let (scanner, handle) = (s.clone(), tokio::runtime::Handle::current());
@@ -184,7 +183,7 @@ pub(super) async fn run_one(s: Arc<dyn Scanner>, input: Arc<ScanInput>) -> Scann
 }
 
 /// A scanner's report from its result (`Err(())`: its deadline passed).
-pub(super) fn report(
+fn report(
     s: &dyn Scanner,
     result: Result<Result<Vec<crate::domain::Finding>, ScanError>, ()>,
     elapsed: std::time::Duration,

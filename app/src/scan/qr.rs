@@ -25,8 +25,7 @@ const MAX_GRIDS: usize = 8;
 /// side, and a module needs at least a pixel. Tracking pixels, spacers and
 /// icons are smaller; they are not decoded and do not use up
 /// [`MAX_IMAGES`], so padding a message with them cannot push a real code
-/// past the per-message budget (issue 21: decoding them was most of the
-/// QR work on ordinary mail).
+/// past the per-message budget (issue 21).
 pub const MIN_SIDE: u32 = 21;
 
 /// What searching one image found.

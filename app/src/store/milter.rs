@@ -142,9 +142,6 @@ impl Store {
         .await
     }
 
-    /// The milter's decision on a message that was let through (accepted,
-    /// possibly with headers, or held and then released by the operator),
-    /// matched by body hash and, when both have one, Message-ID.
     /// Whether the milter may have decided a message in this database; when
     /// not, [`Store::find_milter_decision`] cannot find anything and callers
     /// skip hashing the body for it.
@@ -152,6 +149,9 @@ impl Store {
         self.milter_seen.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// The milter's decision on a message that was let through (accepted,
+    /// possibly with headers, or held and then released by the operator),
+    /// matched by body hash and, when both have one, Message-ID.
     pub async fn find_milter_decision(&self, message_id: Option<&str>, body_sha256: &str) -> Result<Option<MilterEarlier>> {
         let (mid, sha) = (message_id.map(str::to_string), body_sha256.to_string());
         self.call(move |c, _| {
