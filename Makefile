@@ -78,7 +78,7 @@ soak: stack
 	  SOAK_KILLS=$${SOAK_KILLS:-5} POSTERN_STACK_BASE=$(STACK_BASE) \
 	  $(CARGO) test --locked --test it soak:: -- --nocapture
 
-## The stable fuzz targets (parse, extract, URLs, archives, QR) for longer
+## The stable fuzz targets (parse, extract, URLs, archives, QR, PDF) for longer
 ## than `make test` gives them: FUZZ_SECONDS per target (default 300).
 fuzz:
 	FUZZ_ITERS=$${FUZZ_ITERS:-100000000} FUZZ_SECONDS=$${FUZZ_SECONDS:-300} \

@@ -110,6 +110,64 @@ fn nested_rfc822(depth: usize) -> Vec<u8> {
     inner.into_bytes()
 }
 
+/// A PDF written by hand: `objects` are the bodies of objects 3.. (1 is
+/// the catalog, 2 the page tree), with a correct cross-reference table.
+fn pdf_of(objects: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let mut offsets = Vec::new();
+    let head = [b"<</Type/Catalog/Pages 2 0 R>>".to_vec(), b"<</Type/Pages/Kids[]/Count 0>>".to_vec()];
+    for body in head.iter().chain(objects) {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", offsets.len()).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes());
+    for o in &offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(format!("trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n", offsets.len() + 1).as_bytes());
+    out
+}
+
+/// One array of bare numbers filling the PDF size bound: the most
+/// memory lopdf allocates per byte of file.
+fn pdf_numbers() -> Vec<u8> {
+    let mut body = b"[".to_vec();
+    while body.len() < 2 * 1024 * 1024 - 4096 {
+        body.extend_from_slice(b"1 ");
+    }
+    body.push(b']');
+    pdf_of(&[body])
+}
+
+/// 250 compressed object streams, each inflating to 256 KiB of small
+/// dictionaries.
+fn pdf_object_streams() -> Vec<u8> {
+    use std::io::Write;
+    let streams: Vec<Vec<u8>> = (0..250u32)
+        .map(|s| {
+            let (mut index, mut objects) = (String::new(), String::new());
+            let mut i = 0;
+            while index.len() + objects.len() < 250 * 1024 {
+                index.push_str(&format!("{} {} ", 1000 + s * 100_000 + i, objects.len()));
+                objects.push_str("<</A 1>> ");
+                i += 1;
+            }
+            let first = index.len();
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+            z.write_all(format!("{index}{objects}").as_bytes()).unwrap();
+            let data = z.finish().unwrap();
+            let mut body = format!("<</Type/ObjStm/N {i}/First {first}/Filter/FlateDecode/Length {}>>stream\n", data.len()).into_bytes();
+            body.extend_from_slice(&data);
+            body.extend_from_slice(b"\nendstream");
+            body
+        })
+        .collect();
+    pdf_of(&streams)
+}
+
 /// The hostile set: (name, raw message).
 fn hostile() -> Vec<(&'static str, Vec<u8>)> {
     let mut rng = Rng(0x2545_f491);
@@ -134,6 +192,8 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
             with_attachment("scan.png", "image/png", &noise_png(4096, &mut rng)),
         ),
         ("mime_parts_5000", many_parts(5000)),
+        ("pdf_numbers_2mb", with_attachment("numbers.pdf", "application/pdf", &pdf_numbers())),
+        ("pdf_object_streams_250", with_attachment("streams.pdf", "application/pdf", &pdf_object_streams())),
         ("rfc822_depth_50", nested_rfc822(50)),
     ]
 }
@@ -150,6 +210,18 @@ fn cpu_s() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// Peak resident memory since the last [`reset_peak`], MiB (`VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Starts a new peak (Linux: "5" to clear_refs resets VmHWM).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn main() {
     // One runtime thread; the blocking pool's work is in the CPU figure.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -161,6 +233,7 @@ fn main() {
         let _ = p.scan(html_message("<p>warm up</p>")).await;
         for (name, raw) in &set {
             let size = raw.len();
+            reset_peak();
             let (c0, t0) = (cpu_s(), Instant::now());
             let d = p.scan(raw.clone()).await;
             let wall = t0.elapsed().as_secs_f64();
@@ -171,6 +244,7 @@ fn main() {
                 (Some(a), Some(b)) => b - a,
                 _ => f64::NAN,
             };
+            let rss = peak_rss_mib().unwrap_or(f64::NAN);
             let limits: Vec<String> = d
                 .tags
                 .iter()
@@ -190,6 +264,7 @@ fn main() {
                 size,
                 wall,
                 cpu,
+                rss,
                 d.verdict.to_string(),
                 format!("{} [{slowest}]", limits.join(" ")),
             ));
@@ -197,11 +272,11 @@ fn main() {
     });
     println!("hostile set, local pipeline ({profile} build), bound {BOUND_CPU_S} s CPU per message");
     println!(
-        "{:<26} {:>10} {:>9} {:>9} {:<11} limits",
-        "message", "bytes", "wall s", "cpu s", "verdict"
+        "{:<26} {:>10} {:>9} {:>9} {:>9} {:<11} limits",
+        "message", "bytes", "wall s", "cpu s", "peak MiB", "verdict"
     );
-    for (name, size, wall, cpu, verdict, limits) in &rows {
-        println!("{name:<26} {size:>10} {wall:>9.3} {cpu:>9.2} {verdict:<11} {limits}");
+    for (name, size, wall, cpu, rss, verdict, limits) in &rows {
+        println!("{name:<26} {size:>10} {wall:>9.3} {cpu:>9.2} {rss:>9.1} {verdict:<11} {limits}");
     }
     let worst = rows.iter().map(|r| r.3.max(r.2)).fold(0.0, f64::max);
     let within = worst <= BOUND_CPU_S;
@@ -211,8 +286,8 @@ fn main() {
     );
     let json_rows: Vec<String> = rows
         .iter()
-        .map(|(name, size, wall, cpu, verdict, limits)| {
-            format!("{{\"name\":\"{name}\",\"bytes\":{size},\"wall_s\":{wall:.3},\"cpu_s\":{cpu:.2},\"verdict\":\"{verdict}\",\"limits\":\"{limits}\"}}")
+        .map(|(name, size, wall, cpu, rss, verdict, limits)| {
+            format!("{{\"name\":\"{name}\",\"bytes\":{size},\"wall_s\":{wall:.3},\"cpu_s\":{cpu:.2},\"peak_rss_mib\":{rss:.1},\"verdict\":\"{verdict}\",\"limits\":\"{limits}\"}}")
         })
         .collect();
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results");

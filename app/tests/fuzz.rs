@@ -1,6 +1,7 @@
 //! Fuzz targets on stable Rust, run in `make test` for a fixed short budget
 //! (FUZZ_ITERS / FUZZ_SECONDS; `make fuzz` runs them longer): message parse,
-//! extraction through the local scanners, URLs, archives and QR decoding.
+//! extraction through the local scanners, URLs, archives, QR decoding and
+//! PDF reading.
 //! Each starts from real-format seeds and checks invariants, not only "no
 //! panic". The cargo-fuzz targets under fuzz/ call the same entry points.
 
@@ -8,7 +9,7 @@ use crate::common::{local_pipeline, mutate};
 use mail_parser::MimeHeaders;
 use postern::scan::archive::{Budget, Limits};
 use postern::scan::attach;
-use postern::scan::{InputOptions, ScanInput, qr, urls};
+use postern::scan::{InputOptions, ScanInput, pdf, qr, urls};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
@@ -212,6 +213,38 @@ fn fuzz_qr_images() {
     let ran = mutate::run("qr", 0x9a45_e005, &seeds, 2000, |data| {
         let texts = qr::decode(data);
         assert!(texts.len() <= 8, "grid bound");
+    });
+    assert!(ran > 0);
+}
+
+/// The PDFs of the per-check fixtures (synthetic: links, a script, a QR
+/// code drawn as a 1-bit image).
+fn fixture_pdfs() -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checks");
+    let mut out = Vec::new();
+    for dir in ["attachments", "spoof"] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(dir)).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let raw: String = text.lines().skip_while(|l| l.starts_with('#')).map(|l| format!("{l}\r\n")).collect();
+            if let Some(m) = mail_parser::MessageParser::default().parse(raw.as_bytes()) {
+                out.extend(m.attachments().filter(|a| a.contents().starts_with(b"%PDF")).map(|a| a.contents().to_vec()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn fuzz_pdf() {
+    let seeds = fixture_pdfs();
+    assert!(seeds.len() >= 4, "the PDF fixtures: {}", seeds.len());
+    let ran = mutate::run("pdf", 0x5d1f_0c07, &seeds, 1500, |data| {
+        let r = pdf::scan(data, 2);
+        assert!(r.links.len() <= pdf::MAX_LINKS, "link bound");
+        assert!(r.images_scanned <= 2, "the message's image budget");
+        assert!(r.actions.len() <= 2);
     });
     assert!(ran > 0);
 }

@@ -22,57 +22,12 @@ use super::IntelError;
 use super::net::SafeClient;
 use rate::RateLimit;
 
-/// Link shorteners and redirectors whose links are expanded by default.
-/// A host matches when it is one of these or a subdomain of one.
-pub const SHORTENER_DOMAINS: &[&str] = &[
-    "1drv.ms",
-    "a.co",
-    "adf.ly",
-    "aka.ms",
-    "amzn.eu",
-    "amzn.to",
-    "apple.co",
-    "bit.do",
-    "bit.ly",
-    "bl.ink",
-    "buff.ly",
-    "clck.ru",
-    "cutt.ly",
-    "db.tt",
-    "dlvr.it",
-    "eepurl.com",
-    "fb.me",
-    "forms.gle",
-    "g.co",
-    "goo.gl",
-    "hubs.ly",
-    "ift.tt",
-    "is.gd",
-    "j.mp",
-    "lnkd.in",
-    "mailchi.mp",
-    "ow.ly",
-    "page.link",
-    "pin.it",
-    "qrco.de",
-    "rb.gy",
-    "rebrand.ly",
-    "s.id",
-    "short.gy",
-    "shorte.st",
-    "shorturl.at",
-    "smarturl.it",
-    "spoti.fi",
-    "surl.li",
-    "t.co",
-    "t.ly",
-    "tiny.cc",
-    "tinyurl.com",
-    "trib.al",
-    "v.gd",
-    "wp.me",
-    "x.gd",
-];
+/// Link shorteners and redirectors whose links are expanded by default
+/// (`rules/shorteners.txt`). A host matches when it is one of these or a
+/// subdomain of one.
+fn shortener_domains() -> &'static [String] {
+    crate::scan::scanners::lures::shipped_shorteners()
+}
 
 /// How links are expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +40,7 @@ pub struct UnshortenOptions {
     /// Requests a second across every caller of one [`Unshortener`]; 0
     /// means no limit.
     pub per_second: u32,
-    /// Domains expanded besides [`SHORTENER_DOMAINS`] (subdomains match).
+    /// Domains expanded besides the shipped shorteners (subdomains match).
     pub extra_domains: Vec<String>,
     /// Expand every link, not just shortened ones.
     pub any_domain: bool,
@@ -170,7 +125,7 @@ impl Unshortener {
         };
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         let on = |domain: &str| host == domain || host.strip_suffix(domain).is_some_and(|rest| rest.ends_with('.'));
-        SHORTENER_DOMAINS.iter().any(|d| on(d)) || self.opts.extra_domains.iter().any(|d| on(d))
+        shortener_domains().iter().any(|d| on(d)) || self.opts.extra_domains.iter().any(|d| on(d))
     }
 
     /// Follows `url`'s redirects within the hop limit and the deadline.

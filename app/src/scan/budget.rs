@@ -15,8 +15,11 @@ pub const TAG_TIME: &str = "SCAN_BUDGET_EXCEEDED";
 pub const TAG_HTML: &str = "HTML_LIMIT_EXCEEDED";
 /// An image could not be fully searched for QR codes.
 pub const TAG_QR: &str = "QR_LIMIT_EXCEEDED";
+/// A PDF attachment could not be (fully) read for links, actions and QR
+/// codes: too large, damaged, or locked with a password.
+pub const TAG_PDF: &str = "PDF_LIMIT_EXCEEDED";
 /// Every tag the budget report can carry.
-pub const TAGS: &[&str] = &[TAG_TIME, TAG_HTML, TAG_QR];
+pub const TAGS: &[&str] = &[TAG_TIME, TAG_HTML, TAG_QR, TAG_PDF];
 
 /// Wall-clock deadline for parsing one message into a [`ScanInput`].
 /// Parsing is bounded work (parts, depth, body bytes, HTML elements, image
@@ -36,6 +39,8 @@ pub struct Limits {
     pub html: Vec<String>,
     /// Images not fully searched for QR codes.
     pub qr: Vec<String>,
+    /// PDF attachments not fully read.
+    pub pdf: Vec<String>,
 }
 
 /// Details kept per kind of limit (a thousand HTML parts must not make a
@@ -52,7 +57,7 @@ impl Limits {
 
     /// Nothing was hit.
     pub fn is_empty(&self) -> bool {
-        self.time.is_empty() && self.html.is_empty() && self.qr.is_empty()
+        self.time.is_empty() && self.html.is_empty() && self.qr.is_empty() && self.pdf.is_empty()
     }
 }
 
@@ -66,6 +71,7 @@ pub fn report(input: &ScanInput, timed_out: &[String]) -> Option<ScannerReport> 
         (TAG_TIME, time),
         (TAG_HTML, l.html.iter().collect()),
         (TAG_QR, l.qr.iter().collect()),
+        (TAG_PDF, l.pdf.iter().collect()),
     ] {
         if !details.is_empty() {
             let joined: Vec<&str> = details.iter().map(|s| s.as_str()).collect();

@@ -119,8 +119,14 @@ pub struct ScanInput {
     pub forms: Vec<String>,
     /// Attachments.
     pub attachments: Vec<Attachment>,
-    /// URLs found in QR codes (also in `urls`).
+    /// URLs found in QR codes (also in `urls`), in images and in PDFs.
     pub qr_urls: Vec<String>,
+    /// Targets of the links in PDF attachments, normalised (also in
+    /// `urls`): clickable, so they count wherever HTML links do.
+    pub pdf_links: Vec<String>,
+    /// Actions in PDF attachments that run something ("report.pdf:
+    /// JavaScript").
+    pub pdf_actions: Vec<String>,
     /// Images decoded for QR codes.
     pub images_scanned: usize,
     /// Bounds that were hit or parse problems (become tags).
@@ -320,6 +326,9 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
                     }
                 }
             }
+            if is_pdf(&a) {
+                add_pdf(data, a.name.as_deref().unwrap_or("PDF"), input, urls);
+            }
             // SVG is markup too: phishing sends login forms and scripts as
             // .svg attachments (issue 14).
             let is_html = matches!(a.declared.as_str(), "text/html" | "image/svg+xml")
@@ -328,6 +337,46 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
                 add_html(&String::from_utf8_lossy(&data[..data.len().min(MAX_BODY_BYTES)]), input, urls);
             }
             input.attachments.push(a);
+        }
+    }
+}
+
+fn is_pdf(a: &attach::Attachment) -> bool {
+    a.sniffed.as_deref() == Some("application/pdf")
+        || (a.sniffed.is_none() && (a.declared == "application/pdf" || a.ext.as_deref() == Some("pdf")))
+}
+
+/// A PDF's links and QR codes join the message's; what it runs and what
+/// could not be read are recorded for the checks and the budget report.
+fn add_pdf(data: &[u8], name: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
+    let left = super::qr::MAX_IMAGES.saturating_sub(input.images_scanned);
+    let pdf = super::pdf::scan(data, left);
+    input.images_scanned += pdf.images_scanned;
+    if let Some(why) = pdf.limit {
+        super::budget::Limits::push(&mut input.limits.pdf, format!("{name}: {why}"));
+    }
+    for link in &pdf.links {
+        if let Some(u) = urls::normalise(link)
+            && input.pdf_links.len() < super::pdf::MAX_LINKS
+        {
+            if !input.pdf_links.contains(&u) {
+                input.pdf_links.push(u.clone());
+            }
+            if urls.len() < urls::MAX_URLS {
+                urls.insert(u);
+            }
+        }
+    }
+    for text in pdf.qr_texts {
+        if let Some(u) = urls::normalise(text.trim()) {
+            input.qr_urls.push(u.clone());
+            urls.insert(u);
+        }
+    }
+    for kind in pdf.actions {
+        let what = format!("{name}: {kind}");
+        if input.pdf_actions.len() < 10 && !input.pdf_actions.contains(&what) {
+            input.pdf_actions.push(what);
         }
     }
 }

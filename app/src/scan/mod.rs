@@ -22,6 +22,7 @@ mod live;
 mod pipeline;
 mod policy;
 mod prepared;
+pub mod pdf;
 pub mod qr;
 pub mod registry;
 pub mod scanners;

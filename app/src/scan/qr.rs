@@ -113,15 +113,40 @@ fn load(data: &[u8]) -> Result<Option<Loaded>, String> {
     };
     let luma = img.to_luma8();
     drop(img);
+    Ok(Some(budgeted(luma)))
+}
+
+/// `luma` shrunk to [`MAX_PIXELS`] when it is larger.
+fn budgeted(luma: GrayImage) -> Loaded {
     let (w, h) = luma.dimensions();
     if u64::from(w) * u64::from(h) <= MAX_PIXELS {
-        return Ok(Some(Loaded { luma, shrunk_from: None }));
+        return Loaded { luma, shrunk_from: None };
     }
     let (nw, nh) = fit(w, h);
-    Ok(Some(Loaded {
+    Loaded {
         luma: image::imageops::thumbnail(&luma, nw, nh),
         shrunk_from: Some((w, h)),
-    }))
+    }
+}
+
+/// Searches pixels decoded elsewhere (a PDF's image) within the same
+/// budget as an image file.
+pub fn scan_luma(luma: GrayImage) -> QrScan {
+    let (w, h) = luma.dimensions();
+    if w.min(h) < MIN_SIDE {
+        return QrScan {
+            too_small: true,
+            ..Default::default()
+        };
+    }
+    let Loaded { luma, shrunk_from } = budgeted(luma);
+    QrScan {
+        pixels: u64::from(luma.width()) * u64::from(luma.height()),
+        texts: detect(&luma),
+        shrunk_from,
+        limit: None,
+        too_small: false,
+    }
 }
 
 /// The largest size with `w:h`'s aspect ratio within [`MAX_PIXELS`].

@@ -36,9 +36,13 @@ pub const TAG_ARCHIVE_LIMIT: &str = "ATT_ARCHIVE_LIMIT";
 /// An archive could not be listed: corrupt, encrypted down to its file
 /// list, or a format without a reader here (RAR, disk images, xz, …).
 pub const TAG_ARCHIVE_UNREADABLE: &str = "ATT_ARCHIVE_UNREADABLE";
+/// A PDF with an action that runs something: JavaScript, or Launch (a
+/// program or file on the reader's machine).
+pub const TAG_PDF_SCRIPT: &str = "ATT_PDF_SCRIPT";
 /// Every tag this scanner can emit.
 pub const TAGS: &[&str] = &[
     TAG_ARCHIVE_LIMIT,
+    TAG_PDF_SCRIPT,
     TAG_ARCHIVE_UNREADABLE,
     TAG_EXECUTABLE,
     TAG_SCRIPT,
@@ -190,6 +194,9 @@ impl Scanner for AttachmentScanner {
             let mut out = Vec::new();
             for a in &input.attachments {
                 check(a, &mut out);
+            }
+            if !input.pdf_actions.is_empty() {
+                out.push(Finding::new(TAG_PDF_SCRIPT, input.pdf_actions.join(", ")));
             }
             Ok(out)
         })

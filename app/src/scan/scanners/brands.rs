@@ -155,6 +155,12 @@ impl Brands {
         self.neutral.contains(&reg) && !self.list.iter().any(|b| b.owns(&reg) && b.hosts_others(url))
     }
 
+    /// The brand whose domains let anyone publish at the URL (a shared
+    /// document, a script, a payment request), if any.
+    pub fn shared_host(&self, url: &url::Url) -> Option<&Brand> {
+        self.list.iter().find(|b| b.hosts_others(url))
+    }
+
     /// The first brand a display name names, by whole words or phrases.
     pub fn named_in(&self, display_name: &str) -> Option<&Brand> {
         let padded = format!(" {} ", phrase(display_name));

@@ -1,10 +1,11 @@
 //! Lures the spoof scanner weighs beside its own checks (issue 14): a
-//! brand's mail whose Reply-To is a freemail address, and links or forms to
-//! free hosting, IPFS gateways, form builders or dynamic DNS. Both lists
-//! are data under `rules/`.
+//! brand's mail whose Reply-To is a freemail address, links or forms to
+//! free hosting, IPFS gateways, form builders or dynamic DNS, and a PDF
+//! whose link hides where it goes. The lists are data under `rules/`.
 
 use super::brands::Brands;
-use super::spoof::{TAG_FREE_HOSTING, TAG_REPLY_TO_FREEMAIL};
+use super::spoof::{TAG_FREE_HOSTING, TAG_PDF_LINK_REDIRECT, TAG_REPLY_TO_FREEMAIL};
+use std::sync::LazyLock;
 use crate::domain::Finding;
 use crate::scan::ScanInput;
 use crate::scan::urls::registrable;
@@ -13,6 +14,16 @@ use crate::scan::urls::registrable;
 pub const DEFAULT_FREE_HOSTING: &str = include_str!("../../../../rules/free_hosting.txt");
 /// The shipped freemail list.
 pub const DEFAULT_FREEMAIL: &str = include_str!("../../../../rules/freemail.txt");
+/// The shipped shortener list.
+pub const DEFAULT_SHORTENERS: &str = include_str!("../../../../rules/shorteners.txt");
+
+static SHORTENERS: LazyLock<Vec<String>> = LazyLock::new(|| entries(DEFAULT_SHORTENERS).collect());
+
+/// The shipped shorteners, one host each (the unshortener expands links
+/// on them).
+pub fn shipped_shorteners() -> &'static [String] {
+    &SHORTENERS
+}
 
 /// URLs looked at per message.
 const MAX_URLS: usize = 500;
@@ -64,6 +75,9 @@ impl Lists {
         if let Some(f) = self.hosting(input) {
             out.push(f);
         }
+        if let Some(f) = pdf_redirect(input, brands) {
+            out.push(f);
+        }
         out
     }
 
@@ -84,7 +98,7 @@ impl Lists {
     /// to blogs and CI logs are how mailing lists talk (they were all of
     /// the ham hits when plain text counted).
     fn hosting(&self, input: &ScanInput) -> Option<Finding> {
-        let targets = input.links.iter().map(|l| &l.href).chain(&input.forms).chain(&input.qr_urls);
+        let targets = input.links.iter().map(|l| &l.href).chain(&input.forms).chain(&input.qr_urls).chain(&input.pdf_links);
         for u in targets.take(MAX_URLS) {
             let Ok(url) = url::Url::parse(u) else { continue };
             let path = url.path().to_ascii_lowercase();
@@ -102,6 +116,32 @@ impl Lists {
         }
         None
     }
+}
+
+/// A PDF attachment whose link goes through a shortener, a redirect (a
+/// URL carrying another URL) or a place where anyone publishes under a
+/// big name (a shared document, a script): the document hides where it
+/// leads. A PDF linking its issuer's own pages is the ordinary case. On
+/// the TRAIN phishing that carries a PDF, these were most of the links
+/// that the body's own evidence had left in the inbox or in Junk.
+fn pdf_redirect(input: &ScanInput, brands: &Brands) -> Option<Finding> {
+    input.pdf_links.iter().find_map(|u| {
+        let url = url::Url::parse(u).ok()?;
+        let host = url.host_str()?.to_ascii_lowercase();
+        let why = if shipped_shorteners()
+            .iter()
+            .any(|d| host == *d || host.strip_suffix(d.as_str()).is_some_and(|rest| rest.ends_with('.')))
+        {
+            "a shortener"
+        } else if let Some(b) = brands.shared_host(&url) {
+            return Some(Finding::new(TAG_PDF_LINK_REDIRECT, format!("PDF link to {host}, shared hosting of {}", b.name)));
+        } else if url.query_pairs().any(|(_, v)| v.starts_with("http://") || v.starts_with("https://")) {
+            "a redirect"
+        } else {
+            return None;
+        };
+        Some(Finding::new(TAG_PDF_LINK_REDIRECT, format!("PDF link to {host}, {why}")))
+    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ pub(crate) mod hidden;
 pub mod html;
 mod links;
 pub mod lists;
-mod lures;
+pub mod lures;
 pub mod rspamd;
 pub mod rspamd_map;
 mod smuggle;

@@ -33,12 +33,16 @@ pub const TAG_REPLY_TO_FREEMAIL: &str = "SPOOF_REPLY_TO_FREEMAIL";
 /// A link or form goes to free hosting, an IPFS gateway, a form builder or
 /// a dynamic-DNS name (issue 14; the list is `rules/free_hosting.txt`).
 pub const TAG_FREE_HOSTING: &str = "URL_FREE_HOSTING";
+/// A PDF attachment's link goes through a shortener, a redirect or a
+/// shared-document host, hiding where it leads.
+pub const TAG_PDF_LINK_REDIRECT: &str = "ATT_PDF_LINK_REDIRECT";
 pub use super::consistent::TAG_BRAND_CONSISTENT;
 /// Every tag this scanner can emit.
 pub const TAGS: &[&str] = &[
     TAG_BRAND_CONSISTENT,
     TAG_REPLY_TO_FREEMAIL,
     TAG_FREE_HOSTING,
+    TAG_PDF_LINK_REDIRECT,
     TAG_URL_USERINFO,
     TAG_LINK_TEXT_MISMATCH,
     TAG_DISPLAY_NAME_ADDRESS,

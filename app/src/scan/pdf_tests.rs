@@ -1,0 +1,205 @@
+use super::*;
+use base64::Engine;
+use lopdf::{Object, Stream, dictionary};
+
+/// A one-page document with `extra` objects beside it (the page links
+/// to nothing: the scan walks every object, not the page tree).
+fn doc(extra: Vec<Object>, page: lopdf::Dictionary) -> Vec<u8> {
+    let mut d = Document::with_version("1.7");
+    let pages = d.new_object_id();
+    let mut page = page;
+    page.set("Type", "Page");
+    page.set("Parent", pages);
+    page.set("MediaBox", vec![0.into(), 0.into(), 612.into(), 792.into()]);
+    let page = d.add_object(page);
+    d.objects.insert(
+        pages,
+        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 }),
+    );
+    let catalog = d.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+    d.trailer.set("Root", catalog);
+    for o in extra {
+        d.add_object(o);
+    }
+    let mut out = Vec::new();
+    d.save_to(&mut out).unwrap();
+    out
+}
+
+fn link(uri: &str) -> Object {
+    Object::Dictionary(dictionary! {
+        "Type" => "Annot", "Subtype" => "Link",
+        "A" => dictionary! { "S" => "URI", "URI" => Object::string_literal(uri) },
+    })
+}
+
+#[test]
+fn links_and_running_actions_are_found_inline_and_indirect() {
+    let page = dictionary! { "Annots" => vec![link("https://bit.ly/4pQx7Zk"), link("https://bit.ly/4pQx7Zk")] };
+    let launch = Object::Dictionary(dictionary! { "S" => "Launch", "F" => Object::string_literal("cmd.exe") });
+    let js = Object::Dictionary(dictionary! { "JS" => Object::string_literal("app.alert(1)") });
+    let far = link(" https://evil.example/login ");
+    let r = scan(&doc(vec![launch, js, far], page), 10);
+    let mut links = r.links.clone();
+    links.sort();
+    assert_eq!(links, ["https://bit.ly/4pQx7Zk", "https://evil.example/login"], "de-duplicated, trimmed");
+    let mut actions = r.actions.clone();
+    actions.sort();
+    assert_eq!(actions, ["JavaScript", "Launch"]);
+    assert_eq!(r.limit, None);
+}
+
+#[test]
+fn an_ordinary_document_has_nothing() {
+    let r = scan(&doc(vec![], dictionary! {}), 10);
+    assert_eq!(r, PdfScan::default());
+}
+
+/// The QR code of `tests/fixtures/eml/phish-qr-code.eml`, as pixels.
+fn qr_pixels() -> GrayImage {
+    let eml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eml/phish-qr-code.eml")).unwrap();
+    let b64: String = eml
+        .split("Content-Transfer-Encoding: base64")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.starts_with("--"))
+        .collect();
+    let png = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    image::load_from_memory(&png).unwrap().to_luma8()
+}
+
+const QR_URL: &str = "https://login.micros0ft.com/verify?id=77";
+
+fn gray_image(luma: &GrayImage) -> Object {
+    let mut s = Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Image",
+            "Width" => i64::from(luma.width()), "Height" => i64::from(luma.height()),
+            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+        },
+        luma.as_raw().clone(),
+    );
+    s.compress().unwrap();
+    Object::Stream(s)
+}
+
+fn jpeg_image(luma: &GrayImage) -> Object {
+    let mut jpeg = Vec::new();
+    luma.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    Object::Stream(Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Image", "Filter" => "DCTDecode",
+            "Width" => i64::from(luma.width()), "Height" => i64::from(luma.height()),
+            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+        },
+        jpeg,
+    ))
+}
+
+#[test]
+fn qr_codes_are_read_from_raw_and_jpeg_images_within_the_message_budget() {
+    let luma = qr_pixels();
+    for image in [gray_image(&luma), jpeg_image(&luma)] {
+        let r = scan(&doc(vec![image], dictionary! {}), 10);
+        assert_eq!(r.qr_texts, [QR_URL], "{r:?}");
+        assert_eq!(r.images_scanned, 1);
+    }
+    let both = doc(vec![gray_image(&luma), jpeg_image(&luma)], dictionary! {});
+    let r = scan(&both, 1);
+    assert_eq!((r.images_scanned, r.qr_texts.len()), (1, 1), "one image left in the message's budget");
+    let r = scan(&both, 0);
+    assert_eq!((r.images_scanned, r.qr_texts.len()), (0, 0));
+}
+
+#[test]
+fn tiny_and_huge_images_are_not_decoded() {
+    let tiny = gray_image(&GrayImage::from_pixel(16, 16, image::Luma([255])));
+    let r = scan(&doc(vec![tiny], dictionary! {}), 10);
+    assert_eq!((r.images_scanned, r.limit), (0, None), "a spacer is not an image searched");
+    // Declared 4000x4000 RGB: 48 MB of samples, over the budget; not inflated.
+    let huge = Object::Stream(Stream::new(
+        dictionary! {
+            "Subtype" => "Image", "Width" => 4000, "Height" => 4000,
+            "ColorSpace" => "DeviceRGB", "BitsPerComponent" => 8, "Filter" => "FlateDecode",
+        },
+        vec![0; 64],
+    ));
+    let r = scan(&doc(vec![huge], dictionary! {}), 10);
+    assert!(r.limit.as_deref().is_some_and(|l| l.contains("4000x4000")), "{r:?}");
+}
+
+/// A file of `n` object streams, written by hand: lopdf's writer keeps
+/// object streams to itself.
+fn object_streams(n: u32) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let mut offsets = Vec::new();
+    let mut add = |out: &mut Vec<u8>, body: String| {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", offsets.len()).as_bytes());
+    };
+    add(&mut out, "<</Type/Catalog/Pages 2 0 R>>".into());
+    add(&mut out, "<</Type/Pages/Kids[]/Count 0>>".into());
+    for i in 0..n {
+        let body = format!("{} 0 <</Note ({i})>>", 100_000 + i);
+        let first = body.find('<').unwrap();
+        add(
+            &mut out,
+            format!("<</Type/ObjStm/N 1/First {first}/Length {}>>stream\n{body}\nendstream", body.len()),
+        );
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes());
+    for o in &offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n", offsets.len() + 1).as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn object_streams_past_the_budget_are_not_unpacked() {
+    let r = scan(&object_streams(3), 10);
+    assert_eq!(r.limit, None, "{r:?}");
+    // Past the budget the loader refuses the rest before inflating them.
+    let r = scan(&object_streams(MAX_OBJECT_STREAMS as u32 + 20), 10);
+    assert!(r.limit.as_deref().is_some_and(|l| l.contains("object streams")), "{r:?}");
+    let r = scan(&object_streams(3), 10);
+    assert_eq!(r.limit, None, "the budget is per file");
+}
+
+#[test]
+fn values_past_the_budget_are_not_kept() {
+    // 2 bytes of file, 120 of memory each: bare numbers are the cheapest
+    // way to make lopdf allocate.
+    let chunk = Object::Array(vec![Object::Integer(1); MAX_VALUES / 8]);
+    let r = scan(&doc(vec![chunk.clone(); 7], dictionary! {}), 10);
+    assert_eq!(r.limit, None, "{r:?}");
+    let r = scan(&doc(vec![chunk; 9], dictionary! {}), 10);
+    assert!(r.limit.as_deref().is_some_and(|l| l.contains("values or")), "{r:?}");
+}
+
+#[test]
+fn damaged_or_oversized_files_are_a_limit_not_a_panic() {
+    for data in [&b"%PDF-1.7\n"[..], b"%PDF-1.4\n1 0 obj <</URI (http://x", b"not a pdf at all", b""] {
+        let r = scan(data, 10);
+        assert!(r.links.is_empty() && r.limit.is_some(), "{r:?}");
+    }
+    let mut big = doc(vec![], dictionary! {});
+    big.resize(MAX_PDF_BYTES + 1, b' ');
+    let r = scan(&big, 10);
+    assert!(r.limit.as_deref().is_some_and(|l| l.contains("not read")), "{r:?}");
+}
+
+
+#[test]
+fn files_with_too_many_streams_are_not_loaded() {
+    assert_eq!(stream_keywords(b"1 0 obj<<>>stream\r\nx\r\nendstream\nendobj 2 0 obj<<>>stream\nendstream"), 2);
+    assert_eq!(stream_keywords(b"streams stream endstream\n"), 0);
+    let r = scan(&object_streams(MAX_STREAMS as u32 + 1), 10);
+    assert!(r.limit.as_deref().is_some_and(|l| l.contains("streams (over")), "{r:?}");
+}
+
