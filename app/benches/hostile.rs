@@ -131,41 +131,62 @@ fn pdf_of(objects: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// One array of bare numbers filling the PDF size bound: the most
-/// memory lopdf allocates per byte of file.
+/// One array of bare numbers filling the PDF size bound (1 MiB): the
+/// most memory lopdf allocates per byte of file.
 fn pdf_numbers() -> Vec<u8> {
+    pdf_of(&[numbers(1024 * 1024 - 4096)])
+}
+
+fn numbers(bytes: usize) -> Vec<u8> {
     let mut body = b"[".to_vec();
-    while body.len() < 2 * 1024 * 1024 - 4096 {
+    while body.len() < bytes {
         body.extend_from_slice(b"1 ");
     }
     body.push(b']');
-    pdf_of(&[body])
+    body
 }
 
-/// 250 compressed object streams, each inflating to 256 KiB of small
-/// dictionaries.
+/// 200 object streams of four 64 KiB arrays each: 256 KiB inflated from a
+/// few hundred bytes, 128k values a stream.
 fn pdf_object_streams() -> Vec<u8> {
     use std::io::Write;
-    let streams: Vec<Vec<u8>> = (0..250u32)
+    let member = numbers(64 * 1024);
+    let streams: Vec<Vec<u8>> = (0..200u32)
         .map(|s| {
-            let (mut index, mut objects) = (String::new(), String::new());
-            let mut i = 0;
-            while index.len() + objects.len() < 250 * 1024 {
-                index.push_str(&format!("{} {} ", 1000 + s * 100_000 + i, objects.len()));
-                objects.push_str("<</A 1>> ");
-                i += 1;
+            let index: String = (0..4).map(|m| format!("{} {} ", 1000 + s * 4 + m, m as usize * (member.len() + 1))).collect();
+            let mut content = index.clone().into_bytes();
+            for _ in 0..4 {
+                content.extend_from_slice(&member);
+                content.push(b' ');
             }
-            let first = index.len();
             let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-            z.write_all(format!("{index}{objects}").as_bytes()).unwrap();
+            z.write_all(&content).unwrap();
             let data = z.finish().unwrap();
-            let mut body = format!("<</Type/ObjStm/N {i}/First {first}/Filter/FlateDecode/Length {}>>stream\n", data.len()).into_bytes();
+            let mut body = format!("<</Type/ObjStm/N 4/First {}/Filter/FlateDecode/Length {}>>stream\n", index.len(), data.len()).into_bytes();
             body.extend_from_slice(&data);
             body.extend_from_slice(b"\nendstream");
             body
         })
         .collect();
     pdf_of(&streams)
+}
+
+/// 30,000 cross-reference entries all pointing at one 400 KB array: a
+/// loader that parses per entry parses it 30,000 times.
+fn pdf_same_offset() -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let at = out.len();
+    out.extend_from_slice(b"1 0 obj\n");
+    out.extend_from_slice(&numbers(400 * 1024));
+    out.extend_from_slice(b"\nendobj\n");
+    let xref = out.len();
+    let n = 30_000;
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", n + 1).as_bytes());
+    for _ in 0..n {
+        out.extend_from_slice(format!("{at:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(format!("trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n", n + 1).as_bytes());
+    out
 }
 
 /// The hostile set: (name, raw message).
@@ -192,8 +213,9 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
             with_attachment("scan.png", "image/png", &noise_png(4096, &mut rng)),
         ),
         ("mime_parts_5000", many_parts(5000)),
-        ("pdf_numbers_2mb", with_attachment("numbers.pdf", "application/pdf", &pdf_numbers())),
-        ("pdf_object_streams_250", with_attachment("streams.pdf", "application/pdf", &pdf_object_streams())),
+        ("pdf_numbers_1mb", with_attachment("numbers.pdf", "application/pdf", &pdf_numbers())),
+        ("pdf_object_streams_200", with_attachment("streams.pdf", "application/pdf", &pdf_object_streams())),
+        ("pdf_xref_same_offset", with_attachment("xref.pdf", "application/pdf", &pdf_same_offset())),
         ("rfc822_depth_50", nested_rfc822(50)),
     ]
 }

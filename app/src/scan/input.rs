@@ -326,7 +326,7 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
                     }
                 }
             }
-            if is_pdf(&a) {
+            if is_pdf(&a, data) {
                 add_pdf(data, a.name.as_deref().unwrap_or("PDF"), input, urls);
             }
             // SVG is markup too: phishing sends login forms and scripts as
@@ -341,9 +341,12 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
     }
 }
 
-fn is_pdf(a: &attach::Attachment) -> bool {
+/// Sniffed as a PDF, or named or declared one with the header where
+/// readers look for it (anywhere in the first KiB, after any prefix).
+fn is_pdf(a: &attach::Attachment, data: &[u8]) -> bool {
+    let claimed = a.declared == "application/pdf" || a.ext.as_deref() == Some("pdf");
     a.sniffed.as_deref() == Some("application/pdf")
-        || (a.sniffed.is_none() && (a.declared == "application/pdf" || a.ext.as_deref() == Some("pdf")))
+        || (claimed && memchr::memmem::find(&data[..data.len().min(1024)], b"%PDF-").is_some())
 }
 
 /// A PDF's links and QR codes join the message's; what it runs and what

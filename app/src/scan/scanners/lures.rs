@@ -127,7 +127,7 @@ impl Lists {
 fn pdf_redirect(input: &ScanInput, brands: &Brands) -> Option<Finding> {
     input.pdf_links.iter().find_map(|u| {
         let url = url::Url::parse(u).ok()?;
-        let host = url.host_str()?.to_ascii_lowercase();
+        let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
         let why = if shipped_shorteners()
             .iter()
             .any(|d| host == *d || host.strip_suffix(d.as_str()).is_some_and(|rest| rest.ends_with('.')))
@@ -135,7 +135,10 @@ fn pdf_redirect(input: &ScanInput, brands: &Brands) -> Option<Finding> {
             "a shortener"
         } else if let Some(b) = brands.shared_host(&url) {
             return Some(Finding::new(TAG_PDF_LINK_REDIRECT, format!("PDF link to {host}, shared hosting of {}", b.name)));
-        } else if url.query_pairs().any(|(_, v)| v.starts_with("http://") || v.starts_with("https://")) {
+        } else if url.query_pairs().any(|(_, v)| {
+            let v = v.trim_start().to_ascii_lowercase();
+            v.starts_with("http://") || v.starts_with("https://") || v.starts_with("//")
+        }) {
             "a redirect"
         } else {
             return None;
@@ -173,6 +176,27 @@ mod tests {
         assert!(tags("From: Alice via list <list@lists.example.org>\r\nReply-To: alice@gmail.com\r\n\r\nx").is_empty());
         // A brand answering at its own address is ordinary too.
         assert!(tags("From: \"PayPal\" <service@paypal.com>\r\nReply-To: help@paypal.co.uk\r\n\r\nx").is_empty());
+    }
+
+    /// Issue 14: a PDF link that hides its target; a PDF linking its
+    /// issuer's own pages, or an ESP's click tracker, is not one.
+    #[test]
+    fn issue_14_pdf_links_through_shorteners_redirects_and_shared_hosts() {
+        let pdf = |link: &str| {
+            let input = ScanInput {
+                pdf_links: vec![link.to_string()],
+                ..ScanInput::default()
+            };
+            pdf_redirect(&input, &Brands::shipped()).and_then(|f| f.detail)
+        };
+        assert!(pdf("https://bit.ly/4pQx7Zk").is_some_and(|d| d.contains("shortener")));
+        assert!(pdf("https://BIT.LY./4pQx7Zk").is_some_and(|d| d.contains("shortener")), "case, trailing dot");
+        assert!(pdf("https://hotgrls1674.page.link/yCMn").is_some(), "a shortener's subdomain");
+        assert!(pdf("https://www.google.com/url?q=HTTPS://evil.example/x").is_some_and(|d| d.contains("redirect")));
+        assert!(pdf("https://docs.google.com/drawings/d/1/preview").is_some_and(|d| d.contains("Google")));
+        assert!(pdf("https://script.google.com/macros/s/x/exec").is_some());
+        assert_eq!(pdf("https://www.energy.example/account/bills/2026-11"), None);
+        assert_eq!(pdf("https://u123.ct.sendgrid.net/ls/click?upn=abc"), None);
     }
 
     /// Issue 14: links to free hosting, IPFS and form builders; images in

@@ -1,4 +1,7 @@
 use super::*;
+use super::load::{MAX_OBJECT_STREAMS, MAX_STREAMS, MAX_VALUES, declares_encryption, stream_keywords};
+use ::image::GrayImage;
+use lopdf::Document;
 use base64::Engine;
 use lopdf::{Object, Stream, dictionary};
 
@@ -67,7 +70,7 @@ fn qr_pixels() -> GrayImage {
         .take_while(|l| !l.starts_with("--"))
         .collect();
     let png = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
-    image::load_from_memory(&png).unwrap().to_luma8()
+    ::image::load_from_memory(&png).unwrap().to_luma8()
 }
 
 const QR_URL: &str = "https://login.micros0ft.com/verify?id=77";
@@ -87,7 +90,7 @@ fn gray_image(luma: &GrayImage) -> Object {
 
 fn jpeg_image(luma: &GrayImage) -> Object {
     let mut jpeg = Vec::new();
-    luma.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    luma.write_to(&mut std::io::Cursor::new(&mut jpeg), ::image::ImageFormat::Jpeg).unwrap();
     Object::Stream(Stream::new(
         dictionary! {
             "Type" => "XObject", "Subtype" => "Image", "Filter" => "DCTDecode",
@@ -115,7 +118,7 @@ fn qr_codes_are_read_from_raw_and_jpeg_images_within_the_message_budget() {
 
 #[test]
 fn tiny_and_huge_images_are_not_decoded() {
-    let tiny = gray_image(&GrayImage::from_pixel(16, 16, image::Luma([255])));
+    let tiny = gray_image(&GrayImage::from_pixel(16, 16, ::image::Luma([255])));
     let r = scan(&doc(vec![tiny], dictionary! {}), 10);
     assert_eq!((r.images_scanned, r.limit), (0, None), "a spacer is not an image searched");
     // Declared 4000x4000 RGB: 48 MB of samples, over the budget; not inflated.
@@ -199,7 +202,74 @@ fn damaged_or_oversized_files_are_a_limit_not_a_panic() {
 fn files_with_too_many_streams_are_not_loaded() {
     assert_eq!(stream_keywords(b"1 0 obj<<>>stream\r\nx\r\nendstream\nendobj 2 0 obj<<>>stream\nendstream"), 2);
     assert_eq!(stream_keywords(b"streams stream endstream\n"), 0);
+    assert_eq!(stream_keywords(b"<<>>stream \t\r\nx"), 1, "lopdf allows blanks before the line end");
     let r = scan(&object_streams(MAX_STREAMS as u32 + 1), 10);
     assert!(r.limit.as_deref().is_some_and(|l| l.contains("streams (over")), "{r:?}");
 }
 
+
+#[test]
+fn links_in_utf16_and_without_a_scheme_are_read() {
+    let mut utf16 = vec![0xfe, 0xff];
+    utf16.extend("https://bit.ly/u16".encode_utf16().flat_map(u16::to_be_bytes));
+    let page = dictionary! { "Annots" => vec![
+        Object::Dictionary(dictionary! { "A" => dictionary! { "S" => "URI", "URI" => Object::String(utf16, lopdf::StringFormat::Hexadecimal) } }),
+        link("www.example.net/offer"),
+    ] };
+    let bytes = doc(vec![], page);
+    let r = scan(&bytes, 10);
+    let mut links = r.links.clone();
+    links.sort();
+    assert_eq!(links, ["http://www.example.net/offer", "https://bit.ly/u16"]);
+}
+
+#[test]
+fn a_uri_given_by_reference_is_resolved() {
+    // Objects added after the page get ids from 4 on: the string is 5.
+    let action = Object::Dictionary(dictionary! { "S" => "URI", "URI" => (5u32, 0u16) });
+    let target = Object::string_literal("https://evil.example/by-ref");
+    let r = scan(&doc(vec![action, target], dictionary! {}), 10);
+    assert_eq!(r.links, ["https://evil.example/by-ref"], "{r:?}");
+}
+
+#[test]
+fn links_past_the_bound_are_a_limit() {
+    let links: Vec<Object> = (0..MAX_LINKS + 5).map(|i| link(&format!("https://x{i}.example/"))).collect();
+    let r = scan(&doc(vec![], dictionary! { "Annots" => links }), 10);
+    assert_eq!(r.links.len(), MAX_LINKS);
+    assert!(r.limit.as_deref().is_some_and(|l| l.contains("links")), "{r:?}");
+}
+
+#[test]
+fn decoy_images_do_not_use_up_the_budget() {
+    let tiny = gray_image(&GrayImage::from_pixel(8, 8, ::image::Luma([255])));
+    let mut objects = vec![tiny; 6];
+    objects.push(gray_image(&qr_pixels()));
+    let r = scan(&doc(objects, dictionary! {}), 1);
+    assert_eq!((r.images_scanned, r.qr_texts.as_slice()), (1, &[QR_URL.to_string()][..]), "{r:?}");
+}
+
+#[test]
+fn encrypted_files_are_reported_not_loaded() {
+    assert!(declares_encryption(b"trailer <</Size 9/Encrypt 8 0 R/Root 1 0 R>>"));
+    assert!(declares_encryption(b"<</Encr#79pt 8 0 R>>"), "escaped names are decoded");
+    assert!(!declares_encryption(b"<</EncryptMetadata false/Encrypted 1>>"));
+    let mut data = doc(vec![], dictionary! {});
+    data.extend_from_slice(b"\ntrailer <</Encrypt 9 0 R>>\n");
+    let r = scan(&data, 10);
+    assert!(r.limit.as_deref().is_some_and(|l| l.contains("encrypted")), "{r:?}");
+}
+
+#[test]
+fn an_object_stream_listing_one_offset_twice_is_refused() {
+    let body = "100 0 101 0 <</Big [1 1 1]>>";
+    let first = body.find('<').unwrap();
+    let stream = format!("<</Type/ObjStm/N 2/First {first}/Length {}>>stream\n{body}\nendstream", body.len());
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let offsets = [out.len()];
+    out.extend_from_slice(format!("1 0 obj\n{stream}\nendobj\n").as_bytes());
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 2\n0000000000 65535 f \n{:010} 00000 n \ntrailer\n<</Size 2>>\nstartxref\n{xref}\n%%EOF\n", offsets[0]).as_bytes());
+    let r = scan(&out, 10);
+    assert!(r.limit.as_deref().is_some_and(|l| l.contains("object streams")), "{r:?}");
+}
