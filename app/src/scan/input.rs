@@ -127,6 +127,8 @@ pub struct ScanInput {
     /// Actions in PDF attachments that run something ("report.pdf:
     /// JavaScript").
     pub pdf_actions: Vec<String>,
+    /// PDF attachments read (at most [`MAX_PDFS`]).
+    pub pdfs_read: usize,
     /// Images decoded for QR codes.
     pub images_scanned: usize,
     /// Bounds that were hit or parse problems (become tags).
@@ -141,6 +143,10 @@ pub struct ScanInput {
     /// Work bounds and deadlines hit (become `budget` tags, issue 18).
     pub limits: super::budget::Limits,
 }
+
+/// PDF attachments read per message: each load is bounded, and this
+/// bounds how many one message can ask for.
+pub const MAX_PDFS: usize = 4;
 
 /// Observables kept per message at most.
 pub const MAX_OBSERVABLES: usize = 200;
@@ -352,6 +358,11 @@ fn is_pdf(a: &attach::Attachment, data: &[u8]) -> bool {
 /// A PDF's links and QR codes join the message's; what it runs and what
 /// could not be read are recorded for the checks and the budget report.
 fn add_pdf(data: &[u8], name: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
+    if input.pdfs_read >= MAX_PDFS {
+        super::budget::Limits::push(&mut input.limits.pdf, format!("{name}: more than {MAX_PDFS} PDFs; not read"));
+        return;
+    }
+    input.pdfs_read += 1;
     let left = super::qr::MAX_IMAGES.saturating_sub(input.images_scanned);
     let pdf = super::pdf::scan(data, left);
     input.images_scanned += pdf.images_scanned;

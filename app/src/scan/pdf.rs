@@ -179,7 +179,7 @@ fn add_link(raw: &[u8], out: &mut PdfScan, truncated: &mut bool) {
         None => String::from_utf8_lossy(raw).into_owned(),
     };
     let text = text.trim();
-    let link = if text.len() > 4 && text[..4].eq_ignore_ascii_case("www.") {
+    let link = if text.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("www.")) && text.len() > 4 {
         format!("http://{text}")
     } else {
         text.to_string()

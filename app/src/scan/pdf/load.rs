@@ -81,9 +81,18 @@ pub(super) fn load(data: &[u8]) -> Result<Loaded, String> {
     }
     // lopdf does not call the load filter for encrypted files, so none of
     // the budget would hold; they are reported instead (encrypted with an
-    // empty password is also how some phishing hides its link).
-    if declares_encryption(data) {
-        return Err("encrypted PDF not read".into());
+    // empty password is also how some phishing hides its link). Object
+    // streams and cross-reference streams are refused too: lopdf parses
+    // each object-stream member to the end of its object, not to the next
+    // member's offset, and may unpack a container without the filter (an
+    // indirect /Length), so a kilobyte of nested arrays becomes gigabytes;
+    // chains of cross-reference streams cost their entries before any
+    // filter call. Classic files (PDF 1.4 style) are read; the others are
+    // reported until lopdf bounds those paths itself.
+    match declared_name(data, &[b"Encrypt", b"ObjStm", b"XRef"]) {
+        Some(b"Encrypt") => return Err("encrypted PDF not read".into()),
+        Some(_) => return Err("PDF with object or cross-reference streams not read".into()),
+        None => {}
     }
     let options = LoadOptions {
         max_decompressed_size: Some(MAX_STREAM_BYTES),
@@ -210,15 +219,16 @@ pub(super) fn stream_keywords(data: &[u8]) -> usize {
         .count()
 }
 
-/// Whether any name in the file spells `Encrypt`, `#`-escapes decoded
-/// (the trailer and cross-reference stream dictionaries, where the key
-/// lives, are never compressed).
-pub(super) fn declares_encryption(data: &[u8]) -> bool {
-    const KEY: &[u8] = b"Encrypt";
-    memchr::memchr_iter(b'/', data).any(|at| {
-        let mut decoded = Vec::with_capacity(KEY.len());
+/// The first name in the file, `#`-escapes decoded, that is one of
+/// `keys` (the trailer and stream dictionaries are never compressed, so
+/// the keys that matter are in plain sight). NUL ends a name, as lopdf
+/// reads it.
+pub(super) fn declared_name(data: &[u8], keys: &[&'static [u8]]) -> Option<&'static [u8]> {
+    let longest = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+    memchr::memchr_iter(b'/', data).find_map(|at| {
+        let mut decoded = Vec::with_capacity(longest + 1);
         let mut i = at + 1;
-        while decoded.len() <= KEY.len() {
+        while decoded.len() <= longest {
             match data.get(i) {
                 Some(b'#') => {
                     let hex = data.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
@@ -228,13 +238,13 @@ pub(super) fn declares_encryption(data: &[u8]) -> bool {
                     }
                     i += 3;
                 }
-                Some(&c) if !c.is_ascii_whitespace() && !b"()<>[]{}/%".contains(&c) => {
+                Some(&c) if c != 0 && !c.is_ascii_whitespace() && !b"()<>[]{}/%".contains(&c) => {
                     decoded.push(c);
                     i += 1;
                 }
                 _ => break,
             }
         }
-        decoded == KEY
+        keys.iter().copied().find(|k| decoded == *k)
     })
 }
