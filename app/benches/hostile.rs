@@ -115,7 +115,10 @@ fn nested_rfc822(depth: usize) -> Vec<u8> {
 fn pdf_of(objects: &[Vec<u8>]) -> Vec<u8> {
     let mut out = b"%PDF-1.7\n".to_vec();
     let mut offsets = Vec::new();
-    let head = [b"<</Type/Catalog/Pages 2 0 R>>".to_vec(), b"<</Type/Pages/Kids[]/Count 0>>".to_vec()];
+    let head = [
+        b"<</Type/Catalog/Pages 2 0 R>>".to_vec(),
+        b"<</Type/Pages/Kids[]/Count 0>>".to_vec(),
+    ];
     for body in head.iter().chain(objects) {
         offsets.push(out.len());
         out.extend_from_slice(format!("{} 0 obj\n", offsets.len()).as_bytes());
@@ -153,7 +156,9 @@ fn pdf_object_streams() -> Vec<u8> {
     let member = numbers(64 * 1024);
     let streams: Vec<Vec<u8>> = (0..200u32)
         .map(|s| {
-            let index: String = (0..4).map(|m| format!("{} {} ", 1000 + s * 4 + m, m as usize * (member.len() + 1))).collect();
+            let index: String = (0..4)
+                .map(|m| format!("{} {} ", 1000 + s * 4 + m, m as usize * (member.len() + 1)))
+                .collect();
             let mut content = index.clone().into_bytes();
             for _ in 0..4 {
                 content.extend_from_slice(&member);
@@ -162,7 +167,12 @@ fn pdf_object_streams() -> Vec<u8> {
             let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
             z.write_all(&content).unwrap();
             let data = z.finish().unwrap();
-            let mut body = format!("<</Type/ObjStm/N 4/First {}/Filter/FlateDecode/Length {}>>stream\n", index.len(), data.len()).into_bytes();
+            let mut body = format!(
+                "<</Type/ObjStm/N 4/First {}/Filter/FlateDecode/Length {}>>stream\n",
+                index.len(),
+                data.len()
+            )
+            .into_bytes();
             body.extend_from_slice(&data);
             body.extend_from_slice(b"\nendstream");
             body
@@ -214,8 +224,14 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("mime_parts_5000", many_parts(5000)),
         ("pdf_numbers_1mb", with_attachment("numbers.pdf", "application/pdf", &pdf_numbers())),
-        ("pdf_object_streams_200", with_attachment("streams.pdf", "application/pdf", &pdf_object_streams())),
-        ("pdf_xref_same_offset", with_attachment("xref.pdf", "application/pdf", &pdf_same_offset())),
+        (
+            "pdf_object_streams_200",
+            with_attachment("streams.pdf", "application/pdf", &pdf_object_streams()),
+        ),
+        (
+            "pdf_xref_same_offset",
+            with_attachment("xref.pdf", "application/pdf", &pdf_same_offset()),
+        ),
         ("rfc822_depth_50", nested_rfc822(50)),
     ]
 }
@@ -235,7 +251,13 @@ fn cpu_s() -> Option<f64> {
 /// Peak resident memory since the last [`reset_peak`], MiB (`VmHWM`).
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb / 1024.0)
 }
 

@@ -227,9 +227,17 @@ fn fixture_pdfs() -> Vec<Vec<u8>> {
         files.sort();
         for f in files {
             let text = std::fs::read_to_string(&f).unwrap();
-            let raw: String = text.lines().skip_while(|l| l.starts_with('#')).map(|l| format!("{l}\r\n")).collect();
+            let raw: String = text
+                .lines()
+                .skip_while(|l| l.starts_with('#'))
+                .map(|l| format!("{l}\r\n"))
+                .collect();
             if let Some(m) = mail_parser::MessageParser::default().parse(raw.as_bytes()) {
-                out.extend(m.attachments().filter(|a| a.contents().starts_with(b"%PDF")).map(|a| a.contents().to_vec()));
+                out.extend(
+                    m.attachments()
+                        .filter(|a| a.contents().starts_with(b"%PDF"))
+                        .map(|a| a.contents().to_vec()),
+                );
             }
         }
     }

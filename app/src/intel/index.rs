@@ -207,9 +207,7 @@ fn parse_url(s: &str) -> Option<Url> {
 /// suffixes; others, like sharepoint.com, it does not.)
 pub fn is_shared_hosting(host: &str) -> bool {
     let host = norm_domain(host);
-    SHARED_HOSTING
-        .iter()
-        .any(|d| host == *d || host.strip_suffix(d).is_some_and(|p| p.ends_with('.')))
+    SHARED_HOSTING.iter().any(|d| crate::scan::urls::on_domain(&host, d))
 }
 
 fn norm_domain(s: &str) -> String {

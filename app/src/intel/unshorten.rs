@@ -124,7 +124,7 @@ impl Unshortener {
             return false;
         };
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let on = |domain: &str| host == domain || host.strip_suffix(domain).is_some_and(|rest| rest.ends_with('.'));
+        let on = |domain: &str| crate::scan::urls::on_domain(&host, domain);
         shortener_domains().iter().any(|d| on(d)) || self.opts.extra_domains.iter().any(|d| on(d))
     }
 

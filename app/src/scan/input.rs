@@ -325,12 +325,7 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
                     let name = a.name.as_deref().unwrap_or("image");
                     super::budget::Limits::push(&mut input.limits.qr, format!("{name}: {why}"));
                 }
-                for text in qr.texts {
-                    if let Some(u) = urls::normalise(text.trim()) {
-                        input.qr_urls.push(u.clone());
-                        urls.insert(u);
-                    }
-                }
+                add_qr_texts(qr.texts, input, urls);
             }
             if is_pdf(&a, data) {
                 add_pdf(data, a.name.as_deref().unwrap_or("PDF"), input, urls);
@@ -347,12 +342,21 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
     }
 }
 
+/// QR codes that hold a URL: a link the reader opens with a phone.
+fn add_qr_texts(texts: Vec<String>, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
+    for text in texts {
+        if let Some(u) = urls::normalise(text.trim()) {
+            input.qr_urls.push(u.clone());
+            urls.insert(u);
+        }
+    }
+}
+
 /// Sniffed as a PDF, or named or declared one with the header where
 /// readers look for it (anywhere in the first KiB, after any prefix).
 fn is_pdf(a: &attach::Attachment, data: &[u8]) -> bool {
     let claimed = a.declared == "application/pdf" || a.ext.as_deref() == Some("pdf");
-    a.sniffed.as_deref() == Some("application/pdf")
-        || (claimed && memchr::memmem::find(&data[..data.len().min(1024)], b"%PDF-").is_some())
+    a.sniffed.as_deref() == Some("application/pdf") || (claimed && memchr::memmem::find(&data[..data.len().min(1024)], b"%PDF-").is_some())
 }
 
 /// A PDF's links and QR codes join the message's; what it runs and what
@@ -381,12 +385,7 @@ fn add_pdf(data: &[u8], name: &str, input: &mut ScanInput, urls: &mut BTreeSet<S
             }
         }
     }
-    for text in pdf.qr_texts {
-        if let Some(u) = urls::normalise(text.trim()) {
-            input.qr_urls.push(u.clone());
-            urls.insert(u);
-        }
-    }
+    add_qr_texts(pdf.qr_texts, input, urls);
     for kind in pdf.actions {
         let what = format!("{name}: {kind}");
         if input.pdf_actions.len() < 10 && !input.pdf_actions.contains(&what) {

@@ -12,7 +12,6 @@
 mod image;
 mod load;
 
-
 use lopdf::{Dictionary, Object, ObjectId, Stream};
 
 pub use load::MAX_PDF_BYTES;

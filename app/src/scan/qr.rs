@@ -58,13 +58,7 @@ pub fn scan(data: &[u8]) -> QrScan {
         };
     }
     match load(data) {
-        Ok(Some(Loaded { luma, shrunk_from })) => QrScan {
-            pixels: u64::from(luma.width()) * u64::from(luma.height()),
-            texts: detect(&luma),
-            shrunk_from,
-            limit: None,
-            too_small: false,
-        },
+        Ok(Some(loaded)) => searched(loaded),
         Ok(None) => QrScan::default(),
         Err(why) => QrScan {
             limit: Some(why),
@@ -139,7 +133,10 @@ pub fn scan_luma(luma: GrayImage) -> QrScan {
             ..Default::default()
         };
     }
-    let Loaded { luma, shrunk_from } = budgeted(luma);
+    searched(budgeted(luma))
+}
+
+fn searched(Loaded { luma, shrunk_from }: Loaded) -> QrScan {
     QrScan {
         pixels: u64::from(luma.width()) * u64::from(luma.height()),
         texts: detect(&luma),

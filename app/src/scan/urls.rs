@@ -93,6 +93,11 @@ pub fn from_text(text: &str, out: &mut BTreeSet<String>) {
     }
 }
 
+/// Whether `host` is `domain` or one of its subdomains.
+pub fn on_domain(host: &str, domain: &str) -> bool {
+    host == domain || host.strip_suffix(domain).is_some_and(|rest| rest.ends_with('.'))
+}
+
 /// Normalises one URL: http(s) only, no fragment, lower-case host, with
 /// safe-link wrappers removed (up to 3 levels deep).
 pub fn normalise(raw: &str) -> Option<String> {

@@ -1,8 +1,8 @@
-use super::*;
 use super::load::{MAX_STREAMS, MAX_VALUES, declared_name, stream_keywords};
+use super::*;
 use ::image::GrayImage;
-use lopdf::Document;
 use base64::Engine;
+use lopdf::Document;
 use lopdf::{Object, Stream, dictionary};
 
 /// A one-page document with `extra` objects beside it (the page links
@@ -47,7 +47,11 @@ fn links_and_running_actions_are_found_inline_and_indirect() {
     let r = scan(&doc(vec![launch, js, far], page), 10);
     let mut links = r.links.clone();
     links.sort();
-    assert_eq!(links, ["https://bit.ly/4pQx7Zk", "https://evil.example/login"], "de-duplicated, trimmed");
+    assert_eq!(
+        links,
+        ["https://bit.ly/4pQx7Zk", "https://evil.example/login"],
+        "de-duplicated, trimmed"
+    );
     let mut actions = r.actions.clone();
     actions.sort();
     assert_eq!(actions, ["JavaScript", "Launch"]);
@@ -92,7 +96,8 @@ fn gray_image(luma: &GrayImage) -> Object {
 
 fn jpeg_image(luma: &GrayImage) -> Object {
     let mut jpeg = Vec::new();
-    luma.write_to(&mut std::io::Cursor::new(&mut jpeg), ::image::ImageFormat::Jpeg).unwrap();
+    luma.write_to(&mut std::io::Cursor::new(&mut jpeg), ::image::ImageFormat::Jpeg)
+        .unwrap();
     Object::Stream(Stream::new(
         dictionary! {
             "Type" => "XObject", "Subtype" => "Image", "Filter" => "DCTDecode",
@@ -113,7 +118,11 @@ fn qr_codes_are_read_from_raw_and_jpeg_images_within_the_message_budget() {
     }
     let both = doc(vec![gray_image(&luma), jpeg_image(&luma)], dictionary! {});
     let r = scan(&both, 1);
-    assert_eq!((r.images_scanned, r.qr_texts.len()), (1, 1), "one image left in the message's budget");
+    assert_eq!(
+        (r.images_scanned, r.qr_texts.len()),
+        (1, 1),
+        "one image left in the message's budget"
+    );
     let r = scan(&both, 0);
     assert_eq!((r.images_scanned, r.qr_texts.len()), (0, 0));
 }
@@ -159,9 +168,7 @@ fn object_streams(n: u32) -> Vec<u8> {
     for o in &offsets {
         out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
     }
-    out.extend_from_slice(
-        format!("trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n", offsets.len() + 1).as_bytes(),
-    );
+    out.extend_from_slice(format!("trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n", offsets.len() + 1).as_bytes());
     out
 }
 
@@ -170,10 +177,16 @@ fn files_with_object_streams_are_reported_not_loaded() {
     // lopdf parses each member to the end of its object, not to the next
     // offset, so nested arrays would multiply; such files are not loaded.
     let r = scan(&object_streams(3), 10);
-    assert!(r.limit.as_deref().is_some_and(|l| l.contains("object or cross-reference streams")), "{r:?}");
+    assert!(
+        r.limit.as_deref().is_some_and(|l| l.contains("object or cross-reference streams")),
+        "{r:?}"
+    );
     let escaped = String::from_utf8(object_streams(1)).unwrap().replace("/ObjStm", "/Obj#53tm");
     let r = scan(escaped.as_bytes(), 10);
-    assert!(r.limit.as_deref().is_some_and(|l| l.contains("object or cross-reference streams")), "{r:?}");
+    assert!(
+        r.limit.as_deref().is_some_and(|l| l.contains("object or cross-reference streams")),
+        "{r:?}"
+    );
     let r = scan(&doc(vec![], dictionary! {}), 10);
     assert_eq!(r.limit, None, "a classic file is read");
 }
@@ -201,16 +214,17 @@ fn damaged_or_oversized_files_are_a_limit_not_a_panic() {
     assert!(r.limit.as_deref().is_some_and(|l| l.contains("not read")), "{r:?}");
 }
 
-
 #[test]
 fn files_with_too_many_streams_are_not_loaded() {
-    assert_eq!(stream_keywords(b"1 0 obj<<>>stream\r\nx\r\nendstream\nendobj 2 0 obj<<>>stream\nendstream"), 2);
+    assert_eq!(
+        stream_keywords(b"1 0 obj<<>>stream\r\nx\r\nendstream\nendobj 2 0 obj<<>>stream\nendstream"),
+        2
+    );
     assert_eq!(stream_keywords(b"streams stream endstream\n"), 0);
     assert_eq!(stream_keywords(b"<<>>stream \t\r\nx"), 1, "lopdf allows blanks before the line end");
     let r = scan(&object_streams(MAX_STREAMS as u32 + 1), 10);
     assert!(r.limit.as_deref().is_some_and(|l| l.contains("streams (over")), "{r:?}");
 }
-
 
 #[test]
 fn links_in_utf16_and_without_a_scheme_are_read() {
@@ -275,7 +289,13 @@ fn an_object_stream_listing_one_offset_twice_is_refused() {
     let offsets = [out.len()];
     out.extend_from_slice(format!("1 0 obj\n{stream}\nendobj\n").as_bytes());
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 2\n0000000000 65535 f \n{:010} 00000 n \ntrailer\n<</Size 2>>\nstartxref\n{xref}\n%%EOF\n", offsets[0]).as_bytes());
+    out.extend_from_slice(
+        format!(
+            "xref\n0 2\n0000000000 65535 f \n{:010} 00000 n \ntrailer\n<</Size 2>>\nstartxref\n{xref}\n%%EOF\n",
+            offsets[0]
+        )
+        .as_bytes(),
+    );
     let r = scan(&out, 10);
     assert!(r.limit.as_deref().is_some(), "{r:?}");
 }

@@ -5,10 +5,10 @@
 
 use super::brands::Brands;
 use super::spoof::{TAG_FREE_HOSTING, TAG_PDF_LINK_REDIRECT, TAG_REPLY_TO_FREEMAIL};
-use std::sync::LazyLock;
 use crate::domain::Finding;
 use crate::scan::ScanInput;
 use crate::scan::urls::registrable;
+use std::sync::LazyLock;
 
 /// The shipped free-hosting list.
 pub const DEFAULT_FREE_HOSTING: &str = include_str!("../../../../rules/free_hosting.txt");
@@ -98,7 +98,13 @@ impl Lists {
     /// to blogs and CI logs are how mailing lists talk (they were all of
     /// the ham hits when plain text counted).
     fn hosting(&self, input: &ScanInput) -> Option<Finding> {
-        let targets = input.links.iter().map(|l| &l.href).chain(&input.forms).chain(&input.qr_urls).chain(&input.pdf_links);
+        let targets = input
+            .links
+            .iter()
+            .map(|l| &l.href)
+            .chain(&input.forms)
+            .chain(&input.qr_urls)
+            .chain(&input.pdf_links);
         for u in targets.take(MAX_URLS) {
             let Ok(url) = url::Url::parse(u) else { continue };
             let path = url.path().to_ascii_lowercase();
@@ -107,7 +113,7 @@ impl Lists {
             }
             let Some(host) = url.host_str() else { continue };
             let hit = self.hosting.iter().any(|(h, p)| {
-                let on = host == h || host.strip_suffix(h.as_str()).is_some_and(|rest| rest.ends_with('.'));
+                let on = crate::scan::urls::on_domain(host, h);
                 on && path.starts_with(p.as_str())
             });
             if hit {
@@ -128,13 +134,13 @@ fn pdf_redirect(input: &ScanInput, brands: &Brands) -> Option<Finding> {
     input.pdf_links.iter().find_map(|u| {
         let url = url::Url::parse(u).ok()?;
         let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
-        let why = if shipped_shorteners()
-            .iter()
-            .any(|d| host == *d || host.strip_suffix(d.as_str()).is_some_and(|rest| rest.ends_with('.')))
-        {
+        let why = if shipped_shorteners().iter().any(|d| crate::scan::urls::on_domain(&host, d)) {
             "a shortener"
         } else if let Some(b) = brands.shared_host(&url) {
-            return Some(Finding::new(TAG_PDF_LINK_REDIRECT, format!("PDF link to {host}, shared hosting of {}", b.name)));
+            return Some(Finding::new(
+                TAG_PDF_LINK_REDIRECT,
+                format!("PDF link to {host}, shared hosting of {}", b.name),
+            ));
         } else if url.query_pairs().any(|(_, v)| {
             let v = v.trim_start().to_ascii_lowercase();
             v.starts_with("http://") || v.starts_with("https://") || v.starts_with("//")
@@ -190,7 +196,10 @@ mod tests {
             pdf_redirect(&input, &Brands::shipped()).and_then(|f| f.detail)
         };
         assert!(pdf("https://bit.ly/4pQx7Zk").is_some_and(|d| d.contains("shortener")));
-        assert!(pdf("https://BIT.LY./4pQx7Zk").is_some_and(|d| d.contains("shortener")), "case, trailing dot");
+        assert!(
+            pdf("https://BIT.LY./4pQx7Zk").is_some_and(|d| d.contains("shortener")),
+            "case, trailing dot"
+        );
         assert!(pdf("https://hotgrls1674.page.link/yCMn").is_some(), "a shortener's subdomain");
         assert!(pdf("https://www.google.com/url?q=HTTPS://evil.example/x").is_some_and(|d| d.contains("redirect")));
         assert!(pdf("https://docs.google.com/drawings/d/1/preview").is_some_and(|d| d.contains("Google")));
