@@ -356,6 +356,14 @@ async fn a_report_scoring_above_the_auto_confirm_score_is_confirmed_without_the_
     let plain = report_in(&p, "dave", "open").await;
     assert!(plain.score < 4.0, "{plain:?}");
     assert_eq!(plain.subject.as_deref(), Some(format!("Plain {tag}").as_str()));
+    // The state turns "confirmed" first (that is the guard against deciding
+    // twice); IOCs, claw-back and the lesson follow, each with an audit row.
+    // Wait for the last of them rather than racing the background tick.
+    eventually(WAIT, "the automatic confirmation finished", || async {
+        let learn = p.rt.store().audit_rows(Some("dave"), Some("report_learn"), 5).await.unwrap();
+        (!learn.is_empty()).then_some(())
+    })
+    .await;
     let iocs = p.rt.store().all_indicators().await.unwrap();
     assert!(
         iocs.iter()
