@@ -12,7 +12,7 @@ use crate::common::receiver::Receiver;
 use crate::common::smtp_sink::SmtpSink;
 use crate::common::stack::shared;
 use crate::common::web::{Admin, Scanners, WebPostern, between, cookie_of};
-use crate::common::{eventually, mail, unique};
+use crate::common::{audit_rows_at_least, eventually, mail, unique};
 use postern::clock::{Clock, SharedClock, SystemClock, TestClock};
 use postern::config::DigestFrequency;
 use std::sync::Arc;
@@ -114,6 +114,8 @@ async fn maintenance_expunges_held_mail_after_retention_and_keeps_backups_rotate
     assert_eq!(c.count("INBOX").await, 0, "nothing went anywhere else");
     assert!(std::path::Path::new(&eml).is_file(), "the EML copy outlives the mailbox copy");
     // (The admin's session expired with the clock jump; read the store.)
+    // The expunge's row is written after the server answered.
+    audit_rows_at_least(p.rt.store(), "a", "delete_done", 1).await;
     let audit = p.rt.store().audit_rows(Some("a"), None, 50).await.unwrap();
     let text = format!("{audit:?}");
     assert!(text.contains("postern:maintenance"), "{text}");
@@ -299,6 +301,9 @@ async fn digest_links_release_once_and_expire() {
         assert_eq!(n.json()["verdict"], "quarantine");
     }
 
+    // The digest lists what is recorded as quarantined, and that record is
+    // written after the move the mailbox already shows.
+    audit_rows_at_least(p.rt.store(), "a", "action_done", 2).await;
     // The next 08:00 local: the digest goes out, once.
     clock.advance(chrono::Duration::hours(24));
     p.rt.ops_tick().await.unwrap();

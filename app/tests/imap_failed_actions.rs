@@ -6,7 +6,7 @@ use crate::common::client::TestClient;
 use crate::common::harness::account;
 use crate::common::stack::shared;
 use crate::common::web::{Admin, Scanners, WebPostern};
-use crate::common::{eventually, mail, unique};
+use crate::common::{audit_rows_at_least, eventually, mail, unique};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
@@ -90,6 +90,7 @@ async fn issue_15_refused_actions_end_failed_and_the_operator_dismisses_or_retri
     .await;
     let inbox = c.ids("INBOX").await;
     assert!(inbox.iter().any(|m| m.contains(&ids[0])), "the dismissed message stays: {inbox:?}");
+    audit_rows_at_least(p.rt.store(), "a", "action_done", 1).await;
     let audit = p.rt.store().audit_rows(Some("a"), None, 100).await.unwrap();
     for event in ["action_dismissed", "action_retry", "action_done"] {
         assert!(audit.iter().any(|r| r.event == event), "{event} missing: {audit:?}");

@@ -103,6 +103,7 @@ async fn flags_untouched(p: &Peer) {
     let rows = pt.wait_done("a", 2).await;
     assert_eq!(rows.len(), 2, "a message marked read before Postern saw it is still processed");
     wait_count(p, &user, &pass, &q, 1).await;
+    wait_count(p, &user, &pass, "INBOX", 1).await;
     // Compared with the flags appended, not with a listing taken after the
     // APPEND: on Cyrus, Postern can have moved the phish by then.
     let inbox = c.list("INBOX").await;

@@ -48,6 +48,22 @@ pub fn mail(from: &str, subject: &str, id: &str) -> Vec<u8> {
 }
 
 /// A unique suffix for names in one test run.
+/// Waits until the store holds at least `n` audit rows of `event` for
+/// `account`. Postern writes the outcome of a move after the IMAP command
+/// returns, so a test that saw the mailbox change must still wait for the
+/// row that records it.
+pub async fn audit_rows_at_least(store: &postern::store::Store, account: &str, event: &str, n: usize) -> Vec<postern::store::AuditRow> {
+    eventually(
+        Duration::from_secs(30),
+        &format!("{n} {event} audit row(s) for {account}"),
+        || async {
+            let rows = store.audit_rows(Some(account), Some(event), 100).await.ok()?;
+            (rows.len() >= n).then_some(rows)
+        },
+    )
+    .await
+}
+
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
