@@ -96,6 +96,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Internal: reads one PDF from stdin and writes what it holds as JSON.
+    /// The daemon starts itself this way for each PDF attachment, so the
+    /// parser runs under kernel limits in a process of its own.
+    #[command(name = "pdf-worker", hide = true)]
+    PdfWorker {
+        /// Images it may still search for QR codes.
+        images: usize,
+    },
+}
+
+/// This binary, as the kernel knows it (still the running one after an
+/// upgrade replaced the file), once it has shown it can run as a PDF
+/// worker here; else PDFs are read in process, classic files only.
+fn pdf_worker() -> Option<Arc<std::path::Path>> {
+    let exe: Arc<std::path::Path> = Arc::from(std::path::Path::new("/proc/self/exe"));
+    match postern::scan::pdf::probe_worker(&exe) {
+        Ok(()) => Some(exe),
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "the PDF worker process cannot run here; PDFs are read in process, and encrypted or object-stream files are not read"
+            );
+            None
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -182,6 +207,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Run) {
+        Command::PdfWorker { images } => match postern::scan::pdf::serve_worker(images) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("postern pdf-worker: {e}");
+                Ok(ExitCode::from(3))
+            }
+        },
         Command::GenSecrets => {
             print!("{}", postern::secrets::gen_secrets());
             Ok(ExitCode::SUCCESS)
@@ -333,11 +365,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Run => {
-            let config = match env_config() {
+            let mut config = match env_config() {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
             postern::logging::init(config.settings.log_format);
+            config.settings.scan.pdf_worker = pdf_worker();
             // The admin-hash warning comes later, once the database can say
             // whether a hash was set on the settings page.
             let vars = Config::process_vars();
@@ -665,8 +698,9 @@ fn read_capped(file: &std::path::Path, limit: u32) -> std::io::Result<Result<Vec
 /// Settings for the commands that scan without IMAP; problems are printed.
 fn scan_settings() -> Option<postern::config::Settings> {
     match postern::config::Settings::from_env_for_scan() {
-        Ok(s) => {
+        Ok(mut s) => {
             postern::logging::init(s.log_format);
+            s.scan.pdf_worker = pdf_worker();
             Some(s)
         }
         Err(e) => {

@@ -70,7 +70,11 @@ fn cases() -> Vec<(String, Case)> {
 
 #[tokio::test]
 async fn check_fixtures_give_exactly_their_tags() {
-    let p = local_pipeline(InputOptions::default());
+    // PDFs are read as the daemon reads them: in the worker process.
+    let p = local_pipeline(InputOptions {
+        pdf_worker: Some(std::sync::Arc::from(std::path::Path::new(env!("CARGO_BIN_EXE_postern")))),
+        ..InputOptions::default()
+    });
     let mut run = 0;
     let mut failed = Vec::new();
     for (check, case) in cases() {

@@ -39,6 +39,7 @@ mod logwatch;
 mod milter;
 mod oauth;
 mod owner_link_mail;
+mod pdf_worker;
 mod purge;
 mod readme_sync;
 mod reports_accept;

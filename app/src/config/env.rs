@@ -108,6 +108,9 @@ fn loopback() -> Vec<ipnet::IpNet> {
 /// Scanner endpoints, deadlines and fail modes.
 #[derive(Debug, Clone, Default)]
 pub struct ScanSettings {
+    /// The executable that reads PDF attachments in a child process under
+    /// kernel limits (not a variable: `postern` sets its own binary).
+    pub pdf_worker: Option<std::sync::Arc<std::path::Path>>,
     /// Rspamd base URL (`POSTERN_RSPAMD_URL`); unset disables the scanner.
     pub rspamd_url: Option<String>,
     /// Rspamd deadline (`POSTERN_RSPAMD_TIMEOUT_SECS`, default 20).
@@ -461,6 +464,7 @@ pub fn parse_settings(vars: &BTreeMap<String, String>, problems: &mut Vec<Proble
             .unwrap_or_default(),
     };
     let scan = ScanSettings {
+        pdf_worker: None,
         trusted_hops: r.ranged("POSTERN_TRUSTED_HOPS", 1, 1, 20, "hops") as u32,
         trusted_relays,
         rspamd_controller_url,

@@ -513,6 +513,7 @@ pub fn build_pipeline(s: &ScanSettings, lists: &PolicyConfig, policy: Policy) ->
         authserv_id: s.authserv_id.clone(),
         trusted_hops: s.trusted_hops,
         trusted_relays: s.trusted_relays.clone(),
+        pdf_worker: s.pdf_worker.clone(),
     };
     Ok(Pipeline::new(scanners, policy, opts).with_disabled(disabled))
 }

@@ -64,6 +64,10 @@ pub struct InputOptions {
     /// Relays whose Received lines are ours: the sender is the first
     /// connecting IP, walking down from the top, outside these networks.
     pub trusted_relays: Vec<ipnet::IpNet>,
+    /// The executable that reads PDFs in a child process under kernel
+    /// limits ([`super::pdf::scan_in_child`]); without one, PDFs are read
+    /// in this process and encrypted or object-stream files are refused.
+    pub pdf_worker: Option<std::sync::Arc<std::path::Path>>,
 }
 
 /// Everything the scanners look at, built once per message.
@@ -129,6 +133,9 @@ pub struct ScanInput {
     pub pdf_actions: Vec<String>,
     /// PDF attachments read (at most [`MAX_PDFS`]).
     pub pdfs_read: usize,
+    /// Time spent reading them in workers (at most
+    /// [`super::pdf::MAX_TIME_PER_MESSAGE`]).
+    pub pdf_time: std::time::Duration,
     /// Images decoded for QR codes.
     pub images_scanned: usize,
     /// Bounds that were hit or parse problems (become tags).
@@ -253,7 +260,7 @@ impl ScanInput {
         (input.sender_ip, input.helo) = sending_hop(msg.received_all().collect(), opts);
         let mut urls = BTreeSet::new();
         let mut parts_seen = 0usize;
-        walk(&msg, 0, &mut input, &mut urls, &mut parts_seen);
+        walk(&msg, 0, opts, &mut input, &mut urls, &mut parts_seen);
         input.urls = urls.into_iter().collect();
         input
     }
@@ -274,7 +281,14 @@ impl ScanInput {
     }
 }
 
-fn walk(msg: &mail_parser::Message<'_>, depth: usize, input: &mut ScanInput, urls: &mut BTreeSet<String>, seen: &mut usize) {
+fn walk(
+    msg: &mail_parser::Message<'_>,
+    depth: usize,
+    opts: &InputOptions,
+    input: &mut ScanInput,
+    urls: &mut BTreeSet<String>,
+    seen: &mut usize,
+) {
     if depth > MAX_DEPTH {
         input.unscanned_note(format!(
             "message nesting deeper than {MAX_DEPTH}; the inner message was not scanned"
@@ -287,11 +301,11 @@ fn walk(msg: &mail_parser::Message<'_>, depth: usize, input: &mut ScanInput, url
             input.unscanned_note(format!("more than {MAX_PARTS} MIME parts; the rest was not scanned"));
             return;
         }
-        visit(part, depth, input, urls, seen);
+        visit(part, depth, opts, input, urls, seen);
     }
 }
 
-fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut BTreeSet<String>, seen: &mut usize) {
+fn visit(part: &MessagePart<'_>, depth: usize, opts: &InputOptions, input: &mut ScanInput, urls: &mut BTreeSet<String>, seen: &mut usize) {
     let is_attachment = part.attachment_name().is_some()
         || part
             .content_disposition()
@@ -306,7 +320,7 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
             }
         }
         PartType::Html(h) if !is_attachment => add_html(bounded(h), input, urls),
-        PartType::Message(inner) => walk(inner, depth + 1, input, urls, seen),
+        PartType::Message(inner) => walk(inner, depth + 1, opts, input, urls, seen),
         PartType::Multipart(_) => {}
         _ => {
             let data = part.contents();
@@ -328,7 +342,7 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, urls: &mut
                 add_qr_texts(qr.texts, input, urls);
             }
             if is_pdf(&a, data) {
-                add_pdf(data, a.name.as_deref().unwrap_or("PDF"), input, urls);
+                add_pdf(data, a.name.as_deref().unwrap_or("PDF"), opts, input, urls);
             }
             // SVG is markup too: phishing sends login forms and scripts as
             // .svg attachments (issue 14).
@@ -361,14 +375,27 @@ fn is_pdf(a: &attach::Attachment, data: &[u8]) -> bool {
 
 /// A PDF's links and QR codes join the message's; what it runs and what
 /// could not be read are recorded for the checks and the budget report.
-fn add_pdf(data: &[u8], name: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
+fn add_pdf(data: &[u8], name: &str, opts: &InputOptions, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
     if input.pdfs_read >= MAX_PDFS {
         super::budget::Limits::push(&mut input.limits.pdf, format!("{name}: more than {MAX_PDFS} PDFs; not read"));
         return;
     }
     input.pdfs_read += 1;
     let left = super::qr::MAX_IMAGES.saturating_sub(input.images_scanned);
-    let pdf = super::pdf::scan(data, left);
+    let time_left = super::pdf::MAX_TIME_PER_MESSAGE.saturating_sub(input.pdf_time);
+    if time_left < std::time::Duration::from_secs(1) {
+        super::budget::Limits::push(
+            &mut input.limits.pdf,
+            format!("{name}: the message's time for PDFs is spent; not read"),
+        );
+        return;
+    }
+    let start = std::time::Instant::now();
+    let pdf = match &opts.pdf_worker {
+        Some(exe) => super::pdf::scan_in_child(exe, data, left, time_left),
+        None => super::pdf::scan(data, left),
+    };
+    input.pdf_time += start.elapsed();
     input.images_scanned += pdf.images_scanned;
     if let Some(why) = pdf.limit {
         super::budget::Limits::push(&mut input.limits.pdf, format!("{name}: {why}"));

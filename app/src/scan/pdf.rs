@@ -3,7 +3,8 @@
 //! PDF, four in five of them with a clickable link (a shortener, a shared
 //! document, a redirect), some with a QR code drawn as an image.
 //!
-//! `lopdf` parses the file ([`load`] bounds what it may do); this module
+//! `lopdf` parses the file ([`load`] bounds what it may do), in the daemon
+//! inside a child process under kernel limits ([`worker`]); this module
 //! only walks the objects it produced: link actions (`/URI`), actions that
 //! run something (`/JavaScript`, `/Launch`) and image XObjects, whose
 //! pixels go to the QR detector. Every walk and decode has its own bound,
@@ -11,10 +12,12 @@
 
 mod image;
 mod load;
+mod worker;
 
 use lopdf::{Dictionary, Object, ObjectId, Stream};
 
 pub use load::MAX_PDF_BYTES;
+pub use worker::{WORKER_ARG, probe as probe_worker, scan_in_child, serve as serve_worker};
 
 /// Largest image, in decoded samples, searched for QR codes.
 const MAX_SAMPLE_BYTES: usize = 16 * 1024 * 1024;
@@ -22,6 +25,10 @@ const MAX_SAMPLE_BYTES: usize = 16 * 1024 * 1024;
 const MAX_SIDE: u32 = 4096;
 /// Links kept per file.
 pub const MAX_LINKS: usize = 200;
+/// Time one message may spend reading its PDFs in workers, under the
+/// parse's own budget ([`super::budget::PARSE_BUDGET`], 10 s): four
+/// hostile files cannot take the message past it.
+pub const MAX_TIME_PER_MESSAGE: std::time::Duration = std::time::Duration::from_secs(8);
 /// Images decoded per file for QR codes (the message's own budget,
 /// [`super::qr::MAX_IMAGES`], applies too), and images looked at to find them
 /// (tiny and unsupported ones are skipped, not counted).
@@ -44,11 +51,23 @@ pub struct PdfScan {
     pub limit: Option<String>,
 }
 
-/// Reads `data` (a PDF file). `images_left` is what the message's QR image
-/// budget has left; the images searched here are counted in the result.
+/// Reads `data` (a PDF file) in this process, classic files only (see
+/// [`load`]). `images_left` is what the message's QR image budget has
+/// left; the images searched here are counted in the result.
 pub fn scan(data: &[u8], images_left: usize) -> PdfScan {
+    scan_with(data, images_left, load::Isolation::InProcess)
+}
+
+/// [`scan`] for the child process of [`worker`], whose kernel limits bound
+/// what the in-process loader must refuse: encrypted files and object or
+/// cross-reference streams are read too.
+fn scan_isolated(data: &[u8], images_left: usize) -> PdfScan {
+    scan_with(data, images_left, load::Isolation::Process)
+}
+
+fn scan_with(data: &[u8], images_left: usize, isolation: load::Isolation) -> PdfScan {
     let mut out = PdfScan::default();
-    let loaded = match load::load(data) {
+    let loaded = match load::load(data, isolation) {
         Ok(l) => l,
         Err(why) => {
             out.limit = Some(why);

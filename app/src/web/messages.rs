@@ -40,7 +40,10 @@ async fn parsed_or_fetched(st: &AppState, id: i64) -> Result<ScanInput, String> 
 
 async fn parse(st: &AppState, raw: Vec<u8>) -> Option<ScanInput> {
     let opts = st.rt.input_options();
-    tokio::task::spawn_blocking(move || ScanInput::parse(raw, &opts)).await.ok()
+    // Bounded like a scan's parse: a message of hostile PDFs cannot hold
+    // the page (the blocking task finishes on its own).
+    let parse = tokio::task::spawn_blocking(move || ScanInput::parse(raw, &opts));
+    tokio::time::timeout(crate::scan::budget::PARSE_BUDGET, parse).await.ok()?.ok()
 }
 
 pub(crate) async fn drawer(

@@ -70,8 +70,17 @@ pub(super) struct Loaded {
     pub partial: bool,
 }
 
+/// Where a load runs, which decides what it may attempt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isolation {
+    /// In the daemon: only what the bounds below hold for.
+    InProcess,
+    /// In the PDF worker, under kernel limits (`super::worker`).
+    Process,
+}
+
 /// Loads `data` within the bounds, or says why it was not loaded.
-pub(super) fn load(data: &[u8]) -> Result<Loaded, String> {
+pub(super) fn load(data: &[u8], isolation: Isolation) -> Result<Loaded, String> {
     if data.len() > MAX_PDF_BYTES {
         return Err(format!("PDF over {MAX_PDF_BYTES} bytes not read"));
     }
@@ -88,8 +97,10 @@ pub(super) fn load(data: &[u8]) -> Result<Loaded, String> {
     // indirect /Length), so a kilobyte of nested arrays becomes gigabytes;
     // chains of cross-reference streams cost their entries before any
     // filter call. Classic files (PDF 1.4 style) are read; the others are
-    // reported until lopdf bounds those paths itself.
+    // reported until lopdf bounds those paths itself. In the worker
+    // process the kernel bounds them (memory, CPU), so they are read there.
     match declared_name(data, &[b"Encrypt", b"ObjStm", b"XRef"]) {
+        _ if isolation == Isolation::Process => {}
         Some(b"Encrypt") => return Err("encrypted PDF not read".into()),
         Some(_) => return Err("PDF with object or cross-reference streams not read".into()),
         None => {}
