@@ -118,14 +118,15 @@ fn a_parser_bomb_ends_the_worker_at_its_limit_not_the_caller() {
 #[test]
 fn a_worker_that_hangs_is_killed_and_one_that_fails_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let hang = dir.path().join("hang");
-    std::fs::write(&hang, "#!/bin/sh\nexec sleep 60\n").unwrap();
-    let crash = dir.path().join("crash");
-    std::fs::write(&crash, "#!/bin/sh\nkill -SEGV $$\n").unwrap();
-    for f in [&hang, &crash] {
+    let script = |name: &str, body: &str| {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    let hang = script("hang", "exec sleep 60");
+    let crash = script("crash", "kill -SEGV $$");
     let data = fixture("enc-aes128.pdf");
     let start = Instant::now();
     let hung = pdf::scan_in_child(&hang, &data, 10, WALL);
@@ -141,12 +142,7 @@ fn a_worker_that_hangs_is_killed_and_one_that_fails_is_reported() {
     let short = pdf::scan_in_child(&hang, &data, 10, Duration::from_secs(1));
     assert_eq!(short.limit.as_deref(), Some("PDF reading stopped after 1.0 s"), "{short:?}");
     // A child that leaves a grandchild holding the pipe: the whole group goes.
-    let fork = dir.path().join("fork");
-    std::fs::write(&fork, "#!/bin/sh\nsleep 60 &\nsleep 60\n").unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&fork, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let fork = script("fork", "sleep 60 &\nsleep 60");
     let forked = pdf::scan_in_child(&fork, &data, 10, Duration::from_secs(1));
     assert_eq!(forked.limit.as_deref(), Some("PDF reading stopped after 1.0 s"), "{forked:?}");
     let missing = pdf::scan_in_child(&dir.path().join("missing"), &data, 10, WALL);

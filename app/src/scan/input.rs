@@ -133,9 +133,6 @@ pub struct ScanInput {
     pub pdf_actions: Vec<String>,
     /// PDF attachments read (at most [`MAX_PDFS`]).
     pub pdfs_read: usize,
-    /// Time spent reading them in workers (at most
-    /// [`super::pdf::MAX_TIME_PER_MESSAGE`]).
-    pub pdf_time: std::time::Duration,
     /// Images decoded for QR codes.
     pub images_scanned: usize,
     /// Bounds that were hit or parse problems (become tags).
@@ -258,10 +255,14 @@ impl ScanInput {
             );
         }
         (input.sender_ip, input.helo) = sending_hop(msg.received_all().collect(), opts);
-        let mut urls = BTreeSet::new();
-        let mut parts_seen = 0usize;
-        walk(&msg, 0, opts, &mut input, &mut urls, &mut parts_seen);
-        input.urls = urls.into_iter().collect();
+        let mut cx = Walk {
+            opts,
+            urls: BTreeSet::new(),
+            parts_seen: 0,
+            pdf_time: std::time::Duration::ZERO,
+        };
+        walk(&msg, 0, &mut input, &mut cx);
+        input.urls = cx.urls.into_iter().collect();
         input
     }
 
@@ -281,14 +282,17 @@ impl ScanInput {
     }
 }
 
-fn walk(
-    msg: &mail_parser::Message<'_>,
-    depth: usize,
-    opts: &InputOptions,
-    input: &mut ScanInput,
-    urls: &mut BTreeSet<String>,
-    seen: &mut usize,
-) {
+/// What the walk over one message's parts carries besides the input.
+struct Walk<'a> {
+    opts: &'a InputOptions,
+    urls: BTreeSet<String>,
+    parts_seen: usize,
+    /// Time spent reading PDFs in workers (at most
+    /// [`super::pdf::MAX_TIME_PER_MESSAGE`]).
+    pdf_time: std::time::Duration,
+}
+
+fn walk(msg: &mail_parser::Message<'_>, depth: usize, input: &mut ScanInput, cx: &mut Walk<'_>) {
     if depth > MAX_DEPTH {
         input.unscanned_note(format!(
             "message nesting deeper than {MAX_DEPTH}; the inner message was not scanned"
@@ -296,16 +300,16 @@ fn walk(
         return;
     }
     for part in &msg.parts {
-        *seen += 1;
-        if *seen > MAX_PARTS {
+        cx.parts_seen += 1;
+        if cx.parts_seen > MAX_PARTS {
             input.unscanned_note(format!("more than {MAX_PARTS} MIME parts; the rest was not scanned"));
             return;
         }
-        visit(part, depth, opts, input, urls, seen);
+        visit(part, depth, input, cx);
     }
 }
 
-fn visit(part: &MessagePart<'_>, depth: usize, opts: &InputOptions, input: &mut ScanInput, urls: &mut BTreeSet<String>, seen: &mut usize) {
+fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, cx: &mut Walk<'_>) {
     let is_attachment = part.attachment_name().is_some()
         || part
             .content_disposition()
@@ -313,14 +317,14 @@ fn visit(part: &MessagePart<'_>, depth: usize, opts: &InputOptions, input: &mut 
     match &part.body {
         PartType::Text(t) if !is_attachment => {
             let t = bounded(t);
-            urls::from_text(t, urls);
+            urls::from_text(t, &mut cx.urls);
             if input.text.len() < MAX_BODY_BYTES {
                 input.text.push_str(t);
                 input.text.push('\n');
             }
         }
-        PartType::Html(h) if !is_attachment => add_html(bounded(h), input, urls),
-        PartType::Message(inner) => walk(inner, depth + 1, opts, input, urls, seen),
+        PartType::Html(h) if !is_attachment => add_html(bounded(h), input, &mut cx.urls),
+        PartType::Message(inner) => walk(inner, depth + 1, input, cx),
         PartType::Multipart(_) => {}
         _ => {
             let data = part.contents();
@@ -339,17 +343,21 @@ fn visit(part: &MessagePart<'_>, depth: usize, opts: &InputOptions, input: &mut 
                     let name = a.name.as_deref().unwrap_or("image");
                     super::budget::Limits::push(&mut input.limits.qr, format!("{name}: {why}"));
                 }
-                add_qr_texts(qr.texts, input, urls);
+                add_qr_texts(qr.texts, input, &mut cx.urls);
             }
             if is_pdf(&a, data) {
-                add_pdf(data, a.name.as_deref().unwrap_or("PDF"), opts, input, urls);
+                add_pdf(data, a.name.as_deref().unwrap_or("PDF"), input, cx);
             }
             // SVG is markup too: phishing sends login forms and scripts as
             // .svg attachments (issue 14).
             let is_html = matches!(a.declared.as_str(), "text/html" | "image/svg+xml")
                 || matches!(a.ext.as_deref(), Some("html" | "htm" | "shtml" | "xhtml" | "svg"));
             if is_html {
-                add_html(&String::from_utf8_lossy(&data[..data.len().min(MAX_BODY_BYTES)]), input, urls);
+                add_html(
+                    &String::from_utf8_lossy(&data[..data.len().min(MAX_BODY_BYTES)]),
+                    input,
+                    &mut cx.urls,
+                );
             }
             input.attachments.push(a);
         }
@@ -375,14 +383,14 @@ fn is_pdf(a: &attach::Attachment, data: &[u8]) -> bool {
 
 /// A PDF's links and QR codes join the message's; what it runs and what
 /// could not be read are recorded for the checks and the budget report.
-fn add_pdf(data: &[u8], name: &str, opts: &InputOptions, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
+fn add_pdf(data: &[u8], name: &str, input: &mut ScanInput, cx: &mut Walk<'_>) {
     if input.pdfs_read >= MAX_PDFS {
         super::budget::Limits::push(&mut input.limits.pdf, format!("{name}: more than {MAX_PDFS} PDFs; not read"));
         return;
     }
     input.pdfs_read += 1;
     let left = super::qr::MAX_IMAGES.saturating_sub(input.images_scanned);
-    let time_left = super::pdf::MAX_TIME_PER_MESSAGE.saturating_sub(input.pdf_time);
+    let time_left = super::pdf::MAX_TIME_PER_MESSAGE.saturating_sub(cx.pdf_time);
     if time_left < std::time::Duration::from_secs(1) {
         super::budget::Limits::push(
             &mut input.limits.pdf,
@@ -391,11 +399,11 @@ fn add_pdf(data: &[u8], name: &str, opts: &InputOptions, input: &mut ScanInput, 
         return;
     }
     let start = std::time::Instant::now();
-    let pdf = match &opts.pdf_worker {
+    let pdf = match &cx.opts.pdf_worker {
         Some(exe) => super::pdf::scan_in_child(exe, data, left, time_left),
         None => super::pdf::scan(data, left),
     };
-    input.pdf_time += start.elapsed();
+    cx.pdf_time += start.elapsed();
     input.images_scanned += pdf.images_scanned;
     if let Some(why) = pdf.limit {
         super::budget::Limits::push(&mut input.limits.pdf, format!("{name}: {why}"));
@@ -407,12 +415,12 @@ fn add_pdf(data: &[u8], name: &str, opts: &InputOptions, input: &mut ScanInput, 
             if !input.pdf_links.contains(&u) {
                 input.pdf_links.push(u.clone());
             }
-            if urls.len() < urls::MAX_URLS {
-                urls.insert(u);
+            if cx.urls.len() < urls::MAX_URLS {
+                cx.urls.insert(u);
             }
         }
     }
-    add_qr_texts(pdf.qr_texts, input, urls);
+    add_qr_texts(pdf.qr_texts, input, &mut cx.urls);
     for kind in pdf.actions {
         let what = format!("{name}: {kind}");
         if input.pdf_actions.len() < 10 && !input.pdf_actions.contains(&what) {

@@ -35,13 +35,14 @@ pub const MAX_TIME_PER_MESSAGE: std::time::Duration = std::time::Duration::from_
 const MAX_IMAGES: usize = 4;
 const MAX_IMAGE_TRIES: usize = 64;
 
-/// What one PDF holds that the checks weigh.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What one PDF holds that the checks weigh (also the PDF worker's answer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PdfScan {
     /// Targets of its link actions.
     pub links: Vec<String>,
     /// Actions that run something when the reader opens or clicks
     /// (`JavaScript`, `Launch`), each named once.
+    #[serde(deserialize_with = "known_actions")]
     pub actions: Vec<&'static str>,
     /// Texts of the QR codes in its images.
     pub qr_texts: Vec<String>,
@@ -162,6 +163,15 @@ fn walk<'a>(obj: &'a Object, out: &mut PdfScan, found: &mut Found<'a>, budget: &
     true
 }
 
+/// The action names [`action`] records; an answer naming others (from a
+/// worker that misbehaves) keeps only these.
+const ACTIONS: [&str; 2] = ["JavaScript", "Launch"];
+
+fn known_actions<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<&'static str>, D::Error> {
+    let names: Vec<String> = serde::Deserialize::deserialize(d)?;
+    Ok(names.iter().filter_map(|n| ACTIONS.into_iter().find(|k| k == n)).collect())
+}
+
 fn name<'a>(dict: &'a Dictionary, key: &[u8]) -> Option<&'a [u8]> {
     dict.get(key).ok().and_then(|o| o.as_name().ok())
 }
@@ -173,10 +183,11 @@ fn action(dict: &Dictionary, out: &mut PdfScan, found: &mut Found<'_>) {
         Ok(Object::Reference(id)) if found.uri_refs.len() < MAX_LINKS => found.uri_refs.push(*id),
         _ => {}
     }
+    let [javascript, launch] = ACTIONS;
     let runs = match name(dict, b"S") {
-        Some(b"JavaScript") => Some("JavaScript"),
-        Some(b"Launch") => Some("Launch"),
-        _ if dict.has(b"JS") => Some("JavaScript"),
+        Some(b"JavaScript") => Some(javascript),
+        Some(b"Launch") => Some(launch),
+        _ if dict.has(b"JS") => Some(javascript),
         _ => None,
     };
     if let Some(kind) = runs

@@ -15,7 +15,6 @@
 use super::PdfScan;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -36,16 +35,6 @@ pub const WALL: Duration = Duration::from_secs(6);
 /// Largest answer read from the child: 200 links of a few KiB at most.
 const MAX_REPLY: u64 = 4 << 20;
 
-/// What crosses the pipe.
-#[derive(Debug, Serialize, Deserialize)]
-struct Reply {
-    links: Vec<String>,
-    actions: Vec<String>,
-    qr_texts: Vec<String>,
-    images_scanned: usize,
-    limit: Option<String>,
-}
-
 /// The child's side: limits itself, reads the file from stdin, writes the
 /// result to stdout. An error here is the parent's to report.
 pub fn serve(images_left: usize) -> Result<(), String> {
@@ -60,15 +49,8 @@ pub fn serve(images_left: usize) -> Result<(), String> {
         .read_to_end(&mut data)
         .map_err(|e| format!("reading the PDF from stdin: {e}"))?;
     let scan = super::scan_isolated(&data, images_left);
-    let reply = Reply {
-        links: scan.links,
-        actions: scan.actions.iter().map(|a| (*a).to_string()).collect(),
-        qr_texts: scan.qr_texts,
-        images_scanned: scan.images_scanned,
-        limit: scan.limit,
-    };
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, &reply).map_err(|e| format!("writing the result: {e}"))?;
+    serde_json::to_writer(&mut out, &scan).map_err(|e| format!("writing the result: {e}"))?;
     out.flush().map_err(|e| format!("writing the result: {e}"))
 }
 
@@ -177,18 +159,18 @@ fn run(exe: &Path, data: &[u8], images_left: usize, wall: Duration) -> Result<Pd
     let pid = i32::try_from(child.id()).map_err(|_| "the PDF reader process has no usable id".to_string())?;
     let _group = Group(Pid::from_raw(pid));
     // Pipes and the exit status are served by threads of their own and
-    // reach this one through a channel, so every wait below has the
+    // reach this one through channels, so every wait below has the
     // deadline; a thread left behind ends when the group is killed.
-    let (tx, rx) = mpsc::channel::<Event>();
+    let (out_tx, out_rx) = mpsc::channel();
+    let (exit_tx, exit_rx) = mpsc::channel();
     let (stdout, stdin) = (child.stdout.take(), child.stdin.take());
-    let out_tx = tx.clone();
     spawn(move || {
         let mut out = Vec::new();
         if let Some(s) = stdout {
             // A read error leaves a short answer, refused as not JSON below.
             let _ = s.take(MAX_REPLY).read_to_end(&mut out);
         }
-        let _ = out_tx.send(Event::Output(out));
+        let _ = out_tx.send(out);
     })?;
     let input = data.to_vec();
     spawn(move || {
@@ -198,37 +180,19 @@ fn run(exe: &Path, data: &[u8], images_left: usize, wall: Duration) -> Result<Pd
         }
     })?;
     spawn(move || {
-        let status = child.wait().map_err(|e| format!("waiting for the PDF reader process: {e}"));
-        let _ = tx.send(Event::Exit(status));
+        let _ = exit_tx.send(child.wait());
     })?;
-    let (mut status, mut output) = (None, None);
-    while status.is_none() || output.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Event::Exit(s)) => status = Some(s?),
-            Ok(Event::Output(o)) => output = Some(o),
-            Err(_) => return Err(format!("PDF reading stopped after {:.1} s", wall.as_secs_f64())),
-        }
-    }
-    let (Some(status), Some(out)) = (status, output) else {
-        return Err("the PDF reader process ended without an answer".into());
-    };
+    let overrun = || format!("PDF reading stopped after {:.1} s", wall.as_secs_f64());
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let out = out_rx.recv_timeout(left()).map_err(|_| overrun())?;
+    let status = exit_rx
+        .recv_timeout(left())
+        .map_err(|_| overrun())?
+        .map_err(|e| format!("waiting for the PDF reader process: {e}"))?;
     if !status.success() {
         return Err(ended(status));
     }
-    let reply: Reply = serde_json::from_slice(&out).map_err(|e| format!("the PDF reader's answer was not understood: {e}"))?;
-    Ok(PdfScan {
-        links: reply.links,
-        actions: reply.actions.iter().filter_map(|a| known_action(a)).collect(),
-        qr_texts: reply.qr_texts,
-        images_scanned: reply.images_scanned,
-        limit: reply.limit,
-    })
-}
-
-enum Event {
-    Exit(Result<ExitStatus, String>),
-    Output(Vec<u8>),
+    serde_json::from_slice(&out).map_err(|e| format!("the PDF reader's answer was not understood: {e}"))
 }
 
 fn spawn(f: impl FnOnce() + Send + 'static) -> Result<(), String> {
@@ -237,11 +201,6 @@ fn spawn(f: impl FnOnce() + Send + 'static) -> Result<(), String> {
         .spawn(f)
         .map(|_| ())
         .map_err(|e| format!("no thread for the PDF reader process: {e}"))
-}
-
-/// The names [`super::action`] records, back as the same static strings.
-fn known_action(a: &str) -> Option<&'static str> {
-    ["JavaScript", "Launch"].into_iter().find(|k| *k == a)
 }
 
 fn ended(status: ExitStatus) -> String {
