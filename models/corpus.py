@@ -103,11 +103,11 @@ def messages(work: str):
 FEEDBACK_LABELS = ("ham", "spam", "phish")
 
 
-def folder_messages(root: str):
+def folder_messages(root: str, kind: str = "feedback"):
     """A labelled folder tree as `postern export-training` writes it (and
     `postern simulate` reads it): ROOT/<label>/<source>/<file>, label one of
     ham, spam, phish (other folders and ROOT/labels.csv are ignored). The
-    source becomes `feedback-<source>`, the key `feedback/<label>/<source>/<file>`,
+    source becomes `<kind>-<source>`, the key `<kind>/<label>/<source>/<file>`,
     so these messages get the same TRAIN/VALIDATION split as the corpus."""
     out = []
     for label in FEEDBACK_LABELS:
@@ -120,8 +120,8 @@ def folder_messages(root: str):
             src = "-" if rel == "." else rel.split(os.sep)[0]
             for f in sorted(files):
                 p = os.path.join(current, f)
-                key = "feedback/" + os.path.relpath(p, root).replace(os.sep, "/")
-                out.append(Message(label, f"feedback-{src}", key, path=p))
+                key = f"{kind}/" + os.path.relpath(p, root).replace(os.sep, "/")
+                out.append(Message(label, f"{kind}-{src}", key, path=p))
     return out
 
 

@@ -16,6 +16,7 @@ import email.errors
 import email.header
 import email.policy
 import hashlib
+import inspect
 import html.parser
 import json
 import os
@@ -54,6 +55,12 @@ class _Text(html.parser.HTMLParser):
             self.parts.append(data)
 
 
+# Fewer tokens than this in the plain parts, and more in the HTML: the
+# plain part is a stub and the HTML's visible text is read instead
+# (app/src/scan/scanners/ai.rs, STUB_TOKENS).
+STUB_TOKENS = 20
+
+
 def subject_and_body(raw: bytes):
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     try:
@@ -73,14 +80,23 @@ def subject_and_body(raw: bytes):
         except LookupError:  # an unknown charset name in the header
             text = payload.decode("latin-1")
         (plain if ctype == "text/plain" else htmls).append(text)
-    if plain:
-        return subject, "\n".join(plain)
+    plain_text = "\n".join(plain)
+    if not htmls:
+        return subject, plain_text
+    n_plain = len(tokens(plain_text))
+    if plain and n_plain >= STUB_TOKENS:
+        return subject, plain_text
     p = _Text()
     try:
         p.feed("\n".join(htmls))
     except Exception:  # malformed HTML: keep what was read
         pass
-    return subject, " ".join(p.parts)
+    html_text = " ".join(p.parts)
+    # A plain part that is only a stub ("View this email in your browser")
+    # says nothing about the mail; the HTML part is the message.
+    if plain and len(tokens(html_text)) <= n_plain:
+        return subject, plain_text
+    return subject, html_text
 
 
 def extract(corpus_dir, work):
@@ -112,13 +128,15 @@ def fold(key: str) -> int:
 FOLDS = 5
 
 
-def mail_samples(work, trec_per_class, validation_cap, feedback=()):
+def mail_samples(work, trec_per_class, validation_cap, feedback=(), augment=()):
     """Messages used: every TRAIN message except TREC (capped per class, by
     hash), and VALIDATION capped per source for the metrics. Each feedback
     folder (`postern export-training`) adds the operator's own labelled
-    mail, split the same way."""
+    mail, split the same way; each augment folder adds text that is not mail
+    as received (see AUGMENT)."""
     groups = {}
     extra = [m for d in feedback for m in corpus.folder_messages(d)]
+    extra += [m for d in augment for m in corpus.folder_messages(d, AUGMENT)]
     for m in corpus.messages(work) + extra:
         groups.setdefault((m.label, m.source, part(m.key) == "validation"), []).append(m)
     out = []
@@ -138,7 +156,8 @@ def cached_rows(msgs, work):
         with open(path, "rb") as fh:
             cache = pickle.load(fh)
     with open(os.path.join(HERE, "features.py"), "rb") as fh:
-        fp = hashlib.sha256(fh.read() + repr(sorted(DROPPED_TOKENS)).encode()).hexdigest()
+        text = inspect.getsource(subject_and_body) + inspect.getsource(_Text) + str(STUB_TOKENS)
+        fp = hashlib.sha256(fh.read() + repr(sorted(DROPPED_TOKENS)).encode() + text.encode()).hexdigest()
     if cache.get("__features__") != fp:
         cache = {"__features__": fp}
     todo = [m for m in msgs if m.key not in cache]
@@ -245,6 +264,12 @@ def _logit(p):
     return float(np.log(p / (1 - p)))
 
 
+# Sources of this kind (`--augment DIR`) are trained on but never pick a
+# threshold: they are e-mail templates with their placeholders stripped, so
+# their scores say nothing about the tail of real mail.
+AUGMENT = "augment"
+
+
 def thresholds(proba, labels, sources):
     """Per class: above the given quantile of that class's probability on
     every ham source (the worst source decides), never below 0.5; above a
@@ -253,7 +278,7 @@ def thresholds(proba, labels, sources):
     for c, q in (("phish", PHISH_HAM_QUANTILE), ("spam", SPAM_HAM_QUANTILE)):
         k = CLASSES.index(c)
         worst = 0.0
-        for src in sorted(set(s for l, s in zip(labels, sources) if l == "ham")):
+        for src in sorted(set(s for l, s in zip(labels, sources) if l == "ham" and not s.startswith(AUGMENT + "-"))):
             v = proba[[l == "ham" and s == src for l, s in zip(labels, sources)], k]
             cut = float(np.quantile(v, q, method="higher"))
             if len(v) * (1 - q) < 1:
@@ -341,7 +366,7 @@ def apply_calibration(model, t, b):
 
 
 def train_mail(work, args):
-    msgs = mail_samples(work, args.trec_per_class, args.validation_cap, args.feedback)
+    msgs = mail_samples(work, args.trec_per_class, args.validation_cap, args.feedback, args.augment)
     rows = cached_rows(msgs, work)
     X = matrix(rows, MAIL_DIM)
     labels = [m.label for m in msgs]
@@ -441,6 +466,7 @@ GOLDEN_MAIL = [
     ("Lunch on Thursday?", "Hi Anna, are we still on for lunch on Thursday at noon? Bring the draft of the report."),
     ("CHEAP MEDS!!! 90% off", "Buy viagra cialis online, no prescription needed, best prices, unsubscribe here."),
     ("Überweisung – Rückfrage", "Grüße aus Zürich: bitte prüfen Sie die Überweisung. Αθήνα και Москва 東京."),
+    ("Your parcel is waiting", "Track it at https://track.example.com/p?id=ab12cd or www.Example.org/help (HTTP://X.Y), not xhttps://z."),
     ("", ""),
 ]
 GOLDEN_DGA = ["google", "wikipedia", "xjw8sdkfqpz", "aagyestnessbiophysicalohax", "postern", "qwxzkjhgtr"]
@@ -480,6 +506,13 @@ def main():
         default=[],
         metavar="DIR",
         help="also train on a labelled tree from `postern export-training` (repeatable)",
+    )
+    ap.add_argument(
+        "--augment",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also train on a labelled tree of text that is not mail as received (templates); never picks a threshold",
     )
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)

@@ -3,7 +3,7 @@
 //! and of the URLs. Inference is CPU work, so it runs on the blocking pool.
 
 use crate::domain::Finding;
-use crate::scan::ai::features::{dga_features, mail_indices, registrable_label};
+use crate::scan::ai::features::{dga_features, mail_indices, registrable_label, tokens};
 use crate::scan::ai::onnx::Models;
 use crate::scan::ai::{GREYLIST, TAG_DGA, TAG_SCORES, TAGS, Thresholds, mail_tag};
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
@@ -49,14 +49,30 @@ impl AiScanner {
     }
 }
 
+/// Fewer tokens than this in the plain parts, and more in the HTML: the
+/// plain part is a stub ("View this email in your browser") that says
+/// nothing about the mail, and the HTML's visible text is read instead
+/// (`STUB_TOKENS` in models/train.py).
+const STUB_TOKENS: usize = 20;
+
 /// Body text as the models were trained on it: the plain parts, or the
-/// visible text of the HTML parts when there is no plain part.
+/// visible text of the HTML parts when there is no plain part or only a
+/// stub of one.
 fn body_text(input: &ScanInput) -> String {
-    if !input.text.trim().is_empty() {
+    let has_plain = !input.text.trim().is_empty();
+    if input.html_visible.is_empty() {
+        return input.text.clone();
+    }
+    let n_plain = if has_plain { tokens(&input.text).len() } else { 0 };
+    if has_plain && n_plain >= STUB_TOKENS {
         return input.text.clone();
     }
     // Extracted from each bounded tree when the input was built.
-    input.html_visible.concat()
+    let html = input.html_visible.concat();
+    if has_plain && tokens(&html).len() <= n_plain {
+        return input.text.clone();
+    }
+    html
 }
 
 fn domains(input: &ScanInput) -> Vec<(String, String)> {
@@ -154,5 +170,33 @@ impl Scanner for AiScanner {
     fn health(&self) -> BoxFuture<'_, Result<String, ScanError>> {
         let t = self.inner.thresholds;
         Box::pin(async move { Ok(format!("models loaded; thresholds phish {} spam {} dga {}", t.phish, t.spam, t.dga)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(text: &str, html: &[&str]) -> ScanInput {
+        ScanInput {
+            text: text.into(),
+            html_visible: html.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_stub_plain_part_gives_way_to_the_html() {
+        let story = "Good morning. Here is what you need to know today about the markets, the storm in the Gulf and the court ruling on the housing plan.";
+        assert_eq!(body_text(&input("View this email in your browser.", &[story])), story);
+        assert_eq!(body_text(&input("", &[story])), story, "no plain part");
+        let long_plain = format!("{story} And more.");
+        assert_eq!(body_text(&input(&long_plain, &[story])), long_plain, "a real plain part is read");
+        assert_eq!(
+            body_text(&input("Short plain note here.", &["Hi"])),
+            "Short plain note here.",
+            "the HTML has no more to say"
+        );
+        assert_eq!(body_text(&input("Only plain.", &[])), "Only plain.");
     }
 }
