@@ -288,15 +288,16 @@ def thresholds(proba, labels, sources):
     return th
 
 
-def source_weights(labels, sources):
+def source_weights(labels, sources, augment_weight=1.0):
     """Each label × source has the same total weight, so the large old sets
     (SpamAssassin, TREC) do not drown the small modern ham sources (the model
     must not learn "old mail is ham"), and each class has the same total
-    weight (balanced classes)."""
+    weight (balanced classes). An augment source weighs `augment_weight`
+    of a source."""
     n = {}
     for ls in zip(labels, sources):
         n[ls] = n.get(ls, 0) + 1
-    w = np.array([1.0 / n[ls] for ls in zip(labels, sources)])
+    w = np.array([(augment_weight if s.startswith(AUGMENT + "-") else 1.0) / n[(l, s)] for l, s in zip(labels, sources)])
     for c in CLASSES:
         m = np.array([l == c for l in labels])
         w[m] *= len(labels) / len(CLASSES) / w[m].sum()
@@ -331,9 +332,9 @@ def calibration_error(proba, y, bins=10):
     return round(float(err), 4)
 
 
-def fit_model(X, y, labels, sources, c):
+def fit_model(X, y, labels, sources, c, augment_weight=1.0):
     model = LogisticRegression(C=c, max_iter=600, random_state=SEED)
-    model.fit(X, y, sample_weight=source_weights(labels, sources))
+    model.fit(X, y, sample_weight=source_weights(labels, sources, augment_weight))
     return model
 
 
@@ -383,7 +384,7 @@ def train_mail(work, args):
     oof = np.zeros((len(msgs), len(CLASSES)))
     for k in range(FOLDS):
         fit, held = tr & (folds != k), tr & (folds == k)
-        m = fit_model(X[fit], y[fit], sel(fit, labels), sel(fit, sources), args.c)
+        m = fit_model(X[fit], y[fit], sel(fit, labels), sel(fit, sources), args.c, args.augment_weight)
         oof[held] = m.decision_function(X[held])
         print(f"fold {k}: fitted", flush=True)
     ol, os_ = sel(tr, labels), sel(tr, sources)
@@ -391,7 +392,13 @@ def train_mail(work, args):
     t, b = fit_calibration(oof[tr], y[tr])
     po = softmax(oof[tr] / t + b)
     th = thresholds(po, ol, os_)
-    model = fit_model(X[tr], y[tr], ol, os_, args.c)
+    # Out-of-fold probabilities, for choosing the bands set in code
+    # (app/src/scan/ai/mod.rs) on the same footing as the thresholds.
+    np.savez_compressed(
+        os.path.join(work, "mail-oof.npz"), proba=po, labels=np.array(ol), sources=np.array(os_),
+        keys=np.array([m.key for m, t in zip(msgs, tr) if t]),
+    )
+    model = fit_model(X[tr], y[tr], ol, os_, args.c, args.augment_weight)
     apply_calibration(model, t, b)
     pv = model.predict_proba(X[val])
     vl, vs = sel(val, labels), sel(val, sources)
@@ -514,6 +521,7 @@ def main():
         metavar="DIR",
         help="also train on a labelled tree of text that is not mail as received (templates); never picks a threshold",
     )
+    ap.add_argument("--augment-weight", type=float, default=1.0, help="an augment source's weight, in sources")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     extract(args.corpus, args.work)
