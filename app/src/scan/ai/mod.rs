@@ -161,7 +161,7 @@ mod tests {
         assert_eq!(tag(0.98, 0.019), Some(TAG_PHISH));
         assert_eq!(tag(0.05, 0.945), Some(TAG_SPAM));
         let (_, detail) = mail_tag(0.01, 0.55, 0.44, &Thresholds::default()).expect("a tag");
-        assert_eq!(detail, "P(ham)=0.0100 < 0.015 (spam 0.440, phish 0.550)");
+        assert_eq!(detail, "P(ham)=0.0100 < 0.03 (spam 0.440, phish 0.550)");
     }
 
     #[test]
@@ -178,10 +178,10 @@ mod tests {
     #[test]
     fn the_shipped_unwanted_cut_is_low() {
         // Above a few percent it would mark mail the model merely doubts
-        // (newsletters sit there; rules/policy.toml).
+        // (TRAIN newsletters from P(ham) 0.07 up; rules/policy.toml).
         let t = Thresholds::default();
         assert_eq!(t.unwanted, UNWANTED, "models/thresholds.json leaves it out");
-        assert!(t.unwanted <= 0.02, "{t:?}");
+        assert!(t.unwanted <= 0.05, "{t:?}");
         assert!(t.unwanted < t.unwanted_likely && t.unwanted_likely < 0.5, "{t:?}");
     }
 
