@@ -270,6 +270,10 @@ def _logit(p):
 AUGMENT = "augment"
 
 
+def is_augment(source: str) -> bool:
+    return source.startswith(AUGMENT + "-")
+
+
 def thresholds(proba, labels, sources):
     """Per class: above the given quantile of that class's probability on
     every ham source (the worst source decides), never below 0.5; above a
@@ -278,7 +282,7 @@ def thresholds(proba, labels, sources):
     for c, q in (("phish", PHISH_HAM_QUANTILE), ("spam", SPAM_HAM_QUANTILE)):
         k = CLASSES.index(c)
         worst = 0.0
-        for src in sorted(set(s for l, s in zip(labels, sources) if l == "ham" and not s.startswith(AUGMENT + "-"))):
+        for src in sorted(set(s for l, s in zip(labels, sources) if l == "ham" and not is_augment(s))):
             v = proba[[l == "ham" and s == src for l, s in zip(labels, sources)], k]
             cut = float(np.quantile(v, q, method="higher"))
             if len(v) * (1 - q) < 1:
@@ -297,7 +301,7 @@ def source_weights(labels, sources, augment_weight=1.0):
     n = {}
     for ls in zip(labels, sources):
         n[ls] = n.get(ls, 0) + 1
-    w = np.array([(augment_weight if s.startswith(AUGMENT + "-") else 1.0) / n[(l, s)] for l, s in zip(labels, sources)])
+    w = np.array([(augment_weight if is_augment(s) else 1.0) / n[(l, s)] for l, s in zip(labels, sources)])
     for c in CLASSES:
         m = np.array([l == c for l in labels])
         w[m] *= len(labels) / len(CLASSES) / w[m].sum()
@@ -396,7 +400,7 @@ def train_mail(work, args):
     # (app/src/scan/ai/mod.rs) on the same footing as the thresholds.
     np.savez_compressed(
         os.path.join(work, "mail-oof.npz"), proba=po, labels=np.array(ol), sources=np.array(os_),
-        keys=np.array([m.key for m, t in zip(msgs, tr) if t]),
+        keys=np.array([msg.key for msg, in_train in zip(msgs, tr) if in_train]),
     )
     model = fit_model(X[tr], y[tr], ol, os_, args.c, args.augment_weight)
     apply_calibration(model, t, b)
@@ -521,7 +525,7 @@ def main():
         metavar="DIR",
         help="also train on a labelled tree of text that is not mail as received (templates); never picks a threshold",
     )
-    ap.add_argument("--augment-weight", type=float, default=1.0, help="an augment source's weight, in sources")
+    ap.add_argument("--augment-weight", type=float, default=0.5, help="an augment source's weight, in sources (the shipped model: 0.5)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     extract(args.corpus, args.work)

@@ -285,14 +285,11 @@ fn main() {
         ..InputOptions::default()
     };
     let pw = Pipeline::new(local(), Policy::default_policy().expect("policy"), worker);
-    let runs = set
-        .iter()
-        .map(|(name, raw)| (name.to_string(), raw, &p))
-        .chain(
-            set.iter()
-                .filter(|(name, _)| name.starts_with("pdf_"))
-                .map(|(name, raw)| (format!("{name} (worker)"), raw, &pw)),
-        );
+    let runs = set.iter().map(|(name, raw)| (name.to_string(), raw, &p)).chain(
+        set.iter()
+            .filter(|(name, _)| name.starts_with("pdf_"))
+            .map(|(name, raw)| (format!("{name} (worker)"), raw, &pw)),
+    );
     let mut rows = Vec::new();
     rt.block_on(async {
         let _ = p.scan(html_message("<p>warm up</p>")).await;

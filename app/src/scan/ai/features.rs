@@ -23,13 +23,19 @@ pub fn fnv1a(data: &[u8]) -> u32 {
 /// separate tokens, so dates and numbers never become features. Links
 /// written out in the text are skipped ([`url_end`]).
 pub fn tokens(text: &str) -> Vec<String> {
+    tokens_up_to(text, MAX_TOKENS)
+}
+
+/// The first `max` of [`tokens`]: enough to tell a stub from a message
+/// without reading all of it.
+pub fn tokens_up_to(text: &str, max: usize) -> Vec<String> {
     let head: String = text.chars().take(MAX_TEXT_CHARS).collect();
     let chars: Vec<char> = head.to_lowercase().chars().collect();
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut len = 0usize;
     let flush = |cur: &mut String, len: &mut usize, out: &mut Vec<String>| {
-        if (2..=24).contains(len) && out.len() < MAX_TOKENS {
+        if (2..=24).contains(len) && out.len() < max {
             out.push(std::mem::take(cur));
         }
         cur.clear();
@@ -50,7 +56,7 @@ pub fn tokens(text: &str) -> Vec<String> {
             len += 1;
         } else if len > 0 {
             flush(&mut cur, &mut len, &mut out);
-            if out.len() >= MAX_TOKENS {
+            if out.len() >= max {
                 return out;
             }
         }
@@ -198,6 +204,7 @@ pub(crate) mod tests {
         );
         assert_eq!(tokens("hello https://"), vec!["hello"]);
         assert_eq!(tokens("5https://c.d wwwhat http:/no"), vec!["https", "wwwhat", "http", "no"]);
+        assert_eq!(tokens_up_to("one two three four", 2), vec!["one", "two"]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! and of the URLs. Inference is CPU work, so it runs on the blocking pool.
 
 use crate::domain::Finding;
-use crate::scan::ai::features::{dga_features, mail_indices, registrable_label, tokens};
+use crate::scan::ai::features::{dga_features, mail_indices, registrable_label, tokens_up_to};
 use crate::scan::ai::onnx::Models;
 use crate::scan::ai::{GREYLIST, TAG_DGA, TAG_SCORES, TAGS, Thresholds, mail_tag};
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
@@ -59,17 +59,22 @@ const STUB_TOKENS: usize = 20;
 /// visible text of the HTML parts when there is no plain part or only a
 /// stub of one.
 fn body_text(input: &ScanInput) -> String {
-    let has_plain = !input.text.trim().is_empty();
     if input.html_visible.is_empty() {
         return input.text.clone();
     }
-    let n_plain = if has_plain { tokens(&input.text).len() } else { 0 };
+    let has_plain = !input.text.trim().is_empty();
+    // Counting stops at the stub bound: a real plain part is not read twice.
+    let n_plain = if has_plain {
+        tokens_up_to(&input.text, STUB_TOKENS).len()
+    } else {
+        0
+    };
     if has_plain && n_plain >= STUB_TOKENS {
         return input.text.clone();
     }
     // Extracted from each bounded tree when the input was built.
     let html = input.html_visible.concat();
-    if has_plain && tokens(&html).len() <= n_plain {
+    if has_plain && tokens_up_to(&html, n_plain + 1).len() <= n_plain {
         return input.text.clone();
     }
     html
