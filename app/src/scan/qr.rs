@@ -105,9 +105,34 @@ fn load(data: &[u8]) -> Result<Option<Loaded>, String> {
         // Not an image after all, or a broken one: nothing to search.
         Err(_) => return Ok(None),
     };
-    let luma = img.to_luma8();
-    drop(img);
+    let luma = greyscale(img);
     Ok(Some(budgeted(luma)))
+}
+
+/// The image as 8-bit grey, transparency laid over white. A code drawn
+/// on a transparent background (a common export) would otherwise read
+/// as black on black: the `image` crate's conversion drops alpha. The
+/// integer weights (Rec. 709, as `image` uses) also spare the float path
+/// that was a sixth of QR decoding (issue 21).
+fn greyscale(img: image::DynamicImage) -> GrayImage {
+    use image::DynamicImage as D;
+    fn grey(r: u8, g: u8, b: u8) -> u32 {
+        (54 * u32::from(r) + 183 * u32::from(g) + 19 * u32::from(b)) >> 8
+    }
+    fn over_white(l: u32, a: u8) -> u8 {
+        let a = u32::from(a);
+        ((l * a + 255 * (255 - a)) / 255) as u8
+    }
+    let (w, h) = (img.width(), img.height());
+    let from = |px: Vec<u8>| GrayImage::from_raw(w, h, px);
+    let converted = match &img {
+        D::ImageLuma8(_) => None,
+        D::ImageLumaA8(i) => from(i.pixels().map(|p| over_white(u32::from(p[0]), p[1])).collect()),
+        D::ImageRgb8(i) => from(i.pixels().map(|p| grey(p[0], p[1], p[2]) as u8).collect()),
+        D::ImageRgba8(i) => from(i.pixels().map(|p| over_white(grey(p[0], p[1], p[2]), p[3])).collect()),
+        _ => None,
+    };
+    converted.unwrap_or_else(|| img.into_luma8())
 }
 
 /// `luma` shrunk to [`MAX_PIXELS`] when it is larger.
@@ -217,6 +242,53 @@ mod tests {
         }
         let r = scan(&png(&GrayImage::from_pixel(21, 21, image::Luma([255]))));
         assert!(!r.too_small && r.pixels == 441, "{r:?}");
+    }
+
+    /// The QR code of `tests/fixtures/eml/phish-qr-code.eml`, as pixels.
+    fn fixture_code() -> GrayImage {
+        use base64::Engine as _;
+        let eml = include_str!("../../tests/fixtures/eml/phish-qr-code.eml");
+        let b64: String = eml
+            .split("Content-Transfer-Encoding: base64")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .skip_while(|l| l.is_empty())
+            .take_while(|l| !l.starts_with("--"))
+            .collect();
+        let png = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        image::load_from_memory(&png).unwrap().to_luma8()
+    }
+
+    const FIXTURE_URL: &str = "https://login.micros0ft.com/verify?id=77";
+
+    #[test]
+    fn codes_in_colour_and_on_transparent_backgrounds_are_read() {
+        let code = fixture_code();
+        let encode = |img: image::DynamicImage| {
+            let mut out = Vec::new();
+            img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+            out
+        };
+        // Dark blue modules on a light yellow page.
+        let coloured = image::RgbImage::from_fn(code.width(), code.height(), |x, y| {
+            if code.get_pixel(x, y)[0] < 128 {
+                image::Rgb([20, 30, 120])
+            } else {
+                image::Rgb([255, 250, 205])
+            }
+        });
+        assert_eq!(decode(&encode(coloured.into())), vec![FIXTURE_URL.to_string()]);
+        // Black modules, everything else transparent black: read as black
+        // on black before alpha was laid over white.
+        let transparent = image::RgbaImage::from_fn(code.width(), code.height(), |x, y| {
+            image::Rgba([0, 0, 0, if code.get_pixel(x, y)[0] < 128 { 255 } else { 0 }])
+        });
+        assert_eq!(decode(&encode(transparent.into())), vec![FIXTURE_URL.to_string()]);
+        let grey_alpha = image::GrayAlphaImage::from_fn(code.width(), code.height(), |x, y| {
+            image::LumaA([0, if code.get_pixel(x, y)[0] < 128 { 255 } else { 0 }])
+        });
+        assert_eq!(decode(&encode(grey_alpha.into())), vec![FIXTURE_URL.to_string()]);
     }
 
     #[test]

@@ -164,10 +164,19 @@ impl Brands {
     /// The first brand a display name names, by whole words or phrases.
     pub fn named_in(&self, display_name: &str) -> Option<&Brand> {
         let padded = format!(" {} ", phrase(display_name));
-        self.list
-            .iter()
-            .find(|b| b.words.iter().any(|w| padded.contains(&format!(" {w} "))))
+        self.list.iter().find(|b| b.words.iter().any(|w| has_word(&padded, w)))
     }
+}
+
+/// Whether `w` occurs in `padded` (a phrase with a space at each end) with
+/// a space on both sides; without building `" {w} "` for every word of
+/// every brand, as this ran for every message (issue 21).
+fn has_word(padded: &str, w: &str) -> bool {
+    let b = padded.as_bytes();
+    !w.is_empty()
+        && padded
+            .match_indices(w)
+            .any(|(i, _)| i.checked_sub(1).and_then(|j| b.get(j)) == Some(&b' ') && b.get(i + w.len()) == Some(&b' '))
 }
 
 impl Brand {

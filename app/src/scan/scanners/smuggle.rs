@@ -28,6 +28,11 @@ pub(super) fn join_js_strings(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let (mut i, mut last) = (0, 0);
     while i < b.len() {
+        // Jump to the next quote: HTML bodies are long and quotes sparse.
+        match b.get(i..).and_then(|rest| memchr::memchr3(b'"', b'\'', b'`', rest)) {
+            Some(off) => i += off,
+            None => break,
+        }
         if b.get(i).copied().is_some_and(is_quote) {
             let j = skip_ws(i + 1);
             if b.get(j).is_some_and(|c| matches!(c, b'+' | b',')) {

@@ -57,8 +57,10 @@ pub const DEFAULT_PROTECTED: &str = include_str!("../../../../rules/protected_do
 /// Spoofing scanner.
 #[derive(Debug, Clone)]
 pub struct SpoofScanner {
-    /// Registrable domains lookalikes are measured against.
-    protected: Vec<String>,
+    /// Registrable domains lookalikes are measured against, each with its
+    /// confusable skeleton (computed once: it was computed again for every
+    /// host of every message, issue 21).
+    protected: Vec<(String, String)>,
     brands: Brands,
     lures: super::lures::Lists,
 }
@@ -83,7 +85,7 @@ impl SpoofScanner {
             brands.add_domain(p);
         }
         Self {
-            protected,
+            protected: protected.into_iter().map(|p| (skeleton(&p), p)).collect(),
             brands,
             lures: super::lures::Lists::shipped(),
         }
@@ -97,11 +99,14 @@ impl SpoofScanner {
             return None;
         }
         let skel = skeleton(&reg);
-        self.protected.iter().find_map(|p| {
+        let reg_chars = reg.chars().count();
+        self.protected.iter().find_map(|(p_skel, p)| {
             if *p == reg {
                 return None;
             }
-            let close = skel == skeleton(p) || (p.len() >= 6 && strsim::damerau_levenshtein(&reg, p) == 1);
+            // A distance of 1 needs lengths within 1 of each other.
+            let close = skel == *p_skel
+                || (p.len() >= 6 && reg_chars.abs_diff(p.chars().count()) <= 1 && strsim::damerau_levenshtein(&reg, p) == 1);
             close.then_some(p.as_str())
         })
     }
@@ -144,10 +149,16 @@ impl SpoofScanner {
         {
             out.push(Finding::new(TAG_LOOKALIKE_DOMAIN, format!("{d} imitates {p}")));
         }
+        // Links repeat their hosts (a newsletter's tracking domain on every
+        // link): each host is judged once.
+        let mut seen = std::collections::HashSet::new();
         for u in input.urls.iter().take(200) {
             let Some(host) = url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_string)) else {
                 continue;
             };
+            if !seen.insert(host.clone()) {
+                continue;
+            }
             if let Some(p) = self.lookalike(&host) {
                 out.push(Finding::new(TAG_URL_LOOKALIKE, format!("{host} imitates {p}")));
                 break;
