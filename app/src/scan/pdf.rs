@@ -12,6 +12,8 @@
 
 mod image;
 mod load;
+#[cfg(target_os = "linux")]
+mod sandbox;
 mod worker;
 
 use lopdf::{Dictionary, Object, ObjectId, Stream};

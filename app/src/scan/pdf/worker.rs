@@ -9,8 +9,11 @@
 //! stdout. The child lowers its own address space, CPU time, file size
 //! and open files before it reads a byte, so a file that makes lopdf
 //! allocate or loop without end ends the child (the kernel's limit), never
-//! the daemon; the parent kills it after [`WALL`] too. Whatever goes wrong
-//! is reported as the file's limit (`PDF_LIMIT_EXCEEDED`), not trusted.
+//! the daemon; the parent kills it after [`WALL`] too. A seccomp filter
+//! ([`super::sandbox`]) then takes away the network, other programs, the
+//! file system and other processes, so a parser bug cannot reach them.
+//! Whatever goes wrong is reported as the file's limit
+//! (`PDF_LIMIT_EXCEEDED`), not trusted.
 
 use super::PdfScan;
 use nix::sys::signal::{Signal, killpg};
@@ -43,6 +46,10 @@ pub fn serve(images_left: usize) -> Result<(), String> {
     // /proc that refuses it changes nothing else.
     let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
     limit_self().map_err(|e| format!("setting the PDF worker's limits: {e}"))?;
+    // Fail closed: a worker that cannot confine itself reads nothing, and
+    // the daemon's start-up probe falls back to the in-process reader.
+    #[cfg(target_os = "linux")]
+    super::sandbox::confine(&super::sandbox::program()?)?;
     let mut data = Vec::new();
     std::io::stdin()
         .take(super::MAX_PDF_BYTES as u64 + 1)
