@@ -191,6 +191,28 @@ fn detect(luma: &GrayImage) -> Vec<String> {
         .collect()
 }
 
+/// The QR code of `tests/fixtures/eml/phish-qr-code.eml`, as pixels (for
+/// the tests here and the PDF reader's).
+#[cfg(test)]
+pub(crate) fn fixture_code() -> GrayImage {
+    use base64::Engine as _;
+    let eml = include_str!("../../tests/fixtures/eml/phish-qr-code.eml");
+    let b64: String = eml
+        .split("Content-Transfer-Encoding: base64")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.starts_with("--"))
+        .collect();
+    let png = base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default();
+    image::load_from_memory(&png).map(|i| i.to_luma8()).unwrap_or_default()
+}
+
+/// The URL in [`fixture_code`].
+#[cfg(test)]
+pub(crate) const FIXTURE_URL: &str = "https://login.micros0ft.com/verify?id=77";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,24 +265,6 @@ mod tests {
         let r = scan(&png(&GrayImage::from_pixel(21, 21, image::Luma([255]))));
         assert!(!r.too_small && r.pixels == 441, "{r:?}");
     }
-
-    /// The QR code of `tests/fixtures/eml/phish-qr-code.eml`, as pixels.
-    fn fixture_code() -> GrayImage {
-        use base64::Engine as _;
-        let eml = include_str!("../../tests/fixtures/eml/phish-qr-code.eml");
-        let b64: String = eml
-            .split("Content-Transfer-Encoding: base64")
-            .nth(1)
-            .unwrap()
-            .lines()
-            .skip_while(|l| l.is_empty())
-            .take_while(|l| !l.starts_with("--"))
-            .collect();
-        let png = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
-        image::load_from_memory(&png).unwrap().to_luma8()
-    }
-
-    const FIXTURE_URL: &str = "https://login.micros0ft.com/verify?id=77";
 
     #[test]
     fn codes_in_colour_and_on_transparent_backgrounds_are_read() {

@@ -1,7 +1,6 @@
 use super::load::{MAX_STREAMS, MAX_VALUES, declared_name, stream_keywords};
 use super::*;
 use ::image::GrayImage;
-use base64::Engine;
 use lopdf::Document;
 use lopdf::{Object, Stream, dictionary};
 
@@ -66,20 +65,10 @@ fn an_ordinary_document_has_nothing() {
 
 /// The QR code of `tests/fixtures/eml/phish-qr-code.eml`, as pixels.
 fn qr_pixels() -> GrayImage {
-    let eml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eml/phish-qr-code.eml")).unwrap();
-    let b64: String = eml
-        .split("Content-Transfer-Encoding: base64")
-        .nth(1)
-        .unwrap()
-        .lines()
-        .skip_while(|l| l.is_empty())
-        .take_while(|l| !l.starts_with("--"))
-        .collect();
-    let png = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
-    ::image::load_from_memory(&png).unwrap().to_luma8()
+    crate::scan::qr::fixture_code()
 }
 
-const QR_URL: &str = "https://login.micros0ft.com/verify?id=77";
+const QR_URL: &str = crate::scan::qr::FIXTURE_URL;
 
 fn gray_image(luma: &GrayImage) -> Object {
     let mut s = Stream::new(
