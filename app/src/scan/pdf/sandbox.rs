@@ -88,8 +88,7 @@ fn denied() -> Vec<i64> {
     v
 }
 
-/// The compiled filter, built before it is applied (and, in the tests,
-/// before a fork, since the child of a threaded process must not allocate).
+/// The compiled filter.
 pub fn program() -> Result<BpfProgram, String> {
     let arch = std::env::consts::ARCH
         .try_into()

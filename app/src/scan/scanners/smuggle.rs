@@ -33,17 +33,15 @@ pub(super) fn join_js_strings(s: &str) -> String {
             Some(off) => i += off,
             None => break,
         }
-        if b.get(i).copied().is_some_and(is_quote) {
-            let j = skip_ws(i + 1);
-            if b.get(j).is_some_and(|c| matches!(c, b'+' | b',')) {
-                let k = skip_ws(j + 1);
-                if b.get(k).copied().is_some_and(is_quote) {
-                    // i and k are ASCII quotes, so both are char boundaries.
-                    out.push_str(s.get(last..i).unwrap_or(""));
-                    i = k + 1;
-                    last = i;
-                    continue;
-                }
+        let j = skip_ws(i + 1);
+        if b.get(j).is_some_and(|c| matches!(c, b'+' | b',')) {
+            let k = skip_ws(j + 1);
+            if b.get(k).copied().is_some_and(is_quote) {
+                // i and k are ASCII quotes, so both are char boundaries.
+                out.push_str(s.get(last..i).unwrap_or(""));
+                i = k + 1;
+                last = i;
+                continue;
             }
         }
         i += 1;
