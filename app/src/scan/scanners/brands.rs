@@ -5,6 +5,7 @@
 
 use crate::scan::urls::registrable;
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// The shipped brand table.
 pub const DEFAULT_BRANDS: &str = include_str!("../../../../rules/brands.toml");
@@ -62,6 +63,11 @@ pub struct Brands {
     /// Registrable domains every sender links to besides its own (its
     /// pages on social networks, its app in the app stores).
     neutral: Vec<String>,
+    /// Every brand word or phrase by its first word: the brand's index
+    /// and the phrase's other words. A display name is split into words
+    /// once and looked up here, instead of searching it for every word of
+    /// every brand (issue 21).
+    by_first_word: HashMap<String, Vec<(usize, Vec<String>)>>,
 }
 
 impl Brands {
@@ -88,10 +94,25 @@ impl Brands {
                     .collect(),
             })
             .collect();
-        Ok(Self {
+        let mut brands = Self {
             list,
             neutral: regs(file.neutral),
-        })
+            by_first_word: HashMap::new(),
+        };
+        brands.index_words();
+        Ok(brands)
+    }
+
+    fn index_words(&mut self) {
+        self.by_first_word.clear();
+        for (i, b) in self.list.iter().enumerate() {
+            for w in &b.words {
+                let mut words = w.split(' ').map(str::to_string);
+                if let Some(first) = words.next() {
+                    self.by_first_word.entry(first).or_default().push((i, words.collect()));
+                }
+            }
+        }
     }
 
     /// The shipped table. It is checked by a unit test, so an unreadable
@@ -119,6 +140,7 @@ impl Brands {
             mailbox: Vec::new(),
             shared: Vec::new(),
         });
+        self.index_words();
     }
 
     /// Number of brands.
@@ -163,20 +185,18 @@ impl Brands {
 
     /// The first brand a display name names, by whole words or phrases.
     pub fn named_in(&self, display_name: &str) -> Option<&Brand> {
-        let padded = format!(" {} ", phrase(display_name));
-        self.list.iter().find(|b| b.words.iter().any(|w| has_word(&padded, w)))
+        let words = phrase_words(display_name);
+        let mut first: Option<usize> = None;
+        for (at, word) in words.iter().enumerate() {
+            for (brand, rest) in self.by_first_word.get(word).into_iter().flatten() {
+                let follows = words.get(at + 1..at + 1 + rest.len()).is_some_and(|next| next == rest.as_slice());
+                if follows && first.is_none_or(|f| *brand < f) {
+                    first = Some(*brand);
+                }
+            }
+        }
+        first.and_then(|i| self.list.get(i))
     }
-}
-
-/// Whether `w` occurs in `padded` (a phrase with a space at each end) with
-/// a space on both sides; without building `" {w} "` for every word of
-/// every brand, as this ran for every message (issue 21).
-fn has_word(padded: &str, w: &str) -> bool {
-    let b = padded.as_bytes();
-    !w.is_empty()
-        && padded
-            .match_indices(w)
-            .any(|(i, _)| i.checked_sub(1).and_then(|j| b.get(j)) == Some(&b' ') && b.get(i + w.len()) == Some(&b' '))
 }
 
 impl Brand {
@@ -247,11 +267,15 @@ impl Brand {
 /// Lower-case words joined by single spaces: "Amazon.co.uk" and
 /// "amazon co uk" read alike, so phrases match whole words only.
 fn phrase(s: &str) -> String {
+    phrase_words(s).join(" ")
+}
+
+/// The lower-cased words of `s`, split at anything not alphanumeric.
+fn phrase_words(s: &str) -> Vec<String> {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect()
 }
 
 /// `com`, a country code (`it`, `uk`) or a second level under one
@@ -300,6 +324,47 @@ mod tests {
         assert_eq!(b.named_in("Royal Mail Group").map(|b| b.name.as_str()), Some("Royal Mail"));
         assert!(b.named_in("Start-ups weekly").is_none());
         assert!(b.named_in("Economic Outlook").is_none());
+    }
+
+    /// Issue 21: the word index names the same brand as searching the
+    /// display name for every word of every brand, in table order, did.
+    #[test]
+    fn indexed_lookup_agrees_with_searching_every_word() {
+        let b = Brands::shipped();
+        let searched = |name: &str| {
+            let padded = format!(" {} ", phrase(name));
+            b.list
+                .iter()
+                .find(|brand| brand.words.iter().any(|w| padded.contains(&format!(" {w} "))))
+                .map(|brand| brand.name.clone())
+        };
+        let mut names: Vec<String> = b.list.iter().flat_map(|x| x.words.clone()).collect();
+        for w in b.list.iter().flat_map(|x| x.words.clone()) {
+            names.push(format!("Your {w} account team"));
+            names.push(format!("{w}-support"));
+            names.push(w.replace(' ', ""));
+            names.push(w.split(' ').next().unwrap_or_default().to_string());
+        }
+        names.extend(
+            [
+                "",
+                "   ",
+                "PayPal Amazon",
+                "Microsoft Outlook Team",
+                "Apple Pay via Stripe",
+                "Ünïcode Bank GmbH",
+            ]
+            .map(String::from),
+        );
+        for name in &names {
+            assert_eq!(b.named_in(name).map(|x| x.name.clone()), searched(name), "{name:?}");
+        }
+        let mut with_domain = b.clone();
+        with_domain.add_domain("corp-example.test");
+        assert_eq!(
+            with_domain.named_in("CORP Example helpdesk").map(|x| x.name.as_str()),
+            Some("corp-example")
+        );
     }
 
     #[test]
