@@ -514,6 +514,7 @@ pub fn build_pipeline(s: &ScanSettings, lists: &PolicyConfig, policy: Policy) ->
         trusted_hops: s.trusted_hops,
         trusted_relays: s.trusted_relays.clone(),
         pdf_worker: s.pdf_worker.clone(),
+        media: Default::default(),
     };
     Ok(Pipeline::new(scanners, policy, opts).with_disabled(disabled))
 }

@@ -68,6 +68,9 @@ pub struct InputOptions {
     /// limits ([`super::pdf::scan_in_child`]); without one, PDFs are read
     /// in this process and encrypted or object-stream files are refused.
     pub pdf_worker: Option<std::sync::Arc<std::path::Path>>,
+    /// Image and PDF results by content, shared by every clone of these
+    /// options (one pipeline's parses).
+    pub media: Arc<super::media::MediaCache>,
 }
 
 /// Everything the scanners look at, built once per message.
@@ -335,7 +338,10 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, cx: &mut W
             let a = attach::describe(part.attachment_name(), &declared, data, &mut input.archive_budget);
             let is_image = a.sniffed.as_deref().is_some_and(|m| m.starts_with("image/"));
             if is_image && input.images_scanned < super::qr::MAX_IMAGES {
-                let qr = super::qr::scan(data);
+                let qr = match super::media::digest_of_hex(&a.sha256) {
+                    Some(d) => cx.opts.media.image(&d, || super::qr::scan(data)),
+                    None => super::qr::scan(data),
+                };
                 if !qr.too_small {
                     input.images_scanned += 1;
                 }
@@ -346,7 +352,7 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, cx: &mut W
                 add_qr_texts(qr.texts, input, &mut cx.urls);
             }
             if is_pdf(&a, data) {
-                add_pdf(data, a.name.as_deref().unwrap_or("PDF"), input, cx);
+                add_pdf(data, &a, input, cx);
             }
             // SVG is markup too: phishing sends login forms and scripts as
             // .svg attachments (issue 14).
@@ -383,7 +389,8 @@ fn is_pdf(a: &attach::Attachment, data: &[u8]) -> bool {
 
 /// A PDF's links and QR codes join the message's; what it runs and what
 /// could not be read are recorded for the checks and the budget report.
-fn add_pdf(data: &[u8], name: &str, input: &mut ScanInput, cx: &mut Walk<'_>) {
+fn add_pdf(data: &[u8], a: &attach::Attachment, input: &mut ScanInput, cx: &mut Walk<'_>) {
+    let name = a.name.as_deref().unwrap_or("PDF");
     if input.pdfs_read >= MAX_PDFS {
         super::budget::Limits::push(&mut input.limits.pdf, format!("{name}: more than {MAX_PDFS} PDFs; not read"));
         return;
@@ -399,9 +406,13 @@ fn add_pdf(data: &[u8], name: &str, input: &mut ScanInput, cx: &mut Walk<'_>) {
         return;
     }
     let start = std::time::Instant::now();
-    let pdf = match &cx.opts.pdf_worker {
+    let read = || match &cx.opts.pdf_worker {
         Some(exe) => super::pdf::scan_in_child(exe, data, left, time_left),
         None => super::pdf::scan(data, left),
+    };
+    let pdf = match super::media::digest_of_hex(&a.sha256) {
+        Some(d) => cx.opts.media.pdf(&d, left, cx.opts.pdf_worker.is_some(), read),
+        None => read(),
     };
     cx.pdf_time += start.elapsed();
     input.images_scanned += pdf.images_scanned;
@@ -582,6 +593,21 @@ mod tests {
             authserv_id: Some("mx.example.org".into()),
             ..Default::default()
         }
+    }
+
+    /// Issue 21: an image seen before is not decoded again, and the
+    /// message still carries what it holds.
+    #[test]
+    fn a_repeated_image_is_read_once_and_still_counts() {
+        let raw = include_bytes!("../../tests/fixtures/eml/phish-qr-code.eml");
+        let opts = opts();
+        let first = ScanInput::parse(raw.to_vec(), &opts);
+        let again = ScanInput::parse(raw.to_vec(), &opts.clone());
+        for input in [&first, &again] {
+            assert_eq!(input.qr_urls, vec![super::super::qr::FIXTURE_URL.to_string()]);
+            assert_eq!(input.images_scanned, 1);
+        }
+        assert_eq!(opts.media.counts(), (1, 0));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod input;
 mod issue18_tests;
 pub mod learn;
 mod live;
+pub mod media;
 pub mod pdf;
 mod pipeline;
 mod policy;
