@@ -18,8 +18,11 @@ pub const TAG_QR: &str = "QR_LIMIT_EXCEEDED";
 /// A PDF attachment could not be (fully) read for links, actions and QR
 /// codes: too large, damaged, or locked with a password.
 pub const TAG_PDF: &str = "PDF_LIMIT_EXCEEDED";
+/// An Office attachment could not be (fully) read for links and QR
+/// codes: not a readable package, or past a bound.
+pub const TAG_OFFICE: &str = "OFFICE_LIMIT_EXCEEDED";
 /// Every tag the budget report can carry.
-pub const TAGS: &[&str] = &[TAG_TIME, TAG_HTML, TAG_QR, TAG_PDF];
+pub const TAGS: &[&str] = &[TAG_TIME, TAG_HTML, TAG_QR, TAG_PDF, TAG_OFFICE];
 
 /// Wall-clock deadline for parsing one message into a [`ScanInput`].
 /// Parsing is bounded work (parts, depth, body bytes, HTML elements, image
@@ -41,6 +44,8 @@ pub struct Limits {
     pub qr: Vec<String>,
     /// PDF attachments not fully read.
     pub pdf: Vec<String>,
+    /// Office attachments not fully read.
+    pub office: Vec<String>,
 }
 
 /// Details kept per kind of limit (a thousand HTML parts must not make a
@@ -57,7 +62,7 @@ impl Limits {
 
     /// Nothing was hit.
     pub fn is_empty(&self) -> bool {
-        self.time.is_empty() && self.html.is_empty() && self.qr.is_empty() && self.pdf.is_empty()
+        self.time.is_empty() && self.html.is_empty() && self.qr.is_empty() && self.pdf.is_empty() && self.office.is_empty()
     }
 }
 
@@ -72,6 +77,7 @@ pub fn report(input: &ScanInput, timed_out: &[String]) -> Option<ScannerReport> 
         (TAG_HTML, l.html.iter().collect()),
         (TAG_QR, l.qr.iter().collect()),
         (TAG_PDF, l.pdf.iter().collect()),
+        (TAG_OFFICE, l.office.iter().collect()),
     ] {
         if !details.is_empty() {
             let joined: Vec<&str> = details.iter().map(|s| s.as_str()).collect();

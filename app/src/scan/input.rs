@@ -131,6 +131,11 @@ pub struct ScanInput {
     /// Targets of the links in PDF attachments, normalised (also in
     /// `urls`): clickable, so they count wherever HTML links do.
     pub pdf_links: Vec<String>,
+    /// External targets in Office attachments (hyperlinks, linked
+    /// pictures and templates), normalised (also in `urls`).
+    pub office_links: Vec<String>,
+    /// Office attachments read (at most [`super::office::MAX_FILES`]).
+    pub office_read: usize,
     /// Actions in PDF attachments that run something ("report.pdf:
     /// JavaScript").
     pub pdf_actions: Vec<String>,
@@ -354,6 +359,15 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, cx: &mut W
             if is_pdf(&a, data) {
                 add_pdf(data, &a, input, cx);
             }
+            if super::office::is_office(&a, data) {
+                add_office(
+                    data,
+                    a.name.as_deref().unwrap_or("Office file"),
+                    input,
+                    &mut cx.urls,
+                    &cx.opts.media,
+                );
+            }
             // SVG is markup too: phishing sends login forms and scripts as
             // .svg attachments (issue 14).
             let is_html = matches!(a.declared.as_str(), "text/html" | "image/svg+xml")
@@ -437,6 +451,44 @@ fn add_pdf(data: &[u8], a: &attach::Attachment, input: &mut ScanInput, cx: &mut 
         if input.pdf_actions.len() < 10 && !input.pdf_actions.contains(&what) {
             input.pdf_actions.push(what);
         }
+    }
+}
+
+/// An Office file's links join the message's, and its pictures are
+/// searched for QR codes within the message's image budget.
+fn add_office(data: &[u8], name: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>, media: &super::media::MediaCache) {
+    use sha2::Digest as _;
+    if input.office_read >= super::office::MAX_FILES {
+        let why = format!("{name}: more than {} Office files; not read", super::office::MAX_FILES);
+        super::budget::Limits::push(&mut input.limits.office, why);
+        return;
+    }
+    input.office_read += 1;
+    let left = super::qr::MAX_IMAGES.saturating_sub(input.images_scanned);
+    let office = super::office::read(data, left);
+    if let Some(why) = office.limit {
+        super::budget::Limits::push(&mut input.limits.office, format!("{name}: {why}"));
+    }
+    for link in &office.links {
+        if let Some(u) = urls::normalise(link) {
+            if !input.office_links.contains(&u) {
+                input.office_links.push(u.clone());
+            }
+            if urls.len() < urls::MAX_URLS {
+                urls.insert(u);
+            }
+        }
+    }
+    for image in office.images {
+        let digest: super::media::Digest = sha2::Sha256::digest(&image).into();
+        let qr = media.image(&digest, || super::qr::scan(&image));
+        if !qr.too_small {
+            input.images_scanned += 1;
+        }
+        if let Some(why) = qr.limit {
+            super::budget::Limits::push(&mut input.limits.qr, format!("{name}: {why}"));
+        }
+        add_qr_texts(qr.texts, input, urls);
     }
 }
 
@@ -608,6 +660,39 @@ mod tests {
             assert_eq!(input.images_scanned, 1);
         }
         assert_eq!(opts.media.counts(), (1, 0));
+    }
+
+    /// Issue 14: an Office file's external links and the QR code in its
+    /// picture join the message's links; a fifth Office file is a limit.
+    #[test]
+    fn office_links_and_pictures_are_read_within_the_message_bounds() {
+        use base64::Engine as _;
+        let png = {
+            let mut out = Vec::new();
+            let img = super::super::qr::fixture_code();
+            img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+            out
+        };
+        let docx = super::super::office::tests::docx(super::super::office::tests::RELS, &[("word/media/image1.png", &png)]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&docx);
+        let part = |i: usize| {
+            format!(
+                "--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"f{i}.docx\"\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n"
+            )
+        };
+        let raw = |n: usize| {
+            let parts: String = (0..n).map(part).collect();
+            format!("From: a@a.test\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n{parts}--b--\r\n")
+        };
+        let one = ScanInput::parse(raw(1).into_bytes(), &opts());
+        assert_eq!(one.office_links, vec!["https://login.micros0ft.example/doc?a=1&b=2".to_string()]);
+        assert!(one.urls.contains(&one.office_links[0]));
+        assert_eq!(one.qr_urls, vec![super::super::qr::FIXTURE_URL.to_string()]);
+        assert!(one.limits.office.is_empty());
+        let five = ScanInput::parse(raw(5).into_bytes(), &opts());
+        assert_eq!(five.office_read, super::super::office::MAX_FILES);
+        assert_eq!(five.limits.office.len(), 1);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod issue18_tests;
 pub mod learn;
 mod live;
 pub mod media;
+pub mod office;
 pub mod pdf;
 mod pipeline;
 mod policy;
