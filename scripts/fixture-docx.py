@@ -3,6 +3,9 @@
 
   fixture-docx.py qr "paragraph" URL EML   a link to URL and the QR PNG of EML as a picture
   fixture-docx.py link "paragraph" URL     a paragraph with one hyperlink to URL
+  fixture-docx.py rel "paragraph" URL TYPE TARGET
+                                           the same, plus an external relationship
+                                           of TYPE (attachedTemplate, oleObject…)
 
 Only the parts Word needs to open the file and Postern reads: the content
 types, the document, and its relationships (where hyperlinks live)."""
@@ -33,8 +36,10 @@ def document(text, picture):
 </w:document>"""
 
 
-def rels(url, picture):
+def rels(url, picture, extra=None):
     img = f'<Relationship Id="rId3" Type="{R}/image" Target="media/image1.png"/>' if picture else ""
+    if extra:
+        img += f'<Relationship Id="rId4" Type="{R}/{extra[0]}" Target={quoteattr(extra[1])} TargetMode="External"/>'
     return f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
 <Relationship Id="rId2" Type="{R}/hyperlink" Target={quoteattr(url)} TargetMode="External"/>{img}
@@ -47,14 +52,14 @@ def png_of(eml_path):
     return base64.b64decode(re.sub(r"\s+", "", b64))
 
 
-def docx(text, url, png=None):
+def docx(text, url, png=None, extra=None):
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in [
             ("[Content_Types].xml", CT),
             ("_rels/.rels", ROOT_RELS),
             ("word/document.xml", document(text, png is not None)),
-            ("word/_rels/document.xml.rels", rels(url, png is not None)),
+            ("word/_rels/document.xml.rels", rels(url, png is not None, extra)),
         ]:
             z.writestr(zipfile.ZipInfo(name, (2026, 12, 1, 9, 0, 0)), data)
         if png is not None:
@@ -68,6 +73,8 @@ if __name__ == "__main__":
         data = docx(sys.argv[2], sys.argv[3], png_of(sys.argv[4]))
     elif kind == "link":
         data = docx(sys.argv[2], sys.argv[3])
+    elif kind == "rel":
+        data = docx(sys.argv[2], sys.argv[3], extra=(sys.argv[4], sys.argv[5]))
     else:
         sys.exit(__doc__)
     print(base64.encodebytes(data).decode().strip())

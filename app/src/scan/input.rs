@@ -136,6 +136,11 @@ pub struct ScanInput {
     pub office_links: Vec<String>,
     /// Office attachments read (at most [`super::office::MAX_FILES`]).
     pub office_read: usize,
+    /// What Office attachments fetch from the web on opening
+    /// ("f.docx: attachedtemplate https://…").
+    pub office_remote: Vec<String>,
+    /// Office relationships to code-running protocol handlers.
+    pub office_exploits: Vec<String>,
     /// Actions in PDF attachments that run something ("report.pdf:
     /// JavaScript").
     pub pdf_actions: Vec<String>,
@@ -468,6 +473,16 @@ fn add_office(data: &[u8], name: &str, input: &mut ScanInput, urls: &mut BTreeSe
     let office = super::office::read(data, left);
     if let Some(why) = office.limit {
         super::budget::Limits::push(&mut input.limits.office, format!("{name}: {why}"));
+    }
+    for (from, to) in [
+        (office.remote, &mut input.office_remote),
+        (office.exploits, &mut input.office_exploits),
+    ] {
+        for what in from {
+            if to.len() < 10 {
+                to.push(format!("{name}: {what}"));
+            }
+        }
     }
     for link in &office.links {
         if let Some(u) = urls::normalise(link) {

