@@ -348,18 +348,9 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, cx: &mut W
             let a = attach::describe(part.attachment_name(), &declared, data, &mut input.archive_budget);
             let is_image = a.sniffed.as_deref().is_some_and(|m| m.starts_with("image/"));
             if is_image && input.images_scanned < super::qr::MAX_IMAGES {
-                let qr = match super::media::digest_of_hex(&a.sha256) {
-                    Some(d) => cx.opts.media.image(&d, || super::qr::scan(data)),
-                    None => super::qr::scan(data),
-                };
-                if !qr.too_small {
-                    input.images_scanned += 1;
-                }
-                if let Some(why) = qr.limit {
-                    let name = a.name.as_deref().unwrap_or("image");
-                    super::budget::Limits::push(&mut input.limits.qr, format!("{name}: {why}"));
-                }
-                add_qr_texts(qr.texts, input, &mut cx.urls);
+                let digest = super::media::digest_of_hex(&a.sha256);
+                let name = a.name.as_deref().unwrap_or("image");
+                add_image(data, digest, name, input, &mut cx.urls, &cx.opts.media);
             }
             if is_pdf(&a, data) {
                 add_pdf(data, &a, input, cx);
@@ -495,16 +486,33 @@ fn add_office(data: &[u8], name: &str, input: &mut ScanInput, urls: &mut BTreeSe
         }
     }
     for image in office.images {
-        let digest: super::media::Digest = sha2::Sha256::digest(&image).into();
-        let qr = media.image(&digest, || super::qr::scan(&image));
-        if !qr.too_small {
-            input.images_scanned += 1;
-        }
-        if let Some(why) = qr.limit {
-            super::budget::Limits::push(&mut input.limits.qr, format!("{name}: {why}"));
-        }
-        add_qr_texts(qr.texts, input, urls);
+        let digest = Some(sha2::Sha256::digest(&image).into());
+        add_image(&image, digest, name, input, urls, media);
     }
+}
+
+/// Searches one image for QR codes (remembered by its digest, when it has
+/// one): a code's URL joins the message's, and the image counts against
+/// the message's image budget unless it is too small to hold a code.
+fn add_image(
+    data: &[u8],
+    digest: Option<super::media::Digest>,
+    name: &str,
+    input: &mut ScanInput,
+    urls: &mut BTreeSet<String>,
+    media: &super::media::MediaCache,
+) {
+    let qr = match digest {
+        Some(d) => media.image(&d, || super::qr::scan(data)),
+        None => super::qr::scan(data),
+    };
+    if !qr.too_small {
+        input.images_scanned += 1;
+    }
+    if let Some(why) = qr.limit {
+        super::budget::Limits::push(&mut input.limits.qr, format!("{name}: {why}"));
+    }
+    add_qr_texts(qr.texts, input, urls);
 }
 
 fn bounded(s: &str) -> &str {
