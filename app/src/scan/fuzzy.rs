@@ -16,12 +16,12 @@ pub const MAX_FUZZY_BYTES: usize = 256 * 1024;
 /// not move the digest. `None` when there is too little text for TLSH (it
 /// needs 50 bytes with some variety).
 pub fn body_tlsh(input: &ScanInput) -> Option<String> {
-    let text = if input.text.trim().is_empty() {
+    let text: std::borrow::Cow<'_, str> = if input.text.trim().is_empty() {
         // Markup is the sender's template, not the message: two different
         // newsletters share it, so only the text of the (bounded) trees counts.
-        input.html_text.join(" ")
+        input.html_text.join(" ").into()
     } else {
-        input.text.clone()
+        input.text.as_str().into()
     };
     let mut norm = String::with_capacity(text.len().min(MAX_FUZZY_BYTES));
     for word in text.split_whitespace() {
@@ -31,7 +31,15 @@ pub fn body_tlsh(input: &ScanInput) -> Option<String> {
         if !norm.is_empty() {
             norm.push(' ');
         }
-        norm.push_str(&word.to_lowercase());
+        // Most words are ASCII: lower-cased in place, with no String each
+        // (issue 21); the rest as `str` does it (final sigma included).
+        if word.is_ascii() {
+            let at = norm.len();
+            norm.push_str(word);
+            norm[at..].make_ascii_lowercase();
+        } else {
+            norm.push_str(&word.to_lowercase());
+        }
     }
     let t = tlsh2::TlshDefaultBuilder::build_from(norm.as_bytes())?;
     String::from_utf8(t.hash().to_vec()).ok()
@@ -86,5 +94,16 @@ mod tests {
         assert_eq!(body_tlsh(&html), body_tlsh(&input(PHISH)));
         assert_eq!(body_tlsh(&input("hi")), None);
         assert_eq!(distance("nonsense", "T1"), None);
+    }
+
+    #[test]
+    fn issue_21_digests_are_those_of_the_whole_text_lower_cased() {
+        // Stored digests must not move: ASCII words are lower-cased in
+        // place, others by `str::to_lowercase` (Greek final sigma, dotted İ).
+        let text = format!("{PHISH} ΟΔΥΣΣΕΥΣ Λογαριασμός ΚΛΕΙΣΤΟΣ İSTANBUL Straße ÉTÉ\tMiXeD\n  CASE");
+        let norm = text.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ");
+        let expected = tlsh2::TlshDefaultBuilder::build_from(norm.as_bytes()).map(|t| String::from_utf8(t.hash().to_vec()).unwrap());
+        assert!(expected.is_some());
+        assert_eq!(body_tlsh(&input(&text)), expected);
     }
 }
