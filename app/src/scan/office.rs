@@ -171,13 +171,39 @@ fn remote(kind: &str, target: &str, out: &mut OfficeScan) {
     let shown: String = target.chars().take(100).collect();
     let (list, what) = if EXPLOIT_SCHEMES.iter().any(|s| lower.starts_with(s)) || lower.contains("!x-usc:") {
         (&mut out.exploits, format!("{kind} {shown}"))
-    } else if FETCHED.contains(&kind) && (lower.starts_with("http://") || lower.starts_with("https://")) {
+    } else if FETCHED.contains(&kind) && from_elsewhere(&lower) {
         (&mut out.remote, format!("{kind} {shown}"))
     } else {
         return;
     };
     if list.len() < MAX_REMOTE && !list.contains(&what) {
         list.push(what);
+    }
+}
+
+/// Whether a (lower-cased) target is fetched from another machine: over
+/// the web, or from a Windows share (`\\host\share`, `file://host/…`,
+/// `file:////host/…`), which also hands that host the reader's NTLM
+/// credentials. A path on the author's own disk (`file:///C:/…`,
+/// `file:///Users/…`, `C:\…`) is not.
+fn from_elsewhere(lower: &str) -> bool {
+    if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("\\\\") || lower.starts_with("//") {
+        return true;
+    }
+    let Some(rest) = lower.strip_prefix("file:") else {
+        return false;
+    };
+    let path = rest.trim_start_matches(['/', '\\']);
+    match rest.len() - path.len() {
+        // file://host/share: the authority is a host.
+        2 => {
+            let host = path.split(['/', '\\']).next().unwrap_or("");
+            !host.is_empty() && host != "localhost"
+        }
+        // file:///C:/… or file:///home/…: a local path.
+        3 => false,
+        // file:////host/share: a UNC path written as a URL.
+        n => n >= 4,
     }
 }
 
@@ -227,6 +253,20 @@ pub(crate) mod tests {
         let template = read(&docx(&rel("attachedTemplate", "https://cdn.example/t.dotm"), &[]), 10);
         assert_eq!(template.remote, vec!["attachedtemplate https://cdn.example/t.dotm".to_string()]);
         assert!(template.exploits.is_empty());
+        // A share elsewhere: Windows fetches it and signs in to it (NTLM).
+        for target in [
+            "\\\\203.0.113.9\\share\\t.dotm",
+            "file://files.attacker.example/t/t.dotm",
+            "file:////203.0.113.9/share/t.dotm",
+            "//files.attacker.example/t.dotm",
+        ] {
+            let unc = read(&docx(&rel("attachedTemplate", target), &[]), 10);
+            assert_eq!(
+                unc.remote,
+                vec![format!("attachedtemplate {}", target.to_ascii_lowercase())],
+                "{target}"
+            );
+        }
         let follina = read(
             &docx(
                 &rel("oleObject", "mhtml:https://x.example/a.html!x-usc:https://x.example/a.html"),
@@ -238,6 +278,9 @@ pub(crate) mod tests {
         assert!(follina.remote.is_empty());
         for (kind, target) in [
             ("attachedTemplate", "file:///C:/Users/alex/Templates/Letterhead.dotx"),
+            ("attachedTemplate", "file:///Users/alex/Library/Group%20Containers/Normal.dotm"),
+            ("attachedTemplate", "file://localhost/C:/Templates/Memo.dotx"),
+            ("attachedTemplate", "C:\\Users\\alex\\Templates\\Memo.dotx"),
             ("hyperlink", "https://www.example.org/"),
         ] {
             let scan = read(&docx(&rel(kind, target), &[]), 10);

@@ -4,7 +4,7 @@
 //! whose link hides where it goes. The lists are data under `rules/`.
 
 use super::brands::Brands;
-use super::spoof::{TAG_FREE_HOSTING, TAG_PDF_LINK_REDIRECT, TAG_REPLY_TO_FREEMAIL};
+use super::spoof::{TAG_FREE_HOSTING, TAG_OFFICE_LINK_REDIRECT, TAG_PDF_LINK_REDIRECT, TAG_REPLY_TO_FREEMAIL};
 use crate::domain::Finding;
 use crate::scan::ScanInput;
 use crate::scan::urls::registrable;
@@ -75,8 +75,14 @@ impl Lists {
         if let Some(f) = self.hosting(input) {
             out.push(f);
         }
-        if let Some(f) = pdf_redirect(input, brands) {
-            out.push(f);
+        let documents = [
+            (&input.pdf_links, "PDF", TAG_PDF_LINK_REDIRECT),
+            (&input.office_links, "Office", TAG_OFFICE_LINK_REDIRECT),
+        ];
+        for (links, kind, tag) in documents {
+            if let Some(detail) = document_redirect(links, kind, brands) {
+                out.push(Finding::new(tag, detail));
+            }
         }
         out
     }
@@ -125,32 +131,30 @@ impl Lists {
     }
 }
 
-/// A PDF attachment whose link goes through a shortener, a redirect (a
-/// URL carrying another URL) or a place where anyone publishes under a
-/// big name (a shared document, a script): the document hides where it
-/// leads. A PDF linking its issuer's own pages is the ordinary case. On
-/// the TRAIN phishing that carries a PDF, these were most of the links
-/// that the body's own evidence had left in the inbox or in Junk.
-fn pdf_redirect(input: &ScanInput, brands: &Brands) -> Option<Finding> {
-    input.pdf_links.iter().find_map(|u| {
+/// A link in a PDF or Office attachment that goes through a shortener, a
+/// redirect (a URL carrying another URL) or a place where anyone publishes
+/// under a big name (a shared document, a script): the document hides
+/// where it leads. A document linking its issuer's own pages is the
+/// ordinary case. On the TRAIN phishing that carries a PDF, these were
+/// most of the links that the body's own evidence had left in the inbox or
+/// in Junk; Office files carry the same one-link "shared invoice".
+fn document_redirect(links: &[String], kind: &str, brands: &Brands) -> Option<String> {
+    links.iter().find_map(|u| {
         let url = url::Url::parse(u).ok()?;
         let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
         let why = if shipped_shorteners().iter().any(|d| crate::scan::urls::on_domain(&host, d)) {
-            "a shortener"
+            "a shortener".to_string()
         } else if let Some(b) = brands.shared_host(&url) {
-            return Some(Finding::new(
-                TAG_PDF_LINK_REDIRECT,
-                format!("PDF link to {host}, shared hosting of {}", b.name),
-            ));
+            format!("shared hosting of {}", b.name)
         } else if url.query_pairs().any(|(_, v)| {
             let v = v.trim_start().to_ascii_lowercase();
             v.starts_with("http://") || v.starts_with("https://") || v.starts_with("//")
         }) {
-            "a redirect"
+            "a redirect".to_string()
         } else {
             return None;
         };
-        Some(Finding::new(TAG_PDF_LINK_REDIRECT, format!("PDF link to {host}, {why}")))
+        Some(format!("{kind} link to {host}, {why}"))
     })
 }
 
@@ -189,13 +193,7 @@ mod tests {
     /// issuer's own pages, or an ESP's click tracker, is not one.
     #[test]
     fn issue_14_pdf_links_through_shorteners_redirects_and_shared_hosts() {
-        let pdf = |link: &str| {
-            let input = ScanInput {
-                pdf_links: vec![link.to_string()],
-                ..ScanInput::default()
-            };
-            pdf_redirect(&input, &Brands::shipped()).and_then(|f| f.detail)
-        };
+        let pdf = |link: &str| document_redirect(&[link.to_string()], "PDF", &Brands::shipped());
         assert!(pdf("https://bit.ly/4pQx7Zk").is_some_and(|d| d.contains("shortener")));
         assert!(
             pdf("https://BIT.LY./4pQx7Zk").is_some_and(|d| d.contains("shortener")),

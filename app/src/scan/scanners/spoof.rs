@@ -36,6 +36,8 @@ pub const TAG_FREE_HOSTING: &str = "URL_FREE_HOSTING";
 /// A PDF attachment's link goes through a shortener, a redirect or a
 /// shared-document host, hiding where it leads.
 pub const TAG_PDF_LINK_REDIRECT: &str = "ATT_PDF_LINK_REDIRECT";
+/// The same for a link in an Office attachment (Word, Excel, PowerPoint).
+pub const TAG_OFFICE_LINK_REDIRECT: &str = "ATT_OFFICE_LINK_REDIRECT";
 pub use super::consistent::TAG_BRAND_CONSISTENT;
 /// Every tag this scanner can emit.
 pub const TAGS: &[&str] = &[
@@ -43,6 +45,7 @@ pub const TAGS: &[&str] = &[
     TAG_REPLY_TO_FREEMAIL,
     TAG_FREE_HOSTING,
     TAG_PDF_LINK_REDIRECT,
+    TAG_OFFICE_LINK_REDIRECT,
     TAG_URL_USERINFO,
     TAG_LINK_TEXT_MISMATCH,
     TAG_DISPLAY_NAME_ADDRESS,
