@@ -136,6 +136,11 @@ pub struct ScanInput {
     pub office_links: Vec<String>,
     /// Office attachments read (at most [`super::office::MAX_FILES`]).
     pub office_read: usize,
+    /// URLs in calendar invitations (`.ics`), normalised (also in `urls`):
+    /// calendar clients show them as links.
+    pub calendar_links: Vec<String>,
+    /// Calendars read (at most [`super::calendar::MAX_FILES`]).
+    pub calendars_read: usize,
     /// What Office attachments fetch from the web on opening
     /// ("f.docx: attachedtemplate https://…").
     pub office_remote: Vec<String>,
@@ -330,6 +335,12 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, cx: &mut W
     match &part.body {
         PartType::Text(t) if !is_attachment => {
             let t = bounded(t);
+            if part.content_type().is_some_and(|c| {
+                let declared = format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""));
+                super::calendar::is_calendar(&declared, None)
+            }) {
+                add_calendar(t.as_bytes(), input, &mut cx.urls);
+            }
             urls::from_text(t, &mut cx.urls);
             if input.text.len() < MAX_BODY_BYTES {
                 input.text.push_str(t);
@@ -363,6 +374,9 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, cx: &mut W
                     &mut cx.urls,
                     &cx.opts.media,
                 );
+            }
+            if super::calendar::is_calendar(&a.declared, a.name.as_deref()) {
+                add_calendar(data, input, &mut cx.urls);
             }
             // SVG is markup too: phishing sends login forms and scripts as
             // .svg attachments (issue 14).
@@ -488,6 +502,28 @@ fn add_office(data: &[u8], name: &str, input: &mut ScanInput, urls: &mut BTreeSe
     for image in office.images {
         let digest = Some(sha2::Sha256::digest(&image).into());
         add_image(&image, digest, name, input, urls, media);
+    }
+}
+
+/// A calendar invitation's links join the message's.
+fn add_calendar(data: &[u8], input: &mut ScanInput, urls: &mut BTreeSet<String>) {
+    use super::calendar;
+    if input.calendars_read >= calendar::MAX_FILES {
+        input.note(format!("more than {} calendars; the rest were not read", calendar::MAX_FILES));
+        return;
+    }
+    input.calendars_read += 1;
+    let scan = calendar::read(data);
+    if let Some(why) = scan.limit {
+        input.note(why);
+    }
+    for u in scan.links {
+        if input.calendar_links.len() < calendar::MAX_LINKS && !input.calendar_links.contains(&u) {
+            input.calendar_links.push(u.clone());
+        }
+        if urls.len() < urls::MAX_URLS {
+            urls.insert(u);
+        }
     }
 }
 
@@ -832,6 +868,30 @@ mod tests {
         let i = ScanInput::parse(raw.into_bytes(), &opts());
         assert!(i.attachments.len() <= MAX_PARTS);
         assert!(i.notes.iter().any(|n| n.contains("MIME parts")), "{:?}", i.notes);
+    }
+
+    #[test]
+    fn calendar_links_are_read_inline_and_attached_within_bounds() {
+        let ics = |n: usize| {
+            format!(
+                "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDESCRIPTION:Notes at https://wiki.exa\r\n mple.org/p/{n}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+            )
+        };
+        let inline = format!(
+            "From: a@example.org\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\n{}",
+            ics(0)
+        );
+        let i = ScanInput::parse(inline.into_bytes(), &opts());
+        assert_eq!(i.calendar_links, vec!["https://wiki.example.org/p/0".to_string()]);
+        assert!(i.urls.contains(&"https://wiki.example.org/p/0".to_string()));
+        let parts: String = (0..6)
+            .map(|n| format!("--b\r\nContent-Type: application/octet-stream; name=\"e{n}.ics\"\r\n\r\n{}", ics(n)))
+            .collect();
+        let raw = format!("From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n{parts}--b--\r\n");
+        let i = ScanInput::parse(raw.into_bytes(), &opts());
+        assert_eq!(i.calendars_read, crate::scan::calendar::MAX_FILES);
+        assert_eq!(i.calendar_links.len(), crate::scan::calendar::MAX_FILES);
+        assert!(i.notes.iter().any(|n| n.contains("calendars")), "{:?}", i.notes);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod ai;
 pub mod archive;
 pub mod attach;
 pub mod budget;
+pub mod calendar;
 pub mod category;
 mod explain;
 pub mod fuzzy;

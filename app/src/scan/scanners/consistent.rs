@@ -77,9 +77,9 @@ fn is_image(a: &crate::scan::attach::Attachment) -> bool {
 }
 
 /// Where a reader can go from the message: HTML links and forms, QR codes,
-/// and URLs written in its text (mail clients make those clickable).
-/// Images are left out: they are fetched, not followed. `None` when there
-/// are too many to judge.
+/// calendar invitations' links, and URLs written in its text (mail clients
+/// make those clickable). Images are left out: they are fetched, not
+/// followed. `None` when there are too many to judge.
 fn destinations(input: &ScanInput) -> Option<BTreeSet<String>> {
     let mut out: BTreeSet<String> = input
         .links
@@ -87,6 +87,7 @@ fn destinations(input: &ScanInput) -> Option<BTreeSet<String>> {
         .map(|l| l.href.clone())
         .chain(input.forms.iter().cloned())
         .chain(input.qr_urls.iter().cloned())
+        .chain(input.calendar_links.iter().cloned())
         .collect();
     urls::from_text(&input.text, &mut out);
     for visible in &input.html_visible {

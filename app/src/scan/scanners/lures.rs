@@ -111,7 +111,8 @@ impl Lists {
             .chain(&input.forms)
             .chain(&input.qr_urls)
             .chain(&input.pdf_links)
-            .chain(&input.office_links);
+            .chain(&input.office_links)
+            .chain(&input.calendar_links);
         for u in targets.take(MAX_URLS) {
             let Ok(url) = url::Url::parse(u) else { continue };
             let path = url.path().to_ascii_lowercase();
