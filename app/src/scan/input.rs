@@ -146,6 +146,9 @@ pub struct ScanInput {
     pub office_remote: Vec<String>,
     /// Office relationships to code-running protocol handlers.
     pub office_exploits: Vec<String>,
+    /// Office attachments that carry a VBA project, found by content
+    /// ("report.doc: /Macros/VBA"), whatever their names say.
+    pub office_macros: Vec<String>,
     /// Actions in PDF attachments that run something ("report.pdf:
     /// JavaScript").
     pub pdf_actions: Vec<String>,
@@ -365,6 +368,13 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, cx: &mut W
             }
             if is_pdf(&a, data) {
                 add_pdf(data, &a, input, cx);
+            }
+            if let Some(at) = super::office::vba_project(&a, data)
+                && input.office_macros.len() < 10
+            {
+                input
+                    .office_macros
+                    .push(format!("{}: {at}", a.name.as_deref().unwrap_or("Office file")));
             }
             if super::office::is_office(&a, data) {
                 add_office(

@@ -207,6 +207,42 @@ fn from_elsewhere(lower: &str) -> bool {
     }
 }
 
+/// The signature of an OLE compound file (legacy .doc, .xls, .ppt).
+const CFB_MAGIC: &[u8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1";
+/// Entries of a compound file that hold a VBA project: the `VBA` storage
+/// (under `Macros` in Word, `_VBA_PROJECT_CUR` in Excel) and the project's
+/// own stream.
+const VBA_ENTRIES: &[&str] = &["vba", "_vba_project", "_vba_project_cur"];
+
+/// Where an Office file keeps a VBA project, if it has one, whatever it is
+/// called: a `vbaProject.bin` part in an Office Open XML package (a .docx
+/// with macros is a renamed .docm), or a VBA storage in a legacy compound
+/// file (.doc, .xls), which no name gives away.
+pub fn vba_project(a: &Attachment, data: &[u8]) -> Option<String> {
+    if let Some(e) = a.entries.iter().find(|e| {
+        e.path
+            .rsplit(['/', '!'])
+            .next()
+            .is_some_and(|n| n.eq_ignore_ascii_case("vbaproject.bin"))
+    }) {
+        return Some(e.path.clone());
+    }
+    if !data.starts_with(CFB_MAGIC) {
+        return None;
+    }
+    // A broken compound file is only unread; the crate's errors are
+    // expected, and a panic inside it must not end the parse.
+    std::panic::catch_unwind(|| {
+        let file = cfb::CompoundFile::open(Cursor::new(data)).ok()?;
+        file.walk()
+            .take(MAX_ENTRIES)
+            .find(|e| VBA_ENTRIES.iter().any(|v| e.name().eq_ignore_ascii_case(v)))
+            .map(|e| e.path().display().to_string())
+    })
+    .ok()
+    .flatten()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

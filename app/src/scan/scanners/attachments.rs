@@ -203,6 +203,11 @@ impl Scanner for AttachmentScanner {
             for a in &input.attachments {
                 check(a, &mut out);
             }
+            // By content: a legacy .doc or a renamed .docm says nothing by
+            // name; a file whose name already said it is not counted twice.
+            if !input.office_macros.is_empty() && !out.iter().any(|f| f.tag == TAG_MACRO_OFFICE) {
+                out.push(Finding::new(TAG_MACRO_OFFICE, input.office_macros.join(", ")));
+            }
             if !input.pdf_actions.is_empty() {
                 out.push(Finding::new(TAG_PDF_SCRIPT, input.pdf_actions.join(", ")));
             }
@@ -262,5 +267,56 @@ mod tests {
             "ordinary PDFs are clean"
         );
         assert!(tags("a.b.c.txt", "text/plain", b"hi").is_empty());
+    }
+
+    /// A compound file with these storages (ending in `/`) and streams.
+    fn compound(paths: &[&str]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut f = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
+        for p in paths {
+            match p.strip_suffix('/') {
+                Some(dir) => f.create_storage_all(dir).unwrap(),
+                None => f.create_stream(p).unwrap().write_all(b"x").unwrap(),
+            }
+        }
+        f.flush().unwrap();
+        f.into_inner().into_inner()
+    }
+
+    /// Tags of the whole scanner over a message with one attachment.
+    fn scanned(name: &str, data: &[u8]) -> Vec<String> {
+        use base64::Engine as _;
+        let raw = format!(
+            "From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: application/octet-stream; name=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+            base64::engine::general_purpose::STANDARD.encode(data)
+        );
+        let input = ScanInput::parse(raw.into_bytes(), &crate::scan::InputOptions::default());
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(AttachmentScanner.scan(&input))
+            .unwrap()
+            .into_iter()
+            .map(|f| f.tag)
+            .collect()
+    }
+
+    #[test]
+    fn macros_are_found_by_content_whatever_the_name() {
+        // Legacy Word and Excel keep VBA in a storage no name shows.
+        let word = compound(&["/WordDocument", "/Macros/VBA/", "/Macros/VBA/_VBA_PROJECT", "/Macros/PROJECT"]);
+        assert_eq!(scanned("invoice.doc", &word), vec![TAG_MACRO_OFFICE]);
+        let excel = compound(&["/Workbook", "/_VBA_PROJECT_CUR/VBA/", "/_VBA_PROJECT_CUR/VBA/dir"]);
+        assert_eq!(scanned("statement.xls", &excel), vec![TAG_MACRO_OFFICE]);
+        // A .docm renamed .docx.
+        let renamed = zip_of(&[("[Content_Types].xml", b"<Types/>"), ("word/vbaProject.bin", b"x")]);
+        assert_eq!(scanned("letter.docx", &renamed), vec![TAG_MACRO_OFFICE]);
+        // Named macro-enabled and holding one: one finding, not two.
+        assert_eq!(
+            scanned("budget.xlsm", &zip_of(&[("xl/vbaProject.bin", b"x")])),
+            vec![TAG_MACRO_OFFICE]
+        );
+        // Ordinary legacy documents, and a broken compound file, are clean.
+        assert!(scanned("minutes.doc", &compound(&["/WordDocument", "/1Table", "/\u{5}SummaryInformation"])).is_empty());
+        assert!(scanned("broken.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 truncated").is_empty());
     }
 }
