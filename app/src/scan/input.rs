@@ -582,12 +582,23 @@ fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
     }
     let doc = parsed.doc;
     if let Some(sel) = LINKING.as_ref() {
+        // One walk and one normalisation per href serve both the message's
+        // URLs and its anchors with their text (issue 21).
+        let mut anchors_open = true;
         for el in doc.select(sel) {
+            let anchor = anchors_open && matches!(el.value().name(), "a" | "area");
             for attr in ["href", "src", "action", "formaction"] {
-                if let Some(v) = el.value().attr(attr)
-                    && urls.len() < urls::MAX_URLS
-                    && let Some(u) = urls::normalise(v)
-                {
+                let Some(v) = el.value().attr(attr) else { continue };
+                let as_anchor = anchor && attr == "href";
+                let as_url = urls.len() < urls::MAX_URLS;
+                if !as_anchor && !as_url {
+                    continue;
+                }
+                let u = urls::normalise(v);
+                if as_anchor {
+                    anchors_open = urls::anchor(el, v, u.clone(), &mut input.links, &mut input.downloads);
+                }
+                if let Some(u) = u.filter(|_| as_url) {
                     if attr.contains("action") {
                         input.forms.push(u.clone());
                     }
@@ -596,7 +607,6 @@ fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
             }
         }
     }
-    urls::anchors(&doc, &mut input.links, &mut input.downloads);
     let (text, visible) = texts(&doc);
     urls::from_text(&text, urls);
     super::scanners::hidden::hidden_text(&doc, &mut input.html_findings);
@@ -902,6 +912,33 @@ mod tests {
         assert_eq!(i.calendars_read, crate::scan::calendar::MAX_FILES);
         assert_eq!(i.calendar_links.len(), crate::scan::calendar::MAX_FILES);
         assert!(i.notes.iter().any(|n| n.contains("calendars")), "{:?}", i.notes);
+    }
+
+    #[test]
+    fn issue_21_anchors_from_the_one_walk_equal_a_walk_of_their_own() {
+        let many: String = (0..(urls::MAX_LINKS + 20))
+            .map(|i| format!("<a href=\"https://l{i}.example/\">link {i}</a><img src=\"https://i{i}.example/p.png\">"))
+            .collect();
+        let docs = [
+            "<a href=\"https://bank.example/x\">Sign in at <b>bank.example</b></a>\
+             <a href=\"mailto:a@b.example\">mail</a><a href=\"/rel\">rel</a><a>no href</a>\
+             <a href=\"https://files.example/r.iso\" download>get</a><a href=\"data:x\" download=\"inv.exe\">x</a>\
+             <map><area href=\"https://area.example/\" alt=\"a\">area text</area></map>\
+             <svg><a href=\"https://svg.example/\"><text>svg</text></a></svg>\
+             <form action=\"https://form.example/p\"><button formaction=\"https://fa.example/\">go</button></form>\
+             <a href=\"https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fwrapped.example%2F\">w</a>"
+                .to_string(),
+            many,
+        ];
+        for html in docs {
+            let raw = format!("From: a@example.org\r\nContent-Type: text/html\r\n\r\n{html}");
+            let i = ScanInput::parse(raw.into_bytes(), &opts());
+            let (mut links, mut downloads) = (Vec::new(), Vec::new());
+            urls::anchors(&Html::parse_document(&html), &mut links, &mut downloads);
+            assert!(!links.is_empty());
+            assert_eq!(i.links, links);
+            assert_eq!(i.downloads, downloads);
+        }
     }
 
     #[test]

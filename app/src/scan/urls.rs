@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use url::Url;
 
 /// Links, parsed once per process.
+#[cfg(test)]
 static ANCHORS: std::sync::LazyLock<Option<scraper::Selector>> =
     std::sync::LazyLock::new(|| scraper::Selector::parse("a[href], area[href]").ok());
 
@@ -41,42 +42,56 @@ pub struct Download {
 
 /// Collects `<a href>` links with their visible text, for the link-text
 /// checks (a shown domain against the real target), and links that carry a
-/// `download` attribute.
-pub fn anchors(doc: &scraper::Html, links: &mut Vec<Link>, downloads: &mut Vec<Download>) {
+/// `download` attribute. The parse does this inside its one walk over the
+/// linking elements ([`anchor`]); this separate walk is what it is tested
+/// against.
+#[cfg(test)]
+pub(crate) fn anchors(doc: &scraper::Html, links: &mut Vec<Link>, downloads: &mut Vec<Download>) {
     let Some(sel) = ANCHORS.as_ref() else {
         return;
     };
     for el in doc.select(sel) {
-        if links.len() >= MAX_LINKS || downloads.len() >= MAX_LINKS {
+        let raw = el.value().attr("href").unwrap_or("");
+        if !anchor(el, raw, normalise(raw), links, downloads) {
             return;
         }
-        let raw = el.value().attr("href").unwrap_or("").trim();
-        if let Some(name) = el.value().attr("download") {
-            let name = if name.trim().is_empty() {
-                raw.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("")
-            } else {
-                name.trim()
-            };
-            downloads.push(Download {
-                href: raw.chars().take(100).collect(),
-                name: name.chars().take(MAX_LINK_TEXT).collect(),
-            });
-        }
-        let Some(href) = normalise(raw) else { continue };
-        let mut text = String::new();
-        for word in el.text().flat_map(str::split_whitespace) {
-            if text.len() >= MAX_LINK_TEXT {
-                break;
-            }
-            if !text.is_empty() {
-                text.push(' ');
-            }
-            text.push_str(word);
+    }
+}
+
+/// Records one `<a href>` (or `<area href>`) whose href `raw` normalises to
+/// `href`: the caller that walks every linking element anyway normalises
+/// once for both uses (issue 21). `false` once the bounds are reached.
+pub fn anchor(el: scraper::ElementRef<'_>, raw: &str, href: Option<String>, links: &mut Vec<Link>, downloads: &mut Vec<Download>) -> bool {
+    if links.len() >= MAX_LINKS || downloads.len() >= MAX_LINKS {
+        return false;
+    }
+    let raw = raw.trim();
+    if let Some(name) = el.value().attr("download") {
+        let name = if name.trim().is_empty() {
+            raw.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("")
+        } else {
+            name.trim()
+        };
+        downloads.push(Download {
+            href: raw.chars().take(100).collect(),
+            name: name.chars().take(MAX_LINK_TEXT).collect(),
+        });
+    }
+    let Some(href) = href else { return true };
+    let mut text = String::new();
+    for word in el.text().flat_map(str::split_whitespace) {
+        if text.len() >= MAX_LINK_TEXT {
+            break;
         }
         if !text.is_empty() {
-            links.push(Link { text, href });
+            text.push(' ');
         }
+        text.push_str(word);
     }
+    if !text.is_empty() {
+        links.push(Link { text, href });
+    }
+    true
 }
 
 /// Finds http(s) URLs in plain text.
