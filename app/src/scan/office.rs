@@ -365,4 +365,30 @@ pub(crate) mod tests {
         assert!(!is_office(&named("photos.zip"), &data));
         assert!(!is_office(&named("invoice.docx"), b"%PDF-1.7"));
     }
+    #[test]
+    fn damaged_compound_files_are_unread_never_a_crash() {
+        use std::io::Write as _;
+        let mut f = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
+        f.create_storage_all("/Macros/VBA").unwrap();
+        f.create_stream("/Macros/VBA/_VBA_PROJECT").unwrap().write_all(&[7; 5000]).unwrap();
+        f.create_stream("/WordDocument").unwrap().write_all(&[1; 9000]).unwrap();
+        f.flush().unwrap();
+        let good = f.into_inner().into_inner();
+        let a = |data: &[u8]| crate::scan::attach::describe(Some("x.doc"), "application/msword", data, &mut Default::default());
+        assert_eq!(vba_project(&a(&good), &good).as_deref(), Some("/Macros/VBA"));
+        // Bytes changed in the header, the allocation tables and the
+        // directory: each copy is read or refused, never a panic or a hang.
+        let mut seed = 0x2545_f491_u32;
+        for _ in 0..3000 {
+            let mut bad = good.clone();
+            for _ in 0..4 {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                let at = (seed as usize) % bad.len().min(4096);
+                bad[at] = (seed >> 24) as u8;
+            }
+            let _ = vba_project(&a(&bad), &bad);
+        }
+    }
 }
