@@ -338,13 +338,17 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, cx: &mut W
     match &part.body {
         PartType::Text(t) if !is_attachment => {
             let t = bounded(t);
-            if part.content_type().is_some_and(|c| {
+            let calendar = part.content_type().is_some_and(|c| {
                 let declared = format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""));
                 super::calendar::is_calendar(&declared, None)
-            }) {
+            });
+            // A calendar's lines are folded mid-URL: only its unfolded
+            // reading may give URLs, never the cut halves.
+            if calendar {
                 add_calendar(t.as_bytes(), input, &mut cx.urls);
+            } else {
+                urls::from_text(t, &mut cx.urls);
             }
-            urls::from_text(t, &mut cx.urls);
             if input.text.len() < MAX_BODY_BYTES {
                 input.text.push_str(t);
                 input.text.push('\n');
@@ -903,7 +907,11 @@ mod tests {
         );
         let i = ScanInput::parse(inline.into_bytes(), &opts());
         assert_eq!(i.calendar_links, vec!["https://wiki.example.org/p/0".to_string()]);
-        assert!(i.urls.contains(&"https://wiki.example.org/p/0".to_string()));
+        assert_eq!(
+            i.urls,
+            vec!["https://wiki.example.org/p/0".to_string()],
+            "no half of the folded URL"
+        );
         let parts: String = (0..6)
             .map(|n| format!("--b\r\nContent-Type: application/octet-stream; name=\"e{n}.ics\"\r\n\r\n{}", ics(n)))
             .collect();
