@@ -17,12 +17,12 @@ pub const MAX_LINKS: usize = 200;
 
 /// Whether a part is a calendar: declared one, or named like one.
 pub fn is_calendar(declared: &str, name: Option<&str>) -> bool {
-    let declared = declared.to_ascii_lowercase();
-    let named = name.and_then(|n| n.rsplit_once('.')).is_some_and(|(_, ext)| {
-        let ext = ext.trim().to_ascii_lowercase();
-        matches!(ext.as_str(), "ics" | "ical" | "icalendar" | "ifb" | "vcs")
-    });
-    named || matches!(declared.as_str(), "text/calendar" | "application/ics" | "text/x-vcalendar")
+    const TYPES: &[&str] = &["text/calendar", "application/ics", "text/x-vcalendar"];
+    const EXTS: &[&str] = &["ics", "ical", "icalendar", "ifb", "vcs"];
+    let named = name
+        .and_then(|n| n.rsplit_once('.'))
+        .is_some_and(|(_, ext)| EXTS.iter().any(|e| ext.trim().eq_ignore_ascii_case(e)));
+    named || TYPES.iter().any(|t| declared.eq_ignore_ascii_case(t))
 }
 
 /// What one calendar holds that the checks weigh.

@@ -365,15 +365,25 @@ pub(crate) mod tests {
         assert!(!is_office(&named("photos.zip"), &data));
         assert!(!is_office(&named("invoice.docx"), b"%PDF-1.7"));
     }
-    #[test]
-    fn damaged_compound_files_are_unread_never_a_crash() {
+    /// A compound file with these storages (ending in `/`) and streams,
+    /// each stream `len` bytes (past 4 KiB they leave the mini stream for
+    /// the main allocation table).
+    pub(crate) fn compound(paths: &[&str], len: usize) -> Vec<u8> {
         use std::io::Write as _;
         let mut f = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
-        f.create_storage_all("/Macros/VBA").unwrap();
-        f.create_stream("/Macros/VBA/_VBA_PROJECT").unwrap().write_all(&[7; 5000]).unwrap();
-        f.create_stream("/WordDocument").unwrap().write_all(&[1; 9000]).unwrap();
+        for p in paths {
+            match p.strip_suffix('/') {
+                Some(dir) => f.create_storage_all(dir).unwrap(),
+                None => f.create_stream(p).unwrap().write_all(&vec![7; len]).unwrap(),
+            }
+        }
         f.flush().unwrap();
-        let good = f.into_inner().into_inner();
+        f.into_inner().into_inner()
+    }
+
+    #[test]
+    fn damaged_compound_files_are_unread_never_a_crash() {
+        let good = compound(&["/Macros/VBA/", "/Macros/VBA/_VBA_PROJECT", "/WordDocument"], 9000);
         let a = |data: &[u8]| crate::scan::attach::describe(Some("x.doc"), "application/msword", data, &mut Default::default());
         assert_eq!(vba_project(&a(&good), &good).as_deref(), Some("/Macros/VBA"));
         // Bytes changed in the header, the allocation tables and the

@@ -227,6 +227,7 @@ mod tests {
     use super::*;
     use crate::scan::archive::Budget;
     use crate::scan::attach::{describe, tests::zip_of};
+    use crate::scan::office::tests::compound;
 
     fn tags(name: &str, declared: &str, data: &[u8]) -> Vec<String> {
         let a = describe(Some(name), declared, data, &mut Budget::default());
@@ -269,20 +270,6 @@ mod tests {
         assert!(tags("a.b.c.txt", "text/plain", b"hi").is_empty());
     }
 
-    /// A compound file with these storages (ending in `/`) and streams.
-    fn compound(paths: &[&str]) -> Vec<u8> {
-        use std::io::Write as _;
-        let mut f = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
-        for p in paths {
-            match p.strip_suffix('/') {
-                Some(dir) => f.create_storage_all(dir).unwrap(),
-                None => f.create_stream(p).unwrap().write_all(b"x").unwrap(),
-            }
-        }
-        f.flush().unwrap();
-        f.into_inner().into_inner()
-    }
-
     /// Tags of the whole scanner over a message with one attachment.
     fn scanned(name: &str, data: &[u8]) -> Vec<String> {
         use base64::Engine as _;
@@ -303,9 +290,9 @@ mod tests {
     #[test]
     fn macros_are_found_by_content_whatever_the_name() {
         // Legacy Word and Excel keep VBA in a storage no name shows.
-        let word = compound(&["/WordDocument", "/Macros/VBA/", "/Macros/VBA/_VBA_PROJECT", "/Macros/PROJECT"]);
+        let word = compound(&["/WordDocument", "/Macros/VBA/", "/Macros/VBA/_VBA_PROJECT", "/Macros/PROJECT"], 1);
         assert_eq!(scanned("invoice.doc", &word), vec![TAG_MACRO_OFFICE]);
-        let excel = compound(&["/Workbook", "/_VBA_PROJECT_CUR/VBA/", "/_VBA_PROJECT_CUR/VBA/dir"]);
+        let excel = compound(&["/Workbook", "/_VBA_PROJECT_CUR/VBA/", "/_VBA_PROJECT_CUR/VBA/dir"], 1);
         assert_eq!(scanned("statement.xls", &excel), vec![TAG_MACRO_OFFICE]);
         // A .docm renamed .docx.
         let renamed = zip_of(&[("[Content_Types].xml", b"<Types/>"), ("word/vbaProject.bin", b"x")]);
@@ -316,7 +303,13 @@ mod tests {
             vec![TAG_MACRO_OFFICE]
         );
         // Ordinary legacy documents, and a broken compound file, are clean.
-        assert!(scanned("minutes.doc", &compound(&["/WordDocument", "/1Table", "/\u{5}SummaryInformation"])).is_empty());
+        assert!(
+            scanned(
+                "minutes.doc",
+                &compound(&["/WordDocument", "/1Table", "/\u{5}SummaryInformation"], 1)
+            )
+            .is_empty()
+        );
         assert!(scanned("broken.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 truncated").is_empty());
     }
 }
