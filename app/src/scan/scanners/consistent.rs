@@ -13,7 +13,10 @@
 //! offers a download, when anything but an image is attached, or when no
 //! link is the brand's. Links to the brand's
 //! pages on social networks and app stores (the table's `neutral`
-//! domains) neither count for it nor break it.
+//! domains) neither count for it nor break it, and neither do links to
+//! another known brand's own site: a shop's dispatch notice links to the
+//! carrier's tracking page, a carrier's notice to the shop, and a page on
+//! ups.com gives a phisher no more than a page on the sender's own site.
 
 use super::brands::{Brand, Brands};
 use crate::domain::Finding;
@@ -47,28 +50,39 @@ pub fn brand_consistent(input: &ScanInput, brands: &Brands) -> Option<Finding> {
         return None;
     }
     let targets = destinations(input)?;
-    let mut own = 0;
+    let (mut own, mut social) = (0, 0);
+    let mut elsewhere = BTreeSet::new();
     for raw in &targets {
         let url = Url::parse(raw).ok()?;
         if leads_to_brand(&url, brand) {
             own += 1;
-        } else if !brands.neutral(&url) {
+        } else if brands.neutral(&url) {
+            social += 1;
+        } else if let Some(other) = other_brand(&url, brands) {
+            elsewhere.insert(other.name.as_str());
+        } else {
             return None;
         }
     }
     if own == 0 {
         return None;
     }
-    let others = targets.len() - own;
-    let social = if others > 0 {
-        format!(" or its social/app-store pages ({others})")
-    } else {
-        String::new()
-    };
-    Some(Finding::new(
-        TAG_BRAND_CONSISTENT,
-        format!("sent from {from_reg}; every link goes to {} ({own}){social}", brand.name),
-    ))
+    let mut detail = format!("sent from {from_reg}; every link goes to {} ({own})", brand.name);
+    if !elsewhere.is_empty() {
+        let names: Vec<&str> = elsewhere.into_iter().collect();
+        detail.push_str(&format!(", another brand's own site ({})", names.join(", ")));
+    }
+    if social > 0 {
+        detail.push_str(&format!(" or its social/app-store pages ({social})"));
+    }
+    Some(Finding::new(TAG_BRAND_CONSISTENT, detail))
+}
+
+/// Another known brand whose own site (not a place where others publish,
+/// not a redirect away) the URL is on.
+fn other_brand<'a>(url: &Url, brands: &'a Brands) -> Option<&'a Brand> {
+    let other = brands.owning(url.host_str()?)?;
+    leads_to_brand(url, other).then_some(other)
 }
 
 fn is_image(a: &crate::scan::attach::Attachment) -> bool {
@@ -151,6 +165,33 @@ mod tests {
             "<a href=\"https://www.amazon.co.uk/\">a</a> <a href=\"https://l.facebook.com/l.php?u=x\">f</a>",
         );
         assert_eq!(redirect, None, "a network's redirector is not neutral");
+    }
+
+    /// A shop's dispatch notice links to the carrier's tracking page: both
+    /// are brands' own sites. The carrier's shared hosting (a Google Doc)
+    /// and a redirect out of the carrier's site are not.
+    #[test]
+    fn another_brands_own_site_neither_counts_nor_breaks_it() {
+        let d = judge(
+            AMAZON,
+            "<a href=\"https://www.amazon.co.uk/orders\">Order</a> \
+             <a href=\"https://www.royalmail.com/track-your-item#/tracking-results/AB123456789GB\">Track with Royal Mail</a> \
+             <a href=\"https://www.facebook.com/amazon\">f</a>",
+        );
+        assert_eq!(
+            d.as_deref(),
+            Some(
+                "sent from amazon.co.uk; every link goes to Amazon (1), another brand's own site (Royal Mail) \
+                 or its social/app-store pages (1)"
+            )
+        );
+        let only_other = judge(AMAZON, "<a href=\"https://www.royalmail.com/track-your-item\">Track</a>");
+        assert_eq!(only_other, None, "nothing of the sender's own");
+        let shared = "<a href=\"https://www.amazon.co.uk/orders\">Order</a> <a href=\"https://docs.google.com/forms/d/x\">Survey</a>";
+        assert_eq!(judge(AMAZON, shared), None, "a form anyone can publish");
+        let redirect = "<a href=\"https://www.amazon.co.uk/orders\">Order</a> \
+                        <a href=\"https://www.royalmail.com/go?url=https%3A%2F%2Fevil.test%2F\">Track</a>";
+        assert_eq!(judge(AMAZON, redirect), None, "a redirect out of the other brand's site");
     }
 
     #[test]
