@@ -354,7 +354,7 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, cx: &mut W
                 input.text.push('\n');
             }
         }
-        PartType::Html(h) if !is_attachment => add_html(bounded(h), input, &mut cx.urls),
+        PartType::Html(h) if !is_attachment => add_html(bounded(h), None, input, &mut cx.urls),
         PartType::Message(inner) => walk(inner, depth + 1, input, cx),
         PartType::Multipart(_) => {}
         _ => {
@@ -399,6 +399,7 @@ fn visit(part: &MessagePart<'_>, depth: usize, input: &mut ScanInput, cx: &mut W
             if is_html {
                 add_html(
                     &String::from_utf8_lossy(&data[..data.len().min(MAX_BODY_BYTES)]),
+                    Some(a.name.as_deref().unwrap_or("an HTML attachment")),
                     input,
                     &mut cx.urls,
                 );
@@ -576,7 +577,9 @@ fn bounded(s: &str) -> &str {
     &s[..end]
 }
 
-fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
+/// One HTML body, or an HTML or SVG attachment (named): attachments open
+/// in a browser, so only they are judged for what runs when opened.
+fn add_html(html: &str, attachment: Option<&str>, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
     // Only a bounded prefix becomes a tree (issue 18); URLs in the rest are
     // still picked up from the raw markup, which is linear to search.
     let parsed = super::htmlbound::parse(html);
@@ -615,6 +618,9 @@ fn add_html(html: &str, input: &mut ScanInput, urls: &mut BTreeSet<String>) {
     urls::from_text(&text, urls);
     super::scanners::hidden::hidden_text(&doc, &mut input.html_findings);
     super::scanners::html::password_form(&doc, &mut input.html_findings);
+    if let Some(name) = attachment {
+        super::scanners::active::attachment(&doc, name, &mut input.html_findings);
+    }
     input.html_visible.push(visible);
     input.html_text.push(text);
     input.html.push(html.to_string());

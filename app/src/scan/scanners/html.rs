@@ -4,7 +4,8 @@
 //!   an executable type, or a `download` link saving an executable or an
 //!   inline data:/blob: file;
 //! - hidden text (`hidden.rs`), calibrated on modern newsletters;
-//! - a password field in the message itself (issue 14).
+//! - a password field in the message itself (issue 14);
+//! - an HTML or SVG attachment that runs something when opened (`active.rs`).
 
 use crate::domain::Finding;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
@@ -28,6 +29,8 @@ pub const TAG_PASSWORD_FORM: &str = "HTML_PASSWORD_FORM";
 pub const TAG_DOWNLOAD_EXEC: &str = "HTML_DOWNLOAD_EXEC";
 /// A `download` link to an inline `data:` or `blob:` file (issue 18).
 pub const TAG_DATA_DOWNLOAD: &str = "HTML_DATA_DOWNLOAD";
+/// An HTML or SVG attachment that runs something when opened (`active.rs`).
+pub const TAG_HTML_ACTIVE: &str = super::active::TAG_HTML_ACTIVE;
 /// Every tag this scanner can emit.
 pub const TAGS: &[&str] = &[
     TAG_SMUGGLING,
@@ -36,6 +39,7 @@ pub const TAGS: &[&str] = &[
     TAG_DOWNLOAD_EXEC,
     TAG_DATA_DOWNLOAD,
     TAG_PASSWORD_FORM,
+    TAG_HTML_ACTIVE,
 ];
 
 const MIN_BLOB: usize = 4096;

@@ -1,6 +1,7 @@
 //! The scanners, one file each, and the one table that builds the enabled
 //! set from configuration.
 
+pub(crate) mod active;
 #[cfg(feature = "ai")]
 pub mod ai;
 pub mod attachments;
