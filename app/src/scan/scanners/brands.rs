@@ -37,6 +37,10 @@ pub struct Brand {
     /// Further registrable domains it owns.
     #[serde(default)]
     pub domains: Vec<String>,
+    /// Its own top-level domains (closed `.brand` registries such as
+    /// `.dhl`): every domain under them is the brand's (`mydhl.express.dhl`).
+    #[serde(default)]
+    pub tlds: Vec<String>,
     /// Consumer mail domains it runs, where only system senders are it.
     #[serde(default)]
     pub mailbox: Vec<String>,
@@ -86,6 +90,7 @@ impl Brands {
                 words: words(b.words),
                 labels: labels(b.labels),
                 domains: regs(b.domains),
+                tlds: labels(b.tlds),
                 mailbox: regs(b.mailbox),
                 shared: b
                     .shared
@@ -137,6 +142,7 @@ impl Brands {
             name: label,
             labels: Vec::new(),
             domains: vec![reg],
+            tlds: Vec::new(),
             mailbox: Vec::new(),
             shared: Vec::new(),
         });
@@ -201,12 +207,18 @@ impl Brands {
 
 impl Brand {
     /// Whether the brand owns this registrable domain: one of its domains,
-    /// or one of its labels under a country code or .com.
+    /// one of its labels under a country code or .com, or any name under
+    /// its own top-level domain.
     pub fn owns(&self, reg: &str) -> bool {
         if self.domains.iter().any(|d| d == reg) {
             return true;
         }
         let Some((label, suffix)) = reg.split_once('.') else { return false };
+        if let Some(tld) = suffix.rsplit('.').next()
+            && self.tlds.iter().any(|t| t == tld)
+        {
+            return true;
+        }
         self.labels.iter().any(|l| l == label) && country_or_com(suffix)
     }
 
@@ -317,6 +329,10 @@ mod tests {
             assert_eq!(b.owner(host).map(|b| b.name.as_str()), Some("Amazon"), "{host}");
         }
         assert_eq!(b.owner("email.royalmail.com").map(|b| b.name.as_str()), Some("Royal Mail"));
+        // A brand's own top-level domain: DHL Express links to mydhl.express.dhl.
+        assert_eq!(b.owner("mydhl.express.dhl").map(|b| b.name.as_str()), Some("DHL"));
+        assert_eq!(b.owner("about.google").map(|b| b.name.as_str()), Some("Google"));
+        assert!(b.owner("dhl.example").is_none());
         // Generic suffixes anyone can register are not the brand's.
         assert!(b.owner("amazon.xyz").is_none());
         assert!(b.owner("amazon-shipping.com").is_none());
