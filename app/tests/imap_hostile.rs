@@ -272,3 +272,30 @@ async fn issue15_create_answered_already_exists_without_the_code_is_success() {
     assert!(cmds.iter().any(|l| l.ends_with("CREATE \"Other Box\"")), "{cmds:?}");
     c.logout().await;
 }
+
+/// A server that reports new mail only in its reply to DONE and whose
+/// `UID SEARCH UID n:*` finds nothing (GNU imap4d 3.15, found by an
+/// interop probe): the liveness probe's DONE wakes the cycle and the
+/// catch-up asks with `UID FETCH`, so the mail is scanned long before the
+/// renewal. Before, it was never scanned. The account's health says its
+/// verdicts cannot move mail (no MOVE, no UIDPLUS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_reports_mail_only_at_done_and_cannot_search_uids() {
+    let mut world = World::new(vec![mail("ok@good.test", "quiet", &unique("i4d"))]);
+    world.imap4d = true;
+    let fake = Fake::start(world, None).await;
+    let mut t = tuning();
+    t.idle_renew = Duration::from_secs(600);
+    t.probe_every = Duration::from_millis(500);
+    let p = Postern::start(vec![account("a", fake.port, "u", "p", &["INBOX"])], t, None).await;
+    let rows = p.wait_done("a", 1).await;
+    assert_eq!(rows[0].uid, 1, "{rows:?}");
+    let cmds = fake.world.lock().unwrap().commands();
+    assert!(cmds.iter().any(|l| l.contains("UID FETCH 1:* (UID)")), "{cmds:?}");
+    let st = p.manager.status().into_iter().find(|s| s.mailbox == "INBOX").unwrap();
+    assert!(
+        st.cannot_move.as_deref().is_some_and(|w| w.contains("neither MOVE nor UIDPLUS")),
+        "{st:?}"
+    );
+    p.manager.shutdown().await;
+}

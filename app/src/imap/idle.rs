@@ -81,9 +81,13 @@ impl Conn {
             if wait == Wait::Probe {
                 stage = ("IDLE liveness probe (IDLE again)", "IDLE liveness probe (DONE)");
             }
-            self.idle_end(&tag, timers.probe_timeout, stage.1).await?;
+            let reported = self.idle_end(&tag, timers.probe_timeout, stage.1).await?;
             match wait {
                 Wait::Done(outcome) => return Ok(outcome),
+                // Servers that never push during IDLE (GNU imap4d) report
+                // new mail only with the tagged reply to DONE: the probe
+                // is then the only wake there is.
+                Wait::Probe if reported => return Ok(IdleOutcome::Woken),
                 Wait::Probe => tracing::debug!("IDLE liveness probe answered"),
             }
         }
@@ -124,9 +128,12 @@ impl Conn {
         Ok((tag, woken))
     }
 
-    /// Sends DONE and waits for the tagged completion of `tag`.
-    async fn idle_end(&mut self, tag: &RequestId, limit: Duration, what: &str) -> Result<()> {
+    /// Sends DONE and waits for the tagged completion of `tag`; true when
+    /// the server reported mailbox changes before it (anything but a
+    /// plain untagged status such as "* OK Still here").
+    async fn idle_end(&mut self, tag: &RequestId, limit: Duration, what: &str) -> Result<bool> {
         self.session.run_command_untagged("DONE").await?;
+        let mut reported = false;
         deadline(limit, what, async {
             loop {
                 let Some(resp) = self.session.read_response().await? else {
@@ -148,10 +155,14 @@ impl Conn {
                     } => {
                         return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
                     }
-                    other => self.note(other),
+                    other => {
+                        reported |= !matches!(other, Response::Data { .. });
+                        self.note(other);
+                    }
                 }
             }
         })
-        .await
+        .await?;
+        Ok(reported)
     }
 }

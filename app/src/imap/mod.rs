@@ -82,7 +82,7 @@ pub enum ImapError {
     #[error("imap: {}", plain::client_text(.0))]
     Client(async_imap::error::Error),
     /// Transport I/O error.
-    #[error("i/o: {0}")]
+    #[error("i/o: {}", plain::io_text(.0))]
     Io(std::io::Error),
     /// A folder Postern needs (quarantine, hold) is missing and the server
     /// refused to create it: nothing can be moved there until it exists.

@@ -37,7 +37,26 @@ pub(super) fn client_text(e: &async_imap::error::Error) -> String {
     match e {
         async_imap::error::Error::No(d) => format!("the server said no: {}", server_text(d)),
         async_imap::error::Error::Bad(d) => format!("the server refused the command: {}", server_text(d)),
+        async_imap::error::Error::Io(io) => io_text(io),
         other => other.to_string(),
+    }
+}
+
+/// An I/O error for display. async-imap reports a response it cannot
+/// parse as an I/O error whose text is the parser's internal state
+/// followed by the raw buffer; the buffer is what an operator can act on
+/// (GNU imap4d sends `* 3 FETCH FLAGS (\Seen)`, without the parentheses
+/// RFC 3501 requires).
+pub(super) fn io_text(e: &std::io::Error) -> String {
+    const MARK: &str = " during parsing of ";
+    let text = e.to_string();
+    match text.split_once(MARK) {
+        Some((_, buffer)) => {
+            let shown: String = buffer.chars().take(160).collect();
+            let more = if buffer.chars().count() > 160 { "…" } else { "" };
+            format!("the server sent a response that does not follow the IMAP grammar: {shown}{more}")
+        }
+        None => text,
     }
 }
 
@@ -90,6 +109,26 @@ mod tests {
             r#"outcome: Outcome { code: None, information: Some("Mailbox doesn't exist: Spam"), tag: X }"#.into(),
         ));
         assert_eq!(e.to_string(), "imap: the server said no: Mailbox doesn't exist: Spam");
+    }
+
+    /// A response async-imap cannot parse shows the server's bytes, not
+    /// the parser's internal state.
+    #[test]
+    fn an_unparseable_response_shows_what_the_server_sent() {
+        let io = std::io::Error::other(
+            r#"Error(Error { input: [42, 32, 51], code: TakeWhile1 }) during parsing of "* 3 FETCH FLAGS (\Flagged \Seen)
+""#,
+        );
+        let shown = ImapError::Client(async_imap::error::Error::Io(io)).to_string();
+        assert_eq!(
+            shown,
+            r#"imap: the server sent a response that does not follow the IMAP grammar: "* 3 FETCH FLAGS (\Flagged \Seen)
+""#
+        );
+        let long = std::io::Error::other(format!("x during parsing of \"{}\"", "A".repeat(500)));
+        assert!(ImapError::Io(long).to_string().ends_with("AAA…"));
+        let plain = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        assert_eq!(ImapError::Io(plain).to_string(), "i/o: broken pipe");
     }
 
     #[test]

@@ -202,10 +202,32 @@ impl Conn {
 
     /// UIDs strictly greater than `last_uid`. (`UID n:*` also returns the
     /// highest message when nothing is above n, hence the filter.)
+    ///
+    /// Asked with `UID FETCH n:* (UID)`, which every server answers from
+    /// its UID map, rather than `UID SEARCH UID n:*`: GNU imap4d answers
+    /// that search with nothing at all and reads other UID sets as
+    /// sequence numbers, so new mail went unseen. A server that refuses
+    /// the FETCH is asked the search instead.
     pub async fn uids_after(&mut self, last_uid: u32) -> Result<Vec<u32>> {
         let from = last_uid.saturating_add(1);
-        let mut v = self.uid_search(&format!("UID {from}:*")).await?;
+        let t = self.timeout;
+        let fetched = deadline(t, "UID FETCH (UID)", async {
+            let rows: std::result::Result<Vec<_>, async_imap::error::Error> =
+                async { self.session.uid_fetch(format!("{from}:*"), "(UID)").await?.try_collect().await }.await;
+            match rows {
+                Ok(rows) => Ok(Some(rows)),
+                Err(async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+        let mut v = match fetched {
+            Some(rows) => rows.iter().filter_map(|f| f.uid).collect(),
+            None => self.uid_search(&format!("UID {from}:*")).await?,
+        };
         v.retain(|u| *u > last_uid);
+        v.sort_unstable();
+        v.dedup();
         Ok(v)
     }
 

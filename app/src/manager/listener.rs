@@ -200,6 +200,15 @@ impl Listener {
         };
         let (mut conn, mut sel) = self.open().await?;
         self.resolve_junk(&mut conn).await?;
+        let cannot_move = (!conn.has("MOVE") && !conn.has("UIDPLUS")).then(|| {
+            "the server offers neither MOVE nor UIDPLUS: quarantine and junk verdicts are recorded and \
+             refused, and the mail stays where it is (moving it would expunge every message marked \\Deleted)"
+                .to_string()
+        });
+        if let Some(why) = &cannot_move {
+            warn!("{why}");
+        }
+        self.status.update(|s| s.cannot_move = cannot_move);
         self.probe(ProbePoint::AfterSelect).await;
         let mut state = self.sync_state(&mut conn, &sel).await?;
         let idle = conn.has("IDLE");

@@ -55,6 +55,10 @@ pub struct ListenerStatus {
     pub stuck: bool,
     /// Where the account's spam goes, as found at the last connect.
     pub junk: Option<JunkRoute>,
+    /// Why verdicts cannot move mail on this server, as found at the last
+    /// connect (neither MOVE nor UIDPLUS): shown on `/health` so an account
+    /// whose threats stay in place is no surprise.
+    pub cannot_move: Option<String>,
     /// A folder Postern must move mail into cannot be created (action
     /// runner only): every action on the account waits until it can.
     pub folder_problem: Option<String>,
@@ -99,6 +103,7 @@ impl StatusCell {
             failing_since: None,
             stuck: false,
             junk: None,
+            cannot_move: None,
             folder_problem: None,
         })))
     }

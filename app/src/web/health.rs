@@ -115,6 +115,23 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
             });
         }
     }
+    // An account whose server cannot move mail (issue 14's verdicts need
+    // MOVE or UIDPLUS): its threats stay in place, which is no outage of
+    // Postern's but must not look like protection either.
+    let mut seen = std::collections::BTreeSet::new();
+    for l in st.rt.listeners() {
+        if let Some(why) = &l.cannot_move
+            && seen.insert(l.account.clone())
+        {
+            out.push(Component {
+                name: format!("actions:{}", l.account),
+                ok: false,
+                critical: false,
+                detail: why.clone(),
+                off: false,
+            });
+        }
+    }
     for l in st.rt.listeners() {
         // A stopped account was stopped by an operator: off, not failing.
         let off = matches!(l.state, ListenerState::Stopped);

@@ -56,6 +56,10 @@ pub struct World {
     pub push: Vec<String>,
     /// Answer STATUS with NO.
     pub status_refused: bool,
+    /// Behave like GNU imap4d 3.15: nothing is pushed during IDLE (new
+    /// mail shows only in the reply to DONE), and `UID SEARCH UID n:*`
+    /// finds nothing.
+    pub imap4d: bool,
     /// Every command line received, with its connection number.
     pub log: Vec<(usize, String)>,
 }
@@ -157,6 +161,8 @@ fn numbered(mail: Vec<Vec<u8>>, first: u32) -> Vec<(u32, Vec<u8>)> {
 }
 
 const CAPS: &str = "IMAP4rev1 IDLE MOVE UIDPLUS";
+/// GNU imap4d 3.15's, less its SASL mechanisms: no MOVE, no UIDPLUS.
+const IMAP4D_CAPS: &str = "IMAP4rev1 NAMESPACE ID IDLE LITERAL+ UNSELECT";
 
 fn unquote(s: &str) -> String {
     s.trim().trim_matches('"').to_string()
@@ -181,7 +187,8 @@ async fn serve(
 ) -> std::io::Result<()> {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
-    w.write_all(format!("* OK [CAPABILITY {CAPS}] fake ready\r\n").as_bytes()).await?;
+    let caps = if world.lock().unwrap().imap4d { IMAP4D_CAPS } else { CAPS };
+    w.write_all(format!("* OK [CAPABILITY {caps}] fake ready\r\n").as_bytes()).await?;
     let mut selected = String::from("INBOX");
     let mut pushed = world.lock().unwrap().push.len();
     let mut line = String::new();
@@ -200,7 +207,7 @@ async fn serve(
         let mut out: Vec<u8> = Vec::new();
         let mut stream: Option<(Vec<u8>, u64, Vec<u8>)> = None;
         if upper.starts_with("CAPABILITY") {
-            out.extend(format!("* CAPABILITY {CAPS}\r\n").bytes());
+            out.extend(format!("* CAPABILITY {caps}\r\n").bytes());
             out.extend(ok("done").bytes());
         } else if upper.starts_with("CREATE") && world.lock().unwrap().create_answer.is_some() {
             let answer = world.lock().unwrap().create_answer.clone().unwrap_or_default();
@@ -264,9 +271,10 @@ async fn serve(
             let msgs = wd.boxes.get(&selected).cloned().unwrap_or_default();
             let max = msgs.last().map_or(0, |(u, _)| *u);
             let set = upper.split_whitespace().nth(3).unwrap_or("1:*").to_string();
+            let blind = wd.imap4d && set.contains('*');
             let uids: Vec<String> = msgs
                 .iter()
-                .filter(|(u, _)| in_set(&set, *u, max))
+                .filter(|(u, _)| !blind && in_set(&set, *u, max))
                 .map(|(u, _)| u.to_string())
                 .collect();
             out.extend(format!("* SEARCH {}\r\n", uids.join(" ")).trim_end().bytes());
@@ -330,15 +338,15 @@ async fn serve(
             }
             out.extend(ok("done").bytes());
         } else if upper.starts_with("IDLE") {
-            let (bye, arrived) = {
+            let (bye, arrived, quiet) = {
                 let mut wd = world.lock().unwrap();
                 let mail = std::mem::take(&mut wd.incoming);
                 let arrived = !mail.is_empty();
                 wd.deliver(mail);
-                (wd.bye_on_idle, arrived.then(|| wd.boxes["INBOX"].len()))
+                (wd.bye_on_idle, arrived.then(|| wd.boxes["INBOX"].len()), wd.imap4d)
             };
             w.write_all(b"+ idling\r\n").await?;
-            if let Some(n) = arrived {
+            if let Some(n) = arrived.filter(|_| !quiet) {
                 w.write_all(format!("* {n} EXISTS\r\n").as_bytes()).await?;
             }
             if bye {
@@ -350,7 +358,7 @@ async fn serve(
             loop {
                 let lines: Vec<String> = world.lock().unwrap().push[pushed..].to_vec();
                 pushed += lines.len();
-                for l in lines {
+                for l in lines.iter().filter(|_| !quiet) {
                     w.write_all(format!("{l}\r\n").as_bytes()).await?;
                 }
                 tokio::select! {
@@ -361,6 +369,9 @@ async fn serve(
             line.clear();
             if r.read_line(&mut line).await? == 0 {
                 return Ok(());
+            }
+            if let Some(n) = arrived.filter(|_| quiet) {
+                out.extend(format!("* {n} EXISTS\r\n").bytes());
             }
             out.extend(ok("idle done").bytes());
         } else {
