@@ -363,6 +363,8 @@ mod tests {
             &["RSPAMD_REJECT", "URL_LOOKALIKE_DOMAIN"],
             &["RSPAMD_SPAM", "INTEL_URL"],
             &["RSPAMD_SPAM", "HTML_SMUGGLING"],
+            // The model is sure it is unwanted and leans phishing.
+            &["AI_UNWANTED_PHISH"],
         ] {
             let d = tags(&p, threat);
             assert_eq!(d.verdict, Verdict::Quarantine, "{threat:?}: {}", d.reason);

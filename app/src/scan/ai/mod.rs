@@ -21,8 +21,11 @@ pub const TAG_SCORES: &str = "AI_SCORES";
 pub const TAG_SPAM_LIKELY: &str = "AI_SPAM_LIKELY";
 /// The mail model is all but sure the message is not ham, yet splits its
 /// belief between spam and phishing so that neither class's own threshold
-/// is reached (P(ham) below `Thresholds::unwanted`).
+/// is reached (P(ham) below `Thresholds::unwanted`), and leans spam.
 pub const TAG_UNWANTED: &str = "AI_UNWANTED";
+/// As [`TAG_UNWANTED`], leaning phishing (P(phish) at least P(spam)): a
+/// threat, not bulk mail, so it is weighed as phishing.
+pub const TAG_UNWANTED_PHISH: &str = "AI_UNWANTED_PHISH";
 /// The mail model leans against ham (P(ham) below
 /// `Thresholds::unwanted_likely`) and no other band fired: a point that
 /// only tips other evidence, such as offline Rspamd's "add header".
@@ -33,6 +36,7 @@ pub const TAGS: &[&str] = &[
     TAG_PHISH,
     TAG_SPAM,
     TAG_UNWANTED,
+    TAG_UNWANTED_PHISH,
     TAG_SPAM_LIKELY,
     TAG_UNWANTED_LIKELY,
     TAG_DGA,
@@ -88,19 +92,17 @@ pub struct Thresholds {
 }
 
 /// The mail model's tag for P(ham), P(phish) and P(spam): phishing before
-/// spam, as a message is one or the other, then "not ham", then the lower
-/// spam band, then the weakest "leans against ham"; at most one tag, the
-/// one that scores most.
+/// spam, as a message is one or the other, then "not ham" (by the class it
+/// leans to), then the lower spam band, then the weakest "leans against
+/// ham"; at most one tag, the one that scores most.
 pub fn mail_tag(ham: f64, phish: f64, spam: f64, t: &Thresholds) -> Option<(&'static str, String)> {
     if phish >= t.phish {
         Some((TAG_PHISH, format!("P(phish)={phish:.3} >= {}", t.phish)))
     } else if spam >= t.spam {
         Some((TAG_SPAM, format!("P(spam)={spam:.3} >= {}", t.spam)))
     } else if ham < t.unwanted {
-        Some((
-            TAG_UNWANTED,
-            format!("P(ham)={ham:.4} < {} (spam {spam:.3}, phish {phish:.3})", t.unwanted),
-        ))
+        let tag = if phish >= spam { TAG_UNWANTED_PHISH } else { TAG_UNWANTED };
+        Some((tag, format!("P(ham)={ham:.4} < {} (spam {spam:.3}, phish {phish:.3})", t.unwanted)))
     } else if spam >= t.spam_likely {
         Some((TAG_SPAM_LIKELY, format!("P(spam)={spam:.3} >= {}", t.spam_likely)))
     } else if ham < t.unwanted_likely {
@@ -154,8 +156,11 @@ mod tests {
 
     #[test]
     fn mail_that_is_surely_not_ham_but_neither_class_alone_is_unwanted() {
-        // TRAIN out-of-fold: phish split 0.55 phish / 0.44 spam, P(ham) 0.01.
-        assert_eq!(tag(0.55, 0.44), Some(TAG_UNWANTED));
+        // TRAIN out-of-fold: phish split 0.55 phish / 0.44 spam, P(ham)
+        // 0.01: unwanted, leaning phishing.
+        assert_eq!(tag(0.55, 0.44), Some(TAG_UNWANTED_PHISH));
+        assert_eq!(tag(0.44, 0.55), Some(TAG_UNWANTED));
+        assert_eq!(tag(0.49, 0.49), Some(TAG_UNWANTED_PHISH), "a tie is the threat");
         // It outranks the lower spam band (it scores more), not the strong ones.
         assert_eq!(tag(0.1, 0.89), Some(TAG_UNWANTED));
         assert_eq!(tag(0.98, 0.019), Some(TAG_PHISH));
@@ -170,7 +175,7 @@ mod tests {
         assert_eq!(tag(0.3, 0.6), Some(TAG_UNWANTED_LIKELY));
         // Every stronger band wins.
         assert_eq!(tag(0.1, 0.85), Some(TAG_SPAM_LIKELY));
-        assert_eq!(tag(0.6, 0.395), Some(TAG_UNWANTED));
+        assert_eq!(tag(0.6, 0.395), Some(TAG_UNWANTED_PHISH));
         let (_, detail) = mail_tag(0.15, 0.5, 0.35, &Thresholds::default()).expect("a tag");
         assert_eq!(detail, "P(ham)=0.150 < 0.2");
     }
