@@ -73,7 +73,7 @@ PKGS=(openssl curl ca-certificates)
 has dovecot && PKGS+=(dovecot-core dovecot-imapd dovecot-lmtpd)
 has rspamd  && PKGS+=(rspamd)
 has clamav  && PKGS+=(clamav clamav-daemon clamdscan clamav-testfiles)
-has postfix && PKGS+=(postfix)
+has postfix && PKGS+=(postfix miltertest)   # miltertest: a second milter client for the tests
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -455,7 +455,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             max_message_bytes: s.imap.max_message_bytes,
             eml_dir: Some(s.eml_dir.clone()),
         });
-        tracing::info!(listen = ?listen, "milter listening");
+        tracing::info!(listen = %listen, max_connections = s.milter.max_connections, "milter listening");
         let stop = shutdown.clone();
         tokio::spawn(async move {
             if let Err(e) = postern::milter::serve(bound, milter, stop).await {

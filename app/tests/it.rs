@@ -37,6 +37,7 @@ mod layering;
 mod learning;
 mod logwatch;
 mod milter;
+mod milter_clients;
 mod oauth;
 mod owner_link_mail;
 mod pdf_worker;

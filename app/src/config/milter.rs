@@ -15,6 +15,16 @@ pub enum MilterListen {
     Unix(PathBuf),
 }
 
+/// As written in `POSTERN_MILTER_LISTEN` and Postfix's `smtpd_milters`.
+impl std::fmt::Display for MilterListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MilterListen::Inet(a) => write!(f, "inet:{a}"),
+            MilterListen::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
 impl std::str::FromStr for MilterListen {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -113,6 +123,12 @@ pub struct MilterSettings {
     /// mail is delivered now rather than at the next deferred-queue run
     /// (`POSTERN_MILTER_POSTQUEUE`, default `postqueue`; needs no root).
     pub postqueue: Vec<String>,
+    /// Milter connections served at once (`POSTERN_MILTER_MAX_CONNECTIONS`,
+    /// default 512). Postfix keeps one open per smtpd and cleanup process,
+    /// up to `default_process_limit` (100) for each service that uses the
+    /// milter; a connection past the limit waits, unanswered, for a free
+    /// slot.
+    pub max_connections: usize,
 }
 
 impl Default for MilterSettings {
@@ -128,6 +144,7 @@ impl Default for MilterSettings {
             scan_timeout: Duration::from_secs(60),
             postsuper: vec!["postsuper".into()],
             postqueue: vec!["postqueue".into()],
+            max_connections: 512,
         }
     }
 }
@@ -176,6 +193,7 @@ pub(super) fn parse(r: &mut Reader<'_>) -> MilterSettings {
             .map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
             .filter(|v| !v.is_empty())
             .unwrap_or(d.postqueue),
+        max_connections: r.ranged("POSTERN_MILTER_MAX_CONNECTIONS", d.max_connections as u64, 1, 65_535, "connections") as usize,
     }
 }
 
@@ -194,6 +212,9 @@ mod tests {
             Ok(MilterListen::Unix("/run/postern/milter.sock".into()))
         );
         assert!("127.0.0.1:11332".parse::<MilterListen>().is_err());
+        for written in ["inet:127.0.0.1:11332", "inet:[::1]:11332", "unix:/run/postern/milter.sock"] {
+            assert_eq!(written.parse::<MilterListen>().unwrap().to_string(), written);
+        }
         assert!("unix:relative.sock".parse::<MilterListen>().is_err());
     }
 }

@@ -36,6 +36,20 @@ pub fn reply_for(d: &Decision, s: &MilterSettings, strong: &BTreeSet<String>) ->
     }
 }
 
+/// What to answer instead of `Hold` when this message cannot be held: the
+/// MTA did not offer the quarantine action, or sent no queue id (`{i}`)
+/// the dashboard could release it by. A threat is refused, a scanner
+/// failure deferred (fail-closed, as before), spam and flags delivered
+/// with their headers; nothing is held where no one can let it out.
+pub fn instead_of_hold(d: &Decision) -> MilterReply {
+    let scanner_down = d.reports.iter().any(|r| r.critical && r.error.is_some());
+    match d.verdict {
+        Verdict::Delete | Verdict::Quarantine if scanner_down => MilterReply::Tempfail,
+        Verdict::Delete | Verdict::Quarantine => MilterReply::Reject,
+        Verdict::Junk | Verdict::Flag | Verdict::Pass => MilterReply::Headers,
+    }
+}
+
 /// Headers added to a message accepted with `reply`.
 pub fn headers_for(d: &Decision, reply: MilterReply) -> Vec<(&'static str, String)> {
     let mut h = vec![
@@ -52,6 +66,25 @@ pub fn headers_for(d: &Decision, reply: MilterReply) -> Vec<(&'static str, Strin
 mod tests {
     use super::*;
     use crate::domain::ScannerReport;
+
+    #[test]
+    fn mail_that_cannot_be_held_is_refused_deferred_or_marked() {
+        assert_eq!(
+            instead_of_hold(&decision(Verdict::Quarantine, &["LURE_CREDENTIALS"])),
+            MilterReply::Reject
+        );
+        assert_eq!(instead_of_hold(&decision(Verdict::Delete, &["AV_VIRUS"])), MilterReply::Reject);
+        assert_eq!(instead_of_hold(&decision(Verdict::Junk, &["AI_SPAM"])), MilterReply::Headers);
+        let mut down = decision(Verdict::Quarantine, &[]);
+        down.reports.push(ScannerReport {
+            scanner: "clamav".into(),
+            critical: true,
+            findings: Vec::new(),
+            elapsed_ms: 1,
+            error: Some("connection refused".into()),
+        });
+        assert_eq!(instead_of_hold(&down), MilterReply::Tempfail);
+    }
 
     fn decision(verdict: Verdict, tags: &[&str]) -> Decision {
         Decision {

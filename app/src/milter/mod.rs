@@ -102,11 +102,12 @@ impl Bound {
 
 /// Serves milter sessions until `shutdown` is cancelled.
 pub async fn serve(bound: Bound, milter: Arc<Milter>, shutdown: CancellationToken) -> Result<(), MilterError> {
+    let max_connections = milter.settings.max_connections;
     let callbacks = session::callbacks(milter);
     let config = indymilter::Config {
         actions: session::ACTIONS,
         connection_timeout: IDLE_TIMEOUT,
-        ..Default::default()
+        max_connections,
     };
     let stop = async move { shutdown.cancelled().await };
     match bound {

@@ -5,12 +5,12 @@
 //! under `POSTERN_MILTER_TIMEOUT_SECS`, below `milter_content_timeout`.
 
 use super::Milter;
-use super::decide::{OVERSIZE_TEXT, OWN_HEADERS, REJECT_TEXT, TEMPFAIL_TEXT, headers_for, reply_for};
+use super::decide::{OVERSIZE_TEXT, OWN_HEADERS, REJECT_TEXT, TEMPFAIL_TEXT, headers_for, instead_of_hold, reply_for};
 use crate::config::MilterReply;
 use crate::domain::{Decision, Event, Verdict};
 use crate::scan::SmtpEnvelope;
 use crate::store::{MessageMeta, MilterRecord, body_sha256};
-use indymilter::{Actions, Callbacks, ContextActions, EomContext, SetErrorReply, SocketInfo, Status};
+use indymilter::{Actions, Callbacks, ContextActions, EomContext, ProtoOpts, SetErrorReply, SocketInfo, Status};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -18,8 +18,31 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 /// What the milter may do at end of message: add headers, remove forged
-/// copies of its own, and put mail on hold.
+/// copies of its own, and put mail on hold. An MTA may offer less; the
+/// session then does without (see [`negotiated`]).
 pub(super) const ACTIONS: Actions = Actions::ADD_HEADER.union(Actions::CHANGE_HEADER).union(Actions::QUARANTINE);
+
+/// Whether the reduced-actions warning was logged (once per process: an
+/// MTA negotiates on every connection).
+static WARNED_ACTIONS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The actions to use with an MTA that offers `offered`: ours, less what it
+/// lacks. Postfix offers all of them; an MTA or test client that does not
+/// is served all the same, and what it lacks is said once in the log
+/// instead of the connection closing with nothing logged.
+fn negotiated(offered: Actions) -> Actions {
+    let use_ = ACTIONS & offered;
+    if use_ != ACTIONS && !WARNED_ACTIONS.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        warn!(
+            offered = ?offered,
+            missing = ?(ACTIONS - use_),
+            "the MTA does not offer every milter action Postern uses: without ADD_HEADER no verdict \
+             headers are added, without CHANGE_HEADER forged X-Postern headers stay, and without \
+             QUARANTINE a hold becomes a reject (threats) or headers (spam)"
+        );
+    }
+    use_
+}
 
 /// State of one connection; the message part is reset at each MAIL FROM.
 #[derive(Debug, Default)]
@@ -35,11 +58,13 @@ pub(super) struct Session {
     oversize: bool,
     /// How many of each of [`OWN_HEADERS`] the message already carries.
     own_seen: HashMap<&'static str, i32>,
+    /// The actions the MTA agreed to for this connection.
+    actions: Actions,
 }
 
 impl Session {
     fn new_message(&mut self, mail_from: Option<String>) {
-        let (client_ip, helo) = (self.env.client_ip, self.env.helo.take());
+        let (client_ip, helo, actions) = (self.env.client_ip, self.env.helo.take(), self.actions);
         *self = Session {
             env: SmtpEnvelope {
                 client_ip,
@@ -47,6 +72,7 @@ impl Session {
                 mail_from,
                 rcpt: Vec::new(),
             },
+            actions,
             ..Default::default()
         };
     }
@@ -79,16 +105,31 @@ fn address(args: &[CString]) -> String {
 pub(super) fn callbacks(m: Arc<Milter>) -> Callbacks<Session> {
     let (on_header, on_body, on_eom) = (m.clone(), m.clone(), m);
     Callbacks::new()
+        .on_negotiate(|cx, actions, opts| {
+            cx.requested_actions = negotiated(actions);
+            // Stages Postern has no callback for are asked to be skipped,
+            // but only where the MTA can skip them; otherwise they arrive
+            // and are answered "continue".
+            cx.requested_opts &= opts | !(ProtoOpts::NO_DATA | ProtoOpts::NO_UNKNOWN);
+            cx.data = Some(Session {
+                actions: cx.requested_actions,
+                ..Default::default()
+            });
+            Box::pin(async { Status::Continue })
+        })
         .on_connect(|cx, _host, socket| {
             let client_ip = match socket {
-                SocketInfo::Inet(a) => Some(a.ip()),
+                // An IPv4 client on a dual-stack socket is ::ffff:a.b.c.d.
+                SocketInfo::Inet(a) => Some(a.ip().to_canonical()),
                 _ => None,
             };
+            let actions = cx.data.as_ref().map_or(ACTIONS, |s| s.actions);
             cx.data = Some(Session {
                 env: SmtpEnvelope {
                     client_ip,
                     ..Default::default()
                 },
+                actions,
                 ..Default::default()
             });
             Box::pin(async { Status::Continue })
@@ -159,6 +200,7 @@ async fn end_of_message(cx: &mut EomContext<Session>, m: &Milter) -> Status {
     let raw = std::mem::take(&mut s.raw);
     let (env, size, oversize, body_at) = (s.env.clone(), s.size, s.oversize, s.body_at);
     let own_seen: Vec<(&'static str, i32)> = s.own_seen.drain().collect();
+    let actions = s.actions;
     s.new_message(None);
 
     let (decision, reply) = if oversize {
@@ -182,6 +224,18 @@ async fn end_of_message(cx: &mut EomContext<Session>, m: &Milter) -> Status {
         }
     };
 
+    let reply = if reply == MilterReply::Hold && !(actions.contains(Actions::QUARANTINE) && queue_id.is_some()) {
+        let instead = instead_of_hold(&decision);
+        warn!(
+            queue_id = ?queue_id,
+            quarantine_action = actions.contains(Actions::QUARANTINE),
+            instead = %instead,
+            "cannot hold this message (the MTA offered no quarantine action, or sent no queue id {{i}} to release it by)"
+        );
+        instead
+    } else {
+        reply
+    };
     let headers = crate::scan::envelope(&raw);
     let sha256 = if oversize {
         format!("unscanned:{size}")
@@ -233,7 +287,8 @@ async fn end_of_message(cx: &mut EomContext<Session>, m: &Milter) -> Status {
         }
         MilterReply::Tempfail => tempfail(cx, if oversize { OVERSIZE_TEXT } else { TEMPFAIL_TEXT }),
         MilterReply::Hold | MilterReply::Headers | MilterReply::Accept => {
-            if let Err(e) = modify(cx, &own_seen, &decision, reply, oversize.then_some((size, m.max_message_bytes))).await {
+            let unscanned = oversize.then_some((size, m.max_message_bytes));
+            if let Err(e) = modify(cx, actions, &own_seen, &decision, reply, unscanned).await {
                 warn!(error = ?e, queue_id = ?queue_id, "cannot change the message; tempfail");
                 return tempfail(cx, TEMPFAIL_TEXT);
             }
@@ -268,26 +323,31 @@ fn tempfail(cx: &mut EomContext<Session>, why: &str) -> Status {
 }
 
 /// Removes forged copies of our headers, adds ours, and holds the message
-/// when asked to.
+/// when asked to, each as far as the MTA agreed to the action.
 async fn modify(
     cx: &EomContext<Session>,
+    actions: Actions,
     own_seen: &[(&'static str, i32)],
     d: &Decision,
     reply: MilterReply,
     unscanned: Option<(u64, u32)>,
 ) -> Result<(), indymilter::ActionError> {
-    for (name, n) in own_seen {
-        // Deleting index 1 repeatedly would shift; delete from the last.
-        for i in (1..=*n).rev() {
-            cx.actions.change_header(*name, i, None::<CString>).await?;
+    if actions.contains(Actions::CHANGE_HEADER) {
+        for (name, n) in own_seen {
+            // Deleting index 1 repeatedly would shift; delete from the last.
+            for i in (1..=*n).rev() {
+                cx.actions.change_header(*name, i, None::<CString>).await?;
+            }
         }
     }
-    if let Some((size, limit)) = unscanned {
-        let v = format!("not scanned: {size} bytes, over the {limit}-byte limit");
-        return cx.actions.add_header("X-Postern-Scan", v).await;
-    }
-    for (name, value) in headers_for(d, reply) {
-        cx.actions.add_header(name, value).await?;
+    if actions.contains(Actions::ADD_HEADER) {
+        if let Some((size, limit)) = unscanned {
+            let v = format!("not scanned: {size} bytes, over the {limit}-byte limit");
+            return cx.actions.add_header("X-Postern-Scan", v).await;
+        }
+        for (name, value) in headers_for(d, reply) {
+            cx.actions.add_header(name, value).await?;
+        }
     }
     if reply == MilterReply::Hold {
         cx.actions.quarantine(format!("Postern: {}", d.verdict)).await?;
@@ -318,8 +378,18 @@ mod tests {
     }
 
     #[test]
+    fn an_mta_offering_less_is_served_with_what_it_offers() {
+        assert_eq!(negotiated(Actions::all()), ACTIONS);
+        assert_eq!(negotiated(Actions::ADD_HEADER), Actions::ADD_HEADER);
+        assert_eq!(negotiated(Actions::empty()), Actions::empty());
+    }
+
+    #[test]
     fn a_new_message_keeps_the_connection_facts() {
-        let mut s = Session::default();
+        let mut s = Session {
+            actions: Actions::ADD_HEADER,
+            ..Default::default()
+        };
         s.env.client_ip = Some("192.0.2.1".parse().unwrap());
         s.env.helo = Some("h".into());
         s.env.rcpt.push("a@b".into());
@@ -328,5 +398,6 @@ mod tests {
         assert_eq!(s.env.client_ip, Some("192.0.2.1".parse().unwrap()));
         assert_eq!(s.env.helo.as_deref(), Some("h"));
         assert!(s.env.rcpt.is_empty() && s.raw.is_empty());
+        assert_eq!(s.actions, Actions::ADD_HEADER);
     }
 }
