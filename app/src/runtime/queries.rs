@@ -42,10 +42,14 @@ impl Runtime {
         self.store.daily_counts(since).await
     }
 
-    /// Today's verdict counts (zeros before the first message).
+    /// Today's verdict counts (zeros, dated today, before the first message).
     pub async fn today_counts(&self) -> Result<DayCounts, StoreError> {
         let today = self.clock.now().format("%Y-%m-%d").to_string();
-        Ok(self.store.daily_counts(&today).await?.into_iter().next().unwrap_or_default())
+        let counts = self.store.daily_counts(&today).await?.into_iter().next();
+        Ok(counts.unwrap_or(DayCounts {
+            day: today,
+            ..Default::default()
+        }))
     }
 
     /// Messages moved away and not yet released.
