@@ -373,12 +373,7 @@ async fn issue_19_a_critical_scanner_down_tempfails() {
     let d = shared();
     let live = Arc::new(LiveDecider::new(pipeline(&rspamd.url, d.clamd_addr.as_deref().unwrap())));
     let dir = tempfile::tempdir().unwrap();
-    let store = postern::store::Store::open(
-        &dir.path().join("db"),
-        &crate::common::harness::KEY,
-        Arc::new(postern::clock::SystemClock),
-    )
-    .unwrap();
+    let store = crate::common::harness::store_at(&dir.path().join("db"));
     let _stop = start_milter(store, live).await.drop_guard();
     let (user, _) = d.new_user("mt");
     let to = format!("{user}@example.test");
@@ -415,7 +410,7 @@ async fn issue_19_concurrent_sessions_each_message_decided_once() {
     let live = Arc::new(LiveDecider::new(crate::common::local_pipeline(InputOptions::default())));
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    let store = postern::store::Store::open(&db, &crate::common::harness::KEY, Arc::new(postern::clock::SystemClock)).unwrap();
+    let store = crate::common::harness::store_at(&db);
     let _stop = start_milter(store, live).await.drop_guard();
     let (user, pass) = d.new_user("mc");
     let to = format!("{user}@example.test");
@@ -492,7 +487,7 @@ async fn issue_19_oversize_and_scan_timeout_through_postfix() {
     )));
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    let store = postern::store::Store::open(&db, &crate::common::harness::KEY, Arc::new(postern::clock::SystemClock)).unwrap();
+    let store = crate::common::harness::store_at(&db);
     let (user, pass) = d.new_user("mo");
     let to = format!("{user}@example.test");
     let big_body = "0123456789abcdef ".repeat(1024);

@@ -105,12 +105,7 @@ async fn miltertest_with_full_and_reduced_negotiation() {
         panic!("miltertest is not installed: run `make stack` as root (scripts/peers-setup.sh installs it)");
     };
     let dir = tempfile::tempdir().unwrap();
-    let store = postern::store::Store::open(
-        &dir.path().join("db"),
-        &crate::common::harness::KEY,
-        Arc::new(postern::clock::SystemClock),
-    )
-    .unwrap();
+    let store = crate::common::harness::store_at(&dir.path().join("db"));
     let bound = postern::milter::bind(&MilterListen::Inet("127.0.0.1:0".parse().unwrap()))
         .await
         .unwrap();

@@ -99,37 +99,29 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
             off: false,
         });
     }
-    // Where each account's spam goes (issue 14): shown so an account
-    // without a Junk folder, whose spam is only marked, is no surprise.
-    let mut seen = std::collections::BTreeSet::new();
+    // Per account, once: where its spam goes (issue 14), so an account
+    // without a Junk folder, whose spam is only marked, is no surprise; and
+    // whether its server can move mail at all (no MOVE, no UIDPLUS): its
+    // threats then stay in place, no outage of Postern's, but it must not
+    // look like protection either.
+    let (mut junk_seen, mut move_seen) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
     for l in st.rt.listeners() {
+        let account = |kind: &str, ok: bool, detail: &str| Component {
+            name: format!("{kind}:{}", l.account),
+            ok,
+            critical: false,
+            detail: detail.to_string(),
+            off: false,
+        };
         if let Some(j) = &l.junk
-            && seen.insert(l.account.clone())
+            && junk_seen.insert(l.account.clone())
         {
-            out.push(Component {
-                name: format!("junk:{}", l.account),
-                ok: j.folder.is_some(),
-                critical: false,
-                detail: j.why.clone(),
-                off: false,
-            });
+            out.push(account("junk", j.folder.is_some(), &j.why));
         }
-    }
-    // An account whose server cannot move mail (issue 14's verdicts need
-    // MOVE or UIDPLUS): its threats stay in place, which is no outage of
-    // Postern's but must not look like protection either.
-    let mut seen = std::collections::BTreeSet::new();
-    for l in st.rt.listeners() {
         if let Some(why) = &l.cannot_move
-            && seen.insert(l.account.clone())
+            && move_seen.insert(l.account.clone())
         {
-            out.push(Component {
-                name: format!("actions:{}", l.account),
-                ok: false,
-                critical: false,
-                detail: why.clone(),
-                off: false,
-            });
+            out.push(account("actions", false, why));
         }
     }
     for l in st.rt.listeners() {

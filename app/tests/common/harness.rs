@@ -77,6 +77,11 @@ pub fn account(name: &str, port: u16, user: &str, pass: &str, folders: &[&str]) 
     }
 }
 
+/// A store at `path` with the tests' key and the system clock.
+pub fn store_at(path: &Path) -> Store {
+    Store::open(path, &KEY, Arc::new(SystemClock)).unwrap()
+}
+
 pub struct Postern {
     pub store: Store,
     pub manager: ManagerHandle,
