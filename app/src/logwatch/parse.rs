@@ -1,9 +1,11 @@
-//! Debian Postfix and Dovecot log lines turned into authentication events.
+//! Debian Postfix and Dovecot log lines turned into authentication events,
+//! and those of Exim, Cyrus IMAP and Courier (`parse/others.rs`).
 //!
-//! Lines come in three shapes and all three are read:
+//! Lines come in four shapes and all four are read:
 //! - classic syslog: `Dec  2 04:00:22 mx postfix/smtpd[123]: …`;
 //! - RFC 3339 syslog (Debian 12+ rsyslog): `2026-12-02T04:00:22.123+00:00 mx dovecot: …`;
-//! - Dovecot's own `log_path` file: `Dec 02 04:00:22 imap-login: Info: …`.
+//! - Dovecot's own `log_path` file: `Dec 02 04:00:22 imap-login: Info: …`;
+//! - Exim's mainlog: `2026-12-02 04:00:22 …` (local time).
 //!
 //! The parser looks for the fixed phrases the daemons write and takes the
 //! fields around them; anything else is [`Parsed::Unknown`], which callers
@@ -101,7 +103,12 @@ pub enum Parsed {
 pub fn parse_line(line: &str, now: DateTime<Utc>) -> Parsed {
     // Most lines of a busy host are delivery chatter that is no event: the
     // time (a date parse in local time) is read only for the events.
-    match postfix(line).or_else(|| dovecot(line)).unwrap_or(Parsed::Unknown) {
+    let parsed = postfix(line)
+        .or_else(|| dovecot(line))
+        .or_else(|| others::exim(line))
+        .or_else(|| others::cyrus(line))
+        .or_else(|| others::courier(line));
+    match parsed.unwrap_or(Parsed::Unknown) {
         Parsed::Event(mut e) => {
             e.at = timestamp(line, now).unwrap_or(now).timestamp();
             Parsed::Event(e)
@@ -230,12 +237,19 @@ fn dovecot(line: &str) -> Option<Parsed> {
     Some(Parsed::Known)
 }
 
-/// The line's time: RFC 3339 first token, or a classic `Mmm dd hh:mm:ss`
-/// prefix in local time, dated in the year that puts it not after `now`.
+/// The line's time: RFC 3339 first token, Exim's `YYYY-MM-DD hh:mm:ss` in
+/// local time, or a classic `Mmm dd hh:mm:ss` prefix in local time, dated
+/// in the year that puts it not after `now`.
 fn timestamp(line: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let first = line.split(' ').next()?;
     if first.len() >= 19 && first.as_bytes().get(4) == Some(&b'-') {
         return DateTime::parse_from_rfc3339(first).ok().map(|t| t.with_timezone(&Utc));
+    }
+    if first.len() == 10 && first.as_bytes().get(4) == Some(&b'-') {
+        return NaiveDateTime::parse_from_str(line.get(..19)?, "%Y-%m-%d %H:%M:%S")
+            .ok()
+            .and_then(|n| chrono::Local.from_local_datetime(&n).earliest())
+            .map(|t| t.with_timezone(&Utc));
     }
     let head = line.get(..15)?;
     let year = now.with_timezone(&chrono::Local).year();
@@ -254,5 +268,6 @@ fn timestamp(line: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     }
 }
 
+mod others;
 #[cfg(test)]
 mod tests;
