@@ -299,3 +299,21 @@ async fn a_server_that_reports_mail_only_at_done_and_cannot_search_uids() {
     );
     p.manager.shutdown().await;
 }
+
+/// A server that answers the new-mail lookup (`UID FETCH n:* (UID)`) with
+/// NO, found by an interop probe against hoodiecrow: async-imap's streamed
+/// replies end at the tag without reading it, so the refusal read as "no
+/// new mail" and the message was never scanned. The lookup now reads its
+/// own tagged reply and asks `UID SEARCH` instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_new_mail_lookup_falls_back_to_search() {
+    let mut world = World::new(vec![mail("ok@good.test", "refused", &unique("nf"))]);
+    world.refuse_uid_fetch = true;
+    let fake = Fake::start(world, None).await;
+    let p = Postern::start(vec![account("a", fake.port, "u", "p", &["INBOX"])], tuning(), None).await;
+    let rows = p.wait_done("a", 1).await;
+    assert_eq!(rows[0].uid, 1, "{rows:?}");
+    let cmds = fake.world.lock().unwrap().commands();
+    assert!(cmds.iter().any(|l| l.contains("UID SEARCH UID 1:*")), "{cmds:?}");
+    p.manager.shutdown().await;
+}

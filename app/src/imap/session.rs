@@ -6,7 +6,7 @@
 use super::conn::{Conn, deadline};
 use super::{ImapError, Result};
 use async_imap::imap_proto::rfc4315::UidSetMember;
-use async_imap::imap_proto::{Response, ResponseCode, Status};
+use async_imap::imap_proto::{AttributeValue, Response, ResponseCode, Status};
 use async_imap::types::Flag;
 use futures::TryStreamExt;
 
@@ -206,24 +206,45 @@ impl Conn {
     /// Asked with `UID FETCH n:* (UID)`, which every server answers from
     /// its UID map, rather than `UID SEARCH UID n:*`: GNU imap4d answers
     /// that search with nothing at all and reads other UID sets as
-    /// sequence numbers, so new mail went unseen. A server that refuses
-    /// the FETCH is asked the search instead.
+    /// sequence numbers, so new mail went unseen. The FETCH is read here to
+    /// its tagged reply, because async-imap's streamed replies stop at the
+    /// tag without looking at it (a NO would read as "no new mail"); a
+    /// server that refuses it is asked the search instead.
     pub async fn uids_after(&mut self, last_uid: u32) -> Result<Vec<u32>> {
         let from = last_uid.saturating_add(1);
         let t = self.timeout;
         let fetched = deadline(t, "UID FETCH (UID)", async {
-            let rows: std::result::Result<Vec<_>, async_imap::error::Error> =
-                async { self.session.uid_fetch(format!("{from}:*"), "(UID)").await?.try_collect().await }.await;
-            match rows {
-                Ok(rows) => Ok(Some(rows)),
-                Err(async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)) => Ok(None),
-                Err(e) => Err(e.into()),
+            let tag = self.session.run_command(&format!("UID FETCH {from}:* (UID)")).await?;
+            let mut uids = Vec::new();
+            loop {
+                let Some(resp) = self.session.read_response().await? else {
+                    return Err(ImapError::ConnectionLost);
+                };
+                match resp.parsed() {
+                    Response::Done { tag: got, status, .. } if *got == tag => {
+                        return Ok((*status == Status::Ok).then_some(uids));
+                    }
+                    Response::Fetch(_, attrs) => uids.extend(attrs.iter().filter_map(|a| match a {
+                        AttributeValue::Uid(u) => Some(*u),
+                        _ => None,
+                    })),
+                    Response::Data {
+                        status: Status::Bye,
+                        outcome,
+                    } => {
+                        return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
+                    }
+                    other => self.note(other),
+                }
             }
         })
         .await?;
         let mut v = match fetched {
-            Some(rows) => rows.iter().filter_map(|f| f.uid).collect(),
-            None => self.uid_search(&format!("UID {from}:*")).await?,
+            Some(uids) => uids,
+            None => {
+                tracing::debug!(from, "the server refused UID FETCH n:* (UID); asking UID SEARCH");
+                self.uid_search(&format!("UID {from}:*")).await?
+            }
         };
         v.retain(|u| *u > last_uid);
         v.sort_unstable();

@@ -8,12 +8,15 @@ use futures::TryStreamExt;
 
 impl Conn {
     /// The selectable mailbox the server marks `\Junk`, if any. With the
-    /// SPECIAL-USE capability the attributes are asked for explicitly
-    /// (`RETURN (SPECIAL-USE)`); without it, a plain LIST is read, since
-    /// some servers attach the attributes to every LIST anyway.
+    /// SPECIAL-USE and LIST-EXTENDED capabilities the attributes are asked
+    /// for explicitly (`RETURN (SPECIAL-USE)`, RFC 5258 syntax); otherwise
+    /// a plain LIST is read: RFC 6154 servers attach them to every LIST,
+    /// and one without LIST-EXTENDED (hoodiecrow's Gmail emulation) answers
+    /// the RETURN form with BAD.
     pub async fn junk_mailbox(&mut self) -> Result<Option<String>> {
         let t = self.timeout;
-        let pattern = if self.has("SPECIAL-USE") { "* RETURN (SPECIAL-USE)" } else { "*" };
+        let extended = self.has("SPECIAL-USE") && self.has("LIST-EXTENDED");
+        let pattern = if extended { "* RETURN (SPECIAL-USE)" } else { "*" };
         deadline(t, "LIST", async {
             let refused = |e: async_imap::error::Error| match e {
                 async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d) => ImapError::Refused {

@@ -60,6 +60,8 @@ pub struct World {
     /// mail shows only in the reply to DONE), and `UID SEARCH UID n:*`
     /// finds nothing.
     pub imap4d: bool,
+    /// Answer `UID FETCH … (UID)` (the new-mail lookup) with NO.
+    pub refuse_uid_fetch: bool,
     /// Every command line received, with its connection number.
     pub log: Vec<(usize, String)>,
 }
@@ -288,6 +290,11 @@ async fn serve(
                 it.next().unwrap_or(""),
                 it.next().unwrap_or("").to_ascii_uppercase(),
             );
+            let refused = world.lock().unwrap().refuse_uid_fetch && items.trim() == "(UID)";
+            if refused {
+                w.write_all(format!("{tag} NO UID FETCH ranges refused\r\n").as_bytes()).await?;
+                continue;
+            }
             let wd = world.lock().unwrap();
             let msgs = wd.boxes.get(&selected).cloned().unwrap_or_default();
             let max = msgs.last().map_or(0, |(u, _)| *u);
