@@ -160,7 +160,14 @@ impl Runner {
             let max = self.deps.tuning.action_max_attempts;
             match actions::execute(c, &intent).await {
                 Ok(done) => {
-                    info!(intent = intent.id, uid = intent.key.uid, state = done.state.as_str(), detail = %done.detail, "action finished");
+                    info!(
+                        intent = intent.id,
+                        folder = %intent.key.mailbox,
+                        uid = intent.key.uid,
+                        state = done.state.as_str(),
+                        detail = %done.detail,
+                        "action finished"
+                    );
                     store.finish_intent(&intent, done.state, done.location, done.detail).await?;
                     self.status.update(|s| s.processed += 1);
                 }

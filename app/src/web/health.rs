@@ -128,7 +128,12 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
         // A stopped account was stopped by an operator: off, not failing.
         let off = matches!(l.state, ListenerState::Stopped);
         let ok = off || (!matches!(l.state, ListenerState::Backoff { .. }) && !l.needs_attention());
-        let state = serde_json::to_value(&l.state).map(|v| v.to_string()).unwrap_or_default();
+        // A plain state serialises as a JSON string: shown without its quotes.
+        let state = match serde_json::to_value(&l.state) {
+            Ok(serde_json::Value::String(s)) => s,
+            Ok(v) => v.to_string(),
+            Err(_) => String::new(),
+        };
         let detail = match (&l.state, &l.last_error) {
             (ListenerState::Broken { reason }, _) => format!("broken: {reason}"),
             _ if l.folder_problem.is_some() => l.folder_problem.clone().unwrap_or_default(),
