@@ -202,6 +202,12 @@ impl Conn {
         self.caps.contains(&cap.to_ascii_uppercase())
     }
 
+    /// Whether mail can be moved out of a folder here: MOVE, or UIDPLUS
+    /// for COPY and a UID EXPUNGE of that one message ([`Conn::move_uid`]).
+    pub fn can_move(&self) -> bool {
+        self.has("MOVE") || self.has("UIDPLUS")
+    }
+
     /// The advertised capabilities.
     pub fn capabilities(&self) -> impl Iterator<Item = &str> {
         self.caps.iter().map(String::as_str)

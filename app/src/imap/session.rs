@@ -214,29 +214,20 @@ impl Conn {
         let from = last_uid.saturating_add(1);
         let t = self.timeout;
         let fetched = deadline(t, "UID FETCH (UID)", async {
-            let tag = self.session.run_command(&format!("UID FETCH {from}:* (UID)")).await?;
             let mut uids = Vec::new();
-            loop {
-                let Some(resp) = self.session.read_response().await? else {
-                    return Err(ImapError::ConnectionLost);
-                };
-                match resp.parsed() {
-                    Response::Done { tag: got, status, .. } if *got == tag => {
-                        return Ok((*status == Status::Ok).then_some(uids));
+            let refused = self
+                .run_to_tagged(&format!("UID FETCH {from}:* (UID)"), |r| match r {
+                    Response::Fetch(_, attrs) => {
+                        uids.extend(attrs.iter().filter_map(|a| match a {
+                            AttributeValue::Uid(u) => Some(*u),
+                            _ => None,
+                        }));
+                        true
                     }
-                    Response::Fetch(_, attrs) => uids.extend(attrs.iter().filter_map(|a| match a {
-                        AttributeValue::Uid(u) => Some(*u),
-                        _ => None,
-                    })),
-                    Response::Data {
-                        status: Status::Bye,
-                        outcome,
-                    } => {
-                        return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
-                    }
-                    other => self.note(other),
-                }
-            }
+                    _ => false,
+                })
+                .await?;
+            Ok(refused.is_none().then_some(uids))
         })
         .await?;
         let mut v = match fetched {
@@ -380,41 +371,58 @@ impl Conn {
         let t = self.timeout;
         let verb = command.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
         deadline(t, &verb, async {
-            let tag = self.session.run_command(command).await?;
             let mut new_uid = None;
-            loop {
-                let Some(resp) = self.session.read_response().await? else {
-                    return Err(ImapError::ConnectionLost);
-                };
-                match resp.parsed() {
-                    Response::Done { tag: t, status, outcome } if *t == tag => {
-                        if let Some(ResponseCode::CopyUid(_, src, dst)) = &outcome.code {
-                            new_uid = new_uid.or_else(|| copyuid_dest(src, dst, src_uid));
-                        }
-                        return match status {
-                            Status::Ok => Ok(new_uid),
-                            _ => Err(ImapError::Refused {
-                                command: verb.clone(),
-                                detail: outcome.information.as_deref().unwrap_or("").to_string(),
-                            }),
-                        };
+            let refused = self
+                .run_to_tagged(command, |r| {
+                    if let Response::Done { outcome, .. } | Response::Data { outcome, .. } = r
+                        && let Some(ResponseCode::CopyUid(_, src, dst)) = &outcome.code
+                    {
+                        new_uid = new_uid.or_else(|| copyuid_dest(src, dst, src_uid));
                     }
-                    Response::Data {
-                        status: Status::Bye,
-                        outcome,
-                    } => {
-                        return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
-                    }
-                    Response::Data { outcome, .. } => {
-                        if let Some(ResponseCode::CopyUid(_, src, dst)) = &outcome.code {
-                            new_uid = new_uid.or_else(|| copyuid_dest(src, dst, src_uid));
-                        }
-                    }
-                    _ => {}
-                }
+                    true
+                })
+                .await?;
+            match refused {
+                None => Ok(new_uid),
+                Some(detail) => Err(ImapError::Refused {
+                    command: verb.clone(),
+                    detail,
+                }),
             }
         })
         .await
+    }
+
+    /// Sends `command` and reads to its tagged completion, which async-imap's
+    /// streamed replies do without looking at its status (a NO would read as
+    /// an empty answer). Every response, the completion included, goes to
+    /// `each`; an untagged one it does not take (returns false) is noted as
+    /// a folder signal. A BYE ends the session. `None` when the completion
+    /// is OK, else the server's text.
+    async fn run_to_tagged(&mut self, command: &str, mut each: impl FnMut(&Response<'_>) -> bool) -> Result<Option<String>> {
+        let tag = self.session.run_command(command).await?;
+        loop {
+            let Some(resp) = self.session.read_response().await? else {
+                return Err(ImapError::ConnectionLost);
+            };
+            match resp.parsed() {
+                done @ Response::Done { tag: got, status, outcome } if *got == tag => {
+                    each(done);
+                    return Ok((*status != Status::Ok).then(|| outcome.information.as_deref().unwrap_or("").to_string()));
+                }
+                Response::Data {
+                    status: Status::Bye,
+                    outcome,
+                } => {
+                    return Err(ImapError::Bye(outcome.information.as_deref().unwrap_or("").to_string()));
+                }
+                other => {
+                    if !each(other) {
+                        self.note(other);
+                    }
+                }
+            }
+        }
     }
 }
 

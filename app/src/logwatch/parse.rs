@@ -140,8 +140,18 @@ fn bracket_ip(s: &str, marker: &str) -> Option<IpAddr> {
     let rest = &s[s.find(marker)? + marker.len()..];
     let open = rest.find('[')?;
     let close = open + rest[open..].find(']')?;
-    let inner = &rest[open + 1..close];
-    inner.strip_prefix("IPv6:").unwrap_or(inner).parse().ok()
+    address(&rest[open + 1..close])
+}
+
+/// An address written bare, in IPv6 form for IPv4 (`::ffff:192.0.2.4`) or
+/// with Postfix's and Exim's `IPv6:` prefix.
+fn address(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    s.strip_prefix("IPv6:")
+        .unwrap_or(s)
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| ip.to_canonical())
 }
 
 fn postfix(line: &str) -> Option<Parsed> {

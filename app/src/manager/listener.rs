@@ -200,7 +200,7 @@ impl Listener {
         };
         let (mut conn, mut sel) = self.open().await?;
         self.resolve_junk(&mut conn).await?;
-        let cannot_move = (!conn.has("MOVE") && !conn.has("UIDPLUS")).then(|| {
+        let cannot_move = (!conn.can_move()).then(|| {
             "the server offers neither MOVE nor UIDPLUS: quarantine and junk verdicts are recorded and \
              refused, and the mail stays where it is (moving it would expunge every message marked \\Deleted)"
                 .to_string()

@@ -24,16 +24,20 @@ pub const OVERSIZE_TEXT: &str = "Message too large to scan";
 /// `on_scanner_down`, so mail is retried rather than judged half-blind.
 pub fn reply_for(d: &Decision, s: &MilterSettings, strong: &BTreeSet<String>) -> MilterReply {
     let strong_hit = d.tags.iter().any(|t| strong.contains(t));
-    let scanner_down = d.reports.iter().any(|r| r.critical && r.error.is_some());
     match d.verdict {
         Verdict::Delete => s.on_delete,
         Verdict::Quarantine if strong_hit => s.on_delete,
-        _ if scanner_down => s.on_scanner_down,
+        _ if scanner_down(d) => s.on_scanner_down,
         Verdict::Quarantine => s.on_quarantine,
         Verdict::Junk => s.on_junk,
         Verdict::Flag => s.on_flag,
         Verdict::Pass => MilterReply::Accept,
     }
+}
+
+/// Whether the decision was made without a critical scanner's answer.
+fn scanner_down(d: &Decision) -> bool {
+    d.reports.iter().any(|r| r.critical && r.error.is_some())
 }
 
 /// What to answer instead of `Hold` when this message cannot be held: the
@@ -42,9 +46,8 @@ pub fn reply_for(d: &Decision, s: &MilterSettings, strong: &BTreeSet<String>) ->
 /// failure deferred (fail-closed, as before), spam and flags delivered
 /// with their headers; nothing is held where no one can let it out.
 pub fn instead_of_hold(d: &Decision) -> MilterReply {
-    let scanner_down = d.reports.iter().any(|r| r.critical && r.error.is_some());
     match d.verdict {
-        Verdict::Delete | Verdict::Quarantine if scanner_down => MilterReply::Tempfail,
+        Verdict::Delete | Verdict::Quarantine if scanner_down(d) => MilterReply::Tempfail,
         Verdict::Delete | Verdict::Quarantine => MilterReply::Reject,
         Verdict::Junk | Verdict::Flag | Verdict::Pass => MilterReply::Headers,
     }

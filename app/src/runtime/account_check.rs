@@ -65,7 +65,7 @@ impl Runtime {
             .filter(|k| c.has(k))
             .collect();
         let caps = caps.join(" ");
-        let missing_move = !c.has("MOVE") && !c.has("UIDPLUS");
+        let missing_move = !c.can_move();
         let mut missing = Vec::new();
         for f in &a.folders {
             match c.mailbox_exists(f).await {

@@ -11,7 +11,7 @@
 //! - Courier: `imapd: LOGIN FAILED, [method=M, ]user=u, ip=[::ffff:ip]` and
 //!   `LOGIN, user=u, ip=[…]`.
 
-use super::{AuthEvent, Outcome, Parsed, Service, between, user};
+use super::{AuthEvent, Outcome, Parsed, Service, address, between, user};
 use std::net::IpAddr;
 
 fn event(service: Service, outcome: Outcome, ip: IpAddr, user: Option<String>) -> Option<Parsed> {
@@ -23,17 +23,6 @@ fn event(service: Service, outcome: Outcome, ip: IpAddr, user: Option<String>) -
         user,
         attempts: 1,
     }))
-}
-
-/// An address written bare, in IPv6 form for IPv4 (`::ffff:192.0.2.4`) or
-/// with Exim's `IPv6:` prefix.
-fn address(s: &str) -> Option<IpAddr> {
-    s.trim()
-        .strip_prefix("IPv6:")
-        .unwrap_or(s.trim())
-        .parse::<IpAddr>()
-        .ok()
-        .map(|ip| ip.to_canonical())
 }
 
 /// The address in the last `[…]` of `s` that holds one: Exim writes the
