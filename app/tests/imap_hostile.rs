@@ -246,6 +246,57 @@ async fn issue_18_uidvalidity_churn_is_bounded_and_reported_broken() {
     p.stop().await;
 }
 
+/// A server whose UIDs start again from 1 under the same UIDVALIDITY (a
+/// restore from backup, an index rebuilt without a new UIDVALIDITY). Before,
+/// the new mail at the reused UIDs was never scanned and `/health` stayed
+/// green; now the folder is reported broken, once in the audit log, and
+/// nothing at a reused UID is recorded or moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uids_reused_under_the_same_uidvalidity_are_reported_broken() {
+    let mut world = World::new(vec![
+        mail("ok@good.test", "a", &unique("reuse")),
+        mail("ok@good.test", "b", &unique("reuse")),
+    ]);
+    world.uidnext_on_select = true;
+    let fake = Fake::start(world, None).await;
+    let p = WebPostern::start(vec![account("a", fake.port, "u", "p", &["INBOX"])], Scanners::Local).await;
+    eventually(T, "first two scanned", || async {
+        let rows = p.rt.store().message_rows("a").await.unwrap();
+        (rows.iter().filter(|r| r.status != "decided").count() == 2).then_some(())
+    })
+    .await;
+    {
+        let mut w = fake.world.lock().unwrap();
+        w.reuse_uids(vec![mail("bad@evil.test", "at a reused UID", &unique("reuse"))]);
+        // Wakes the idling listener; its next IDLE ends the connection, so
+        // it selects the folder again and meets the new UIDNEXT.
+        w.push.push("* 1 EXISTS".into());
+        w.bye_on_idle = true;
+    }
+    eventually(T, "folder reported broken", || async {
+        let st = p.rt.manager().status().into_iter().find(|s| s.mailbox == "INBOX")?;
+        matches!(st.state, postern::manager::ListenerState::Broken { .. }).then_some(())
+    })
+    .await;
+    // Retries go on (with backoff) and find the same; still one audit row.
+    let before = fake.conns.load(Ordering::SeqCst);
+    eventually(T, "more reconnects", || async {
+        (fake.conns.load(Ordering::SeqCst) >= before + 3).then_some(())
+    })
+    .await;
+    let rows = p.rt.store().message_rows("a").await.unwrap();
+    assert_eq!(rows.len(), 2, "nothing recorded at a reused UID: {rows:?}");
+    let reused = p.rt.store().audit_rows(Some("a"), Some("uids_reused"), 10).await.unwrap();
+    assert_eq!(reused.len(), 1, "{reused:?}");
+    assert!(reused[0].detail.contains("UIDNEXT 2 is not above UID 2"), "{reused:?}");
+    let (code, health) = Admin::login(&p.base).await.get("/health").await;
+    assert_eq!(code, 503);
+    assert!(health.to_string().contains("new UIDVALIDITY"), "{health}");
+    let cmds = fake.world.lock().unwrap().commands();
+    assert!(!cmds.iter().any(|c| c.contains("MOVE")), "{cmds:?}");
+    p.stop().await;
+}
+
 /// Issue 15, defect 4: Cyrus and Courier answer a CREATE of an existing
 /// folder with a plain `NO ... already exists`, without RFC 5530's
 /// `[ALREADYEXISTS]`; that is success, not a blocked account.

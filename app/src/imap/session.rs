@@ -6,7 +6,7 @@
 use super::conn::{Conn, deadline};
 use super::{ImapError, Result};
 use async_imap::imap_proto::rfc4315::UidSetMember;
-use async_imap::imap_proto::{AttributeValue, Response, ResponseCode, Status};
+use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode, Status};
 use async_imap::types::Flag;
 use futures::TryStreamExt;
 
@@ -172,12 +172,35 @@ impl Conn {
         self.selected.as_deref()
     }
 
-    /// `UID SEARCH`, sorted ascending.
+    /// `UID SEARCH`, sorted ascending. Read to its tagged reply: through
+    /// async-imap a refused search (a server without a search key, a
+    /// charset it will not take) read as "nothing found", which hid mail
+    /// from the backfill, the claw-back search and the action re-checks.
+    /// A refusal is [`ImapError::Refused`].
     pub async fn uid_search(&mut self, query: &str) -> Result<Vec<u32>> {
         let t = self.timeout;
-        let set = deadline(t, "UID SEARCH", async { Ok(self.session.uid_search(query).await?) }).await?;
-        let mut v: Vec<u32> = set.into_iter().collect();
+        let mut v = deadline(t, "UID SEARCH", async {
+            let mut uids = Vec::new();
+            let refused = self
+                .run_to_tagged(&format!("UID SEARCH {query}"), |r| match r {
+                    Response::MailboxData(MailboxDatum::Search(ids)) => {
+                        uids.extend(ids.iter().copied());
+                        true
+                    }
+                    _ => false,
+                })
+                .await?;
+            match refused {
+                None => Ok(uids),
+                Some(detail) => Err(ImapError::Refused {
+                    command: "UID SEARCH".into(),
+                    detail,
+                }),
+            }
+        })
+        .await?;
         v.sort_unstable();
+        v.dedup();
         Ok(v)
     }
 

@@ -63,6 +63,7 @@ impl Listener {
                 ))
                 .into());
             }
+            self.refuse_reused_uids(state, &again).await?;
             *sel = again;
             return Ok(());
         }

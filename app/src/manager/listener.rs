@@ -293,7 +293,10 @@ impl Listener {
     pub(super) async fn sync_state(&self, conn: &mut Conn, sel: &Selected) -> Result<MailboxState, ListenerError> {
         let store = &self.deps.store;
         match store.mailbox_state(&self.acct.name, &self.mailbox).await? {
-            Some(st) if st.uidvalidity == sel.uidvalidity => Ok(st),
+            Some(st) if st.uidvalidity == sel.uidvalidity => {
+                self.refuse_reused_uids(&st, sel).await?;
+                Ok(st)
+            }
             Some(st) => {
                 self.bound_churn(&st, sel).await?;
                 let voided = store
@@ -383,6 +386,50 @@ impl Listener {
         Err(ListenerError::Broken(reason))
     }
 
+    /// Refuses a folder whose server announces a UIDNEXT at or below a UID
+    /// already seen under the same UIDVALIDITY. UIDs only grow within one
+    /// UIDVALIDITY (RFC 3501, 2.3.1.1); a server restored from a backup or
+    /// rebuilding its index without a new UIDVALIDITY hands out UIDs again.
+    /// Catching up above the cursor would then never see the new mail at
+    /// the reused UIDs, and a reused UID of a recorded message would pass
+    /// as already scanned: mail unscanned with `/health` green. The folder
+    /// is reported broken instead (one audit row per listener run) until
+    /// the server gives the folder a new UIDVALIDITY, which re-syncs it.
+    /// Actions already queued are safe: each confirms the message's SHA-256
+    /// before it moves anything. A server that sends no UIDNEXT on SELECT
+    /// (Courier) is not checked.
+    pub(super) async fn refuse_reused_uids(&self, st: &MailboxState, sel: &Selected) -> Result<(), ListenerError> {
+        let Some(next) = sel.uid_next.filter(|n| *n <= st.last_uid) else {
+            return Ok(());
+        };
+        let reason = format!(
+            "server broken: UIDNEXT {next} is not above UID {} already seen under the same UIDVALIDITY {}; new mail would reuse UIDs Postern has scanned, so the folder is not processed until the server gives it a new UIDVALIDITY",
+            st.last_uid, sel.uidvalidity
+        );
+        if !self
+            .status
+            .snapshot()
+            .is_some_and(|s| matches!(s.state, ListenerState::Broken { .. }))
+        {
+            warn!(
+                uid_next = next,
+                last_uid = st.last_uid,
+                uidvalidity = sel.uidvalidity,
+                "server reuses UIDs; folder not processed"
+            );
+            self.deps
+                .store
+                .audit(crate::store::AuditEntry::mailbox(
+                    &self.acct.name,
+                    &self.mailbox,
+                    "uids_reused",
+                    reason.clone(),
+                ))
+                .await?;
+        }
+        Err(ListenerError::Broken(reason))
+    }
+
     /// After a failure: starts the failure clock, and once the folder has
     /// failed for `stuck_after` without one healthy pass, marks it stuck
     /// (an account error on the dashboard and `/health`, alerted by the
@@ -459,7 +506,32 @@ impl Listener {
         if done >= until {
             return Ok(false);
         }
-        let uids = conn.uid_search(&format!("UID {}:{until} SINCE {since}", done + 1)).await?;
+        let uids = match conn.uid_search(&format!("UID {}:{until} SINCE {since}", done + 1)).await {
+            Ok(uids) => uids,
+            // Refused for good (a server without SINCE): retrying would keep
+            // the folder from watching new mail, so the backfill ends here,
+            // said in the log and the audit trail rather than shown finished.
+            Err(ImapError::Refused { detail, .. }) => {
+                let why = format!("backfill stopped after UID {done}: the server refused its search ({detail})");
+                warn!(%why, "backfill refused");
+                self.deps
+                    .store
+                    .audit(crate::store::AuditEntry::mailbox(
+                        &self.acct.name,
+                        &self.mailbox,
+                        "backfill_refused",
+                        why,
+                    ))
+                    .await?;
+                self.deps
+                    .store
+                    .set_backfill_done(&self.acct.name, &self.mailbox, sel.uidvalidity, until)
+                    .await?;
+                state.backfill_done_uid = Some(until);
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let uids: Vec<u32> = uids.into_iter().filter(|u| *u > done && *u <= until).collect();
         let chunk: Vec<u32> = uids.iter().copied().take(BACKFILL_SPAN).collect();
         let junk = self.status.junk_folder();

@@ -62,6 +62,10 @@ pub struct World {
     pub imap4d: bool,
     /// Answer `UID FETCH … (UID)` (the new-mail lookup) with NO.
     pub refuse_uid_fetch: bool,
+    /// Send `[UIDNEXT n]` on SELECT, as most servers (not Courier) do.
+    pub uidnext_on_select: bool,
+    /// Answer a `UID SEARCH` with a `SINCE` key with BAD.
+    pub refuse_since: bool,
     /// Every command line received, with its connection number.
     pub log: Vec<(usize, String)>,
 }
@@ -101,6 +105,12 @@ impl World {
         self.uidvalidity += 100;
         self.boxes.insert("INBOX".into(), numbered(mail, 1));
         self.uidvalidity
+    }
+
+    /// INBOX rebuilt with UIDs from 1 under the same UIDVALIDITY (a server
+    /// restored from a backup, or whose index was rebuilt carelessly).
+    pub fn reuse_uids(&mut self, mail: Vec<Vec<u8>>) {
+        self.boxes.insert("INBOX".into(), numbered(mail, 1));
     }
 
     /// The truthful FETCH response of one message (`seq`, `uid`, `body`).
@@ -238,6 +248,10 @@ async fn serve(
                 )
                 .bytes(),
             );
+            if wd.uidnext_on_select {
+                let next = wd.boxes.get(&selected).and_then(|b| b.last()).map_or(1, |(u, _)| u + 1);
+                out.extend(format!("* OK [UIDNEXT {next}] ok\r\n").bytes());
+            }
             out.extend(format!("{tag} OK [READ-WRITE] selected\r\n").bytes());
         } else if upper.starts_with("STATUS") {
             let name = unquote(rest.split_whitespace().nth(1).unwrap_or(""));
@@ -268,6 +282,8 @@ async fn serve(
                 }
             }
             out.extend(ok("done").bytes());
+        } else if upper.starts_with("UID SEARCH") && upper.contains(" SINCE ") && world.lock().unwrap().refuse_since {
+            out.extend(format!("{tag} BAD Unknown search key SINCE\r\n").bytes());
         } else if upper.starts_with("UID SEARCH") {
             let wd = world.lock().unwrap();
             let msgs = wd.boxes.get(&selected).cloned().unwrap_or_default();

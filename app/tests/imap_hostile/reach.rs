@@ -148,3 +148,26 @@ async fn issue_15_backfill_without_uidnext_scans_old_mail_observe_only() {
     assert!(!cmds.iter().any(|c| c.contains("MOVE")), "history was acted on: {cmds:?}");
     p.manager.shutdown().await;
 }
+
+/// A server that refuses the backfill's `SINCE` search. Through
+/// async-imap the BAD read as "no old mail" and the backfill showed as
+/// done; now the refusal is in the audit trail, and the folder goes on to
+/// watch new mail instead of failing on every pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_backfill_search_is_recorded_and_new_mail_is_still_watched() {
+    let mut world = World::existing(vec![mail("ok@good.test", "history", &unique("bfr"))]);
+    world.refuse_since = true;
+    world.incoming = vec![mail("bad@evil.test", "new", &unique("bfr"))];
+    let fake = Fake::start(world, None).await;
+    let mut acct = account("a", fake.port, "u", "p", &["INBOX"]);
+    acct.start_at = StartAt::Backfill { days: 30 };
+    let p = Postern::start(vec![acct], tuning(), None).await;
+    let rows = p.wait_done("a", 1).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].uid, 2, "the new message, not the history: {rows:?}");
+    assert!(!rows[0].observe_only, "{rows:?}");
+    let refused = p.store.audit_rows(Some("a"), Some("backfill_refused"), 10).await.unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].detail.contains("Unknown search key SINCE"), "{refused:?}");
+    p.manager.shutdown().await;
+}
