@@ -351,6 +351,63 @@ async fn a_server_that_reports_mail_only_at_done_and_cannot_search_uids() {
     p.manager.shutdown().await;
 }
 
+/// A folder that keeps no keywords (PERMANENTFLAGS without `\*`, as pymap's),
+/// found by an interop probe: flag and junk verdicts were "done" with
+/// nothing marked, `/health` green and its junk line saying spam "is
+/// marked $Junk in place". Now `/health` warns, and says spam stays unmarked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_that_keeps_no_keywords_is_reported() {
+    let mut world = World::new(vec![mail("ok@good.test", "plain", &unique("nokw"))]);
+    world.no_keywords = true;
+    let fake = Fake::start(world, None).await;
+    let p = WebPostern::start(vec![account("a", fake.port, "u", "p", &["INBOX"])], Scanners::Local).await;
+    eventually(T, "scanned", || async {
+        let rows = p.rt.store().message_rows("a").await.unwrap();
+        (rows.iter().filter(|r| r.status != "decided").count() == 1).then_some(())
+    })
+    .await;
+    let (_, health) = Admin::login(&p.base).await.get("/health").await;
+    let comps = health["components"].as_array().unwrap();
+    let find = |name: &str| comps.iter().find(|c| c["name"] == name).cloned();
+    let marks = find("marks:a").unwrap_or_else(|| panic!("no marks component: {health}"));
+    assert_eq!(marks["ok"], false, "{marks}");
+    assert!(marks["detail"].as_str().unwrap().contains("INBOX keeps no keywords"), "{marks}");
+    let junk = find("junk:a").unwrap();
+    assert!(
+        junk["detail"].as_str().unwrap().contains("spam is left in place unmarked"),
+        "{junk}"
+    );
+    p.stop().await;
+}
+
+/// A server that accepts TCP and never greets (a hung process), found by an
+/// interop probe: between short backoffs the listener spends a whole
+/// connect timeout in `connecting`, which `/health` counted as healthy, so
+/// it showed green through the outage. Connecting again after a failure is
+/// now failing until a healthy pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_server_is_not_healthy_while_postern_reconnects() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = silent.accept().await {
+            conns.push(c);
+        }
+    });
+    let p = WebPostern::start(vec![account("a", port, "u", "p", &["INBOX"])], Scanners::Local).await;
+    eventually(T, "reconnecting after a failure", || async {
+        let st = p.rt.manager().status().into_iter().find(|s| s.mailbox == "INBOX")?;
+        (matches!(st.state, postern::manager::ListenerState::Connecting) && st.failing_since.is_some()).then_some(())
+    })
+    .await;
+    let (code, health) = Admin::login(&p.base).await.get("/health").await;
+    assert_eq!(code, 503, "{health}");
+    assert!(health.to_string().contains("last error"), "{health}");
+    p.stop().await;
+    held.abort();
+}
+
 /// A server that answers the new-mail lookup (`UID FETCH n:* (UID)`) with
 /// NO, found by an interop probe against hoodiecrow: async-imap's streamed
 /// replies end at the tag without reading it, so the refusal read as "no

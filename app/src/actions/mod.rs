@@ -191,13 +191,19 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
     }
 }
 
+/// Whether a folder with these PERMANENTFLAGS keeps `keyword`: listed, or
+/// `\\*` (new keywords allowed). A SELECT without PERMANENTFLAGS means every
+/// flag can be changed (RFC 3501, 7.1), so the keyword is tried.
+pub fn accepts_keyword(permanent_flags: &[String], keyword: &str) -> bool {
+    permanent_flags.is_empty() || permanent_flags.iter().any(|f| f == "\\*" || f.eq_ignore_ascii_case(keyword))
+}
+
 /// Adds the keywords the mailbox accepts (PERMANENTFLAGS) to `uid`; a
 /// server that takes none of them leaves the message untouched.
 async fn mark(conn: &mut Conn, sel: &crate::imap::Selected, uid: u32, keywords: &[&str]) -> Result<Executed, ImapError> {
     let mut flags: Vec<&str> = Vec::new();
     for k in keywords {
-        let allowed = sel.permanent_flags.iter().any(|f| f == "\\*" || f.eq_ignore_ascii_case(k));
-        if allowed && !flags.iter().any(|f| f.eq_ignore_ascii_case(k)) {
+        if accepts_keyword(&sel.permanent_flags, k) && !flags.iter().any(|f| f.eq_ignore_ascii_case(k)) {
             flags.push(k);
         }
     }

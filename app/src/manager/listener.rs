@@ -9,9 +9,9 @@
 
 use super::backoff::Backoff;
 use super::chunk::Span;
-use super::status::{JunkRoute, ListenerState, StatusCell};
+use super::status::{ListenerState, StatusCell};
 use super::{Probe, ProbePoint};
-use crate::config::{AccountConfig, JunkFolder, StartAt};
+use crate::config::{AccountConfig, StartAt};
 use crate::domain::Mode;
 use crate::imap::{Conn, IdleOutcome, IdleTimers, ImapError, Selected};
 use crate::store::{MailboxState, StoreError};
@@ -151,46 +151,6 @@ impl Listener {
         Ok((conn, sel))
     }
 
-    /// Finds where this account's spam goes (issue 14): the configured
-    /// folder, none, or the folder the server marks `\Junk`. A watched
-    /// folder is never a destination (Postern would rescan what it moved).
-    /// A server that refuses the LIST form leaves spam marked in place.
-    async fn resolve_junk(&self, conn: &mut Conn) -> Result<(), ListenerError> {
-        let in_place = "spam is marked $Junk in place";
-        let route = match &self.acct.junk_folder {
-            JunkFolder::Off => JunkRoute {
-                folder: None,
-                why: format!("junk_folder: off; {in_place}"),
-            },
-            JunkFolder::Folder(f) => JunkRoute {
-                folder: Some(f.clone()),
-                why: format!("{f} (junk_folder)"),
-            },
-            JunkFolder::Auto => match conn.junk_mailbox().await {
-                Ok(Some(f)) if self.acct.folders.iter().any(|w| w.eq_ignore_ascii_case(&f)) => JunkRoute {
-                    folder: None,
-                    why: format!("the \\Junk folder {f} is a watched folder; {in_place}"),
-                },
-                Ok(Some(f)) => JunkRoute {
-                    why: format!("{f} (SPECIAL-USE \\Junk)"),
-                    folder: Some(f),
-                },
-                Ok(None) => JunkRoute {
-                    folder: None,
-                    why: format!("no folder is marked \\Junk (set junk_folder to choose one); {in_place}"),
-                },
-                Err(ImapError::Refused { detail, .. }) => JunkRoute {
-                    folder: None,
-                    why: format!("the server refused to list special-use folders ({detail}); {in_place}"),
-                },
-                Err(e) => return Err(e.into()),
-            },
-        };
-        info!(junk = ?route.folder, why = %route.why, "junk destination");
-        self.status.update(|s| s.junk = Some(route));
-        Ok(())
-    }
-
     async fn session(&self, cancel: &CancellationToken, backoff: &mut Backoff) -> Result<(), ListenerError> {
         let t = self.deps.tuning.clone();
         let timers = IdleTimers {
@@ -199,16 +159,7 @@ impl Listener {
             probe_timeout: t.probe_timeout,
         };
         let (mut conn, mut sel) = self.open().await?;
-        self.resolve_junk(&mut conn).await?;
-        let cannot_move = (!conn.can_move()).then(|| {
-            "the server offers neither MOVE nor UIDPLUS: quarantine and junk verdicts are recorded and \
-             refused, and the mail stays where it is (moving it would expunge every message marked \\Deleted)"
-                .to_string()
-        });
-        if let Some(why) = &cannot_move {
-            warn!("{why}");
-        }
-        self.status.update(|s| s.cannot_move = cannot_move);
+        self.find_limits(&mut conn, &sel).await?;
         self.probe(ProbePoint::AfterSelect).await;
         let mut state = self.sync_state(&mut conn, &sel).await?;
         let idle = conn.has("IDLE");

@@ -8,6 +8,7 @@ mod bootstrap;
 mod chunk;
 mod identity;
 mod learn;
+mod limits;
 mod listener;
 mod login;
 mod peek;

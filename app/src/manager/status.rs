@@ -59,6 +59,9 @@ pub struct ListenerStatus {
     /// connect (neither MOVE nor UIDPLUS): shown on `/health` so an account
     /// whose threats stay in place is no surprise.
     pub cannot_move: Option<String>,
+    /// Why the flag verdict cannot mark mail in this folder (it keeps no
+    /// keywords), as found at the last connect.
+    pub cannot_mark: Option<String>,
     /// A folder Postern must move mail into cannot be created (action
     /// runner only): every action on the account waits until it can.
     pub folder_problem: Option<String>,
@@ -83,7 +86,15 @@ impl ListenerStatus {
     /// Not working right now: waiting to reconnect after a failure, or
     /// broken. The dashboard shows such an account red, never "running".
     pub fn failing(&self) -> bool {
-        self.needs_attention() || matches!(self.state, ListenerState::Backoff { .. })
+        self.needs_attention() || matches!(self.state, ListenerState::Backoff { .. }) || self.reconnecting()
+    }
+
+    /// Connecting again after a failure, with no healthy pass since. A hung
+    /// server (accepting TCP, never greeting) keeps a listener here for a
+    /// whole connect timeout between short backoffs: read as healthy, it
+    /// showed `/health` green through an outage (found by an interop probe).
+    pub fn reconnecting(&self) -> bool {
+        matches!(self.state, ListenerState::Connecting) && self.failing_since.is_some()
     }
 }
 
@@ -104,6 +115,7 @@ impl StatusCell {
             stuck: false,
             junk: None,
             cannot_move: None,
+            cannot_mark: None,
             folder_problem: None,
         })))
     }

@@ -104,7 +104,11 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
     // whether its server can move mail at all (no MOVE, no UIDPLUS): its
     // threats then stay in place, no outage of Postern's, but it must not
     // look like protection either.
-    let (mut junk_seen, mut move_seen) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+    let (mut junk_seen, mut move_seen, mut mark_seen) = (
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+    );
     for l in st.rt.listeners() {
         let account = |kind: &str, ok: bool, detail: &str| Component {
             name: format!("{kind}:{}", l.account),
@@ -123,11 +127,16 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
         {
             out.push(account("actions", false, why));
         }
+        if let Some(why) = &l.cannot_mark
+            && mark_seen.insert(l.account.clone())
+        {
+            out.push(account("marks", false, why));
+        }
     }
     for l in st.rt.listeners() {
         // A stopped account was stopped by an operator: off, not failing.
         let off = matches!(l.state, ListenerState::Stopped);
-        let ok = off || (!matches!(l.state, ListenerState::Backoff { .. }) && !l.needs_attention());
+        let ok = off || !l.failing();
         // A plain state serialises as a JSON string: shown without its quotes.
         let state = match serde_json::to_value(&l.state) {
             Ok(serde_json::Value::String(s)) => s,

@@ -66,6 +66,8 @@ pub struct World {
     pub uidnext_on_select: bool,
     /// Answer a `UID SEARCH` with a `SINCE` key with BAD.
     pub refuse_since: bool,
+    /// PERMANENTFLAGS without `\*`: the folder keeps no keywords (pymap).
+    pub no_keywords: bool,
     /// Every command line received, with its connection number.
     pub log: Vec<(usize, String)>,
 }
@@ -241,9 +243,10 @@ async fn serve(
                 wd.uidvalidity += 1;
             }
             let exists = wd.boxes.get(&selected).map_or(0, Vec::len);
+            let new_keywords = if wd.no_keywords { "" } else { " \\*" };
             out.extend(
                 format!(
-                    "* {exists} EXISTS\r\n* FLAGS (\\Seen \\Flagged \\Deleted)\r\n* OK [PERMANENTFLAGS (\\Seen \\Flagged \\Deleted \\*)] ok\r\n* OK [UIDVALIDITY {}] ok\r\n",
+                    "* {exists} EXISTS\r\n* FLAGS (\\Seen \\Flagged \\Deleted)\r\n* OK [PERMANENTFLAGS (\\Seen \\Flagged \\Deleted{new_keywords})] ok\r\n* OK [UIDVALIDITY {}] ok\r\n",
                     wd.uidvalidity
                 )
                 .bytes(),
