@@ -25,17 +25,14 @@ the repositories' (MIT for devise-i18n and django-allauth, BSD 3-clause for spre
     python3 models/locales.py --mirror /path/to/clones --out /tmp/aug
 """
 
-import argparse
-import hashlib
 import os
 import re
 import sys
-from email.message import EmailMessage
 
 import polib
 import yaml
 
-from templates import git, gitdir_of, text_of
+from templates import cli, git, gitdir_of, text_of, write_once
 
 REPOS = {
     # repository: (commit, folder of the catalogues, kind)
@@ -130,12 +127,7 @@ def gettext_mails(raw: bytes):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mirror", required=True, help="directory of clones named <owner>+<name>/repo")
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    folder = os.path.join(args.out, "ham", "locales")
-    os.makedirs(folder, exist_ok=True)
+    args, folder = cli("locales")
     seen, n = set(), 0
     for repo, (commit, top, kind) in sorted(REPOS.items()):
         gd = gitdir_of(args.mirror, repo)
@@ -161,19 +153,11 @@ def main():
                 words = re.findall(r"[^\W\d_]{2,}", body)
                 if len(words) < MIN_WORDS:
                     continue
-                h = hashlib.sha256(" ".join(w.lower() for w in words).encode()).hexdigest()
-                if h in seen:
-                    continue
-                seen.add(h)
-                m = EmailMessage()
-                m["Subject"] = subject[:150]
-                m["From"] = "template@example.invalid"
-                m.set_content(body)
-                n += 1
-                kept += 1
-                langs.add(lang)
-                with open(os.path.join(folder, f"{repo.replace('/', '+')}-{lang}-{n:05d}.eml"), "wb") as fh:
-                    fh.write(bytes(m))
+                stem = os.path.join(folder, f"{repo.replace('/', '+')}-{lang}")
+                if write_once(lambda i: f"{stem}-{i:05d}.eml", seen, subject, body, words):
+                    n += 1
+                    kept += 1
+                    langs.add(lang)
         print(f"{repo}: {kept} mails in {len(langs)} languages", file=sys.stderr)
     print(f"locales: {n}", file=sys.stderr)
 

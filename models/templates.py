@@ -130,13 +130,36 @@ def gitdir_of(mirror, repo):
     return os.path.join(base, ".git") if os.path.isdir(os.path.join(base, ".git")) else base
 
 
-def main():
+def cli(source):
+    """The command line both builders share: (arguments, OUT/ham/<source>)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--mirror", required=True, help="directory of clones named <owner>+<name>/repo")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    folder = os.path.join(args.out, "ham", "templates")
+    folder = os.path.join(args.out, "ham", source)
     os.makedirs(folder, exist_ok=True)
+    return args, folder
+
+
+def write_once(path_of, seen, subject, body, words):
+    """Writes one text/plain message unless its words were written
+    already (`seen`: their hashes); `path_of(n)` names the n-th file
+    written. True when written."""
+    key = hashlib.sha256(" ".join(w.lower() for w in words).encode()).hexdigest()
+    if key in seen:
+        return False
+    seen.add(key)
+    m = EmailMessage()
+    m["Subject"] = re.sub(r"\s+", " ", subject)[:150]
+    m["From"] = "template@example.invalid"
+    m.set_content(body)
+    with open(path_of(len(seen)), "wb") as fh:
+        fh.write(bytes(m))
+    return True
+
+
+def main():
+    args, folder = cli("templates")
     seen, n = set(), 0
     for repo, commit in sorted(REPOS.items()):
         gd = gitdir_of(args.mirror, repo)
@@ -157,18 +180,10 @@ def main():
             words = re.findall(r"[^\W\d_]{2,}", body)
             if len(words) < MIN_WORDS or len(LOREM.findall(body)) > 0.2 * len(words):
                 continue
-            key = hashlib.sha256(" ".join(w.lower() for w in words).encode()).hexdigest()
-            if key in seen:
-                continue
-            seen.add(key)
-            m = EmailMessage()
-            m["Subject"] = re.sub(r"\s+", " ", subject)[:150]
-            m["From"] = "template@example.invalid"
-            m.set_content(body)
-            n += 1
-            kept += 1
-            with open(os.path.join(folder, f"{repo.replace('/', '+')}-{n:05d}.eml"), "wb") as fh:
-                fh.write(bytes(m))
+            stem = os.path.join(folder, repo.replace("/", "+"))
+            if write_once(lambda i: f"{stem}-{i:05d}.eml", seen, subject, body, words):
+                n += 1
+                kept += 1
         print(f"{repo}: {kept}", file=sys.stderr)
     print(f"templates: {n}", file=sys.stderr)
 

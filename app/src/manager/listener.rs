@@ -319,20 +319,25 @@ impl Listener {
             sel.uidvalidity,
             st.uidvalidity
         );
-        // One audit row per listener run, not one per retry.
+        self.broken("uidvalidity_unstable", reason).await
+    }
+
+    /// One audit row about this folder.
+    async fn audit(&self, event: &str, detail: String) -> Result<(), StoreError> {
+        let entry = crate::store::AuditEntry::mailbox(&self.acct.name, &self.mailbox, event, detail);
+        self.deps.store.audit(entry).await
+    }
+
+    /// The folder's server is broken: one warning and audit row per
+    /// listener run (not one per retry), then the error that reports it.
+    async fn broken(&self, event: &str, reason: String) -> Result<(), ListenerError> {
         if !self
             .status
             .snapshot()
             .is_some_and(|s| matches!(s.state, ListenerState::Broken { .. }))
         {
-            store
-                .audit(crate::store::AuditEntry::mailbox(
-                    &self.acct.name,
-                    &self.mailbox,
-                    "uidvalidity_unstable",
-                    reason.clone(),
-                ))
-                .await?;
+            warn!(%reason, "folder not processed");
+            self.audit(event, reason.clone()).await?;
         }
         Err(ListenerError::Broken(reason))
     }
@@ -357,28 +362,7 @@ impl Listener {
             "server broken: UIDNEXT {next} is not above UID {} already seen under the same UIDVALIDITY {}; new mail would reuse UIDs Postern has scanned, so the folder is not processed until the server gives it a new UIDVALIDITY",
             st.last_uid, sel.uidvalidity
         );
-        if !self
-            .status
-            .snapshot()
-            .is_some_and(|s| matches!(s.state, ListenerState::Broken { .. }))
-        {
-            warn!(
-                uid_next = next,
-                last_uid = st.last_uid,
-                uidvalidity = sel.uidvalidity,
-                "server reuses UIDs; folder not processed"
-            );
-            self.deps
-                .store
-                .audit(crate::store::AuditEntry::mailbox(
-                    &self.acct.name,
-                    &self.mailbox,
-                    "uids_reused",
-                    reason.clone(),
-                ))
-                .await?;
-        }
-        Err(ListenerError::Broken(reason))
+        self.broken("uids_reused", reason).await
     }
 
     /// After a failure: starts the failure clock, and once the folder has
@@ -465,15 +449,7 @@ impl Listener {
             Err(ImapError::Refused { detail, .. }) => {
                 let why = format!("backfill stopped after UID {done}: the server refused its search ({detail})");
                 warn!(%why, "backfill refused");
-                self.deps
-                    .store
-                    .audit(crate::store::AuditEntry::mailbox(
-                        &self.acct.name,
-                        &self.mailbox,
-                        "backfill_refused",
-                        why,
-                    ))
-                    .await?;
+                self.audit("backfill_refused", why).await?;
                 self.deps
                     .store
                     .set_backfill_done(&self.acct.name, &self.mailbox, sel.uidvalidity, until)
