@@ -205,6 +205,16 @@ async fn end_of_message(cx: &mut EomContext<Session>, m: &Milter) -> Status {
 
     let (decision, reply) = if oversize {
         let d = crate::worker::oversize_decision(size, m.max_message_bytes);
+        // Unscanned mail going through must not look like scanned mail in
+        // the log (found by a probe: only the header said so). The MTA's
+        // own size limit at or below POSTERN_MAX_MESSAGE_BYTES avoids it.
+        warn!(
+            queue_id = ?queue_id,
+            size,
+            limit = m.max_message_bytes,
+            reply = %m.settings.on_oversize,
+            "message over the scan size limit: not scanned"
+        );
         (d, m.settings.on_oversize)
     } else {
         let pipeline = m.live.current();
