@@ -13,6 +13,7 @@ pub mod html;
 mod links;
 pub mod lists;
 pub mod lures;
+pub mod mixed;
 pub mod rspamd;
 pub mod rspamd_map;
 mod smuggle;
