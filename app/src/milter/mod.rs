@@ -6,6 +6,7 @@
 
 pub mod decide;
 mod session;
+pub mod slots;
 
 use crate::config::{MilterListen, MilterSettings};
 use crate::domain::EventSender;
@@ -110,9 +111,10 @@ pub async fn serve(bound: Bound, milter: Arc<Milter>, shutdown: CancellationToke
         max_connections,
     };
     let stop = async move { shutdown.cancelled().await };
+    let slots = slots::Slots::new(max_connections);
     match bound {
-        Bound::Inet(l) => indymilter::run(l, callbacks, config, stop).await?,
-        Bound::Unix(l) => indymilter::run(l, callbacks, config, stop).await?,
+        Bound::Inet(l) => indymilter::run(slots::Counted::new(l, slots), callbacks, config, stop).await?,
+        Bound::Unix(l) => indymilter::run(slots::Counted::new(l, slots), callbacks, config, stop).await?,
     }
     Ok(())
 }
