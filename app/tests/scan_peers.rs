@@ -76,6 +76,37 @@ async fn gtube_is_rejected_by_rspamd_and_junked() {
     assert!(d.reports.iter().all(|r| r.error.is_none()), "{:?}", d.reports);
 }
 
+/// Rspamd's forgery checks through the real Rspamd: an HTML-only message
+/// that says Outlook wrote it (Outlook always sends a text part too) is
+/// `RSPAMD_FORGED_MUA`; the same headers on Outlook's real
+/// multipart/alternative shape are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_outlook_is_tagged_and_the_real_shape_is_not() {
+    let head = |ct: &str| {
+        format!(
+            "From: Sales <sales@example.net>\r\nTo: b@example.org\r\nSubject: your order\r\nMessage-ID: <{}@example.net>\r\n\
+             Date: Sat, 05 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nX-Mailer: Microsoft Outlook 16.0\r\nContent-Type: {ct}\r\n\r\n",
+            unique("fo")
+        )
+    };
+    let html = "<html><head><meta charset=utf-8></head><body><p>Your order has shipped.</p></body></html>";
+    let forged = format!("{}{html}\r\n", head("text/html; charset=utf-8"));
+    let d = stack_pipeline().scan(forged.into_bytes()).await;
+    let f = d.reports.iter().flat_map(|r| &r.findings).find(|f| f.tag == rspamd::TAG_FORGED_MUA);
+    assert!(
+        f.is_some_and(|f| f.detail.as_deref().unwrap_or_default().contains("FORGED_OUTLOOK_HTML")),
+        "{d:?}"
+    );
+    assert_eq!(d.verdict, Verdict::Pass, "evidence, never a verdict alone: {}", d.reason);
+    let real = format!(
+        "{}--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYour order has shipped.\r\n\
+         --a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--a--\r\n",
+        head("multipart/alternative; boundary=\"a\"")
+    );
+    let d = stack_pipeline().scan(real.into_bytes()).await;
+    assert!(!d.tags.iter().any(|t| t == rspamd::TAG_FORGED_MUA), "{d:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eicar_attachment_is_malware() {
     let d = stack_pipeline().scan(with_attachment("eicar.com", &eicar())).await;

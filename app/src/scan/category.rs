@@ -54,7 +54,14 @@ const PHISHING: &[&str] = &[
     "INTEL_DOMAIN",
     "INTEL_EMAIL",
 ];
-const SPAM: &[&str] = &["RSPAMD_REJECT", "RSPAMD_SPAM", "AI_SPAM", "AI_SPAM_LIKELY", "AI_UNWANTED"];
+const SPAM: &[&str] = &[
+    "RSPAMD_REJECT",
+    "RSPAMD_SPAM",
+    "RSPAMD_FORGED_MUA",
+    "AI_SPAM",
+    "AI_SPAM_LIKELY",
+    "AI_UNWANTED",
+];
 /// How the policy's reason starts when a critical scanner failed.
 const FAIL_CLOSED: &str = "fail-closed";
 

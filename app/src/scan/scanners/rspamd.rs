@@ -18,8 +18,11 @@ pub const TAG_SPAM: &str = "RSPAMD_SPAM";
 pub const TAG_SUSPICIOUS: &str = "RSPAMD_SUSPICIOUS";
 /// Rspamd's score, action and symbols, for every message (informational).
 pub const TAG_RESULT: &str = "RSPAMD_RESULT";
+/// Rspamd found the mail program the message names forged
+/// (`[forged_mua]` in `rules/rspamd.toml`).
+pub const TAG_FORGED_MUA: &str = "RSPAMD_FORGED_MUA";
 /// Every tag this scanner can emit.
-pub const TAGS: &[&str] = &[TAG_RESULT, TAG_REJECT, TAG_SPAM, TAG_SUSPICIOUS];
+pub const TAGS: &[&str] = &[TAG_RESULT, TAG_REJECT, TAG_SPAM, TAG_SUSPICIOUS, TAG_FORGED_MUA];
 
 /// Rspamd client.
 #[derive(Debug, Clone)]
@@ -140,6 +143,13 @@ fn findings(reply: &Reply, rules: &Rules) -> Vec<Finding> {
     let mut out = vec![Finding::new(TAG_RESULT, detail.clone())];
     if let Some(t) = tag {
         out.push(Finding::new(t, detail));
+    }
+    let forged = rules.forged_mua(&symbols);
+    if !forged.is_empty() {
+        out.push(Finding::new(
+            TAG_FORGED_MUA,
+            format!("Rspamd finds the mail program forged: {}", forged.join(" ")),
+        ));
     }
     out
 }
@@ -289,5 +299,24 @@ mod reply_tests {
         assert_eq!(tags(online), vec![TAG_RESULT, TAG_REJECT]);
         let greylist = r#"{"score":4.5,"required_score":15.0,"action":"greylist","symbols":{"FUZZY_DENIED":{"score":4.5}}}"#;
         assert_eq!(tags(greylist), vec![TAG_RESULT, TAG_SUSPICIOUS]);
+    }
+
+    #[test]
+    fn a_forged_mail_program_is_its_own_tag() {
+        // sa-spam (TRAIN-like): Outlook Express named, its fingerprint absent.
+        let forged = r#"{"score":10.6,"required_score":15.0,"action":"add header","symbols":{
+            "FORGED_MUA_OUTLOOK":{"score":3.0},"RATWARE_MS_HASH":{"score":2.0},"OLD_X_MAILER":{"score":2.0},
+            "DATE_IN_PAST":{"score":1.0},"MIME_HTML_ONLY":{"score":0.2}}}"#;
+        let reply: Reply = serde_json::from_str(forged).expect("fixture parses");
+        let f = findings(&reply, &rspamd_map::RULES);
+        assert_eq!(
+            f.iter().map(|f| f.tag.as_str()).collect::<Vec<_>>(),
+            vec![TAG_RESULT, TAG_SPAM, TAG_FORGED_MUA]
+        );
+        assert_eq!(
+            f[2].detail.as_deref(),
+            Some("Rspamd finds the mail program forged: FORGED_MUA_OUTLOOK RATWARE_MS_HASH")
+        );
+        assert_eq!(tags(LIST_POST_OFFLINE), vec![TAG_RESULT], "an old mailer alone is not forgery");
     }
 }

@@ -29,6 +29,15 @@ const DEFAULT_REJECT: f64 = 15.0;
 pub struct Rules {
     #[serde(default)]
     neutral: Neutral,
+    #[serde(default)]
+    forged_mua: ForgedMua,
+}
+
+/// Rspamd symbols that say the message forges the mail program it names.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForgedMua {
+    symbols: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -50,6 +59,15 @@ impl Rules {
     /// Parses a table in the `rules/rspamd.toml` format.
     pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
         toml::from_str(text)
+    }
+
+    /// The symbols of `symbols` that say the mail program it names is forged.
+    pub fn forged_mua<'a>(&self, symbols: &'a BTreeMap<String, f64>) -> Vec<&'a str> {
+        symbols
+            .keys()
+            .filter(|k| self.forged_mua.symbols.iter().any(|s| s == *k))
+            .map(String::as_str)
+            .collect()
     }
 
     fn is_neutral(&self, symbol: &str, symbols: &BTreeMap<String, f64>) -> bool {
@@ -132,6 +150,22 @@ mod tests {
         assert_eq!(r.neutral.when.get("RDNS_NONE").map(String::as_str), Some("RDNS_DNSFAIL"));
         assert_eq!(RULES.neutral.always, r.neutral.always, "the static is the shipped table");
         assert!(Rules::parse("[neutral]\nnever = []").is_err(), "a misspelt key is an error");
+        assert!(r.forged_mua.symbols.iter().any(|s| s == "FORGED_MUA_OUTLOOK"), "{r:?}");
+    }
+
+    #[test]
+    fn forged_mail_programs_are_named_and_nothing_else() {
+        let s = syms(&[
+            ("FORGED_MUA_OUTLOOK", 3.0),
+            ("RATWARE_MS_HASH", 2.0),
+            ("FORGED_SENDER", 0.3),
+            ("MIME_HTML_ONLY", 0.2),
+        ]);
+        assert_eq!(RULES.forged_mua(&s), vec!["FORGED_MUA_OUTLOOK", "RATWARE_MS_HASH"]);
+        assert!(
+            RULES.forged_mua(&syms(&[("FORGED_SENDER", 0.3)])).is_empty(),
+            "envelope forgery is Postern's own rebuild"
+        );
     }
 
     #[test]
