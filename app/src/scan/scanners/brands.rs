@@ -72,6 +72,10 @@ pub struct Brands {
     /// once and looked up here, instead of searching it for every word of
     /// every brand (issue 21).
     by_first_word: HashMap<String, Vec<(usize, Vec<String>)>>,
+    /// The same by confusable skeleton ([`folded_words`]), so a name
+    /// spelt in look-alike letters ("MetaМask" with a Cyrillic М,
+    /// "Trust WaIIet" with capital I for l, "Amaz0n") still names it.
+    by_first_fold: HashMap<String, Vec<(usize, Vec<String>)>>,
 }
 
 impl Brands {
@@ -103,6 +107,7 @@ impl Brands {
             list,
             neutral: regs(file.neutral),
             by_first_word: HashMap::new(),
+            by_first_fold: HashMap::new(),
         };
         brands.index_words();
         Ok(brands)
@@ -110,12 +115,17 @@ impl Brands {
 
     fn index_words(&mut self) {
         self.by_first_word.clear();
+        self.by_first_fold.clear();
         for (i, b) in self.list.iter().enumerate() {
             for w in &b.words {
-                let mut words = w.split(' ').map(str::to_string);
-                if let Some(first) = words.next() {
-                    self.by_first_word.entry(first).or_default().push((i, words.collect()));
-                }
+                let index = |words: Vec<String>, by: &mut HashMap<String, Vec<(usize, Vec<String>)>>| {
+                    let mut words = words.into_iter();
+                    if let Some(first) = words.next() {
+                        by.entry(first).or_default().push((i, words.collect()));
+                    }
+                };
+                index(w.split(' ').map(str::to_string).collect(), &mut self.by_first_word);
+                index(folded_words(w), &mut self.by_first_fold);
             }
         }
     }
@@ -189,15 +199,21 @@ impl Brands {
         self.list.iter().find(|b| b.hosts_others(url))
     }
 
-    /// The first brand a display name names, by whole words or phrases.
+    /// The first brand a display name names, by whole words or phrases,
+    /// as written or in look-alike letters.
     pub fn named_in(&self, display_name: &str) -> Option<&Brand> {
-        let words = phrase_words(display_name);
         let mut first: Option<usize> = None;
-        for (at, word) in words.iter().enumerate() {
-            for (brand, rest) in self.by_first_word.get(word).into_iter().flatten() {
-                let follows = words.get(at + 1..at + 1 + rest.len()).is_some_and(|next| next == rest.as_slice());
-                if follows && first.is_none_or(|f| *brand < f) {
-                    first = Some(*brand);
+        let lookups = [
+            (phrase_words(display_name), &self.by_first_word),
+            (folded_words(display_name), &self.by_first_fold),
+        ];
+        for (words, by_first) in &lookups {
+            for (at, word) in words.iter().enumerate() {
+                for (brand, rest) in by_first.get(word).into_iter().flatten() {
+                    let follows = words.get(at + 1..at + 1 + rest.len()).is_some_and(|next| next == rest.as_slice());
+                    if follows && first.is_none_or(|f| *brand < f) {
+                        first = Some(*brand);
+                    }
                 }
             }
         }
@@ -288,6 +304,16 @@ fn phrase_words(s: &str) -> Vec<String> {
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect()
+}
+
+/// The words of `s` by confusable skeleton (UTS #39), lower-cased: the
+/// skeleton first, so a capital I read as l ("WaIIet") or a Cyrillic М
+/// becomes the letter it imitates, then again after lower-casing, so both
+/// sides agree however the skeleton maps lower case ("m" is "rn" there).
+fn folded_words(s: &str) -> Vec<String> {
+    use unicode_security::skeleton;
+    let lower = skeleton(s).collect::<String>().to_lowercase();
+    phrase_words(&skeleton(&lower).collect::<String>())
 }
 
 /// `com`, a country code (`it`, `uk`) or a second level under one
@@ -381,6 +407,26 @@ mod tests {
             with_domain.named_in("CORP Example helpdesk").map(|x| x.name.as_str()),
             Some("corp-example")
         );
+    }
+
+    #[test]
+    fn names_in_look_alike_letters_still_name_the_brand() {
+        let b = Brands::shipped();
+        let named = |n: &str| b.named_in(n).map(|x| x.name.as_str());
+        assert_eq!(named("MetaМask"), Some("MetaMask"), "Cyrillic М");
+        assert_eq!(named("Trust WaIIet"), Some("Trust Wallet"), "capital I for l");
+        assert_eq!(named("\u{39d}FT@\u{3c5}niswa\u{3c1}"), Some("Uniswap"), "Greek υ and ρ");
+        assert_eq!(named("Amaz0n Prime"), Some("Amazon"), "a zero for o");
+        assert_eq!(named("PAYPAL"), Some("PayPal"), "capitals alone are the word itself");
+        for plain in [
+            "Pat Metzler",
+            "Trusted Wallets Review",
+            "Ledger Accounting Ltd",
+            "Kern & Co",
+            "Wallet Team",
+        ] {
+            assert_eq!(named(plain), None, "{plain}");
+        }
     }
 
     #[test]
