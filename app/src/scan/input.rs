@@ -13,6 +13,9 @@ use std::sync::Arc;
 static LINKING: std::sync::LazyLock<Option<Selector>> =
     std::sync::LazyLock::new(|| Selector::parse("[href], [src], [action], [formaction]").ok());
 
+/// `<img>` sources kept per message.
+pub const MAX_IMAGE_URLS: usize = 64;
+
 /// Parts looked at per message (nested messages included).
 pub const MAX_PARTS: usize = 1000;
 /// Nesting of message/rfc822 parts that is followed.
@@ -121,6 +124,9 @@ pub struct ScanInput {
     pub links: Vec<urls::Link>,
     /// HTML links with a `download` attribute (bounded).
     pub downloads: Vec<urls::Download>,
+    /// Where HTML `<img>` elements load their pictures from, normalised
+    /// (at most [`MAX_IMAGE_URLS`]).
+    pub images: Vec<String>,
     /// Where HTML forms send their fields (`action`, `formaction`),
     /// normalised, bounded like `urls` (issue 14).
     pub forms: Vec<String>,
@@ -594,14 +600,19 @@ fn add_html(html: &str, attachment: Option<&str>, input: &mut ScanInput, urls: &
         let mut anchors_open = true;
         for el in doc.select(sel) {
             let anchor = anchors_open && matches!(el.value().name(), "a" | "area");
+            let picture = el.value().name() == "img";
             for attr in ["href", "src", "action", "formaction"] {
                 let Some(v) = el.value().attr(attr) else { continue };
                 let as_anchor = anchor && attr == "href";
                 let as_url = urls.len() < urls::MAX_URLS;
-                if !as_anchor && !as_url {
+                let as_image = picture && attr == "src" && input.images.len() < MAX_IMAGE_URLS;
+                if !as_anchor && !as_url && !as_image {
                     continue;
                 }
                 let u = urls::normalise(v);
+                if let Some(u) = u.as_ref().filter(|_| as_image) {
+                    input.images.push(u.clone());
+                }
                 if as_anchor {
                     anchors_open = urls::anchor(el, v, u.clone(), &mut input.links, &mut input.downloads);
                 }

@@ -4,7 +4,7 @@
 //! whose link hides where it goes. The lists are data under `rules/`.
 
 use super::brands::Brands;
-use super::spoof::{TAG_FREE_HOSTING, TAG_OFFICE_LINK_REDIRECT, TAG_PDF_LINK_REDIRECT, TAG_REPLY_TO_FREEMAIL};
+use super::spoof::{TAG_FREE_HOSTING, TAG_IMAGE_FREE_HOSTING, TAG_OFFICE_LINK_REDIRECT, TAG_PDF_LINK_REDIRECT, TAG_REPLY_TO_FREEMAIL};
 use crate::domain::Finding;
 use crate::scan::ScanInput;
 use crate::scan::urls::registrable;
@@ -17,7 +17,11 @@ pub const DEFAULT_FREEMAIL: &str = include_str!("../../../../rules/freemail.txt"
 /// The shipped shortener list.
 pub const DEFAULT_SHORTENERS: &str = include_str!("../../../../rules/shorteners.txt");
 
+/// The shipped image-sharing hosts.
+pub const DEFAULT_IMAGE_HOSTS: &str = include_str!("../../../../rules/image_hosts.txt");
+
 static SHORTENERS: LazyLock<Vec<String>> = LazyLock::new(|| entries(DEFAULT_SHORTENERS).collect());
+static IMAGE_HOSTS: LazyLock<Vec<String>> = LazyLock::new(|| entries(DEFAULT_IMAGE_HOSTS).collect());
 
 /// The shipped shorteners, one host each (the unshortener expands links
 /// on them).
@@ -75,6 +79,9 @@ impl Lists {
         if let Some(f) = self.hosting(input) {
             out.push(f);
         }
+        if let Some(f) = image_hosting(input) {
+            out.push(f);
+        }
         let documents = [
             (&input.pdf_links, "PDF", TAG_PDF_LINK_REDIRECT),
             (&input.office_links, "Office", TAG_OFFICE_LINK_REDIRECT),
@@ -130,6 +137,18 @@ impl Lists {
         }
         None
     }
+}
+
+/// The first HTML picture served from an anonymous image-sharing host.
+fn image_hosting(input: &ScanInput) -> Option<Finding> {
+    input.images.iter().find_map(|u| {
+        let url = url::Url::parse(u).ok()?;
+        let host = url.host_str()?;
+        IMAGE_HOSTS
+            .iter()
+            .any(|h| crate::scan::urls::on_domain(host, h))
+            .then(|| Finding::new(TAG_IMAGE_FREE_HOSTING, format!("picture from {host}")))
+    })
 }
 
 /// A link in a PDF or Office attachment that goes through a shortener, a
@@ -228,5 +247,22 @@ mod tests {
         assert!(tags(&html("<img src=\"https://storage.googleapis.com/shop/banner.png\">")).is_empty());
         assert!(tags(&html("<a href=\"https://docs.google.com/document/d/1/edit\">Agenda</a>")).is_empty());
         assert!(tags(&html("<a href=\"https://notweb.app.example.com/\">x</a>")).is_empty());
+    }
+
+    #[test]
+    fn pictures_from_anonymous_image_hosts() {
+        let html = |body: &str| format!("From: a@b.test\r\nContent-Type: text/html\r\n\r\n{body}");
+        assert_eq!(
+            tags(&html("<img src=\"https://i.imgur.com/AbC123.png\">")),
+            vec![TAG_IMAGE_FREE_HOSTING]
+        );
+        assert_eq!(
+            tags(&html("<IMG SRC=\"HTTPS://www.Zupimages.net/up/24/01/x.jpg\">")),
+            vec![TAG_IMAGE_FREE_HOSTING]
+        );
+        // A link to a picture there is a shared screenshot, not the mail's own pictures.
+        assert!(tags(&html("<a href=\"https://imgur.com/gallery/x\">screenshot</a>")).is_empty());
+        assert!(tags(&html("<img src=\"https://mcusercontent.com/1/images/logo.png\">")).is_empty());
+        assert!(tags(&html("<img src=\"https://notimgur.com/x.png\">")).is_empty());
     }
 }

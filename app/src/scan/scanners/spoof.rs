@@ -36,6 +36,9 @@ pub const TAG_FREE_HOSTING: &str = "URL_FREE_HOSTING";
 /// A PDF attachment's link goes through a shortener, a redirect or a
 /// shared-document host, hiding where it leads.
 pub const TAG_PDF_LINK_REDIRECT: &str = "ATT_PDF_LINK_REDIRECT";
+/// An HTML picture loads from an anonymous image-sharing host
+/// (`rules/image_hosts.txt`).
+pub const TAG_IMAGE_FREE_HOSTING: &str = "IMG_FREE_HOSTING";
 /// The same for a link in an Office attachment (Word, Excel, PowerPoint).
 pub const TAG_OFFICE_LINK_REDIRECT: &str = "ATT_OFFICE_LINK_REDIRECT";
 pub use super::consistent::TAG_BRAND_CONSISTENT;
@@ -46,6 +49,7 @@ pub const TAGS: &[&str] = &[
     TAG_MIXED_SCRIPT,
     TAG_REPLY_TO_FREEMAIL,
     TAG_FREE_HOSTING,
+    TAG_IMAGE_FREE_HOSTING,
     TAG_PDF_LINK_REDIRECT,
     TAG_OFFICE_LINK_REDIRECT,
     TAG_URL_USERINFO,
