@@ -181,7 +181,10 @@ fn lessons(db: &Path, filter: &str) -> Vec<(String, u32)> {
 /// finished, and nothing learned twice. The restart re-sending a finished
 /// lesson would be an unrecorded send: its outcome updates pending rows only.
 fn sent_as_recorded(log: &Path, recorded: &[(String, u32)], finished_at_kill: &BTreeSet<String>, tag: &str) {
-    let text = std::fs::read_to_string(log).unwrap_or_else(|e| panic!("Rspamd's log {}: {e}", log.display()));
+    // Lossy: other mail through the same Rspamd (a corpus run) logs
+    // subjects in whatever bytes they came in.
+    let bytes = std::fs::read(log).unwrap_or_else(|e| panic!("Rspamd's log {}: {e}", log.display()));
+    let text = String::from_utf8_lossy(&bytes);
     let id = |s: &str, start: &str, end: char| -> Option<String> {
         let rest = &s[s.find(start)? + start.len()..];
         Some(rest[..rest.find(end).unwrap_or(rest.len())].trim().to_string())
