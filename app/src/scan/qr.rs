@@ -94,6 +94,11 @@ fn load(data: &[u8]) -> Result<Option<Loaded>, String> {
     let Ok(mut reader) = image::ImageReader::new(Cursor::new(data)).with_guessed_format() else {
         return Ok(None);
     };
+    if reader.format() == Some(image::ImageFormat::Jpeg)
+        && let Some(luma) = jpeg_luma(data)
+    {
+        return Ok(Some(budgeted(luma)));
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_DIM);
     limits.max_image_height = Some(MAX_DIM);
@@ -107,6 +112,31 @@ fn load(data: &[u8]) -> Result<Option<Loaded>, String> {
     };
     let luma = greyscale(img);
     Ok(Some(budgeted(luma)))
+}
+
+/// A YCbCr or greyscale JPEG's luma plane alone. The detector reads grey,
+/// and the Y plane is grey already: decoding it alone spares the chroma
+/// upsampling and the colour conversion, and the RGB buffer converted
+/// back (issue 21). `None` for anything else (CMYK, past [`MAX_DIM`], a
+/// broken file): the `image` path then decodes it, or says why not.
+fn jpeg_luma(data: &[u8]) -> Option<GrayImage> {
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let opts = DecoderOptions::default()
+        .set_strict_mode(false)
+        .set_max_width(MAX_DIM as usize)
+        .set_max_height(MAX_DIM as usize)
+        .jpeg_set_out_colorspace(ColorSpace::Luma);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(data), opts);
+    decoder.decode_headers().ok()?;
+    if !matches!(decoder.input_colorspace()?, ColorSpace::YCbCr | ColorSpace::Luma) {
+        return None;
+    }
+    let (w, h) = decoder.dimensions()?;
+    let mut luma = vec![0u8; decoder.output_buffer_size()?];
+    decoder.decode_into(&mut luma).ok()?;
+    GrayImage::from_raw(u32::try_from(w).ok()?, u32::try_from(h).ok()?, luma)
 }
 
 /// The image as 8-bit grey, transparency laid over white. A code drawn
@@ -344,6 +374,46 @@ mod tests {
             image::LumaA([0, if code.get_pixel(x, y)[0] < 128 { 255 } else { 0 }])
         });
         assert_eq!(decode(&encode(grey_alpha.into())), vec![FIXTURE_URL.to_string()]);
+    }
+
+    /// Issue 21: a JPEG is read as its luma plane alone; the code in it
+    /// reads as before, and the plane is the grey the `image` path gives
+    /// (the Y of YCbCr against Rec. 709 weights: a few levels apart).
+    #[test]
+    fn jpegs_are_read_from_their_luma_plane() {
+        let code = fixture_code();
+        let big = image::imageops::resize(&code, code.width() * 4, code.height() * 4, image::imageops::FilterType::Nearest);
+        let coloured = image::RgbImage::from_fn(big.width(), big.height(), |x, y| {
+            if big.get_pixel(x, y)[0] < 128 {
+                image::Rgb([20, 30, 120])
+            } else {
+                image::Rgb([255, 250, 205])
+            }
+        });
+        let mut jpeg = Vec::new();
+        image::DynamicImage::from(coloured)
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        let luma = jpeg_luma(&jpeg).expect("a YCbCr JPEG has a luma plane");
+        let via_image = greyscale(image::load_from_memory(&jpeg).unwrap());
+        assert_eq!(luma.dimensions(), via_image.dimensions());
+        let diff: u64 = luma
+            .as_raw()
+            .iter()
+            .zip(via_image.as_raw())
+            .map(|(a, b)| u64::from(a.abs_diff(*b)))
+            .sum();
+        assert!(
+            diff / (luma.as_raw().len() as u64) < 8,
+            "mean difference {}",
+            diff / luma.as_raw().len() as u64
+        );
+        assert_eq!(decode(&jpeg), vec![FIXTURE_URL.to_string()]);
+        assert_eq!(
+            jpeg_luma(b"\xff\xd8\xff\xe0 not a jpeg"),
+            None,
+            "a broken file goes the image crate's way"
+        );
     }
 
     /// Deterministic pixels of every kind the threshold meets: noise,
