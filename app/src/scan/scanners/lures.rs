@@ -95,15 +95,21 @@ impl Lists {
     }
 
     fn reply_to(&self, input: &ScanInput, brands: &Brands) -> Option<Finding> {
+        // The Reply-To first: most mail has none, or none at a freemail
+        // provider, and naming the brand takes the display name's
+        // confusable skeleton.
+        let rt = input.reply_to.as_deref()?;
+        let rt_reg = registrable(rt.rsplit_once('@')?.1)?;
+        if !self.freemail.contains(&rt_reg) {
+            return None;
+        }
         let from_reg = input.from_domain.as_deref().and_then(registrable);
         let brand = input
             .from_name
             .as_deref()
             .and_then(|n| brands.named_in(n))
             .or_else(|| from_reg.as_deref().and_then(|r| brands.owning(r)))?;
-        let rt = input.reply_to.as_deref()?;
-        let rt_reg = registrable(rt.rsplit_once('@')?.1)?;
-        let free = self.freemail.contains(&rt_reg) && Some(&rt_reg) != from_reg.as_ref() && !brand.owns(&rt_reg);
+        let free = Some(&rt_reg) != from_reg.as_ref() && !brand.owns(&rt_reg);
         free.then(|| Finding::new(TAG_REPLY_TO_FREEMAIL, format!("From is {}, Reply-To is {rt}", brand.name)))
     }
 
