@@ -130,6 +130,10 @@ pub struct ScanInput {
     /// Where HTML forms send their fields (`action`, `formaction`),
     /// normalised, bounded like `urls` (issue 14).
     pub forms: Vec<String>,
+    /// Anchors' hrefs that are not web links (`mailto:`, `tel:`, `sms:`,
+    /// `javascript:`), as written, at most [`MAX_OTHER_LINKS`] of
+    /// [`MAX_OTHER_LINK_LEN`] bytes: where else a message sends its reader.
+    pub other_links: Vec<String>,
     /// Attachments.
     pub attachments: Vec<Attachment>,
     /// URLs found in QR codes (also in `urls`), in images and in PDFs.
@@ -615,6 +619,9 @@ fn add_html(html: &str, attachment: Option<&str>, input: &mut ScanInput, urls: &
                 }
                 if as_anchor {
                     anchors_open = urls::anchor(el, v, u.clone(), &mut input.links, &mut input.downloads);
+                    if u.is_none() && input.other_links.len() < MAX_OTHER_LINKS {
+                        other_link(v, &mut input.other_links);
+                    }
                 }
                 if let Some(u) = u.filter(|_| as_url) {
                     if attr.contains("action") {
@@ -635,6 +642,23 @@ fn add_html(html: &str, attachment: Option<&str>, input: &mut ScanInput, urls: &
     input.html_visible.push(visible);
     input.html_text.push(text);
     input.html.push(html.to_string());
+}
+
+/// Most non-web anchors kept per message, and their length.
+pub const MAX_OTHER_LINKS: usize = 32;
+/// See [`MAX_OTHER_LINKS`].
+pub const MAX_OTHER_LINK_LEN: usize = 200;
+
+/// Keeps an anchor's href that has a scheme other than http(s): relative
+/// and empty hrefs lead nowhere outside the page.
+fn other_link(raw: &str, out: &mut Vec<String>) {
+    let raw = raw.trim();
+    let Some((scheme, _)) = raw.split_once(':') else { return };
+    let is_scheme = !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if is_scheme && !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        let end = raw.char_indices().nth(MAX_OTHER_LINK_LEN).map_or(raw.len(), |(i, _)| i);
+        out.push(raw[..end].to_string());
+    }
 }
 
 /// Every text node, joined by spaces (the fuzzy hash and the URL search

@@ -30,10 +30,16 @@ pub const TAG_UNWANTED_PHISH: &str = "AI_UNWANTED_PHISH";
 /// `Thresholds::unwanted_likely`) and no other band fired: a point that
 /// only tips other evidence, such as offline Rspamd's "add header".
 pub const TAG_UNWANTED_LIKELY: &str = "AI_UNWANTED_LIKELY";
+/// [`TAG_PHISH`] or [`TAG_UNWANTED_PHISH`] on a message that leads
+/// nowhere but its sender's own domain (`scanners::contained`): the text
+/// reads like phishing, but the message offers nothing to be phished
+/// with, so it warns rather than quarantines.
+pub const TAG_PHISH_OWN_LINKS: &str = "AI_PHISH_OWN_LINKS";
 /// Every tag the AI scanner can emit.
 pub const TAGS: &[&str] = &[
     TAG_SCORES,
     TAG_PHISH,
+    TAG_PHISH_OWN_LINKS,
     TAG_SPAM,
     TAG_UNWANTED,
     TAG_UNWANTED_PHISH,
@@ -112,6 +118,17 @@ pub fn mail_tag(ham: f64, phish: f64, spam: f64, t: &Thresholds) -> Option<(&'st
     }
 }
 
+/// The phishing tags given way to [`TAG_PHISH_OWN_LINKS`] when the message
+/// only leads to `own` (its sender's registrable domain).
+pub fn contained_tag(tag: (&'static str, String), own: Option<&str>) -> (&'static str, String) {
+    match (tag, own) {
+        ((t, detail), Some(own)) if t == TAG_PHISH || t == TAG_UNWANTED_PHISH => {
+            (TAG_PHISH_OWN_LINKS, format!("{t}: {detail}, but every link stays on {own}"))
+        }
+        (tag, _) => tag,
+    }
+}
+
 impl Default for Thresholds {
     fn default() -> Self {
         serde_json::from_str(include_str!("../../../../models/thresholds.json")).unwrap_or(Thresholds {
@@ -131,6 +148,20 @@ pub const GREYLIST: &str = include_str!("../../../../models/dga_greylist.txt");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_phishing_tags_give_way_when_the_mail_leads_home() {
+        let own = Some("example.com");
+        let t = |tag: &'static str, own| contained_tag((tag, "d".to_string()), own).0;
+        assert_eq!(t(TAG_PHISH, own), TAG_PHISH_OWN_LINKS);
+        assert_eq!(t(TAG_UNWANTED_PHISH, own), TAG_PHISH_OWN_LINKS);
+        assert_eq!(t(TAG_PHISH, None), TAG_PHISH);
+        for other in [TAG_SPAM, TAG_UNWANTED, TAG_SPAM_LIKELY, TAG_UNWANTED_LIKELY] {
+            assert_eq!(t(other, own), other, "spam is spam wherever it links");
+        }
+        let (_, detail) = contained_tag((TAG_PHISH, "P(phish)=0.990 >= 0.96".into()), own);
+        assert_eq!(detail, "AI_PHISH: P(phish)=0.990 >= 0.96, but every link stays on example.com");
+    }
 
     /// P(ham) is what softmax leaves: the three add up to one.
     fn tag(phish: f64, spam: f64) -> Option<&'static str> {

@@ -5,7 +5,9 @@
 use crate::domain::Finding;
 use crate::scan::ai::features::{dga_features, mail_indices, registrable_label, tokens_up_to};
 use crate::scan::ai::onnx::Models;
-use crate::scan::ai::{GREYLIST, TAG_DGA, TAG_SCORES, TAGS, Thresholds, mail_tag};
+use crate::scan::ai::{GREYLIST, TAG_DGA, TAG_SCORES, TAGS, Thresholds, contained_tag, mail_tag};
+use crate::scan::scanners::brands::Brands;
+use crate::scan::scanners::contained::sender_contained;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
 use futures::future::BoxFuture;
 use std::collections::BTreeSet;
@@ -20,6 +22,8 @@ struct Inner {
     models: Models,
     thresholds: Thresholds,
     greylist: BTreeSet<String>,
+    /// For `sender_contained`: consumer mail domains and shared hosting.
+    brands: Brands,
 }
 
 /// The ONNX scanner. Fail-open: the AI tier only ever adds evidence.
@@ -38,11 +42,16 @@ impl AiScanner {
             .chain(protected.iter().map(String::as_str))
             .filter_map(registrable_label)
             .collect();
+        let mut brands = Brands::shipped();
+        for d in protected {
+            brands.add_domain(d);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 models,
                 thresholds,
                 greylist,
+                brands,
             }),
             timeout,
         })
@@ -107,7 +116,7 @@ fn domains(input: &ScanInput) -> Vec<(String, String)> {
 }
 
 impl Inner {
-    fn check(&self, input: &ScanInput) -> Result<Vec<Finding>, ScanError> {
+    fn check(&self, input: &ScanInput, own: Option<&str>) -> Result<Vec<Finding>, ScanError> {
         let err = |e: String| ScanError::scanner("ai", e);
         let subject = input.subject.as_deref().unwrap_or("");
         let m = self.models.mail(&mail_indices(subject, &body_text(input))).map_err(err)?;
@@ -129,7 +138,7 @@ impl Inner {
             TAG_SCORES,
             format!("ham={:.3} spam={:.3} phish={:.3}; {dga}", m.ham, m.spam, m.phish),
         )];
-        if let Some((tag, detail)) = mail_tag(m.ham, m.phish, m.spam, &t) {
+        if let Some((tag, detail)) = mail_tag(m.ham, m.phish, m.spam, &t).map(|tag| contained_tag(tag, own)) {
             out.push(Finding::new(tag, detail));
         }
         if let Some((h, p)) = worst
@@ -157,6 +166,9 @@ impl Scanner for AiScanner {
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         let inner = self.inner.clone();
         // The input is shared by every scanner; the blocking task needs its own.
+        // Judged here, on the shared input: the blocking task's copy holds
+        // only what the models read.
+        let own = sender_contained(input, &inner.brands);
         let owned = ScanInput {
             subject: input.subject.clone(),
             text: input.text.clone(),
@@ -167,7 +179,7 @@ impl Scanner for AiScanner {
             ..Default::default()
         };
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || inner.check(&owned))
+            tokio::task::spawn_blocking(move || inner.check(&owned, own.as_deref()))
                 .await
                 .map_err(|e| ScanError::scanner("ai", e))?
         })
@@ -203,5 +215,36 @@ mod tests {
             "the HTML has no more to say"
         );
         assert_eq!(body_text(&input("Only plain.", &[])), "Only plain.");
+    }
+
+    /// A lure whose every link stays on its sender's own domain is
+    /// flagged as AI_PHISH_OWN_LINKS; the same text with one link
+    /// elsewhere is AI_PHISH. The shipped model and runtime, as in
+    /// `onnx::tests` (POSTERN_AI_RUNTIME).
+    #[tokio::test]
+    async fn a_lure_that_leads_only_to_its_sender_is_told_apart() {
+        use crate::scan::InputOptions;
+        use crate::scan::ai::onnx::runtime_path;
+        let lib = runtime_path(std::env::var_os("POSTERN_AI_RUNTIME").map(std::path::PathBuf::from).as_deref())
+            .expect("set POSTERN_AI_RUNTIME to libonnxruntime.so (scripts/onnxruntime.sh fetches it)");
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        let ai = AiScanner::load(&lib, &models, Thresholds::default(), &[], Duration::from_secs(10)).unwrap();
+        let tags = |link: &str| {
+            let raw = format!(
+                "From: Billing <billing@tandemhq.io>\r\nSubject: Action required: your account will be suspended\r\n\
+                 MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Dear user, your email account password will \
+                 expire today. To avoid suspension of your mailbox, verify your account and confirm your login \
+                 credentials now. Failure to verify your account within 24 hours will result in permanent \
+                 deactivation.</p><p><a href=\"{link}\">Verify now</a></p>"
+            );
+            let input = ScanInput::parse(raw.into_bytes(), &InputOptions::default());
+            let ai = ai.clone();
+            async move {
+                let found = ai.scan(&input).await.unwrap();
+                found.into_iter().map(|f| f.tag).filter(|t| t != TAG_SCORES).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(tags("https://app.tandemhq.io/verify").await, vec!["AI_PHISH_OWN_LINKS"]);
+        assert_eq!(tags("https://tandemhq-verify.test/login").await, vec!["AI_PHISH"]);
     }
 }

@@ -80,12 +80,12 @@ pub fn brand_consistent(input: &ScanInput, brands: &Brands) -> Option<Finding> {
 
 /// Another known brand whose own site (not a place where others publish,
 /// not a redirect away) the URL is on.
-fn other_brand<'a>(url: &Url, brands: &'a Brands) -> Option<&'a Brand> {
+pub(super) fn other_brand<'a>(url: &Url, brands: &'a Brands) -> Option<&'a Brand> {
     let other = brands.owning(url.host_str()?)?;
     leads_to_brand(url, other).then_some(other)
 }
 
-fn is_image(a: &crate::scan::attach::Attachment) -> bool {
+pub(super) fn is_image(a: &crate::scan::attach::Attachment) -> bool {
     let sniffed = a.sniffed.as_deref().unwrap_or(a.declared.as_str());
     sniffed.starts_with("image/") && sniffed != "image/svg+xml" && a.declared != "image/svg+xml"
 }
@@ -94,7 +94,7 @@ fn is_image(a: &crate::scan::attach::Attachment) -> bool {
 /// calendar invitations' links, and URLs written in its text (mail clients
 /// make those clickable). Images are left out: they are fetched, not
 /// followed. `None` when there are too many to judge.
-fn destinations(input: &ScanInput) -> Option<BTreeSet<String>> {
+pub(super) fn destinations(input: &ScanInput) -> Option<BTreeSet<String>> {
     let mut out: BTreeSet<String> = input
         .links
         .iter()

@@ -8,6 +8,7 @@ pub mod attachments;
 pub mod brands;
 pub mod clamav;
 pub mod consistent;
+pub mod contained;
 pub(crate) mod hidden;
 pub mod html;
 mod links;
