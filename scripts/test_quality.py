@@ -83,6 +83,20 @@ class Tree(unittest.TestCase):
         self.assertEqual(names[train], {m.key.replace("/", "_") for m in msgs} - want_val)
 
 
+    def test_written_mail_is_put_in_afresh(self):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tree, tempfile.TemporaryDirectory() as written:
+            for name in ("a.eml", "b.eml", "README.md"):
+                open(os.path.join(written, name), "w").close()
+            stale = os.path.join(tree, "ham", quality.WRITTEN_SOURCE)
+            os.makedirs(stale)
+            open(os.path.join(stale, "gone.eml"), "w").close()
+            d = quality.add_written(tree, written)
+            self.assertEqual(sorted(os.listdir(d)), ["a.eml", "b.eml"])
+        self.assertTrue(any(n.endswith(".eml") for n in os.listdir(quality.WRITTEN)), "the committed messages")
+
+
 class Table(unittest.TestCase):
     def test_any_verdict_name_gets_a_column(self):
         r = {"groups": [group("spam", "*", 4, 0.5, 0.25, {"pass": 2, "junk": 1, "quarantine": 1})]}
