@@ -42,8 +42,14 @@ async fn issue15_a_folder_that_cannot_be_created_shows_on_health_dashboard_and_c
     // Dovecot refuses '/' in a name when the delimiter is '.'.
     a.hold_folder = "Held/Mail".into();
     let checks = postern::imap::check_folders(&a, T).await.unwrap();
-    assert_eq!(checks[0].outcome, Ok(("INBOX.Quarantine".to_string(), false)), "{checks:?}");
-    let why = checks[1].outcome.clone().unwrap_err();
+    assert_eq!(
+        checks[0].outcome,
+        Ok(("INBOX".to_string(), false)),
+        "the watched folder: {checks:?}"
+    );
+    assert!(checks[0].watched);
+    assert_eq!(checks[1].outcome, Ok(("INBOX.Quarantine".to_string(), false)), "{checks:?}");
+    let why = checks[2].outcome.clone().unwrap_err();
     assert!(why.contains("\"Held/Mail\" cannot be created") && why.contains("INBOX."), "{why}");
     let p = WebPostern::start(vec![a], Scanners::Local).await;
     let admin = Admin::login(&p.base).await;
@@ -112,4 +118,28 @@ async fn issue15_non_ascii_folders_travel_as_modified_utf7() {
     );
     conn.logout().await;
     p.manager.shutdown().await;
+}
+
+/// `check-config` finds watched folders where the service would (under
+/// the personal namespace too) and names a missing one with the folders
+/// the server has; in shadow mode it creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_finds_watched_folders_and_names_a_missing_one() {
+    let d = shared();
+    let (user, pass) = d.new_user_inbox_namespace("nswatch");
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.create("INBOX.Work").await;
+    let mut a = account("a", d.imap_port, &user, &pass, &["INBOX", "Work", "Wrok"]);
+    a.mode = postern::domain::Mode::Shadow;
+    a.quarantine_folder = "NeverMade".into();
+    let checks = postern::imap::check_folders(&a, T).await.unwrap();
+    assert_eq!(checks.len(), 3, "shadow mode checks only the watched folders: {checks:?}");
+    assert!(checks.iter().all(|c| c.watched));
+    assert_eq!(checks[1].outcome, Ok(("INBOX.Work".to_string(), false)));
+    let why = checks[2].outcome.clone().unwrap_err();
+    assert!(why.contains("\"Wrok\" does not exist") && why.contains("\"INBOX.Work\""), "{why}");
+    assert!(
+        !c.exists("INBOX.NeverMade").await && !c.exists("NeverMade").await,
+        "nothing created in shadow mode"
+    );
 }

@@ -216,32 +216,66 @@ impl Conn {
     }
 }
 
-/// What `check-config` found for one folder Postern moves mail into.
+/// What `check-config` found for one folder: a watched one, or one
+/// Postern moves mail into.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderCheck {
     /// The configured name.
     pub folder: String,
-    /// The server's name and whether it was just created, or why it
-    /// cannot be created.
+    /// A folder Postern watches (it must exist; it is never created), not
+    /// one it moves mail into.
+    pub watched: bool,
+    /// The server's name and whether it was just created, or why it is
+    /// missing or cannot be created.
     pub outcome: std::result::Result<(String, bool), String>,
 }
 
-/// Logs in and makes sure the quarantine and hold folders exist, creating
-/// them as the running service would. A connection failure is an error;
-/// a folder that cannot be created is a [`FolderCheck`] with `Err`.
+/// Most of the server's folder names quoted when a watched one is missing.
+const LISTED: usize = 12;
+
+/// Logs in, finds every watched folder, and (in enforce mode) makes sure
+/// the quarantine and hold folders exist, creating them as the running
+/// service would. A connection failure is an error; a watched folder that
+/// is not there, or a folder that cannot be created, is a [`FolderCheck`]
+/// with `Err`. Without this a typo in `folders` passed the check and only
+/// showed as a broken folder once the service ran.
 pub async fn check_folders(acct: &crate::config::AccountConfig, timeout: std::time::Duration) -> Result<Vec<FolderCheck>> {
     let mut c = Conn::connect(acct, timeout).await?;
     let mut out = Vec::new();
-    for folder in [&acct.quarantine_folder, &acct.hold_folder] {
-        let outcome = match c.ensure_mailbox(folder).await {
-            Ok(created) => Ok((c.resolved(folder).to_string(), created)),
-            Err(e @ ImapError::FolderUnavailable { .. }) => Err(e.to_string()),
-            Err(e) => return Err(e),
+    for folder in &acct.folders {
+        let outcome = match c.find_mailbox(folder).await? {
+            Some(name) => Ok((name, false)),
+            None => {
+                let names = c.list_mailboxes().await.unwrap_or_default();
+                let mut shown: Vec<String> = names.iter().take(LISTED).map(|n| format!("{n:?}")).collect();
+                if names.len() > LISTED {
+                    shown.push(format!("and {} more", names.len() - LISTED));
+                }
+                Err(format!(
+                    "watched folder {folder:?} does not exist on the server (its folders: {})",
+                    shown.join(", ")
+                ))
+            }
         };
         out.push(FolderCheck {
             folder: folder.clone(),
+            watched: true,
             outcome,
         });
+    }
+    if acct.mode == crate::domain::Mode::Enforce {
+        for folder in [&acct.quarantine_folder, &acct.hold_folder] {
+            let outcome = match c.ensure_mailbox(folder).await {
+                Ok(created) => Ok((c.resolved(folder).to_string(), created)),
+                Err(e @ ImapError::FolderUnavailable { .. }) => Err(e.to_string()),
+                Err(e) => return Err(e),
+            };
+            out.push(FolderCheck {
+                folder: folder.clone(),
+                watched: false,
+                outcome,
+            });
+        }
     }
     c.logout().await;
     Ok(out)
