@@ -64,6 +64,11 @@ pub struct Policy {
     /// What a block-listed sender gets (`policy.block_verdict` in
     /// config.yaml); `None`: the policy table's weight for the tag.
     pub block_verdict: Option<Verdict>,
+    /// Groups of tags that quarantine when all of them fired, though none
+    /// does alone (`[[together]]`): evidence that is weak apart and strong
+    /// in one message, such as a phishing text leading only to its
+    /// sender's own domain and that domain being days old.
+    pub together: Vec<Vec<String>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -74,6 +79,8 @@ struct Raw {
     #[serde(default)]
     spam_evidence: RawStrong,
     scores: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    together: Vec<RawStrong>,
 }
 
 #[derive(serde::Deserialize)]
@@ -163,6 +170,17 @@ impl Policy {
                 }
             }
         }
+        for group in &raw.together {
+            if group.tags.len() < 2 {
+                return Err(PolicyError::Invalid(format!(
+                    "[[together]] {:?}: name at least two tags (one tag alone is its score)",
+                    group.tags
+                )));
+            }
+            if let Some(s) = group.tags.iter().find(|s| !scores.contains_key(*s)) {
+                return Err(PolicyError::Invalid(format!("[[together]] tag {s} has no score")));
+            }
+        }
         Ok(Policy {
             scores,
             flag: t.flag,
@@ -172,6 +190,7 @@ impl Policy {
             strong: raw.strong_evidence.tags.into_iter().collect(),
             spam: raw.spam_evidence.tags.into_iter().collect(),
             block_verdict: None,
+            together: raw.together.into_iter().map(|g| g.tags).collect(),
         })
     }
 
@@ -185,7 +204,7 @@ impl Policy {
         }
         let blocked = tags.iter().any(|t| t == super::scanners::lists::TAG_SENDER_BLOCKED);
         let mut contrib: Vec<(&str, f64)> = Vec::new();
-        let mut forced = Vec::new();
+        let mut forced: Vec<String> = Vec::new();
         for t in &tags {
             // policy.block_verdict replaces the block tag's weight (below).
             if self.block_verdict.is_some() && t == super::scanners::lists::TAG_SENDER_BLOCKED {
@@ -193,9 +212,14 @@ impl Policy {
             }
             match self.scores.get(t) {
                 Some(Weight::Score(s)) => contrib.push((t, *s)),
-                Some(Weight::Quarantine) => forced.push(t.as_str()),
+                Some(Weight::Quarantine) => forced.push(t.clone()),
                 // Unknown tags are a bug caught by the one-to-one test; score 0 here.
                 None => tracing::warn!(tag = %t, "tag has no score in the policy"),
+            }
+        }
+        for group in &self.together {
+            if group.iter().all(|g| tags.contains(g)) {
+                forced.push(group.join("+"));
             }
         }
         // f64 sums start at -0.0; add 0.0 so a clean message prints "0.0".
@@ -396,6 +420,30 @@ mod tests {
         assert_eq!(p.junk, 5.0, "junk defaults to the flag threshold");
         assert_eq!(tags(&p, &["RSPAMD_SPAM"]).verdict, Verdict::Flag);
         assert_eq!(tags(&p, &["RSPAMD_REJECT"]).verdict, Verdict::Quarantine);
+    }
+
+    #[test]
+    fn tags_that_quarantine_together_do_so_only_together() {
+        let p = Policy::default_policy().unwrap();
+        assert_eq!(tags(&p, &["AI_PHISH_OWN_LINKS"]).verdict, Verdict::Flag, "alone: a warning");
+        assert_eq!(tags(&p, &["DOMAIN_VERY_NEW"]).verdict, Verdict::Pass);
+        for new in ["DOMAIN_VERY_NEW", "DOMAIN_NEWLY_REGISTERED"] {
+            let d = tags(&p, &["AI_PHISH_OWN_LINKS", new]);
+            assert_eq!(d.verdict, Verdict::Quarantine, "{}", d.reason);
+            assert!(
+                d.reason.contains(&format!("AI_PHISH_OWN_LINKS+{new} forces quarantine")),
+                "{}",
+                d.reason
+            );
+        }
+        let base = "[thresholds]\nflag=5.0\nquarantine=10.0\ndelete=40.0\n[scores]\nA = 1.0\nB = 1.0\n";
+        let one = format!("{base}[[together]]\ntags = [\"A\"]\n");
+        assert!(Policy::parse(&one).unwrap_err().to_string().contains("at least two tags"));
+        let unscored = format!("{base}[[together]]\ntags = [\"A\", \"C\"]\n");
+        assert!(Policy::parse(&unscored).unwrap_err().to_string().contains("tag C has no score"));
+        let ok = Policy::parse(&format!("{base}[[together]]\ntags = [\"A\", \"B\"]\n")).unwrap();
+        assert_eq!(tags(&ok, &["A"]).verdict, Verdict::Pass);
+        assert_eq!(tags(&ok, &["A", "B"]).verdict, Verdict::Quarantine);
     }
 
     #[test]
