@@ -246,15 +246,17 @@ pub async fn check_folders(acct: &crate::config::AccountConfig, timeout: std::ti
         let outcome = match c.find_mailbox(folder).await? {
             Some(name) => Ok((name, false)),
             None => {
-                let names = c.list_mailboxes().await.unwrap_or_default();
-                let mut shown: Vec<String> = names.iter().take(LISTED).map(|n| format!("{n:?}")).collect();
-                if names.len() > LISTED {
-                    shown.push(format!("and {} more", names.len() - LISTED));
-                }
-                Err(format!(
-                    "watched folder {folder:?} does not exist on the server (its folders: {})",
-                    shown.join(", ")
-                ))
+                let known = match c.list_mailboxes().await {
+                    Ok(names) => {
+                        let mut shown: Vec<String> = names.iter().take(LISTED).map(|n| format!("{n:?}")).collect();
+                        if names.len() > LISTED {
+                            shown.push(format!("and {} more", names.len() - LISTED));
+                        }
+                        format!("its folders: {}", shown.join(", "))
+                    }
+                    Err(e) => format!("its folder list could not be read: {e}"),
+                };
+                Err(format!("watched folder {folder:?} does not exist on the server ({known})"))
             }
         };
         out.push(FolderCheck {

@@ -118,13 +118,17 @@ pub fn mail_tag(ham: f64, phish: f64, spam: f64, t: &Thresholds) -> Option<(&'st
     }
 }
 
+/// The mail model's tags that say phishing (and may give way to
+/// [`TAG_PHISH_OWN_LINKS`]).
+pub fn is_phishing(tag: &str) -> bool {
+    tag == TAG_PHISH || tag == TAG_UNWANTED_PHISH
+}
+
 /// The phishing tags given way to [`TAG_PHISH_OWN_LINKS`] when the message
 /// only leads to `own` (its sender's registrable domain).
 pub fn contained_tag(tag: (&'static str, String), own: Option<&str>) -> (&'static str, String) {
     match (tag, own) {
-        ((t, detail), Some(own)) if t == TAG_PHISH || t == TAG_UNWANTED_PHISH => {
-            (TAG_PHISH_OWN_LINKS, format!("{t}: {detail}, but every link stays on {own}"))
-        }
+        ((t, detail), Some(own)) if is_phishing(t) => (TAG_PHISH_OWN_LINKS, format!("{t}: {detail}, but every link stays on {own}")),
         (tag, _) => tag,
     }
 }

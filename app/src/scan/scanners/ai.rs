@@ -5,7 +5,7 @@
 use crate::domain::Finding;
 use crate::scan::ai::features::{dga_features, mail_indices, registrable_label, tokens_up_to};
 use crate::scan::ai::onnx::Models;
-use crate::scan::ai::{GREYLIST, TAG_DGA, TAG_SCORES, TAGS, Thresholds, contained_tag, mail_tag};
+use crate::scan::ai::{GREYLIST, TAG_DGA, TAG_SCORES, TAGS, Thresholds, contained_tag, is_phishing, mail_tag};
 use crate::scan::scanners::brands::Brands;
 use crate::scan::scanners::contained::sender_contained;
 use crate::scan::{FailureMode, ScanError, ScanInput, Scanner};
@@ -115,8 +115,12 @@ fn domains(input: &ScanInput) -> Vec<(String, String)> {
     out
 }
 
+/// The scores and DGA findings, and the mail model's tag apart: whether a
+/// phishing tag gives way depends on the shared input (`AiScanner::scan`).
+type Checked = (Vec<Finding>, Option<(&'static str, String)>);
+
 impl Inner {
-    fn check(&self, input: &ScanInput, own: Option<&str>) -> Result<Vec<Finding>, ScanError> {
+    fn check(&self, input: &ScanInput) -> Result<Checked, ScanError> {
         let err = |e: String| ScanError::scanner("ai", e);
         let subject = input.subject.as_deref().unwrap_or("");
         let m = self.models.mail(&mail_indices(subject, &body_text(input))).map_err(err)?;
@@ -138,15 +142,12 @@ impl Inner {
             TAG_SCORES,
             format!("ham={:.3} spam={:.3} phish={:.3}; {dga}", m.ham, m.spam, m.phish),
         )];
-        if let Some((tag, detail)) = mail_tag(m.ham, m.phish, m.spam, &t).map(|tag| contained_tag(tag, own)) {
-            out.push(Finding::new(tag, detail));
-        }
         if let Some((h, p)) = worst
             && p >= t.dga
         {
             out.push(Finding::new(TAG_DGA, format!("{h} P(generated)={p:.3} >= {}", t.dga)));
         }
-        Ok(out)
+        Ok((out, mail_tag(m.ham, m.phish, m.spam, &t)))
     }
 }
 
@@ -166,9 +167,6 @@ impl Scanner for AiScanner {
     fn scan<'a>(&'a self, input: &'a ScanInput) -> BoxFuture<'a, Result<Vec<Finding>, ScanError>> {
         let inner = self.inner.clone();
         // The input is shared by every scanner; the blocking task needs its own.
-        // Judged here, on the shared input: the blocking task's copy holds
-        // only what the models read.
-        let own = sender_contained(input, &inner.brands);
         let owned = ScanInput {
             subject: input.subject.clone(),
             text: input.text.clone(),
@@ -179,9 +177,17 @@ impl Scanner for AiScanner {
             ..Default::default()
         };
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || inner.check(&owned, own.as_deref()))
+            let (mut out, mail) = tokio::task::spawn_blocking(move || inner.check(&owned))
                 .await
-                .map_err(|e| ScanError::scanner("ai", e))?
+                .map_err(|e| ScanError::scanner("ai", e))??;
+            if let Some(tag) = mail {
+                // Only a phishing verdict asks where the message leads: most
+                // mail never pays for the walk over its links.
+                let own = is_phishing(tag.0).then(|| sender_contained(input, &self.inner.brands)).flatten();
+                let (tag, detail) = contained_tag(tag, own.as_deref());
+                out.insert(1, Finding::new(tag, detail));
+            }
+            Ok(out)
         })
     }
     fn health(&self) -> BoxFuture<'_, Result<String, ScanError>> {

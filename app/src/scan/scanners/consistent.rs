@@ -38,11 +38,8 @@ pub fn brand_consistent(input: &ScanInput, brands: &Brands) -> Option<Finding> {
     let from_reg = registrable(input.from_domain.as_deref()?)?;
     // `owning` leaves out consumer mail domains: anyone writes from gmail.com.
     let brand = brands.owning(&from_reg)?;
-    if let Some(reply) = input.reply_to.as_deref() {
-        let reg = reply.rsplit_once('@').and_then(|(_, d)| registrable(d.trim_end_matches('>')))?;
-        if !brand.owns(&reg) {
-            return None;
-        }
+    if input.reply_to.is_some() && !brand.owns(&reply_to_registrable(input)?) {
+        return None;
     }
     // A document or archive can carry what the body does not show (a link
     // in a PDF, a macro); only images (logos, inline pictures) may ride along.
@@ -119,13 +116,22 @@ fn leads_to_brand(url: &Url, brand: &Brand) -> bool {
             .and_then(registrable)
             .is_some_and(|reg| (brand.owns(&reg) || brand.mailbox.contains(&reg)) && !brand.hosts_others(u))
     };
-    if !owned(url) {
-        return false;
-    }
+    owned(url) && redirects_only(url, owned)
+}
+
+/// Whether every web URL carried in `url`'s query (where a click tracker
+/// or redirector sends the reader on) satisfies `ok`.
+pub(super) fn redirects_only(url: &Url, ok: impl Fn(&Url) -> bool) -> bool {
     url.query_pairs().all(|(_, v)| match Url::parse(&v) {
-        Ok(inner) if matches!(inner.scheme(), "http" | "https") => owned(&inner),
+        Ok(inner) if matches!(inner.scheme(), "http" | "https") => ok(&inner),
         _ => true,
     })
+}
+
+/// The registrable domain of the Reply-To address, if it has one.
+pub(super) fn reply_to_registrable(input: &ScanInput) -> Option<String> {
+    let (_, domain) = input.reply_to.as_deref()?.rsplit_once('@')?;
+    registrable(domain.trim_end_matches('>'))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@
 //! link at all (nothing shows where it leads).
 
 use super::brands::Brands;
-use super::consistent::{destinations, other_brand};
+use super::consistent::{destinations, other_brand, redirects_only, reply_to_registrable};
 use crate::scan::ScanInput;
 use crate::scan::urls::registrable;
 use url::Url;
@@ -38,11 +38,8 @@ pub fn sender_contained(input: &ScanInput, brands: &Brands) -> Option<String> {
     if brands.owner(&from_reg).is_some_and(|b| b.mailbox.contains(&from_reg)) {
         return None;
     }
-    if let Some(reply) = input.reply_to.as_deref() {
-        let reg = reply.rsplit_once('@').and_then(|(_, d)| registrable(d.trim_end_matches('>')));
-        if reg.as_deref() != Some(from_reg.as_str()) {
-            return None;
-        }
+    if input.reply_to.is_some() && reply_to_registrable(input).as_deref() != Some(from_reg.as_str()) {
+        return None;
     }
     let plain_pdf = |a: &crate::scan::attach::Attachment| a.sniffed.as_deref() == Some("application/pdf") && input.pdf_actions.is_empty();
     // Whatever was not read in full (a long HTML part, a PDF past its
@@ -68,7 +65,7 @@ pub fn sender_contained(input: &ScanInput, brands: &Brands) -> Option<String> {
             "mailto" => url
                 .path()
                 .rsplit_once('@')
-                .and_then(|(_, d)| registrable(&d.to_ascii_lowercase()))
+                .and_then(|(_, d)| registrable(d))
                 .is_some_and(|d| d == from_reg),
             _ => false,
         }
@@ -79,11 +76,7 @@ pub fn sender_contained(input: &ScanInput, brands: &Brands) -> Option<String> {
         let Ok(url) = Url::parse(raw) else { return None };
         // Its own click tracker may lead on to its own pages or to the
         // harmless places, nowhere else.
-        let stays = url.query_pairs().all(|(_, v)| match Url::parse(&v) {
-            Ok(inner) if matches!(inner.scheme(), "http" | "https") => on_sender(&inner) || harmless(&inner),
-            _ => true,
-        });
-        if on_sender(&url) && stays {
+        if on_sender(&url) && redirects_only(&url, |inner| on_sender(inner) || harmless(inner)) {
             own += 1;
         } else if !harmless(&url) {
             return None;
