@@ -329,13 +329,36 @@ async fn default_folders_under_namespace(p: &Peer) {
     pt.manager.shutdown().await;
 }
 
+/// `check-config` finds watched folders where the listener would (under
+/// the personal namespace on Cyrus and Courier) and names a missing one
+/// with the server's folders; in shadow mode it creates nothing.
+async fn check_config_folders(p: &Peer) {
+    let (user, pass) = p.new_user("cc");
+    let work = p.folder("Work");
+    TestClient::connect(p.port, &user, &pass).await.create(&work).await;
+    let mut a = acct(p, &user, &pass, &["INBOX", "Work", "Wrok"]);
+    a.mode = postern::domain::Mode::Shadow;
+    a.quarantine_folder = p.folder("NeverMade");
+    let checks = postern::imap::check_folders(&a, T).await.unwrap();
+    assert_eq!(checks.len(), 3, "shadow mode checks only the watched folders: {checks:?}");
+    assert_eq!(checks[1].outcome, Ok((work.clone(), false)), "{checks:?}");
+    let why = checks[2].outcome.clone().unwrap_err();
+    assert!(
+        why.contains("\"Wrok\" does not exist") && why.contains(&format!("{work:?}")),
+        "{why}"
+    );
+    let mut c = TestClient::connect(p.port, &user, &pass).await;
+    assert!(!c.exists(&a.quarantine_folder).await, "nothing created in shadow mode");
+}
+
 macro_rules! scenarios {
     ($($server:ident => $kind:expr),* $(,)?) => {$(
         mod $server {
             use super::*;
             scenarios!(@each $kind; idle_delivery, quarantine, flags_untouched, restart_catch_up,
                 uidvalidity_change_while_connected, backfill, start_new_skips_existing,
-                spaced_folder_names, non_ascii_folder_names, default_folders_under_namespace);
+                spaced_folder_names, non_ascii_folder_names, default_folders_under_namespace,
+                check_config_folders);
         }
     )*};
     (@each $kind:expr; $($name:ident),*) => {$(
