@@ -261,7 +261,7 @@ impl Deps {
                 ..earlier.decision
             });
         }
-        let predates = predates_watch(msg.internal_date.as_deref(), cx.watch_since);
+        let predates = predates_watch(msg.internal_date.as_deref(), prepared.envelope.date, cx.watch_since);
         let observe_only = cx.observe_only || predates;
         let mut decision = match pre {
             Some(d) => d,
@@ -370,11 +370,21 @@ impl Deps {
 /// started watching was already in the folder (or moved there by the user);
 /// it is scanned but never acted on. The day of slack absorbs clock skew and
 /// INTERNALDATE's one-second precision.
-fn predates_watch(internal_date: Option<&str>, watch_since: &str) -> bool {
+///
+/// An INTERNALDATE equal to the Date header to the second says nothing about
+/// arrival: the server took it from the header, which the sender wrote (GNU
+/// imap4d does, for delivered and appended mail alike). Believed, a phisher
+/// would only have to backdate Date by a day for a verdict never to be
+/// acted on. A server's own arrival time is seconds or more after the Date
+/// its sender wrote, and a message the user moved keeps that arrival time.
+fn predates_watch(internal_date: Option<&str>, header_date: Option<i64>, watch_since: &str) -> bool {
     let (Some(d), Ok(w)) = (internal_date, chrono::DateTime::parse_from_rfc3339(watch_since)) else {
         return false;
     };
-    chrono::DateTime::parse_from_rfc3339(d).is_ok_and(|d| d < w - chrono::Duration::days(1))
+    let Ok(d) = chrono::DateTime::parse_from_rfc3339(d) else {
+        return false;
+    };
+    header_date != Some(d.timestamp()) && d < w - chrono::Duration::days(1)
 }
 
 #[cfg(test)]
@@ -384,10 +394,26 @@ mod tests {
     #[test]
     fn predates_needs_a_full_day() {
         let w = "2026-11-22T10:00:00.000Z";
-        assert!(predates_watch(Some("2026-11-20T10:00:00+00:00"), w));
-        assert!(!predates_watch(Some("2026-11-22T09:59:59+00:00"), w));
-        assert!(!predates_watch(None, w));
-        assert!(!predates_watch(Some("garbage"), w));
+        assert!(predates_watch(Some("2026-11-20T10:00:00+00:00"), None, w));
+        assert!(!predates_watch(Some("2026-11-22T09:59:59+00:00"), None, w));
+        assert!(!predates_watch(None, None, w));
+        assert!(!predates_watch(Some("garbage"), None, w));
+    }
+
+    #[test]
+    fn an_internaldate_copied_from_the_date_header_is_not_arrival() {
+        let w = "2026-11-22T10:00:00.000Z";
+        let old = "2026-11-20T10:00:00+00:00";
+        let header = chrono::DateTime::parse_from_rfc3339(old).unwrap().timestamp();
+        assert!(!predates_watch(Some(old), Some(header), w), "backdated Date, copied by the server");
+        assert!(
+            !predates_watch(Some("2026-11-20T11:00:00+01:00"), Some(header), w),
+            "same instant, other zone"
+        );
+        assert!(
+            predates_watch(Some(old), Some(header - 3), w),
+            "delivered seconds after it was written"
+        );
     }
 }
 

@@ -13,6 +13,8 @@ pub struct Envelope {
     pub from: Option<String>,
     /// Subject.
     pub subject: Option<String>,
+    /// The Date header, as seconds since the epoch.
+    pub date: Option<i64>,
 }
 
 /// Characters of the Subject kept for the store.
@@ -35,6 +37,7 @@ pub fn envelope(raw: &[u8]) -> Envelope {
         message_id: msg.message_id().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         from,
         subject: msg.subject().map(|s| s.chars().take(MAX_SUBJECT_CHARS).collect()),
+        date: msg.date().map(|d| d.to_timestamp()),
     }
 }
 
@@ -48,6 +51,9 @@ mod tests {
         assert_eq!(e.from.as_deref(), Some("eve@evil.example"));
         assert_eq!(e.message_id.as_deref(), Some("abc@x"));
         assert_eq!(e.subject.as_deref(), Some("hi"));
+        assert_eq!(e.date, None);
+        let dated = envelope(b"Date: Sun, 22 Nov 2026 10:00:00 +0100\r\n\r\nx");
+        assert_eq!(dated.date, Some(1_795_338_000));
         for junk in [&b""[..], b"\xff\xfe\x00garbage", b"From:\r\n\r\n", b"::::\n\n\n"] {
             let _ = envelope(junk);
         }

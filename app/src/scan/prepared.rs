@@ -48,6 +48,7 @@ impl Prepared {
                     .subject
                     .as_deref()
                     .map(|s| s.chars().take(super::headers::MAX_SUBJECT_CHARS).collect()),
+                date: input.date,
             }
         } else {
             super::envelope(&raw)
