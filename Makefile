@@ -99,7 +99,7 @@ fmt:
 	$(CARGO) fmt --all
 
 stack:
-	bash scripts/test-stack.sh up $(STACK_BASE) dovecot rspamd clamav cyrus courier postfix >/dev/null
+	bash scripts/test-stack.sh up $(STACK_BASE) dovecot rspamd clamav cyrus courier mailutils postfix >/dev/null
 
 stack-down:
 	bash scripts/test-stack.sh down $(STACK_BASE)

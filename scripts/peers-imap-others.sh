@@ -1,9 +1,11 @@
-# peers-imap-others.sh -- sourced by peers-setup.sh for the `cyrus` and
-# `courier` components: Cyrus IMAP 3.6 and Courier-IMAP 5.0 from Debian's
-# packages, on loopback beside Dovecot.
+# peers-imap-others.sh -- sourced by peers-setup.sh for the `cyrus`,
+# `courier` and `mailutils` components: Cyrus IMAP 3.6, Courier-IMAP 5.0 and
+# GNU Mailutils imap4d 3.15 from Debian's packages, on loopback beside Dovecot.
+# imap4d is the odd one out on purpose: no MOVE, no UIDPLUS, no keywords in
+# PERMANENTFLAGS, and an IDLE that does not report new mail.
 #
-# Their server packages (cyrus-imapd, courier-imap) conflict with
-# dovecot-imapd (all three provide imap-server), and cyrus-common and
+# Their server packages (cyrus-imapd, courier-imap, mailutils-imap4d)
+# conflict with dovecot-imapd (all provide imap-server), and cyrus-common and
 # courier-imap pull in an MTA. So the server packages are only downloaded
 # (`apt-get download`) and unpacked with `dpkg-deb -x` into a private root,
 # $PEERS_OPT (default BASE/opt), and run from there with configs under BASE.
@@ -14,15 +16,20 @@
 #
 # Knobs: CYRUS_IMAP_PORT=11143 CYRUS_USERS="alice:alicepass bob:bobpass"
 #        COURIER_IMAP_PORT=13143 COURIER_USERS="alice:alicepass bob:bobpass"
+#        MAILUTILS_IMAP_PORT=14143 MAILUTILS_USERS="alice:alicepass bob:bobpass"
+#          (imap4d logins are USER@postern.test: its virtdomain module keys on the domain)
 #        PEERS_DEB_CACHE=/var/cache/postern-peers (downloaded .debs, kept between runs)
-# Helpers written for tests: BASE/bin/cyrus-adduser USER PASS and
-# BASE/bin/courier-adduser USER PASS (idempotent; the user can log in when they return).
+# Helpers written for tests: BASE/bin/cyrus-adduser USER PASS,
+# BASE/bin/courier-adduser USER PASS and BASE/bin/mailutils-adduser USER@postern.test PASS (idempotent; the user can log in when they return).
 # One Courier stack per machine: its auth daemon's socket is a fixed path.
 
 CYRUS_IMAP_PORT=${CYRUS_IMAP_PORT:-11143}
 COURIER_IMAP_PORT=${COURIER_IMAP_PORT:-13143}
 CYRUS_USERS=${CYRUS_USERS:-"alice:alicepass bob:bobpass"}
 COURIER_USERS=${COURIER_USERS:-"alice:alicepass bob:bobpass"}
+MAILUTILS_IMAP_PORT=${MAILUTILS_IMAP_PORT:-14143}
+MAILUTILS_USERS=${MAILUTILS_USERS:-"alice:alicepass bob:bobpass"}
+MAILUTILS_DOMAIN=postern.test
 PEERS_DEB_CACHE=${PEERS_DEB_CACHE:-/var/cache/postern-peers}
 PEERS_OPT=$BASE/opt
 # Courier's auth daemon paths are compiled into courier-authlib.
@@ -35,6 +42,7 @@ others_debs() {
   local d=()
   has cyrus && d+=(cyrus-common cyrus-imapd sasl2-bin)
   has courier && d+=(courier-base courier-imap)
+  has mailutils && d+=(mailutils-imap4d libmailutils9 mailutils-common)
   echo "${d[@]}"
 }
 
@@ -83,15 +91,18 @@ install_others() {
     fi
     [ $tmp_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
   fi
-  # Re-extract only when the set of .debs changed.
-  local stamp; stamp=$(cd "$PEERS_DEB_CACHE" && for p in $debs; do ls "${p}_"*.deb | tail -1; done)
-  if [ "$(cat "$PEERS_OPT/.debs" 2>/dev/null)" != "$stamp" ]; then
-    rm -rf "$PEERS_OPT"; mkdir -p "$PEERS_OPT"
-    for f in $stamp; do dpkg-deb -x "$PEERS_DEB_CACHE/$f" "$PEERS_OPT"; done
-    echo "$stamp" > "$PEERS_OPT/.debs"
-  fi
+  # Extract each .deb once, adding to what is there: another component's
+  # server may be running from $PEERS_OPT (`up BASE mailutils` after
+  # `up BASE cyrus courier`). A new version of a package is extracted over
+  # the old one.
+  mkdir -p "$PEERS_OPT"; touch "$PEERS_OPT/.debs"
+  for f in $(cd "$PEERS_DEB_CACHE" && for p in $debs; do ls "${p}_"*.deb | tail -1; done); do
+    grep -qxF "$f" "$PEERS_OPT/.debs" && continue
+    dpkg-deb -x "$PEERS_DEB_CACHE/$f" "$PEERS_OPT"
+    echo "$f" >> "$PEERS_OPT/.debs"
+  done
   chmod 755 "$PEERS_OPT"
-  log "cyrus/courier packages ready in $(elapsed "$t") s"
+  log "cyrus/courier/mailutils packages ready in $(elapsed "$t") s"
 }
 
 apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "$@"; }
@@ -253,5 +264,61 @@ EOF
     wait_for "courier imap banner" banner_ok "$COURIER_IMAP_PORT"
     [ -s "$K/run/imapd.pid" ] || echo $! > "$K/run/imapd.pid"
     log "courier started in $(elapsed "$t") s (pid $(cat "$K/run/imapd.pid"))"
+  fi
+}
+
+# ================================================================ MAILUTILS
+# GNU imap4d runs as root and takes each user's uid at login. Users live in
+# a passwd(5)-format file per domain (its `virtdomain` module), all owned by
+# $MAIL_USER, with Maildir folders under BASE/mailutils/mail/USER.
+start_mailutils() {
+  local t M=$BASE/mailutils u uid gid
+  t=$(date +%s.%N)
+  id "$MAIL_USER" >/dev/null 2>&1 ||
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$MAIL_USER"
+  uid=$(id -u "$MAIL_USER"); gid=$(id -g "$MAIL_USER")
+  mkdir -p "$M"/{run,log,mail,domains}
+  chmod 755 "$M" "$M/mail"
+  chmod 700 "$M/domains"
+  touch "$M/domains/$MAILUTILS_DOMAIN"; chmod 600 "$M/domains/$MAILUTILS_DOMAIN"
+  cat > "$M/imap4d.conf" <<EOF
+# Test-only GNU imap4d; everything lives under $M
+logging { syslog false; };
+auth { authentication generic; authorization virtdomain; };
+virtdomain { passwd-dir $M/domains; };
+mailbox { mailbox-type maildir; };
+pidfile $M/run/imap4d.pid;
+server 127.0.0.1:$MAILUTILS_IMAP_PORT { };
+EOF
+  mkdir -p "$BASE/bin"
+  cat > "$BASE/bin/mailutils-adduser" <<EOF
+#!/bin/sh
+# mailutils-adduser USER[@$MAILUTILS_DOMAIN] PASS -- an imap4d login (USER@$MAILUTILS_DOMAIN) with an empty Maildir INBOX
+set -e
+user=\${1%@*}
+home="$M/mail/\$user"
+for d in cur new tmp; do mkdir -p "\$home/INBOX/\$d"; done
+chown -R $uid:$gid "\$home"
+hash=\$(openssl passwd -6 "\$2")
+exec 9>"$M/run/passwd.lock"; flock 9
+f="$M/domains/$MAILUTILS_DOMAIN"
+grep -v "^\$user:" "\$f" > "\$f.new" || true
+echo "\$user:\$hash:$uid:$gid::\$home:/usr/sbin/nologin" >> "\$f.new"
+chmod 600 "\$f.new"; mv -f "\$f.new" "\$f"
+EOF
+  chmod 755 "$BASE/bin/mailutils-adduser"
+  for u in $MAILUTILS_USERS; do "$BASE/bin/mailutils-adduser" "${u%%:*}" "${u#*:}"; done
+
+  if pid_alive "$M/run/imap4d.pid" imap4d; then
+    log "mailutils imap4d already running (pid $(cat "$M/run/imap4d.pid"))"
+  else
+    check_port_free "$MAILUTILS_IMAP_PORT" mailutils
+    rm -f "$M/run/imap4d.pid"
+    setsid env LD_LIBRARY_PATH="$PEERS_OPT/usr/lib/x86_64-linux-gnu" \
+      "$PEERS_OPT/usr/sbin/imap4d" --config-file="$M/imap4d.conf" --daemon=400 --foreground \
+      < /dev/null >> "$M/log/imap4d.log" 2>&1 &
+    wait_for "mailutils imap banner" banner_ok "$MAILUTILS_IMAP_PORT"
+    [ -s "$M/run/imap4d.pid" ] || echo $! > "$M/run/imap4d.pid"
+    log "mailutils imap4d started in $(elapsed "$t") s (pid $(cat "$M/run/imap4d.pid"))"
   fi
 }

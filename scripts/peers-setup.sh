@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# peers-setup.sh BASE_DIR [dovecot] [rspamd] [clamav] [cyrus] [courier] [postfix]
+# peers-setup.sh BASE_DIR [dovecot] [rspamd] [clamav] [cyrus] [courier] [mailutils] [postfix]
 #
 # Postern's own copy of the verified test-peer recipe (a fresh clone must not
 # need ../shared). Used by scripts/test-stack.sh, the integration tests and
@@ -15,7 +15,7 @@
 #   DOVECOT_LMTP_PORT=10024 (LMTP, user@example.test -> user)
 #   RSPAMD_NORMAL_PORT=11333 (/checkv2)          RSPAMD_CONTROLLER_PORT=11334 (/learnspam ...)
 #   CLAMD_PORT=3310
-#   CYRUS_IMAP_PORT=11143  COURIER_IMAP_PORT=13143  (see peers-imap-others.sh)
+#   CYRUS_IMAP_PORT=11143  COURIER_IMAP_PORT=13143  MAILUTILS_IMAP_PORT=14143 (see peers-imap-others.sh)
 #   POSTFIX_SMTP_PORT=10025 POSTFIX_MILTER=inet:127.0.0.1:10026  (see peers-postfix.sh)
 # Other knobs:
 #   DOVECOT_USERS="alice:alicepass bob:bobpass"   test users (user:plainpassword ...)
@@ -34,7 +34,7 @@
 # Writes BASE_DIR/peers.env (sourceable: ports, pids, paths) and prints pids.
 set -euo pipefail
 
-usage() { echo "usage: $0 BASE_DIR [dovecot] [rspamd] [clamav] [cyrus] [courier] [postfix]" >&2; exit 2; }
+usage() { echo "usage: $0 BASE_DIR [dovecot] [rspamd] [clamav] [cyrus] [courier] [mailutils] [postfix]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 [ "$(id -u)" = 0 ] || { echo "peers-setup: must run as root" >&2; exit 1; }
 
@@ -517,9 +517,10 @@ EOF
 has dovecot && start_dovecot
 has rspamd && start_rspamd
 has clamav && start_clamav
-if has cyrus || has courier; then install_others; fi
+if has cyrus || has courier || has mailutils; then install_others; fi
 has cyrus && start_cyrus
 has courier && start_courier
+has mailutils && start_mailutils
 has postfix && start_postfix
 
 # ---------------------------------------------------------------- env file
@@ -562,6 +563,10 @@ COURIER_IMAP_PORT=$COURIER_IMAP_PORT
 COURIER_USERS="$COURIER_USERS"
 COURIER_ADDUSER=$BASE/bin/courier-adduser
 COURIER_PID=$(pidof_file "$BASE/courier/run/imapd.pid")
+MAILUTILS_IMAP_PORT=$MAILUTILS_IMAP_PORT
+MAILUTILS_USERS="$MAILUTILS_USERS"
+MAILUTILS_ADDUSER=$BASE/bin/mailutils-adduser
+MAILUTILS_PID=$(pidof_file "$BASE/mailutils/run/imap4d.pid")
 POSTFIX_SMTP_PORT=$POSTFIX_SMTP_PORT
 POSTFIX_MILTER=$POSTFIX_MILTER
 POSTFIX_POSTQUEUE=$BASE/bin/postqueue
@@ -577,5 +582,6 @@ has rspamd  && echo "RSPAMD_PID=$RSPAMD_PID normal=127.0.0.1:$RSPAMD_NORMAL_PORT
 has clamav  && echo "CLAMD_PID=$CLAMD_PID tcp=127.0.0.1:$CLAMD_PORT"
 has cyrus   && echo "CYRUS_PID=$CYRUS_PID imap=127.0.0.1:$CYRUS_IMAP_PORT"
 has courier && echo "COURIER_PID=$COURIER_PID imap=127.0.0.1:$COURIER_IMAP_PORT"
+has mailutils && echo "MAILUTILS_PID=$MAILUTILS_PID imap=127.0.0.1:$MAILUTILS_IMAP_PORT"
 has postfix && echo "POSTFIX_PID=$POSTFIX_PID smtp=127.0.0.1:$POSTFIX_SMTP_PORT milter=$POSTFIX_MILTER"
 exit 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-stack.sh up|down|env [BASE] [components...]
 #
-# Starts (or stops) throwaway Dovecot / Rspamd / clamd / Cyrus / Courier / Postfix instances on loopback for
+# Starts (or stops) throwaway Dovecot / Rspamd / clamd / Cyrus / Courier / GNU Mailutils / Postfix instances on loopback for
 # Postern's tests, benchmarks and demo. Everything lives under BASE
 # (default /tmp/postern-stack). `up` is idempotent and prints the env file path.
 set -euo pipefail
@@ -14,5 +14,5 @@ case $cmd in
         echo "$BASE/peers.env" ;;
   down) bash "$here/peers-teardown.sh" "$BASE" ${PURGE:+--purge} ;;
   env)  cat "$BASE/peers.env" ;;
-  *)    echo "usage: $0 up|down|env [BASE] [dovecot rspamd clamav cyrus courier postfix]" >&2; exit 2 ;;
+  *)    echo "usage: $0 up|down|env [BASE] [dovecot rspamd clamav cyrus courier mailutils postfix]" >&2; exit 2 ;;
 esac

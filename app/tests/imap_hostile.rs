@@ -328,8 +328,8 @@ async fn issue15_create_answered_already_exists_without_the_code_is_success() {
 /// `UID SEARCH UID n:*` finds nothing (GNU imap4d 3.15, found by an
 /// interop probe): the liveness probe's DONE wakes the cycle and the
 /// catch-up asks with `UID FETCH`, so the mail is scanned long before the
-/// renewal. Before, it was never scanned. The account's health says its
-/// verdicts cannot move mail (no MOVE, no UIDPLUS).
+/// renewal. Before, it was never scanned. The account's status says how
+/// its verdicts move mail (no MOVE, no UIDPLUS: a guarded EXPUNGE).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_reports_mail_only_at_done_and_cannot_search_uids() {
     let mut world = World::new(vec![mail("ok@good.test", "quiet", &unique("i4d"))]);
@@ -345,7 +345,7 @@ async fn a_server_that_reports_mail_only_at_done_and_cannot_search_uids() {
     assert!(cmds.iter().any(|l| l.contains("UID FETCH 1:* (UID)")), "{cmds:?}");
     let st = p.manager.status().into_iter().find(|s| s.mailbox == "INBOX").unwrap();
     assert!(
-        st.cannot_move.as_deref().is_some_and(|w| w.contains("neither MOVE nor UIDPLUS")),
+        st.move_caveat.as_deref().is_some_and(|w| w.contains("neither MOVE nor UIDPLUS")),
         "{st:?}"
     );
     p.manager.shutdown().await;

@@ -1,10 +1,10 @@
 //! Crash recovery (SIGKILL of the real binary), UIDVALIDITY changes, and the
 //! MOVE fallback paths, each against a real Dovecot.
 
-use crate::common::client::TestClient;
+use crate::common::client::{TestClient, raw_expunge};
 use crate::common::harness::{Child, Postern, account, query_i64, tuning, write_config};
 use crate::common::stack::{Dovecot, shared};
-use crate::common::{eventually, mail, unique};
+use crate::common::{audit_rows_at_least, eventually, mail, unique};
 use std::path::Path;
 use std::time::Duration;
 
@@ -160,26 +160,52 @@ async fn without_move_falls_back_to_copy_and_uid_expunge_and_polls_without_idle(
     p.manager.shutdown().await;
 }
 
+/// Without MOVE or UIDPLUS (Dovecot told to hide both, as GNU imap4d and
+/// UW-IMAP lack them), a move is COPY and a plain EXPUNGE, which removes
+/// every message marked `\\Deleted`: so it runs only while no other message
+/// is. With one there, the move waits (refused, retried) and the user's
+/// message survives; once the user's client expunges, the move goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_move_or_uidplus_the_message_is_left_alone_with_an_audit_row() {
+async fn without_move_or_uidplus_a_guarded_expunge_moves_and_spares_deleted_mail() {
     let d = Dovecot::private("nouidplus", Some(NO_MOVE_NO_UIDPLUS));
     let (user, pass) = d.new_user("nu");
-    let p = Postern::start(vec![account("a", d.imap_port, &user, &pass, &["INBOX"])], tuning(), None).await;
+    let mut t = tuning();
+    t.action_max_attempts = 10_000;
+    let p = Postern::start(vec![account("a", d.imap_port, &user, &pass, &["INBOX"])], t, None).await;
     p.wait_watching("a").await;
     let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    let counts = || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        (c.count("INBOX").await, c.count("Quarantine").await)
+    };
     c.append("INBOX", None, &mail("bad@evil.test", "evil", &unique("nu"))).await;
     p.wait_done("a", 1).await;
-    let store = p.store.clone();
-    let refused = eventually(T, "refusal audited", || {
-        let store = store.clone();
-        async move {
-            let r = store.audit_rows(Some("a"), Some("action_refused"), 10).await.unwrap();
-            (!r.is_empty()).then_some(r)
-        }
+    eventually(T, "guarded move", || async { (counts().await == (0, 1)).then_some(()) }).await;
+    let done = audit_rows_at_least(&p.store, "a", "action_done", 1).await;
+    assert!(
+        done[0].detail.contains("COPY+EXPUNGE (no other message marked deleted)"),
+        "{done:?}"
+    );
+
+    let kept = unique("nu");
+    c.append("INBOX", Some("(\\Deleted)"), &mail("ok@good.test", "user-deleted", &kept))
+        .await;
+    c.append("INBOX", None, &mail("bad@evil.test", "evil again", &unique("nu"))).await;
+    eventually(T, "the second move refused and retried", || async {
+        let pending = p.store.pending_intents("a").await.unwrap();
+        pending.iter().any(|i| i.attempts >= 2).then_some(())
     })
     .await;
-    assert!(refused[0].detail.contains("MOVE and UIDPLUS"), "{refused:?}");
-    assert_eq!(c.count("INBOX").await, 1);
-    assert_eq!(c.count("Quarantine").await, 0);
+    assert_eq!(
+        counts().await,
+        (2, 1),
+        "nothing expunged, no second copy, while the user's deleted mail is there"
+    );
+    assert!(c.ids("INBOX").await.iter().any(|m| m.contains(&kept)));
+    raw_expunge(d.imap_port, &user, &pass, "INBOX").await;
+    eventually(T, "the move after the user's expunge", || async {
+        (counts().await == (0, 2)).then_some(())
+    })
+    .await;
     p.manager.shutdown().await;
 }

@@ -108,13 +108,27 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
         Err(e) => return Err(e),
     };
     if sel.uidvalidity != key.uidvalidity {
+        let mut detail = format!(
+            "UIDVALIDITY is now {} (decision was under {}); UID {} not touched",
+            sel.uidvalidity, key.uidvalidity, key.uid
+        );
+        // An attempt cut off after its move, before the UIDVALIDITY changed
+        // (GNU imap4d renumbers a folder when another client is active):
+        // the trail must not say the message was never touched. It stays
+        // stale, so the re-sync still scans whatever is left in the folder.
+        if let Some(folder) = intent.action.destination()
+            && let Some(uid) = find_copy(conn, folder, intent.message_id.as_deref(), &intent.sha256).await?
+        {
+            detail = format!(
+                "UIDVALIDITY is now {} (decision was under {}); not touched now, but a copy is already in {folder} \
+                 as UID {uid} (an earlier attempt moved it)",
+                sel.uidvalidity, key.uidvalidity
+            );
+        }
         return Ok(Executed {
             state: IntentState::Stale,
             location: None,
-            detail: format!(
-                "UIDVALIDITY is now {} (decision was under {}); UID {} not touched",
-                sel.uidvalidity, key.uidvalidity, key.uid
-            ),
+            detail,
         });
     }
     let present = match confirm_at(conn, key.uid, &intent.sha256).await? {
@@ -169,7 +183,7 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
                     Err(e) => return Err(e),
                 };
                 failpoint::hit(failpoint::AFTER_MOVE).await;
-                let how = if moved.fallback { "COPY+UID EXPUNGE" } else { "MOVE" };
+                let how = moved.how.as_str();
                 return Ok(Executed {
                     state: IntentState::Done,
                     location: Some((folder.clone(), moved.new_uid)),

@@ -202,10 +202,11 @@ impl Conn {
         self.caps.contains(&cap.to_ascii_uppercase())
     }
 
-    /// Whether mail can be moved out of a folder here: MOVE, or UIDPLUS
-    /// for COPY and a UID EXPUNGE of that one message ([`Conn::move_uid`]).
-    pub fn can_move(&self) -> bool {
-        self.has("MOVE") || self.has("UIDPLUS")
+    /// Whether moving mail out of a folder here needs a plain EXPUNGE
+    /// (neither MOVE nor UIDPLUS), so that a move waits while other mail
+    /// there is marked `\Deleted` ([`Conn::move_uid`]).
+    pub fn moves_guarded(&self) -> bool {
+        !self.has("MOVE") && !self.has("UIDPLUS")
     }
 
     /// The advertised capabilities.

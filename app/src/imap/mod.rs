@@ -22,7 +22,7 @@ pub use guard::LiteralRefused;
 pub use idle::{IdleOutcome, IdleTimers};
 pub use names::{Namespace, decode_mutf7, encode_mutf7, quote};
 pub use plain::server_text;
-pub use session::{Fetched, MoveOutcome, SearchKey, Selected, flag_name, uid_set};
+pub use session::{Fetched, MoveHow, MoveOutcome, SearchKey, Selected, flag_name, uid_set};
 pub use tls::{fingerprint_of, parse_fingerprint};
 
 /// IMAP failures. All of them end in a reconnect, never a panic.

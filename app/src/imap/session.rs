@@ -43,8 +43,31 @@ pub struct Fetched {
 pub struct MoveOutcome {
     /// The UID in the destination, from COPYUID (RFC 4315).
     pub new_uid: Option<u32>,
-    /// Whether the COPY + EXPUNGE fallback was used.
-    pub fallback: bool,
+    /// How the server was asked to move it.
+    pub how: MoveHow,
+}
+
+/// The commands a move took, by what the server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveHow {
+    /// `UID MOVE` (RFC 6851).
+    Move,
+    /// COPY, `\Deleted` and `UID EXPUNGE` of that message (UIDPLUS, RFC 4315).
+    CopyUidExpunge,
+    /// COPY, `\Deleted` and a plain EXPUNGE while no other message in the
+    /// folder was marked `\Deleted` (a server with neither).
+    CopyExpunge,
+}
+
+impl MoveHow {
+    /// As written in the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoveHow::Move => "MOVE",
+            MoveHow::CopyUidExpunge => "COPY+UID EXPUNGE",
+            MoveHow::CopyExpunge => "COPY+EXPUNGE (no other message marked deleted)",
+        }
+    }
 }
 
 /// The text search keys Postern sends (RFC 3501 section 6.4.4).
@@ -346,33 +369,89 @@ impl Conn {
 
     /// Moves one message from the selected mailbox to `dest`.
     ///
-    /// Uses MOVE (RFC 6851). Without it, COPY + `\Deleted` + `UID EXPUNGE`,
-    /// but only with UIDPLUS (RFC 4315): a plain EXPUNGE would also remove
-    /// messages the user marked deleted. With neither, it refuses.
+    /// Uses MOVE (RFC 6851). Without it, COPY + `\Deleted` + `UID EXPUNGE`
+    /// of that message (UIDPLUS, RFC 4315). With neither (GNU imap4d,
+    /// UW-IMAP), COPY and a plain EXPUNGE, which removes *every* message
+    /// marked `\Deleted`: so only while this one is the only such message
+    /// ([`Conn::expunge_alone`]); otherwise it is refused and retried.
     pub async fn move_uid(&mut self, uid: u32, dest: &str) -> Result<MoveOutcome> {
         let dest = self.astring(&self.wire_name(self.resolved(dest)))?;
         if self.has("MOVE") {
             let new_uid = self.tagged(&format!("UID MOVE {uid} {dest}"), uid).await?;
-            return Ok(MoveOutcome { new_uid, fallback: false });
+            return Ok(MoveOutcome {
+                new_uid,
+                how: MoveHow::Move,
+            });
         }
-        if !self.has("UIDPLUS") {
-            return Err(ImapError::Unsupported("MOVE and UIDPLUS"));
+        if self.has("UIDPLUS") {
+            let new_uid = self.tagged(&format!("UID COPY {uid} {dest}"), uid).await?;
+            self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), uid).await?;
+            self.tagged(&format!("UID EXPUNGE {uid}"), uid).await?;
+            return Ok(MoveOutcome {
+                new_uid,
+                how: MoveHow::CopyUidExpunge,
+            });
         }
+        // Checked before the copy too, so that a folder with mail marked
+        // deleted does not collect a copy per retry.
+        self.none_deleted_but(uid).await?;
         let new_uid = self.tagged(&format!("UID COPY {uid} {dest}"), uid).await?;
-        self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), uid).await?;
-        self.tagged(&format!("UID EXPUNGE {uid}"), uid).await?;
-        Ok(MoveOutcome { new_uid, fallback: true })
+        self.expunge_alone(uid).await?;
+        Ok(MoveOutcome {
+            new_uid,
+            how: MoveHow::CopyExpunge,
+        })
     }
 
-    /// Permanently removes one message from the selected mailbox. Only with
-    /// UIDPLUS: a plain EXPUNGE would take every `\Deleted` message with it.
+    /// Permanently removes one message from the selected mailbox: `UID
+    /// EXPUNGE` with UIDPLUS, else a plain EXPUNGE while no other message
+    /// is marked `\Deleted` ([`Conn::expunge_alone`]).
     pub async fn expunge_uid(&mut self, uid: u32) -> Result<()> {
         if !self.has("UIDPLUS") {
-            return Err(ImapError::Unsupported("UIDPLUS"));
+            self.none_deleted_but(uid).await?;
+            return self.expunge_alone(uid).await;
         }
         self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), uid).await?;
         self.tagged(&format!("UID EXPUNGE {uid}"), uid).await?;
         Ok(())
+    }
+
+    /// Marks `uid` deleted and EXPUNGEs, on a server without UIDPLUS, whose
+    /// EXPUNGE takes every message marked `\Deleted`. The folder is
+    /// searched again after marking: if another client marked a message
+    /// meanwhile, the mark is taken back off and nothing is expunged. What
+    /// is left is the moment between that search and the EXPUNGE, which
+    /// is what clients of such servers have always lived with; the user's
+    /// mail marked deleted waits instead (the action is retried).
+    async fn expunge_alone(&mut self, uid: u32) -> Result<()> {
+        self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), uid).await?;
+        if let Err(e) = self.none_deleted_but(uid).await {
+            self.tagged(&format!("UID STORE {uid} -FLAGS.SILENT (\\Deleted)"), uid).await?;
+            return Err(e);
+        }
+        self.tagged("EXPUNGE", uid).await?;
+        Ok(())
+    }
+
+    /// Refuses while any message but `uid` in the selected mailbox is
+    /// marked `\Deleted`: a plain EXPUNGE would remove it too.
+    async fn none_deleted_but(&mut self, uid: u32) -> Result<()> {
+        let others: Vec<u32> = self.uid_search("DELETED").await?.into_iter().filter(|u| *u != uid).collect();
+        if others.is_empty() {
+            return Ok(());
+        }
+        let mut shown = uid_set(&others[..others.len().min(20)]);
+        if others.len() > 20 {
+            shown.push_str(",...");
+        }
+        Err(ImapError::Refused {
+            command: "EXPUNGE".into(),
+            detail: format!(
+                "the server lacks UIDPLUS and {} other message(s) here are marked \\Deleted (UID {shown}); \
+                 an EXPUNGE would remove them too, so this waits until they are gone",
+                others.len()
+            ),
+        })
     }
 
     /// Adds flags/keywords to one message (never removes any).

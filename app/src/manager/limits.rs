@@ -1,7 +1,7 @@
 //! What an account's server lets verdicts do, found at every connect and
-//! shown on `/health`: whether mail can be moved (MOVE or UIDPLUS), whether
+//! shown on `/health`: how mail is moved (MOVE, UIDPLUS, or neither), whether
 //! the folder keeps keywords (PERMANENTFLAGS), and where spam goes. A
-//! server that can do neither leaves threats in place: no outage of
+//! folder that keeps no keywords leaves flagged mail unmarked: no outage of
 //! Postern's, but it must not look like protection either (an interop probe
 //! of pymap found flag and junk verdicts "done" with nothing marked and
 //! `/health` green).
@@ -18,17 +18,18 @@ impl Listener {
     /// Records this connection's limits on the listener's status.
     pub(super) async fn find_limits(&self, conn: &mut Conn, sel: &Selected) -> Result<(), ListenerError> {
         self.resolve_junk(conn, sel).await?;
-        let cannot_move = (!conn.can_move()).then(|| {
-            "the server offers neither MOVE nor UIDPLUS: quarantine and junk verdicts are recorded and \
-             refused, and the mail stays where it is (moving it would expunge every message marked \\Deleted)"
+        let move_caveat = conn.moves_guarded().then(|| {
+            "the server offers neither MOVE nor UIDPLUS: mail is moved with COPY and EXPUNGE, which removes \
+             every message marked \\Deleted, so a move waits (and is retried) while any other message in the \
+             folder is marked \\Deleted"
                 .to_string()
         });
         let cannot_mark = self.cannot_mark(sel);
-        for why in cannot_move.iter().chain(&cannot_mark) {
+        for why in move_caveat.iter().chain(&cannot_mark) {
             warn!("{why}");
         }
         self.status.update(|s| {
-            s.cannot_move = cannot_move;
+            s.move_caveat = move_caveat;
             s.cannot_mark = cannot_mark;
         });
         Ok(())

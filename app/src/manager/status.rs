@@ -55,10 +55,11 @@ pub struct ListenerStatus {
     pub stuck: bool,
     /// Where the account's spam goes, as found at the last connect.
     pub junk: Option<JunkRoute>,
-    /// Why verdicts cannot move mail on this server, as found at the last
-    /// connect (neither MOVE nor UIDPLUS): shown on `/health` so an account
-    /// whose threats stay in place is no surprise.
-    pub cannot_move: Option<String>,
+    /// How moving mail is limited on this server, as found at the last
+    /// connect (neither MOVE nor UIDPLUS: a move waits while other mail in
+    /// the folder is marked `\Deleted`): shown on `/health`, so a verdict
+    /// that waits is no surprise.
+    pub move_caveat: Option<String>,
     /// Why the flag verdict cannot mark mail in this folder (it keeps no
     /// keywords), as found at the last connect.
     pub cannot_mark: Option<String>,
@@ -114,7 +115,7 @@ impl StatusCell {
             failing_since: None,
             stuck: false,
             junk: None,
-            cannot_move: None,
+            move_caveat: None,
             cannot_mark: None,
             folder_problem: None,
         })))

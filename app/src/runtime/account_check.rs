@@ -65,7 +65,7 @@ impl Runtime {
             .filter(|k| c.has(k))
             .collect();
         let caps = caps.join(" ");
-        let missing_move = !c.can_move();
+        let guarded = c.moves_guarded();
         let mut missing = Vec::new();
         for f in &a.folders {
             match c.mailbox_exists(f).await {
@@ -101,8 +101,8 @@ impl Runtime {
             return Err(AccountTestError::Failed(msg));
         }
         let mut msg = format!("login to {at} OK; folders {} exist; server offers {caps}", a.folders.join(", "));
-        if missing_move {
-            msg.push_str(". Warning: no MOVE or UIDPLUS, so Postern cannot quarantine on this server");
+        if guarded {
+            msg.push_str(". Note: no MOVE or UIDPLUS, so a quarantine waits while another message in the folder is marked \\Deleted");
         }
         Ok(msg)
     }

@@ -122,10 +122,11 @@ pub(crate) async fn components(st: &AppState) -> Vec<Component> {
         {
             out.push(account("junk", j.folder.is_some(), &j.why));
         }
-        if let Some(why) = &l.cannot_move
+        // Moves still happen, with a wait: a note, not a failure.
+        if let Some(why) = &l.move_caveat
             && move_seen.insert(l.account.clone())
         {
-            out.push(account("actions", false, why));
+            out.push(account("actions", true, why));
         }
         if let Some(why) = &l.cannot_mark
             && mark_seen.insert(l.account.clone())

@@ -101,8 +101,68 @@ impl TestClient {
         self.s.uid_mv(uid.to_string(), to).await.unwrap();
     }
 
+    /// Adds `flags` (`(\\Seen)`) to the message whose Message-ID contains
+    /// `id`, and closes the folder.
+    pub async fn add_flags(&mut self, mailbox: &str, id: &str, flags: &str) {
+        use futures::TryStreamExt;
+        let uid = self
+            .list(mailbox)
+            .await
+            .into_iter()
+            .find(|(_, _, m)| m.contains(id))
+            .map(|(u, _, _)| u)
+            .unwrap_or_else(|| panic!("{id} not in {mailbox}"));
+        self.s.select(mailbox).await.unwrap();
+        let _: Vec<_> = self
+            .s
+            .uid_store(uid.to_string(), format!("+FLAGS {flags}"))
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        // imap4d writes maildir flags when the folder is left; until then
+        // other sessions (Postern's) do not see them. UNSELECT, not CLOSE:
+        // CLOSE would expunge mail marked \Deleted.
+        self.s.run_command_and_check_ok("UNSELECT").await.unwrap();
+    }
+
     /// Message-ID lines in a folder.
     pub async fn ids(&mut self, mailbox: &str) -> Vec<String> {
         self.list(mailbox).await.into_iter().map(|(_, _, m)| m).collect()
     }
+}
+
+/// EXPUNGE in `mailbox`, as a client does when it empties its trash, over a
+/// raw connection: imap4d answers with `* n EXPUNGED`, which async-imap
+/// cannot parse.
+pub async fn raw_expunge(port: u16, user: &str, pass: &str, mailbox: &str) {
+    use std::io::{BufRead, BufReader, Write};
+    let (user, pass, mailbox) = (user.to_string(), pass.to_string(), mailbox.to_string());
+    tokio::task::spawn_blocking(move || {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut w = s;
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        for (tag, cmd) in [
+            ("a", format!("LOGIN \"{user}\" \"{pass}\"")),
+            ("b", format!("SELECT \"{mailbox}\"")),
+            ("c", "EXPUNGE".into()),
+        ] {
+            write!(w, "{tag} {cmd}\r\n").unwrap();
+            loop {
+                line.clear();
+                assert!(r.read_line(&mut line).unwrap() > 0, "connection closed during {cmd}");
+                if line.starts_with(&format!("{tag} ")) {
+                    assert!(line.starts_with(&format!("{tag} OK")), "{cmd}: {line}");
+                    break;
+                }
+            }
+        }
+        let _ = write!(w, "d LOGOUT\r\n");
+    })
+    .await
+    .unwrap();
 }

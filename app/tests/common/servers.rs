@@ -1,7 +1,8 @@
-//! The three IMAP servers the engine scenarios run against: the shared
-//! Dovecot, and Cyrus IMAP 3.6 and Courier-IMAP 5.0 from Debian's packages,
-//! which scripts/test-stack.sh starts beside it (`cyrus courier`; see
-//! scripts/peers-imap-others.sh for why they run from unpacked packages).
+//! The IMAP servers the engine scenarios run against: the shared Dovecot,
+//! and Cyrus IMAP 3.6, Courier-IMAP 5.0 and GNU Mailutils imap4d 3.15 from
+//! Debian's packages, which scripts/test-stack.sh starts beside it
+//! (`cyrus courier mailutils`; see scripts/peers-imap-others.sh for why they
+//! run from unpacked packages).
 
 use super::stack::{repo_root, shared};
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ pub enum Server {
     Dovecot,
     Cyrus,
     Courier,
+    Mailutils,
 }
 
 /// One running server and what the scenarios need to know about it.
@@ -27,26 +29,32 @@ pub struct Peer {
     pub prefix: &'static str,
     /// Whether the server advertises MOVE (Courier does not: COPY + UID EXPUNGE).
     pub has_move: bool,
+    /// Whether it advertises UIDPLUS (imap4d does not: COPY + a guarded EXPUNGE).
+    pub has_uidplus: bool,
+    /// Whether its folders keep keywords (imap4d's do not: PERMANENTFLAGS without `\*`).
+    pub keeps_keywords: bool,
+    /// Appended to every login name (imap4d's users are USER@DOMAIN).
+    login_suffix: &'static str,
     adduser: Option<PathBuf>,
     lock: Mutex<()>,
 }
 
-/// The Cyrus and Courier peers, started once per test run.
+/// The Cyrus, Courier and Mailutils peers, started once per test run.
 fn others() -> &'static BTreeMap<String, String> {
     static S: OnceLock<BTreeMap<String, String>> = OnceLock::new();
     S.get_or_init(|| {
         let base = shared().base.clone();
         let out = Command::new("bash")
             .arg(repo_root().join("scripts/test-stack.sh"))
-            .args(["up", base.to_str().unwrap(), "cyrus", "courier"])
+            .args(["up", base.to_str().unwrap(), "cyrus", "courier", "mailutils"])
             .output()
             .expect("running scripts/test-stack.sh");
         assert!(
             out.status.success(),
-            "the Cyrus and Courier test servers could not be started:\n{}\n\
-             They come from Debian 12's cyrus-imapd and courier-imap packages, downloaded and unpacked \
-             beside Dovecot. Start the stack as root with `make stack` (or `bash scripts/test-stack.sh up {} \
-             dovecot rspamd clamav cyrus courier`), then run the tests again.",
+            "the Cyrus, Courier and Mailutils test servers could not be started:\n{}\n\
+             They come from Debian 12's cyrus-imapd, courier-imap and mailutils-imap4d packages, downloaded \
+             and unpacked beside Dovecot. Start the stack as root with `make stack` (or `bash \
+             scripts/test-stack.sh up {} dovecot rspamd clamav cyrus courier mailutils`), then run the tests again.",
             String::from_utf8_lossy(&out.stderr),
             base.display()
         );
@@ -59,10 +67,12 @@ impl Peer {
         static D: OnceLock<Peer> = OnceLock::new();
         static Y: OnceLock<Peer> = OnceLock::new();
         static O: OnceLock<Peer> = OnceLock::new();
-        let (cell, key, prefix, has_move) = match server {
-            Server::Dovecot => (&D, "", "", true),
-            Server::Cyrus => (&Y, "CYRUS", "INBOX.", true),
-            Server::Courier => (&O, "COURIER", "INBOX.", false),
+        static M: OnceLock<Peer> = OnceLock::new();
+        let (cell, key, prefix, has_move, has_uidplus, login_suffix) = match server {
+            Server::Dovecot => (&D, "", "", true, true, ""),
+            Server::Cyrus => (&Y, "CYRUS", "INBOX.", true, true, ""),
+            Server::Courier => (&O, "COURIER", "INBOX.", false, true, ""),
+            Server::Mailutils => (&M, "MAILUTILS", "", false, false, "@postern.test"),
         };
         cell.get_or_init(|| {
             let (port, adduser) = if server == Server::Dovecot {
@@ -77,6 +87,9 @@ impl Peer {
                 port,
                 prefix,
                 has_move,
+                has_uidplus,
+                keeps_keywords: server != Server::Mailutils,
+                login_suffix,
                 adduser,
                 lock: Mutex::new(()),
             }
@@ -94,7 +107,7 @@ impl Peer {
         let Some(adduser) = &self.adduser else {
             return shared().new_user(prefix);
         };
-        let user = super::unique(prefix);
+        let user = format!("{}{}", super::unique(prefix), self.login_suffix);
         let pass = format!("pw-{user}");
         let _g = self.lock.lock().unwrap();
         let out = Command::new(adduser).args([&user, &pass]).output().unwrap();
