@@ -261,7 +261,7 @@ impl Deps {
                 ..earlier.decision
             });
         }
-        let predates = predates_watch(msg.internal_date.as_deref(), prepared.envelope.date, cx.watch_since);
+        let predates = predates_watch(msg.internal_date.as_deref(), &prepared.envelope.dates, cx.watch_since);
         let observe_only = cx.observe_only || predates;
         let mut decision = match pre {
             Some(d) => d,
@@ -371,48 +371,76 @@ impl Deps {
 /// it is scanned but never acted on. The day of slack absorbs clock skew and
 /// INTERNALDATE's one-second precision.
 ///
-/// An INTERNALDATE equal to the Date header to the second says nothing about
-/// arrival: the server took it from the header, which the sender wrote (GNU
-/// imap4d does, for delivered and appended mail alike). Believed, a phisher
-/// would only have to backdate Date by a day for a verdict never to be
-/// acted on. A server's own arrival time is seconds or more after the Date
-/// its sender wrote, and a message the user moved keeps that arrival time.
-fn predates_watch(internal_date: Option<&str>, header_date: Option<i64>, watch_since: &str) -> bool {
+/// Not believed alone, because some servers take INTERNALDATE from the
+/// message (GNU imap4d: its X-Envelope-Date, then the topmost Received,
+/// then Date), and a phish that could backdate it would be scanned and
+/// never acted on. Delivered mail carries the receiving server's own
+/// Received stamp on top, which a sender cannot put above: it must be as
+/// old. Mail with no Received at all was appended by a client: its
+/// INTERNALDATE counts unless it only repeats a date the sender wrote.
+fn predates_watch(internal_date: Option<&str>, dates: &crate::scan::Dates, watch_since: &str) -> bool {
     let (Some(d), Ok(w)) = (internal_date, chrono::DateTime::parse_from_rfc3339(watch_since)) else {
         return false;
     };
     let Ok(d) = chrono::DateTime::parse_from_rfc3339(d) else {
         return false;
     };
-    header_date != Some(d.timestamp()) && d < w - chrono::Duration::days(1)
+    let cut = w - chrono::Duration::days(1);
+    if d >= cut {
+        return false;
+    }
+    match dates.received {
+        Some(r) => r < cut.timestamp(),
+        None => !dates.claimed.contains(&d.timestamp()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::Dates;
 
     #[test]
     fn predates_needs_a_full_day() {
         let w = "2026-11-22T10:00:00.000Z";
-        assert!(predates_watch(Some("2026-11-20T10:00:00+00:00"), None, w));
-        assert!(!predates_watch(Some("2026-11-22T09:59:59+00:00"), None, w));
-        assert!(!predates_watch(None, None, w));
-        assert!(!predates_watch(Some("garbage"), None, w));
+        let none = Dates::default();
+        assert!(predates_watch(Some("2026-11-20T10:00:00+00:00"), &none, w));
+        assert!(!predates_watch(Some("2026-11-22T09:59:59+00:00"), &none, w));
+        assert!(!predates_watch(None, &none, w));
+        assert!(!predates_watch(Some("garbage"), &none, w));
     }
 
+    /// A server that builds INTERNALDATE from the message (GNU imap4d)
+    /// must not let a backdated header keep a phish from being acted on.
     #[test]
-    fn an_internaldate_copied_from_the_date_header_is_not_arrival() {
+    fn an_internaldate_the_sender_could_write_is_not_arrival() {
         let w = "2026-11-22T10:00:00.000Z";
         let old = "2026-11-20T10:00:00+00:00";
-        let header = chrono::DateTime::parse_from_rfc3339(old).unwrap().timestamp();
-        assert!(!predates_watch(Some(old), Some(header), w), "backdated Date, copied by the server");
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+        let delivered = |received: &str| Dates {
+            received: Some(at(received)),
+            claimed: vec![at(old)],
+        };
         assert!(
-            !predates_watch(Some("2026-11-20T11:00:00+01:00"), Some(header), w),
+            !predates_watch(Some(old), &delivered("2026-11-22T09:30:00+00:00"), w),
+            "received today, whatever it says"
+        );
+        assert!(
+            predates_watch(Some(old), &delivered("2026-11-20T10:00:03+00:00"), w),
+            "moved in: received long ago"
+        );
+        let appended = |claimed: Vec<i64>| Dates { received: None, claimed };
+        assert!(
+            !predates_watch(Some(old), &appended(vec![at(old)]), w),
+            "copied from Date or X-Envelope-Date"
+        );
+        assert!(
+            !predates_watch(Some("2026-11-20T11:00:00+01:00"), &appended(vec![at(old)]), w),
             "same instant, other zone"
         );
         assert!(
-            predates_watch(Some(old), Some(header - 3), w),
-            "delivered seconds after it was written"
+            predates_watch(Some(old), &appended(vec![at(old) - 3]), w),
+            "appended with its own date"
         );
     }
 }

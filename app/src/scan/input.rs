@@ -83,8 +83,8 @@ pub struct ScanInput {
     pub raw: Arc<Vec<u8>>,
     /// Message-ID.
     pub message_id: Option<String>,
-    /// The Date header, as seconds since the epoch.
-    pub date: Option<i64>,
+    /// When it says it was received and written.
+    pub dates: super::headers::Dates,
     /// Display name of From.
     pub from_name: Option<String>,
     /// From address, lower-case.
@@ -256,7 +256,7 @@ impl ScanInput {
             return input;
         };
         input.message_id = msg.message_id().map(str::to_string);
-        input.date = msg.date().map(|d| d.to_timestamp());
+        input.dates = super::headers::dates(&msg);
         if let Some(from) = msg.from().and_then(|a| a.first()) {
             input.from_name = from.name().map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
             input.from_addr = from.address().map(|a| a.trim().to_ascii_lowercase());

@@ -48,7 +48,7 @@ impl Prepared {
                     .subject
                     .as_deref()
                     .map(|s| s.chars().take(super::headers::MAX_SUBJECT_CHARS).collect()),
-                date: input.date,
+                dates: input.dates.clone(),
             }
         } else {
             super::envelope(&raw)
