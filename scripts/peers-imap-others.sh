@@ -96,7 +96,13 @@ install_others() {
   # `up BASE cyrus courier`). A new version of a package is extracted over
   # the old one.
   mkdir -p "$PEERS_OPT"; touch "$PEERS_OPT/.debs"
-  for f in $(cd "$PEERS_DEB_CACHE" && for p in $debs; do ls "${p}_"*.deb | tail -1; done); do
+  local want=()
+  for p in $debs; do
+    f=$(cd "$PEERS_DEB_CACHE" && ls "${p}_"*.deb 2>/dev/null | tail -1)
+    [ -n "$f" ] || { echo "peers-setup: $p is not in $PEERS_DEB_CACHE after the download" >&2; exit 1; }
+    want+=("$f")
+  done
+  for f in "${want[@]}"; do
     grep -qxF "$f" "$PEERS_OPT/.debs" && continue
     dpkg-deb -x "$PEERS_DEB_CACHE/$f" "$PEERS_OPT"
     echo "$f" >> "$PEERS_OPT/.debs"
@@ -302,7 +308,7 @@ chown -R $uid:$gid "\$home"
 hash=\$(openssl passwd -6 "\$2")
 exec 9>"$M/run/passwd.lock"; flock 9
 f="$M/domains/$MAILUTILS_DOMAIN"
-grep -v "^\$user:" "\$f" > "\$f.new" || true
+awk -F: -v u="\$user" '\$1 != u' "\$f" > "\$f.new"
 echo "\$user:\$hash:$uid:$gid::\$home:/usr/sbin/nologin" >> "\$f.new"
 chmod 600 "\$f.new"; mv -f "\$f.new" "\$f"
 EOF

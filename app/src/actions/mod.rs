@@ -171,17 +171,7 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
                 if matches!(intent.action, Action::Junk { .. }) {
                     mark(conn, &sel, key.uid, &[JUNK_KEYWORD]).await?;
                 }
-                let moved = match conn.move_uid(key.uid, folder).await {
-                    Ok(m) => m,
-                    Err(ImapError::Unsupported(what)) => {
-                        return Ok(Executed {
-                            state: IntentState::Refused,
-                            location: None,
-                            detail: format!("server lacks {what}; message left untouched in {}", key.mailbox),
-                        });
-                    }
-                    Err(e) => return Err(e),
-                };
+                let moved = conn.move_uid(key.uid, folder).await?;
                 failpoint::hit(failpoint::AFTER_MOVE).await;
                 let how = moved.how.as_str();
                 return Ok(Executed {

@@ -46,6 +46,21 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
         Err(e) => return Err(e),
     }
     let Some((uid, raw)) = locate(conn, folder, known_uid, op).await? else {
+        // A release whose connection ended after its move (GNU imap4d
+        // answers EXPUNGE with a line no parser takes): it is back already.
+        if op.kind == OpKind::Release
+            && let Some(back) = super::find_copy(conn, &op.key.mailbox, op.message_id.as_deref(), &op.sha256).await?
+        {
+            return Ok(OpOutcome {
+                state: OpState::Done,
+                location: Some((op.key.mailbox.clone(), Some(back))),
+                eml_path: None,
+                detail: format!(
+                    "already back in {} as UID {back} (an earlier attempt moved it from {folder})",
+                    op.key.mailbox
+                ),
+            });
+        }
         return Ok(outcome(
             OpState::Gone,
             format!("not found in {folder} (moved or deleted outside Postern); nothing touched"),
@@ -56,13 +71,7 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
             let dest = &op.key.mailbox;
             conn.ensure_mailbox(dest).await?;
             conn.select(folder).await?;
-            let moved = match conn.move_uid(uid, dest).await {
-                Ok(m) => m,
-                Err(ImapError::Unsupported(what)) => {
-                    return Ok(outcome(OpState::Refused, format!("server lacks {what}; left in {folder}")));
-                }
-                Err(e) => return Err(e),
-            };
+            let moved = conn.move_uid(uid, dest).await?;
             let new_uid = moved.new_uid.map_or("unknown".into(), |u| u.to_string());
             Ok(OpOutcome {
                 state: OpState::Done,
@@ -77,17 +86,11 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
                 command: "delete".into(),
                 detail: format!("no stored copy and cannot write one ({e}); not deleted"),
             })?;
-            match conn.expunge_uid(uid).await {
-                Ok(()) => Ok(OpOutcome {
-                    eml_path: Some(copy.clone()),
-                    ..outcome(OpState::Done, format!("expunged UID {uid} from {folder}; EML copy kept at {copy}"))
-                }),
-                Err(ImapError::Unsupported(what)) => Ok(outcome(
-                    OpState::Refused,
-                    format!("server lacks {what}, so a single message cannot be expunged safely; left in {folder}"),
-                )),
-                Err(e) => Err(e),
-            }
+            conn.expunge_uid(uid).await?;
+            Ok(OpOutcome {
+                eml_path: Some(copy.clone()),
+                ..outcome(OpState::Done, format!("expunged UID {uid} from {folder}; EML copy kept at {copy}"))
+            })
         }
     }
 }

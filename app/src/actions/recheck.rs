@@ -127,11 +127,7 @@ async fn to_quarantine(
     let dest = &acct.quarantine_folder;
     conn.ensure_mailbox(dest).await?;
     conn.select(&folder).await?;
-    let moved = match conn.move_uid(uid, dest).await {
-        Ok(m) => m,
-        Err(ImapError::Unsupported(what)) => return Ok(ended(OpState::Refused, format!("server lacks {what}; left in {folder}"))),
-        Err(e) => return Err(e),
-    };
+    let moved = conn.move_uid(uid, dest).await?;
     Ok(RecheckOutcome {
         state: OpState::Done,
         detail: format!("found in {folder} UID {uid}, moved to {dest}: {why}"),

@@ -99,6 +99,12 @@ pub enum ImapError {
     /// The server lacks a capability needed for this action.
     #[error("server lacks {0}")]
     Unsupported(&'static str),
+    /// Not safe to do now, and not the message's failure: a move on a
+    /// server without UIDPLUS while other mail in the folder is marked
+    /// `\Deleted`. Kept pending and tried again; never counted against
+    /// the attempt cap.
+    #[error("waiting: {0}")]
+    Deferred(String),
 }
 
 impl From<std::io::Error> for ImapError {

@@ -373,7 +373,7 @@ impl Conn {
     /// of that message (UIDPLUS, RFC 4315). With neither (GNU imap4d,
     /// UW-IMAP), COPY and a plain EXPUNGE, which removes *every* message
     /// marked `\Deleted`: so only while this one is the only such message
-    /// ([`Conn::expunge_alone`]); otherwise it is refused and retried.
+    /// ([`Conn::expunge_alone`]); otherwise [`ImapError::Deferred`].
     pub async fn move_uid(&mut self, uid: u32, dest: &str) -> Result<MoveOutcome> {
         let dest = self.astring(&self.wire_name(self.resolved(dest)))?;
         if self.has("MOVE") {
@@ -394,9 +394,9 @@ impl Conn {
         }
         // Checked before the copy too, so that a folder with mail marked
         // deleted does not collect a copy per retry.
-        self.none_deleted_but(uid).await?;
+        let marked_before = self.none_deleted_but(uid).await?;
         let new_uid = self.tagged(&format!("UID COPY {uid} {dest}"), uid).await?;
-        self.expunge_alone(uid).await?;
+        self.expunge_alone(uid, marked_before).await?;
         Ok(MoveOutcome {
             new_uid,
             how: MoveHow::CopyExpunge,
@@ -408,8 +408,8 @@ impl Conn {
     /// is marked `\Deleted` ([`Conn::expunge_alone`]).
     pub async fn expunge_uid(&mut self, uid: u32) -> Result<()> {
         if !self.has("UIDPLUS") {
-            self.none_deleted_but(uid).await?;
-            return self.expunge_alone(uid).await;
+            let marked_before = self.none_deleted_but(uid).await?;
+            return self.expunge_alone(uid, marked_before).await;
         }
         self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), uid).await?;
         self.tagged(&format!("UID EXPUNGE {uid}"), uid).await?;
@@ -423,10 +423,13 @@ impl Conn {
     /// is left is the moment between that search and the EXPUNGE, which
     /// is what clients of such servers have always lived with; the user's
     /// mail marked deleted waits instead (the action is retried).
-    async fn expunge_alone(&mut self, uid: u32) -> Result<()> {
+    async fn expunge_alone(&mut self, uid: u32, marked_before: bool) -> Result<()> {
         self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), uid).await?;
         if let Err(e) = self.none_deleted_but(uid).await {
-            self.tagged(&format!("UID STORE {uid} -FLAGS.SILENT (\\Deleted)"), uid).await?;
+            // Only Postern's own mark comes off: one the user set stays.
+            if !marked_before {
+                self.tagged(&format!("UID STORE {uid} -FLAGS.SILENT (\\Deleted)"), uid).await?;
+            }
             return Err(e);
         }
         self.tagged("EXPUNGE", uid).await?;
@@ -435,23 +438,22 @@ impl Conn {
 
     /// Refuses while any message but `uid` in the selected mailbox is
     /// marked `\Deleted`: a plain EXPUNGE would remove it too.
-    async fn none_deleted_but(&mut self, uid: u32) -> Result<()> {
-        let others: Vec<u32> = self.uid_search("DELETED").await?.into_iter().filter(|u| *u != uid).collect();
+    /// Returns whether `uid` itself is marked.
+    async fn none_deleted_but(&mut self, uid: u32) -> Result<bool> {
+        let marked = self.uid_search("DELETED").await?;
+        let others: Vec<u32> = marked.iter().copied().filter(|u| *u != uid).collect();
         if others.is_empty() {
-            return Ok(());
+            return Ok(marked.contains(&uid));
         }
         let mut shown = uid_set(&others[..others.len().min(20)]);
         if others.len() > 20 {
             shown.push_str(",...");
         }
-        Err(ImapError::Refused {
-            command: "EXPUNGE".into(),
-            detail: format!(
-                "the server lacks UIDPLUS and {} other message(s) here are marked \\Deleted (UID {shown}); \
-                 an EXPUNGE would remove them too, so this waits until they are gone",
-                others.len()
-            ),
-        })
+        Err(ImapError::Deferred(format!(
+            "the server lacks UIDPLUS and {} other message(s) here are marked \\Deleted (UID {shown}); \
+             an EXPUNGE would remove them too, so this waits until they are gone",
+            others.len()
+        )))
     }
 
     /// Adds flags/keywords to one message (never removes any).

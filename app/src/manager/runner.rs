@@ -171,6 +171,12 @@ impl Runner {
                     store.finish_intent(&intent, done.state, done.location, done.detail).await?;
                     self.status.update(|s| s.processed += 1);
                 }
+                // Not now (a move that would expunge the user's mail marked
+                // deleted): pending, not counted, retried at the next pass.
+                Err(ImapError::Deferred(why)) => {
+                    store.intent_interrupted(&intent, &why).await?;
+                    info!(intent = intent.id, %why, "action waits");
+                }
                 // A refusal concerns this message only: record it, keep going.
                 Err(ImapError::Refused { command, detail }) => {
                     let e = format!("{command}: {detail}");
@@ -273,6 +279,11 @@ impl Runner {
                             let _ = self.deps.events.send(Event::Clawback { id: op.message });
                         }
                     }
+                    Err(ImapError::Deferred(why)) => {
+                        store.op_attempt_failed(&op, &why).await?;
+                        info!(op = op.id, %why, "recheck waits");
+                        continue;
+                    }
                     Err(ImapError::Refused { command, detail }) => {
                         let out = RecheckOutcome {
                             state: OpState::Refused,
@@ -295,6 +306,11 @@ impl Runner {
                 Ok(done) => {
                     info!(op = op.id, kind = op.kind.as_str(), state = done.state.as_str(), detail = %done.detail, "operator action finished");
                     store.finish_op(&op, done.state, done.location, done.eml_path, done.detail).await?;
+                }
+                Err(ImapError::Deferred(why)) => {
+                    store.op_attempt_failed(&op, &why).await?;
+                    info!(op = op.id, %why, "operator action waits");
+                    continue;
                 }
                 Err(ImapError::Refused { command, detail }) => {
                     let e = format!("{command}: {detail}");

@@ -217,7 +217,6 @@ pub(super) async fn purge_one(conn: &mut Conn, acct: &AccountConfig, item: &Purg
     conn.select(folder).await?;
     let moved = match conn.move_uid(uid, dest).await {
         Ok(m) => m,
-        Err(ImapError::Unsupported(what)) => return Ok(ended("failed", format!("server lacks {what}; left in {folder}"))),
         Err(ImapError::Refused { command, detail }) => return Ok(ended("failed", format!("{command}: {detail}; left in {folder}"))),
         Err(e) => return Err(e),
     };
