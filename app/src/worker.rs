@@ -9,7 +9,7 @@ use crate::clock::SharedClock;
 use crate::config::{AccountConfig, ImapTuning};
 use crate::domain::{Decision, Event, EventSender, MessageKey, Mode, Verdict};
 use crate::imap::Fetched;
-use crate::scan::{Decider, Prepared, ScanError};
+use crate::scan::{Dates, Decider, Prepared, ScanError, Stamp};
 use crate::store::{MessageMeta, NewMessage, Prior, Store, StoreError, eml};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -378,7 +378,7 @@ impl Deps {
 /// Received stamp on top, which a sender cannot put above: it must be as
 /// old. Mail with no Received at all was appended by a client: its
 /// INTERNALDATE counts unless it only repeats a date the sender wrote.
-fn predates_watch(internal_date: Option<&str>, dates: &crate::scan::Dates, watch_since: &str) -> bool {
+fn predates_watch(internal_date: Option<&str>, dates: &Dates, watch_since: &str) -> bool {
     let (Some(d), Ok(w)) = (internal_date, chrono::DateTime::parse_from_rfc3339(watch_since)) else {
         return false;
     };
@@ -390,15 +390,16 @@ fn predates_watch(internal_date: Option<&str>, dates: &crate::scan::Dates, watch
         return false;
     }
     match dates.received {
-        Some(r) => r < cut.timestamp(),
-        None => !dates.claimed.contains(&d.timestamp()),
+        Stamp::At(r) => r < cut.timestamp(),
+        // A stamp that cannot be read proves nothing: acted on.
+        Stamp::Unreadable => false,
+        Stamp::Absent => !dates.claimed.contains(&d.timestamp()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::Dates;
 
     #[test]
     fn predates_needs_a_full_day() {
@@ -418,7 +419,7 @@ mod tests {
         let old = "2026-11-20T10:00:00+00:00";
         let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp();
         let delivered = |received: &str| Dates {
-            received: Some(at(received)),
+            received: Stamp::At(at(received)),
             claimed: vec![at(old)],
         };
         assert!(
@@ -429,7 +430,15 @@ mod tests {
             predates_watch(Some(old), &delivered("2026-11-20T10:00:03+00:00"), w),
             "moved in: received long ago"
         );
-        let appended = |claimed: Vec<i64>| Dates { received: None, claimed };
+        let appended = |claimed: Vec<i64>| Dates {
+            received: Stamp::Absent,
+            claimed,
+        };
+        let unreadable = Dates {
+            received: Stamp::Unreadable,
+            claimed: vec![],
+        };
+        assert!(!predates_watch(Some(old), &unreadable, w), "a stamp that cannot be read");
         assert!(
             !predates_watch(Some(old), &appended(vec![at(old)]), w),
             "copied from Date or X-Envelope-Date"

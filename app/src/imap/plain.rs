@@ -80,7 +80,9 @@ impl ImapError {
                 "check the folder names against the server's (they are case-sensitive, and some servers put folders under INBOX.)"
             }
             ImapError::Unsupported(_) => "this server cannot do what Postern needs here; see the README's server notes",
-            ImapError::Deferred(_) => "nothing to fix: Postern tries again by itself",
+            ImapError::Deferred(_) => {
+                "it goes through once the user's mail client expunges the mail marked deleted; pending actions retry by themselves"
+            }
             _ => "test the account again; if it keeps failing, the log has the details",
         }
     }

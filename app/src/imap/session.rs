@@ -451,7 +451,7 @@ impl Conn {
         }
         Err(ImapError::Deferred(format!(
             "the server lacks UIDPLUS and {} other message(s) here are marked \\Deleted (UID {shown}); \
-             an EXPUNGE would remove them too, so this waits until they are gone",
+             an EXPUNGE would remove them too, so nothing is moved until they are expunged",
             others.len()
         )))
     }

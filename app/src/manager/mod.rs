@@ -110,6 +110,7 @@ impl ManagerHandle {
             acct: acct.clone(),
             notify: notify.clone(),
             status: rstatus.clone(),
+            waiting: Default::default(),
         };
         tasks.push(tokio::spawn(runner.run(cancel.clone())));
         for (i, folder) in config.folders.iter().enumerate() {

@@ -40,6 +40,8 @@ pub(crate) struct Runner {
     pub(crate) acct: Arc<AccountConfig>,
     pub(crate) notify: Arc<Notify>,
     pub(crate) status: StatusCell,
+    /// Intents waiting on mail marked deleted, warned about once each.
+    pub(crate) waiting: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 /// The action connection and when it last did work.
@@ -175,7 +177,14 @@ impl Runner {
                 // deleted): pending, not counted, retried at the next pass.
                 Err(ImapError::Deferred(why)) => {
                     store.intent_interrupted(&intent, &why).await?;
-                    info!(intent = intent.id, %why, "action waits");
+                    // Said once, then quietly retried every pass.
+                    let first = self.waiting.lock().map(|mut w| w.insert(intent.id)).unwrap_or(true);
+                    if first {
+                        warn!(intent = intent.id, %why, "action waits");
+                    } else {
+                        debug!(intent = intent.id, "action still waits");
+                    }
+                    continue;
                 }
                 // A refusal concerns this message only: record it, keep going.
                 Err(ImapError::Refused { command, detail }) => {
@@ -281,7 +290,7 @@ impl Runner {
                     }
                     Err(ImapError::Deferred(why)) => {
                         store.op_attempt_failed(&op, &why).await?;
-                        info!(op = op.id, %why, "recheck waits");
+                        debug!(op = op.id, %why, "recheck waits");
                         continue;
                     }
                     Err(ImapError::Refused { command, detail }) => {
@@ -309,7 +318,7 @@ impl Runner {
                 }
                 Err(ImapError::Deferred(why)) => {
                     store.op_attempt_failed(&op, &why).await?;
-                    info!(op = op.id, %why, "operator action waits");
+                    debug!(op = op.id, %why, "operator action waits");
                     continue;
                 }
                 Err(ImapError::Refused { command, detail }) => {

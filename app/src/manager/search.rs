@@ -218,6 +218,7 @@ pub(super) async fn purge_one(conn: &mut Conn, acct: &AccountConfig, item: &Purg
     let moved = match conn.move_uid(uid, dest).await {
         Ok(m) => m,
         Err(ImapError::Refused { command, detail }) => return Ok(ended("failed", format!("{command}: {detail}; left in {folder}"))),
+        Err(ImapError::Deferred(why)) => return Ok(ended("failed", format!("{why}; left in {folder}"))),
         Err(e) => return Err(e),
     };
     let new_uid = moved.new_uid.map_or("unknown".into(), |u| u.to_string());

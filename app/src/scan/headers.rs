@@ -23,31 +23,66 @@ pub struct Envelope {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dates {
     /// The topmost Received header's date: the stamp of the server that
-    /// delivered it, which a sender cannot put above.
-    pub received: Option<i64>,
+    /// delivered it.
+    pub received: Stamp,
     /// Every Date and X-Envelope-Date header: what the sender wrote (GNU
     /// imap4d builds INTERNALDATE from these).
     pub claimed: Vec<i64>,
 }
 
-/// Headers kept in [`Dates::claimed`].
-const MAX_CLAIMED: usize = 8;
+/// The topmost Received header's date.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stamp {
+    /// No Received header: a client appended the message.
+    #[default]
+    Absent,
+    /// A Received header whose date cannot be read.
+    Unreadable,
+    /// Seconds since the epoch.
+    At(i64),
+}
 
-/// The dates of a parsed message's headers.
+/// Dates kept in [`Dates::claimed`]; more are a sender's noise.
+const MAX_CLAIMED: usize = 64;
+
+/// The dates of a parsed message's headers, read from the raw values.
+///
+/// The Received date is what follows the header's *last* `;`, as RFC 5322
+/// puts it: text before it can be a sender's (Postfix's `for <rcpt>`,
+/// Dovecot's `envelope-from`), and a `;` in it must not start the date.
 pub(crate) fn dates(msg: &mail_parser::Message<'_>) -> Dates {
-    let mut claimed: Vec<i64> = msg
-        .headers_raw()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("Date") || n.eq_ignore_ascii_case("X-Envelope-Date"))
-        .filter_map(|(_, v)| mail_parser::DateTime::parse_rfc822(v.trim()))
-        .map(|d| d.to_timestamp())
-        .take(MAX_CLAIMED)
-        .collect();
+    let mut claimed = Vec::new();
+    let mut received = None;
+    for (name, value) in msg.headers_raw() {
+        if name.eq_ignore_ascii_case("Received") && received.is_none() {
+            let stamp = value.rsplit_once(';').and_then(|(_, d)| any_date(d));
+            received = Some(stamp.map_or(Stamp::Unreadable, Stamp::At));
+        } else if (name.eq_ignore_ascii_case("Date") || name.eq_ignore_ascii_case("X-Envelope-Date"))
+            && let Some(d) = any_date(value)
+        {
+            claimed.push(d);
+        }
+    }
     claimed.sort_unstable();
     claimed.dedup();
+    claimed.truncate(MAX_CLAIMED);
     Dates {
-        received: msg.received_all().next().and_then(|r| r.date()).map(|d| d.to_timestamp()),
+        received: received.unwrap_or_default(),
         claimed,
     }
+}
+
+/// An RFC 5322 date, or the `ctime` form mbox tools write
+/// (`Mon Jan  1 00:00:00 2001`, UTC), as seconds since the epoch.
+fn any_date(value: &str) -> Option<i64> {
+    let v = value.trim();
+    if let Some(d) = mail_parser::DateTime::parse_rfc822(v) {
+        return Some(d.to_timestamp());
+    }
+    let squeezed = v.split_whitespace().collect::<Vec<_>>().join(" ");
+    chrono::NaiveDateTime::parse_from_str(&squeezed, "%a %b %d %H:%M:%S %Y")
+        .ok()
+        .map(|d| d.and_utc().timestamp())
 }
 
 /// Characters of the Subject kept for the store.
@@ -90,8 +125,23 @@ mod tests {
               Date: Sat, 1 Jan 2000 00:00:00 +0000\r\nX-Envelope-Date: Sun, 22 Nov 2026 10:00:00 +0100\r\n\
               Date: Sun, 22 Nov 2026 10:00:00 +0100\r\n\r\nx",
         );
-        assert_eq!(dated.dates.received, Some(1_795_424_400), "the topmost Received, not the last");
+        assert_eq!(dated.dates.received, Stamp::At(1_795_424_400), "the topmost Received, not the last");
         assert_eq!(dated.dates.claimed, [946_684_800, 1_795_338_000], "every Date, not only the last");
+        // A `;` a sender put in the recipient of the server's own line.
+        let tricked = envelope(
+            b"Received: from a by mx with ESMTP id X\r\n\tfor <\"v;Sat, 1 Jan 2000 00:00:00 +0000\"@d.test>; Mon, 23 Nov 2026 09:00:00 +0000 (UTC)\r\n\r\nx",
+        );
+        assert_eq!(tricked.dates.received, Stamp::At(1_795_424_400), "the date after the last `;`");
+        let unreadable = envelope(b"Received: from a by mx; not a date\r\nReceived: from b by a; Sat, 1 Jan 2000 00:00:00 +0000\r\n\r\nx");
+        assert_eq!(unreadable.dates.received, Stamp::Unreadable, "never a lower header instead");
+        let mbox = envelope(b"X-Envelope-Date: Sat Jan  1 00:00:00 2000\r\n\r\nx");
+        assert_eq!(
+            mbox.dates,
+            Dates {
+                received: Stamp::Absent,
+                claimed: vec![946_684_800]
+            }
+        );
         for junk in [&b""[..], b"\xff\xfe\x00garbage", b"From:\r\n\r\n", b"::::\n\n\n"] {
             let _ = envelope(junk);
         }

@@ -33,7 +33,7 @@ pub mod smtp;
 pub mod urls;
 
 pub use explain::explain;
-pub use headers::{Dates, Envelope, envelope};
+pub use headers::{Dates, Envelope, Stamp, envelope};
 pub use input::{InputOptions, ScanInput};
 pub use live::LiveDecider;
 pub use pipeline::Pipeline;

@@ -66,8 +66,11 @@ impl TestClient {
             .try_collect()
             .await
             .unwrap();
+        // An unsolicited FETCH (another session changed flags meanwhile)
+        // carries no UID and no header: not one of the listed messages.
         let mut out: Vec<_> = fetched
             .iter()
+            .filter(|f| f.uid.is_some() && f.header().is_some())
             .map(|f| {
                 let mut flags: Vec<String> = f
                     .flags()
