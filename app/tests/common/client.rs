@@ -93,28 +93,26 @@ impl TestClient {
     /// Moves the message whose Message-ID contains `id` (what a user does
     /// when filing mail), with MOVE.
     pub async fn move_message(&mut self, from: &str, id: &str, to: &str) {
-        let uid = self
-            .list(from)
-            .await
-            .into_iter()
-            .find(|(_, _, m)| m.contains(id))
-            .map(|(u, _, _)| u)
-            .unwrap_or_else(|| panic!("{id} not in {from}"));
+        let uid = self.uid_of(from, id).await;
         self.s.select(from).await.unwrap();
         self.s.uid_mv(uid.to_string(), to).await.unwrap();
     }
 
-    /// Adds `flags` (`(\\Seen)`) to the message whose Message-ID contains
-    /// `id`, and closes the folder.
-    pub async fn add_flags(&mut self, mailbox: &str, id: &str, flags: &str) {
-        use futures::TryStreamExt;
-        let uid = self
-            .list(mailbox)
+    /// The UID of the message in `mailbox` whose Message-ID contains `id`.
+    async fn uid_of(&mut self, mailbox: &str, id: &str) -> u32 {
+        self.list(mailbox)
             .await
             .into_iter()
             .find(|(_, _, m)| m.contains(id))
             .map(|(u, _, _)| u)
-            .unwrap_or_else(|| panic!("{id} not in {mailbox}"));
+            .unwrap_or_else(|| panic!("{id} not in {mailbox}"))
+    }
+
+    /// Adds `flags` (`(\\Seen)`) to the message whose Message-ID contains
+    /// `id`, then leaves the folder.
+    pub async fn add_flags(&mut self, mailbox: &str, id: &str, flags: &str) {
+        use futures::TryStreamExt;
+        let uid = self.uid_of(mailbox, id).await;
         self.s.select(mailbox).await.unwrap();
         let _: Vec<_> = self
             .s
