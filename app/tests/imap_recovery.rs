@@ -4,7 +4,7 @@
 use crate::common::client::{TestClient, raw_expunge};
 use crate::common::harness::{Child, Postern, account, query_i64, tuning, write_config};
 use crate::common::stack::{Dovecot, shared};
-use crate::common::{audit_rows_at_least, eventually, mail, unique};
+use crate::common::{audit_rows_at_least, eventually, mail, pending_action_waits, unique};
 use std::path::Path;
 use std::time::Duration;
 
@@ -192,13 +192,7 @@ async fn without_move_or_uidplus_a_guarded_expunge_moves_and_spares_deleted_mail
     c.append("INBOX", Some("(\\Deleted)"), &mail("ok@good.test", "user-deleted", &kept))
         .await;
     c.append("INBOX", None, &mail("bad@evil.test", "evil again", &unique("nu"))).await;
-    eventually(T, "the second move decided", || async {
-        (!p.store.pending_intents("a").await.unwrap().is_empty()).then_some(())
-    })
-    .await;
-    // Several passes of the action runner (every 500 ms here).
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(p.store.pending_intents("a").await.unwrap().len(), 1, "still waiting, not failed");
+    pending_action_waits(&p.store, "a").await;
     assert_eq!(
         counts().await,
         (2, 1),

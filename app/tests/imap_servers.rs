@@ -10,7 +10,7 @@
 use crate::common::client::{TestClient, raw_expunge};
 use crate::common::harness::{Postern, account, tuning};
 use crate::common::servers::{Peer, Server};
-use crate::common::{eventually, mail, unique};
+use crate::common::{eventually, mail, pending_action_waits, unique};
 use futures::future::BoxFuture;
 use postern::config::AccountConfig;
 use postern::config::ImapTuning;
@@ -442,13 +442,7 @@ async fn without_uidplus_a_move_waits_for_mail_marked_deleted() {
     pt.wait_done("a", 1).await;
     c.add_flags("INBOX", &kept, "(\\Deleted)").await;
     c.append("INBOX", None, &mail("bad@evil.test", "phish", &unique("bad"))).await;
-    eventually(T, "the move decided", || async {
-        (!pt.store.pending_intents("a").await.unwrap().is_empty()).then_some(())
-    })
-    .await;
-    // Several passes of the action runner (every 500 ms here).
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(pt.store.pending_intents("a").await.unwrap().len(), 1, "still waiting, not failed");
+    pending_action_waits(&pt.store, "a").await;
     assert_eq!(c.count("INBOX").await, 2, "nothing expunged while the user's deleted mail is there");
     assert_eq!(c.count(&q).await, 0, "and no copy made");
     // The user's client expunges its deleted mail; the retry moves the phish.

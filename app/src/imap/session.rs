@@ -383,32 +383,40 @@ impl Conn {
                 how: MoveHow::Move,
             });
         }
-        if self.has("UIDPLUS") {
-            let new_uid = self.tagged(&format!("UID COPY {uid} {dest}"), uid).await?;
-            self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), uid).await?;
-            self.tagged(&format!("UID EXPUNGE {uid}"), uid).await?;
-            return Ok(MoveOutcome {
-                new_uid,
-                how: MoveHow::CopyUidExpunge,
-            });
-        }
-        // Checked before the copy too, so that a folder with mail marked
-        // deleted does not collect a copy per retry.
-        let marked_before = self.none_deleted_but(uid).await?;
+        // Without UIDPLUS, checked before the copy too, so that a folder
+        // with mail marked deleted does not collect a copy per retry.
+        let marked_before = self.removable(uid).await?;
         let new_uid = self.tagged(&format!("UID COPY {uid} {dest}"), uid).await?;
-        self.expunge_alone(uid, marked_before).await?;
-        Ok(MoveOutcome {
-            new_uid,
-            how: MoveHow::CopyExpunge,
-        })
+        self.remove(uid, marked_before).await?;
+        let how = if self.has("UIDPLUS") {
+            MoveHow::CopyUidExpunge
+        } else {
+            MoveHow::CopyExpunge
+        };
+        Ok(MoveOutcome { new_uid, how })
     }
 
     /// Permanently removes one message from the selected mailbox: `UID
     /// EXPUNGE` with UIDPLUS, else a plain EXPUNGE while no other message
     /// is marked `\Deleted` ([`Conn::expunge_alone`]).
     pub async fn expunge_uid(&mut self, uid: u32) -> Result<()> {
+        let marked_before = self.removable(uid).await?;
+        self.remove(uid, marked_before).await
+    }
+
+    /// Whether `uid` can be expunged now: always with UIDPLUS, else
+    /// [`Conn::none_deleted_but`]. Returns whether it was already marked.
+    async fn removable(&mut self, uid: u32) -> Result<bool> {
+        if self.has("UIDPLUS") {
+            return Ok(false);
+        }
+        self.none_deleted_but(uid).await
+    }
+
+    /// Marks `uid` deleted and expunges it: `UID EXPUNGE` with UIDPLUS,
+    /// else [`Conn::expunge_alone`], whose first check the caller made.
+    async fn remove(&mut self, uid: u32, marked_before: bool) -> Result<()> {
         if !self.has("UIDPLUS") {
-            let marked_before = self.none_deleted_but(uid).await?;
             return self.expunge_alone(uid, marked_before).await;
         }
         self.tagged(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), uid).await?;

@@ -52,6 +52,18 @@ pub fn mail(from: &str, subject: &str, id: &str) -> Vec<u8> {
 /// `account`. Postern writes the outcome of a move after the IMAP command
 /// returns, so a test that saw the mailbox change must still wait for the
 /// row that records it.
+/// Waits until `account` has a pending action, then checks it is still
+/// the one pending after several passes of the action runner (every
+/// 500 ms in the test tuning): it waits, rather than failing.
+pub async fn pending_action_waits(store: &postern::store::Store, account: &str) {
+    eventually(Duration::from_secs(60), "an action decided", || async {
+        (!store.pending_intents(account).await.unwrap().is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(store.pending_intents(account).await.unwrap().len(), 1, "still waiting, not failed");
+}
+
 pub async fn audit_rows_at_least(store: &postern::store::Store, account: &str, event: &str, n: usize) -> Vec<postern::store::AuditRow> {
     eventually(
         Duration::from_secs(30),
