@@ -46,8 +46,8 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
         Err(e) => return Err(e),
     }
     let Some((uid, raw)) = locate(conn, folder, known_uid, op).await? else {
-        // A release whose connection ended after its move (GNU imap4d
-        // answers EXPUNGE with a line no parser takes): it is back already.
+        // A release whose connection ended after its move, before the
+        // server's reply: it is back already.
         if op.kind == OpKind::Release
             && let Some(back) = super::find_copy(conn, &op.key.mailbox, op.message_id.as_deref(), &op.sha256).await?
         {
@@ -61,10 +61,7 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
                 ),
             });
         }
-        return Ok(outcome(
-            OpState::Gone,
-            format!("not found in {folder} (moved or deleted outside Postern); nothing touched"),
-        ));
+        return Ok(outcome(OpState::Gone, not_found(op, folder, eml_dir)));
     };
     match op.kind {
         OpKind::Release => {
@@ -92,6 +89,21 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
                 ..outcome(OpState::Done, format!("expunged UID {uid} from {folder}; EML copy kept at {copy}"))
             })
         }
+    }
+}
+
+/// Why the op's message is not in its folder, as far as Postern can tell.
+/// A delete whose earlier attempt was cut off may have been cut off after
+/// its EXPUNGE, so "nothing touched" would not be known to be true.
+fn not_found(op: &Op, folder: &str, eml_dir: &Path) -> String {
+    match (&op.earlier_failure, op.kind) {
+        (Some(failure), OpKind::Delete) => {
+            let copy = eml::existing(eml_dir, &op.key.account, &op.sha256).map_or("no EML copy is on disk".into(), |p| {
+                format!("its EML copy is kept at {}", p.display())
+            });
+            format!("not found in {folder}: an earlier attempt of this delete was cut off ({failure}) and may have expunged it; {copy}")
+        }
+        _ => format!("not found in {folder} (moved or deleted outside Postern); nothing touched"),
     }
 }
 
@@ -129,4 +141,50 @@ pub(super) async fn keep_copy(op: &Op, eml_dir: &Path, raw: Vec<u8>) -> std::io:
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))??;
     Ok(path.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::MessageKey;
+
+    fn op(kind: OpKind, earlier_failure: Option<&str>) -> Op {
+        Op {
+            id: 1,
+            message: 1,
+            key: MessageKey {
+                account: "a".into(),
+                mailbox: "INBOX".into(),
+                uidvalidity: 7,
+                uid: 3,
+            },
+            kind,
+            actor: "admin:test".into(),
+            location: ("Quarantine".into(), Some(4)),
+            message_id: None,
+            sha256: "ab".repeat(32),
+            eml_path: None,
+            reason: None,
+            earlier_failure: earlier_failure.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_delete_cut_off_earlier_does_not_claim_nothing_was_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = op(OpKind::Delete, None);
+        assert!(not_found(&first, "Quarantine", dir.path()).ends_with("nothing touched"));
+        let release = op(OpKind::Release, Some("connection lost"));
+        assert!(not_found(&release, "Quarantine", dir.path()).ends_with("nothing touched"));
+
+        let retried = op(OpKind::Delete, Some("i/o: connection reset"));
+        let said = not_found(&retried, "Quarantine", dir.path());
+        assert!(!said.contains("nothing touched"), "{said}");
+        assert!(said.contains("(i/o: connection reset) and may have expunged it"), "{said}");
+        assert!(said.ends_with("no EML copy is on disk"), "{said}");
+
+        let copy = eml::store(dir.path(), "a", &retried.sha256, b"Subject: x\r\n\r\nbody").unwrap();
+        let said = not_found(&retried, "Quarantine", dir.path());
+        assert!(said.ends_with(&format!("its EML copy is kept at {}", copy.display())), "{said}");
+    }
 }

@@ -86,6 +86,9 @@ pub struct Op {
     pub eml_path: Option<String>,
     /// Why Postern asked for it (claw-back), if it did.
     pub reason: Option<String>,
+    /// How the last attempt failed, when one did: an attempt cut off after
+    /// its EXPUNGE leaves the message gone without saying so.
+    pub earlier_failure: Option<String>,
 }
 
 /// How an op ended.

@@ -84,6 +84,22 @@ impl LiteralGuard {
     pub(super) fn inspect(&mut self, data: &[u8]) -> Result<(), (usize, LiteralRefused)> {
         let mut i = 0;
         while i < data.len() {
+            i += self.inspect_response(&data[i..]).map_err(|(keep, r)| (i + keep, r))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the next byte starts a new response (no literal or partial
+    /// line pending).
+    pub(super) fn at_response_start(&self) -> bool {
+        self.skip == 0 && self.shadow.is_empty() && !self.overflow
+    }
+
+    /// Like [`LiteralGuard::inspect`], but stops just after a line end that
+    /// completes a response; returns how many bytes it examined.
+    pub(super) fn inspect_response(&mut self, data: &[u8]) -> Result<usize, (usize, LiteralRefused)> {
+        let mut i = 0;
+        while i < data.len() {
             if self.skip > 0 {
                 let n = self.skip.min((data.len() - i) as u64);
                 self.skip -= n;
@@ -105,12 +121,15 @@ impl LiteralGuard {
                 }
                 self.tail.push(b);
             }
-            if b == b'\n' {
-                self.line_end().map_err(|r| (i, r))?;
-            }
             i += 1;
+            if b == b'\n' {
+                self.line_end().map_err(|r| (i - 1, r))?;
+                if self.at_response_start() {
+                    break;
+                }
+            }
         }
-        Ok(())
+        Ok(i)
     }
 
     /// A line ended: either the response is complete, or a literal follows.

@@ -9,6 +9,7 @@ mod guard;
 mod idle;
 mod names;
 mod plain;
+mod quirks;
 mod sasl;
 mod session;
 mod special_use;

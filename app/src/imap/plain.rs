@@ -46,7 +46,8 @@ pub(super) fn client_text(e: &async_imap::error::Error) -> String {
 /// parse as an I/O error whose text is the parser's internal state
 /// followed by the raw buffer; the buffer is what an operator can act on
 /// (GNU imap4d sends `* 3 FETCH FLAGS (\Seen)`, without the parentheses
-/// RFC 3501 requires).
+/// RFC 3501 requires; `quirks.rs` now reads that one, but the next
+/// server's mistake will look the same).
 pub(super) fn io_text(e: &std::io::Error) -> String {
     const MARK: &str = " during parsing of ";
     let text = e.to_string();

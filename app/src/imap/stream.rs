@@ -1,8 +1,9 @@
 //! One stream type for plain and TLS connections, so a session's type does
 //! not depend on how it was secured. Every byte the server sends passes the
-//! literal guard before async-imap sees it.
+//! literal guard and the quirk reader before async-imap sees it.
 
-use super::guard::{LiteralGuard, LiteralRefused};
+use super::guard::LiteralRefused;
+use super::quirks::ResponseReader;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -18,11 +19,22 @@ enum Transport {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// A server connection with the literal guard on its read side.
+/// Bytes read from the server at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A server connection with the literal guard and the quirk reader on its
+/// read side.
 #[derive(Debug)]
 pub struct ImapStream {
     io: Transport,
-    guard: LiteralGuard,
+    reader: ResponseReader,
+    /// Server bytes just read, before the reader.
+    raw: Box<[u8]>,
+    /// What the reader let through, not yet handed to async-imap.
+    ready: Vec<u8>,
+    /// How much of `ready` has been handed on.
+    given: usize,
+    eof: bool,
     /// Once refused, the connection stays refused: the literal is still on
     /// the wire, so nothing after it can be read in sync.
     refused: Option<LiteralRefused>,
@@ -43,7 +55,11 @@ impl ImapStream {
     fn with(io: Transport, max_literal: u64) -> Self {
         Self {
             io,
-            guard: LiteralGuard::new(max_literal),
+            reader: ResponseReader::new(max_literal),
+            raw: vec![0; READ_CHUNK].into_boxed_slice(),
+            ready: Vec::new(),
+            given: 0,
+            eof: false,
             refused: None,
         }
     }
@@ -60,25 +76,38 @@ impl ImapStream {
 impl AsyncRead for ImapStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        if let Some(r) = this.refused {
-            return Poll::Ready(Err(std::io::Error::other(r)));
+        // The reader may hold back part of a line, so one read of the
+        // server can let nothing through: read again until something is
+        // ready, the server has nothing more for now, or it closed.
+        while this.given == this.ready.len() {
+            this.ready.clear();
+            this.given = 0;
+            if let Some(r) = this.refused {
+                return Poll::Ready(Err(std::io::Error::other(r)));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            let mut raw = ReadBuf::new(&mut this.raw);
+            match &mut this.io {
+                Transport::Plain(s) => ready!(Pin::new(s).poll_read(cx, &mut raw))?,
+                Transport::Tls(s) => ready!(Pin::new(s.as_mut()).poll_read(cx, &mut raw))?,
+            }
+            let pushed = if raw.filled().is_empty() {
+                this.eof = true;
+                this.reader.finish(&mut this.ready)
+            } else {
+                this.reader.push(raw.filled(), &mut this.ready)
+            };
+            // What precedes a refused announcement's line end is still
+            // handed on; the read after it reports the refusal.
+            if let Err(r) = pushed {
+                this.refused = Some(r);
+            }
         }
-        let start = buf.filled().len();
-        match &mut this.io {
-            Transport::Plain(s) => ready!(Pin::new(s).poll_read(cx, buf))?,
-            Transport::Tls(s) => ready!(Pin::new(s.as_mut()).poll_read(cx, buf))?,
-        }
-        let Err((keep, r)) = this.guard.inspect(&buf.filled()[start..]) else {
-            return Poll::Ready(Ok(()));
-        };
-        // Hand on only what precedes the announcement's line end; the next
-        // read reports the refusal. With nothing to hand on, report it now
-        // (an empty read would look like a clean EOF).
-        this.refused = Some(r);
-        buf.set_filled(start + keep);
-        if keep == 0 {
-            return Poll::Ready(Err(std::io::Error::other(r)));
-        }
+        let n = buf.remaining().min(this.ready.len() - this.given);
+        buf.put_slice(&this.ready[this.given..this.given + n]);
+        this.given += n;
         Poll::Ready(Ok(()))
     }
 }

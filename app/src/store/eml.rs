@@ -8,11 +8,7 @@ use std::path::{Path, PathBuf};
 /// Writes `raw` to `<dir>/<account>/<sha256>.eml` with mode 0600, fsynced.
 /// Content-addressed, so a retry after a crash rewrites the same file.
 pub fn store(dir: &Path, account: &str, sha256: &str, raw: &[u8]) -> std::io::Result<PathBuf> {
-    let safe: String = account
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' })
-        .collect();
-    let sub = dir.join(safe);
+    let sub = account_dir(dir, account);
     std::fs::create_dir_all(&sub)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700))?;
@@ -34,6 +30,20 @@ pub fn store(dir: &Path, account: &str, sha256: &str, raw: &[u8]) -> std::io::Re
     std::fs::rename(&tmp, &path)?;
     std::fs::File::open(&sub)?.sync_all()?;
     Ok(path)
+}
+
+/// The copy [`store`] wrote for this message, if it is there and not empty.
+pub fn existing(dir: &Path, account: &str, sha256: &str) -> Option<PathBuf> {
+    let path = account_dir(dir, account).join(format!("{sha256}.eml"));
+    std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() > 0).then_some(path)
+}
+
+fn account_dir(dir: &Path, account: &str) -> PathBuf {
+    let safe: String = account
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' })
+        .collect();
+    dir.join(safe)
 }
 
 #[cfg(test)]

@@ -68,7 +68,8 @@ impl Store {
         self.call(move |db, _| {
             let mut st = db.prepare(
                 "SELECT o.id, o.message, m.account, m.mailbox, m.uidvalidity, m.uid, o.kind, o.actor,
-                        m.location_mailbox, m.location_uid, m.message_id, m.sha256, m.eml_path, o.reason
+                        m.location_mailbox, m.location_uid, m.message_id, m.sha256, m.eml_path, o.reason,
+                        CASE WHEN o.attempts > 0 THEN o.detail END
                  FROM ops o JOIN messages m ON m.id = o.message
                  WHERE o.account = ?1 AND o.state = 'pending' ORDER BY o.id",
             )?;
@@ -90,11 +91,12 @@ impl Store {
                     r.get::<_, String>(11)?,
                     r.get::<_, Option<String>>(12)?,
                     r.get::<_, Option<String>>(13)?,
+                    r.get::<_, Option<String>>(14)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, message, key, kind, actor, lm, lu, message_id, sha256, eml_path, reason) = row?;
+                let (id, message, key, kind, actor, lm, lu, message_id, sha256, eml_path, reason, earlier_failure) = row?;
                 let kind = OpKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("op kind {kind}")))?;
                 let location = (lm.unwrap_or_else(|| key.mailbox.clone()), lu);
                 out.push(Op {
@@ -108,6 +110,7 @@ impl Store {
                     sha256,
                     eml_path,
                     reason,
+                    earlier_failure,
                 });
             }
             Ok(out)
