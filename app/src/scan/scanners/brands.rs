@@ -442,6 +442,15 @@ mod tests {
         );
         assert!(!yahoo.sends_as(Some("yahoo.news.team@yahoo.com"), "yahoo.com"));
         assert!(!yahoo.sends_as(Some("x@evilyahoo.com"), "evilyahoo.com"));
+        // Providers whose customers' addresses sit on the brand's own label.
+        for (name, domain) in [("Comcast", "comcast.net"), ("Verizon", "verizon.net"), ("La Poste", "laposte.net")] {
+            let brand = b.named_in(name).unwrap();
+            assert!(!brand.sends_as(Some(&format!("billing.dept@{domain}")), domain), "{name}");
+            assert!(brand.sends_as(Some(&format!("postmaster@{domain}")), domain), "{name}");
+        }
+        // A brand's known sending domain is its own.
+        let colissimo = b.named_in("Colissimo").unwrap();
+        assert!(colissimo.sends_as(Some("noreply@notif-colissimo-laposte.info"), "notif-colissimo-laposte.info"));
     }
 
     #[test]
