@@ -117,6 +117,19 @@ mod tests {
     }
 
     #[test]
+    fn a_campaigns_donation_page_is_harmless_but_not_its_own() {
+        let campaign = "From: \"Dale Whitfield\" <contact@whitfieldforcongress.com>\r\nSubject: FINAL NOTICE\r\n";
+        let appeal = "<a href=\"https://secure.winred.com/whitfield/renew?sc=em\">RENEW</a> \
+                      <a href=\"https://whitfieldforcongress.com/unsubscribe\">Unsubscribe</a>";
+        assert_eq!(judge(campaign, appeal).as_deref(), Some("whitfieldforcongress.com"));
+        let only_platform = "<a href=\"https://secure.actblue.com/donate/x\">Chip in</a>";
+        assert_eq!(judge(campaign, only_platform), None, "nothing of its own");
+        let lookalike = "<a href=\"https://secure.winred-donations.test/renew\">RENEW</a> \
+                         <a href=\"https://whitfieldforcongress.com/unsubscribe\">Unsubscribe</a>";
+        assert_eq!(judge(campaign, lookalike), None, "a donation page anywhere else");
+    }
+
+    #[test]
     fn anything_leading_elsewhere_is_not() {
         let cases = [
             (
