@@ -250,6 +250,60 @@ mod tests {
         assert_eq!(out, b"* 12 EXPUN", "a cut-off line is handed on as it is");
     }
 
+    /// Random streams of responses, quirks and literals (whose contents
+    /// look like quirks too), cut at random: the output is always the
+    /// expected rewrite, whatever the cuts.
+    #[test]
+    fn random_streams_rewrite_the_same_at_any_cut() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let lines: [(&[u8], &[u8]); 6] = [
+            (b"* 3 EXPUNGED\r\n", b"* 3 EXPUNGE\r\n"),
+            (b"* 12 FETCH FLAGS (\\Seen $x)\r\n", b"* 12 FETCH (FLAGS (\\Seen $x))\r\n"),
+            (b"* 4 EXISTS\r\n", b"* 4 EXISTS\r\n"),
+            (b"* OK [UIDNEXT 9] x {3}\r\n", b"* OK [UIDNEXT 9] x {3}\r\n"),
+            (b"+ idling\r\n", b"+ idling\r\n"),
+            (b"a9 OK done\r\n", b"a9 OK done\r\n"),
+        ];
+        for _ in 0..300 {
+            let (mut input, mut want) = (Vec::new(), Vec::new());
+            for _ in 0..next(12) + 1 {
+                if next(4) == 0 {
+                    let mut body = Vec::new();
+                    for _ in 0..next(4) {
+                        body.extend_from_slice(lines[next(lines.len())].0);
+                    }
+                    body.extend(std::iter::repeat_n(b'x', next(40)));
+                    let head = format!("* {} FETCH (UID 7 BODY[] {{{}}}\r\n", next(9) + 1, body.len());
+                    for out in [&mut input, &mut want] {
+                        out.extend_from_slice(head.as_bytes());
+                        out.extend_from_slice(&body);
+                        out.extend_from_slice(b")\r\n");
+                    }
+                } else {
+                    let (raw, fixed) = lines[next(lines.len())];
+                    input.extend_from_slice(raw);
+                    want.extend_from_slice(fixed);
+                }
+            }
+            let mut r = ResponseReader::new(1 << 20);
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < input.len() {
+                let n = (next(17) + 1).min(input.len() - i);
+                r.push(&input[i..i + n], &mut out).unwrap();
+                i += n;
+            }
+            r.finish(&mut out).unwrap();
+            assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
+        }
+    }
+
     #[test]
     fn the_literal_guard_still_refuses_behind_the_reader() {
         let data = b"* OK hi\r\n* 1 FETCH (UID 1 BODY[] {500000000}\r\nxxxx";
