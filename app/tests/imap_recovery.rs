@@ -3,6 +3,7 @@
 
 use crate::common::client::{TestClient, raw_expunge};
 use crate::common::harness::{Child, Postern, account, query_i64, tuning, write_config};
+use crate::common::proxy::Proxy;
 use crate::common::stack::{Dovecot, shared};
 use crate::common::{audit_rows_at_least, eventually, mail, pending_action_waits, unique};
 use std::path::Path;
@@ -172,7 +173,8 @@ async fn without_move_or_uidplus_a_guarded_expunge_moves_and_spares_deleted_mail
     // Waiting is not failing: two attempts would end a refused action.
     let mut t = tuning();
     t.action_max_attempts = 2;
-    let p = Postern::start(vec![account("a", d.imap_port, &user, &pass, &["INBOX"])], t, None).await;
+    let proxy = Proxy::start(d.imap_port).await;
+    let p = Postern::start(vec![account("a", proxy.port, &user, &pass, &["INBOX"])], t, None).await;
     p.wait_watching("a").await;
     let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
     let counts = || async {
@@ -191,8 +193,23 @@ async fn without_move_or_uidplus_a_guarded_expunge_moves_and_spares_deleted_mail
     let kept = unique("nu");
     c.append("INBOX", Some("(\\Deleted)"), &mail("ok@good.test", "user-deleted", &kept))
         .await;
-    c.append("INBOX", None, &mail("bad@evil.test", "evil again", &unique("nu"))).await;
+    // A large message: were it fetched again at every pass while it waits,
+    // that would be a megabyte a pass.
+    let mut big = mail("bad@evil.test", "evil again", &unique("nu"));
+    for _ in 0..14_000 {
+        big.extend_from_slice(&[b'x'; 76]);
+        big.extend_from_slice(b"\r\n");
+    }
+    c.append("INBOX", None, &big).await;
     pending_action_waits(&p.store, "a").await;
+    let before = proxy.down.load(std::sync::atomic::Ordering::SeqCst);
+    // Passes every 500 ms (the test tuning's action_retry).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let sent = proxy.down.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(
+        sent < 256 * 1024,
+        "a waiting action searches, it does not refetch: {sent} bytes in 4 s"
+    );
     assert_eq!(
         counts().await,
         (2, 1),

@@ -101,7 +101,9 @@ fn not_found(op: &Op, folder: &str, eml_dir: &Path) -> String {
             let copy = eml::existing(eml_dir, &op.key.account, &op.sha256).map_or("no EML copy is on disk".into(), |p| {
                 format!("its EML copy is kept at {}", p.display())
             });
-            format!("not found in {folder}: an earlier attempt of this delete was cut off ({failure}) and may have expunged it; {copy}")
+            format!(
+                "not found in {folder}: an earlier attempt of this delete did not finish (it failed: {failure}) and may have expunged it; {copy}"
+            )
         }
         _ => format!("not found in {folder} (moved or deleted outside Postern); nothing touched"),
     }
@@ -180,7 +182,10 @@ mod tests {
         let retried = op(OpKind::Delete, Some("i/o: connection reset"));
         let said = not_found(&retried, "Quarantine", dir.path());
         assert!(!said.contains("nothing touched"), "{said}");
-        assert!(said.contains("(i/o: connection reset) and may have expunged it"), "{said}");
+        assert!(
+            said.contains("(it failed: i/o: connection reset) and may have expunged it"),
+            "{said}"
+        );
         assert!(said.ends_with("no EML copy is on disk"), "{said}");
 
         let copy = eml::store(dir.path(), "a", &retried.sha256, b"Subject: x\r\n\r\nbody").unwrap();

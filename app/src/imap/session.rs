@@ -444,6 +444,22 @@ impl Conn {
         Ok(())
     }
 
+    /// On a server without UIDPLUS, why moving or expunging `uid` in
+    /// `folder` would still wait (other mail there marked `\Deleted`), found
+    /// with one search and no fetch: a waiting action repeats this at every
+    /// pass rather than fetching its message again.
+    pub async fn still_waits(&mut self, folder: &str, uid: u32) -> Result<Option<String>> {
+        if self.has("UIDPLUS") {
+            return Ok(None);
+        }
+        self.select(folder).await?;
+        match self.none_deleted_but(uid).await {
+            Ok(_) => Ok(None),
+            Err(ImapError::Deferred(why)) => Ok(Some(why)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Refuses while any message but `uid` in the selected mailbox is
     /// marked `\Deleted`: a plain EXPUNGE would remove it too.
     /// Returns whether `uid` itself is marked.

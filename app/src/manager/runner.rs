@@ -40,8 +40,15 @@ pub(crate) struct Runner {
     pub(crate) acct: Arc<AccountConfig>,
     pub(crate) notify: Arc<Notify>,
     pub(crate) status: StatusCell,
-    /// Intents waiting on mail marked deleted, warned about once each.
-    pub(crate) waiting: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// Actions waiting on mail marked deleted, warned about once each.
+    pub(crate) waiting: std::sync::Mutex<std::collections::HashSet<Waiting>>,
+}
+
+/// An action that waits on the user's mail marked deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Waiting {
+    Intent(i64),
+    Op(i64),
 }
 
 /// The action connection and when it last did work.
@@ -159,6 +166,12 @@ impl Runner {
                 action: actions::retarget(&intent.action, &self.acct),
                 ..intent
             };
+            if self
+                .still_waiting(c, Waiting::Intent(intent.id), &intent.key.mailbox, intent.key.uid)
+                .await
+            {
+                continue;
+            }
             let max = self.deps.tuning.action_max_attempts;
             match actions::execute(c, &intent).await {
                 Ok(done) => {
@@ -178,7 +191,11 @@ impl Runner {
                 Err(ImapError::Deferred(why)) => {
                     store.intent_interrupted(&intent, &why).await?;
                     // Said once, then quietly retried every pass.
-                    let first = self.waiting.lock().map(|mut w| w.insert(intent.id)).unwrap_or(true);
+                    let first = self
+                        .waiting
+                        .lock()
+                        .map(|mut w| w.insert(Waiting::Intent(intent.id)))
+                        .unwrap_or(true);
                     if first {
                         warn!(intent = intent.id, %why, "action waits");
                     } else {
@@ -267,6 +284,23 @@ impl Runner {
         Ok(())
     }
 
+    /// Whether an action already known to wait on the user's mail marked
+    /// deleted still does: one search instead of fetching its message
+    /// again at every pass. Anything but a clear "still waits" lets the
+    /// attempt run, which meets and records a failure itself.
+    async fn still_waiting(&self, c: &mut Conn, who: Waiting, folder: &str, uid: u32) -> bool {
+        if !self.waiting.lock().map(|w| w.contains(&who)).unwrap_or(false) {
+            return false;
+        }
+        match c.still_waits(folder, uid).await {
+            Ok(Some(why)) => {
+                debug!(?who, %why, "action still waits");
+                true
+            }
+            Ok(None) | Err(_) => false,
+        }
+    }
+
     /// Executes operator requests (release, delete) the same way.
     async fn drain_ops(&self, c: &mut Conn, ops: Vec<Op>) -> Result<(), RunnerError> {
         let store = &self.deps.store;
@@ -289,7 +323,7 @@ impl Runner {
                         }
                     }
                     Err(ImapError::Deferred(why)) => {
-                        store.op_attempt_failed(&op, &why).await?;
+                        store.op_waits(&op, &why).await?;
                         debug!(op = op.id, %why, "recheck waits");
                         continue;
                     }
@@ -311,14 +345,22 @@ impl Runner {
                 let _ = self.deps.events.send(Event::Updated { id: op.message });
                 continue;
             }
+            if let (folder, Some(uid)) = &op.location
+                && self.still_waiting(c, Waiting::Op(op.id), folder, *uid).await
+            {
+                continue;
+            }
             match actions::execute_op(c, &op, &self.deps.eml_dir).await {
                 Ok(done) => {
                     info!(op = op.id, kind = op.kind.as_str(), state = done.state.as_str(), detail = %done.detail, "operator action finished");
                     store.finish_op(&op, done.state, done.location, done.eml_path, done.detail).await?;
                 }
                 Err(ImapError::Deferred(why)) => {
-                    store.op_attempt_failed(&op, &why).await?;
-                    debug!(op = op.id, %why, "operator action waits");
+                    store.op_waits(&op, &why).await?;
+                    let first = self.waiting.lock().map(|mut w| w.insert(Waiting::Op(op.id))).unwrap_or(true);
+                    if first {
+                        warn!(op = op.id, %why, "operator action waits");
+                    }
                     continue;
                 }
                 Err(ImapError::Refused { command, detail }) => {

@@ -190,6 +190,21 @@ impl Store {
         .await
     }
 
+    /// An op that must wait (a delete on a server without UIDPLUS while
+    /// the user has mail marked deleted): says why, and is not counted as
+    /// a failed attempt, since nothing was tried on the message.
+    pub async fn op_waits(&self, op: &Op, why: &str) -> Result<()> {
+        let (id, why) = (op.id, why.to_string());
+        self.call(move |db, ctx| {
+            db.execute(
+                "UPDATE ops SET detail = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'pending'",
+                params![id, why, ctx.now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// State and detail of an op.
     pub async fn op_state(&self, id: i64) -> Result<Option<(OpState, Option<String>)>> {
         self.call(move |db, _| {

@@ -14,6 +14,8 @@ pub struct Proxy {
     pub accepted: Arc<AtomicU64>,
     /// Connections accepted and not yet closed.
     pub open: Arc<AtomicU64>,
+    /// Bytes the server has sent through the proxy, all connections.
+    pub down: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -25,15 +27,16 @@ impl Proxy {
         let blackhole = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicU64::new(0));
         let open = Arc::new(AtomicU64::new(0));
-        let (bh, acc, live) = (blackhole.clone(), accepted.clone(), open.clone());
+        let down = Arc::new(AtomicU64::new(0));
+        let (bh, acc, live, counted) = (blackhole.clone(), accepted.clone(), open.clone(), down.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 acc.fetch_add(1, Ordering::SeqCst);
                 live.fetch_add(1, Ordering::SeqCst);
-                let (rx, bh, live) = (rx.clone(), bh.clone(), live.clone());
+                let (rx, bh, live, counted) = (rx.clone(), bh.clone(), live.clone(), counted.clone());
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await {
-                        pipe(client, server, rx, bh).await;
+                        pipe(client, server, rx, bh, counted).await;
                     }
                     live.fetch_sub(1, Ordering::SeqCst);
                 });
@@ -45,6 +48,7 @@ impl Proxy {
             blackhole,
             accepted,
             open,
+            down,
             task,
         }
     }
@@ -67,7 +71,7 @@ impl Drop for Proxy {
     }
 }
 
-async fn pipe(client: TcpStream, server: TcpStream, mut cut: watch::Receiver<u64>, bh: Arc<AtomicBool>) {
+async fn pipe(client: TcpStream, server: TcpStream, mut cut: watch::Receiver<u64>, bh: Arc<AtomicBool>, counted: Arc<AtomicU64>) {
     cut.mark_unchanged();
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
@@ -97,6 +101,7 @@ async fn pipe(client: TcpStream, server: TcpStream, mut cut: watch::Receiver<u64
             while bh2.load(Ordering::SeqCst) {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
+            counted.fetch_add(n as u64, Ordering::SeqCst);
             if cw.write_all(&buf[..n]).await.is_err() {
                 break;
             }
