@@ -210,6 +210,11 @@ async fn without_move_or_uidplus_a_guarded_expunge_moves_and_spares_deleted_mail
         sent < 256 * 1024,
         "a waiting action searches, it does not refetch: {sent} bytes in 4 s"
     );
+    // The dashboard's message drawer says why.
+    let waiting = p.store.pending_intents("a").await.unwrap();
+    let detail = p.store.message_detail(waiting[0].message).await.unwrap().unwrap();
+    let note = detail.pending_note.unwrap_or_default();
+    assert!(note.contains("marked \\Deleted"), "{note}");
     assert_eq!(
         counts().await,
         (2, 1),

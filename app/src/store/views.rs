@@ -89,6 +89,10 @@ pub struct MessageDetail {
     pub eml_path: Option<String>,
     /// Audit rows about it, newest first.
     pub history: Vec<AuditRow>,
+    /// Why its pending action or operator request has not gone through
+    /// yet (a lost connection, a move waiting on the user's mail marked
+    /// deleted), when one is pending and said so.
+    pub pending_note: Option<String>,
 }
 
 /// Counts for one day.
@@ -212,7 +216,11 @@ impl Store {
         self.call(move |db, _| {
             Ok(db
                 .query_row(
-                    "SELECT uidvalidity, uid, message_id, sha256, size, internal_date, reason, scan_json, eml_path
+                    "SELECT uidvalidity, uid, message_id, sha256, size, internal_date, reason, scan_json, eml_path,
+                            COALESCE(
+                              (SELECT last_error FROM intents WHERE message = ?1 AND state = 'pending'),
+                              (SELECT detail FROM ops WHERE message = ?1 AND state = 'pending' AND detail IS NOT NULL
+                               ORDER BY id DESC LIMIT 1))
                      FROM messages WHERE id = ?1",
                     params![id],
                     |r| {
@@ -228,6 +236,7 @@ impl Store {
                             scan_json: r.get(7)?,
                             eml_path: r.get(8)?,
                             history: history.clone(),
+                            pending_note: r.get(9)?,
                         })
                     },
                 )
