@@ -179,26 +179,22 @@ impl Store {
 
     /// Notes a failed attempt; the op stays pending.
     pub async fn op_attempt_failed(&self, op: &Op, error: &str) -> Result<()> {
-        let (id, e) = (op.id, error.to_string());
-        self.call(move |db, ctx| {
-            db.execute(
-                "UPDATE ops SET attempts = attempts + 1, detail = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, e, ctx.now],
-            )?;
-            Ok(())
-        })
-        .await
+        self.op_note(op, error, 1).await
     }
 
     /// An op that must wait (a delete on a server without UIDPLUS while
     /// the user has mail marked deleted): says why, and is not counted as
     /// a failed attempt, since nothing was tried on the message.
     pub async fn op_waits(&self, op: &Op, why: &str) -> Result<()> {
-        let (id, why) = (op.id, why.to_string());
+        self.op_note(op, why, 0).await
+    }
+
+    async fn op_note(&self, op: &Op, detail: &str, attempts: u32) -> Result<()> {
+        let (id, detail) = (op.id, detail.to_string());
         self.call(move |db, ctx| {
             db.execute(
-                "UPDATE ops SET detail = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'pending'",
-                params![id, why, ctx.now],
+                "UPDATE ops SET attempts = attempts + ?4, detail = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'pending'",
+                params![id, detail, ctx.now, attempts],
             )?;
             Ok(())
         })
