@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 pub const AFTER_DECISION: &str = "after-decision";
 /// After the server executed a move, before the store recorded it.
 pub const AFTER_MOVE: &str = "after-move";
+/// After a COPY-based move's COPY, before the source copy is removed.
+pub const AFTER_COPY: &str = "after-copy";
 
 fn armed() -> Option<&'static str> {
     static ARMED: OnceLock<Option<String>> = OnceLock::new();

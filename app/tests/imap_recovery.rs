@@ -2,7 +2,7 @@
 //! MOVE fallback paths, each against a real Dovecot.
 
 use crate::common::client::{TestClient, raw_expunge};
-use crate::common::harness::{Child, Postern, account, query_i64, tuning, write_config};
+use crate::common::harness::{Child, Postern, account, query_i64, query_texts, tuning, write_config};
 use crate::common::proxy::Proxy;
 use crate::common::stack::{Dovecot, shared};
 use crate::common::{audit_rows_at_least, eventually, mail, pending_action_waits, unique};
@@ -128,6 +128,40 @@ async fn uidvalidity_change_resyncs_and_never_acts_on_a_stale_uid() {
 const NO_MOVE: &str =
     "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE SORT UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED CONDSTORE ESEARCH";
 const NO_MOVE_NO_UIDPLUS: &str = "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT UNSELECT CHILDREN NAMESPACE LIST-EXTENDED";
+
+/// Without MOVE, a move is COPY then EXPUNGE. Killed between the two, the
+/// message is in both folders; the restart finds the copy and removes only
+/// the source, rather than copying again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_between_copy_and_expunge_leaves_one_copy() {
+    let d = Dovecot::private("copykill", Some(NO_MOVE));
+    let (user, pass) = d.new_user("ck");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("postern.db");
+    write_config(dir.path(), d.imap_port, &user, &pass, &["INBOX"]);
+    let poll = [("POSTERN_IMAP_POLL_SECS", "1")];
+    let child = Child::spawn_with(dir.path(), Some("after-copy"), &poll);
+    wait_sql(&db, "SELECT count(*) FROM mailbox_state", 1).await;
+    let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+    c.append("INBOX", None, &mail("bad@evil.test", "copied then killed", &unique("ck")))
+        .await;
+    eventually(T, "the COPY done, the EXPUNGE not", || async {
+        let mut c = TestClient::connect(d.imap_port, &user, &pass).await;
+        (c.count("Quarantine").await == 1 && c.count("INBOX").await == 1).then_some(())
+    })
+    .await;
+    child.kill9();
+
+    let _child = Child::spawn_with(dir.path(), None, &poll);
+    wait_sql(&db, "SELECT count(*) FROM intents WHERE state = 'done'", 1).await;
+    let done = query_texts(&db, "SELECT detail FROM audit WHERE event = 'action_done'");
+    assert!(
+        done.len() == 1 && done[0].contains("already copied to Quarantine"),
+        "the restart found the earlier copy instead of copying again: {done:?}"
+    );
+    assert_eq!(c.count("Quarantine").await, 1, "one copy in quarantine");
+    assert_eq!(c.count("INBOX").await, 0);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_move_falls_back_to_copy_and_uid_expunge_and_polls_without_idle() {

@@ -171,6 +171,11 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
                 if matches!(intent.action, Action::Junk { .. }) {
                     mark(conn, &sel, key.uid, &[JUNK_KEYWORD]).await?;
                 }
+                if !conn.has("MOVE")
+                    && let Some(done) = finish_copied_move(conn, intent, folder).await?
+                {
+                    return Ok(done);
+                }
                 let moved = conn.move_uid(key.uid, folder).await?;
                 failpoint::hit(failpoint::AFTER_MOVE).await;
                 let how = moved.how.as_str();
@@ -193,6 +198,50 @@ pub async fn execute(conn: &mut Conn, intent: &Intent) -> Result<Executed, ImapE
             Ok(gone(intent))
         }
     }
+}
+
+/// A COPY-based move cut off between its COPY and its EXPUNGE (a lost
+/// connection, a crash) left the message in both folders; copying again
+/// would leave two in the destination. When the destination already holds
+/// it, only the source is removed. `None`: no earlier copy, move as usual.
+async fn finish_copied_move(conn: &mut Conn, intent: &Intent, folder: &str) -> Result<Option<Executed>, ImapError> {
+    let key = &intent.key;
+    let (copy, sel) = earlier_copy(conn, &key.mailbox, folder, intent.message_id.as_deref(), &intent.sha256).await?;
+    let Some(copy) = copy else { return Ok(None) };
+    if sel.uidvalidity != key.uidvalidity {
+        return Ok(Some(Executed {
+            state: IntentState::Stale,
+            location: None,
+            detail: format!(
+                "a copy is already in {folder} as UID {copy}; {} changed UIDVALIDITY meanwhile, so UID {} was not removed",
+                key.mailbox, key.uid
+            ),
+        }));
+    }
+    conn.expunge_uid(key.uid).await?;
+    failpoint::hit(failpoint::AFTER_MOVE).await;
+    Ok(Some(Executed {
+        state: IntentState::Done,
+        location: Some((folder.to_string(), Some(copy))),
+        detail: format!(
+            "already copied to {folder} as UID {copy} by an earlier attempt; removed UID {} from {}",
+            key.uid, key.mailbox
+        ),
+    }))
+}
+
+/// On a server without MOVE: the UID of the message's copy in `dest` left
+/// by an earlier attempt, if any, with `source` selected again.
+pub(crate) async fn earlier_copy(
+    conn: &mut Conn,
+    source: &str,
+    dest: &str,
+    message_id: Option<&str>,
+    sha256: &str,
+) -> Result<(Option<u32>, crate::imap::Selected), ImapError> {
+    let copy = find_copy(conn, dest, message_id, sha256).await?;
+    let sel = conn.select(source).await?;
+    Ok((copy, sel))
 }
 
 /// Whether a folder with these PERMANENTFLAGS keeps `keyword`: listed, or

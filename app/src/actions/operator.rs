@@ -68,6 +68,19 @@ pub async fn execute_op(conn: &mut Conn, op: &Op, eml_dir: &Path) -> Result<OpOu
             let dest = &op.key.mailbox;
             conn.ensure_mailbox(dest).await?;
             conn.select(folder).await?;
+            // A release cut off between its COPY and its EXPUNGE: the
+            // copy is back already, only the quarantined one goes.
+            if !conn.has("MOVE")
+                && let (Some(back), _) = super::earlier_copy(conn, folder, dest, op.message_id.as_deref(), &op.sha256).await?
+            {
+                conn.expunge_uid(uid).await?;
+                return Ok(OpOutcome {
+                    state: OpState::Done,
+                    location: Some((dest.clone(), Some(back))),
+                    eml_path: None,
+                    detail: format!("already copied back to {dest} as UID {back} by an earlier attempt; removed UID {uid} from {folder}"),
+                });
+            }
             let moved = conn.move_uid(uid, dest).await?;
             let new_uid = moved.new_uid.map_or("unknown".into(), |u| u.to_string());
             Ok(OpOutcome {

@@ -387,6 +387,7 @@ impl Conn {
         // with mail marked deleted does not collect a copy per retry.
         let marked_before = self.removable(uid).await?;
         let new_uid = self.tagged(&format!("UID COPY {uid} {dest}"), uid).await?;
+        crate::failpoint::hit(crate::failpoint::AFTER_COPY).await;
         self.remove(uid, marked_before).await?;
         let how = if self.has("UIDPLUS") {
             MoveHow::CopyUidExpunge

@@ -248,6 +248,18 @@ pub fn base64_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(KEY)
 }
 
+/// One text column of each row, read-only, for assertion messages.
+pub fn query_texts(db: &Path, sql: &str) -> Vec<String> {
+    let Ok(c) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return Vec::new();
+    };
+    let _ = c.busy_timeout(Duration::from_secs(5));
+    let Ok(mut st) = c.prepare(sql) else { return Vec::new() };
+    st.query_map([], |r| r.get::<_, String>(0))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
 /// Opens the child's database read-only for assertions.
 pub fn query_i64(db: &Path, sql: &str) -> i64 {
     // The child may not have created the file yet: that reads as "not yet".
