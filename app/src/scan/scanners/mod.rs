@@ -9,6 +9,7 @@ pub mod brands;
 pub mod clamav;
 pub mod consistent;
 pub mod contained;
+pub mod crypto;
 pub(crate) mod hidden;
 pub mod html;
 mod links;

@@ -42,11 +42,13 @@ pub const TAG_IMAGE_FREE_HOSTING: &str = "IMG_FREE_HOSTING";
 /// The same for a link in an Office attachment (Word, Excel, PowerPoint).
 pub const TAG_OFFICE_LINK_REDIRECT: &str = "ATT_OFFICE_LINK_REDIRECT";
 pub use super::consistent::TAG_BRAND_CONSISTENT;
+pub use super::crypto::TAG_CRYPTO_ADDRESS;
 pub use super::mixed::TAG_MIXED_SCRIPT;
 /// Every tag this scanner can emit.
 pub const TAGS: &[&str] = &[
     TAG_BRAND_CONSISTENT,
     TAG_MIXED_SCRIPT,
+    TAG_CRYPTO_ADDRESS,
     TAG_REPLY_TO_FREEMAIL,
     TAG_FREE_HOSTING,
     TAG_IMAGE_FREE_HOSTING,
@@ -153,6 +155,7 @@ impl SpoofScanner {
             }
         }
         out.extend(super::mixed::check(input));
+        out.extend(super::crypto::check(input));
         out.extend(self.lures.check(input, &self.brands));
         if let Some(d) = input.from_domain.as_deref()
             && let Some(p) = self.lookalike(d)
