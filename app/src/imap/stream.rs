@@ -19,17 +19,12 @@ enum Transport {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// Bytes read from the server at a time.
-const READ_CHUNK: usize = 16 * 1024;
-
 /// A server connection with the literal guard and the quirk reader on its
 /// read side.
 #[derive(Debug)]
 pub struct ImapStream {
     io: Transport,
     reader: ResponseReader,
-    /// Server bytes just read, before the reader.
-    raw: Box<[u8]>,
     /// What the reader let through, not yet handed to async-imap.
     ready: Vec<u8>,
     /// How much of `ready` has been handed on.
@@ -56,7 +51,6 @@ impl ImapStream {
         Self {
             io,
             reader: ResponseReader::new(max_literal),
-            raw: vec![0; READ_CHUNK].into_boxed_slice(),
             ready: Vec::new(),
             given: 0,
             eof: false,
@@ -76,9 +70,14 @@ impl ImapStream {
 impl AsyncRead for ImapStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        // The reader may hold back part of a line, so one read of the
-        // server can let nothing through: read again until something is
-        // ready, the server has nothing more for now, or it closed.
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        // The server's bytes land in the caller's buffer and go through the
+        // reader into `ready` (no buffer of our own per connection). The
+        // reader may hold back part of a line, so one read of the server
+        // can let nothing through: read again until something is ready,
+        // the server has nothing more for now, or it closed.
         while this.given == this.ready.len() {
             this.ready.clear();
             this.given = 0;
@@ -88,17 +87,18 @@ impl AsyncRead for ImapStream {
             if this.eof {
                 return Poll::Ready(Ok(()));
             }
-            let mut raw = ReadBuf::new(&mut this.raw);
+            let start = buf.filled().len();
             match &mut this.io {
-                Transport::Plain(s) => ready!(Pin::new(s).poll_read(cx, &mut raw))?,
-                Transport::Tls(s) => ready!(Pin::new(s.as_mut()).poll_read(cx, &mut raw))?,
+                Transport::Plain(s) => ready!(Pin::new(s).poll_read(cx, buf))?,
+                Transport::Tls(s) => ready!(Pin::new(s.as_mut()).poll_read(cx, buf))?,
             }
-            let pushed = if raw.filled().is_empty() {
+            let pushed = if buf.filled().len() == start {
                 this.eof = true;
                 this.reader.finish(&mut this.ready)
             } else {
-                this.reader.push(raw.filled(), &mut this.ready)
+                this.reader.push(&buf.filled()[start..], &mut this.ready)
             };
+            buf.set_filled(start);
             // What precedes a refused announcement's line end is still
             // handed on; the read after it reports the refusal.
             if let Err(r) = pushed {

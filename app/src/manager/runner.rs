@@ -191,12 +191,7 @@ impl Runner {
                 Err(ImapError::Deferred(why)) => {
                     store.intent_interrupted(&intent, &why).await?;
                     // Said once, then quietly retried every pass.
-                    let first = self
-                        .waiting
-                        .lock()
-                        .map(|mut w| w.insert(Waiting::Intent(intent.id)))
-                        .unwrap_or(true);
-                    if first {
+                    if self.starts_waiting(Waiting::Intent(intent.id)) {
                         warn!(intent = intent.id, %why, "action waits");
                     } else {
                         debug!(intent = intent.id, "action still waits");
@@ -284,6 +279,12 @@ impl Runner {
         Ok(())
     }
 
+    /// Records that `who` waits; true the first time, when it is worth a
+    /// warning (a poisoned lock counts as the first time).
+    fn starts_waiting(&self, who: Waiting) -> bool {
+        self.waiting.lock().map(|mut w| w.insert(who)).unwrap_or(true)
+    }
+
     /// Whether an action already known to wait on the user's mail marked
     /// deleted still does: one search instead of fetching its message
     /// again at every pass. Anything but a clear "still waits" lets the
@@ -357,8 +358,7 @@ impl Runner {
                 }
                 Err(ImapError::Deferred(why)) => {
                     store.op_waits(&op, &why).await?;
-                    let first = self.waiting.lock().map(|mut w| w.insert(Waiting::Op(op.id))).unwrap_or(true);
-                    if first {
+                    if self.starts_waiting(Waiting::Op(op.id)) {
                         warn!(op = op.id, %why, "operator action waits");
                     }
                     continue;
